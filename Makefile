@@ -1,0 +1,46 @@
+# ftsim: `make serve` and `make test` are all the set-up a fresh machine needs.
+PYTHON ?= python3
+VENV := .venv
+VENV2 := .venv-sdk2
+PY := $(VENV)/bin/python
+PY2 := $(VENV2)/bin/python
+STAMP := $(VENV)/.installed
+STAMP2 := $(VENV2)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install serve test test-sdk3 test-sdk2 bench clean
+
+install: $(STAMP) $(STAMP2)
+
+# Main environment: openai 3.x (httpx2), the package with its dev extras, tokenizer files.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pricing.tokenizer provision
+	touch $(STAMP)
+
+# Second environment: openai 2.x (legacy httpx) plus respx, for the in-process suite.
+$(STAMP2): pyproject.toml
+	$(PYTHON) -m venv $(VENV2)
+	$(PY2) -m pip install --quiet --upgrade pip
+	$(PY2) -m pip install --quiet -e '.[dev]' 'openai>=2,<3'
+	$(PY2) -m pricing.tokenizer provision
+	touch $(STAMP2)
+
+serve: $(STAMP)
+	$(VENV)/bin/ftsim serve --host 127.0.0.1 --port 8000
+
+test: test-sdk3 test-sdk2
+
+test-sdk3: $(STAMP)
+	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+
+test-sdk2: $(STAMP2)
+	$(PY2) -m pytest -q -m sdk2 $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) $(VENV2) .ftsim

@@ -1,0 +1,83 @@
+"""Injected clocks: every timestamp in the simulator comes from one of these, never from time.time().
+
+A clock answers `now()` in whole Unix seconds, as the SDK's types expect.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, Protocol
+
+__all__ = ["Clock", "ManualClock", "ScaledClock", "DEFAULT_START"]
+
+# 2026-11-01T00:00:00Z: the default start of a manual clock, so that the same seed gives the same world.
+DEFAULT_START = 1_793_491_200
+
+
+class Clock(Protocol):
+    """Anything with `now()` (Unix seconds) and `advance(seconds)`."""
+
+    def now(self) -> int: ...
+
+    def advance(self, seconds: float) -> int: ...
+
+
+class ManualClock:
+    """A clock that moves only when told to (speed 0)."""
+
+    speed = 0.0
+
+    def __init__(self, start: float = DEFAULT_START) -> None:
+        self._now = float(start)
+        self._lock = threading.Lock()
+
+    def now(self) -> int:
+        """Current simulated time, in whole seconds."""
+        return int(self._now)
+
+    def advance(self, seconds: float) -> int:
+        """Move the clock forward; negative moves are refused."""
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        with self._lock:
+            self._now += seconds
+            return int(self._now)
+
+    def set(self, when: float) -> None:
+        """Jump to `when` if it is ahead (used to resume from a persisted clock)."""
+        with self._lock:
+            self._now = max(self._now, float(when))
+
+
+class ScaledClock:
+    """Simulated time running `speed` simulated seconds per real second, plus manual advances."""
+
+    def __init__(self, start: float, speed: float, real: Callable[[], float] = time.monotonic) -> None:
+        if speed < 0:
+            raise ValueError("speed must be >= 0")
+        self.speed = float(speed)
+        self._real = real
+        self._anchor_real = real()
+        self._anchor_sim = float(start)
+        self._lock = threading.Lock()
+
+    def now(self) -> int:
+        """Current simulated time, in whole seconds."""
+        with self._lock:
+            return int(self._anchor_sim + (self._real() - self._anchor_real) * self.speed)
+
+    def advance(self, seconds: float) -> int:
+        """Jump forward by `seconds` on top of the running time."""
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        with self._lock:
+            self._anchor_sim += seconds
+        return self.now()
+
+    def set(self, when: float) -> None:
+        """Jump to `when` if it is ahead."""
+        with self._lock:
+            current = self._anchor_sim + (self._real() - self._anchor_real) * self.speed
+            if when > current:
+                self._anchor_sim += when - current

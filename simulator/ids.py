@@ -1,0 +1,45 @@
+"""Deterministic ids: the same seed and the same sequence of creations give the same ids.
+
+An id is a hash of (seed, counter); the counter is persisted with the object it names, so a restart
+never re-issues an id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+__all__ = ["IdMinter", "base62"]
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def base62(data: bytes, length: int) -> str:
+    """Encode bytes as `length` base62 characters."""
+    n = int.from_bytes(data, "big")
+    out = []
+    for _ in range(length):
+        n, r = divmod(n, 62)
+        out.append(_ALPHABET[r])
+    return "".join(out)
+
+
+class IdMinter:
+    """Mints ids like `ftjob-<24 base62>` from a seed and a monotonically increasing counter."""
+
+    def __init__(self, seed: int = 0, counter: int = 0) -> None:
+        self.seed = seed
+        self.counter = counter
+        self._lock = threading.Lock()
+
+    def token(self, length: int) -> str:
+        """Next `length`-character base62 token."""
+        with self._lock:
+            self.counter += 1
+            n = self.counter
+        digest = hashlib.sha256(f"{self.seed}:{n}".encode()).digest()
+        return base62(digest, length)
+
+    def new(self, prefix: str, length: int = 24) -> str:
+        """Next id with `prefix` (e.g. 'ftjob-', 'file-', 'ftckpt_')."""
+        return prefix + self.token(length)
