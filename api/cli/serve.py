@@ -1,0 +1,79 @@
+"""`ftsim serve`: run the OpenAI-compatible server on the embedded SQLite default."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from api.cli import CliError
+
+DEFAULT_DB = ".ftsim/ftsim.db"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `serve` subcommand."""
+    p = sub.add_parser("serve", help="serve the simulator (OpenAI-compatible API under /v1)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB}; ':memory:' for throwaway state)")
+    p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (0: manual clock)")
+    p.add_argument("--seed", type=int, default=0, help="seed of ids and loss curves")
+    p.add_argument("--keys", help="JSON file mapping API keys to organizations and projects")
+    p.add_argument("--lifecycle", choices=["warn", "enforce", "ignore"], default="warn",
+                   help="retired models: warn (default), enforce (refuse like the live API), ignore")
+    p.add_argument("--max-concurrent-jobs", type=int, default=3, help="simultaneous jobs per model per organization")
+    p.add_argument("--enable-python-graders", action="store_true", help="allow python graders (runs user code)")
+    p.add_argument("--catalog", help="price catalog JSON (default: the bundled newest)")
+    p.add_argument("--log-level", default="warning")
+    p.set_defaults(handler=run)
+
+
+def build_backend(args: argparse.Namespace):
+    """The backend `serve` runs, from its arguments."""
+    from pricing.catalog import load_catalog
+    from simulator.backend import Backend, SimConfig
+    from simulator.clock import ScaledClock
+    from simulator.store import Store
+    from simulator.tenancy import load_keys
+
+    if args.speed < 0:
+        raise CliError("--speed must be >= 0", code=2)
+    keys = {}
+    if args.keys:
+        try:
+            keys = load_keys(args.keys)
+        except ValueError as exc:
+            raise CliError(str(exc), code=2) from None
+    if args.db != ":memory:":
+        try:
+            Path(args.db).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CliError(f"cannot create the database folder for {args.db}: {exc}") from None
+    config = SimConfig(
+        seed=args.seed,
+        lifecycle=args.lifecycle,
+        max_concurrent_jobs_per_model=args.max_concurrent_jobs,
+        python_graders=args.enable_python_graders,
+        keys=keys,
+    )
+    catalog = load_catalog(args.catalog) if args.catalog else load_catalog()
+    return Backend(store=Store(args.db), clock=ScaledClock(time.time(), args.speed), catalog=catalog, config=config)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start uvicorn on the backend."""
+    import uvicorn
+
+    from api.app import create_app
+
+    backend = build_backend(args)
+    app = create_app(backend)
+    print(f"ftsim: serving on http://{args.host}:{args.port}/v1 (db {args.db}, speed {args.speed:g}x)", flush=True)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
+    finally:
+        backend.close()
+    return 0

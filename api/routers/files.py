@@ -1,0 +1,88 @@
+"""/v1/files: upload (multipart, streamed), list, retrieve, delete, content."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from api.deps import BackendDep, TenantDep
+from simulator.errors import BadRequestError, PayloadTooLargeError
+from simulator.files import MAX_FILE_BYTES, FileDeleted, FileObject, copy_stream, iter_file
+
+router = APIRouter(prefix="/v1/files", tags=["files"])
+
+# Multipart overhead allowed on top of the file itself before the body is refused unread.
+_OVERHEAD = 1024 * 1024
+
+
+@router.post("", response_model=FileObject)
+async def create_file(request: Request, backend: BackendDep, tenant: TenantDep) -> FileObject:
+    """Upload a file: multipart with `file` and `purpose`."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_FILE_BYTES + _OVERHEAD:
+        raise PayloadTooLargeError(f"File is too large: the limit is {MAX_FILE_BYTES} bytes.", param="file")
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise BadRequestError("Expected a multipart/form-data body with 'file' and 'purpose'.", param="file")
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except Exception as exc:  # malformed multipart bodies
+        raise BadRequestError(f"Could not parse the multipart body: {exc}", param="file") from None
+    try:
+        upload = form.get("file")
+        purpose = form.get("purpose")
+        if not isinstance(upload, UploadFile):
+            raise BadRequestError("Missing required parameter: 'file'.", param="file")
+        if not isinstance(purpose, str) or not purpose:
+            raise BadRequestError("Missing required parameter: 'purpose'.", param="purpose")
+        seconds = form.get("expires_after[seconds]")
+        expires = None
+        if seconds is not None:
+            if not isinstance(seconds, str) or not seconds.isdigit():
+                raise BadRequestError("Invalid 'expires_after.seconds': expected an integer.", param="expires_after.seconds")
+            expires = int(seconds)
+        return await run_in_threadpool(
+            backend.files.create,
+            tenant,
+            filename=upload.filename,
+            purpose=purpose,
+            chunks=copy_stream(upload.file),
+            expires_after_seconds=expires,
+        )
+    finally:
+        await form.close()
+
+
+@router.get("")
+def list_files(
+    backend: BackendDep,
+    tenant: TenantDep,
+    purpose: Optional[str] = None,
+    limit: Optional[int] = None,
+    order: Literal["asc", "desc"] = "desc",
+    after: Optional[str] = None,
+) -> dict:
+    """List files, newest first by default."""
+    return backend.files.list(tenant, purpose=purpose, limit=limit, order=order, after=after)
+
+
+@router.get("/{file_id}", response_model=FileObject)
+def retrieve_file(file_id: str, backend: BackendDep, tenant: TenantDep) -> FileObject:
+    """Retrieve one file."""
+    return backend.files.get(tenant, file_id)
+
+
+@router.delete("/{file_id}", response_model=FileDeleted)
+def delete_file(file_id: str, backend: BackendDep, tenant: TenantDep) -> FileDeleted:
+    """Delete a file."""
+    return backend.files.delete(tenant, file_id)
+
+
+@router.get("/{file_id}/content")
+def file_content(file_id: str, backend: BackendDep, tenant: TenantDep) -> StreamingResponse:
+    """The file's raw bytes."""
+    path = backend.files.download(tenant, file_id)
+    return StreamingResponse(iter_file(path), media_type="application/octet-stream")

@@ -1,0 +1,220 @@
+"""The store: embedded SQLite, every acknowledged write committed durably before the answer goes out.
+
+One `objects` table holds every resource as a JSON document keyed by (kind, tenant, id), with an insertion
+sequence for stable ordering and an optional parent (a job's events, a checkpoint's permissions). A `meta`
+table holds the persisted clock and id counter. File bytes live on disk beside the database.
+
+WAL journal with synchronous=FULL: a commit survives kill -9 and power loss of the process.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+__all__ = ["Store"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    parent TEXT,
+    data TEXT NOT NULL,
+    UNIQUE (kind, tenant, id)
+);
+CREATE INDEX IF NOT EXISTS objects_list ON objects (kind, tenant, parent, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class Store:
+    """SQLite-backed document store shared by every service of one backend."""
+
+    def __init__(self, path: str | Path = ":memory:", *, blob_dir: Path | None = None) -> None:
+        self.path = str(path)
+        self.memory = self.path == ":memory:"
+        if self.memory:
+            self._tmp = tempfile.mkdtemp(prefix="ftsim-blobs-")
+            self.blob_dir = Path(blob_dir or self._tmp)
+        else:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = None
+            self.blob_dir = Path(blob_dir or (Path(self.path).parent / (Path(self.path).name + ".files")))
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.RLock()
+        self._depth = 0
+        if not self.memory:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(_SCHEMA)
+
+    # -- transactions -------------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the block in one transaction (nested blocks join the outer one)."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._depth = 0
+                self._conn.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self._conn.execute("COMMIT")
+
+    # -- documents ----------------------------------------------------------------------------------
+
+    def put(self, kind: str, tenant: str, id: str, data: dict, *, parent: str | None = None) -> None:
+        """Insert or replace a document; a replace keeps its original position in listings."""
+        text = json.dumps(data, separators=(",", ":"))
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO objects (kind, tenant, id, parent, data) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, tenant, id) DO UPDATE SET data = excluded.data, parent = excluded.parent",
+                (kind, tenant, id, parent, text),
+            )
+
+    def get(self, kind: str, tenant: str, id: str) -> dict | None:
+        """The document, or None."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT data FROM objects WHERE kind = ? AND tenant = ? AND id = ?", (kind, tenant, id)
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def delete(self, kind: str, tenant: str, id: str) -> bool:
+        """Remove a document; True if it existed."""
+        with self._lock:
+            cur = self._conn.execute("DELETE FROM objects WHERE kind = ? AND tenant = ? AND id = ?", (kind, tenant, id))
+        return cur.rowcount > 0
+
+    def page(
+        self,
+        kind: str,
+        tenant: str,
+        *,
+        parent: str | None = None,
+        after: str | None = None,
+        limit: int = 20,
+        order: str = "desc",
+        where: Callable[[dict], bool] | None = None,
+    ) -> tuple[list[dict], bool]:
+        """One page in insertion order ("desc": newest first) after the item `after`; (items, has_more)."""
+        desc = order == "desc"
+        sql = "SELECT seq, data FROM objects WHERE kind = ? AND tenant = ?"
+        args: list[Any] = [kind, tenant]
+        if parent is not None:
+            sql += " AND parent = ?"
+            args.append(parent)
+        with self._lock:
+            if after is not None:
+                row = self._conn.execute(
+                    "SELECT seq FROM objects WHERE kind = ? AND tenant = ? AND id = ?", (kind, tenant, after)
+                ).fetchone()
+                if row is None:
+                    return [], False
+                sql += " AND seq < ?" if desc else " AND seq > ?"
+                args.append(row[0])
+            sql += " ORDER BY seq DESC" if desc else " ORDER BY seq ASC"
+            if where is None:
+                sql += " LIMIT ?"
+                args.append(limit + 1)
+                rows = self._conn.execute(sql, args).fetchall()
+                items = [json.loads(r[1]) for r in rows]
+            else:
+                items = []
+                for _, text in self._conn.execute(sql, args):
+                    doc = json.loads(text)
+                    if where(doc):
+                        items.append(doc)
+                        if len(items) > limit:
+                            break
+        return items[:limit], len(items) > limit
+
+    def scan(self, kind: str, tenant: str | None = None, *, parent: str | None = None) -> Iterator[tuple[str, dict]]:
+        """Every (tenant, document) of a kind, in insertion order."""
+        sql = "SELECT tenant, data FROM objects WHERE kind = ?"
+        args: list[Any] = [kind]
+        if tenant is not None:
+            sql += " AND tenant = ?"
+            args.append(tenant)
+        if parent is not None:
+            sql += " AND parent = ?"
+            args.append(parent)
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY seq ASC", args).fetchall()
+        for t, text in rows:
+            yield t, json.loads(text)
+
+    def count(self, kind: str, tenant: str | None = None) -> int:
+        """How many documents of a kind (for one tenant, or all)."""
+        sql, args = "SELECT COUNT(*) FROM objects WHERE kind = ?", [kind]
+        if tenant is not None:
+            sql += " AND tenant = ?"
+            args.append(tenant)
+        with self._lock:
+            return int(self._conn.execute(sql, args).fetchone()[0])
+
+    # -- meta ---------------------------------------------------------------------------------------
+
+    def meta_get(self, key: str, default: Any = None) -> Any:
+        """A persisted setting (JSON value), or `default`."""
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def meta_set(self, key: str, value: Any) -> None:
+        """Persist a setting (JSON value)."""
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )
+
+    # -- blobs --------------------------------------------------------------------------------------
+
+    def blob_path(self, tenant: str, id: str) -> Path:
+        """Where the bytes of file `id` live (the name never comes from user input)."""
+        safe_tenant = "".join(c for c in tenant if c.isalnum() or c in "-_") or "t"
+        safe_id = "".join(c for c in id if c.isalnum() or c in "-_") or "f"
+        return self.blob_dir / safe_tenant / safe_id
+
+    def delete_blob(self, tenant: str, id: str) -> None:
+        """Remove a file's bytes, if present."""
+        self.blob_path(tenant, id).unlink(missing_ok=True)
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def wipe(self) -> None:
+        """Delete every document, setting and blob (POST /_sim/reset)."""
+        with self.transaction():
+            self._conn.execute("DELETE FROM objects")
+            self._conn.execute("DELETE FROM meta")
+        shutil.rmtree(self.blob_dir, ignore_errors=True)
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+
+    def close(self) -> None:
+        """Close the connection (and drop the temporary blob dir of an in-memory store)."""
+        with self._lock:
+            self._conn.close()
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
