@@ -1,0 +1,169 @@
+"""The HTTP door: auth, OpenAI's error envelope, response headers, files and the /_sim clock."""
+
+from __future__ import annotations
+
+import io
+
+import openai
+import pytest
+from starlette.testclient import TestClient
+
+from api.app import create_app
+from simulator.backend import Backend
+
+AUTH = {"Authorization": "Bearer sk-test"}
+
+
+@pytest.fixture
+def backend():
+    b = Backend()
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def http(backend):
+    return TestClient(create_app(backend), base_url="http://testserver")
+
+
+@pytest.fixture
+def sdk(http):
+    return openai.OpenAI(api_key="sk-test", base_url="http://testserver/v1", http_client=http, max_retries=0)
+
+
+def assert_envelope(resp, status):
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["error"]["message"]
+    return body["error"]
+
+
+def test_missing_key_is_401_invalid_api_key(http):
+    err = assert_envelope(http.get("/v1/files"), 401)
+    assert err["code"] == "invalid_api_key"
+
+
+@pytest.mark.parametrize("header", ["Basic abc", "Bearer ", "Bearer a b"])
+def test_malformed_key_is_401(http, header):
+    err = assert_envelope(http.get("/v1/files", headers={"Authorization": header}), 401)
+    assert err["code"] == "invalid_api_key"
+
+
+def test_every_response_has_a_request_id(http):
+    ids = {http.get("/v1/files", headers=AUTH).headers["x-request-id"] for _ in range(3)}
+    ids.add(http.get("/v1/files").headers["x-request-id"])  # errors too
+    assert len(ids) == 4 and all(i.startswith("req_") and len(i) == 36 for i in ids)
+
+
+def test_request_validation_is_400_not_422(http):
+    err = assert_envelope(http.get("/v1/files?limit=abc", headers=AUTH), 400)
+    assert err["type"] == "invalid_request_error" and err["param"] == "limit"
+    err = assert_envelope(http.get("/v1/files?order=sideways", headers=AUTH), 400)
+    assert err["param"] == "order"
+
+
+def test_unknown_route_and_method_use_the_envelope(http):
+    assert_envelope(http.get("/v1/nowhere", headers=AUTH), 404)
+    assert_envelope(http.put("/v1/files", headers=AUTH), 405)
+
+
+def test_bad_json_body_is_400(http):
+    resp = http.post("/_sim/clock/advance", content=b"{not json", headers={"content-type": "application/json"})
+    err = assert_envelope(resp, 400)
+    assert "could not parse the JSON body" in err["message"]
+
+
+def test_files_roundtrip_through_the_sdk(sdk):
+    content = b'{"messages": []}\n' * 3
+    f = sdk.files.create(file=("train.jsonl", io.BytesIO(content)), purpose="fine-tune")
+    assert f.bytes == len(content) and f.status == "processed" and f.id.startswith("file-")
+    assert sdk.files.retrieve(f.id) == f
+    assert sdk.files.content(f.id).read() == content
+    assert [x.id for x in sdk.files.list(purpose="fine-tune")] == [f.id]
+    assert list(sdk.files.list(purpose="batch")) == []
+    assert sdk.files.delete(f.id).deleted is True
+    with pytest.raises(openai.NotFoundError) as exc:
+        sdk.files.retrieve(f.id)
+    assert exc.value.body["message"] == f"No such File object: {f.id}"
+
+
+def test_files_list_paginates_in_order(sdk):
+    ids = [sdk.files.create(file=(f"f{i}.jsonl", io.BytesIO(b"{}\n")), purpose="fine-tune").id for i in range(5)]
+    assert [f.id for f in sdk.files.list(limit=2)] == ids[::-1]  # the SDK's auto-pager walks every page
+    assert [f.id for f in sdk.files.list(limit=2, order="asc")] == ids
+
+
+def test_fine_tune_files_must_be_jsonl_and_purpose_known(sdk):
+    with pytest.raises(openai.BadRequestError, match="Must be .jsonl"):
+        sdk.files.create(file=("train.csv", io.BytesIO(b"a,b\n")), purpose="fine-tune")
+    with pytest.raises(openai.BadRequestError) as exc:
+        sdk.files.create(file=("x.jsonl", io.BytesIO(b"{}")), purpose="nonsense")
+    assert exc.value.param == "purpose"
+
+
+def test_assistants_files_cannot_be_downloaded(sdk):
+    f = sdk.files.create(file=("notes.txt", io.BytesIO(b"hi")), purpose="assistants")
+    with pytest.raises(openai.BadRequestError, match="Not allowed to download files of purpose: assistants"):
+        sdk.files.content(f.id)
+
+
+def test_filename_is_stored_without_path_or_control_characters(sdk, backend):
+    f = sdk.files.create(file=("../../etc/passwd.jsonl", io.BytesIO(b"{}\n")), purpose="fine-tune")
+    assert f.filename == "passwd.jsonl"
+    tenant = backend.tenant("sk-test")
+    raw = backend.files.create_bytes(tenant, filename="a/b\\c\x07\x1bd.jsonl", purpose="fine-tune", content=b"{}")
+    assert raw.filename == "a/b\\c\x07\x1bd.jsonl"  # internal names are kept as given
+    from simulator.files import clean_filename
+
+    assert clean_filename("a/b\\c\x07\x1bd.jsonl") == "cd.jsonl"
+    assert clean_filename("../..") == ".." and clean_filename("") == "file"
+    path = backend.store.blob_path(next(iter(t for t, _ in backend.store.scan("file"))), f.id)
+    assert backend.store.blob_dir in path.parents
+
+
+def test_other_tenant_sees_404_exactly_like_a_missing_file(sdk, http):
+    f = sdk.files.create(file=("a.jsonl", io.BytesIO(b"{}\n")), purpose="fine-tune")
+    other = openai.OpenAI(api_key="sk-other", base_url="http://testserver/v1", http_client=http, max_retries=0)
+    with pytest.raises(openai.NotFoundError) as mine:
+        other.files.retrieve(f.id)
+    with pytest.raises(openai.NotFoundError) as missing:
+        other.files.retrieve("file-doesnotexist")
+    assert mine.value.body["message"].replace(f.id, "X") == missing.value.body["message"].replace("file-doesnotexist", "X")
+    assert list(other.files.list()) == []
+
+
+def test_sim_clock_advance_and_reset(http, sdk):
+    start = http.get("/_sim/clock").json()
+    after = http.post("/_sim/clock/advance", json={"seconds": 3600}).json()
+    assert after["now"] == start["now"] + 3600 and after["speed"] == 0
+    assert_envelope(http.post("/_sim/clock/advance", json={"seconds": -5}), 400)
+    sdk.files.create(file=("a.jsonl", io.BytesIO(b"{}\n")), purpose="fine-tune")
+    assert http.post("/_sim/reset").json()["reset"] is True
+    assert list(sdk.files.list()) == []
+
+
+def test_clock_is_persisted_and_resumed(tmp_path):
+    from simulator.clock import ManualClock
+    from simulator.store import Store
+
+    b = Backend(store=Store(tmp_path / "db.sqlite"), clock=ManualClock())
+    target = b.advance(7200)
+    b.close()
+    b2 = Backend(store=Store(tmp_path / "db.sqlite"), clock=ManualClock())
+    assert b2.now() == target
+    b2.close()
+
+
+def test_ids_do_not_repeat_after_restart(tmp_path):
+    from simulator.store import Store
+
+    b = Backend(store=Store(tmp_path / "db.sqlite"))
+    tenant = b.tenant("sk-a")
+    first = b.files.create_bytes(tenant, filename="a.jsonl", purpose="fine-tune", content=b"{}\n").id
+    b.close()
+    b2 = Backend(store=Store(tmp_path / "db.sqlite"))
+    second = b2.files.create_bytes(tenant, filename="b.jsonl", purpose="fine-tune", content=b"{}\n").id
+    assert first != second and b2.files.get(tenant, first).filename == "a.jsonl"
+    b2.close()

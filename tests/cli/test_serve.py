@@ -1,0 +1,51 @@
+"""`ftsim serve`: arguments become a backend; bad arguments are one line, never a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from api.cli import build_parser, main
+from api.cli.serve import build_backend
+
+
+def parse(*argv):
+    return build_parser().parse_args(["serve", *argv])
+
+
+def test_defaults_bind_loopback_on_sqlite_file():
+    args = parse()
+    assert args.host == "127.0.0.1" and args.port == 8000
+    assert args.db == ".ftsim/ftsim.db" and args.speed == 60 and args.lifecycle == "warn"
+
+
+def test_build_backend_uses_the_given_db_speed_and_keys(tmp_path):
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"sk-1": {"org_id": "org-acme", "org_slug": "acme"}}))
+    backend = build_backend(parse("--db", str(tmp_path / "s.db"), "--speed", "0", "--keys", str(keys), "--seed", "7"))
+    try:
+        assert backend.clock.speed == 0 and backend.config.seed == 7
+        assert backend.tenant("sk-1").org_slug == "acme"
+        assert (tmp_path / "s.db").exists()
+    finally:
+        backend.close()
+
+
+def test_bad_keys_file_exits_2_with_one_line(tmp_path, capsys):
+    keys = tmp_path / "keys.json"
+    keys.write_text("nope")
+    code = main(["serve", "--keys", str(keys), "--db", ":memory:"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("ftsim: ") and err.count("\n") == 1
+
+
+def test_negative_speed_is_refused(capsys):
+    assert main(["serve", "--speed", "-1", "--db", ":memory:"]) == 2
+    assert "--speed" in capsys.readouterr().err
+
+
+def test_bad_choice_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--lifecycle", "maybe"])
+    assert exc.value.code == 2
