@@ -1,0 +1,115 @@
+"""`ftsim estimate FILE --model M`: what a fine-tuning job on FILE will cost (table, or --json)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable, Iterator
+from contextlib import contextmanager
+
+from api.cli import CliError
+
+__all__ = ["register", "run", "epochs_arg", "hours_arg", "PROGRESS_MIN_BYTES"]
+
+PROGRESS_MIN_BYTES = 16 * 1024 * 1024
+
+
+def epochs_arg(text: str) -> int | str:
+    """argparse type: `auto` or an integer 1..50."""
+    if text == "auto":
+        return text
+    if not text.isdigit() or not 1 <= int(text) <= 50:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or an integer 1..50, got {text!r}")
+    return int(text)
+
+
+def hours_arg(text: str) -> Decimal:
+    """argparse type: a non-negative decimal number of hours (never a float)."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `estimate` subcommand."""
+    p = sub.add_parser("estimate", help="estimate the training cost of a JSONL dataset")
+    p.add_argument("file", metavar="FILE", help="training JSONL file")
+    p.add_argument("--model", required=True, help="model: alias, snapshot or ft: name")
+    p.add_argument("--method", default="supervised", choices=["supervised", "dpo", "reinforcement", "vision"])
+    p.add_argument("--epochs", type=epochs_arg, default="auto", help="N or auto (default: auto, the cookbook rule)")
+    p.add_argument("--validation-file", metavar="F", help="validation JSONL (counted, not billed)")
+    p.add_argument("--hours", type=hours_arg, metavar="H", help="RFT: billed training-loop hours (else estimated)")
+    p.add_argument("--catalog", metavar="F", help="price catalog JSON (default: the bundled newest)")
+    p.add_argument("--json", action="store_true", help="print the estimate as JSON")
+    p.set_defaults(handler=run)
+
+
+@contextmanager
+def _progress(path: str, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr for large files; None (no bar) otherwise."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        size = 0
+    if not enabled or size < PROGRESS_MIN_BYTES:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+    ) as bar:
+        task = bar.add_task("counting tokens", total=size)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def run(args: argparse.Namespace) -> int:
+    """Scan the file, price it, print a table (or JSON)."""
+    from pricing.catalog import load_catalog
+    from pricing.estimate import estimate
+
+    catalog = load_catalog(args.catalog) if args.catalog else load_catalog()
+    if args.hours is not None and args.method != "reinforcement":
+        raise CliError("--hours applies to --method reinforcement only")
+    with _progress(args.file, sys.stderr.isatty()) as progress:
+        result = estimate(
+            args.file, model=args.model, method=args.method, epochs=args.epochs,
+            validation_file=args.validation_file, hours=args.hours, catalog=catalog, progress=progress,
+        )
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        print_estimate(result)
+    return 0
+
+
+def print_estimate(result: Any, file: Any = None) -> None:
+    """A readable table of an `Estimate`, then its warnings."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from pricing.estimate import summary_lines
+
+    console = Console(file=file or sys.stdout, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = 200
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for label, value in summary_lines(result):
+        table.add_row(label, value)
+    console.print(table)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", markup=True, highlight=False)

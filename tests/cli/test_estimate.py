@@ -1,0 +1,81 @@
+"""`ftsim estimate`: the JSON, the table, one-line failures."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from api.cli import main
+from pricing.tokenizer import get_encoding
+
+ROOT = Path(__file__).parents[2]
+TOY = str(ROOT / "fixtures" / "datasets" / "toy_chat_fine_tuning.jsonl")
+
+
+def run_json(capsys, *argv: str) -> dict:
+    assert main(["estimate", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_json_keys_and_tv3_figure(capsys) -> None:
+    data = run_json(capsys, TOY, "--model", "gpt-3.5-turbo-0613")
+    for key in ("model", "method", "n_examples", "tokens_per_epoch", "n_epochs", "trained_tokens",
+                "training_cost_usd", "price_source", "warnings"):
+        assert key in data
+    assert data["model"] == "gpt-3.5-turbo-0613" and data["method"] == "supervised"
+    assert (data["n_examples"], data["tokens_per_epoch"], data["n_epochs"], data["trained_tokens"]) == (5, 4306, 20, 86120)
+    assert Decimal(data["training_cost_usd"]) == Decimal("0.68896")
+
+
+def test_epochs_and_validation_file(capsys, tmp_path: Path) -> None:
+    enc = get_encoding("o200k_base")
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]} for i in range(10)]
+    train = tmp_path / "t.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    expected = sum(3 + sum(3 + len(enc.encode_ordinary(m["role"])) + len(enc.encode_ordinary(m["content"]))
+                           for m in r["messages"]) for r in rows)
+    data = run_json(capsys, str(train), "--model", "gpt-4.1-mini-2025-04-14", "--epochs", "4",
+                    "--validation-file", str(train))
+    assert data["tokens_per_epoch"] == expected and data["n_epochs"] == 4
+    assert Decimal(data["training_cost_usd"]) == Decimal(5) * expected * 4 / 1_000_000
+    assert data["validation"]["tokens_per_epoch"] == expected and data["validation"]["billed_tokens"] == 0
+
+
+def test_rft_hours(capsys, tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"{i}?"}], "answer": "x"}) + "\n"
+                            for i in range(10)))
+    data = run_json(capsys, str(path), "--model", "o4-mini", "--method", "reinforcement", "--hours", "2.55")
+    assert Decimal(data["training_cost_usd"]) == Decimal("255.00") and data["rft"]["hours_given"] is True
+
+
+def test_table_output(capsys) -> None:
+    assert main(["estimate", TOY, "--model", "gpt-4o-mini"]) == 0
+    out = capsys.readouterr().out
+    assert "training cost" in out and "$0.49398" in out and "164,660" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["nope.jsonl", "--model", "gpt-4o-mini"], "not found"),
+        ([TOY, "--model", "gpt-9"], "unknown model"),
+        ([TOY, "--model", "gpt-4o-mini", "--hours", "3"], "reinforcement"),
+        ([TOY, "--model", "gpt-4o", "--method", "dpo"], "invalid"),
+        ([TOY, "--model", "gpt-4o-mini", "--catalog", "missing.json"], "catalog"),
+    ],
+)
+def test_failures_are_one_line(capsys, argv: list[str], needle: str) -> None:
+    assert main(["estimate", *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ftsim: ") and needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["--epochs", "0"], ["--epochs", "many"], ["--hours", "-1"], ["--method", "magic"]])
+def test_bad_arguments_exit_2(capsys, argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["estimate", TOY, "--model", "gpt-4o-mini", *argv])
+    assert info.value.code == 2

@@ -1,0 +1,327 @@
+"""pricing.estimate: dataset -> Estimate, checked against an independent tiktoken count in the test."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import struct
+import zlib
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pricing.catalog import bundled_catalogs, load_catalog
+from pricing.errors import DatasetError, PricingError
+from pricing.estimate import InvalidDataset, estimate, estimate_examples
+from pricing.hyperparameters import auto_n_epochs
+from pricing.rft import GraderUsage
+from pricing.tokenizer import get_encoding
+
+ROOT = Path(__file__).parents[2]
+TOY = ROOT / "fixtures" / "datasets" / "toy_chat_fine_tuning.jsonl"
+CAT = load_catalog()
+
+
+def cookbook_tokens(messages: list[dict], enc_name: str) -> int:
+    """The cookbook's num_tokens_from_messages, written independently: 3/message + values + 1/name + 3."""
+    enc = get_encoding(enc_name)
+    n = 3
+    for message in messages:
+        n += 3
+        for key, value in message.items():
+            n += len(enc.encode_ordinary(value))
+            if key == "name":
+                n += 1
+    return n
+
+
+def chat(i: int, words: int = 5) -> dict:
+    return {
+        "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": f"Question {i}: " + "why " * words},
+            {"role": "assistant", "content": f"Answer {i}."},
+        ]
+    }
+
+
+def write(path: Path, rows: list) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+# ---- TV3, the cookbook toy dataset -------------------------------------------------------------------------
+
+
+def toy_rows() -> list[dict]:
+    return [json.loads(line) for line in TOY.read_text().splitlines() if line.strip()]
+
+
+def test_tv3_toy_per_example_counts_match_the_notebook() -> None:
+    counts = [cookbook_tokens(r["messages"], "cl100k_base") for r in toy_rows()]
+    assert counts == [45, 111, 26, 28, 8032]
+    assert [cookbook_tokens(r["messages"], "o200k_base") for r in toy_rows()] == [43, 106, 26, 27, 8031]
+
+
+def test_tv3_toy_at_the_4096_cap() -> None:
+    est = estimate(TOY, model="gpt-3.5-turbo-0613")  # the 4,096 training context
+    cap = [min(4096, cookbook_tokens(r["messages"], "cl100k_base")) for r in toy_rows()]
+    assert est.tokens_per_epoch == sum(cap) == 4_306
+    assert est.n_epochs == 20 and est.trained_tokens == 86_120
+    assert est.training_cost_usd == Decimal("0.68896")
+    assert est.n_truncated == 1
+    assert any("at least 10 examples" in w for w in est.warnings)
+
+
+def test_tv3_toy_at_3_dollars_with_a_user_catalog(tmp_path: Path) -> None:
+    raw = json.loads((ROOT / "pricing" / "catalog" / bundled_catalogs()[-1]).read_text())
+    for model in raw["models"]:
+        if model["snapshot"] == "gpt-3.5-turbo-0613":
+            model["training"]["price"] = "3.00"
+    cat = tmp_path / "negotiated.json"
+    cat.write_text(json.dumps(raw))
+    est = estimate(TOY, model="gpt-3.5-turbo-0613", catalog=str(cat))
+    assert est.training_cost_usd == Decimal("0.25836")
+    assert str(cat) in est.price_source
+
+
+def test_tv3_toy_at_16385_and_o200k() -> None:
+    est = estimate(TOY, model="gpt-3.5-turbo-0125")
+    assert (est.tokens_per_epoch, est.trained_tokens) == (8_242, 164_840)
+    assert est.training_cost_usd == Decimal("8") * 164_840 / 1_000_000
+    est4o = estimate(TOY, model="gpt-4o-mini")
+    assert est4o.tokens_per_epoch == 8_233 and est4o.tokenizer == "o200k_base"
+
+
+# ---- synthetic datasets, every method ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1", "gpt-3.5-turbo", "gpt-4o"])
+def test_supervised_matches_independent_count(tmp_path: Path, model: str) -> None:
+    rows = [chat(i, words=i % 7) for i in range(40)]
+    entry = CAT.resolve(model)
+    expected_tokens = sum(cookbook_tokens(r["messages"], entry.tokenizer) for r in rows)
+    epochs = auto_n_epochs(40)
+    est = estimate(write(tmp_path / "d.jsonl", rows), model=model)
+    assert (est.n_examples, est.tokens_per_epoch, est.n_epochs) == (40, expected_tokens, epochs)
+    assert est.trained_tokens == expected_tokens * epochs
+    assert est.training_cost_usd == entry.training.price * expected_tokens * epochs / 1_000_000  # type: ignore[union-attr]
+    assert est.model == entry.snapshot and est.method == "supervised" and est.billing_unit == "token"
+
+
+def test_explicit_epochs(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.jsonl", [chat(i) for i in range(12)])
+    assert estimate(path, model="gpt-4o-mini", epochs=2).n_epochs == 2
+    with pytest.raises(PricingError):
+        estimate(path, model="gpt-4o-mini", epochs=0)
+
+
+def test_validation_tokens_are_free(tmp_path: Path) -> None:
+    train = write(tmp_path / "t.jsonl", [chat(i) for i in range(12)])
+    val_rows = [chat(100 + i, words=30) for i in range(10)]
+    val = write(tmp_path / "v.jsonl", val_rows)
+    with_val = estimate(train, model="gpt-4o-mini", validation_file=val)
+    without = estimate(train, model="gpt-4o-mini")
+    assert with_val.training_cost_usd == without.training_cost_usd
+    assert with_val.validation is not None and with_val.validation.billed_tokens == 0
+    assert with_val.validation.tokens_per_epoch == sum(cookbook_tokens(r["messages"], "o200k_base") for r in val_rows)
+
+
+def dpo_row(i: int) -> dict:
+    return {
+        "input": {"messages": [{"role": "user", "content": f"Say hello number {i}"}]},
+        "preferred_output": [{"role": "assistant", "content": "Hello there, friend!"}],
+        "non_preferred_output": [{"role": "assistant", "content": "Go away."}],
+    }
+
+
+def test_dpo_low_and_high(tmp_path: Path) -> None:
+    rows = [dpo_row(i) for i in range(10)]
+    low = high = 0
+    for r in rows:
+        prompt = cookbook_tokens(r["input"]["messages"], "o200k_base")  # includes the 3 priming tokens
+        pref = cookbook_tokens(r["preferred_output"], "o200k_base") - 3
+        rej = cookbook_tokens(r["non_preferred_output"], "o200k_base") - 3
+        low += prompt + pref + rej
+        high += (prompt + pref) + (prompt + rej)
+    est = estimate(write(tmp_path / "p.jsonl", rows), model="gpt-4.1-mini", method="dpo", epochs=3)
+    assert (est.tokens_per_epoch_low, est.tokens_per_epoch) == (low, high)
+    assert est.training_cost_usd == Decimal(5) * high * 3 / 1_000_000
+    assert est.training_cost_usd_low == Decimal(5) * low * 3 / 1_000_000 < est.training_cost_usd
+
+
+def png(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + b"\x00" * (width * 3) for _ in range(height))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def test_vision_image_tokens(tmp_path: Path) -> None:
+    url = "data:image/png;base64," + base64.b64encode(png(1024, 1024)).decode()
+    rows = []
+    for i in range(10):
+        row = chat(i)
+        row["messages"][1]["content"] = [
+            {"type": "text", "text": f"What is in image {i}?"},
+            {"type": "image_url", "image_url": {"url": url, "detail": "high"}},
+        ]
+        rows.append(row)
+    enc = get_encoding("o200k_base")
+    text = 0
+    for r in rows:
+        flat = [dict(m) for m in r["messages"]]
+        flat[1]["content"] = r["messages"][1]["content"][0]["text"]
+        text += cookbook_tokens(flat, "o200k_base")
+    assert enc  # encoding available
+    est = estimate(write(tmp_path / "v.jsonl", rows), model="gpt-4o-2024-08-06", method="vision", epochs=3)
+    assert (est.n_images, est.image_tokens) == (10, 7_650)
+    assert est.tokens_per_epoch == text + 7_650
+    assert est.training_cost_usd == Decimal(25) * (text + 7_650) * 3 / 1_000_000
+
+
+def rft_row(i: int) -> dict:
+    return {"messages": [{"role": "user", "content": f"What is {i} + {i}?"}], "answer": str(2 * i)}
+
+
+def test_rft_given_hours_tv5(tmp_path: Path) -> None:
+    path = write(tmp_path / "r.jsonl", [rft_row(i) for i in range(20)])
+    est = estimate(path, model="o4-mini", method="reinforcement", hours=4)
+    assert est.training_cost_usd == Decimal(400) and est.billing_unit == "hour"
+    assert est.rft is not None and est.rft.hours_given and est.rft.hours_expected == 4
+    graded = estimate(
+        path, model="o4-mini", method="reinforcement", hours="4",
+        graders=[GraderUsage(model="o3-mini", input_tokens=5_000_000, output_tokens=4_900_000)],
+    )
+    assert graded.total_cost_usd == Decimal("427.06")
+    assert any("stopped serving" in w for w in est.warnings)  # o4-mini shut down 2026-10-23
+
+
+def test_rft_estimated_hours_range(tmp_path: Path) -> None:
+    path = write(tmp_path / "r.jsonl", [rft_row(i) for i in range(20)])
+    val = write(tmp_path / "rv.jsonl", [rft_row(100 + i) for i in range(5)])
+    est = estimate(path, model="o4-mini", method="reinforcement", validation_file=val)
+    assert est.rft is not None and not est.rft.hours_given
+    assert est.rft.hours_low < est.rft.hours_expected < est.rft.hours_high
+    assert est.training_cost_usd_low < est.training_cost_usd < est.training_cost_usd_high
+    more = estimate(path, model="o4-mini", method="reinforcement", validation_file=val, reasoning_effort="high")
+    assert more.training_cost_usd > est.training_cost_usd
+
+
+# ---- refusals and warnings ---------------------------------------------------------------------------------
+
+
+def test_empty_dataset_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_text("")
+    with pytest.raises(PricingError):
+        estimate(path, model="gpt-4o-mini")
+
+
+def test_invalid_dataset_names_first_error(tmp_path: Path) -> None:
+    rows = [chat(i) for i in range(12)]
+    rows[3] = {"messages": [{"role": "user", "content": "no answer"}]}
+    with pytest.raises(InvalidDataset) as info:
+        estimate(write(tmp_path / "bad.jsonl", rows), model="gpt-4o-mini")
+    assert "line 4" in str(info.value) and info.value.report is not None
+
+
+def test_missing_file_and_unknown_model(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError):
+        estimate(tmp_path / "nope.jsonl", model="gpt-4o-mini")
+    with pytest.raises(PricingError):
+        estimate(TOY, model="gpt-5")
+
+
+def test_method_model_mismatch() -> None:
+    with pytest.raises(PricingError, match="hourly"):
+        estimate(TOY, model="gpt-4o-mini", method="reinforcement")
+    with pytest.raises(PricingError, match="per hour"):
+        estimate(TOY, model="o4-mini", method="supervised")
+    with pytest.raises(PricingError, match="training price"):
+        estimate(TOY, model="gpt-4-0613")
+    with pytest.raises(PricingError, match="reinforcement"):
+        estimate(TOY, model="gpt-4o-mini", hours=2)
+
+
+def test_lifecycle_warnings_follow_the_given_date(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.jsonl", [chat(i) for i in range(12)])
+    before = estimate(path, model="gpt-4o-mini-2024-07-18", today=dt.date(2026, 1, 1))
+    after = estimate(path, model="gpt-4o-mini-2024-07-18", today=dt.date(2027, 1, 10))
+    assert not any("refused since" in w for w in before.warnings)
+    assert any("refused since 2027-01-06" in w for w in after.warnings)
+    assert before.training_cost_usd == after.training_cost_usd
+
+
+def test_inline_examples_match_the_file(tmp_path: Path) -> None:
+    rows = [chat(i) for i in range(15)]
+    from_file = estimate(write(tmp_path / "d.jsonl", rows), model="gpt-4.1-mini")
+    inline = estimate_examples(rows, model="gpt-4.1-mini")
+    assert inline.trained_tokens == from_file.trained_tokens
+    assert inline.training_cost_usd == from_file.training_cost_usd
+    with pytest.raises(PricingError):
+        estimate_examples([], model="gpt-4.1-mini")
+
+
+def test_json_money_is_exact_strings() -> None:
+    data = json.loads(estimate(TOY, model="gpt-4o-mini").model_dump_json())
+    for key in ("model", "method", "n_examples", "tokens_per_epoch", "n_epochs", "trained_tokens",
+                "training_cost_usd", "price_source", "warnings"):
+        assert key in data
+    assert isinstance(data["training_cost_usd"], str) and Decimal(data["training_cost_usd"]) == Decimal("0.49398")
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(10, 30), words=st.integers(0, 40), epochs=st.integers(1, 10))
+def test_cost_grows_with_tokens_and_epochs(n: int, words: int, epochs: int) -> None:
+    rows = [chat(i, words) for i in range(n)]
+    base = estimate_examples(rows, model="gpt-4o-mini", epochs=epochs)
+    longer = estimate_examples([chat(i, words + 5) for i in range(n)], model="gpt-4o-mini", epochs=epochs)
+    more = estimate_examples(rows, model="gpt-4o-mini", epochs=epochs + 1)
+    bigger = estimate_examples(rows + [chat(n)], model="gpt-4o-mini", epochs=epochs)
+    assert longer.training_cost_usd > base.training_cost_usd
+    assert more.training_cost_usd > base.training_cost_usd
+    assert bigger.training_cost_usd > base.training_cost_usd
+    assert isinstance(base.training_cost_usd, Decimal)
+
+
+@settings(max_examples=10, deadline=None)
+@given(blank=st.lists(st.sampled_from(["", " ", "\t", "  "]), min_size=0, max_size=5))
+def test_any_blank_file_is_refused(blank: list[str]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "blank.jsonl"
+        path.write_text("\n".join(blank))
+        with pytest.raises(PricingError):
+            estimate(path, model="gpt-4o-mini")
+
+
+def _walk(obj: object, key: str = ""):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _walk(v, k)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _walk(v, key)
+    else:
+        yield key, obj
+
+
+@pytest.mark.parametrize(
+    ("model", "method", "kwargs"),
+    [("gpt-4.1-mini", "supervised", {}), ("o4-mini", "reinforcement", {"hours": "1.5",
+      "graders": [GraderUsage(model="gpt-4o-mini", input_tokens=1000, output_tokens=10)]})],
+)
+def test_no_float_anywhere_in_money(tmp_path: Path, model: str, method: str, kwargs: dict) -> None:
+    rows = [chat(i) for i in range(10)] if method == "supervised" else [rft_row(i) for i in range(10)]
+    est = estimate(write(tmp_path / "d.jsonl", rows), model=model, method=method, **kwargs)  # type: ignore[arg-type]
+    money = [(k, v) for k, v in _walk(json.loads(est.model_dump_json())) if k.endswith("_usd") or k.startswith("rate")]
+    assert money and all(isinstance(v, str) for _, v in money)
+    assert all(not isinstance(v, float) for _, v in _walk(est.model_dump()))
