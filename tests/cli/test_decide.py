@@ -1,0 +1,86 @@
+"""`ftsim decide`: answers files (every branch), the interactive walk, JSON, failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from api.cli import main
+from api.cli.decide import ask_all
+
+ROOT = Path(__file__).parents[2]
+ANSWERS = ROOT / "fixtures" / "answers"
+
+
+@pytest.mark.parametrize("name, recommendation", [
+    ("rag", "rag"), ("prompting", "prompting"), ("build-evals", "build_evals"), ("collect-data", "collect_data"),
+    ("ship-prompt", "ship_prompt"), ("sft-cost-play", "sft"), ("sft-then-dpo", "sft_then_dpo"), ("rft", "rft"),
+    ("fix-upstream", "fix_upstream"),
+])
+def test_answers_files_json(capsys, name, recommendation):
+    assert main(["decide", "--answers", str(ANSWERS / f"{name}.toml"), "--json", "--today", "2026-11-22"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["recommendation"] == recommendation
+    assert all({"question", "answer", "reason"} <= set(step) for step in data["path"])
+    if recommendation == "sft":
+        assert data["compare"]["break_even_calls"] == 100000
+    if recommendation == "rft":
+        assert data["rft"]["budget_usd"] == "400.00" and data["rft"]["available"] is False
+
+
+def test_human_output(capsys):
+    assert main(["decide", "--answers", str(ANSWERS / "rft.toml"), "--today", "2026-11-22"]) == 0
+    out = capsys.readouterr().out
+    assert "recommendation: rft" in out and "$400.00" in out and "2026-10-23" in out
+
+
+def test_interactive_walk(monkeypatch, capsys):
+    replies = iter(["no", "n", "yes", "maybe", "y", "1000", "no", "yes", "no"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(replies))
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
+    assert main(["decide", "--json", "--today", "2026-11-22"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["recommendation"] == "sft"
+    assert [s["question"] for s in data["path"]][-1] == "has_preference_data"
+
+
+def test_ask_all_reasks_and_stops_on_eof(capsys):
+    replies = iter(["perhaps", "yes"])
+    assert ask_all({}, ask=lambda prompt: next(replies)) == {"fact_retrieval": True}
+    assert "answer yes or no" in capsys.readouterr().out
+
+    def eof(prompt):
+        raise EOFError
+
+    from api.cli import CliError
+
+    with pytest.raises(CliError, match="fact_retrieval"):
+        ask_all({}, ask=eof)
+
+
+def test_incomplete_answers_file(tmp_path, capsys):
+    partial = tmp_path / "a.toml"
+    partial.write_text("fact_retrieval = false\n", encoding="utf-8")
+    assert main(["decide", "--answers", str(partial)]) == 2
+    err = capsys.readouterr().err
+    assert "failure_is_style" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("content, text", [
+    ("fact_retrieval = 'sometimes'\n", "fact_retrieval"),
+    ("colour = 1\n", "colour"),
+    ("fact_retrieval = \n", "not valid TOML"),
+])
+def test_bad_answers_files(tmp_path, capsys, content, text):
+    bad = tmp_path / "a.toml"
+    bad.write_text(content, encoding="utf-8")
+    assert main(["decide", "--answers", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert text in err and "Traceback" not in err
+
+
+def test_missing_answers_file(capsys):
+    assert main(["decide", "--answers", "/nonexistent.toml"]) == 1
+    assert "not found" in capsys.readouterr().err

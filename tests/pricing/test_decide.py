@@ -1,0 +1,153 @@
+"""pricing.decide: the walkthrough's order, every branch, and its figures (compare, RFT budget)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from pricing.catalog import load_catalog
+from pricing.decide import QUESTIONS, DecideInput, decide, next_question, parse_answer
+
+CATALOG = load_catalog()
+ANSWERS = Path(__file__).resolve().parents[2] / "fixtures" / "answers"
+TODAY = dt.date(2026, 11, 22)
+PASS = dict(fact_retrieval=False, failure_is_style=False, has_rubric=True, n_examples=500, few_shot_works=False)
+
+
+def walk(**answers):
+    return decide(DecideInput(**answers), catalog=CATALOG, today=TODAY)
+
+
+def test_questions_are_declared_in_the_briefs_order():
+    assert [q.id for q in QUESTIONS] == [
+        "fact_retrieval", "failure_is_style", "has_rubric", "n_examples", "few_shot_works", "prompt_cost_pain",
+        "has_preference_data", "verifiable_task",
+    ]
+
+
+@pytest.mark.parametrize("answers, recommendation, asked", [
+    (dict(fact_retrieval=True), "rag", 1),
+    (dict(fact_retrieval=False, failure_is_style=True), "prompting", 2),
+    (dict(fact_retrieval=False, failure_is_style=False, has_rubric=False), "build_evals", 3),
+    (dict(PASS, n_examples=49), "collect_data", 4),
+    (dict(PASS, few_shot_works=True), "ship_prompt", 5),
+    (dict(PASS, prompt_cost_pain=True, has_preference_data=False), "sft", 7),
+    (dict(PASS, prompt_cost_pain=True, has_preference_data=True), "sft_then_dpo", 7),
+    (dict(PASS, prompt_cost_pain=False, verifiable_task=True), "rft", 7),
+    (dict(PASS, prompt_cost_pain=False, verifiable_task=False), "fix_upstream", 7),
+])
+def test_every_branch(answers, recommendation, asked):
+    decision = walk(**answers)
+    assert decision.recommendation == recommendation
+    assert len(decision.path) == asked
+    assert all(step.reason for step in decision.path)
+    assert [step.answer for step in decision.path] == [answers[step.question] for step in decision.path]
+
+
+def test_later_answers_are_ignored_once_the_walk_stops():
+    decision = walk(fact_retrieval=True, failure_is_style=True, verifiable_task=True)
+    assert decision.recommendation == "rag"
+    assert [s.question for s in decision.path] == ["fact_retrieval"]
+
+
+def test_fifty_examples_is_enough_to_go_on():
+    decision = walk(**dict(PASS, n_examples=50, few_shot_works=True))
+    assert decision.recommendation == "ship_prompt"
+    assert "100+" in decision.path[3].reason
+
+
+def test_missing_answer_is_named():
+    with pytest.raises(ValueError, match="missing answer: has_rubric"):
+        walk(fact_retrieval=False, failure_is_style=False)
+
+
+def test_next_question_walks_one_at_a_time():
+    answers: dict = {}
+    asked = []
+    script = dict(PASS, prompt_cost_pain=False, verifiable_task=False)
+    while (question := next_question(answers)) is not None:
+        asked.append(question.id)
+        answers[question.id] = script[question.id]
+    assert asked == ["fact_retrieval", "failure_is_style", "has_rubric", "n_examples", "few_shot_works",
+                     "prompt_cost_pain", "verifiable_task"]
+    assert next_question({"fact_retrieval": True}) is None
+    assert next_question(dict(PASS, prompt_cost_pain=True)).id == "has_preference_data"
+
+
+@pytest.mark.parametrize("text, value", [("y", True), ("Yes", True), ("no", False), ("N", False), ("true", True)])
+def test_parse_boolean_answers(text, value):
+    assert parse_answer(QUESTIONS[0], text) is value
+
+
+def test_parse_integer_and_bad_answers():
+    n_examples = QUESTIONS[3]
+    assert parse_answer(n_examples, "1,200") == 1200
+    for bad in ("maybe", ""):
+        with pytest.raises(ValueError):
+            parse_answer(QUESTIONS[0], bad)
+    for bad in ("lots", "-3"):
+        with pytest.raises(ValueError):
+            parse_answer(n_examples, bad)
+
+
+def test_cost_step_shows_the_compare_figures():
+    decision = walk(**dict(PASS, prompt_cost_pain=True, has_preference_data=False), calls_per_month=100_000,
+                    system_prompt_tokens=2000, input_tokens=500, output_tokens=300, training_tokens=2_400_000)
+    assert decision.compare is not None
+    assert decision.compare.break_even_calls == 100_000
+    assert decision.compare.tuned.training_cost_usd == Decimal("12.00")
+
+
+def test_cost_step_without_figures_says_what_is_missing():
+    decision = walk(**dict(PASS, prompt_cost_pain=True, has_preference_data=False))
+    assert decision.compare is None
+    assert any("calls_per_month" in w for w in decision.warnings)
+
+
+def test_cost_step_assumes_training_tokens_from_the_examples():
+    decision = walk(**dict(PASS, n_examples=1000, prompt_cost_pain=True, has_preference_data=True),
+                    calls_per_month=100_000, system_prompt_tokens=2000, input_tokens=500, output_tokens=300)
+    assert decision.compare.trained_tokens == 1000 * 800 * 3
+    assert any("assumed" in w for w in decision.warnings)
+    assert any("DPO" in w for w in decision.warnings)
+
+
+def test_rft_step_shows_the_hourly_budget_and_that_o4_mini_is_gone():
+    decision = walk(**dict(PASS, prompt_cost_pain=False, verifiable_task=True), rft_hours=Decimal(4))
+    rft = decision.rft
+    assert rft.hourly_rate_usd == Decimal("100.00")
+    assert rft.budget_usd == Decimal("400.00")
+    assert rft.available is False
+    assert "2026-10-23" in rft.availability and "cannot run" in rft.availability
+    assert any("2026-10-23" in w for w in decision.warnings)
+
+
+def test_rft_was_available_before_the_shutdown():
+    decision = decide(DecideInput(**dict(PASS, prompt_cost_pain=False, verifiable_task=True)), catalog=CATALOG,
+                      today=dt.date(2025, 6, 1))
+    assert decision.rft.available is True
+    assert "until 2026-10-23" in decision.rft.availability
+
+
+EXPECTED = {
+    "rag.toml": "rag", "prompting.toml": "prompting", "build-evals.toml": "build_evals",
+    "collect-data.toml": "collect_data", "ship-prompt.toml": "ship_prompt", "sft-cost-play.toml": "sft",
+    "sft-then-dpo.toml": "sft_then_dpo", "rft.toml": "rft", "fix-upstream.toml": "fix_upstream",
+}
+
+
+def test_answer_fixtures_cover_every_recommendation():
+    files = sorted(p.name for p in ANSWERS.glob("*.toml"))
+    assert set(EXPECTED) <= set(files)
+    seen = set()
+    for name, expected in EXPECTED.items():
+        data = tomllib.loads((ANSWERS / name).read_text(encoding="utf-8"))
+        decision = decide(DecideInput(**data), catalog=CATALOG, today=TODAY)
+        assert decision.recommendation == expected, name
+        seen.add(decision.recommendation)
+    assert seen == {"rag", "prompting", "build_evals", "collect_data", "ship_prompt", "sft", "sft_then_dpo", "rft",
+                    "fix_upstream"}

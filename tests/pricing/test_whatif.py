@@ -1,0 +1,194 @@
+"""pricing.whatif: scenario parsing, the grid, and the float sweep checked row by row against Decimal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pricing.catalog import load_catalog
+from pricing.compare import compare
+from pricing.errors import PricingError
+from pricing.hyperparameters import auto_n_epochs
+from pricing.whatif import (
+    RangeSpec, _auto_epochs, baseline_input, evaluate, grid_size, load_scenario, parse_scenario, row_input,
+    sweep_warnings,
+)
+
+CATALOG = load_catalog()
+SCENARIOS = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
+BASELINE = dict(model="gpt-4.1-mini", calls_per_month=100_000, system_prompt_tokens=2000, input_tokens=500,
+                output_tokens=300, training_tokens=2_400_000)
+
+
+def scenario(sweep=None, **baseline):
+    return parse_scenario({"title": "t", "today": dt.date(2026, 11, 22), "baseline": {**BASELINE, **baseline},
+                           "sweep": sweep or {}})
+
+
+def test_ranges_are_inclusive_and_integral_when_possible():
+    assert RangeSpec(start=0, stop=100, step=25).values() == [0, 25, 50, 75, 100]
+    assert RangeSpec(start=0, stop=1, num=3).values() == [0.0, 0.5, 1.0]
+    assert RangeSpec(start=0, stop=0.3, step=0.1).values() == pytest.approx([0, 0.1, 0.2, 0.3])
+    with pytest.raises(ValueError):
+        RangeSpec(start=5, stop=1, step=1).values()
+    with pytest.raises(ValueError):
+        RangeSpec(start=0, stop=1).values()
+
+
+def test_grid_is_the_cartesian_product_in_declaration_order():
+    sc = scenario({"calls_per_month": [1000, 2000, 3000], "model": ["gpt-4.1-mini", "gpt-4o-mini"]})
+    assert grid_size(sc) == 6
+    grid = evaluate(sc, catalog=CATALOG)
+    assert len(grid) == 6
+    assert list(grid["calls_per_month"]) == [1000, 1000, 2000, 2000, 3000, 3000]
+    assert list(grid["model"])[:2] == ["gpt-4.1-mini", "gpt-4o-mini"]
+    assert set(map(tuple, grid[["calls_per_month", "model"]].to_numpy())) == {
+        (c, m) for c in (1000, 2000, 3000) for m in ("gpt-4.1-mini", "gpt-4o-mini")}
+
+
+def test_no_sweep_is_one_row_equal_to_compare():
+    grid = evaluate(scenario(), catalog=CATALOG)
+    assert len(grid) == 1
+    row = grid.iloc[0]
+    assert row["base_cost_per_call_usd"] == pytest.approx(0.00148, abs=1e-15)
+    assert row["break_even_calls"] == 100_000
+    assert row["verdict"] == "pays_back"
+
+
+def test_tv8_rows_in_a_sweep():
+    grid = evaluate(scenario({"model": ["gpt-4.1-mini", "gpt-4o-mini"], "cached_fraction": [0, 1]}),
+                    catalog=CATALOG)
+    by = {(r.model, r.cached_fraction): r for r in grid.itertuples()}
+    assert by[("gpt-4.1-mini", 0)].break_even_calls == 100_000
+    assert by[("gpt-4o-mini", 0)].break_even_calls == 160_000
+    assert pd.isna(by[("gpt-4.1-mini", 1)].break_even_calls)
+    assert by[("gpt-4.1-mini", 1)].verdict == "never_pays_back"
+
+
+def _check_rows_against_decimal(sc, grid, n=60, seed=7):
+    """Sampled rows of the float grid equal the Decimal path: per call to 1e-12, money to the cent."""
+    rng = random.Random(seed)
+    swept = list(sc.sweep)
+    for index in rng.sample(range(len(grid)), min(n, len(grid))):
+        row = grid.iloc[index]
+        params = row_input(sc, {name: _py(row[name]) for name in swept})
+        exact = compare(params, catalog=CATALOG)
+        assert abs(D(row["base_cost_per_call_usd"]) - exact.base.cost_per_call_usd) < Decimal("1e-12")
+        assert abs(D(row["tuned_cost_per_call_usd"]) - exact.tuned.cost_per_call_usd) < Decimal("1e-12")
+        assert D(row["base_monthly_cost_usd"]).quantize(Decimal("0.01")) == exact.base.monthly_cost_usd
+        assert D(row["tuned_monthly_cost_usd"]).quantize(Decimal("0.01")) == exact.tuned.monthly_cost_usd
+        assert D(row["training_cost_usd"]).quantize(Decimal("0.01")) == exact.tuned.training_cost_usd
+        expected_be = exact.break_even_calls
+        assert (pd.isna(row["break_even_calls"]) and expected_be is None) or row["break_even_calls"] == expected_be
+        assert row["verdict"] == exact.verdict
+        assert D(row["horizon_months"]) == exact.horizon_months
+        diff = D(row["tuned_horizon_cost_usd"]) - exact.tuned.horizon_cost_usd
+        assert abs(diff) <= Decimal("0.01")
+
+
+def D(value) -> Decimal:
+    """A float cell as the Decimal of its shortest repr."""
+    return Decimal(repr(float(value)))
+
+
+def _py(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def test_float_sweep_matches_the_decimal_path_on_a_sample():
+    sc = scenario({
+        "model": ["gpt-4.1-mini", "gpt-4o-mini", "gpt-4o", "gpt-4.1"],
+        "base_model": ["", "gpt-4.1"],
+        "calls_per_month": [0, 7_000, 100_000, 1_234_567],
+        "cached_fraction": [0, 0.3, 1],
+        "batch_fraction": [0, 0.5, 1],
+        "tuned_system_prompt_tokens": [0, 150],
+        "retrain_every": [0, 1, 3],
+        "months": [1, 12],
+    })
+    grid = evaluate(sc, catalog=CATALOG)
+    assert len(grid) == 4 * 2 * 4 * 3 * 3 * 2 * 3 * 2
+    _check_rows_against_decimal(sc, grid, n=80)
+
+
+def test_dataset_size_and_epochs_sweep_matches_decimal():
+    sc = scenario({"n_examples": [5, 40, 1000, 12_501], "epochs": ["auto", 2]}, training_tokens=None,
+                  n_examples=100, tokens_per_example=800)
+    grid = evaluate(sc, catalog=CATALOG)
+    _check_rows_against_decimal(sc, grid, n=len(grid))
+    auto_rows = grid[grid["epochs"] == "auto"]
+    assert list(auto_rows["trained_tokens"]) == [n * 800 * auto_n_epochs(n) for n in (5, 40, 1000, 12_501)]
+
+
+@given(st.lists(st.integers(1, 200_000), min_size=1, max_size=50))
+def test_vectorised_auto_epochs_equals_the_scalar_rule(ns):
+    assert list(_auto_epochs(np.array(ns))) == [auto_n_epochs(n) for n in ns]
+
+
+def test_estimate_scenario_prices_training_only():
+    sc = load_scenario(SCENARIOS / "dataset-size.toml")
+    grid = evaluate(sc, catalog=CATALOG)
+    assert len(grid) == 4 * 6 * 3
+    row = grid[(grid["model"] == "gpt-4.1-mini") & (grid["n_examples"] == 1000) & (grid["epochs"] == 3)].iloc[0]
+    assert row["training_cost_usd"] == pytest.approx(12.0)  # 1000 x 800 x 3 x $5/1M
+    assert "verdict" not in grid.columns
+
+
+def test_rft_hours_scenario():
+    sc = load_scenario(SCENARIOS / "rft-hours.toml")
+    grid = evaluate(sc, catalog=CATALOG)
+    assert dict(zip(grid["training_hours"], grid["training_cost_usd"]))[4] == pytest.approx(400.0)
+    late = sc.model_copy(update={"today": dt.date(2026, 11, 22)})
+    assert any("o4-mini-2025-04-16 accepts no new" in w for w in sweep_warnings(late, CATALOG))
+    early = sc.model_copy(update={"today": dt.date(2025, 6, 1)})
+    assert sweep_warnings(early, CATALOG) == []
+
+
+def test_support_bot_fixture_baseline_is_tv8():
+    sc = load_scenario(SCENARIOS / "support-bot.toml")
+    assert compare(baseline_input(sc), catalog=CATALOG).break_even_calls == 100_000
+    assert len(evaluate(sc, catalog=CATALOG)) == grid_size(sc) == 21 * 3 * 2
+
+
+def test_a_million_row_sweep_completes():
+    sc = load_scenario(SCENARIOS / "big-grid.toml")
+    seen = []
+    grid = evaluate(sc, catalog=CATALOG, progress=lambda done, total: seen.append((done, total)))
+    assert len(grid) == 1_000_000
+    assert seen[-1] == (1_000_000, 1_000_000) and len(seen) > 1
+    assert grid["verdict"].isin(["pays_back", "pays_back_after_horizon", "never_pays_back"]).all()
+    _check_rows_against_decimal(sc, grid, n=25, seed=3)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"baseline": BASELINE, "sweep": {"colour": [1]}}, "cannot sweep 'colour'"),
+    ({"baseline": BASELINE, "sweep": {"model": []}}, "empty"),
+    ({"baseline": {**BASELINE, "colour": 1}}, "unknown baseline parameter"),
+    ({"baseline": BASELINE, "sweep": {"cached_fraction": [0, 2]}}, "cached_fraction"),
+    ({"baseline": BASELINE, "sweep": {"model": ["gpt-9"]}}, "gpt-9"),
+    ({"baseline": {**BASELINE, "training_tokens": None}}, "training"),
+    ({"baseline": BASELINE, "kind": "nope"}, "kind"),
+])
+def test_bad_scenarios_are_pricing_errors(data, message):
+    with pytest.raises(PricingError, match=message):
+        sc = parse_scenario({k: v for k, v in data.items()})
+        evaluate(sc, catalog=CATALOG)
+
+
+def test_load_scenario_errors(tmp_path):
+    with pytest.raises(PricingError, match="not found"):
+        load_scenario(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("title = [", encoding="utf-8")
+    with pytest.raises(PricingError, match="not valid TOML"):
+        load_scenario(bad)
