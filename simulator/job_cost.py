@@ -1,0 +1,50 @@
+"""The cost of a simulated job at list prices (GET /_sim/fine_tuning/jobs/{id}/cost), via the planner's functions.
+
+Token-billed methods (supervised, DPO): `pricing.training.training_cost` over the job's billed tokens per epoch and
+resolved epochs (the same figure as `trained_tokens` and `ftsim estimate`). Reinforcement: `pricing.rft.rft_cost`
+over the training-loop time so far (steps done x seconds per step), billed per hour. Before validation the
+numbers are unknown and `cost_usd` is null. Money is rendered as decimal strings.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pricing.errors import PricingError
+from pricing.rft import given_duration, rft_cost
+from pricing.training import training_cost
+
+__all__ = ["job_cost"]
+
+
+def job_cost(rec: dict[str, Any], catalog: Any) -> dict[str, Any]:
+    """A JSON-ready cost summary of one stored job record."""
+    sim = rec["_sim"]
+    kind = rec["method"]["type"]
+    entry = catalog.resolve(sim["snapshot"])
+    outcome = sim.get("outcome") or {}
+    out: dict[str, Any] = {
+        "object": "fine_tuning.job.cost", "job_id": rec["id"], "status": rec["status"], "model": sim["snapshot"],
+        "method": kind, "currency": "USD", "billing": entry.training.unit if entry.training else None,
+        "trained_tokens": None, "training_hours": None, "cost_usd": None, "note": None,
+    }
+    if not outcome.get("ok"):
+        out["note"] = "not billed: the files are not validated yet" if not outcome else "not billed: validation failed"
+        return out
+    try:
+        if kind == "reinforcement":
+            seconds = int(sim["steps_done"] * sim["sec_per_step"])
+            hours = (Decimal(seconds) / Decimal(3600)).quantize(Decimal("0.01"))
+            cost = rft_cost(entry, given_duration(hours), catalog=catalog)
+            out.update(training_hours=str(hours), cost_usd=str(cost.total_cost_usd))
+        else:
+            cost = training_cost(entry, method=kind, tokens_per_epoch=outcome["tokens_per_epoch"],
+                                 n_epochs=sim["n_epochs"])
+            out.update(trained_tokens=cost.trained_tokens, cost_usd=str(cost.cost_usd))
+            if rec["status"] != "succeeded":
+                out["note"] = "planned: billed on success" if rec["status"] not in ("failed", "cancelled") else \
+                    "estimate of the full job; the live API bills only completed work"
+    except PricingError as exc:
+        out["note"] = str(exc)
+    return out
