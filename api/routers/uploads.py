@@ -1,0 +1,97 @@
+"""/v1/uploads: create, parts (multipart `data`, streamed to disk), complete, cancel."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, StrictInt
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from api.deps import BackendDep, TenantDep
+from simulator.errors import BadRequestError, PayloadTooLargeError
+from simulator.files import copy_stream
+from simulator.uploads import MAX_PART_BYTES, Upload, UploadPart
+
+router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
+
+# Multipart overhead allowed on top of a part before the body is refused unread.
+_OVERHEAD = 1024 * 1024
+
+
+class ExpiresAfter(BaseModel):
+    """`expires_after` of the file the upload becomes."""
+
+    model_config = ConfigDict(extra="forbid")
+    anchor: Literal["created_at"] = "created_at"
+    seconds: StrictInt
+
+
+class CreateUploadRequest(BaseModel):
+    """Body of POST /v1/uploads (all four main fields required)."""
+
+    model_config = ConfigDict(extra="forbid")
+    filename: str
+    purpose: str
+    bytes: StrictInt
+    mime_type: str
+    expires_after: Optional[ExpiresAfter] = None
+
+
+class CompleteUploadRequest(BaseModel):
+    """Body of POST /v1/uploads/{id}/complete."""
+
+    model_config = ConfigDict(extra="forbid")
+    part_ids: list[str]
+    md5: Optional[str] = None
+
+
+@router.post("", response_model=Upload)
+def create_upload(body: CreateUploadRequest, backend: BackendDep, tenant: TenantDep) -> Upload:
+    """Open an upload."""
+    return backend.uploads.create(
+        tenant,
+        filename=body.filename,
+        purpose=body.purpose,
+        bytes=body.bytes,
+        mime_type=body.mime_type,
+        expires_after=body.expires_after.model_dump() if body.expires_after else None,
+    )
+
+
+@router.post("/{upload_id}/parts", response_model=UploadPart)
+async def add_part(upload_id: str, request: Request, backend: BackendDep, tenant: TenantDep) -> UploadPart:
+    """Add a part: multipart with the binary field `data`."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_PART_BYTES + _OVERHEAD:
+        raise PayloadTooLargeError(f"Part is too large: the limit is {MAX_PART_BYTES} bytes (64 MB).", param="data")
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise BadRequestError("Expected a multipart/form-data body with the field 'data'.", param="data")
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except Exception as exc:  # malformed multipart bodies
+        raise BadRequestError(f"Could not parse the multipart body: {exc}", param="data") from None
+    try:
+        data = form.get("data")
+        if isinstance(data, str):  # sent as a text field: still bytes to us
+            chunks = [data.encode()]
+        elif isinstance(data, UploadFile):
+            chunks = copy_stream(data.file)
+        else:
+            raise BadRequestError("Missing required parameter: 'data'.", param="data")
+        return await run_in_threadpool(backend.uploads.add_part, tenant, upload_id, chunks=chunks)
+    finally:
+        await form.close()
+
+
+@router.post("/{upload_id}/complete", response_model=Upload)
+def complete_upload(upload_id: str, body: CompleteUploadRequest, backend: BackendDep, tenant: TenantDep) -> Upload:
+    """Complete an upload: its parts, in the given order, become a File."""
+    return backend.uploads.complete(tenant, upload_id, part_ids=body.part_ids, md5=body.md5)
+
+
+@router.post("/{upload_id}/cancel", response_model=Upload)
+def cancel_upload(upload_id: str, backend: BackendDep, tenant: TenantDep) -> Upload:
+    """Cancel an upload."""
+    return backend.uploads.cancel(tenant, upload_id)

@@ -1,0 +1,54 @@
+"""HTTP door of /v1/fine_tuning/alpha/graders: spec-valid run and validate bodies, 400 for bad graders."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from api.app import create_app
+from simulator.backend import Backend
+from tests.openapi_schema import assert_schema
+
+AUTH = {"Authorization": "Bearer sk-test"}
+GRADER = {"type": "string_check", "name": "g", "input": "{{sample.output_text}}", "reference": "{{item.a}}",
+          "operation": "eq"}
+PATH = "/v1/fine_tuning/alpha/graders"
+
+
+@pytest.fixture
+def http():
+    b = Backend()
+    yield TestClient(create_app(b), base_url="http://testserver")
+    b.close()
+
+
+def test_validate(http):
+    resp = http.post(f"{PATH}/validate", json={"grader": GRADER}, headers=AUTH)
+    assert resp.status_code == 200
+    assert resp.json() == {"grader": GRADER}
+    assert_schema(resp.json(), "ValidateGraderResponse")
+
+
+@pytest.mark.parametrize("grader", [
+    GRADER,
+    {"type": "multi", "name": "m", "calculate_output": "0.3 * a + 0.7 * s",
+     "graders": {"a": GRADER, "s": {"type": "score_model", "name": "s", "model": "gpt-4.1-mini",
+                                    "input": [{"role": "user", "content": "grade {{sample.output_text}}"}]}}},
+])
+def test_run(http, grader):
+    resp = http.post(f"{PATH}/run", json={"grader": grader, "model_sample": "yes", "item": {"a": "yes"}}, headers=AUTH)
+    assert resp.status_code == 200, resp.text
+    assert_schema(resp.json(), "RunGraderResponse")
+    assert len(resp.json()["metadata"]["errors"]) == 14
+
+
+@pytest.mark.parametrize("body", [
+    {"grader": {"type": "string_check", "name": "g"}, "model_sample": "x"},
+    {"grader": {"type": "python", "name": "p", "source": "def grade(s, i):\n    return 1\n"}, "model_sample": "x"},
+    {"grader": GRADER},
+])
+def test_bad_runs_are_400(http, body):
+    resp = http.post(f"{PATH}/run", json=body, headers=AUTH)
+    assert resp.status_code == 400
+    error = resp.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] in ("grader", "model_sample")

@@ -1,0 +1,164 @@
+"""/planning over HTTP: compare, whatif, decide, estimate; bad input is a 400 envelope, never a 500."""
+
+from __future__ import annotations
+
+import io
+import json
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from api.app import create_app
+from simulator.backend import Backend
+
+ROOT = Path(__file__).parents[2]
+TOY = ROOT / "fixtures" / "datasets" / "toy_chat_fine_tuning.jsonl"
+AUTH = {"Authorization": "Bearer sk-test"}
+TV8 = dict(model="gpt-4.1-mini", calls_per_month=100_000, system_prompt_tokens=2000, input_tokens=500,
+           output_tokens=300, training_tokens=2_400_000, today="2026-11-22")
+
+
+@pytest.fixture
+def backend():
+    b = Backend()
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def http(backend):
+    return TestClient(create_app(backend), base_url="http://testserver")
+
+
+def envelope(resp, status=400):
+    assert resp.status_code == status, resp.text
+    error = resp.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["message"]
+    return error
+
+
+def scenario(name: str) -> dict:
+    data = tomllib.loads((ROOT / "fixtures" / "scenarios" / name).read_text(encoding="utf-8"))
+    if "today" in data:
+        data["today"] = data["today"].isoformat()
+    return data
+
+
+def test_compare_tv8(http):
+    body = http.post("/planning/compare", json=TV8).json()
+    assert Decimal(body["base"]["cost_per_call_usd"]) == Decimal("0.00148")
+    assert Decimal(body["tuned"]["cost_per_call_usd"]) == Decimal("0.00136")
+    assert Decimal(body["tuned"]["training_cost_usd"]) == Decimal("12.00")
+    assert body["break_even_calls"] == 100000 and body["verdict"] == "pays_back"
+    cached = http.post("/planning/compare", json={**TV8, "cached_fraction": 1}).json()
+    assert cached["break_even_calls"] is None
+
+
+def test_compare_defaults_today_to_the_simulated_clock(http, backend):
+    import datetime as dt
+
+    body = http.post("/planning/compare", json={k: v for k, v in TV8.items() if k != "today"}).json()
+    assert body["today"] == dt.datetime.fromtimestamp(backend.now(), dt.timezone.utc).date().isoformat()
+
+
+@pytest.mark.parametrize("patch, param", [
+    ({"model": "gpt-9"}, "model"),
+    ({"cached_fraction": 3}, None),
+    ({"training_tokens": None}, None),
+    ({"training_file": "/etc/passwd", "training_tokens": None}, "training_file"),
+    ({"colour": "blue"}, None),
+])
+def test_compare_errors_are_400(http, patch, param):
+    error = envelope(http.post("/planning/compare", json={**TV8, **patch}))
+    if param:
+        assert error["param"] == param
+
+
+def test_whatif_json_rows(http):
+    body = http.post("/planning/whatif", json={"scenario": scenario("support-bot.toml"), "max_rows": 5}).json()
+    assert body["n_rows"] == 126 and len(body["rows"]) == 5
+    assert body["baseline"]["break_even_calls"] == 100000
+    assert "verdict" in body["columns"]
+    first = body["rows"][0]
+    assert first["model"] == "gpt-4.1-mini" and first["break_even_calls"] == 100000
+
+
+@pytest.mark.parametrize("fmt, media, marker", [
+    ("html", "text/html", "<svg"), ("md", "text/markdown", "# Support bot"), ("csv", "text/csv", "calls_per_month"),
+])
+def test_whatif_reports(http, fmt, media, marker):
+    resp = http.post("/planning/whatif", json={"scenario": scenario("support-bot.toml"), "format": fmt})
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith(media)
+    assert marker in resp.text
+
+
+def test_whatif_estimate_scenario(http):
+    body = http.post("/planning/whatif", json={"scenario": scenario("rft-hours.toml")}).json()
+    assert body["baseline"] is None and body["n_rows"] == 6
+
+
+@pytest.mark.parametrize("payload", [
+    {"scenario": {"baseline": {"model": "gpt-4.1-mini"}}},
+    {"scenario": {**scenario("support-bot.toml"), "sweep": {"colour": [1]}}},
+    {"scenario": scenario("support-bot.toml"), "format": "pdf"},
+    {"scenario": {**scenario("support-bot.toml"), "sweep": {"calls_per_month": {"start": 0, "stop": 1e9, "step": 1}}}},
+])
+def test_whatif_errors_are_400(http, payload):
+    envelope(http.post("/planning/whatif", json=payload))
+
+
+def test_decide_every_answers_file(http):
+    for path in sorted((ROOT / "fixtures" / "answers").glob("*.toml")):
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        if "today" in data:
+            data["today"] = data["today"].isoformat()
+        body = http.post("/planning/decide", json=data).json()
+        assert body["recommendation"] == path.stem.replace("-", "_").replace("_cost_play", ""), path.name
+
+
+def test_decide_missing_answer_is_400_naming_it(http):
+    error = envelope(http.post("/planning/decide", json={"fact_retrieval": False}))
+    assert error["param"] == "failure_is_style"
+
+
+def test_estimate_inline_examples(http):
+    examples = [json.loads(line) for line in TOY.read_text(encoding="utf-8").splitlines() if line.strip()]
+    body = http.post("/planning/estimate", json={"model": "gpt-4o-mini", "examples": examples, "n_epochs": 3}).json()
+    assert body["n_examples"] == 5 and body["n_epochs"] == 3
+    assert Decimal(body["training_cost_usd"]) == Decimal(body["trained_tokens"]) * Decimal(3) / 1_000_000
+
+
+def test_estimate_uploaded_file(http):
+    upload = http.post("/v1/files", headers=AUTH, data={"purpose": "fine-tune"},
+                       files={"file": ("toy.jsonl", io.BytesIO(TOY.read_bytes()), "application/jsonl")})
+    assert upload.status_code == 200, upload.text
+    file_id = upload.json()["id"]
+    body = http.post("/planning/estimate", headers=AUTH, json={"model": "gpt-4o-mini", "file_id": file_id}).json()
+    inline = http.post("/planning/estimate", json={
+        "model": "gpt-4o-mini",
+        "examples": [json.loads(line) for line in TOY.read_text(encoding="utf-8").splitlines() if line.strip()],
+    }).json()
+    assert body["trained_tokens"] == inline["trained_tokens"]
+    envelope(http.post("/planning/estimate", json={"model": "gpt-4o-mini", "file_id": file_id}), 401)
+    other = {"Authorization": "Bearer sk-other-org"}
+    envelope(http.post("/planning/estimate", headers=other, json={"model": "gpt-4o-mini", "file_id": file_id}), 404)
+
+
+@pytest.mark.parametrize("payload", [
+    {"model": "gpt-4o-mini"},
+    {"model": "gpt-4o-mini", "examples": [], "file_id": "file-x"},
+    {"model": "gpt-4o-mini", "examples": []},
+    {"model": "gpt-4o-mini", "examples": [{"messages": "nope"}] * 10},
+    {"model": "gpt-9", "examples": [{"messages": []}]},
+    {"model": "gpt-4o-mini", "examples": [{"messages": []}], "n_epochs": 0},
+])
+def test_estimate_errors_are_400(http, payload):
+    envelope(http.post("/planning/estimate", json=payload))
+
+
+def test_openapi_lists_the_planning_routes(http):
+    paths = http.get("/openapi.json").json()["paths"]
+    assert {"/planning/compare", "/planning/whatif", "/planning/decide", "/planning/estimate"} <= set(paths)
