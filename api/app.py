@@ -13,6 +13,7 @@ import time
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
+from api.fault_middleware import FaultMiddleware
 from simulator.backend import Backend
 
 __all__ = ["create_app", "ROUTERS"]
@@ -28,6 +29,7 @@ ROUTERS = [
     "chat",
     "responses",
     "sim",
+    "faults",
     "planning",
 ]
 
@@ -76,5 +78,6 @@ def create_app(backend: Backend | None = None) -> FastAPI:
                 continue
             raise
         app.include_router(module.router)
+    app.add_middleware(FaultMiddleware)  # injected faults (issue 4); inside _Headers so they carry x-request-id
     app.add_middleware(_Headers, seed=backend.config.seed)
     return app

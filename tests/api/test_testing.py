@@ -1,0 +1,231 @@
+"""The in-process test kit: Simulator construction, clients, clock, state access, journal, reset, mock()."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+
+import httpx
+import openai
+import pytest
+
+from api.testing import DEFAULT_API_KEY, Simulator, SimulatorStuck
+from simulator.clock import DEFAULT_START
+
+MODEL = "gpt-4o-mini-2024-07-18"
+pytestmark = pytest.mark.sdk2  # in-process SDK tests: also run with openai 2.x
+SDK_MAJOR = int(openai.__version__.split(".")[0])
+
+
+def dataset(n: int = 12) -> bytes:
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+            for i in range(n)]
+    return ("\n".join(json.dumps(r) for r in rows) + "\n").encode()
+
+
+@pytest.fixture
+def sim():
+    with Simulator(seed=3) as s:
+        yield s
+
+
+def new_job(client, **extra):
+    f = client.files.create(file=("d.jsonl", dataset()), purpose="fine-tune")
+    return client.fine_tuning.jobs.create(model=MODEL, training_file=f.id, **extra)
+
+
+def test_manual_clock_by_default(sim):
+    assert sim.now() == DEFAULT_START
+    assert sim.advance(hours=1, minutes=1, seconds=1) == DEFAULT_START + 3661
+    assert sim.advance(days=1) == DEFAULT_START + 3661 + 86400
+    with pytest.raises(ValueError):
+        sim.advance(-1)
+
+
+@pytest.mark.parametrize(
+    "start, expected",
+    [(dt.datetime(2025, 1, 2, tzinfo=dt.timezone.utc), 1735776000), (dt.date(2025, 1, 2), 1735776000), (1.7e9, 1700000000)],
+)
+def test_start_is_configurable(start, expected):
+    with Simulator(start=start) as s:
+        assert s.now() == expected
+        assert s.client().files.create(file=("d.jsonl", dataset()), purpose="fine-tune").created_at == expected
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(ValueError):
+        Simulator(lifecycle="strict")
+    with pytest.raises(ValueError):
+        Simulator(speed=-1)
+
+
+def test_scaled_clock_when_speed_is_set():
+    with Simulator(speed=1000) as s:
+        assert s.backend.clock.speed == 1000
+        assert s.advance(10) >= DEFAULT_START + 10
+
+
+def test_clients_use_the_native_http_stack(sim):
+    native = "httpx2" if SDK_MAJOR >= 3 else "httpx"
+    assert type(sim.client()._client).__module__.split(".")[0] == native
+    assert type(sim.async_client()._client).__module__.split(".")[0] == native
+    legacy = sim.client(http="httpx")
+    assert isinstance(legacy._client, httpx.Client)
+    assert legacy.files.list().data == []
+    assert sim.client().api_key == DEFAULT_API_KEY
+    assert sim.client().max_retries == openai.OpenAI(api_key="x").max_retries  # the SDK's default kept
+
+
+def test_state_access_is_per_tenant_on_request(sim):
+    alice, bob = sim.client(api_key="sk-alice"), sim.client(api_key="sk-bob")
+    fa = alice.files.create(file=("a.jsonl", dataset()), purpose="fine-tune")
+    fb = bob.files.create(file=("b.jsonl", dataset()), purpose="fine-tune")
+    assert [f.id for f in sim.files] == [fa.id, fb.id]
+    assert [f.id for f in sim.for_key("sk-alice").files] == [fa.id]
+    assert [f.id for f in sim.for_key("sk-bob").files] == [fb.id]
+    assert sim.for_key("sk-nobody").files == []
+    assert isinstance(sim.files[0], openai.types.FileObject)
+
+
+def test_jobs_events_checkpoints_and_models(sim):
+    client = sim.client()
+    job = new_job(client, suffix="kit")
+    assert [j.id for j in sim.jobs] == [job.id]
+    assert sim.jobs[0].status == "validating_files"
+    done = sim.run_until_complete(job.id)
+    assert isinstance(done, openai.types.fine_tuning.FineTuningJob)
+    assert sim.jobs[0].status == "succeeded"
+    events = sim.events(job.id)
+    assert events[0].message.startswith("Created fine-tuning job")  # oldest first
+    assert events[-1].message == "The job has successfully completed"
+    api_events = list(client.fine_tuning.jobs.list_events(job.id, limit=100))
+    assert [e.id for e in api_events] == [e.id for e in reversed(events)]
+    assert sim.checkpoints(job.id)[-1].fine_tuned_model_checkpoint == done.fine_tuned_model
+    assert done.fine_tuned_model in [m.id for m in sim.models]
+    assert "_sim" not in done.model_dump()
+
+
+def test_run_until_complete_stops_exactly_at_the_end(sim):
+    client = sim.client()
+    job = new_job(client)
+    done = sim.run_until_complete(job.id)
+    last_event = sim.events(job.id)[-1]
+    assert sim.now() == last_event.created_at
+    assert done.finished_at <= sim.now()
+
+
+def test_run_until_complete_on_a_terminal_job_moves_nothing(sim):
+    client = sim.client()
+    job = new_job(client)
+    client.fine_tuning.jobs.cancel(job.id)
+    before = sim.now()
+    assert sim.run_until_complete(job.id).status == "cancelled"
+    assert sim.now() == before
+
+
+def test_run_until_complete_refuses_a_paused_job(sim):
+    client = sim.client()
+    job = new_job(client, method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 10}}})
+    while client.fine_tuning.jobs.retrieve(job.id).status != "running":
+        sim.advance(5)
+    client.fine_tuning.jobs.pause(job.id)
+    with pytest.raises(SimulatorStuck, match="paused"):
+        sim.run_until_complete(job.id)
+    client.fine_tuning.jobs.resume(job.id)
+    assert sim.run_until_complete(job.id).status == "succeeded"
+
+
+def test_run_until_complete_honours_max_seconds(sim):
+    job = new_job(sim.client())
+    before = sim.now()
+    with pytest.raises(SimulatorStuck, match="max_seconds"):
+        sim.run_until_complete(job.id, max_seconds=1)
+    assert sim.now() - before <= 1
+
+
+def test_run_until_complete_unknown_job(sim):
+    with pytest.raises(KeyError):
+        sim.run_until_complete("ftjob-nope")
+
+
+def test_journal_records_every_request(sim):
+    client = sim.client(api_key="sk-journal", max_retries=0)
+    client.files.list(limit=2)
+    sim.advance(100)
+    with pytest.raises(openai.NotFoundError):
+        client.files.retrieve("file-missing")
+    sim.fault("server_error_once", path="/v1/models")
+    with pytest.raises(openai.InternalServerError):
+        client.models.list()
+    unauthenticated = sim.client(api_key="sk-journal", default_headers={"Authorization": ""}, max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        unauthenticated.files.list()
+    j = sim.journal
+    tenant = sim.tenant("sk-journal").org_id
+    assert [(e.method, e.path, e.status) for e in j] == [
+        ("GET", "/v1/files", 200),
+        ("GET", "/v1/files/file-missing", 404),
+        ("GET", "/v1/models", 500),
+        ("GET", "/v1/files", 401),
+    ]
+    assert j[0].query == "limit=2" and j[0].tenant == tenant and j[-1].tenant is None
+    assert j[0].time == DEFAULT_START and j[1].time == DEFAULT_START + 100
+    assert len({e.request_id for e in j}) == 4
+
+
+def test_reset_forgets_objects_faults_and_journal(sim):
+    client = sim.client()
+    client.files.create(file=("d.jsonl", dataset()), purpose="fine-tune")
+    sim.fault("rate_limited")
+    now = sim.now()
+    sim.reset()
+    assert sim.files == [] and sim.faults.list() == [] and sim.journal == []
+    assert sim.now() == now
+    assert client.files.list().data == []
+
+
+def test_two_simulators_share_nothing():
+    with Simulator(seed=1) as a, Simulator(seed=1) as b:
+        fa = a.client().files.create(file=("d.jsonl", dataset()), purpose="fine-tune")
+        a.fault("rate_limited")
+        a.advance(500)
+        assert b.files == [] and b.faults.list() == [] and b.now() == DEFAULT_START
+        fb = b.client().files.create(file=("d.jsonl", dataset()), purpose="fine-tune")
+        assert fa.id == fb.id  # same seed, same sequence: same ids
+
+
+def test_mock_intercepts_httpx_and_sets_the_key(sim, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with sim.mock() as router:
+        assert os.environ["OPENAI_API_KEY"] == DEFAULT_API_KEY
+        raw = httpx.get("https://api.openai.com/v1/files", headers={"Authorization": "Bearer sk-raw"})
+        assert raw.status_code == 200 and raw.json()["object"] == "list"
+        client = openai.OpenAI(http_client=httpx.Client()) if SDK_MAJOR >= 3 else openai.OpenAI()
+        assert client.files.create(file=("d.jsonl", dataset()), purpose="fine-tune").purpose == "fine-tune"
+        assert router.routes["ftsim"].call_count == 2
+    assert "OPENAI_API_KEY" not in os.environ
+    assert [e.tenant for e in sim.journal] == [sim.tenant("sk-raw").org_id, sim.tenant(DEFAULT_API_KEY).org_id]
+
+
+def test_mock_honours_faults_and_sdk_retries(sim):
+    sim.fault("rate_limited_once", path="/v1/files")
+    with sim.mock():
+        client = openai.OpenAI(http_client=httpx.Client()) if SDK_MAJOR >= 3 else openai.OpenAI()
+        assert client.files.list().data == []
+    assert [e.status for e in sim.journal] == [429, 200]
+
+
+def test_mock_custom_base_url(sim):
+    with sim.mock(base_url="https://proxy.example/v1", api_key=None):
+        client = openai.OpenAI(api_key="sk-p", base_url="https://proxy.example/v1", http_client=httpx.Client())
+        assert client.models.list().data
+    assert sim.journal[0].path == "/v1/models"
+
+
+def test_mock_lets_nothing_else_reach_the_network(sim):
+    from respx.models import AllMockedAssertionError
+
+    with sim.mock(), pytest.raises(AllMockedAssertionError):
+        httpx.get("https://example.com/v1/files")
+    assert sim.journal == []
