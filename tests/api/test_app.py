@@ -6,24 +6,10 @@ import io
 
 import openai
 import pytest
-from starlette.testclient import TestClient
 
-from api.app import create_app
 from simulator.backend import Backend
 
 AUTH = {"Authorization": "Bearer sk-test"}
-
-
-@pytest.fixture
-def backend():
-    b = Backend()
-    yield b
-    b.close()
-
-
-@pytest.fixture
-def http(backend):
-    return TestClient(create_app(backend), base_url="http://testserver")
 
 
 @pytest.fixture

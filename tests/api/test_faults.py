@@ -11,19 +11,11 @@ from hypothesis import strategies as st
 
 from api.app import create_app
 from api.transport import http_client
-from simulator.backend import Backend
 from simulator.faults import PRESETS, Faults, JobFailure
 from simulator.tenancy import Tenant
 
 KEY = {"Authorization": "Bearer sk-faults"}
 TENANT = Tenant("org-x", "personal", "proj_x")
-
-
-@pytest.fixture
-def backend():
-    b = Backend()
-    yield b
-    b.close()
 
 
 @pytest.fixture

@@ -5,26 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from starlette.testclient import TestClient
 
-from api.app import create_app
-from simulator.backend import Backend
 from tests.openapi_schema import assert_schema
 
 AUTH = {"Authorization": "Bearer sk-test"}
 HELLO = [{"role": "user", "content": "hello"}]
-
-
-@pytest.fixture
-def backend():
-    b = Backend()
-    yield b
-    b.close()
-
-
-@pytest.fixture
-def http(backend):
-    return TestClient(create_app(backend), base_url="http://testserver")
 
 
 def sse_events(resp):

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from starlette.testclient import TestClient
 
-from api.app import create_app
 from simulator.backend import Backend
 from tests.openapi_schema import assert_schema
 
@@ -22,11 +20,6 @@ def backend():
                                              "training_file": "file-1"})
     yield b
     b.close()
-
-
-@pytest.fixture
-def http(backend):
-    return TestClient(create_app(backend), base_url="http://testserver")
 
 
 def test_list(http):

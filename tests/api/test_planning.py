@@ -9,28 +9,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from starlette.testclient import TestClient
 
-from api.app import create_app
-from simulator.backend import Backend
 
 ROOT = Path(__file__).parents[2]
 TOY = ROOT / "fixtures" / "datasets" / "toy_chat_fine_tuning.jsonl"
 AUTH = {"Authorization": "Bearer sk-test"}
 TV8 = dict(model="gpt-4.1-mini", calls_per_month=100_000, system_prompt_tokens=2000, input_tokens=500,
            output_tokens=300, training_tokens=2_400_000, today="2026-11-22")
-
-
-@pytest.fixture
-def backend():
-    b = Backend()
-    yield b
-    b.close()
-
-
-@pytest.fixture
-def http(backend):
-    return TestClient(create_app(backend), base_url="http://testserver")
 
 
 def envelope(resp, status=400):

@@ -13,7 +13,6 @@ import pytest
 from starlette.testclient import TestClient
 
 from api.app import create_app
-from simulator.backend import Backend
 from tests.openapi_schema import assert_schema
 
 pytestmark = pytest.mark.sdk2
@@ -23,13 +22,6 @@ CKPT = "ft:gpt-4o-mini-2024-07-18:personal:qa:def67890:ckpt-step-4"
 ROWS = [{"messages": [{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": f"answer {i}"}]}
         for i in range(12)]
 DATA = ("\n".join(json.dumps(r) for r in ROWS) + "\n").encode()
-
-
-@pytest.fixture
-def backend():
-    b = Backend()
-    yield b
-    b.close()
 
 
 def make_client(backend, key="sk-test"):

@@ -26,18 +26,6 @@ SFT = [
 ]
 
 
-@pytest.fixture
-def backend():
-    b = Backend(store=Store(":memory:"), clock=ManualClock())
-    yield b
-    b.close()
-
-
-@pytest.fixture
-def tenant(backend):
-    return backend.tenant("sk-alice")
-
-
 def tune(backend, tenant, rows, name=TUNED):
     """A training file and the tuned model record a succeeded job leaves behind."""
     body = ("\n".join(json.dumps(r) for r in rows) + "\n").encode()

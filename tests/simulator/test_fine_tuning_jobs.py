@@ -37,11 +37,6 @@ def backend():
     b.close()
 
 
-@pytest.fixture
-def tenant(backend):
-    return backend.tenant("sk-alice")
-
-
 def upload(backend, tenant, content: bytes, purpose="fine-tune", name="data.jsonl"):
     return backend.files.create(tenant, filename=name, purpose=purpose, chunks=[content])
 

@@ -24,11 +24,6 @@ def backend():
     b.close()
 
 
-@pytest.fixture
-def tenant(backend):
-    return backend.tenant("sk-alice")
-
-
 def add_tuned(backend, tenant, name=TUNED, **extra):
     """A tuned model record as the jobs service writes it on success."""
     record = {

@@ -6,25 +6,10 @@ import json
 
 import pytest
 
-from simulator.backend import Backend
 from simulator.chat import ChatCompletionRequest
-from simulator.clock import ManualClock
 from simulator.errors import NotFoundError
 from simulator.responses import ResponseRequest
-from simulator.store import Store
 from tests.simulator.test_chat import SFT, TUNED, tune
-
-
-@pytest.fixture
-def backend():
-    b = Backend(store=Store(":memory:"), clock=ManualClock())
-    yield b
-    b.close()
-
-
-@pytest.fixture
-def tenant(backend):
-    return backend.tenant("sk-alice")
 
 
 def respond(backend, tenant, **kw):

@@ -9,22 +9,7 @@ from hypothesis import given, settings, HealthCheck
 from hypothesis import strategies as st
 
 import simulator.uploads as uploads_mod
-from simulator.backend import Backend
-from simulator.clock import ManualClock
 from simulator.errors import BadRequestError, NotFoundError, PayloadTooLargeError
-from simulator.store import Store
-
-
-@pytest.fixture
-def backend():
-    b = Backend(store=Store(":memory:"), clock=ManualClock())
-    yield b
-    b.close()
-
-
-@pytest.fixture
-def tenant(backend):
-    return backend.tenant("sk-alice")
 
 
 def _open(backend, tenant, size, **kw):

@@ -1,0 +1,29 @@
+"""Fixtures shared by the suite: a fresh in-memory world per test, its HTTP door, and a tenant."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from api.app import create_app
+from simulator.backend import Backend
+
+
+@pytest.fixture
+def backend():
+    """A fresh world: in-memory store, manual clock, seed 0."""
+    b = Backend()
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def http(backend):
+    """The app serving `backend`, in-process."""
+    return TestClient(create_app(backend), base_url="http://testserver")
+
+
+@pytest.fixture
+def tenant(backend):
+    """The organization of the key `sk-alice`."""
+    return backend.tenant("sk-alice")
