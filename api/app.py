@@ -37,7 +37,7 @@ ROUTERS = [
 class _Headers:
     """Pure ASGI middleware: x-request-id (seeded, unique per app), openai-version, openai-processing-ms."""
 
-    def __init__(self, app, seed: int) -> None:
+    def __init__(self, app, seed: str) -> None:
         self.app = app
         self._seed = seed
         self._counter = itertools.count(1)
@@ -79,5 +79,5 @@ def create_app(backend: Backend | None = None) -> FastAPI:
             raise
         app.include_router(module.router)
     app.add_middleware(FaultMiddleware)  # injected faults (issue 4); inside _Headers so they carry x-request-id
-    app.add_middleware(_Headers, seed=backend.config.seed)
+    app.add_middleware(_Headers, seed=f"{backend.config.seed}:{backend.boot}")
     return app

@@ -67,6 +67,10 @@ class Backend:
         if persisted is not None:
             self.clock.set(persisted)  # carry on from the persisted clock
         self.ids = IdMinter(self.config.seed, self.store.meta_get("id_counter", 0))
+        # Which start of this store this is: request ids mix it in, so they never repeat across restarts.
+        with self.store.transaction():
+            self.boot = int(self.store.meta_get("boots", 0)) + 1
+            self.store.meta_set("boots", self.boot)
         self._services: list[Any] = []
         for attr, module_name, cls_name in SERVICES:
             try:
@@ -122,6 +126,7 @@ class Backend:
         """Forget everything: an empty world with the same seed, config and clock."""
         with self.lock:
             self.store.wipe()
+            self.store.meta_set("boots", self.boot)  # request ids stay unique across a later restart
             self.ids = IdMinter(self.config.seed, 0)
             for service in self._services:
                 hook = getattr(service, "reset", None)

@@ -3,13 +3,15 @@
     from tests.openapi_schema import assert_schema
     assert_schema(response.json(), "FineTuningJob")
 
-The spec is found at $FTSIM_OPENAPI, else /work/shared/openapi/openai-fine-tuning.openapi.json; tests that need
-it are skipped when it is absent. Deviations honoured (the spec README and the behaviour reference §8-9):
+The spec is found at $FTSIM_OPENAPI, else in the `shared/` folder beside the repository (../shared/openapi/),
+else /work/shared/openapi/; tests that need it are skipped when it is absent. Deviations honoured (the spec README and the behaviour reference §8-9):
 
 - a job that has not failed carries `"error": {}`;
 - `status: "paused"` on jobs;
 - `hyperparameters: null` on DPO and RFT jobs (real R-KR, and the spec's own DPO example);
 - the "Fine-tuning job started" event has `data: null`;
+- File objects carry `"expires_at": null` and `"status_details": null` (a real 2025 upload response, behaviour
+  reference §1.1; the spec types both as non-null);
 - OpenAPI 3.0-style boolean `exclusiveMinimum`/`exclusiveMaximum` are rewritten to 2020-12 numbers.
 """
 
@@ -26,12 +28,18 @@ import pytest
 
 __all__ = ["spec_path", "load_spec", "assert_schema", "schema_errors"]
 
-_DEFAULT = Path("/work/shared/openapi/openai-fine-tuning.openapi.json")
+_NAME = "openai-fine-tuning.openapi.json"
+_CANDIDATES = [
+    Path(__file__).resolve().parents[2] / "shared" / "openapi" / _NAME,  # shared/ beside the clone
+    Path("/work/shared/openapi") / _NAME,
+]
 
 
 def spec_path() -> Path:
     """Where the OpenAPI file is read from."""
-    return Path(os.environ.get("FTSIM_OPENAPI", str(_DEFAULT)))
+    if "FTSIM_OPENAPI" in os.environ:
+        return Path(os.environ["FTSIM_OPENAPI"])
+    return next((p for p in _CANDIDATES if p.exists()), _CANDIDATES[0])
 
 
 def _fix_exclusive(node: Any) -> Any:
@@ -61,6 +69,10 @@ def _apply_deviations(schemas: dict[str, Any]) -> None:
         status = props.get("status", {})
         if "enum" in status and "paused" not in status["enum"]:
             status["enum"] = [*status["enum"], "paused"]
+    file_obj = schemas.get("OpenAIFile")
+    if file_obj:
+        for key in ("expires_at", "status_details"):
+            file_obj["properties"][key] = {"anyOf": [file_obj["properties"][key], {"type": "null"}]}
     event = schemas.get("FineTuningJobEvent")
     if event and "data" in event["properties"]:
         event["properties"]["data"] = {"anyOf": [event["properties"]["data"], {"type": "null"}]}

@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except _user_errors() as exc:
         print(f"ftsim: {exc}", file=sys.stderr)
-        return 1
+        return 2 if type(exc).__name__ == "UnknownModel" else 1  # an unknown --model is a usage error
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

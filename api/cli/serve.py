@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import time
 from pathlib import Path
 
@@ -39,6 +40,10 @@ def build_backend(args: argparse.Namespace):
 
     if args.speed < 0:
         raise CliError("--speed must be >= 0", code=2)
+    if not 0 < args.port < 65536:
+        raise CliError(f"--port must be between 1 and 65535, got {args.port}", code=2)
+    if args.max_concurrent_jobs < 1:
+        raise CliError(f"--max-concurrent-jobs must be >= 1, got {args.max_concurrent_jobs}", code=2)
     keys = {}
     if args.keys:
         try:
@@ -58,7 +63,11 @@ def build_backend(args: argparse.Namespace):
         keys=keys,
     )
     catalog = load_catalog(args.catalog) if args.catalog else load_catalog()
-    return Backend(store=Store(args.db), clock=ScaledClock(time.time(), args.speed), catalog=catalog, config=config)
+    try:
+        store = Store(args.db)
+    except (sqlite3.Error, OSError) as exc:
+        raise CliError(f"cannot open the database {args.db}: {exc}") from None
+    return Backend(store=store, clock=ScaledClock(time.time(), args.speed), catalog=catalog, config=config)
 
 
 def run(args: argparse.Namespace) -> int:

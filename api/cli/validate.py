@@ -83,10 +83,16 @@ def run(args: argparse.Namespace) -> int:
     """Handler of `ftsim validate`."""
     from pricing.catalog import load_catalog
     from pricing.dataset import check_readable
-    from pricing.errors import UnknownModel
+    from pricing.errors import DatasetError, UnknownModel
     from pricing.scan import scan_dataset
 
-    size = check_readable(args.file)  # DatasetError -> one line, exit 1
+    try:
+        size = check_readable(args.file)
+    except DatasetError as exc:
+        if args.json:  # still a JSON finding on stdout, so pipelines can read it
+            finding = {"line": None, "severity": "error", "code": "unreadable_file", "message": str(exc), "param": None}
+            print(json.dumps({"path": args.file, "valid": False, "findings": [finding]}, indent=2))
+        raise CliError(str(exc), code=1) from None
     if args.workers is not None and args.workers < 1:
         raise CliError("--workers must be >= 1", code=2)
     method = args.method or (detect_method(args.file) if size else "supervised")

@@ -64,7 +64,7 @@ def test_human_table(capsys):
     (["--training-tokens", "1", "--cached-fraction", "2"], 2, "cached_fraction"),
     (["--training-tokens", "1", "--epochs", "3"], 2, "--epochs goes with --training-file"),
     (["--training-file", TOY, "--epochs", "many"], 2, "--epochs must be an integer"),
-    (["--training-tokens", "1", "--base-model", "gpt-9"], 1, "unknown model 'gpt-9'"),
+    (["--training-tokens", "1", "--base-model", "gpt-9"], 2, "unknown model 'gpt-9'"),
     (["--training-file", "/nonexistent.jsonl"], 1, "nonexistent"),
     (["--training-hours", "4"], 1, "not billed by the hour"),
 ])

@@ -62,7 +62,6 @@ def test_table_output(capsys) -> None:
     ("argv", "needle"),
     [
         (["nope.jsonl", "--model", "gpt-4o-mini"], "not found"),
-        ([TOY, "--model", "gpt-9"], "unknown model"),
         ([TOY, "--model", "gpt-4o-mini", "--hours", "3"], "reinforcement"),
         ([TOY, "--model", "gpt-4o", "--method", "dpo"], "invalid"),
         ([TOY, "--model", "gpt-4o-mini", "--catalog", "missing.json"], "catalog"),
@@ -72,6 +71,12 @@ def test_failures_are_one_line(capsys, argv: list[str], needle: str) -> None:
     assert main(["estimate", *argv]) == 1
     err = capsys.readouterr().err
     assert err.startswith("ftsim: ") and needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_unknown_model_is_a_one_line_usage_error(capsys) -> None:
+    assert main(["estimate", TOY, "--model", "gpt-9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ftsim: ") and "unknown model" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("argv", [["--epochs", "0"], ["--epochs", "many"], ["--hours", "-1"], ["--method", "magic"]])

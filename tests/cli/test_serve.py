@@ -49,3 +49,25 @@ def test_bad_choice_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["serve", "--lifecycle", "maybe"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("argv,needle", [(["--port", "99999"], "--port"), (["--port", "0"], "--port"),
+                                         (["--max-concurrent-jobs", "0"], "--max-concurrent-jobs")])
+def test_out_of_range_numbers_are_usage_errors(argv, needle, capsys):
+    assert main(["serve", "--db", ":memory:", *argv]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
+
+
+def test_unopenable_database_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")  # a file where a folder is needed
+    assert main(["serve", "--db", str(blocker / "sub" / "db.sqlite")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ftsim: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_database_that_is_a_directory_is_one_line(tmp_path, capsys):
+    assert main(["serve", "--db", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot open the database" in err and err.count("\n") == 1

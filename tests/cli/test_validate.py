@@ -88,3 +88,23 @@ def test_missing_encoding_names_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert main(["validate", str(FIXTURES / "sft_valid.jsonl")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "make install" in err
+
+
+def test_unreadable_file_with_json_still_prints_a_json_finding(tmp_path, capsys):
+    import json as _json
+
+    from api.cli import main as _main
+
+    code = _main(["validate", str(tmp_path / "missing.jsonl"), "--json"])
+    out, err = capsys.readouterr()
+    body = _json.loads(out)
+    assert code == 1 and body["valid"] is False and body["findings"][0]["code"] == "unreadable_file"
+    assert err.startswith("ftsim: ") and err.count("\n") == 1
+
+
+def test_unknown_model_is_a_usage_error_in_every_command(capsys):
+    from api.cli import main as _main
+
+    data = "fixtures/datasets/sft_valid.jsonl"
+    assert _main(["validate", data, "--model", "nope"]) == 2
+    assert _main(["estimate", data, "--model", "nope"]) == 2
