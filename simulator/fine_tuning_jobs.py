@@ -92,6 +92,9 @@ class FineTuningJobs:
                 "validation_file": job.get("validation_file"), "method": job["method"]["type"],
                 "checkpoint": model["checkpoint"], "step_number": model["step"], "project_id": sim["tenant"][2],
             })
+        for gone in adv.dropped:  # beyond the 3 newest checkpoints (reference §3.3)
+            store.delete("checkpoint", tenant_key, gone["checkpoint_id"])
+            store.delete("model", tenant_key, gone["model"])
         if adv.succeeded:
             job["result_files"] = [self._result_file(job).id]
         sim["next_due"] = adv.next_due if job["status"] in lifecycle.ACTIVE else None
@@ -155,7 +158,7 @@ class FineTuningJobs:
         rec = lifecycle.resolve_plan(
             rec, n_examples=n, tokens_per_epoch=result.tokens_per_epoch, auto_epochs=auto_n_epochs(n),
             auto_batch=auto_batch_size(n), lr_default=_lr_default(entry, self.backend.catalog),
-            tps=throughput.tokens_per_second(sim["snapshot"], entry),
+            tps=throughput.tokens_per_second(sim["snapshot"], entry), n_validation=result.n_validation,
         )
         if fault is not None:
             rec["_sim"]["fault"] = {**fault, "at_step": max(1, min(fault["at_step"], rec["_sim"]["total_steps"]))}

@@ -2,8 +2,10 @@
 
 Token-billed methods (supervised, DPO): `pricing.training.training_cost` over the job's billed tokens per epoch and
 resolved epochs (the same figure as `trained_tokens` and `ftsim estimate`). Reinforcement: `pricing.rft.rft_cost`
-over the training-loop time so far (steps done x seconds per step), billed per hour. Before validation the
-numbers are unknown and `cost_usd` is null. Money is rendered as decimal strings.
+over the training-loop seconds so far (the lifecycle's step clock), prorated to the second like the planner: the
+simulated loop lasts the planner's expected duration, so a finished job costs exactly what `ftsim estimate` expects
+for the same files and hyperparameters. Before validation the numbers are unknown and `cost_usd` is null. Money is
+rendered as decimal strings.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 from pricing.errors import PricingError
-from pricing.rft import given_duration, rft_cost
+from pricing.money import CENT, SECONDS_PER_HOUR, quantize
+from pricing.rft import RftDuration, rft_cost
 from pricing.training import training_cost
+from simulator.throughput import loop_seconds
 
 __all__ = ["job_cost"]
 
@@ -27,17 +31,18 @@ def job_cost(rec: dict[str, Any], catalog: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "object": "fine_tuning.job.cost", "job_id": rec["id"], "status": rec["status"], "model": sim["snapshot"],
         "method": kind, "currency": "USD", "billing": entry.training.unit if entry.training else None,
-        "trained_tokens": None, "training_hours": None, "cost_usd": None, "note": None,
+        "trained_tokens": None, "training_hours": None, "training_seconds": None, "cost_usd": None,
+        "note": None,
     }
     if not outcome.get("ok"):
         out["note"] = "not billed: the files are not validated yet" if not outcome else "not billed: validation failed"
         return out
     try:
         if kind == "reinforcement":
-            seconds = int(sim["steps_done"] * sim["sec_per_step"])
-            hours = (Decimal(seconds) / Decimal(3600)).quantize(Decimal("0.01"))
-            cost = rft_cost(entry, given_duration(hours), catalog=catalog)
-            out.update(training_hours=str(hours), cost_usd=str(cost.total_cost_usd))
+            seconds = loop_seconds(sim["steps_done"], sim["sec_per_step"])
+            cost = rft_cost(entry, _measured(seconds), catalog=catalog)
+            out.update(training_hours=str(cost.duration.hours_expected), training_seconds=seconds,
+                       cost_usd=str(cost.total_cost_usd))
         else:
             cost = training_cost(entry, method=kind, tokens_per_epoch=outcome["tokens_per_epoch"],
                                  n_epochs=sim["n_epochs"])
@@ -48,3 +53,10 @@ def job_cost(rec: dict[str, Any], catalog: Any) -> dict[str, Any]:
     except PricingError as exc:
         out["note"] = str(exc)
     return out
+
+
+def _measured(seconds: int) -> RftDuration:
+    """Seconds the simulated loop ran, billed prorated to the second (not via rounded hours)."""
+    hours = quantize(Decimal(seconds) / SECONDS_PER_HOUR, CENT)
+    return RftDuration(seconds_low=seconds, seconds_expected=seconds, seconds_high=seconds, hours_low=hours,
+                       hours_expected=hours, hours_high=hours, given=False, samples=0, n_evals=0, graded_calls=0)

@@ -56,7 +56,7 @@ def check_suffix(suffix: Any) -> str | None:
         raise _bad(f"invalid suffix: {suffix!r}, str type expected", "suffix")
     if len(suffix) > 64:
         raise _bad(f"invalid suffix: {suffix}, ensure this value has at most 64 characters", "suffix")
-    if not _SUFFIX.match(suffix):
+    if not _SUFFIX.fullmatch(suffix):  # `$` alone would let a trailing newline through
         raise _bad(
             f"invalid suffix: {suffix!r}, ensure this value has 1 to 64 characters among letters, digits, '-' and '_'",
             "suffix",

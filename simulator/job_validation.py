@@ -24,6 +24,7 @@ class ValidationResult:
     error: dict[str, Any] | None = None
     n_examples: int = 0
     tokens_per_epoch: int = 0
+    n_validation: int = 0  # examples in the validation file (the RFT duration model needs it)
 
 
 def _scan(path: Path, *, method: str, entry: Any, param: str, file_id: str) -> Any:
@@ -64,6 +65,9 @@ def validate_files(
             return ValidationResult(error=_error_of(report, param))
         if param == "training_file":
             result = ValidationResult(n_examples=report.n_examples, tokens_per_epoch=report.tokens_per_epoch)
+        else:
+            result = ValidationResult(n_examples=result.n_examples, tokens_per_epoch=result.tokens_per_epoch,
+                                      n_validation=report.n_examples)
     return result
 
 

@@ -18,34 +18,40 @@ The validation outcome needs the dataset (I/O), so the service attaches it with 
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from simulator import throughput
+from simulator.checkpoint_plan import (
+    add_checkpoint,
+    checkpoint_name,
+    ckpt_name,
+    derived_id,
+    end_of_job_steps,
+    epoch_checkpoint_steps,
+)
 from simulator.errors import BadRequestError
-from simulator.ids import base62
-from simulator.loss_curve import metrics_at, reward_metrics_at
+from simulator.loss_curve import metrics_at, reward_message, reward_metrics_at
 
 __all__ = [
-    "TRANSITIONS",
-    "TERMINAL",
     "ACTIVE",
     "MAX_METRIC_EVENTS",
+    "TERMINAL",
+    "TRANSITIONS",
     "Advance",
-    "transition",
-    "derived_id",
-    "model_name",
-    "checkpoint_name",
-    "make_event",
-    "needs_validation",
-    "resolve_plan",
-    "fail_validation",
     "advance",
     "cancel",
+    "checkpoint_name",
+    "derived_id",
+    "fail_validation",
+    "make_event",
+    "model_name",
+    "needs_validation",
     "pause",
+    "resolve_plan",
     "resume",
+    "transition",
 ]
 
 TRANSITIONS: dict[tuple[str, str], str] = {
@@ -77,6 +83,7 @@ class Advance:
     events: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     models: list[dict[str, Any]] = field(default_factory=list)  # tuned-model records: {id, created, step, checkpoint}
+    dropped: list[dict[str, Any]] = field(default_factory=list)  # stored checkpoints to delete: {checkpoint_id, model}
     succeeded: bool = False  # the job reached `succeeded` in this call (the caller writes its result file)
     next_due: int | None = None  # when the job next changes by itself; None while paused or terminal
 
@@ -90,20 +97,9 @@ def transition(status: str, action: str, job_id: str = "") -> str:
     return target
 
 
-def derived_id(job_id: str, label: str, length: int) -> str:
-    """A deterministic base62 token derived from the job id and a label."""
-    return base62(hashlib.sha256(f"{job_id}:{label}".encode()).digest(), length)
-
-
 def model_name(snapshot: str, org_slug: str, suffix: str | None, job_id: str) -> str:
     """`ft:{snapshot}:{org}:{suffix}:{id8}`, the suffix segment empty when none was given."""
     return f"ft:{snapshot}:{org_slug}:{suffix or ''}:{derived_id(job_id, 'model', 8)}"
-
-
-def checkpoint_name(snapshot: str, org_slug: str, suffix: str | None, job_id: str, step: int) -> str:
-    """`ft:{snapshot}:{org}:{suffix}:{own id8}:ckpt-step-{N}` for a non-final checkpoint."""
-    own = derived_id(job_id, f"ckpt8:{step}", 8)
-    return f"ft:{snapshot}:{org_slug}:{suffix or ''}:{own}:ckpt-step-{step}"
 
 
 _EMPTY: Any = object()
@@ -146,8 +142,12 @@ def resolve_plan(
     auto_batch: int,
     lr_default: float,
     tps: int,
+    n_validation: int = 0,
 ) -> dict:
-    """Attach a successful validation: resolve `auto` hyperparameters (mirrored in method) and plan the steps."""
+    """Attach a successful validation: resolve `auto` hyperparameters (mirrored in method) and plan the steps.
+
+    RFT: the core training loop lasts the planner's expected duration (`throughput.rft_loop_seconds`).
+    """
     job = copy.deepcopy(job)
     sim = job["_sim"]
     kind = job["method"]["type"]
@@ -165,17 +165,18 @@ def resolve_plan(
         }
     steps_per_epoch = math.ceil(n_examples / batch)
     total = n_epochs * steps_per_epoch
-    compute = hp.get("compute_multiplier")
-    per_step = throughput.seconds_per_step(
-        method=kind,
-        tokens_per_step=batch * tokens_per_epoch / max(n_examples, 1),
-        tps=tps,
-        compute_multiplier=compute if isinstance(compute, (int, float)) else 1.0,
-    )
+    if kind == "reinforcement":
+        loop = throughput.rft_loop_seconds(hp, n_examples=n_examples, n_validation=n_validation,
+                                           grader=job["method"][kind].get("grader"))
+        per_step = loop / total
+    else:
+        per_step = throughput.seconds_per_step(
+            method=kind, tokens_per_step=batch * tokens_per_epoch / max(n_examples, 1), tps=tps)
     start = sim["validate_until"] + throughput.queue_seconds(sim["seed"], 0)
     eval_interval = hp.get("eval_interval")
     sim.update(
-        outcome={"ok": True, "n_examples": n_examples, "tokens_per_epoch": tokens_per_epoch},
+        outcome={"ok": True, "n_examples": n_examples, "tokens_per_epoch": tokens_per_epoch,
+                 "n_validation": n_validation},
         n_epochs=n_epochs,
         steps_per_epoch=steps_per_epoch,
         total_steps=total,
@@ -228,11 +229,10 @@ def _step_records(job: dict, out: Advance, step: int, at: int) -> None:
     is_rft = job["method"]["type"] == "reinforcement"
     if step % sim["metrics_every"] == 0 or step == total:
         if is_rft:
-            data = reward_metrics_at(sim["seed"], step, total, eval_every=sim["eval_every"])
-            msg = f"Step {step}/{total} , train mean reward={data['train_mean_reward']:.2f}"
-            if "full_valid_mean_reward" in data:
-                msg += (f", full validation mean reward={data['full_valid_mean_reward']:.2f}"
-                        f", full validation mean parse error={data['full_valid_mean_parse_error']:.2f}")
+            data = reward_metrics_at(sim["seed"], step, total, eval_every=sim["eval_every"],
+                                     grader=job["method"]["reinforcement"].get("grader"),
+                                     sec_per_step=sim["sec_per_step"])
+            msg = reward_message(data)
         else:
             data = _metrics(job, step)
             msg = f"Step {step}/{total}: training loss={data['train_loss']:.2f}"
@@ -241,13 +241,10 @@ def _step_records(job: dict, out: Advance, step: int, at: int) -> None:
             if "full_valid_loss" in data:
                 msg += f", full validation loss={data['full_valid_loss']:.2f}"
         out.events.append(make_event(job, at, msg, data=data, type="metrics"))
-    epoch = step // spe if step % spe == 0 else 0
-    if epoch and epoch > sim["n_epochs"] - 3:
+    if step % spe == 0 and step in epoch_checkpoint_steps(sim):
         final = step == total
-        name = job["_sim"]["model_name"] if final else _ckpt_name(job, step)
-        out.checkpoints.append(_checkpoint(job, step, at, name))
-        if not final:
-            out.models.append({"id": name, "created": at, "step": step, "checkpoint": True})
+        name = sim["model_name"] if final else ckpt_name(job, step)
+        add_checkpoint(job, out, step, at, name, lambda s: _checkpoint_metrics(job, s), model=not final)
 
 
 def _metrics(job: dict, step: int) -> dict:
@@ -256,33 +253,10 @@ def _metrics(job: dict, step: int) -> dict:
                       has_validation=bool(job.get("validation_file")))
 
 
-def _ckpt_name(job: dict, step: int) -> str:
-    sim = job["_sim"]
-    return checkpoint_name(sim["snapshot"], sim["org_slug"], job.get("user_provided_suffix"), job["id"], step)
-
-
-def _checkpoint(job: dict, step: int, at: int, name: str) -> dict:
+def _checkpoint_metrics(job: dict, step: int) -> dict:
     if job["method"]["type"] == "reinforcement":
-        metrics = {"step": step}
-    else:
-        metrics = {k: v for k, v in _metrics(job, step).items() if k != "total_steps"}
-    return {
-        "object": "fine_tuning.job.checkpoint",
-        "id": "ftckpt_" + derived_id(job["id"], f"ckpt:{step}", 24),
-        "created_at": int(at),
-        "fine_tuned_model_checkpoint": name,
-        "fine_tuning_job_id": job["id"],
-        "metrics": metrics,
-        "step_number": step,
-    }
-
-
-def _kept_steps(sim: dict) -> list[int]:
-    """Epoch-end steps of the last 3 epochs, excluding the final one, newest first."""
-    spe, n = sim["steps_per_epoch"], sim["n_epochs"]
-    steps = {e * spe for e in range(max(1, n - 2), n)}
-    steps.discard(sim["total_steps"])
-    return sorted(steps, reverse=True)
+        return {"step": step}
+    return {k: v for k, v in _metrics(job, step).items() if k != "total_steps"}
 
 
 def advance(job: dict, now: int) -> Advance:
@@ -342,8 +316,8 @@ def _run(job: dict, out: Advance, now: int) -> bool:
         if now < created:
             out.next_due = created
             return False
-        for step in _kept_steps(sim):
-            name = _ckpt_name(job, step)
+        for step in end_of_job_steps(sim):
+            name = ckpt_name(job, step)
             out.events.append(make_event(job, created, f"Checkpoint created at step {step} with Snapshot ID: {name}"))
         out.events.append(make_event(job, created, f"New fine-tuned model created: {sim['model_name']}"))
         job["fine_tuned_model"] = sim["model_name"]
@@ -380,13 +354,11 @@ def pause(job: dict, now: int) -> Advance:
     sim = job["_sim"]
     out = Advance(job=job)
     step = sim["steps_done"]
-    spe = sim["steps_per_epoch"]
-    on_epoch_end = step % spe == 0 and step // spe > sim["n_epochs"] - 3
-    if 0 < step < sim["total_steps"] and not on_epoch_end and step not in sim.get("snapshots", []):
+    has_one = step in {s for s, _, _ in sim.get("kept", [])} or step in sim.get("snapshots", [])
+    if 0 < step < sim["total_steps"] and not has_one:
         sim.setdefault("snapshots", []).append(step)
-        name = _ckpt_name(job, step)
-        out.checkpoints.append(_checkpoint(job, step, now, name))
-        out.models.append({"id": name, "created": int(now), "step": step, "checkpoint": True})
+        name = ckpt_name(job, step)
+        add_checkpoint(job, out, step, now, name, lambda s: _checkpoint_metrics(job, s))
         out.events.append(make_event(job, now, f"Checkpoint created at step {step} with Snapshot ID: {name}"))
     out.events.append(make_event(job, now, f"Fine-tuning job paused at step {step}/{sim['total_steps']}"))
     sim["paused_at"] = int(now)

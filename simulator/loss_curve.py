@@ -3,7 +3,11 @@
 Supervised and DPO: `train_loss` decays exponentially from a seeded start (1.5-3.5) towards a seeded floor
 (0.02-0.35) with multiplicative noise; `train_mean_token_accuracy` rises as the loss falls. With a validation
 file, `valid_loss` (a little above the training loss) is evaluated every `VALID_EVERY` steps and at the last step,
-and `full_valid_*` at each epoch end. Reinforcement: `train_mean_reward` rises from ~0.2 towards a seeded ceiling.
+and `full_valid_*` at each epoch end. Reinforcement: `train_mean_reward` rises from ~0.2 towards a seeded ceiling;
+the event `data` has the fuller live shape of reference §3.2 (`usage`, `errors`, `scores`, `timing` sub-objects
+per grader, reasoning and completion token means, model graders' token usage), with seeded plausible values and
+`valid_*` figures only at full-validation steps (null elsewhere). One entry per grader (the sub-graders of a
+`multi`, at most `MAX_GRADERS`), so the JSON stays small.
 
 Values are rounded to 5 decimals, as in the real results CSV (`1,3.63265,0.5,,`).
 """
@@ -16,9 +20,12 @@ import math
 import random
 from typing import Any
 
-__all__ = ["VALID_EVERY", "metrics_at", "reward_metrics_at", "round5", "csv_number", "results_csv"]
+__all__ = ["VALID_EVERY", "MAX_GRADERS", "metrics_at", "reward_metrics_at", "reward_message", "round5",
+           "csv_number", "results_csv"]
 
 VALID_EVERY = 10
+MAX_GRADERS = 4
+RFT_SAMPLES_PER_STEP = 4  # graded samples per training step in the usage counts (a plausible figure)
 CSV_HEADER = "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy"
 
 
@@ -94,20 +101,112 @@ def metrics_at(
     return out
 
 
-def reward_metrics_at(seed: int, step: int, total_steps: int, *, eval_every: int) -> dict[str, Any]:
-    """Reinforcement metrics of step `step`: mean reward rising, full validation reward at eval steps."""
+def _graders(grader: Any) -> list[dict[str, Any]]:
+    """[{name, type, model}] of a job's grader: itself, or the sub-graders of a multi (at most MAX_GRADERS)."""
+    if not isinstance(grader, dict):
+        return [{"name": "grader", "type": "string_check", "model": None}]
+    if grader.get("type") == "multi":
+        subs = grader.get("graders")
+        items = list(subs.items()) if isinstance(subs, dict) else list(enumerate(subs or []))
+        found = [{"name": str(g.get("name") or key), "type": str(g.get("type")), "model": g.get("model")}
+                 for key, g in items if isinstance(g, dict)]
+        if found:
+            return found[:MAX_GRADERS]
+    return [{"name": str(grader.get("name") or "grader"), "type": str(grader.get("type")), "model": grader.get("model")}]
+
+
+def _clamp01(x: float) -> float:
+    return min(1.0, max(0.0, x))
+
+
+def reward_metrics_at(
+    seed: int, step: int, total_steps: int, *, eval_every: int, grader: Any = None, sec_per_step: float = 60.0
+) -> dict[str, Any]:
+    """Reinforcement metrics of step `step` in the live key order: rewards rising, validation at eval steps."""
     if not 1 <= step <= total_steps:
         raise ValueError(f"step {step} outside 1..{total_steps}")
     ceiling = _rng(seed, "reward").uniform(0.6, 0.95)
     progress = step / max(total_steps, 1)
     mean = 0.2 + (ceiling - 0.2) * (1 - math.exp(-4 * progress))
-    train = min(1.0, max(0.0, mean + _gauss(seed, f"reward:{step}", 0.03)))
-    out: dict[str, Any] = {"step": step, "total_steps": total_steps, "train_mean_reward": round5(train)}
-    if eval_every > 0 and (step % eval_every == 0 or step == total_steps):
-        valid = min(1.0, max(0.0, mean + _gauss(seed, f"vreward:{step}", 0.03)))
-        out["full_valid_mean_reward"] = round5(valid)
+    train = _clamp01(mean + _gauss(seed, f"reward:{step}", 0.03))
+    is_eval = eval_every > 0 and (step % eval_every == 0 or step == total_steps)
+    valid = round5(_clamp01(mean + _gauss(seed, f"vreward:{step}", 0.03))) if is_eval else None
+    graders = _graders(grader)
+    reasoning = 250.0 + _rng(seed, "reasoning").uniform(200, 900) * (1.0 - 0.3 * progress)
+    reasoning *= math.exp(_gauss(seed, f"rt:{step}", 0.05))
+    v_reasoning = round(reasoning * 1.02, 1) if is_eval else None
+    n_valid = RFT_SAMPLES_PER_STEP * 2 if is_eval else 0
+
+    def per_grader(i: int, g: dict[str, Any]) -> tuple[float, float | None]:
+        if len(graders) == 1:
+            return round5(train), valid
+        t = round5(_clamp01(train + _gauss(seed, f"g{i}:{step}", 0.05)))
+        return t, (round5(_clamp01(valid + _gauss(seed, f"vg{i}:{step}", 0.05))) if valid is not None else None)
+
+    rewards = [per_grader(i, g) for i, g in enumerate(graders)]
+    usage, errors, scores, latency, model_usage = [], [], [], [], {}
+    for g, (t, v) in zip(graders, rewards):
+        is_model = g["type"] == "score_model"
+        prompt = round(300.0 + _rng(seed, f"gp:{g['name']}").uniform(0, 400), 1) if is_model else 0.0
+        completion = round(20.0 + _rng(seed, f"gc:{g['name']}").uniform(0, 60), 1) if is_model else 0.0
+        head = {"name": g["name"], "type": g["type"]}
+        usage.append({**head, "model": g["model"] if is_model else None,
+                      "train_prompt_tokens_mean": prompt, "train_prompt_tokens_count": RFT_SAMPLES_PER_STEP,
+                      "train_completion_tokens_mean": completion, "train_completion_tokens_count": RFT_SAMPLES_PER_STEP,
+                      "valid_prompt_tokens_mean": prompt if is_eval else None, "valid_prompt_tokens_count": n_valid,
+                      "valid_completion_tokens_mean": completion if is_eval else None,
+                      "valid_completion_tokens_count": n_valid})
+        err: dict[str, Any] = dict(head)
+        for split in ("train", "valid"):
+            for kind in ("other_error", "sample_parse_error", "invalid_variable_error"):
+                err[f"{split}_{kind}_mean"] = 0.0 if split == "train" or is_eval else None
+                err[f"{split}_{kind}_count"] = 0
+        errors.append(err)
+        scores.append({**head, "train_reward_mean": t, "valid_reward_mean": v})
+        lat = round(0.4 + (2.5 if is_model else 0.0) + abs(_gauss(seed, f"lat:{g['name']}:{step}", 0.1)), 3)
+        latency.append({**head, "train_execution_latency_mean": lat,
+                        "valid_execution_latency_mean": lat if is_eval else None})
+        if is_model and isinstance(g["model"], str):
+            tot = model_usage.setdefault(g["model"], {f"{p}_{k}_tokens": 0 for p in ("eval", "train")
+                                                     for k in ("cached", "prompt", "completion")})
+            tot["train_prompt_tokens"] += int(prompt * RFT_SAMPLES_PER_STEP)
+            tot["train_completion_tokens"] += int(completion * RFT_SAMPLES_PER_STEP)
+            tot["eval_prompt_tokens"] += int(prompt * n_valid)
+            tot["eval_completion_tokens"] += int(completion * n_valid)
+    full = max(float(sec_per_step), 0.0)
+    eval_s = round(0.15 * full, 2) if is_eval else 0.0
+    training_s = round(0.2 * full, 2)
+    out: dict[str, Any] = {
+        "step": step,
+        "total_steps": total_steps,
+        "usage": {"graders": usage, "samples": {
+            "train_reasoning_tokens_mean": round(reasoning, 1), "train_reasoning_tokens_count": RFT_SAMPLES_PER_STEP,
+            "valid_reasoning_tokens_mean": v_reasoning, "valid_reasoning_tokens_count": n_valid}},
+        "errors": {"graders": errors},
+        "scores": {"graders": scores, "train_reward_mean": round5(train), "valid_reward_mean": valid},
+        "timing": {"step": {"eval": eval_s, "sampling": round(full - eval_s - training_s, 2),
+                            "training": training_s, "full_iteration": round(full, 2)}, "graders": latency},
+        "train_mean_reward": round5(train),
+        "reasoning_tokens_mean": round(reasoning, 1),
+        "completion_tokens_mean": round(reasoning + 40.0, 1),
+    }
+    if is_eval:
+        out["full_valid_mean_reward"] = valid
+    out["mean_unresponsive_rewards"] = 0.0
+    out["model_graders_token_usage"] = model_usage
+    if is_eval:
         out["full_valid_mean_parse_error"] = 0.0
+    out["valid_reasoning_tokens_mean"] = v_reasoning
     return out
+
+
+def reward_message(data: dict[str, Any]) -> str:
+    """The live RFT metrics text: `Step 10/20 , train mean reward=0.42[, full validation mean reward=…, …]`."""
+    msg = f"Step {data['step']}/{data['total_steps']} , train mean reward={data['train_mean_reward']:.2f}"
+    if "full_valid_mean_reward" in data:
+        msg += (f", full validation mean reward={data['full_valid_mean_reward']:.2f}"
+                f", full validation mean parse error={data['full_valid_mean_parse_error']:.2f}")
+    return msg
 
 
 def results_csv(seed: int, total_steps: int, *, steps_per_epoch: int, has_validation: bool) -> str:

@@ -126,9 +126,11 @@ class Store:
             sql += " AND parent = ?"
             args.append(parent)
         with self._lock:
-            if after is not None:
+            if after is not None:  # a cursor outside this list (another parent's item) is unknown: empty page
                 row = self._conn.execute(
-                    "SELECT seq FROM objects WHERE kind = ? AND tenant = ? AND id = ?", (kind, tenant, after)
+                    "SELECT seq FROM objects WHERE kind = ? AND tenant = ? AND id = ?"
+                    + (" AND parent = ?" if parent is not None else ""),
+                    (kind, tenant, after) + ((parent,) if parent is not None else ()),
                 ).fetchone()
                 if row is None:
                     return [], False

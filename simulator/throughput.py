@@ -16,8 +16,11 @@ Phases (seconds):
     - tokens_per_second: the catalog's `ModelEntry.tokens_per_second`, else `FALLBACK_TOKENS_PER_SECOND`
       by snapshot family, else 400
     - overhead: 0.2 s for supervised, DPO takes 2x the token time (a preferred and a non-preferred pass)
-    - reinforcement: sampling and grading dominate: 45 s + 4 samples x tokens_per_step x compute_multiplier
-      / tokens_per_second per step, so an o4-mini RFT run takes hours
+* reinforcement: the core training loop lasts exactly the planner's expected figure,
+  `pricing.rft.estimate_duration(...).seconds_expected`, for the job's resolved n_epochs and batch_size, its
+  compute_multiplier, reasoning_effort, eval_interval, eval_samples, grader kind and validation size (one duration
+  model for `ftsim estimate` and the simulator); it is spread evenly over the steps (`rft_loop_seconds`,
+  `loop_seconds`), so an o4-mini RFT run takes hours
   e.g. gpt-4o-mini (420 tok/s), ~1,200 tokens per example, batch 1 -> ~3.1 s a step;
   a 100-example gpt-4.1-mini job (3 epochs, 300 steps of ~100 tokens) -> ~0.5 s a step, a few minutes in all.
 * after the last step: `finished_at` at +8 s, checkpoint events and "New fine-tuned model created" at +10 s,
@@ -30,6 +33,8 @@ import hashlib
 import math
 from typing import Any
 
+from pricing.rft import estimate_duration
+
 __all__ = [
     "FALLBACK_TOKENS_PER_SECOND",
     "DEFAULT_TOKENS_PER_SECOND",
@@ -41,6 +46,9 @@ __all__ = [
     "validation_seconds",
     "queue_seconds",
     "seconds_per_step",
+    "rft_grader_kind",
+    "rft_loop_seconds",
+    "loop_seconds",
 ]
 
 FALLBACK_TOKENS_PER_SECOND: dict[str, int] = {
@@ -64,8 +72,6 @@ QUEUE_BASE_S = 2.0
 QUEUE_JITTER_S = 3
 SFT_STEP_OVERHEAD_S = 0.2
 DPO_TOKEN_FACTOR = 2.0
-RFT_STEP_OVERHEAD_S = 45.0
-RFT_SAMPLES_PER_EXAMPLE = 4
 
 FINISHED_AFTER_LAST_STEP = 8
 MODEL_CREATED_AFTER_LAST_STEP = 10
@@ -107,15 +113,14 @@ def seconds_per_step(
     method: str,
     tokens_per_step: float,
     tps: int,
-    compute_multiplier: float = 1.0,
+    compute_multiplier: float = 1.0,  # kept for callers; token-billed steps do not depend on it
 ) -> float:
     """Duration of one optimisation step for `method` on a model training at `tps` tokens per second."""
     if tps <= 0:
         raise ValueError("tokens per second must be > 0")
-    tokens = max(0.0, float(tokens_per_step))
     if method == "reinforcement":
-        sampled = RFT_SAMPLES_PER_EXAMPLE * tokens * max(compute_multiplier, 1e-5)
-        return RFT_STEP_OVERHEAD_S + sampled / tps
+        raise ValueError("reinforcement steps come from the planner's duration model: use rft_loop_seconds")
+    tokens = max(0.0, float(tokens_per_step))
     factor = DPO_TOKEN_FACTOR if method == "dpo" else 1.0
     return SFT_STEP_OVERHEAD_S + factor * tokens / tps
 
@@ -123,3 +128,53 @@ def seconds_per_step(
 def step_seconds_total(total_steps: int, per_step: float) -> int:
     """Whole seconds for `total_steps` steps (rounded up)."""
     return math.ceil(total_steps * per_step)
+
+
+def loop_seconds(steps: int, per_step: float) -> int:
+    """Training-loop seconds after `steps` steps: the step clock of the lifecycle (ceil, float-safe)."""
+    return max(0, math.ceil(steps * per_step - 1e-9))
+
+
+def _grader_kind_of(grader: Any) -> str:
+    kind = grader.get("type") if isinstance(grader, dict) else None
+    if kind == "score_model":
+        return "model"
+    if kind == "python":
+        return "python"
+    if kind == "multi":
+        subs = grader.get("graders")
+        subs = subs.values() if isinstance(subs, dict) else subs if isinstance(subs, list) else []
+        kinds = {_grader_kind_of(g) for g in subs}
+        return "model" if "model" in kinds else "python" if "python" in kinds else "string"
+    return "string"
+
+
+def rft_grader_kind(grader: Any) -> str:
+    """The planner's grader kind of a job's grader: score_model (or a multi holding one) is "model", else string."""
+    return _grader_kind_of(grader)
+
+
+def _hp_value(value: Any) -> Any:
+    """A job hyperparameter as the planner takes it: "auto", an int, or a decimal string (never a float)."""
+    if value in (None, "auto"):
+        return "auto"
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+def rft_loop_seconds(hyperparameters: dict[str, Any], *, n_examples: int, n_validation: int, grader: Any) -> int:
+    """Seconds of the core training loop of an RFT job: the planner's `estimate_duration(...).seconds_expected`."""
+    hp = hyperparameters
+    duration = estimate_duration(
+        n_examples=n_examples,
+        n_validation=n_validation,
+        n_epochs=_hp_value(hp.get("n_epochs")),
+        batch_size=_hp_value(hp.get("batch_size")),
+        compute_multiplier=_hp_value(hp.get("compute_multiplier")),
+        reasoning_effort=str(hp.get("reasoning_effort") or "default"),
+        eval_interval=_hp_value(hp.get("eval_interval")),
+        eval_samples=_hp_value(hp.get("eval_samples")),
+        grader_kind=rft_grader_kind(grader),
+    )
+    return duration.seconds_expected

@@ -81,3 +81,9 @@ def test_rft_grader_must_be_a_top_level_grader(grader):
     with pytest.raises(BadRequestError) as info:
         job_params.normalize_method({"type": "reinforcement", "reinforcement": {"grader": grader}}, None)
     assert info.value.param.startswith("method.reinforcement.grader")
+
+
+def test_suffix_with_a_trailing_newline_is_refused():
+    with pytest.raises(BadRequestError) as info:
+        job_params.check_suffix("v1\n")
+    assert info.value.param == "suffix"

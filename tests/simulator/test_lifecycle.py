@@ -216,8 +216,8 @@ def test_reinforcement_emits_reward_messages_and_takes_hours():
     job["method"] = {"type": "reinforcement", "reinforcement": {"hyperparameters": hp, "grader": {},
                                                                 "response_format": None}}
     job = lifecycle.resolve_plan(job, n_examples=50, tokens_per_epoch=50 * 200, auto_epochs=2, auto_batch=1,
-                                 lr_default=2.0, tps=200)
-    adv = lifecycle.advance(job, T0 + 3600)
+                                 lr_default=2.0, tps=200, n_validation=25)
+    adv = lifecycle.advance(job, T0 + 3600)  # 100 samples + 10 evals of 25 rows: the planner's 4,800 s
     assert adv.job["status"] == "running"
     final = lifecycle.advance(adv.job, T0 + 10 * 24 * 3600)
     assert final.job["status"] == "succeeded"

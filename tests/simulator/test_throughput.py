@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pricing.rft import estimate_duration
 from simulator import throughput
 
 
@@ -23,12 +24,45 @@ def test_real_gpt_4o_mini_step_time_is_about_three_seconds():
     assert 2.5 <= per_step <= 3.6
 
 
-def test_dpo_steps_are_slower_than_sft_and_rft_steps_take_minutes():
+def test_dpo_steps_are_slower_than_sft_and_rft_has_no_token_step_model():
     sft = throughput.seconds_per_step(method="supervised", tokens_per_step=500, tps=400)
     dpo = throughput.seconds_per_step(method="dpo", tokens_per_step=500, tps=400)
-    rft = throughput.seconds_per_step(method="reinforcement", tokens_per_step=500, tps=200)
     assert dpo > sft
-    assert rft * 300 > 3 * 3600  # a 300-step RFT run lasts hours
+    with pytest.raises(ValueError):  # one RFT duration model: the planner's (rft_loop_seconds)
+        throughput.seconds_per_step(method="reinforcement", tokens_per_step=500, tps=200)
+
+
+AUTO_RFT = {"n_epochs": "auto", "batch_size": "auto", "compute_multiplier": "auto", "reasoning_effort": "default",
+            "eval_interval": "auto", "eval_samples": "auto"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 500), n_valid=st.integers(0, 60), epochs=st.integers(1, 6), batch=st.integers(1, 16),
+       mult=st.sampled_from(["auto", 0.25, 1, 2.5]), effort=st.sampled_from(["default", "low", "medium", "high"]),
+       interval=st.sampled_from(["auto", 1, 7]), samples=st.sampled_from(["auto", 1, 3]),
+       grader=st.sampled_from(["string_check", "python", "score_model", "text_similarity"]))
+def test_rft_loop_is_the_planners_expected_duration(n, n_valid, epochs, batch, mult, effort, interval, samples, grader):
+    hp = {"n_epochs": epochs, "batch_size": batch, "compute_multiplier": mult, "reasoning_effort": effort,
+          "eval_interval": interval, "eval_samples": samples}
+    got = throughput.rft_loop_seconds(hp, n_examples=n, n_validation=n_valid, grader={"type": grader})
+    want = estimate_duration(
+        n_examples=n, n_validation=n_valid, n_epochs=epochs, batch_size=batch,
+        compute_multiplier=mult if mult == "auto" else str(mult), reasoning_effort=effort,
+        eval_interval=interval, eval_samples=samples, grader_kind="model" if grader == "score_model" else "string",
+    )
+    assert got == want.seconds_expected
+
+
+def test_rft_loop_follows_effort_multiplier_and_model_graders():
+    base = throughput.rft_loop_seconds(AUTO_RFT, n_examples=12, n_validation=0, grader={"type": "string_check"})
+    assert throughput.rft_loop_seconds({**AUTO_RFT, "reasoning_effort": "high"}, n_examples=12, n_validation=0,
+                                       grader={"type": "string_check"}) == 2 * base
+    assert throughput.rft_loop_seconds({**AUTO_RFT, "compute_multiplier": 0.5}, n_examples=12, n_validation=0,
+                                       grader={"type": "string_check"}) == base // 2
+    multi = {"type": "multi", "graders": {"a": {"type": "string_check"}, "b": {"type": "score_model"}}}
+    assert throughput.rft_grader_kind(multi) == "model"
+    assert throughput.rft_loop_seconds(AUTO_RFT, n_examples=12, n_validation=0, grader=multi) > base
+    assert throughput.loop_seconds(7, base / 7) == base
 
 
 def test_tokens_per_second_prefers_catalog_then_family_table():
