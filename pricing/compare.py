@@ -10,12 +10,14 @@ Per call (prices per 1M tokens, all Decimal, never rounded until display):
   Where the catalog has no batch cached price, cached tokens in batch are billed at the batch input price.
 
 Training costs `training_tokens` (billed tokens, epochs included) x the training price, or the estimate of a
-dataset (`pricing.estimate`), or `training_hours` x the hourly RFT price. Retraining every K months adds a
+dataset (`pricing.estimate`), or `training_hours` x the hourly RFT price. All three are optional: with none the
+training cost is 0, a warning says so, and the break-even reflects inference only. Retraining every K months adds a
 training cost at months K, 2K, ... inside the horizon (and only while the model still accepts training).
 
 Break-even: `ceil(training cost / saving per call)` calls; null when the tuned call is not cheaper, or when
 retraining every K months costs more than K months of savings. The horizon is `months` from `today` (default:
-the catalog's effective date), capped at the first `inference_until` of the two models, with a warning.
+the catalog's effective date), capped at the first `inference_until` of the two models, with a warning
+(`pricing.compare_horizon`). Money strings follow `pricing.money.usd_text` (exact, trailing zeros stripped to cents).
 """
 
 from __future__ import annotations
@@ -29,7 +31,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pricing.compare_horizon import DAYS_PER_MONTH
+from pricing.compare_horizon import horizon as _horizon
+from pricing.compare_horizon import trainings as _trainings
 from pricing.errors import PricingError
+from pricing.money import UsdAmount
 
 __all__ = [
     "CompareInput",
@@ -47,7 +53,6 @@ __all__ = [
 ]
 
 MILLION = Decimal(1_000_000)
-DAYS_PER_MONTH = Decimal("30.4375")  # 365.25 / 12
 CENT = Decimal("0.01")
 
 Verdict = Literal["pays_back", "pays_back_after_horizon", "never_pays_back"]
@@ -116,12 +121,11 @@ class CompareInput(BaseModel):
 
     @model_validator(mode="after")
     def _one_training_source(self) -> "CompareInput":
-        """Exactly one of training_tokens, training_file, training_hours."""
+        """At most one of training_tokens, training_file, training_hours (none: no training cost)."""
         given = [n for n in ("training_tokens", "training_file", "training_hours") if getattr(self, n) is not None]
-        if len(given) != 1:
+        if len(given) > 1:
             raise ValueError(
-                "give exactly one of training_tokens, training_file or training_hours"
-                + (f" (got {', '.join(given)})" if given else "")
+                f"give at most one of training_tokens, training_file or training_hours (got {', '.join(given)})"
             )
         if isinstance(self.epochs, int) and self.epochs < 1:
             raise ValueError("epochs must be >= 1 or 'auto'")
@@ -134,12 +138,12 @@ class PathCost(BaseModel):
     model: str
     snapshot: str
     prompt_tokens: int
-    cost_per_call_usd: Decimal
-    monthly_cost_usd: Decimal
-    training_cost_usd: Decimal = Decimal(0)
+    cost_per_call_usd: UsdAmount
+    monthly_cost_usd: UsdAmount
+    training_cost_usd: UsdAmount = Decimal("0.00")
     trainings: int = 0
-    horizon_cost_usd: Decimal
-    breakdown_per_call_usd: dict[str, Decimal]
+    horizon_cost_usd: UsdAmount
+    breakdown_per_call_usd: dict[str, UsdAmount]
 
 
 class CompareResult(BaseModel):
@@ -149,15 +153,15 @@ class CompareResult(BaseModel):
 
     base: PathCost
     tuned: PathCost
-    saving_per_call_usd: Decimal
-    monthly_savings_usd: Decimal
+    saving_per_call_usd: UsdAmount
+    monthly_savings_usd: UsdAmount
     trained_tokens: int | None
     break_even_calls: int | None
     break_even_months: Decimal | None
     today: dt.date
     horizon_months: Decimal
     horizon_end: dt.date
-    net_savings_over_horizon_usd: Decimal
+    net_savings_over_horizon_usd: UsdAmount
     verdict: Verdict
     summary: str
     warnings: list[str]
@@ -201,27 +205,15 @@ def cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _add_months(day: dt.date, months: int) -> dt.date:
-    """`day` plus whole calendar months (clamped to the month's last day)."""
-    index = day.month - 1 + months
-    year, month = day.year + index // 12, index % 12 + 1
-    for candidate in range(day.day, 27, -1):
-        try:
-            return dt.date(year, month, candidate)
-        except ValueError:
-            continue
-    return dt.date(year, month, min(day.day, 28))
-
-
-def _months_between(start: dt.date, end: dt.date) -> Decimal:
-    """Fractional months between two dates (days / 30.4375), to 2 decimals, never negative."""
-    days = max((end - start).days, 0)
-    return (Decimal(days) / DAYS_PER_MONTH).quantize(CENT, rounding=ROUND_HALF_UP)
-
-
 def _training(params: CompareInput, rates: Rates, *, catalog, today: dt.date) -> tuple[Decimal, int | None, list[str]]:
     """Training cost, trained tokens and warnings from tokens, hours or a dataset."""
     warnings: list[str] = []
+    if params.training_tokens is None and params.training_file is None and params.training_hours is None:
+        warnings.append(
+            "No training cost given (training_tokens, training_file or training_hours): training counted as "
+            "$0.00, so the break-even reflects inference only."
+        )
+        return Decimal(0), None, warnings
     if params.training_hours is not None:
         if rates.training_per_hour is None:
             raise PricingError(f"{rates.snapshot} is not billed by the hour; give training_tokens instead")
@@ -340,55 +332,6 @@ def _path_parts(
     return parts
 
 
-def _horizon(params, today, tuned_entry, base_entry, warnings) -> tuple[dt.date, Decimal]:
-    """The horizon's end date and length in months, capped at the first inference shutdown."""
-    wanted = _add_months(today, params.months)
-    stops = [
-        (entry.inference_until, entry.snapshot)
-        for entry in {tuned_entry.snapshot: tuned_entry, base_entry.snapshot: base_entry}.values()
-        if entry.inference_until is not None
-    ]
-    if stops:
-        stop, snapshot = min(stops)
-        if stop <= today:
-            warnings.append(
-                f"{snapshot} stopped serving on {stop.isoformat()} (before {today.isoformat()}): "
-                "neither path can run; the horizon is zero."
-            )
-            return today, Decimal(0)
-        if stop < wanted:
-            months = _months_between(today, stop)
-            warnings.append(
-                f"Horizon capped at {months} months: {snapshot} (and its fine-tunes) stop serving on "
-                f"{stop.isoformat()}, before the {params.months} months asked."
-            )
-            return stop, months
-    return wanted, Decimal(params.months)
-
-
-def _trainings(params, today, horizon_months: Decimal, entry, warnings) -> int:
-    """How many trainings happen in the horizon (1 + retrainings before training_until)."""
-    if entry.training_until is not None and today >= entry.training_until:
-        warnings.append(
-            f"{entry.snapshot} accepts no new fine-tuning jobs since {entry.training_until.isoformat()}: "
-            "the training cost is hypothetical."
-        )
-    count = 1
-    if params.retrain_every:
-        month = params.retrain_every
-        while Decimal(month) < horizon_months:
-            day = _add_months(today, month)
-            if entry.training_until is not None and day >= entry.training_until:
-                warnings.append(
-                    f"Retraining after {entry.training_until.isoformat()} is impossible: new fine-tuning jobs "
-                    f"end then for {entry.snapshot}."
-                )
-                break
-            count += 1
-            month += params.retrain_every
-    return count
-
-
 def usd(value: Decimal, places: int = 2) -> str:
     """A Decimal as a dollar string rounded half-up to `places` decimals."""
     return f"${value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):,}"
@@ -403,6 +346,8 @@ def summarize(result: CompareResult) -> str:
     )
     if result.verdict == "never_pays_back":
         return head + " The tuned path never pays back."
+    if result.break_even_calls == 0:
+        return head + " With no training cost to repay, it is cheaper from the first call."
     when = f"{result.break_even_calls:,} calls"
     if result.break_even_months is not None:
         when += f" ({result.break_even_months} months at this volume)"

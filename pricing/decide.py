@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pricing.compare import CompareInput, CompareResult, compare
 from pricing.hyperparameters import auto_n_epochs
+from pricing.money import UsdAmount
 
 __all__ = [
     "Question",
@@ -195,9 +196,9 @@ class RftBudget(BaseModel):
 
     model: str
     snapshot: str
-    hourly_rate_usd: Decimal
+    hourly_rate_usd: UsdAmount
     hours: Decimal
-    budget_usd: Decimal
+    budget_usd: UsdAmount
     available: bool
     training_until: dt.date | None
     inference_until: dt.date | None
@@ -212,7 +213,7 @@ class Decision(BaseModel):
     path: list[PathStep]
     compare: CompareResult | None = None
     rft: RftBudget | None = None
-    warnings: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list, description="every warning, the compare figures' included")
 
 
 SUMMARIES: dict[str, str] = {
@@ -342,6 +343,7 @@ def _cost_figures(data: DecideInput, *, catalog, today: dt.date | None, warnings
         today=today,
     )
     result = compare(params, catalog=catalog)
+    warnings.extend(w for w in result.warnings if w not in warnings)  # the figures' warnings, surfaced on top
     if result.break_even_calls is None:
         warnings.append("At these figures the tuned model never pays back: the cost play does not hold.")
     return result

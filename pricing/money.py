@@ -3,13 +3,20 @@
 `Money` is an immutable USD amount in the style of the `prices` library (frozen, Decimal, a float argument
 refused). `TokenRate` is a price per 1M tokens and `HourlyRate` a price per hour. Amounts are exact until a
 caller rounds them with `quantize`/`round_cents` (ROUND_HALF_UP unless told otherwise).
+
+One rule for money strings in every JSON output (`normalize_usd`, `usd_text`, the `UsdAmount` field type): the
+exact Decimal value, positional (never an exponent), with trailing zeros stripped down to cents and never
+fewer than two decimals: 64.000000 -> "64.00", 0.0195840 -> "0.019584", 0.56 -> "0.56", 0 -> "0.00".
+Rounding (to the cent, or not at all) is the computing module's choice; the string never hides or adds digits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Union
+from typing import Annotated, Union
+
+from pydantic import AfterValidator, PlainSerializer
 
 __all__ = [
     "Money",
@@ -20,6 +27,9 @@ __all__ = [
     "quantize",
     "round_cents",
     "format_usd",
+    "normalize_usd",
+    "usd_text",
+    "UsdAmount",
     "MILLION",
     "CENT",
     "MICRO",
@@ -83,6 +93,28 @@ def format_usd(amount: Decimal, places: int | None = None) -> str:
     q = dec.quantize(Decimal(1).scaleb(-places), rounding=ROUNDING)
     sign = "-" if q < 0 else ""
     return f"{sign}${abs(q):,.{places}f}"
+
+
+def usd_text(amount: Decimal) -> str:
+    """The money-string rule: exact, positional, trailing zeros stripped down to cents ("64.00", "0.019584")."""
+    dec = to_decimal(amount)
+    text = format(abs(dec) if dec.is_zero() else dec, "f")  # never "-0.00"
+    whole, _, frac = text.partition(".")
+    frac = frac.rstrip("0")
+    return f"{whole}.{frac.ljust(2, '0')}"
+
+
+def normalize_usd(amount: Decimal) -> Decimal:
+    """The same amount with the exponent of the money-string rule (Decimal("64.000000") -> Decimal("64.00"))."""
+    return Decimal(usd_text(amount))
+
+
+UsdAmount = Annotated[
+    Decimal,
+    AfterValidator(normalize_usd),
+    PlainSerializer(usd_text, return_type=str, when_used="json"),
+]
+"""A pydantic field type for USD amounts: normalized on input, serialized by the money-string rule in JSON."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tuned-system-prompt-tokens", type=int, default=0, help="T: the tuned path's prompt (0)")
     p.add_argument("--cached-fraction", type=decimal_arg, default=Decimal(0), help="share of S billed as cached")
     p.add_argument("--batch-fraction", type=decimal_arg, default=Decimal(0), help="share of calls via Batch API")
-    training = p.add_mutually_exclusive_group(required=True)
+    training = p.add_mutually_exclusive_group()  # none: no training cost (a warning says so)
     training.add_argument("--training-tokens", type=int, help="billed training tokens, epochs included")
     training.add_argument("--training-file", help="JSONL dataset to estimate the training cost from")
     training.add_argument("--training-hours", type=decimal_arg, help="RFT: billed training-loop hours")

@@ -116,5 +116,7 @@ def print_decision(decision, file=None) -> None:
         r = decision.rft
         console.print(f"RFT on {r.snapshot}: ${r.hourly_rate_usd}/hour x {r.hours} h = ${r.budget_usd} "
                       f"(training-loop hours only; grader tokens extra)." + ("" if not r.available else f" {r.availability}"))
+    shown = set(decision.compare.warnings) if decision.compare is not None else set()  # print_compare did
     for warning in decision.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+        if warning not in shown:
+            console.print(f"[yellow]warning:[/yellow] {warning}")

@@ -24,7 +24,7 @@ from pricing.compare import CompareInput, CompareResult, compare
 from pricing.decide import DecideInput, Decision, decide
 from pricing.errors import PricingError
 from pricing.estimate import Estimate
-from simulator.errors import BadRequestError
+from simulator.errors import BadRequestError, NotFoundError
 
 __all__ = ["router", "WhatifRequest", "WhatifResponse", "EstimateRequest", "MAX_HTTP_ROWS"]
 
@@ -161,10 +161,19 @@ def post_estimate(body: EstimateRequest, backend: BackendDep, request: Request):
                 raise PricingError("validation_file_id goes with file_id; inline runs use validation_examples")
             return estimate_examples(body.examples, validation_examples=body.validation_examples, **options)
         tenant = get_tenant(request, backend)  # uploaded files belong to the key's tenant (401 without one)
-        path = backend.files.content_path(tenant, body.file_id)
+        path = _content_path(backend, tenant, body.file_id, "file_id")
         validation = None
         if body.validation_file_id is not None:
-            validation = backend.files.content_path(tenant, body.validation_file_id)
+            validation = _content_path(backend, tenant, body.validation_file_id, "validation_file_id")
         return estimate(path, validation_file=validation, **options)
     except PricingError as exc:
         raise _bad(exc) from None
+
+
+def _content_path(backend, tenant, file_id: str, param: str):
+    """An uploaded file's bytes; a 404 names this request's field (`file_id`), not the files service's `id`."""
+    try:
+        return backend.files.content_path(tenant, file_id)
+    except NotFoundError as exc:
+        exc.param = param
+        raise

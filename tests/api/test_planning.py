@@ -42,6 +42,16 @@ def test_compare_tv8(http):
     assert cached["break_even_calls"] is None
 
 
+def test_compare_without_training_input(http):
+    resp = http.post("/planning/compare", json={k: v for k, v in TV8.items() if k != "training_tokens"})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["tuned"]["training_cost_usd"] == "0.00" and body["break_even_calls"] == 0
+    assert any("No training cost given" in w for w in body["warnings"])
+    error = envelope(http.post("/planning/compare", json={**TV8, "training_hours": 2}))
+    assert "at most one" in error["message"]
+
+
 def test_compare_defaults_today_to_the_simulated_clock(http, backend):
     import datetime as dt
 
@@ -52,7 +62,6 @@ def test_compare_defaults_today_to_the_simulated_clock(http, backend):
 @pytest.mark.parametrize("patch, param", [
     ({"model": "gpt-9"}, "model"),
     ({"cached_fraction": 3}, None),
-    ({"training_tokens": None}, None),
     ({"training_file": "/etc/passwd", "training_tokens": None}, "training_file"),
     ({"colour": "blue"}, None),
 ])
@@ -130,6 +139,17 @@ def test_estimate_uploaded_file(http):
     envelope(http.post("/planning/estimate", json={"model": "gpt-4o-mini", "file_id": file_id}), 401)
     other = {"Authorization": "Bearer sk-other-org"}
     envelope(http.post("/planning/estimate", headers=other, json={"model": "gpt-4o-mini", "file_id": file_id}), 404)
+
+
+def test_estimate_unknown_file_names_the_request_field(http):
+    error = envelope(http.post("/planning/estimate", headers=AUTH,
+                               json={"model": "gpt-4o-mini", "file_id": "file-nope"}), 404)
+    assert error["param"] == "file_id"
+    upload = http.post("/v1/files", headers=AUTH, data={"purpose": "fine-tune"},
+                       files={"file": ("toy.jsonl", io.BytesIO(TOY.read_bytes()), "application/jsonl")})
+    error = envelope(http.post("/planning/estimate", headers=AUTH, json={
+        "model": "gpt-4o-mini", "file_id": upload.json()["id"], "validation_file_id": "file-nope"}), 404)
+    assert error["param"] == "validation_file_id"
 
 
 @pytest.mark.parametrize("payload", [

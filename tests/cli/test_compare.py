@@ -48,6 +48,16 @@ def test_gpt_4o_mini_and_options(capsys):
     assert data["break_even_calls"] is None  # $4.50 saved a month never repays $7.20 each month
 
 
+def test_training_input_is_optional(capsys):
+    data = run_json(capsys, *TV8)
+    assert Decimal(data["tuned"]["training_cost_usd"]) == 0 and data["tuned"]["training_cost_usd"] == "0.00"
+    assert data["break_even_calls"] == 0 and data["verdict"] == "pays_back"
+    assert any("No training cost given" in w for w in data["warnings"])
+    assert main(TV8) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "warning: No training cost given" in out and "inference only" in out
+
+
 def test_training_file_and_epochs(capsys):
     data = run_json(capsys, *TV8, "--training-file", TOY, "--epochs", "2")
     assert data["trained_tokens"] > 0 and data["inputs"]["epochs"] == 2

@@ -30,6 +30,16 @@ def test_answers_files_json(capsys, name, recommendation):
         assert data["rft"]["budget_usd"] == "400.00" and data["rft"]["available"] is False
 
 
+def test_sft_json_surfaces_the_compare_warnings_on_top(capsys):
+    assert main(["decide", "--answers", str(ANSWERS / "sft-cost-play.toml"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert any("Horizon capped" in w for w in data["compare"]["warnings"])
+    assert set(data["compare"]["warnings"]) <= set(data["warnings"])
+    assert main(["decide", "--answers", str(ANSWERS / "sft-cost-play.toml")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("Horizon capped") == 1  # the table prints each warning once
+
+
 def test_human_output(capsys):
     assert main(["decide", "--answers", str(ANSWERS / "rft.toml"), "--today", "2026-11-22"]) == 0
     out = capsys.readouterr().out

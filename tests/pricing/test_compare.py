@@ -193,8 +193,8 @@ def test_models_without_prices_are_refused():
 
 
 @pytest.mark.parametrize("bad", [
-    dict(training_tokens=None),
     dict(training_hours=Decimal(1)),
+    dict(training_file=str(TOY)),
     dict(cached_fraction=Decimal("1.5")),
     dict(batch_fraction=Decimal("-0.1")),
     dict(calls_per_month=-1),
@@ -205,6 +205,35 @@ def test_models_without_prices_are_refused():
 def test_bad_inputs_are_validation_errors(bad):
     with pytest.raises(ValidationError):
         tv8(**bad)
+
+
+def test_no_training_input_means_no_training_cost_with_a_warning():
+    result = compare(tv8(training_tokens=None), catalog=CATALOG)
+    assert result.tuned.training_cost_usd == 0 and result.trained_tokens is None
+    assert result.break_even_calls == 0  # inference only: the tuned call is cheaper from the first call
+    assert result.verdict == "pays_back"
+    assert any("No training cost given" in w and "inference only" in w for w in result.warnings)
+    assert result.model_dump(mode="json")["tuned"]["training_cost_usd"] == "0.00"
+    assert "cheaper from the first call" in result.summary
+    never = compare(tv8(training_tokens=None, cached_fraction=Decimal(1)), catalog=CATALOG)
+    assert never.break_even_calls is None and never.verdict == "never_pays_back"
+    assert not any("No training cost" in w for w in compare(tv8(), catalog=CATALOG).warnings)
+
+
+def test_money_strings_follow_one_rule():
+    """Exact values, no exponent, trailing zeros stripped to cents (pricing.money.usd_text)."""
+    data = compare(tv8(model="o4-mini", training_tokens=None, training_hours=Decimal("0.64"),
+                       today=dt.date(2025, 6, 1)), catalog=CATALOG).model_dump(mode="json")
+    assert data["tuned"]["training_cost_usd"] == "64.00"
+    assert data["base"]["training_cost_usd"] == "0.00"
+    tiny = compare(tv8(system_prompt_tokens=1, input_tokens=0, output_tokens=0), catalog=CATALOG)
+    part = tiny.model_dump(mode="json")["base"]["breakdown_per_call_usd"]["system_prompt"]
+    assert part == "0.0000004" and "E" not in part  # 1 token x $0.40 / 1M, never "4E-7"
+    for path in ("base", "tuned"):
+        for key in ("cost_per_call_usd", "monthly_cost_usd", "horizon_cost_usd"):
+            text = data[path][key]
+            whole, _, frac = text.partition(".")
+            assert len(frac) >= 2 and (len(frac) == 2 or not frac.endswith("0")), text
 
 
 @settings(max_examples=60, deadline=None)

@@ -102,6 +102,15 @@ def test_cost_step_shows_the_compare_figures():
     assert decision.compare.tuned.training_cost_usd == Decimal("12.00")
 
 
+def test_every_compare_warning_is_surfaced_in_the_decisions_warnings():
+    decision = walk(**dict(PASS, prompt_cost_pain=True, has_preference_data=False), calls_per_month=100_000,
+                    system_prompt_tokens=2000, input_tokens=500, output_tokens=300, training_tokens=2_400_000,
+                    today=dt.date(2026, 11, 22))
+    assert decision.compare.warnings and any("Horizon capped" in w for w in decision.compare.warnings)
+    assert set(decision.compare.warnings) <= set(decision.warnings)
+    assert len(decision.warnings) == len(set(decision.warnings))
+
+
 def test_cost_step_without_figures_says_what_is_missing():
     decision = walk(**dict(PASS, prompt_cost_pain=True, has_preference_data=False))
     assert decision.compare is None

@@ -176,13 +176,23 @@ def test_a_million_row_sweep_completes():
     ({"baseline": {**BASELINE, "colour": 1}}, "unknown baseline parameter"),
     ({"baseline": BASELINE, "sweep": {"cached_fraction": [0, 2]}}, "cached_fraction"),
     ({"baseline": BASELINE, "sweep": {"model": ["gpt-9"]}}, "gpt-9"),
-    ({"baseline": {**BASELINE, "training_tokens": None}}, "training"),
+    ({"baseline": {**BASELINE, "training_file": "data.jsonl"}}, "training_file cannot be swept"),
     ({"baseline": BASELINE, "kind": "nope"}, "kind"),
 ])
 def test_bad_scenarios_are_pricing_errors(data, message):
     with pytest.raises(PricingError, match=message):
         sc = parse_scenario({k: v for k, v in data.items()})
         evaluate(sc, catalog=CATALOG)
+
+
+def test_a_baseline_without_training_input_costs_nothing_to_train():
+    base = {k: v for k, v in BASELINE.items() if k != "training_tokens"}
+    sc = parse_scenario({"title": "t", "today": dt.date(2026, 11, 22), "baseline": base,
+                         "sweep": {"calls_per_month": [1000, 100_000], "cached_fraction": [0, 1]}})
+    grid = evaluate(sc, catalog=CATALOG)
+    assert (grid["training_cost_usd"] == 0).all()
+    _check_rows_against_decimal(sc, grid, n=4)
+    assert any("No training cost given" in w for w in sweep_warnings(sc, CATALOG))
 
 
 def test_load_scenario_errors(tmp_path):
