@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pricing.catalog import Catalog, ModelEntry, load_catalog
 from pricing.errors import PricingError
-from pricing.money import format_usd
+from pricing.money import UsdAmount, format_usd
 from pricing.rft import GraderSpec, GraderUsage, RftCost, estimate_duration, given_duration, rft_cost
 from pricing.scan import DatasetReport, scan_dataset
 from pricing.training import resolve_epochs, training_cost
@@ -61,8 +61,8 @@ class RftEstimate(BaseModel):
     hours_expected: Decimal
     hours_high: Decimal
     hours_given: bool
-    rate_per_hour_usd: Decimal
-    grader_cost_usd: Decimal
+    rate_per_hour_usd: UsdAmount
+    grader_cost_usd: UsdAmount
     graders: list[dict[str, Any]]
     duration_model: str
 
@@ -82,11 +82,11 @@ class Estimate(BaseModel):
     trained_tokens: int
     trained_tokens_low: int
     billing_unit: Literal["token", "hour"]
-    rate_usd: Decimal
-    training_cost_usd: Decimal
-    training_cost_usd_low: Decimal
-    training_cost_usd_high: Decimal
-    total_cost_usd: Decimal
+    rate_usd: UsdAmount
+    training_cost_usd: UsdAmount
+    training_cost_usd_low: UsdAmount
+    training_cost_usd_high: UsdAmount
+    total_cost_usd: UsdAmount
     price_source: str
     catalog_version: str
     catalog_effective_date: dt.date

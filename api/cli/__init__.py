@@ -55,9 +55,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ftsim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `ftsim decide --json | head`: the reader left, nothing to report
+        _silence_stdout()
+        return 0
     except _user_errors() as exc:
         print(f"ftsim: {exc}", file=sys.stderr)
         return 2 if type(exc).__name__ == "UnknownModel" else 1  # an unknown --model is a usage error
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull so the interpreter's final flush does not raise again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

@@ -94,3 +94,17 @@ def test_bad_answers_files(tmp_path, capsys, content, text):
 def test_missing_answers_file(capsys):
     assert main(["decide", "--answers", "/nonexistent.toml"]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+def test_closed_pipe_is_not_a_traceback():
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "decide", "--answers", "fixtures/answers/sft-cost-play.toml", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader leaves before the first write, as `| head` does
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
