@@ -39,7 +39,10 @@ def job_cost(rec: dict[str, Any], catalog: Any) -> dict[str, Any]:
         return out
     try:
         if kind == "reinforcement":
-            seconds = loop_seconds(sim["steps_done"], sim["sec_per_step"])
+            steps = sim["steps_done"]
+            if rec["status"] == "failed":  # captured forward progress: work after the last checkpoint is not billed
+                steps = min(steps, max((int(s) for s, _, _ in sim.get("kept", [])), default=0))
+            seconds = loop_seconds(steps, sim["sec_per_step"])
             cost = rft_cost(entry, _measured(seconds), catalog=catalog)
             out.update(training_hours=str(cost.duration.hours_expected), training_seconds=seconds,
                        cost_usd=str(cost.total_cost_usd))

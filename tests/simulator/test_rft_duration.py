@@ -103,3 +103,18 @@ def test_a_paused_rft_job_bills_the_loop_so_far(http, backend):
     partial = job_cost(half, backend.catalog)
     assert abs(partial["training_seconds"] - full / 2) <= 1
     assert Decimal(partial["cost_usd"]) < Decimal(done["cost_usd"])
+
+
+def test_a_failed_rft_job_bills_only_up_to_its_last_checkpoint(http, backend):
+    """Captured forward progress (pricing reference TV5): work after the last checkpoint of a failed job is free."""
+    record, done = _run_rft(http, backend)
+    sim = record["_sim"]
+    kept = sorted(int(s) for s, _, _ in sim["kept"])
+    assert kept, "an RFT job keeps checkpoints"
+    last_ckpt, midway = kept[0], kept[0] + max(1, (sim["total_steps"] - kept[0]) // 2)
+    failed = dict(record, status="failed", _sim={**sim, "steps_done": midway, "kept": [k for k in sim["kept"]
+                                                                                    if int(k[0]) <= last_ckpt]})
+    bill = job_cost(failed, backend.catalog)
+    assert bill["training_seconds"] == throughput.loop_seconds(last_ckpt, sim["sec_per_step"])
+    no_ckpt = job_cost(dict(failed, _sim={**failed["_sim"], "kept": []}), backend.catalog)
+    assert no_ckpt["training_seconds"] == 0 and Decimal(no_ckpt["cost_usd"]) == 0
