@@ -101,3 +101,30 @@ def test_per_million_properties(rate: Decimal, tokens: int) -> None:
     assert isinstance(cost, Decimal)
     assert cost == rate * tokens / 1_000_000
     assert per_million(rate, tokens + 1) >= cost
+
+
+@pytest.mark.parametrize("amount, text", [
+    ("64.000000", "64.00"), ("0.0195840", "0.019584"), ("0.56", "0.56"), ("0", "0.00"), ("-0.000", "0.00"),
+    ("0.0000004", "0.0000004"), ("1E+2", "100.00"), ("-1.5", "-1.50"), ("12345.678900", "12345.6789"),
+])
+def test_money_strings_follow_one_rule(amount: str, text: str) -> None:
+    from pricing.money import normalize_usd, usd_text
+
+    assert usd_text(Decimal(amount)) == text
+    assert normalize_usd(Decimal(amount)) == Decimal(amount)
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, min_value=-10**9, max_value=10**9, places=8))
+def test_money_strings_are_exact_positional_and_keep_cents(amount: Decimal) -> None:
+    from pydantic import BaseModel
+
+    from pricing.money import UsdAmount, usd_text
+
+    class Priced(BaseModel):
+        cost_usd: UsdAmount
+
+    text = usd_text(amount)
+    whole, _, frac = text.partition(".")
+    assert Decimal(text) == amount and "E" not in text.upper()
+    assert len(frac) == 2 or (len(frac) > 2 and not frac.endswith("0"))
+    assert Priced(cost_usd=amount).model_dump(mode="json")["cost_usd"] == text

@@ -98,6 +98,22 @@ def test_csv_round_trips_the_full_grid(support_bot):
     assert back["break_even_calls"].isna().sum() == grid["break_even_calls"].isna().sum()
 
 
+def test_csv_files_are_streamed_by_the_fast_writer_with_to_csvs_bytes(tmp_path, monkeypatch, support_bot):
+    """A million-row CSV took ~25 s through DataFrame.to_csv: the report must not go through it any more."""
+    scenario, grid, result = support_bot
+    buffer = io.StringIO()
+    grid.to_csv(buffer, index=False)
+    expected = buffer.getvalue()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the CSV report went through DataFrame.to_csv (slow, whole text in memory)")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", refuse)
+    path = write_report(tmp_path / "r.csv", scenario, grid, result, [])
+    assert path.read_bytes() == expected.encode("utf-8")
+    assert render("csv", scenario, grid, result, []) == expected
+
+
 def test_big_grids_are_truncated_in_html_and_md():
     scenario = load_scenario(SCENARIOS / "dataset-size.toml")
     grid = pd.concat([evaluate(scenario, catalog=CATALOG)] * 4, ignore_index=True)
