@@ -65,9 +65,23 @@ def build_backend(args: argparse.Namespace):
     catalog = load_catalog(args.catalog) if args.catalog else load_catalog()
     try:
         store = Store(args.db)
+        persisted = store.meta_get("clock")
     except (sqlite3.Error, OSError) as exc:
         raise CliError(f"cannot open the database {args.db}: {exc}") from None
-    return Backend(store=store, clock=ScaledClock(time.time(), args.speed), catalog=catalog, config=config)
+    # A new world starts at wall-clock time; an existing one resumes from its persisted clock, ahead or behind.
+    start = time.time() if persisted is None else persisted
+    return Backend(store=store, clock=ScaledClock(start, args.speed), catalog=catalog, config=config)
+
+
+def preload_encodings(backend) -> None:
+    """Load every tokenizer the catalog uses before serving (a missing one stops here with one line).
+
+    Loading takes about a second; done lazily, the first job validation would hold the backend lock meanwhile.
+    """
+    from pricing.tokenizer import get_encoding
+
+    for name in sorted({entry.tokenizer for entry in backend.catalog.fine_tunable()}):
+        get_encoding(name)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from api.app import create_app
 
     backend = build_backend(args)
+    preload_encodings(backend)
     app = create_app(backend)
     print(f"ftsim: serving on http://{args.host}:{args.port}/v1 (db {args.db}, speed {args.speed:g}x)", flush=True)
     try:

@@ -71,3 +71,12 @@ def test_database_that_is_a_directory_is_one_line(tmp_path, capsys):
     assert main(["serve", "--db", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "cannot open the database" in err and err.count("\n") == 1
+
+
+def test_serve_stops_with_one_line_when_a_tokenizer_is_missing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "empty-cache"))  # encodings are cached per directory
+    monkeypatch.setattr("uvicorn.run", lambda *a, **k: pytest.fail("must not serve without a tokenizer"))
+    code = main(["serve", "--db", ":memory:"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("ftsim: ") and err.count("\n") == 1
+    assert "provision" in err or "make install" in err

@@ -78,8 +78,6 @@ def test_acknowledged_files_and_clock_survive_kill_9(db: Path) -> None:
         server.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="api/cli/serve.py starts ScaledClock at time.time(); Backend only moves it "
-                   "forward to the persisted clock, so a restart jumps a --speed 0 world to the wall-clock time")
 def test_restart_resumes_from_a_persisted_clock_behind_wall_time(db: Path) -> None:
     """A world whose persisted clock is in the past restarts at that instant, not at the machine's time."""
     from simulator.clock import DEFAULT_START
@@ -247,7 +245,7 @@ def test_kill_9_during_catch_up_is_all_or_nothing(db: Path) -> None:
             for n in range(3):
                 jobs.append((key, client.fine_tuning.jobs.create(model="gpt-4.1-mini-2025-04-14",
                                                                  training_file=training.id).id))
-        start = advance(server, 600)  # puts the persisted clock ahead of the wall clock (see the xfail above)
+        start = advance(server, 600)
         status_before = {}
         for key, job_id in jobs:
             client = openai.OpenAI(base_url=server.base + "/v1", api_key=key, max_retries=0, timeout=10)
