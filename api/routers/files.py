@@ -10,27 +10,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api.deps import BackendDep, TenantDep
+from api.multipart import read_form
 from simulator.errors import BadRequestError, PayloadTooLargeError
 from simulator.files import MAX_FILE_BYTES, FileDeleted, FileObject, copy_stream, iter_file
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 
-# Multipart overhead allowed on top of the file itself before the body is refused unread.
-_OVERHEAD = 1024 * 1024
-
-
 @router.post("", response_model=FileObject)
 async def create_file(request: Request, backend: BackendDep, tenant: TenantDep) -> FileObject:
-    """Upload a file: multipart with `file` and `purpose`."""
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > MAX_FILE_BYTES + _OVERHEAD:
-        raise PayloadTooLargeError(f"File is too large: the limit is {MAX_FILE_BYTES} bytes.", param="file")
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise BadRequestError("Expected a multipart/form-data body with 'file' and 'purpose'.", param="file")
-    try:
-        form = await request.form(max_files=1, max_fields=10)
-    except Exception as exc:  # malformed multipart bodies
-        raise BadRequestError(f"Could not parse the multipart body: {exc}", param="file") from None
+    """Upload a file: multipart with `file` and `purpose`, refused (413) as soon as it passes the size limit."""
+    too_large = PayloadTooLargeError(f"File is too large: the limit is {MAX_FILE_BYTES} bytes.", param="file",
+                                     code="file_too_large")
+    form = await read_form(request, limit=MAX_FILE_BYTES, too_large=too_large, param="file",
+                           expected="'file' and 'purpose'")
     try:
         upload = form.get("file")
         purpose = form.get("purpose")
@@ -51,6 +43,7 @@ async def create_file(request: Request, backend: BackendDep, tenant: TenantDep) 
             purpose=purpose,
             chunks=copy_stream(upload.file),
             expires_after_seconds=expires,
+            limit=MAX_FILE_BYTES,
         )
     finally:
         await form.close()

@@ -280,8 +280,6 @@ def test_declared_oversize_upload_is_refused_unread(tmp_path: Path, small_limit:
     assert pulled < 2 * 1024 * 1024
 
 
-@pytest.mark.xfail(strict=True, reason="api/routers/files.py parses the whole multipart body (request.form) "
-                   "before the limit is checked: a chunked upload is spooled to disk in full, then refused")
 def test_chunked_oversize_upload_is_refused_while_streaming(tmp_path: Path, small_limit: int) -> None:
     """Without a Content-Length, the upload is cut off soon after it passes the limit, not after the whole body."""
     app = create_app(Backend(store=Store(tmp_path / "db"), clock=ManualClock()))
