@@ -73,7 +73,7 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-_SHORT: dict[tuple[object, str], int] = {}  # token counts of short strings (roles, names), per encoder
+_SHORT: dict[object, dict[str, int]] = {}  # token counts of short strings (roles, names), per encoder
 _SHORT_MAX_LEN = 24
 _SHORT_MAX_ENTRIES = 50_000
 
@@ -81,23 +81,27 @@ _SHORT_MAX_ENTRIES = 50_000
 class _Counter:
     def __init__(self, enc: Encoder) -> None:
         self.encode = enc.encode_ordinary
-        self.key = getattr(enc, "name", None) or id(enc)
+        key = getattr(enc, "name", None) or id(enc)
+        short = _SHORT.get(key)
+        if short is None or len(short) >= _SHORT_MAX_ENTRIES:
+            short = _SHORT[key] = {}
+        self.short = short
         self.n_images = 0
         self.image_tokens = 0
+
+    def string(self, value: str) -> int:
+        if len(value) > _SHORT_MAX_LEN:
+            return len(self.encode(value))
+        n = self.short.get(value)
+        if n is None:
+            n = self.short[value] = len(self.encode(value)) if value else 0
+        return n
 
     def text(self, value: Any) -> int:
         if value is None:
             return 0
         if isinstance(value, str):
-            if len(value) <= _SHORT_MAX_LEN:
-                key = (self.key, value)
-                n = _SHORT.get(key)
-                if n is None:
-                    if len(_SHORT) >= _SHORT_MAX_ENTRIES:
-                        _SHORT.clear()
-                    n = _SHORT[key] = len(self.encode(value)) if value else 0
-                return n
-            return len(self.encode(value))
+            return self.string(value)
         return len(self.encode(_compact(value)))
 
     def content(self, content: Any) -> int:
@@ -123,6 +127,7 @@ class _Counter:
         total = 0
         if not isinstance(messages, list):
             return 0
+        encode, short, max_len = self.encode, self.short, _SHORT_MAX_LEN
         for message in messages:
             if not isinstance(message, dict):
                 continue
@@ -130,7 +135,18 @@ class _Counter:
             for key, value in message.items():
                 if key == "weight":
                     continue
-                total += self.content(value) if key == "content" else self.text(value)
+                if type(value) is str:  # the common case, inlined: `string(value)`
+                    if len(value) > max_len:
+                        total += len(encode(value))
+                    else:
+                        n = short.get(value)
+                        if n is None:
+                            n = short[value] = len(encode(value)) if value else 0
+                        total += n
+                elif key == "content":
+                    total += self.content(value)
+                else:
+                    total += self.text(value)
                 if key == "name":
                     total += TOKENS_PER_NAME
         return total
