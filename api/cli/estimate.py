@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Iterator
-from contextlib import contextmanager
+from typing import Any
 
 from api.cli import CliError
+from api.cli.progress import PROGRESS_MIN_BYTES, scan_progress
 
 __all__ = ["register", "run", "epochs_arg", "hours_arg", "PROGRESS_MIN_BYTES"]
 
-PROGRESS_MIN_BYTES = 16 * 1024 * 1024
 
 
 def epochs_arg(text: str) -> int | str:
@@ -50,31 +48,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-@contextmanager
-def _progress(path: str, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A rich progress bar on stderr for large files; None (no bar) otherwise."""
-    try:
-        size = os.path.getsize(path)
-    except OSError:
-        size = 0
-    if not enabled or size < PROGRESS_MIN_BYTES:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
-
-    with Progress(
-        "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-        TimeRemainingColumn(), console=Console(stderr=True), transient=True,
-    ) as bar:
-        task = bar.add_task("counting tokens", total=size)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
 def run(args: argparse.Namespace) -> int:
     """Scan the file, price it, print a table (or JSON)."""
     from pricing.catalog import load_catalog
@@ -83,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog) if args.catalog else load_catalog()
     if args.hours is not None and args.method != "reinforcement":
         raise CliError("--hours applies to --method reinforcement only")
-    with _progress(args.file, sys.stderr.isatty()) as progress:
+    with scan_progress(args.file, "counting tokens") as progress:
         result = estimate(
             args.file, model=args.model, method=args.method, epochs=args.epochs,
             validation_file=args.validation_file, hours=args.hours, catalog=catalog, progress=progress,

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 from pathlib import Path
 
 from api.cli import CliError
+from api.cli.progress import scan_progress
 
 __all__ = ["register", "run", "detect_method", "default_model"]
 
@@ -26,7 +26,6 @@ DEFAULT_MODELS = {
     "dpo": "gpt-4.1-mini-2025-04-14",
     "reinforcement": "o4-mini-2025-04-16",
 }
-PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 SHOWN_FINDINGS = 20
 
 
@@ -103,26 +102,13 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc), code=2) from None
     param = "validation_file" if args.validation else "training_file"
     kwargs = dict(method=method, model=model, workers=args.workers, param=param)
-    if size >= PROGRESS_MIN_BYTES and sys.stderr.isatty() and not args.json:
-        report = _scan_with_progress(args.file, size, kwargs)
-    else:
-        report = scan_dataset(args.file, **kwargs)
+    with scan_progress(args.file, f"scanning {Path(args.file).name}", enabled=not args.json) as progress:
+        report = scan_dataset(args.file, progress=progress, **kwargs)
     if args.json:
         print(report.model_dump_json(indent=2))
     else:
         _print_report(report, auto_method=args.method is None)
     return 0 if report.valid else 1
-
-
-def _scan_with_progress(path: str, size: int, kwargs: dict) -> object:
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
-
-    from pricing.scan import scan_dataset
-
-    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  TimeRemainingColumn(), transient=True) as bar:
-        task = bar.add_task(f"scanning {Path(path).name}", total=size)
-        return scan_dataset(path, progress=lambda done, total: bar.update(task, completed=done), **kwargs)
 
 
 def _print_report(report, *, auto_method: bool) -> None:
