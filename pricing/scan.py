@@ -2,7 +2,7 @@
 
 Small files are scanned in-process. Larger ones are split into line-aligned byte ranges
 (`pricing.dataset.plan_chunks`) that the calling process and `workers - 1` worker processes claim one by one
-from a shared counter (see `_Parallel`: forked workers share the loaded encoding when forking is safe); the
+from a shared counter (see `pricing.scan_pool`: forked workers share the loaded encoding when forking is safe); the
 partial reports are merged in file order. Memory stays constant: per-example token counts are kept as a histogram
 (bounded by the training context, so percentiles stay exact), and findings as the first `SAMPLE_LIMIT` plus a
 count per code.
@@ -10,23 +10,32 @@ count per code.
 
 from __future__ import annotations
 
-import gc
-import multiprocessing
 import os
-import sys
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from multiprocessing.connection import wait
 from typing import Any, Callable, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from pricing.counting import count_example
-from pricing.dataset import binary_reason, check_readable, iter_training_pairs, plan_chunks, read_jsonl
+from pricing.dataset import (
+    binary_reason,
+    check_readable,
+    iter_training_pairs,
+    plan_chunks,
+    read_jsonl,
+)
+from pricing.scan_pool import ChunkPool
 from pricing.tokenizer import get_encoding
-from pricing.validation import Finding, example_format, format_error, format_mismatch, n_examples_finding, validate_example
+from pricing.validation import (
+    Finding,
+    example_format,
+    format_error,
+    format_mismatch,
+    n_examples_finding,
+    validate_example,
+)
 
 __all__ = ["DatasetReport", "TokenStats", "scan_dataset", "iter_training_pairs", "SAMPLE_LIMIT"]
 
@@ -308,140 +317,9 @@ def _run(job: _Job, size: int, workers: int | None, progress: Callable[[int, int
 
         return _scan_range(job, 0, size, 1, tick)
     n_chunks = max(n_workers * 4, min(size // CHUNK_BYTES, MAX_CHUNKS))
-    return _Parallel(job, size, plan_chunks(job.path, n_chunks), progress).run(n_workers - 1)
-
-
-def _fork_is_safe() -> bool:
-    """Fork only from the main thread of a single-threaded process on Linux (no lock can be held by another thread)."""
-    return (
-        sys.platform.startswith("linux")
-        and "fork" in multiprocessing.get_all_start_methods()
-        and threading.current_thread() is threading.main_thread()
-        and threading.active_count() == 1
-    )
-
-
-def _claim(counter: Any) -> int:
-    """The next unclaimed chunk index (shared between the parent and the workers)."""
-    with counter.get_lock():
-        index = counter.value
-        counter.value = index + 1
-    return index
-
-
-def _worker(job: _Job, chunks: list[tuple[int, int, int]], counter: Any, conn: Any) -> None:
-    """Worker process: claim chunks until none is left, sending each partial as it is done, then None."""
-    try:
-        while (index := _claim(counter)) < len(chunks):
-            conn.send((index, _scan_range(job, *chunks[index])))
-        conn.send(None)
-    except Exception:  # noqa: S110 - the parent rescans whatever this worker did not deliver
-        pass
-    finally:
-        conn.close()
-
-
-class _Parallel:
-    """The parent scans chunks itself alongside `n` workers, all claiming chunks from one shared counter.
-
-    Workers are forked when that is safe (they share the already loaded encoding copy-on-write: no second load,
-    little extra memory); otherwise they come from forkserver/spawn and load the encoding once each. Partials
-    are merged in file order as they arrive. A worker that cannot start or dies loses nothing: the chunks it did
-    not deliver are scanned in-process, so the result is always the in-process one.
-    """
-
-    def __init__(self, job: _Job, size: int, chunks: list[tuple[int, int, int]], progress: Callable[[int, int], None] | None) -> None:
-        self.job, self.size, self.chunks, self.progress = job, size, chunks, progress
-        self.results: dict[int, _Partial] = {}
-        self.total = _Partial()
-        self.merged = 0
-        self.own_bytes = 0
-        self.their_bytes = 0
-        self.live: list[Any] = []
-
-    def run(self, n: int) -> _Partial:
-        forked = _fork_is_safe()
-        start_method = "fork" if forked else ("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
-        procs: list[Any] = []
-        counter: Any = None
-        if forked:
-            gc.freeze()  # keep the parent's objects untouched by the collector: fewer copy-on-write pages
-        try:
-            try:
-                context = multiprocessing.get_context(start_method)
-                counter = context.Value("q", 0)
-                for _ in range(n):
-                    recv, send = context.Pipe(duplex=False)
-                    proc = context.Process(target=_worker, args=(self.job, self.chunks, counter, send), daemon=True)
-                    try:
-                        proc.start()
-                    except BaseException:
-                        recv.close()
-                        raise
-                    finally:
-                        send.close()
-                    procs.append(proc)
-                    self.live.append(recv)
-            except Exception:  # noqa: S110 - no usable pool here: fewer (or no) workers, same result
-                pass
-            if counter is not None:
-                while (index := _claim(counter)) < len(self.chunks):
-                    self._own(index)
-            self._collect()
-            for index in range(len(self.chunks)):  # whatever no worker delivered
-                if index not in self.results and index >= self.merged:
-                    self._own(index)
-        finally:
-            for conn in self.live:
-                conn.close()
-            for proc in procs:  # all delivered (or lost and rescanned): a worker still there has nothing left to give
-                if proc.is_alive():
-                    proc.kill()
-                proc.join()
-            if forked:
-                gc.unfreeze()
-        return self.total
-
-    def _own(self, index: int) -> None:
-        start, end, first_line = self.chunks[index]
-        self._add(index, _scan_range(self.job, start, end, first_line, self._tick))
-
-    def _tick(self, n: int) -> None:
-        self.own_bytes += n
-        self._poll()
-        if self.progress:
-            self.progress(min(self.own_bytes + self.their_bytes, self.size), self.size)
-
-    def _add(self, index: int, part: _Partial) -> None:
-        self.results[index] = part
-        while self.merged in self.results:
-            self.total.merge(self.results.pop(self.merged), self.job.limit)
-            self.merged += 1
-
-    def _receive(self, conn: Any) -> None:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            message = None
-        if message is None:
-            self.live.remove(conn)
-            conn.close()
-            return
-        index, part = message
-        self.their_bytes += part.bytes_done
-        self._add(index, part)
-        if self.progress:
-            self.progress(min(self.own_bytes + self.their_bytes, self.size), self.size)
-
-    def _poll(self) -> None:
-        for conn in list(self.live):
-            while conn in self.live and conn.poll():
-                self._receive(conn)
-
-    def _collect(self) -> None:
-        while self.live and self.merged < len(self.chunks):
-            for conn in wait(list(self.live)):
-                self._receive(conn)  # type: ignore[arg-type]
+    pool = ChunkPool(_scan_range, job, size, plan_chunks(job.path, n_chunks), progress, empty=_Partial,
+                     merge=lambda total, part: total.merge(part, job.limit))
+    return pool.run(n_workers - 1)
 
 
 def _report(path: Any, job: _Job, model: ModelLike, size: int, total: _Partial, head: list[Finding], tail: list[Finding], detected: str) -> DatasetReport:
