@@ -1,16 +1,19 @@
-"""Dependencies shared by the routers: the backend, and the tenant behind the Bearer key."""
+"""Dependencies shared by the routers (the backend, the tenant behind the Bearer key) and their JSON answer."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import weakref
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from pydantic_core import to_json
+from starlette.concurrency import run_in_threadpool
 
 from simulator.backend import Backend
 from simulator.errors import AuthenticationError
 from simulator.tenancy import Tenant
 
-__all__ = ["get_backend", "get_tenant", "BackendDep", "TenantDep"]
+__all__ = ["get_backend", "get_tenant", "require_tenant", "json_response", "BackendDep", "TenantDep"]
 
 NO_KEY = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer "
@@ -20,17 +23,35 @@ NO_KEY = (
 )
 
 
-def get_backend(request: Request) -> Backend:
+async def get_backend(request: Request) -> Backend:
     """The app's backend (tests swap it with a fresh one per app)."""
     return request.app.state.backend
+
+
+# Key -> tenant, per backend (its key map is fixed once built): resolving hashes the key each time. Bounded, since
+# any string is a valid key.
+_TENANTS: weakref.WeakKeyDictionary[Backend, dict[str, Tenant]] = weakref.WeakKeyDictionary()
+_TENANTS_MAX = 1024
+
+
+def _tenant_of(backend: Backend, key: str) -> Tenant:
+    known = _TENANTS.get(backend)
+    if known is None:
+        known = _TENANTS.setdefault(backend, {})
+    tenant = known.get(key)
+    if tenant is None:
+        if len(known) >= _TENANTS_MAX:
+            known.clear()
+        tenant = known[key] = backend.tenant(key)
+    return tenant
 
 
 def _masked(key: str) -> str:
     return key[:8] + "*" * 8 + key[-4:] if len(key) > 12 else "*" * len(key)
 
 
-def get_tenant(request: Request, backend: Annotated[Backend, Depends(get_backend)]) -> Tenant:
-    """The tenant of the request's Bearer key (401 without one); catches the world up to the present."""
+def _authenticate(request: Request, backend: Backend) -> Tenant:
+    """The tenant of the request's Bearer key (401 without one), remembered on `request.state`."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     key = key.strip()
@@ -42,11 +63,35 @@ def get_tenant(request: Request, backend: Annotated[Backend, Depends(get_backend
             "https://platform.openai.com/account/api-keys.",
             type="invalid_request_error",
         )
-    tenant = backend.tenant(key)
+    tenant = _tenant_of(backend, key)
     request.state.tenant = tenant
+    return tenant
+
+
+def get_tenant(request: Request, backend: Backend) -> Tenant:
+    """The request's tenant, after catching the world up to the present (for code already off the event loop)."""
+    tenant = _authenticate(request, backend)
     backend.sync()
     return tenant
 
 
+async def require_tenant(request: Request) -> Tenant:
+    """The request's tenant; catches the world up first, in a worker thread when anything is due (cheap otherwise)."""
+    backend = request.app.state.backend
+    tenant = _authenticate(request, backend)
+    if backend.sync_pending():
+        await run_in_threadpool(backend.sync)
+    return tenant
+
+
+def json_response(value: Any, *, exclude_none: bool = False) -> Response:
+    """`value` (a pydantic model, or a dict holding models and plain data) as the JSON body FastAPI would send for it.
+
+    The same bytes as FastAPI's own `response_model` serialization (pydantic, by alias), without validating an
+    already typed value a second time. Routes keep `response_model=` so the OpenAPI document still describes them.
+    """
+    return Response(to_json(value, by_alias=True, exclude_none=exclude_none), media_type="application/json")
+
+
 BackendDep = Annotated[Backend, Depends(get_backend)]
-TenantDep = Annotated[Tenant, Depends(get_tenant)]
+TenantDep = Annotated[Tenant, Depends(require_tenant)]

@@ -66,6 +66,7 @@ class Backend:
         persisted = self.store.meta_get("clock")
         if persisted is not None:
             self.clock.set(persisted)  # carry on from the persisted clock
+        self._clock_saved = persisted  # the clock value in the store, so that a no-op sync() never touches it
         self.ids = IdMinter(self.config.seed, self.store.meta_get("id_counter", 0))
         # Which start of this store this is: request ids mix it in, so they never repeat across restarts.
         with self.store.transaction():
@@ -83,6 +84,7 @@ class Backend:
             service = getattr(module, cls_name)(self)
             setattr(self, attr, service)
             self._services.append(service)
+        self._timed = [s for s in self._services if getattr(s, "sync", None) is not None]
 
     # -- time ---------------------------------------------------------------------------------------
 
@@ -90,16 +92,41 @@ class Backend:
         """The simulated present (Unix seconds)."""
         return self.clock.now()
 
+    def _pending(self, now: int) -> bool:
+        # A service with a sync hook but no cheap `is_due(now)` check always counts as due.
+        if now != self._clock_saved:
+            return True
+        return any(getattr(s, "is_due", None) is None or s.is_due(now) for s in self._timed)
+
+    def sync_pending(self) -> bool:
+        """Whether `sync()` has work to do (the clock moved since it was stored, or a service has something due).
+
+        Without the lock, so that an event loop asking never waits for a worker thread's commit. A sync under way
+        elsewhere stores the clock only once its transaction has committed, so a "no" means its work is visible;
+        a read that races a change answers "yes", and `sync()` then checks again under the lock.
+        """
+        try:
+            return self._pending(self.clock.now())
+        except RuntimeError:  # the schedule changed size while being read
+            return True
+
     def sync(self) -> int:
-        """Bring every service up to the present in one transaction; returns the present."""
-        with self.lock, self.store.transaction():
+        """Bring every service up to the present in one transaction; returns the present.
+
+        Fast path: when the stored clock is the present and nothing is due, no transaction and no SQLite round trip.
+        """
+        with self.lock:
             now = self.clock.now()
-            for service in self._services:
-                hook = getattr(service, "sync", None)
-                if hook is not None:
-                    hook(now)
-            if self.store.meta_get("clock") != now:
-                self.store.meta_set("clock", now)
+            if not self._pending(now):
+                return now
+            with self.store.transaction():
+                for service in self._timed:
+                    service.sync(now)
+                if self.store.meta_get("clock") != now:
+                    self.store.meta_set("clock", now)
+            # Inside a caller's transaction that later rolls back, the store keeps the older clock until the next
+            # tick: the same as a crash just before this sync, which the persisted clock already tolerates.
+            self._clock_saved = now
         return now
 
     def advance(self, seconds: float) -> int:
@@ -127,6 +154,7 @@ class Backend:
         with self.lock:
             self.store.wipe()
             self.store.meta_set("boots", self.boot)  # request ids stay unique across a later restart
+            self._clock_saved = None  # wiped with the rest: the next sync() stores it again
             self.ids = IdMinter(self.config.seed, 0)
             for service in self._services:
                 hook = getattr(service, "reset", None)

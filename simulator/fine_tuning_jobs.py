@@ -115,6 +115,10 @@ class FineTuningJobs:
 
     # -- catch-up ---------------------------------------------------------------------------------------------
 
+    def is_due(self, now: int) -> bool:
+        """Whether some job's next change is due at `now` (the in-memory schedule: no SQLite)."""
+        return bool(self._due) and min(self._due.values()) <= now
+
     def sync(self, now: int) -> None:
         """Advance every job whose next change is due, emitting everything up to `now`."""
         due = sorted(key for key, when in self._due.items() if when <= now)

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(backend)
     print(f"ftsim: serving on http://{args.host}:{args.port}/v1 (db {args.db}, speed {args.speed:g}x)", flush=True)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.log_level in ("info", "debug", "trace"))
     except OSError as exc:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
     finally:

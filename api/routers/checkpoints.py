@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict
 
-from api.deps import BackendDep, TenantDep
+from api.deps import BackendDep, TenantDep, json_response
 from simulator.permissions import PermissionDeleted
 
 router = APIRouter(prefix="/v1/fine_tuning/checkpoints", tags=["fine_tuning"])
@@ -29,8 +29,8 @@ def create_permissions(
     return backend.permissions.create(tenant, fine_tuned_model_checkpoint, project_ids=body.project_ids)
 
 
-@router.get("/{fine_tuned_model_checkpoint:path}/permissions")
-def list_permissions(
+@router.get("/{fine_tuned_model_checkpoint:path}/permissions", response_model=dict[str, Any])
+async def list_permissions(
     fine_tuned_model_checkpoint: str,
     backend: BackendDep,
     tenant: TenantDep,
@@ -38,11 +38,11 @@ def list_permissions(
     after: Optional[str] = None,
     limit: Optional[int] = None,
     order: str = "descending",
-) -> dict[str, Any]:
+) -> Response:
     """A checkpoint's permissions (paged by `last_id`)."""
-    return backend.permissions.list(
+    return json_response(backend.permissions.list(
         tenant, fine_tuned_model_checkpoint, project_id=project_id, after=after, limit=limit, order=order
-    )
+    ))
 
 
 @router.delete("/{fine_tuned_model_checkpoint:path}/permissions/{permission_id}")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from api.deps import BackendDep, TenantDep
+from api.deps import BackendDep, TenantDep, json_response
 from api.multipart import read_form
 from simulator.errors import BadRequestError, PayloadTooLargeError
 from simulator.files import MAX_FILE_BYTES, FileDeleted, FileObject, copy_stream, iter_file
@@ -49,23 +49,23 @@ async def create_file(request: Request, backend: BackendDep, tenant: TenantDep) 
         await form.close()
 
 
-@router.get("")
-def list_files(
+@router.get("", response_model=dict)
+async def list_files(
     backend: BackendDep,
     tenant: TenantDep,
     purpose: Optional[str] = None,
     limit: Optional[int] = None,
     order: Literal["asc", "desc"] = "desc",
     after: Optional[str] = None,
-) -> dict:
+) -> Response:
     """List files, newest first by default."""
-    return backend.files.list(tenant, purpose=purpose, limit=limit, order=order, after=after)
+    return json_response(backend.files.list(tenant, purpose=purpose, limit=limit, order=order, after=after))
 
 
 @router.get("/{file_id}", response_model=FileObject)
-def retrieve_file(file_id: str, backend: BackendDep, tenant: TenantDep) -> FileObject:
+async def retrieve_file(file_id: str, backend: BackendDep, tenant: TenantDep) -> Response:
     """Retrieve one file."""
-    return backend.files.get(tenant, file_id)
+    return json_response(backend.files.get(tenant, file_id))
 
 
 @router.delete("/{file_id}", response_model=FileDeleted)

@@ -1,12 +1,16 @@
-"""/v1/fine_tuning/jobs: create, list, retrieve, cancel, pause, resume, events, checkpoints (thin: one service call)."""
+"""/v1/fine_tuning/jobs: create, list, retrieve, cancel, pause, resume, events, checkpoints (thin: one service call).
+
+Every route answers with `json_response` (the typed result, not validated a second time). Reads are `async def`:
+a short SQLite read, on the event loop. Writes, which may catch the world up, stay in the thread pool.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
-from api.deps import BackendDep, TenantDep
+from api.deps import BackendDep, TenantDep, json_response
 from simulator.job_types import CreateJobRequest, FineTuningJob
 
 router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["fine_tuning"])
@@ -24,64 +28,64 @@ def _metadata_filter(request: Request) -> tuple[dict[str, str] | None, bool]:
     return (pairs or None), null
 
 
-@router.post("")
-def create_job(body: CreateJobRequest, backend: BackendDep, tenant: TenantDep) -> FineTuningJob:
+@router.post("", response_model=FineTuningJob)
+def create_job(body: CreateJobRequest, backend: BackendDep, tenant: TenantDep) -> Response:
     """Create a fine-tuning job (it starts in `validating_files`)."""
-    return backend.jobs.create(tenant, **body.model_dump())
+    return json_response(backend.jobs.create(tenant, **body.model_dump()))
 
 
-@router.get("")
-def list_jobs(
+@router.get("", response_model=dict[str, Any])
+async def list_jobs(
     request: Request, backend: BackendDep, tenant: TenantDep, after: Optional[str] = None, limit: Optional[int] = None
-) -> dict[str, Any]:
+) -> Response:
     """The tenant's jobs, newest first (`metadata[k]=v` filter)."""
     metadata, null = _metadata_filter(request)
-    return backend.jobs.list(tenant, after=after, limit=limit, metadata=metadata, metadata_null=null)
+    return json_response(backend.jobs.list(tenant, after=after, limit=limit, metadata=metadata, metadata_null=null))
 
 
-@router.get("/{fine_tuning_job_id}")
-def retrieve_job(fine_tuning_job_id: str, backend: BackendDep, tenant: TenantDep) -> FineTuningJob:
+@router.get("/{fine_tuning_job_id}", response_model=FineTuningJob)
+async def retrieve_job(fine_tuning_job_id: str, backend: BackendDep, tenant: TenantDep) -> Response:
     """One job."""
-    return backend.jobs.retrieve(tenant, fine_tuning_job_id)
+    return json_response(backend.jobs.retrieve(tenant, fine_tuning_job_id))
 
 
-@router.post("/{fine_tuning_job_id}/cancel")
-def cancel_job(fine_tuning_job_id: str, backend: BackendDep, tenant: TenantDep) -> FineTuningJob:
+@router.post("/{fine_tuning_job_id}/cancel", response_model=FineTuningJob)
+def cancel_job(fine_tuning_job_id: str, backend: BackendDep, tenant: TenantDep) -> Response:
     """Cancel a job (400 from a terminal state)."""
-    return backend.jobs.cancel(tenant, fine_tuning_job_id)
+    return json_response(backend.jobs.cancel(tenant, fine_tuning_job_id))
 
 
-@router.post("/{fine_tuning_job_id}/pause")
-def pause_job(fine_tuning_job_id: str, backend: BackendDep, tenant: TenantDep) -> FineTuningJob:
+@router.post("/{fine_tuning_job_id}/pause", response_model=FineTuningJob)
+def pause_job(fine_tuning_job_id: str, backend: BackendDep, tenant: TenantDep) -> Response:
     """Pause a running job."""
-    return backend.jobs.pause(tenant, fine_tuning_job_id)
+    return json_response(backend.jobs.pause(tenant, fine_tuning_job_id))
 
 
-@router.post("/{fine_tuning_job_id}/resume")
-def resume_job(fine_tuning_job_id: str, backend: BackendDep, tenant: TenantDep) -> FineTuningJob:
+@router.post("/{fine_tuning_job_id}/resume", response_model=FineTuningJob)
+def resume_job(fine_tuning_job_id: str, backend: BackendDep, tenant: TenantDep) -> Response:
     """Resume a paused job."""
-    return backend.jobs.resume(tenant, fine_tuning_job_id)
+    return json_response(backend.jobs.resume(tenant, fine_tuning_job_id))
 
 
-@router.get("/{fine_tuning_job_id}/events")
-def list_events(
+@router.get("/{fine_tuning_job_id}/events", response_model=dict[str, Any])
+async def list_events(
     fine_tuning_job_id: str,
     backend: BackendDep,
     tenant: TenantDep,
     after: Optional[str] = None,
     limit: Optional[int] = None,
-) -> dict[str, Any]:
+) -> Response:
     """A job's events, newest first."""
-    return backend.jobs.list_events(tenant, fine_tuning_job_id, after=after, limit=limit)
+    return json_response(backend.jobs.list_events(tenant, fine_tuning_job_id, after=after, limit=limit))
 
 
-@router.get("/{fine_tuning_job_id}/checkpoints")
-def list_checkpoints(
+@router.get("/{fine_tuning_job_id}/checkpoints", response_model=dict[str, Any])
+async def list_checkpoints(
     fine_tuning_job_id: str,
     backend: BackendDep,
     tenant: TenantDep,
     after: Optional[str] = None,
     limit: Optional[int] = None,
-) -> dict[str, Any]:
+) -> Response:
     """A job's checkpoints, newest first."""
-    return backend.jobs.list_checkpoints(tenant, fine_tuning_job_id, after=after, limit=limit)
+    return json_response(backend.jobs.list_checkpoints(tenant, fine_tuning_job_id, after=after, limit=limit))

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from api.deps import BackendDep, TenantDep
+from api.deps import BackendDep, TenantDep, json_response
 from simulator.models import Model, ModelDeleted
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
-@router.get("")
-def list_models(backend: BackendDep, tenant: TenantDep) -> dict:
+@router.get("", response_model=dict)
+async def list_models(backend: BackendDep, tenant: TenantDep) -> Response:
     """Base snapshots, then the tenant's tuned models."""
-    return backend.models.list(tenant)
+    return json_response(backend.models.list(tenant))
 
 
 @router.get("/{model:path}", response_model=Model, response_model_exclude_none=True)
-def retrieve_model(model: str, backend: BackendDep, tenant: TenantDep) -> Model:
+async def retrieve_model(model: str, backend: BackendDep, tenant: TenantDep) -> Response:
     """Retrieve one model."""
-    return backend.models.get(tenant, model)
+    return json_response(backend.models.get(tenant, model), exclude_none=True)
 
 
 @router.delete("/{model:path}", response_model=ModelDeleted)
