@@ -10,15 +10,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api.deps import BackendDep, TenantDep
+from api.multipart import read_form
 from simulator.errors import BadRequestError, PayloadTooLargeError
 from simulator.files import copy_stream
 from simulator.uploads import MAX_PART_BYTES, Upload, UploadPart
 
 router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
-
-# Multipart overhead allowed on top of a part before the body is refused unread.
-_OVERHEAD = 1024 * 1024
-
 
 class ExpiresAfter(BaseModel):
     """`expires_after` of the file the upload becomes."""
@@ -62,16 +59,10 @@ def create_upload(body: CreateUploadRequest, backend: BackendDep, tenant: Tenant
 
 @router.post("/{upload_id}/parts", response_model=UploadPart)
 async def add_part(upload_id: str, request: Request, backend: BackendDep, tenant: TenantDep) -> UploadPart:
-    """Add a part: multipart with the binary field `data`."""
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > MAX_PART_BYTES + _OVERHEAD:
-        raise PayloadTooLargeError(f"Part is too large: the limit is {MAX_PART_BYTES} bytes (64 MB).", param="data")
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise BadRequestError("Expected a multipart/form-data body with the field 'data'.", param="data")
-    try:
-        form = await request.form(max_files=1, max_fields=10)
-    except Exception as exc:  # malformed multipart bodies
-        raise BadRequestError(f"Could not parse the multipart body: {exc}", param="data") from None
+    """Add a part: multipart with the binary field `data`, refused (413) as soon as it passes 64 MB."""
+    too_large = PayloadTooLargeError(f"Part is too large: the limit is {MAX_PART_BYTES} bytes (64 MB).", param="data")
+    form = await read_form(request, limit=MAX_PART_BYTES, too_large=too_large, param="data",
+                           expected="the field 'data'")
     try:
         data = form.get("data")
         if isinstance(data, str):  # sent as a text field: still bytes to us

@@ -83,3 +83,36 @@ def test_uploads_are_private_to_their_tenant(http):
     other = {"Authorization": "Bearer sk-other"}
     resp = http.post(f"/v1/uploads/{up['id']}/cancel", headers=other)
     envelope(resp, 404)
+
+
+def test_a_part_over_the_limit_is_refused_while_it_streams(http, monkeypatch):
+    """A chunked part (no Content-Length) is cut off soon after it passes the limit, with a 413 envelope."""
+    import asyncio
+
+    import httpx
+
+    import simulator.uploads as uploads_mod
+
+    monkeypatch.setattr("api.routers.uploads.MAX_PART_BYTES", 1024)
+    monkeypatch.setattr(uploads_mod, "MAX_PART_BYTES", 1024)
+    up = http.post("/v1/uploads", headers=AUTH, json={"filename": "t.jsonl", "purpose": "fine-tune",
+                                                      "bytes": 10, "mime_type": "text/jsonl"}).json()
+    pulled = []
+
+    async def body():
+        yield b'--b\r\nContent-Disposition: form-data; name="data"; filename="upload"\r\n\r\n'
+        for _ in range(64):  # 64 x 64 KiB = 4 MiB, far past the limit + framing allowance
+            pulled.append(1)
+            yield b"x" * 65536
+        yield b"\r\n--b--\r\n"
+
+    async def go():
+        transport = httpx.ASGITransport(app=http.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await client.post(f"/v1/uploads/{up['id']}/parts", content=body(),
+                                     headers={**AUTH, "content-type": "multipart/form-data; boundary=b"})
+
+    resp = asyncio.run(go())
+    assert resp.status_code == 413, resp.text
+    assert resp.json()["error"]["param"] == "data"
+    assert len(pulled) < 64  # refused before the whole body was read
