@@ -1,7 +1,8 @@
 """Benchmark of `ftsim estimate`: end-to-end throughput against a plain-tiktoken baseline, and peak memory.
 
-- Data: a seeded synthetic chat dataset in `bench/data/` (`--size-mb`, default 64; `--size-mb 1024` for the
-  1 GB memory target). Regenerated only when missing.
+- Data: a seeded synthetic chat dataset in `bench/data/` (`--size-mb`, default 1024: the issue's 1 GB dataset,
+  on which both targets are stated; `--size-mb 64` for a quick run, where ~0.9 s of fixed start-up — imports and
+  building the tokenizer — weighs on the ratio). Regenerated only when missing.
 - Baseline: the fastest plain-tiktoken count of the same strings in one process, with the JSON already parsed
   (parsing is not timed): a loop of `encode_ordinary` over every message value. Measured on the first
   `--baseline-mb` of the file (default 64) so its parsed strings fit in memory (files over 32 MB repeat one
@@ -48,7 +49,7 @@ WORDS = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of this benchmark."""
-    parser.add_argument("--size-mb", type=int, default=64, help="synthetic dataset size (default 64; 1024 for 1 GB)")
+    parser.add_argument("--size-mb", type=int, default=1024, help="synthetic dataset size (default 1024: 1 GB)")
     parser.add_argument("--baseline-mb", type=int, default=64, help="bytes of the file the baseline encodes")
     parser.add_argument("--model", default="gpt-4o-mini-2024-07-18", help="model to estimate for")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each measurement (best is kept)")

@@ -2,8 +2,8 @@
 
 Rules: create a job (good or badly formatted file, with or without suffix), cancel, pause, resume, advance the
 manual clock (or step it until a job runs), delete a tuned model. After every step, for every job: nothing leaves a terminal state, a paused job
-does not move with the clock, events are listed newest first with unique ids, at most 3 epoch checkpoints (plus one
-per pause, as the live API snapshots on pause), trained_tokens only on success, names well
+does not move with the clock, events are listed newest first with unique ids, at most 3 checkpoints (the newest;
+a pause snapshot counts among them), trained_tokens only on success, names well
 formed, `error` is `{}` unless the job failed. FTSIM_STATEFUL_EXAMPLES raises the number of runs.
 """
 
@@ -214,7 +214,7 @@ class JobLifecycle(RuleBasedStateMachine):
 
     def _check_checkpoints(self, job) -> None:
         ckpts = self.backend.jobs.list_checkpoints(self.tenant, job.id, limit=100)["data"]
-        assert len(ckpts) <= 3 + self.pauses[job.id], f"{len(ckpts)} checkpoints, {self.pauses[job.id]} pauses"
+        assert len(ckpts) <= 3, f"{len(ckpts)} checkpoints after {self.pauses[job.id]} pauses: only the newest 3 are kept"
         steps = [c["step_number"] for c in ckpts]
         assert steps == sorted(steps, reverse=True) and len(set(steps)) == len(steps)
         pattern = self._name_pattern(job)
