@@ -18,9 +18,13 @@ DEFAULT_START = 1_793_491_200
 class Clock(Protocol):
     """Anything with `now()` (Unix seconds) and `advance(seconds)`."""
 
-    def now(self) -> int: ...
+    def now(self) -> int:
+        """The simulated present, in whole Unix seconds."""
+        ...
 
-    def advance(self, seconds: float) -> int: ...
+    def advance(self, seconds: float) -> int:
+        """Move forward by `seconds`; the new present."""
+        ...
 
 
 class ManualClock:

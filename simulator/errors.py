@@ -60,36 +60,52 @@ class SimulatorError(Exception):
 
 
 class BadRequestError(SimulatorError):
+    """400: bad parameters, an action from the wrong state, unknown ids at create."""
+
     status_code = 400
 
 
 class AuthenticationError(SimulatorError):
+    """401: no key, or a malformed one."""
+
     status_code = 401
     code = "invalid_api_key"
 
 
 class PermissionDeniedError(SimulatorError):
+    """403: e.g. deleting a model the tenant does not own."""
+
     status_code = 403
 
 
 class NotFoundError(SimulatorError):
+    """404: unknown, deleted, or another tenant's object (indistinguishable)."""
+
     status_code = 404
 
 
 class PayloadTooLargeError(SimulatorError):
+    """413: a body or upload over its limit."""
+
     status_code = 413
 
 
 class RateLimitError(SimulatorError):
+    """429: the simultaneous-job limit, or an injected fault."""
+
     status_code = 429
     code = "rate_limit_exceeded"
 
 
 class InternalServerError(SimulatorError):
+    """500: injected faults only."""
+
     status_code = 500
     type = "server_error"
 
 
 class ServiceUnavailableError(SimulatorError):
+    """503: injected faults, or a missing tokenizer at inference."""
+
     status_code = 503
     type = "server_error"
