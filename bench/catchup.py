@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import BENCH_DIR
+from bench import BENCH_DIR, peak_rss_mb
 
 NAME = "catchup"
 SECONDS_TARGET = 60.0
@@ -54,8 +53,9 @@ def training_jsonl(n: int, tag: int) -> bytes:
 
 
 def _rss_mb() -> float:
-    """Peak RSS of this process so far, in MB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak RSS of this process so far, in MB: VmHWM, which starts afresh at exec (ru_maxrss would carry over the
+    peak of the benchmark process that started this child)."""
+    return peak_rss_mb()
 
 
 def child(mode: str, jobs: int, tenants: int, examples: int) -> dict[str, Any]:

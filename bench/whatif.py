@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import peak_rss_mb
 from rich.console import Console
 from rich.table import Table
 
@@ -44,7 +44,7 @@ def child() -> dict[str, Any]:
         started = time.perf_counter()
         write_report(Path(tmp) / "grid.csv", scenario, grid, None, [])
         csv_s = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     return {"rows": len(grid), "evaluate_s": evaluate_s, "csv_s": csv_s, "peak_rss_mb": peak_mb}
 
 
