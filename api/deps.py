@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import weakref
 from typing import Annotated, Any
 
@@ -13,7 +15,7 @@ from simulator.backend import Backend
 from simulator.errors import AuthenticationError
 from simulator.tenancy import Tenant
 
-__all__ = ["get_backend", "get_tenant", "require_tenant", "json_response", "BackendDep", "TenantDep"]
+__all__ = ["get_backend", "get_tenant", "require_tenant", "json_response", "json_list_response", "BackendDep", "TenantDep"]
 
 NO_KEY = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer "
@@ -91,6 +93,26 @@ def json_response(value: Any, *, exclude_none: bool = False) -> Response:
     already typed value a second time. Routes keep `response_model=` so the OpenAPI document still describes them.
     """
     return Response(to_json(value, by_alias=True, exclude_none=exclude_none), media_type="application/json")
+
+
+# Stored JSON (json.dumps, ensure_ascii) is spliced as is when it reads the same as `json_response` would write it:
+# no \u escapes (non-ASCII, control characters), no NaN and no float with an exponent (json.dumps always writes
+# the exponent's sign: 1e-05 where pydantic writes 0.00001). Anything else is decoded and encoded again.
+_EXPONENT = re.compile(r"[0-9]e[-+]")
+
+
+def _verbatim(text: str) -> bool:
+    """Whether stored JSON text is already the bytes `json_response` writes for it (plain substring tests first)."""
+    if "\\u" in text or "NaN" in text:
+        return False
+    return not (("e-" in text or "e+" in text) and _EXPONENT.search(text))
+
+
+def json_list_response(texts: list[str], has_more: bool) -> Response:
+    """`{"object":"list","data":[...],"has_more":...}` from documents' stored JSON, the bytes `json_response` sends."""
+    parts = [t.encode() if _verbatim(t) else to_json(json.loads(t)) for t in texts]
+    body = b'{"object":"list","data":[' + b",".join(parts) + (b'],"has_more":true}' if has_more else b'],"has_more":false}')
+    return Response(body, media_type="application/json")
 
 
 BackendDep = Annotated[Backend, Depends(get_backend)]

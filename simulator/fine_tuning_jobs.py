@@ -308,6 +308,14 @@ class FineTuningJobs:
         items, more = self.backend.store.page("event", tenant.key, parent=job_id, after=after, limit=size)
         return list_envelope(items, more, ids=False)
 
+    def list_events_text(self, tenant: Tenant, job_id: str, *, after: str | None = None,
+                         limit: int | None = None) -> tuple[list[str], bool]:
+        """`list_events`' page as the events' stored JSON text, undecoded; (texts, has_more)."""
+        if not isinstance(job_id, str) or not self.backend.store.exists("job", tenant.key, job_id):
+            raise not_found(job_id)
+        size = check_limit(limit, default=20)
+        return self.backend.store.page_text("event", tenant.key, parent=job_id, after=after, limit=size)
+
     def list_checkpoints(self, tenant: Tenant, job_id: str, *, after: str | None = None,
                          limit: int | None = None) -> dict[str, Any]:
         """A job's checkpoints, newest first, with first_id/last_id."""

@@ -101,6 +101,39 @@ class Store:
             ).fetchone()
         return json.loads(row[0]) if row else None
 
+    def exists(self, kind: str, tenant: str, id: str) -> bool:
+        """Whether the document exists (without decoding it)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT 1 FROM objects WHERE kind = ? AND tenant = ? AND id = ?", (kind, tenant, id)
+            ).fetchone()
+        return row is not None
+
+    def page_text(
+        self, kind: str, tenant: str, *, parent: str | None = None, after: str | None = None, limit: int = 20
+    ) -> tuple[list[str], bool]:
+        """Like `page` (newest first, no filter) but the documents' stored JSON text, undecoded; (texts, has_more)."""
+        sql = "SELECT data FROM objects WHERE kind = ? AND tenant = ?"
+        args: list[Any] = [kind, tenant]
+        if parent is not None:
+            sql += " AND parent = ?"
+            args.append(parent)
+        with self._lock:
+            if after is not None:  # a cursor outside this list (another parent's item) is unknown: empty page
+                row = self._conn.execute(
+                    "SELECT seq FROM objects WHERE kind = ? AND tenant = ? AND id = ?"
+                    + (" AND parent = ?" if parent is not None else ""),
+                    (kind, tenant, after) + ((parent,) if parent is not None else ()),
+                ).fetchone()
+                if row is None:
+                    return [], False
+                sql += " AND seq < ?"
+                args.append(row[0])
+            sql += " ORDER BY seq DESC LIMIT ?"
+            args.append(limit + 1)
+            texts = [r[0] for r in self._conn.execute(sql, args).fetchall()]
+        return texts[:limit], len(texts) > limit
+
     def delete(self, kind: str, tenant: str, id: str) -> bool:
         """Remove a document; True if it existed."""
         with self._lock:
