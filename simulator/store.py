@@ -113,26 +113,34 @@ class Store:
         self, kind: str, tenant: str, *, parent: str | None = None, after: str | None = None, limit: int = 20
     ) -> tuple[list[str], bool]:
         """Like `page` (newest first, no filter) but the documents' stored JSON text, undecoded; (texts, has_more)."""
-        sql = "SELECT data FROM objects WHERE kind = ? AND tenant = ?"
+        with self._lock:
+            query = self._page_query(kind, tenant, parent, after, desc=True)
+            if query is None:
+                return [], False
+            sql, args = query
+            texts = [r[1] for r in self._conn.execute(sql + " LIMIT ?", [*args, limit + 1]).fetchall()]
+        return texts[:limit], len(texts) > limit
+
+    def _page_query(
+        self, kind: str, tenant: str, parent: str | None, after: str | None, *, desc: bool
+    ) -> tuple[str, list[Any]] | None:
+        """The ordered `SELECT seq, data` of a page after `after` (call under the lock); None for an unknown cursor."""
+        sql = "SELECT seq, data FROM objects WHERE kind = ? AND tenant = ?"
         args: list[Any] = [kind, tenant]
         if parent is not None:
             sql += " AND parent = ?"
             args.append(parent)
-        with self._lock:
-            if after is not None:  # a cursor outside this list (another parent's item) is unknown: empty page
-                row = self._conn.execute(
-                    "SELECT seq FROM objects WHERE kind = ? AND tenant = ? AND id = ?"
-                    + (" AND parent = ?" if parent is not None else ""),
-                    (kind, tenant, after) + ((parent,) if parent is not None else ()),
-                ).fetchone()
-                if row is None:
-                    return [], False
-                sql += " AND seq < ?"
-                args.append(row[0])
-            sql += " ORDER BY seq DESC LIMIT ?"
-            args.append(limit + 1)
-            texts = [r[0] for r in self._conn.execute(sql, args).fetchall()]
-        return texts[:limit], len(texts) > limit
+        if after is not None:  # a cursor outside this list (another parent's item) is unknown: empty page
+            row = self._conn.execute(
+                "SELECT seq FROM objects WHERE kind = ? AND tenant = ? AND id = ?"
+                + (" AND parent = ?" if parent is not None else ""),
+                (kind, tenant, after) + ((parent,) if parent is not None else ()),
+            ).fetchone()
+            if row is None:
+                return None
+            sql += " AND seq < ?" if desc else " AND seq > ?"
+            args.append(row[0])
+        return sql + (" ORDER BY seq DESC" if desc else " ORDER BY seq ASC"), args
 
     def delete(self, kind: str, tenant: str, id: str) -> bool:
         """Remove a document; True if it existed."""
@@ -152,24 +160,11 @@ class Store:
         where: Callable[[dict], bool] | None = None,
     ) -> tuple[list[dict], bool]:
         """One page in insertion order ("desc": newest first) after the item `after`; (items, has_more)."""
-        desc = order == "desc"
-        sql = "SELECT seq, data FROM objects WHERE kind = ? AND tenant = ?"
-        args: list[Any] = [kind, tenant]
-        if parent is not None:
-            sql += " AND parent = ?"
-            args.append(parent)
         with self._lock:
-            if after is not None:  # a cursor outside this list (another parent's item) is unknown: empty page
-                row = self._conn.execute(
-                    "SELECT seq FROM objects WHERE kind = ? AND tenant = ? AND id = ?"
-                    + (" AND parent = ?" if parent is not None else ""),
-                    (kind, tenant, after) + ((parent,) if parent is not None else ()),
-                ).fetchone()
-                if row is None:
-                    return [], False
-                sql += " AND seq < ?" if desc else " AND seq > ?"
-                args.append(row[0])
-            sql += " ORDER BY seq DESC" if desc else " ORDER BY seq ASC"
+            query = self._page_query(kind, tenant, parent, after, desc=order == "desc")
+            if query is None:
+                return [], False
+            sql, args = query
             if where is None:
                 sql += " LIMIT ?"
                 args.append(limit + 1)
