@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Iterable, Literal, Optional
 
@@ -147,25 +146,9 @@ class Files:
 
     def _spool(self, tenant: Tenant, chunks: Iterable[bytes], limit: int | None) -> tuple[Path, int]:
         """Write chunks to a temporary file beside the blobs, refusing to go past `limit`."""
-        folder = self.backend.store.blob_path(tenant.key, "x").parent
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=folder, prefix=".upload-")
-        size = 0
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    size += len(chunk)
-                    if limit is not None and size > limit:
-                        raise PayloadTooLargeError(
-                            f"File is too large: the limit is {limit} bytes.", param="file", code="file_too_large"
-                        )
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-        except BaseException:
-            Path(name).unlink(missing_ok=True)
-            raise
-        return Path(name), size
+        too_large = PayloadTooLargeError(f"File is too large: the limit is {limit} bytes.", param="file",
+                                         code="file_too_large")
+        return self.backend.store.spool(tenant.key, chunks, prefix=".upload-", limit=limit, too_large=too_large)
 
     def _commit(
         self, tenant: Tenant, tmp: Path, size: int, filename: str, purpose: str, expires_after: int | None

@@ -10,13 +10,14 @@ WAL journal with synchronous=FULL: a commit survives kill -9 and power loss of t
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 __all__ = ["Store"]
 
@@ -227,6 +228,31 @@ class Store:
         safe_tenant = "".join(c for c in tenant if c.isalnum() or c in "-_") or "t"
         safe_id = "".join(c for c in id if c.isalnum() or c in "-_") or "f"
         return self.blob_dir / safe_tenant / safe_id
+
+    def spool(self, tenant: str, chunks: Iterable[bytes], *, prefix: str = ".spool-", limit: int | None = None,
+              too_large: Exception | None = None) -> tuple[Path, int]:
+        """Stream chunks into a fsynced temporary file beside the tenant's blobs; (path, size).
+
+        Past `limit` bytes it raises `too_large` and leaves nothing behind; the caller renames the file into place
+        (os.replace) and commits its row, so an acknowledged file is never half-written.
+        """
+        folder = self.blob_path(tenant, "x").parent
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=folder, prefix=prefix)
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    size += len(chunk)
+                    if limit is not None and size > limit:
+                        raise too_large or ValueError(f"over the limit of {limit} bytes")
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
+        return Path(name), size
 
     def delete_blob(self, tenant: str, id: str) -> None:
         """Remove a file's bytes, if present."""

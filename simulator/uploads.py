@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Optional
 
@@ -229,45 +228,25 @@ class Uploads:
 
     def _spool(self, tenant: Tenant, chunks: Iterable[bytes]) -> tuple[Path, int]:
         """Write a part's chunks to a temporary file, refusing to go past 64 MB."""
-        folder = self.backend.store.blob_path(tenant.key, "x").parent
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=folder, prefix=".part-")
-        size = 0
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    size += len(chunk)
-                    if size > MAX_PART_BYTES:
-                        raise PayloadTooLargeError(
-                            f"Part is too large: the limit is {MAX_PART_BYTES} bytes (64 MB).", param="data"
-                        )
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-        except BaseException:
-            Path(name).unlink(missing_ok=True)
-            raise
-        return Path(name), size
+        too_large = PayloadTooLargeError(f"Part is too large: the limit is {MAX_PART_BYTES} bytes (64 MB).",
+                                         param="data")
+        return self.backend.store.spool(tenant.key, chunks, prefix=".part-", limit=MAX_PART_BYTES,
+                                        too_large=too_large)
 
     def _assemble(self, tenant: Tenant, part_ids: list[str]) -> tuple[Path, str]:
         """Concatenate the parts' bytes (streamed) into a temporary file; (path, md5 hex)."""
         store = self.backend.store
-        folder = store.blob_path(tenant.key, "x").parent
-        fd, name = tempfile.mkstemp(dir=folder, prefix=".assemble-")
         digest = hashlib.md5(usedforsecurity=False)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for part_id in part_ids:
-                    with open(store.blob_path(tenant.key, part_id), "rb") as src:
-                        while block := src.read(CHUNK):
-                            digest.update(block)
-                            out.write(block)
-                out.flush()
-                os.fsync(out.fileno())
-        except BaseException:
-            Path(name).unlink(missing_ok=True)
-            raise
-        return Path(name), digest.hexdigest()
+
+        def blocks() -> Iterable[bytes]:
+            for part_id in part_ids:
+                with open(store.blob_path(tenant.key, part_id), "rb") as src:
+                    while block := src.read(CHUNK):
+                        digest.update(block)
+                        yield block
+
+        path, _ = store.spool(tenant.key, blocks(), prefix=".assemble-")
+        return path, digest.hexdigest()
 
     def _drop_parts(self, tenant: Tenant, upload_id: str) -> None:
         """Forget an upload's parts and their bytes."""
