@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB}; ':memory:' for throwaway state)")
+    p.add_argument("--durability", choices=["process", "full"], default="process",
+                   help="process (default): what was answered survives the server being killed; "
+                        "full: also survives power loss (fsync on every write, about 3x the cost of an upload)")
     p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (0: manual clock)")
     p.add_argument("--seed", type=int, default=0, help="seed of ids and loss curves")
     p.add_argument("--keys", help="JSON file mapping API keys to organizations and projects")
@@ -64,7 +67,7 @@ def build_backend(args: argparse.Namespace):
     )
     catalog = load_catalog(args.catalog) if args.catalog else load_catalog()
     try:
-        store = Store(args.db)
+        store = Store(args.db, durability=args.durability)
         persisted = store.meta_get("clock")
     except (sqlite3.Error, OSError) as exc:
         raise CliError(f"cannot open the database {args.db}: {exc}") from None

@@ -18,6 +18,17 @@ def test_defaults_bind_loopback_on_sqlite_file():
     args = parse()
     assert args.host == "127.0.0.1" and args.port == 8000
     assert args.db == ".ftsim/ftsim.db" and args.speed == 60 and args.lifecycle == "warn"
+    assert args.durability == "process"
+
+
+@pytest.mark.parametrize("durability,pragma", [("process", 1), ("full", 2)])
+def test_durability_reaches_the_store(tmp_path, durability, pragma):
+    backend = build_backend(parse("--db", str(tmp_path / "s.db"), "--durability", durability))
+    try:
+        assert backend.store.durability == durability
+        assert backend.store._conn.execute("PRAGMA synchronous").fetchone()[0] == pragma
+    finally:
+        backend.close()
 
 
 def test_build_backend_uses_the_given_db_speed_and_keys(tmp_path):

@@ -93,9 +93,10 @@ def test_restart_resumes_from_a_persisted_clock_behind_wall_time(db: Path) -> No
         assert clock(server) == DEFAULT_START + 60
 
 
-def test_kill_9_during_concurrent_writes_loses_no_acknowledged_file(db: Path) -> None:
-    """SIGKILL while eight clients upload: every 200 is durable; nothing shows up twice."""
-    server = ServerProcess(db).start()
+@pytest.mark.parametrize("durability", ["process", "full"])
+def test_kill_9_during_concurrent_writes_loses_no_acknowledged_file(db: Path, durability: str) -> None:
+    """SIGKILL while eight clients upload: every 200 is durable; nothing shows up twice (either durability)."""
+    server = ServerProcess(db, extra=["--durability", durability]).start()
     acked: list[str] = []
     lock = threading.Lock()
     half = threading.Event()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -117,3 +119,60 @@ def test_paging_visits_every_item_once(n, limit):
         after = page[-1]["id"]
     s.close()
     assert seen == [f"j{i:03d}" for i in reversed(range(n))]
+
+
+# -- durability and spools ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("durability,pragma,fsyncs", [("process", 1, 0), ("full", 2, 1)])
+def test_durability_sets_sqlite_sync_and_file_fsync(tmp_path, monkeypatch, durability, pragma, fsyncs):
+    """`process` leaves flushing to the OS (synchronous=NORMAL, no fsync); `full` syncs commits and file bytes."""
+    calls = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd)))
+    s = Store(tmp_path / "x.db", durability=durability)
+    try:
+        assert s._conn.execute("PRAGMA synchronous").fetchone()[0] == pragma
+        path, size = s.spool("t", [b"ab", b"cd"])
+        assert path.read_bytes() == b"abcd" and size == 4
+        assert len(calls) == fsyncs
+    finally:
+        s.close()
+
+
+def test_unknown_durability_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="durability"):
+        Store(tmp_path / "x.db", durability="sometimes")
+
+
+def test_spool_over_its_limit_leaves_nothing(store):
+    spool = store.spool_file("t", limit=3, too_large=OverflowError("too big"))
+    spool.write(b"abc")
+    with pytest.raises(OverflowError):
+        spool.write(b"d")
+    assert not spool.path.exists()
+    spool.discard()  # idempotent
+
+
+def test_reopening_sweeps_spools_a_killed_server_left(tmp_path):
+    """Half-written spools (dot names) beside the blobs are deleted when the store opens; blobs stay."""
+    s = Store(tmp_path / "x.db")
+    blob = s.blob_path("t", "file-1")
+    blob.write_bytes(b"kept")
+    leftover = s.spool_file("t", prefix=".upload-")
+    leftover.write(b"half")
+    s.close()
+    s2 = Store(tmp_path / "x.db")
+    try:
+        assert not leftover.path.exists()
+        assert s2.blob_path("t", "file-1").read_bytes() == b"kept"
+    finally:
+        s2.close()
+
+
+def test_blob_folders_come_back_after_wipe(store):
+    """The remembered tenant folders are forgotten by wipe: the next spool recreates its folder."""
+    store.spool("t", [b"x"])
+    store.wipe()
+    path, _ = store.spool("t", [b"y"])
+    assert path.read_bytes() == b"y" and store.blob_path("t", "z").parent.is_dir()
