@@ -1,44 +1,278 @@
-"""Multipart bodies read with a size limit enforced while they stream, never after they are spooled."""
+"""Multipart bodies parsed as they stream: the one file part goes straight into a sink, never held in memory.
+
+`read_form` pulls the ASGI body, refuses it (413) as soon as it passes the limit, and writes the bytes of the
+file field into the sink the route opened (a store spool, one write per chunk, no second copy). Other parts are
+small text fields. Anything malformed is a 400 in OpenAI's envelope; on any error the sink is discarded.
+"""
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import AsyncIterator, Callable, Mapping, Protocol
+from urllib.parse import unquote
 
-from fastapi import Request
-from starlette.datastructures import FormData
-from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.concurrency import run_in_threadpool
 
 from simulator.errors import BadRequestError, PayloadTooLargeError
 
-__all__ = ["read_form", "OVERHEAD"]
+__all__ = ["read_form", "finish", "Form", "Sink", "OVERHEAD", "MAX_FIELDS", "MAX_FIELD_BYTES", "INLINE_BYTES"]
 
 # Multipart framing allowed on top of the payload limit.
 OVERHEAD = 1024 * 1024
+MAX_FIELDS = 10
+MAX_FIELD_BYTES = 1024 * 1024
+MAX_HEADER_BYTES = 16 * 1024
+# A file part up to this size is flushed to disk on the event loop (tens of microseconds); a bigger one in a worker
+# thread, whose hand-off costs more than a small flush.
+INLINE_BYTES = 1024 * 1024
+
+_PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+_ESCAPE = re.compile(r'\\([\\"])')  # only \\ and \" are escapes: a Windows path keeps its separators
 
 
-async def _limited(stream: AsyncIterator[bytes], limit: int, too_large: PayloadTooLargeError) -> AsyncIterator[bytes]:
-    seen = 0
-    async for chunk in stream:
-        seen += len(chunk)
-        if seen > limit:
-            raise too_large
-        yield chunk
+class Sink(Protocol):
+    """Where the file part's bytes go (a store spool)."""
+
+    size: int
+
+    def write(self, chunk: bytes) -> None:
+        """Append bytes (may raise the too-large error)."""
+
+    def finish(self) -> tuple[Path, int]:
+        """Flush to disk and close; (path, size)."""
+
+    def discard(self) -> None:
+        """Drop everything written."""
 
 
-async def read_form(request: Request, *, limit: int, too_large: PayloadTooLargeError, param: str,
-                    expected: str) -> FormData:
-    """The form of a multipart request; 413 as soon as the body passes `limit` + framing (declared or streamed)."""
+@dataclass
+class Form:
+    """A parsed form: text fields (last value wins) and the file part, if any, already in its sink."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    file: Sink | None = None
+    filename: str | None = None
+
+    def discard(self) -> None:
+        """Drop the file part's bytes (a no-op once the route adopted them)."""
+        if self.file is not None:
+            self.file.discard()
+
+
+class _Malformed(Exception):
+    pass
+
+
+def _options(value: str) -> tuple[str, dict[str, str]]:
+    """`form-data; name="x"; filename="y"` as ("form-data", {"name": "x", "filename": "y"})."""
+    head, _, rest = value.partition(";")
+    params: dict[str, str] = {}
+    for key, raw in _PARAM.findall(";" + rest):
+        raw = raw.strip()
+        if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+            raw = _ESCAPE.sub(r"\1", raw[1:-1])
+        params[key.lower()] = raw
+    star = params.pop("filename*", None)
+    if star is not None:  # RFC 5987: charset'language'percent-encoded
+        charset, _, rest = star.partition("'")
+        _, _, encoded = rest.partition("'")
+        try:
+            params["filename"] = unquote(encoded, encoding=charset or "utf-8", errors="strict")
+        except (LookupError, UnicodeDecodeError):
+            raise _Malformed("invalid filename* parameter") from None
+    return head.strip().lower(), params
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _part_headers(block: bytes) -> tuple[str, str | None]:
+    """The part's (name, filename) from its header block."""
+    disposition = None
+    for line in block.split(b"\r\n"):
+        key, sep, value = line.partition(b":")
+        if not sep:
+            raise _Malformed("a part header line has no ':'")
+        if key.strip().lower() == b"content-disposition":
+            disposition = _decode(value.strip())
+    if disposition is None:
+        raise _Malformed("a part has no Content-Disposition header")
+    kind, params = _options(disposition)
+    if kind != "form-data" or "name" not in params:
+        raise _Malformed("a part's Content-Disposition is not form-data with a name")
+    return params["name"], params.get("filename")
+
+
+class _Parser:
+    """The multipart state machine, fed chunk by chunk."""
+
+    def __init__(self, boundary: bytes, file_field: str, open_sink: Callable[[], Sink]) -> None:
+        self.delimiter = b"\r\n--" + boundary
+        self.state = "preamble"
+        self.buffer = b"\r\n"  # so that a boundary on the very first line is found like any other
+        self.file_field = file_field
+        self.open_sink = open_sink
+        self.form = Form()
+        self.fields = 0
+        self.value: bytearray | None = None  # the text field being read
+        self.name = ""
+        self.target: Sink | None = None  # or the file part being read
+
+    def feed(self, chunk: bytes) -> None:
+        """Consume a chunk."""
+        self.buffer = self.buffer + chunk if self.buffer else chunk
+        while self._step():
+            pass
+
+    def close(self) -> Form:
+        """The form, once the body has ended (malformed if the closing boundary never came)."""
+        if self.state != "end":
+            raise _Malformed("the body ended before the closing boundary")
+        return self.form
+
+    def _step(self) -> bool:
+        buf = self.buffer
+        if self.state == "preamble":
+            at = buf.find(self.delimiter)
+            if at < 0:
+                self.buffer = buf[-(len(self.delimiter) - 1):]
+                return False
+            self.buffer = buf[at + len(self.delimiter):]
+            self.state = "after_boundary"
+            return True
+        if self.state == "after_boundary":
+            line_end = buf.find(b"\r\n")
+            if buf[:2] == b"--":
+                self.state, self.buffer = "end", b""
+                return False
+            if line_end < 0:
+                if len(buf) > 64:
+                    raise _Malformed("a boundary line is not followed by CRLF")
+                return False
+            if buf[:line_end].strip(b" \t"):
+                raise _Malformed("a boundary line is not followed by CRLF")
+            self.buffer = buf[line_end + 2:]
+            self.state = "headers"
+            return True
+        if self.state == "headers":
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if buf.startswith(b"\r\n"):  # a part with no headers at all
+                    raise _Malformed("a part has no Content-Disposition header")
+                if len(buf) > MAX_HEADER_BYTES:
+                    raise _Malformed("a part's headers are too long")
+                return False
+            self._begin(buf[:end])
+            self.buffer = buf[end + 4:]
+            self.state = "body"
+            return True
+        if self.state == "body":
+            at = buf.find(self.delimiter)
+            if at < 0:
+                keep = len(self.delimiter) - 1
+                if len(buf) > keep:
+                    self._data(buf[:-keep])
+                    self.buffer = buf[-keep:]
+                return False
+            self._data(buf[:at])
+            self._end()
+            self.buffer = buf[at + len(self.delimiter):]
+            self.state = "after_boundary"
+            return True
+        self.buffer = b""  # epilogue after the closing boundary: ignored
+        return False
+
+    def _begin(self, block: bytes) -> None:
+        name, filename = _part_headers(block)
+        self.name = name
+        if name == self.file_field:
+            if self.form.file is not None:
+                raise _Malformed(f"more than one '{name}' part")
+            self.form.file = self.target = self.open_sink()
+            self.form.filename = filename
+            return
+        self.fields += 1
+        if self.fields > MAX_FIELDS:
+            raise _Malformed(f"too many fields (the maximum is {MAX_FIELDS})")
+        self.value = bytearray() if filename is None else None  # another file part: read and dropped
+
+    def _data(self, data: bytes) -> None:
+        if not data:
+            return
+        if self.target is not None:
+            self.target.write(data)
+        elif self.value is not None:
+            if len(self.value) + len(data) > MAX_FIELD_BYTES:
+                raise _Malformed(f"field '{self.name}' is over {MAX_FIELD_BYTES} bytes")
+            self.value += data
+
+    def _end(self) -> None:
+        if self.value is not None:
+            try:
+                self.form.fields[self.name] = self.value.decode()
+            except UnicodeDecodeError:
+                raise _Malformed(f"field '{self.name}' is not UTF-8") from None
+        self.value = self.target = None
+
+
+def _boundary(content_type: str) -> bytes | None:
+    kind, params = _options(content_type)
+    boundary = params.get("boundary", "")
+    if kind != "multipart/form-data" or not 0 < len(boundary) <= 200:
+        return None
+    try:
+        return boundary.encode("ascii")
+    except UnicodeEncodeError:
+        return None
+
+
+async def read_form(
+    headers: Mapping[str, str],
+    body: AsyncIterator[bytes],
+    *,
+    file_field: str,
+    open_sink: Callable[[], Sink],
+    limit: int,
+    too_large: PayloadTooLargeError,
+    expected: str,
+) -> Form:
+    """The form of a multipart request, its `file_field` part streamed into a sink from `open_sink`.
+
+    413 as soon as the body passes `limit` + framing (declared or streamed); 400 for a body that is not
+    multipart/form-data or is malformed. Nothing is left in a sink when an error is raised.
+    """
     ceiling = limit + OVERHEAD
-    length = request.headers.get("content-length")
+    length = headers.get("content-length")
     if length and length.isdigit() and int(length) > ceiling:
         raise too_large  # refused unread
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise BadRequestError(f"Expected a multipart/form-data body with {expected}.", param=param)
-    parser = MultiPartParser(request.headers, _limited(request.stream(), ceiling, too_large), max_files=1,
-                             max_fields=10)
+    boundary = _boundary(headers.get("content-type", ""))
+    if boundary is None:
+        raise BadRequestError(f"Expected a multipart/form-data body with {expected}.", param=file_field)
+    parser = _Parser(boundary, file_field, open_sink)
+    seen = 0
     try:
-        return await parser.parse()
-    except PayloadTooLargeError:
+        async for chunk in body:
+            seen += len(chunk)
+            if seen > ceiling:
+                raise too_large
+            parser.feed(chunk)
+        return parser.close()
+    except _Malformed as exc:
+        parser.form.discard()
+        raise BadRequestError(f"Could not parse the multipart body: {exc}.", param=file_field) from None
+    except BaseException:
+        parser.form.discard()
         raise
-    except (MultiPartException, ValueError, UnicodeDecodeError) as exc:  # malformed multipart bodies
-        raise BadRequestError(f"Could not parse the multipart body: {exc}", param=param) from None
+
+
+async def finish(sink: Sink) -> tuple[Path, int]:
+    """Flush the file part to disk; (path, size). On the event loop when it is small, in a worker thread if not."""
+    if sink.size <= INLINE_BYTES:
+        return sink.finish()
+    return await run_in_threadpool(sink.finish)

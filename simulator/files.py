@@ -75,19 +75,27 @@ class Files:
         limit: int = MAX_FILE_BYTES,
     ) -> FileObject:
         """Store an uploaded file, streaming its chunks to disk."""
-        if purpose not in UPLOAD_PURPOSES:
-            raise BadRequestError(
-                f"'{purpose}' is not one of {list(UPLOAD_PURPOSES)} - 'purpose'", param="purpose"
-            )
-        name = clean_filename(filename)
-        if purpose == "fine-tune" and not name.lower().endswith(".jsonl"):
-            raise BadRequestError("Invalid file format for Fine-Tuning API. Must be .jsonl", param="file")
-        if expires_after_seconds is not None and not 3600 <= expires_after_seconds <= 2_592_000:
-            raise BadRequestError(
-                "Invalid 'expires_after.seconds': must be between 3600 and 2592000.", param="expires_after.seconds"
-            )
+        name = self._checked(filename, purpose, expires_after_seconds)
         tmp, size = self._spool(tenant, chunks, limit)
         return self._commit(tenant, tmp, size, name, purpose, expires_after_seconds)
+
+    def create_from_spool(
+        self,
+        tenant: Tenant,
+        *,
+        filename: str | None,
+        purpose: str,
+        path: Path,
+        size: int,
+        expires_after_seconds: int | None = None,
+    ) -> FileObject:
+        """Store an upload already spooled (and fsynced) to `path`; a refused spool is deleted."""
+        try:
+            name = self._checked(filename, purpose, expires_after_seconds)
+        except BadRequestError:
+            path.unlink(missing_ok=True)
+            raise
+        return self._commit(tenant, path, size, name, purpose, expires_after_seconds)
 
     def create_bytes(self, tenant: Tenant, *, filename: str, purpose: str, content: bytes) -> FileObject:
         """Store a file the simulator makes itself (e.g. a job's result file)."""
@@ -144,6 +152,22 @@ class Files:
 
     # -- internals ----------------------------------------------------------------------------------
 
+    @staticmethod
+    def _checked(filename: str | None, purpose: str, expires_after_seconds: int | None) -> str:
+        """The clean filename, once purpose, name and expiry are valid (400 otherwise)."""
+        if purpose not in UPLOAD_PURPOSES:
+            raise BadRequestError(
+                f"'{purpose}' is not one of {list(UPLOAD_PURPOSES)} - 'purpose'", param="purpose"
+            )
+        name = clean_filename(filename)
+        if purpose == "fine-tune" and not name.lower().endswith(".jsonl"):
+            raise BadRequestError("Invalid file format for Fine-Tuning API. Must be .jsonl", param="file")
+        if expires_after_seconds is not None and not 3600 <= expires_after_seconds <= 2_592_000:
+            raise BadRequestError(
+                "Invalid 'expires_after.seconds': must be between 3600 and 2592000.", param="expires_after.seconds"
+            )
+        return name
+
     def _spool(self, tenant: Tenant, chunks: Iterable[bytes], limit: int | None) -> tuple[Path, int]:
         """Write chunks to a temporary file beside the blobs, refusing to go past `limit`."""
         too_large = PayloadTooLargeError(f"File is too large: the limit is {limit} bytes.", param="file",
@@ -166,7 +190,6 @@ class Files:
                 expires_at=now + expires_after if expires_after else None,
             )
             dest = backend.store.blob_path(tenant.key, file_id)
-            dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, dest)
             backend.store.put("file", tenant.key, file_id, obj.model_dump(mode="json"))
         return obj

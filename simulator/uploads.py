@@ -126,20 +126,27 @@ class Uploads:
 
     def add_part(self, tenant: Tenant, upload_id: str, *, chunks: Iterable[bytes]) -> UploadPart:
         """Add one part (≤ 64 MB), streamed to disk."""
-        self._pending(tenant, upload_id)  # fail fast, before reading the body
+        self.check_pending(tenant, upload_id)  # fail fast, before reading the body
         tmp, size = self._spool(tenant, chunks)
+        return self.add_part_from_spool(tenant, upload_id, path=tmp, size=size)
+
+    def check_pending(self, tenant: Tenant, upload_id: str) -> None:
+        """Refuse (404/400) unless the upload exists and still takes parts."""
+        self._pending(tenant, upload_id)
+
+    def add_part_from_spool(self, tenant: Tenant, upload_id: str, *, path: Path, size: int) -> UploadPart:
+        """Add one part already spooled (and fsynced) to `path`; the spool is deleted if the part is refused."""
         backend = self.backend
         try:
             with backend.lock, backend.store.transaction():
                 self._pending(tenant, upload_id)  # the upload may have completed meanwhile
                 part = UploadPart(id=backend.new_id("part_", 24), created_at=backend.now(), upload_id=upload_id)
                 dest = backend.store.blob_path(tenant.key, part.id)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, dest)
+                os.replace(path, dest)
                 doc = part.model_dump(mode="json") | {"bytes": size}
                 backend.store.put("upload_part", tenant.key, part.id, doc, parent=upload_id)
         finally:
-            tmp.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
         return part
 
     # -- complete / cancel --------------------------------------------------------------------------

@@ -6,48 +6,49 @@ from typing import Literal, Optional
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from api.deps import BackendDep, TenantDep, json_response
-from api.multipart import read_form
+from api.multipart import finish, read_form
+from simulator.backend import Backend
 from simulator.errors import BadRequestError, PayloadTooLargeError
-from simulator.files import MAX_FILE_BYTES, FileDeleted, FileObject, copy_stream, iter_file
+from simulator.files import MAX_FILE_BYTES, FileDeleted, FileObject, iter_file
+from simulator.tenancy import Tenant
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 
-@router.post("", response_model=FileObject)
-async def create_file(request: Request, tenant: TenantDep) -> Response:
-    """Upload a file: multipart with `file` and `purpose`, refused (413) as soon as it passes the size limit."""
-    backend = request.app.state.backend  # read off the app: one dependency fewer to solve per request
+async def upload_file(request: Request, backend: Backend, tenant: Tenant) -> Response:
+    """Store the multipart upload (`file`, `purpose`, `expires_after[seconds]`), its file part streamed to disk."""
     too_large = PayloadTooLargeError(f"File is too large: the limit is {MAX_FILE_BYTES} bytes.", param="file",
                                      code="file_too_large")
-    form = await read_form(request, limit=MAX_FILE_BYTES, too_large=too_large, param="file",
-                           expected="'file' and 'purpose'")
+    form = await read_form(
+        request.headers, request.stream(), file_field="file", limit=MAX_FILE_BYTES, too_large=too_large,
+        expected="'file' and 'purpose'",
+        open_sink=lambda: backend.store.spool_file(tenant.key, prefix=".upload-", limit=MAX_FILE_BYTES,
+                                                   too_large=too_large),
+    )
     try:
-        upload = form.get("file")
-        purpose = form.get("purpose")
-        if not isinstance(upload, UploadFile):
+        if form.file is None or form.filename is None:
             raise BadRequestError("Missing required parameter: 'file'.", param="file")
-        if not isinstance(purpose, str) or not purpose:
+        purpose = form.fields.get("purpose")
+        if not purpose:
             raise BadRequestError("Missing required parameter: 'purpose'.", param="purpose")
-        seconds = form.get("expires_after[seconds]")
-        expires = None
-        if seconds is not None:
-            if not isinstance(seconds, str) or not seconds.isdigit():
-                raise BadRequestError("Invalid 'expires_after.seconds': expected an integer.", param="expires_after.seconds")
-            expires = int(seconds)
-        return json_response(await run_in_threadpool(
-            backend.files.create,
-            tenant,
-            filename=upload.filename,
-            purpose=purpose,
-            chunks=copy_stream(upload.file),
-            expires_after_seconds=expires,
-            limit=MAX_FILE_BYTES,
+        seconds = form.fields.get("expires_after[seconds]")
+        if seconds is not None and not (seconds.isascii() and seconds.isdigit()):
+            raise BadRequestError("Invalid 'expires_after.seconds': expected an integer.", param="expires_after.seconds")
+        path, size = await finish(form.file)
+        return json_response(backend.files.create_from_spool(
+            tenant, filename=form.filename, purpose=purpose, path=path, size=size,
+            expires_after_seconds=int(seconds) if seconds is not None else None,
         ))
-    finally:
-        await form.close()
+    except BaseException:
+        form.discard()
+        raise
+
+
+@router.post("", response_model=FileObject)
+async def create_file(request: Request, backend: BackendDep, tenant: TenantDep) -> Response:
+    """Upload a file: multipart with `file` and `purpose`, refused (413) as soon as it passes the size limit."""
+    return await upload_file(request, backend, tenant)
 
 
 @router.get("", response_model=dict)

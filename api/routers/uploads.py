@@ -6,13 +6,10 @@ from typing import Literal, Optional
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StrictInt
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from api.deps import BackendDep, TenantDep
-from api.multipart import read_form
+from api.multipart import finish, read_form
 from simulator.errors import BadRequestError, PayloadTooLargeError
-from simulator.files import copy_stream
 from simulator.uploads import MAX_PART_BYTES, Upload, UploadPart
 
 router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
@@ -60,20 +57,22 @@ def create_upload(body: CreateUploadRequest, backend: BackendDep, tenant: Tenant
 @router.post("/{upload_id}/parts", response_model=UploadPart)
 async def add_part(upload_id: str, request: Request, backend: BackendDep, tenant: TenantDep) -> UploadPart:
     """Add a part: multipart with the binary field `data`, refused (413) as soon as it passes 64 MB."""
+    backend.uploads.check_pending(tenant, upload_id)  # before reading the body
     too_large = PayloadTooLargeError(f"Part is too large: the limit is {MAX_PART_BYTES} bytes (64 MB).", param="data")
-    form = await read_form(request, limit=MAX_PART_BYTES, too_large=too_large, param="data",
-                           expected="the field 'data'")
+    form = await read_form(
+        request.headers, request.stream(), file_field="data", limit=MAX_PART_BYTES, too_large=too_large,
+        expected="the field 'data'",
+        open_sink=lambda: backend.store.spool_file(tenant.key, prefix=".part-", limit=MAX_PART_BYTES,
+                                                   too_large=too_large),
+    )
     try:
-        data = form.get("data")
-        if isinstance(data, str):  # sent as a text field: still bytes to us
-            chunks = [data.encode()]
-        elif isinstance(data, UploadFile):
-            chunks = copy_stream(data.file)
-        else:
+        if form.file is None:  # `data` sent as a text field is read like a file part: bytes to us either way
             raise BadRequestError("Missing required parameter: 'data'.", param="data")
-        return await run_in_threadpool(backend.uploads.add_part, tenant, upload_id, chunks=chunks)
-    finally:
-        await form.close()
+        path, size = await finish(form.file)
+        return backend.uploads.add_part_from_spool(tenant, upload_id, path=path, size=size)
+    except BaseException:
+        form.discard()
+        raise
 
 
 @router.post("/{upload_id}/complete", response_model=Upload)
