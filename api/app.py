@@ -13,6 +13,7 @@ import time
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
+from api.fast_lane import FastLane
 from api.fault_middleware import FaultMiddleware
 from simulator.backend import Backend
 
@@ -63,8 +64,11 @@ class _Headers:
         await self.app(scope, receive, send_with_headers)
 
 
-def create_app(backend: Backend | None = None) -> FastAPI:
-    """An app serving `backend` (a fresh in-memory world when none is given)."""
+def create_app(backend: Backend | None = None, *, fast_lane: bool = True) -> FastAPI:
+    """An app serving `backend` (a fresh in-memory world when none is given).
+
+    `fast_lane=False` sends every request through FastAPI (the fast lane's tests compare both doors).
+    """
     backend = backend or Backend()
     app = FastAPI(title="ftsim", version="0.1.0", docs_url="/docs", redoc_url=None)
     app.state.backend = backend
@@ -78,6 +82,8 @@ def create_app(backend: Backend | None = None) -> FastAPI:
                 continue
             raise
         app.include_router(module.router)
+    if fast_lane:
+        app.add_middleware(FastLane)  # innermost: polling and uploads skip FastAPI's routing (api/fast_lane.py)
     app.add_middleware(FaultMiddleware)  # injected faults (issue 4); inside _Headers so they carry x-request-id
     app.add_middleware(_Headers, seed=f"{backend.config.seed}:{backend.boot}")
     return app

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from simulator.errors import SimulatorError
 
-__all__ = ["install_error_handlers", "envelope"]
+__all__ = ["install_error_handlers", "envelope", "simulator_error_response"]
 
 log = logging.getLogger("ftsim")
 
@@ -31,6 +31,11 @@ def envelope(status: int, message: str, *, type: str = "invalid_request_error", 
     """A JSONResponse holding OpenAI's error envelope."""
     body = {"error": {"message": message, "type": type, "param": param, "code": code}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def simulator_error_response(exc: SimulatorError) -> JSONResponse:
+    """The envelope of a simulator error, with its status and headers."""
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers or None)
 
 
 def _param(loc: tuple) -> str | None:
@@ -53,7 +58,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(SimulatorError)
     async def _simulator_error(_: Request, exc: SimulatorError):
-        return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers or None)
+        return simulator_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError):
