@@ -43,9 +43,9 @@ async def list_jobs(
 
 
 @router.get("/{fine_tuning_job_id}", response_model=FineTuningJob)
-async def retrieve_job(fine_tuning_job_id: str, request: Request, tenant: TenantDep) -> Response:
-    """One job (the backend read off the app: one dependency fewer to solve per request)."""
-    return json_response(request.app.state.backend.jobs.retrieve(tenant, fine_tuning_job_id))
+async def retrieve_job(fine_tuning_job_id: str, backend: BackendDep, tenant: TenantDep) -> Response:
+    """One job (well-formed polls are answered by api/fast_lane.py with this same call)."""
+    return json_response(backend.jobs.retrieve(tenant, fine_tuning_job_id))
 
 
 @router.post("/{fine_tuning_job_id}/cancel", response_model=FineTuningJob)
@@ -69,14 +69,13 @@ def resume_job(fine_tuning_job_id: str, backend: BackendDep, tenant: TenantDep) 
 @router.get("/{fine_tuning_job_id}/events", response_model=dict[str, Any])
 async def list_events(
     fine_tuning_job_id: str,
-    request: Request,
+    backend: BackendDep,
     tenant: TenantDep,
     after: Optional[str] = None,
     limit: Optional[int] = None,
 ) -> Response:
-    """A job's events, newest first (the backend read off the app: one dependency fewer to solve per request)."""
-    jobs = request.app.state.backend.jobs
-    return json_list_response(*jobs.list_events_text(tenant, fine_tuning_job_id, after=after, limit=limit))
+    """A job's events, newest first (well-formed pages are answered by api/fast_lane.py with this same call)."""
+    return json_list_response(*backend.jobs.list_events_text(tenant, fine_tuning_job_id, after=after, limit=limit))
 
 
 @router.get("/{fine_tuning_job_id}/checkpoints", response_model=dict[str, Any])
