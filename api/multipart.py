@@ -152,10 +152,10 @@ class _Parser:
                 self.state, self.buffer = "end", b""
                 return False
             if line_end < 0:
-                if len(buf) > 64:
+                if len(buf) > 65:  # 64 bytes of padding and a CR, and still no LF
                     raise _Malformed("a boundary line is not followed by CRLF")
                 return False
-            if buf[:line_end].strip(b" \t"):
+            if line_end > 64 or buf[:line_end].strip(b" \t"):
                 raise _Malformed("a boundary line is not followed by CRLF")
             self.buffer = buf[line_end + 2:]
             self.state = "headers"
@@ -165,9 +165,11 @@ class _Parser:
             if end < 0:
                 if buf.startswith(b"\r\n"):  # a part with no headers at all
                     raise _Malformed("a part has no Content-Disposition header")
-                if len(buf) > MAX_HEADER_BYTES:
+                if len(buf) > MAX_HEADER_BYTES + 3:  # and still not ended by CRLF CRLF
                     raise _Malformed("a part's headers are too long")
                 return False
+            if end > MAX_HEADER_BYTES:
+                raise _Malformed("a part's headers are too long")
             self._begin(buf[:end])
             self.buffer = buf[end + 4:]
             self.state = "body"
@@ -249,7 +251,7 @@ async def read_form(
     """
     ceiling = limit + OVERHEAD
     length = headers.get("content-length")
-    if length and length.isdigit() and int(length) > ceiling:
+    if length and length.isascii() and length.isdigit() and (len(length) > 18 or int(length) > ceiling):
         raise too_large  # refused unread
     boundary = _boundary(headers.get("content-type", ""))
     if boundary is None:
