@@ -17,6 +17,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import itertools
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -310,9 +311,18 @@ class Spool:
     place (os.replace) and commits its row, so an acknowledged file is never half-written.
     """
 
+    _names = itertools.count()
+    _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
     def __init__(self, folder: Path, prefix: str, limit: int | None, too_large: Exception | None, *,
                  fsync: bool = True) -> None:
-        fd, name = tempfile.mkstemp(dir=folder, prefix=prefix)
+        while True:  # a process-unique name (a quarter of mkstemp's cost); O_EXCL still refuses any clash
+            name = f"{folder}{os.sep}{prefix}{os.getpid()}-{next(self._names)}"
+            try:
+                fd = os.open(name, self._FLAGS, 0o600)
+                break
+            except FileExistsError:
+                continue
         self._fsync = fsync
         self.path = Path(name)
         self.size = 0
