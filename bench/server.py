@@ -50,7 +50,7 @@ SCENARIOS = ("retrieve job", "list events", "create file")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of this benchmark."""
     parser.add_argument("--server-requests", type=int, default=2000, help="requests per scenario (default 2000)")
-    parser.add_argument("--server-rounds", type=int, default=3, help="alternating rounds, best kept (default 3)")
+    parser.add_argument("--server-rounds", type=int, default=5, help="alternating rounds, best kept (default 5)")
     parser.add_argument("--server-clients", type=int, default=8, help="concurrent client threads (default 8)")
     parser.add_argument("--server-seconds", type=float, default=20.0, help="wall-time cap per scenario (default 20)")
     parser.add_argument("--no-peer", action="store_true", help="skip Prism")

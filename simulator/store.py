@@ -13,6 +13,7 @@ also survives power loss and kernel crashes, at about three times the cost of an
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import sqlite3
@@ -26,6 +27,7 @@ from typing import Any, Callable, Iterable, Iterator
 __all__ = ["Store", "Spool", "DURABILITIES"]
 
 DURABILITIES = ("process", "full")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_-]+")  # ids as minted: used as they are, no per-character filtering
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -237,7 +239,7 @@ class Store:
 
     def blob_path(self, tenant: str, id: str) -> Path:
         """Where the bytes of file `id` live (the name never comes from user input; the folder exists)."""
-        safe_id = "".join(c for c in id if c.isalnum() or c in "-_") or "f"
+        safe_id = id if _SAFE_NAME.fullmatch(id) else ("".join(c for c in id if c.isalnum() or c in "-_") or "f")
         return self._folder(tenant) / safe_id
 
     def _folder(self, tenant: str) -> Path:
