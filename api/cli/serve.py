@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB}; ':memory:' for throwaway state)")
     p.add_argument("--durability", choices=["process", "full"], default="process",
                    help="process (default): what was answered survives the server being killed; "
-                        "full: also survives power loss (fsync on every write, about 3x the cost of an upload)")
+                        "full: also survives power loss (fsync on every write; uploads take ~1.7x as long)")
     p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (0: manual clock)")
     p.add_argument("--seed", type=int, default=0, help="seed of ids and loss curves")
     p.add_argument("--keys", help="JSON file mapping API keys to organizations and projects")
