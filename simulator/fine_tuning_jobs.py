@@ -92,9 +92,10 @@ class FineTuningJobs:
                 "validation_file": job.get("validation_file"), "method": job["method"]["type"],
                 "checkpoint": model["checkpoint"], "step_number": model["step"], "project_id": sim["tenant"][2],
             })
-        for gone in adv.dropped:  # beyond the 3 newest checkpoints (reference §3.3)
+        for gone in adv.dropped:  # beyond the 3 kept checkpoints (reference §3.3), with what was granted on them
             store.delete("checkpoint", tenant_key, gone["checkpoint_id"])
             store.delete("model", tenant_key, gone["model"])
+            store.delete_children("permission", tenant_key, gone["model"])
         if adv.succeeded:
             job["result_files"] = [self._result_file(job).id]
         sim["next_due"] = adv.next_due if job["status"] in lifecycle.ACTIVE else None

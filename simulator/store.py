@@ -163,6 +163,13 @@ class Store:
             cur = self._conn.execute("DELETE FROM objects WHERE kind = ? AND tenant = ? AND id = ?", (kind, tenant, id))
         return cur.rowcount > 0
 
+    def delete_children(self, kind: str, tenant: str, parent: str) -> int:
+        """Remove every `kind` document under `parent` (e.g. a pruned checkpoint's permissions); how many."""
+        with self._lock:
+            cur = self._conn.execute("DELETE FROM objects WHERE kind = ? AND tenant = ? AND parent = ?",
+                                     (kind, tenant, parent))
+        return cur.rowcount
+
     def page(
         self,
         kind: str,

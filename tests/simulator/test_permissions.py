@@ -75,3 +75,31 @@ def test_delete_and_unknown_ids(world):
         b.permissions.list(t, "ft:gpt-4o-mini-2024-07-18:personal::nothere1")
     with pytest.raises(NotFoundError):  # another tenant cannot see the checkpoint
         b.permissions.create(b.tenant("sk-other"), name, project_ids=["p9"])
+
+
+def test_a_pruned_checkpoint_takes_its_permissions_with_it():
+    """A pause checkpoint pushed out by three newer epoch checkpoints leaves no permission behind in the store."""
+    b = Backend()
+    try:
+        t = b.tenant("sk-owner")
+        rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+                for i in range(50)]
+        f = b.files.create(t, filename="d.jsonl", purpose="fine-tune",
+                           chunks=["\n".join(map(json.dumps, rows)).encode()])
+        job = b.jobs.create(t, model="gpt-4o-mini-2024-07-18", training_file=f.id)
+        while b.jobs.retrieve(t, job.id).status != "running":
+            b.advance(1)
+        b.advance(3)
+        b.jobs.pause(t, job.id)  # a few steps in, before the first epoch ends
+        paused = b.jobs.list_checkpoints(t, job.id)["data"][0]["fine_tuned_model_checkpoint"]
+        b.permissions.create(t, paused, project_ids=["proj_a", "proj_b"])
+        assert b.store.count("permission") == 2
+        b.jobs.resume(t, job.id)
+        b.advance(7 * 24 * 3600)
+        kept = [c["fine_tuned_model_checkpoint"] for c in b.jobs.list_checkpoints(t, job.id)["data"]]
+        assert paused not in kept and len(kept) == 3
+        assert b.store.count("permission") == 0
+        with pytest.raises(NotFoundError):
+            b.permissions.list(t, paused)
+    finally:
+        b.close()
