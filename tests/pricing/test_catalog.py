@@ -77,6 +77,16 @@ def test_methods_follow_the_behaviour_reference() -> None:
     assert "gpt-4o-mini-2024-07-18" in tunable and "o3-mini-2025-01-31" not in tunable
 
 
+@pytest.mark.parametrize(("name", "context"), [
+    # the behaviour reference's table of training context per example (section 4.1)
+    ("gpt-4o-2024-08-06", 65_536), ("gpt-4o-mini-2024-07-18", 65_536), ("gpt-3.5-turbo-0125", 16_385),
+    ("gpt-3.5-turbo-1106", 16_385), ("gpt-3.5-turbo-0613", 4_096), ("gpt-4.1-2025-04-14", 65_536),
+    ("gpt-4.1-mini-2025-04-14", 65_536), ("o4-mini-2025-04-16", 65_536), ("gpt-4.1-nano-2025-04-14", 32_768),
+])
+def test_training_context_follows_the_behaviour_reference(name: str, context: int) -> None:
+    assert CAT.resolve(name).training_context == context
+
+
 def test_rft_is_hourly_with_data_sharing_inference_only() -> None:
     entry = CAT.resolve("o4-mini")
     assert entry.hourly and entry.training.price == Decimal("100.00")  # type: ignore[union-attr]
