@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from pricing.errors import EncodingUnavailable
+from pricing.images import inspect_url
 from pricing.tokenizer import get_encoding as _get_encoding
 from simulator.errors import NotFoundError, ServiceUnavailableError, SimulatorError
 from simulator.models import ResolvedModel
@@ -33,7 +34,7 @@ from simulator.tenancy import Tenant
 if TYPE_CHECKING:
     from simulator.backend import Backend
 
-__all__ = ["Answer", "Conversation", "Inference", "message_text", "normalize", "count_prompt_tokens", "deterministic_reply"]
+__all__ = ["Answer", "Conversation", "Inference", "message_text", "normalize", "count_prompt_tokens", "content_tokens", "deterministic_reply"]
 
 LEARNED_CACHE_SIZE = 16
 MAX_LEARNED_EXAMPLES = 50_000
@@ -59,7 +60,7 @@ def get_encoding(name: str) -> Any:
 
 
 def message_text(content: Any) -> str:
-    """The text of a message's content: a string, or the text parts of a list (images as `[image]`)."""
+    """The text of a message's content: a string, or the text parts of a list (images as `[image]`, for lookups)."""
     if content is None:
         return ""
     if isinstance(content, str):
@@ -95,13 +96,43 @@ def _keys(conv: Conversation) -> list[Any]:
     return keys
 
 
+def _image_part(part: Any) -> tuple[str, str] | None:
+    """(url, detail) of an image content part: chat's `image_url` or the Responses API's `input_image`."""
+    if not isinstance(part, dict):
+        return None
+    if part.get("type") == "image_url" and isinstance(part.get("image_url"), dict):
+        spec = part["image_url"]
+        url, detail = spec.get("url"), spec.get("detail")
+    elif part.get("type") == "input_image":
+        url, detail = part.get("image_url"), part.get("detail")
+    else:
+        return None
+    return (url, detail if isinstance(detail, str) else "auto") if isinstance(url, str) else None
+
+
+def content_tokens(encoding: Any, content: Any) -> int:
+    """Tokens of a message's content: its text, and each image by the gpt-4o image rule (`pricing.images`)."""
+    images = 0
+    if isinstance(content, list):
+        text_parts = []
+        for part in content:
+            image = _image_part(part)
+            if image is None:
+                text_parts.append(part)
+                continue
+            ref = inspect_url(*image)
+            images += ref.tokens if ref.problem is None else 0
+        content = text_parts
+    return len(encoding.encode(message_text(content), disallowed_special=())) + images
+
+
 def count_prompt_tokens(encoding: Any, messages: Iterable[dict[str, Any]]) -> int:
-    """Prompt tokens by the cookbook chat convention (3 per message, 1 per name, 3 for the reply)."""
+    """Prompt tokens by the cookbook chat convention (3 per message, 1 per name, 3 for the reply), images included."""
     total = 3
     for message in messages:
         total += 3
         total += len(encoding.encode(str(message.get("role", "")), disallowed_special=()))
-        total += len(encoding.encode(message_text(message.get("content")), disallowed_special=()))
+        total += content_tokens(encoding, message.get("content"))
         name = message.get("name")
         if isinstance(name, str) and name:
             total += 1 + len(encoding.encode(name, disallowed_special=()))

@@ -219,3 +219,30 @@ def test_json_mode_keeps_learned_answers(backend, tenant):
     tune(backend, tenant, SFT)
     out = ask(backend, tenant, TUNED, user("2+2?"), response_format={"type": "json_object"})
     assert out.choices[0].message.content == "Four, obviously."
+
+
+def _png_url(width: int, height: int) -> str:
+    """A data: URL of a PNG whose header declares width x height (the body is never decoded)."""
+    import base64
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + \
+        chunk(b"IEND", b"")
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+@pytest.mark.parametrize(("size", "detail", "image_tokens"), [
+    ((1024, 1024), "high", 765), ((1024, 1024), "low", 85), ((1920, 1080), "auto", 1105), ((128, 64), None, 255),
+])
+def test_prompt_images_are_counted_by_the_vision_rule(backend, tenant, size, detail, image_tokens):
+    """An image in a chat prompt adds its vision-rule tokens (pricing reference 2.3) to the text's."""
+    spec = {"url": _png_url(*size)} | ({"detail": detail} if detail else {})
+    with_image = [{"role": "user", "content": [{"type": "text", "text": "What is this?"},
+                                               {"type": "image_url", "image_url": spec}]}]
+    text_only = [{"role": "user", "content": [{"type": "text", "text": "What is this?"}]}]
+    plain = ask(backend, tenant, "gpt-4o-mini", text_only).usage.prompt_tokens
+    assert ask(backend, tenant, "gpt-4o-mini", with_image).usage.prompt_tokens == plain + image_tokens

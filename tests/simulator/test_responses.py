@@ -9,6 +9,7 @@ import pytest
 from simulator.chat import ChatCompletionRequest
 from simulator.errors import NotFoundError
 from simulator.responses import ResponseRequest
+from tests.simulator.test_chat import _png_url
 from tests.simulator.test_chat import SFT, TUNED, tune
 
 
@@ -86,3 +87,14 @@ def test_text_format_json_schema(backend, tenant):
     out = respond(backend, tenant, model="gpt-4o-mini", input="classify", text={"format": fmt})
     jsonschema.validate(json.loads(out.output[0].content[0].text), SCHEMA)
     assert out.text["format"] == fmt
+
+
+def test_responses_input_images_are_counted_too(backend, tenant):
+    """The Responses API's `input_image` parts are priced like chat's image parts."""
+    def create(content):
+        body = ResponseRequest(model="gpt-4o-mini", input=[{"role": "user", "content": content}])
+        return backend.responses.create(tenant, body).usage.input_tokens
+
+    text = {"type": "input_text", "text": "Describe it."}
+    image = {"type": "input_image", "image_url": _png_url(1024, 1024), "detail": "low"}
+    assert create([text, image]) == create([text]) + 85
