@@ -36,12 +36,15 @@ _TENANTS: weakref.WeakKeyDictionary[Backend, dict[str, Tenant]] = weakref.WeakKe
 _TENANTS_MAX = 1024
 
 
-def _tenant_of(backend: Backend, key: str) -> Tenant:
+def _tenant_of(backend: Backend, key: str) -> Tenant | None:
+    """The key's tenant (remembered), or None when the server accepts only listed keys and this one is not."""
     known = _TENANTS.get(backend)
     if known is None:
         known = _TENANTS.setdefault(backend, {})
     tenant = known.get(key)
     if tenant is None:
+        if backend.config.strict_keys and not backend.tenancy.knows(key):
+            return None
         if len(known) >= _TENANTS_MAX:
             known.clear()
         tenant = known[key] = backend.tenant(key)
@@ -59,13 +62,15 @@ def _authenticate(request: Request, backend: Backend) -> Tenant:
     key = key.strip()
     if not header:
         raise AuthenticationError(NO_KEY, type="invalid_request_error")
-    if scheme.lower() != "bearer" or not key or any(c.isspace() for c in key):
+    tenant = None
+    if scheme.lower() == "bearer" and key and not any(c.isspace() for c in key):
+        tenant = _tenant_of(backend, key)
+    if tenant is None:
         raise AuthenticationError(
             f"Incorrect API key provided: {_masked(key or header)}. You can find your API key at "
             "https://platform.openai.com/account/api-keys.",
             type="invalid_request_error",
         )
-    tenant = _tenant_of(backend, key)
     request.state.tenant = tenant
     return tenant
 

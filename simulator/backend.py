@@ -44,6 +44,7 @@ class SimConfig:
     python_graders: bool = False
     org_slug: str = "personal"
     keys: dict[str, Tenant] = field(default_factory=dict)
+    strict_keys: bool = False  # only the keys in `keys` are accepted; any other answers 401 invalid_api_key
 
 
 class Backend:

@@ -7,6 +7,8 @@ is the same tenant across restarts). A keys file maps keys to named organization
      "sk-bob":   {"org_id": "org-acme", "org_slug": "acme", "project_id": "proj_web"}}
 
 Two keys of the same organization share its objects; nothing of one organization is visible from another.
+With `strict_keys` (`ftsim serve --strict-keys`) only the file's keys are accepted: the HTTP door answers any
+other with 401 `invalid_api_key`, as the live API does for a revoked or mistyped key.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ class Tenancy:
     def __init__(self, keys: dict[str, Tenant] | None = None, *, default_slug: str = "personal") -> None:
         self.keys = dict(keys or {})
         self.default_slug = default_slug
+
+    def knows(self, api_key: str) -> bool:
+        """Whether `api_key` is one of the keys file's."""
+        return api_key in self.keys
 
     def resolve(self, api_key: str) -> Tenant:
         """The tenant of `api_key` (a mapped key, else an organization of its own)."""

@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (0: manual clock)")
     p.add_argument("--seed", type=int, default=0, help="seed of ids and loss curves")
     p.add_argument("--keys", help="JSON file mapping API keys to organizations and projects")
+    p.add_argument("--strict-keys", action="store_true",
+                   help="accept only the keys in --keys FILE; any other key answers 401 invalid_api_key")
     p.add_argument("--lifecycle", choices=["warn", "enforce", "ignore"], default="warn",
                    help="retired models: warn (default), enforce (refuse like the live API), ignore")
     p.add_argument("--max-concurrent-jobs", type=int, default=3, help="simultaneous jobs per model per organization")
@@ -47,6 +49,8 @@ def build_backend(args: argparse.Namespace):
         raise CliError(f"--port must be between 1 and 65535, got {args.port}", code=2)
     if args.max_concurrent_jobs < 1:
         raise CliError(f"--max-concurrent-jobs must be >= 1, got {args.max_concurrent_jobs}", code=2)
+    if args.strict_keys and not args.keys:
+        raise CliError("--strict-keys needs --keys FILE (the keys to accept)", code=2)
     keys = {}
     if args.keys:
         try:
@@ -64,6 +68,7 @@ def build_backend(args: argparse.Namespace):
         max_concurrent_jobs_per_model=args.max_concurrent_jobs,
         python_graders=args.enable_python_graders,
         keys=keys,
+        strict_keys=args.strict_keys,
     )
     catalog = load_catalog(args.catalog) if args.catalog else load_catalog()
     try:

@@ -39,6 +39,32 @@ def test_malformed_key_is_401(http, header):
     assert err["code"] == "invalid_api_key"
 
 
+@pytest.fixture
+def strict_http():
+    """A server that accepts only sk-listed (organization org-acme)."""
+    from simulator.backend import SimConfig
+    from simulator.tenancy import Tenant
+
+    keys = {"sk-listed": Tenant(org_id="org-acme", org_slug="acme", project_id="proj_a")}
+    backend = Backend(config=SimConfig(keys=keys, strict_keys=True))
+    yield TestClient(create_app(backend), base_url="http://testserver")
+    backend.close()
+
+
+@pytest.mark.parametrize("path", ["/v1/files", "/v1/models", "/v1/fine_tuning/jobs/ftjob-x",
+                                  "/v1/fine_tuning/jobs/ftjob-x/events"])
+def test_strict_keys_refuse_an_unlisted_key_on_every_door(strict_http, path):
+    """With strict keys an unlisted key is 401 invalid_api_key (FastAPI routes and the fast lane alike)."""
+    err = assert_envelope(strict_http.get(path, headers={"Authorization": "Bearer sk-unlisted-123456"}), 401)
+    assert err["code"] == "invalid_api_key" and "sk-unlis********3456" in err["message"]
+    listed = strict_http.get(path, headers={"Authorization": "Bearer sk-listed"})
+    assert listed.status_code in (200, 404) and listed.status_code != 401
+
+
+def test_without_strict_keys_any_key_is_its_own_organization(http):
+    assert http.get("/v1/files", headers={"Authorization": "Bearer sk-anything-at-all"}).status_code == 200
+
+
 def test_every_response_has_a_request_id(http):
     ids = {http.get("/v1/files", headers=AUTH).headers["x-request-id"] for _ in range(3)}
     ids.add(http.get("/v1/files").headers["x-request-id"])  # errors too

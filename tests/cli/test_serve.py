@@ -43,6 +43,22 @@ def test_build_backend_uses_the_given_db_speed_and_keys(tmp_path):
         backend.close()
 
 
+def test_strict_keys_need_a_keys_file(tmp_path, capsys):
+    assert main(["serve", "--db", str(tmp_path / "s.db"), "--strict-keys"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--keys" in err
+
+
+def test_strict_keys_reach_the_backend(tmp_path):
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"sk-1": {"org_id": "org-acme"}}))
+    backend = build_backend(parse("--db", str(tmp_path / "s.db"), "--keys", str(keys), "--strict-keys"))
+    try:
+        assert backend.config.strict_keys and backend.tenancy.knows("sk-1") and not backend.tenancy.knows("sk-2")
+    finally:
+        backend.close()
+
+
 def test_bad_keys_file_exits_2_with_one_line(tmp_path, capsys):
     keys = tmp_path / "keys.json"
     keys.write_text("nope")
