@@ -94,6 +94,8 @@ class FineTuningJobs:
             })
         for gone in adv.dropped:  # beyond the 3 kept checkpoints (reference §3.3), with what was granted on them
             store.delete("checkpoint", tenant_key, gone["checkpoint_id"])
+            if gone["model"] is None:  # the final checkpoint's record only: the job's tuned model stays
+                continue
             store.delete("model", tenant_key, gone["model"])
             store.delete_children("permission", tenant_key, gone["model"])
         if adv.succeeded:

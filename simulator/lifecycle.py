@@ -32,7 +32,7 @@ from simulator.checkpoint_plan import (
     epoch_checkpoint_steps,
 )
 from simulator.errors import BadRequestError
-from simulator.loss_curve import metrics_at, reward_message, reward_metrics_at
+from simulator.loss_curve import is_eval_step, metrics_at, reward_message, reward_metrics_at
 
 __all__ = [
     "ACTIVE",
@@ -241,10 +241,15 @@ def _step_records(job: dict, out: Advance, step: int, at: int) -> None:
             if "full_valid_loss" in data:
                 msg += f", full validation loss={data['full_valid_loss']:.2f}"
         out.events.append(make_event(job, at, msg, data=data, type="metrics"))
-    if step % spe == 0 and step in epoch_checkpoint_steps(sim):
+    if is_rft:  # RFT: a checkpoint at each validation step, the best 3 by valid_reward_mean kept
+        due = is_eval_step(step, total, sim["eval_every"])
+    else:
+        due = step % spe == 0 and step in epoch_checkpoint_steps(sim)
+    if due:
         final = step == total
         name = sim["model_name"] if final else ckpt_name(job, step)
-        add_checkpoint(job, out, step, at, name, lambda s: _checkpoint_metrics(job, s), model=not final)
+        add_checkpoint(job, out, step, at, name, lambda s: _checkpoint_metrics(job, s), model=not final,
+                       reward=_rank_reward(job, step))
 
 
 def _metrics(job: dict, step: int) -> dict:
@@ -254,9 +259,23 @@ def _metrics(job: dict, step: int) -> dict:
 
 
 def _checkpoint_metrics(job: dict, step: int) -> dict:
-    if job["method"]["type"] == "reinforcement":
+    if job["method"]["type"] == "reinforcement":  # the schema's checkpoint metrics have no reward field
         return {"step": step}
     return {k: v for k, v in _metrics(job, step).items() if k != "total_steps"}
+
+
+def _rank_reward(job: dict, step: int) -> float | None:
+    """RFT: the valid_reward_mean of the latest validation step at or before `step` (None before the first)."""
+    sim = job["_sim"]
+    if job["method"]["type"] != "reinforcement":
+        return None
+    total, every = sim["total_steps"], sim["eval_every"]
+    last = step if is_eval_step(step, total, every) else (step // every) * every
+    if last < 1:
+        return None
+    data = reward_metrics_at(sim["seed"], last, total, eval_every=every,
+                             grader=job["method"]["reinforcement"].get("grader"), sec_per_step=sim["sec_per_step"])
+    return data["scores"]["valid_reward_mean"]
 
 
 def advance(job: dict, now: int) -> Advance:
@@ -355,10 +374,13 @@ def pause(job: dict, now: int) -> Advance:
     out = Advance(job=job)
     step = sim["steps_done"]
     has_one = step in {s for s, _, _ in sim.get("kept", [])} or step in sim.get("snapshots", [])
+    if job["method"]["type"] == "reinforcement" and 0 < step:  # every validation step got one (maybe ranked out)
+        has_one = has_one or is_eval_step(step, sim["total_steps"], sim["eval_every"])
     if 0 < step < sim["total_steps"] and not has_one:
         sim.setdefault("snapshots", []).append(step)
         name = ckpt_name(job, step)
-        add_checkpoint(job, out, step, now, name, lambda s: _checkpoint_metrics(job, s))
+        add_checkpoint(job, out, step, now, name, lambda s: _checkpoint_metrics(job, s),
+                       reward=_rank_reward(job, step))
         out.events.append(make_event(job, now, f"Checkpoint created at step {step} with Snapshot ID: {name}"))
     out.events.append(make_event(job, now, f"Fine-tuning job paused at step {step}/{sim['total_steps']}"))
     sim["paused_at"] = int(now)

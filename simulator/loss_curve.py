@@ -20,8 +20,8 @@ import math
 import random
 from typing import Any
 
-__all__ = ["VALID_EVERY", "MAX_GRADERS", "metrics_at", "reward_metrics_at", "reward_message", "round5",
-           "csv_number", "results_csv"]
+__all__ = ["VALID_EVERY", "MAX_GRADERS", "is_eval_step", "metrics_at", "reward_metrics_at", "reward_message",
+           "round5", "csv_number", "results_csv"]
 
 VALID_EVERY = 10
 MAX_GRADERS = 4
@@ -119,6 +119,11 @@ def _clamp01(x: float) -> float:
     return min(1.0, max(0.0, x))
 
 
+def is_eval_step(step: int, total_steps: int, eval_every: int) -> bool:
+    """Whether an RFT step runs the full validation (every `eval_every` steps and the final step)."""
+    return eval_every > 0 and (step % eval_every == 0 or step == total_steps)
+
+
 def reward_metrics_at(
     seed: int, step: int, total_steps: int, *, eval_every: int, grader: Any = None, sec_per_step: float = 60.0
 ) -> dict[str, Any]:
@@ -129,7 +134,7 @@ def reward_metrics_at(
     progress = step / max(total_steps, 1)
     mean = 0.2 + (ceiling - 0.2) * (1 - math.exp(-4 * progress))
     train = _clamp01(mean + _gauss(seed, f"reward:{step}", 0.03))
-    is_eval = eval_every > 0 and (step % eval_every == 0 or step == total_steps)
+    is_eval = is_eval_step(step, total_steps, eval_every)
     valid = round5(_clamp01(mean + _gauss(seed, f"vreward:{step}", 0.03))) if is_eval else None
     graders = _graders(grader)
     reasoning = 250.0 + _rng(seed, "reasoning").uniform(200, 900) * (1.0 - 0.3 * progress)
