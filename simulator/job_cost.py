@@ -19,7 +19,7 @@ from pricing.rft import RftDuration, rft_cost
 from pricing.training import training_cost
 from simulator.throughput import loop_seconds
 
-__all__ = ["job_cost"]
+__all__ = ["job_cost", "last_checkpoint_step"]
 
 
 def job_cost(rec: dict[str, Any], catalog: Any) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def job_cost(rec: dict[str, Any], catalog: Any) -> dict[str, Any]:
         if kind == "reinforcement":
             steps = sim["steps_done"]
             if rec["status"] == "failed":  # captured forward progress: work after the last checkpoint is not billed
-                steps = min(steps, max((int(s) for s, _, _ in sim.get("kept", [])), default=0))
+                steps = last_checkpoint_step(sim)
             seconds = loop_seconds(steps, sim["sec_per_step"])
             cost = rft_cost(entry, _measured(seconds), catalog=catalog)
             out.update(training_hours=str(cost.duration.hours_expected), training_seconds=seconds,
@@ -63,3 +63,15 @@ def _measured(seconds: int) -> RftDuration:
     hours = quantize(Decimal(seconds) / SECONDS_PER_HOUR, CENT)
     return RftDuration(seconds_low=seconds, seconds_expected=seconds, seconds_high=seconds, hours_low=hours,
                        hours_expected=hours, hours_high=hours, given=False, samples=0, n_evals=0, graded_calls=0)
+
+
+def last_checkpoint_step(sim: dict[str, Any]) -> int:
+    """The step of an RFT job's newest checkpoint so far, kept or since ranked out (0 before the first).
+
+    RFT checkpoints come at every validation step (`eval_every`) and at each pause, so the newest one is derived
+    from the steps done rather than from the three kept, which are the best, not the newest.
+    """
+    steps, every = int(sim["steps_done"]), int(sim.get("eval_every") or 0)
+    at_validation = (steps // every) * every if every > 0 else 0
+    paused = [int(s) for s in sim.get("snapshots", []) if int(s) <= steps]
+    return max([at_validation, *paused])

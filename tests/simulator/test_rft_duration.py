@@ -106,15 +106,23 @@ def test_a_paused_rft_job_bills_the_loop_so_far(http, backend):
 
 
 def test_a_failed_rft_job_bills_only_up_to_its_last_checkpoint(http, backend):
-    """Captured forward progress (pricing reference TV5): work after the last checkpoint of a failed job is free."""
+    """Captured forward progress (pricing reference TV5): work after the last checkpoint of a failed job is free.
+
+    The last checkpoint is the newest one made (every `eval_interval` steps, and at a pause), even when retention
+    has since ranked it out of the three best kept.
+    """
     record, done = _run_rft(http, backend)
     sim = record["_sim"]
-    kept = sorted(int(s) for s, _, _ in sim["kept"])
-    assert kept, "an RFT job keeps checkpoints"
-    last_ckpt, midway = kept[0], kept[0] + max(1, (sim["total_steps"] - kept[0]) // 2)
-    failed = dict(record, status="failed", _sim={**sim, "steps_done": midway, "kept": [k for k in sim["kept"]
-                                                                                    if int(k[0]) <= last_ckpt]})
-    bill = job_cost(failed, backend.catalog)
-    assert bill["training_seconds"] == throughput.loop_seconds(last_ckpt, sim["sec_per_step"])
-    no_ckpt = job_cost(dict(failed, _sim={**failed["_sim"], "kept": []}), backend.catalog)
+    every = record["method"]["reinforcement"]["hyperparameters"]["eval_interval"]
+    if not isinstance(every, int):
+        every = sim["eval_every"]
+    midway = 2 * every - 1  # past the first validation step, just before the second
+    assert every >= 2 and midway < sim["total_steps"]
+    failed = dict(record, status="failed", _sim={**sim, "steps_done": midway, "snapshots": []})
+    assert job_cost(failed, backend.catalog)["training_seconds"] == throughput.loop_seconds(every, sim["sec_per_step"])
+    paused_later = dict(failed, _sim={**failed["_sim"], "snapshots": [every + 1]})
+    assert job_cost(paused_later, backend.catalog)["training_seconds"] == \
+        throughput.loop_seconds(every + 1, sim["sec_per_step"])
+    early = dict(failed, _sim={**failed["_sim"], "steps_done": every - 1})
+    no_ckpt = job_cost(early, backend.catalog)
     assert no_ckpt["training_seconds"] == 0 and Decimal(no_ckpt["cost_usd"]) == 0
