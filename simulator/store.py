@@ -24,9 +24,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-__all__ = ["Store", "Spool", "DURABILITIES"]
+__all__ = ["Store", "Spool", "StoreError", "DURABILITIES", "SCHEMA_VERSION"]
 
 DURABILITIES = ("process", "full")
+# The layout of the tables and of the documents in them; bump it when an older ftsim could misread a newer database.
+SCHEMA_VERSION = 1
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_-]+")  # ids as minted: used as they are, no per-character filtering
 
 _SCHEMA = """
@@ -42,6 +44,10 @@ CREATE TABLE IF NOT EXISTS objects (
 CREATE INDEX IF NOT EXISTS objects_list ON objects (kind, tenant, parent, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+class StoreError(Exception):
+    """A database ftsim must not open: another program's, or one from a newer ftsim."""
 
 
 class Store:
@@ -61,16 +67,44 @@ class Store:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._tmp = None
             self.blob_dir = Path(blob_dir or (Path(self.path).parent / (Path(self.path).name + ".files")))
-        self.blob_dir.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
         self._depth = 0
-        if not self.memory:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=" + ("FULL" if durability == "full" else "NORMAL"))
+        try:
+            self._refuse_foreign()  # before any pragma or table touches someone else's database
+            if not self.memory:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=" + ("FULL" if durability == "full" else "NORMAL"))
+            self._conn.executescript(_SCHEMA)
+            self._check_schema_version()
+        except BaseException:
+            self._conn.close()
+            raise
         self._folders: dict[str, Path] = {}
-        self._conn.executescript(_SCHEMA)
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
         self._sweep_spools()
+
+    def _refuse_foreign(self) -> None:
+        """Raise StoreError for a database that holds tables but not ftsim's (never write into it)."""
+        tables = {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables.discard("sqlite_sequence")
+        if tables and not {"objects", "meta"} <= tables:
+            raise StoreError(f"{self.path} is not an ftsim database (it holds the tables {', '.join(sorted(tables))})")
+
+    def _check_schema_version(self) -> None:
+        """Stamp a new database with SCHEMA_VERSION; refuse one written by a newer ftsim (StoreError)."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None:  # a new database, or one from before versions were stamped (the same layout)
+            self._conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                               (json.dumps(SCHEMA_VERSION),))
+            return
+        try:
+            found = int(json.loads(row[0]))
+        except (ValueError, TypeError):
+            raise StoreError(f"{self.path}: unreadable store schema version {row[0]!r}") from None
+        if found > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} was written by a newer ftsim (store schema {found}); this one reads "
+                             f"schema {SCHEMA_VERSION} and older. Upgrade ftsim, or use another --db.")
 
     # -- transactions -------------------------------------------------------------------------------
 
@@ -300,7 +334,7 @@ class Store:
         """Delete every document, setting and blob (POST /_sim/reset)."""
         with self.transaction():
             self._conn.execute("DELETE FROM objects")
-            self._conn.execute("DELETE FROM meta")
+            self._conn.execute("DELETE FROM meta WHERE key != 'schema_version'")  # still this layout
         shutil.rmtree(self.blob_dir, ignore_errors=True)
         self._folders.clear()
         self.blob_dir.mkdir(parents=True, exist_ok=True)

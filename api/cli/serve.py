@@ -40,7 +40,7 @@ def build_backend(args: argparse.Namespace):
     from pricing.catalog import load_catalog
     from simulator.backend import Backend, SimConfig
     from simulator.clock import ScaledClock
-    from simulator.store import Store
+    from simulator.store import Store, StoreError
     from simulator.tenancy import load_keys
 
     if args.speed < 0:
@@ -74,6 +74,8 @@ def build_backend(args: argparse.Namespace):
     try:
         store = Store(args.db, durability=args.durability)
         persisted = store.meta_get("clock")
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
     except (sqlite3.Error, OSError) as exc:
         raise CliError(f"cannot open the database {args.db}: {exc}") from None
     # A new world starts at wall-clock time; an existing one resumes from its persisted clock, ahead or behind.

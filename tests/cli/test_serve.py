@@ -59,6 +59,19 @@ def test_strict_keys_reach_the_backend(tmp_path):
         backend.close()
 
 
+def test_another_programs_database_is_one_line(tmp_path, capsys):
+    import sqlite3
+
+    db = tmp_path / "theirs.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE invoices (id INTEGER)")
+    conn.commit()
+    conn.close()
+    assert main(["serve", "--db", str(db)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not an ftsim database" in err
+
+
 def test_bad_keys_file_exits_2_with_one_line(tmp_path, capsys):
     keys = tmp_path / "keys.json"
     keys.write_text("nope")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.store import Store
+from simulator.store import SCHEMA_VERSION, Store, StoreError
 
 
 @pytest.fixture
@@ -176,3 +177,44 @@ def test_blob_folders_come_back_after_wipe(store):
     store.wipe()
     path, _ = store.spool("t", [b"y"])
     assert path.read_bytes() == b"y" and store.blob_path("t", "z").parent.is_dir()
+
+
+# -- what the store agrees to open ------------------------------------------------------------------------------
+
+
+def test_a_new_database_is_stamped_with_the_schema_version(tmp_path):
+    s = Store(tmp_path / "x.db")
+    s.wipe()
+    s.close()
+    s2 = Store(tmp_path / "x.db")
+    try:
+        assert s2.meta_get("schema_version") == SCHEMA_VERSION
+    finally:
+        s2.close()
+
+
+def test_a_database_from_a_newer_ftsim_is_refused_untouched(tmp_path):
+    db = tmp_path / "x.db"
+    Store(db).close()
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="newer ftsim"):
+        Store(db)
+
+
+def test_another_programs_database_is_refused_and_left_alone(tmp_path):
+    db = tmp_path / "theirs.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total TEXT)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="not an ftsim database"):
+        Store(db)
+    conn = sqlite3.connect(db)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    conn.close()
+    assert tables == {"invoices"} and mode == "delete"
+    assert not (tmp_path / "theirs.db.files").exists()
