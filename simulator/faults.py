@@ -46,6 +46,8 @@ _DEFAULT_MESSAGES = {
     503: "The engine is currently overloaded, please try again later.",
     504: "Gateway timeout.",
 }
+_QUOTA_MESSAGE = ("You exceeded your current quota, please check your plan and billing details. For more information "
+                  "on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.")
 _JOB_DEFAULTS = {
     "validation": ("invalid_training_file", "The job failed due to an invalid training file. (injected by ftsim)"),
     "step": ("server_error", "The job failed due to an internal error. (injected by ftsim)"),
@@ -130,6 +132,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "flaky_5xx": {"kind": "error", "status": 503, "times": None, "probability": 0.3},
     "server_error_once": {"kind": "error", "status": 500, "times": 1},
     "slow": {"kind": "latency", "latency_ms": 50, "times": None},
+    # the live body when an organization's credit runs out (behaviour reference 7); it lasts until deleted
+    "insufficient_quota": {"kind": "error", "status": 429, "times": None, "type": "insufficient_quota",
+                           "code": "insufficient_quota", "message": _QUOTA_MESSAGE},
     "job_fails_validation": {"kind": "job", "stage": "validation", "times": 1},
     "job_fails_midway": {"kind": "job", "stage": "step", "step": 3, "times": 1},
 }

@@ -147,6 +147,20 @@ def test_reset_clears_rules(backend):
 # -- over HTTP -------------------------------------------------------------------------------------------------
 
 
+def test_insufficient_quota_answers_the_live_body_until_deleted(backend, client):
+    """The quota preset gives the live 429 body (type and code insufficient_quota) on every call until removed."""
+    rule = backend.faults.add("insufficient_quota", path="/v1/fine_tuning/jobs*")
+    for _ in range(3):
+        resp = client.get("/v1/fine_tuning/jobs", headers=KEY)
+        assert resp.status_code == 429
+        body = resp.json()["error"]
+        assert (body["type"], body["code"], body["param"]) == ("insufficient_quota", "insufficient_quota", None)
+        assert body["message"].startswith("You exceeded your current quota")
+    assert client.get("/v1/files", headers=KEY).status_code == 200  # other paths are untouched
+    backend.faults.delete(rule.id)
+    assert client.get("/v1/fine_tuning/jobs", headers=KEY).status_code == 200
+
+
 def test_429_carries_headers_and_the_rate_limit_envelope(backend, client):
     backend.faults.add("rate_limited_once", path="/v1/files", limit_requests=60, retry_after_ms=250)
     resp = client.get("/v1/files", headers=KEY)

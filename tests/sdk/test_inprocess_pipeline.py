@@ -127,6 +127,16 @@ def test_failure_midway_keeps_earlier_progress(sim):
     assert client.fine_tuning.jobs.checkpoints.list(job.id).data == []
 
 
+def test_exhausted_quota_reaches_the_user_as_a_rate_limit_error(sim):
+    """The SDK surfaces the quota preset as RateLimitError with code insufficient_quota, as with the live API."""
+    client = sim.client(max_retries=0)
+    sim.fault("insufficient_quota", method="POST", path="/v1/files")
+    with pytest.raises(openai.RateLimitError) as info:
+        client.files.create(file=("train.jsonl", training_bytes()), purpose="fine-tune")
+    assert info.value.code == "insufficient_quota" and info.value.type == "insufficient_quota"
+    assert info.value.request_id and info.value.request_id.startswith("req_")
+
+
 def test_sdk_retries_a_429_by_itself(sim):
     client = sim.client()  # the SDK's default max_retries (2)
     f = client.files.create(file=("train.jsonl", training_bytes()), purpose="fine-tune")
