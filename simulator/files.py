@@ -6,7 +6,6 @@ place, and only then is the object committed: an acknowledged file is never lost
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Iterable, Literal, Optional
@@ -190,7 +189,7 @@ class Files:
                 expires_at=now + expires_after if expires_after else None,
             )
             dest = backend.store.blob_path(tenant.key, file_id)
-            os.replace(tmp, dest)
+            backend.store.adopt(tmp, dest)
             backend.store.put("file", tenant.key, file_id, obj.model_dump(mode="json"))
         return obj
 

@@ -67,7 +67,12 @@ class Store:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._tmp = None
             self.blob_dir = Path(blob_dir or (Path(self.path).parent / (Path(self.path).name + ".files")))
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._owner = None if self.memory else _own(self.path)  # one process per database: held until close()
+        try:
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except BaseException:
+            _release(self._owner)
+            raise
         self._lock = threading.RLock()
         self._depth = 0
         try:
@@ -79,9 +84,12 @@ class Store:
             self._check_schema_version()
         except BaseException:
             self._conn.close()
+            _release(self._owner)
             raise
         self._folders: dict[str, Path] = {}
         self.blob_dir.mkdir(parents=True, exist_ok=True)
+        if self.durability == "full":
+            _fsync_dir(self.blob_dir.parent)
         self._sweep_spools()
 
     def _refuse_foreign(self) -> None:
@@ -289,7 +297,10 @@ class Store:
         if folder is None:
             safe_tenant = "".join(c for c in tenant if c.isalnum() or c in "-_") or "t"
             folder = self.blob_dir / safe_tenant
-            folder.mkdir(parents=True, exist_ok=True)
+            if not folder.is_dir():
+                folder.mkdir(parents=True, exist_ok=True)
+                if self.durability == "full":
+                    _fsync_dir(self.blob_dir)
             if len(self._folders) >= 4096:
                 self._folders.clear()
             self._folders[tenant] = folder
@@ -316,10 +327,16 @@ class Store:
             spool.discard()
             raise
 
+    def adopt(self, spool_path: Path, dest: Path) -> None:
+        """Rename a finished spool into place (its row commits next); with full durability the rename is synced."""
+        os.replace(spool_path, dest)
+        if self.durability == "full":
+            _fsync_dir(dest.parent)
+
     def _sweep_spools(self) -> None:
         """Delete spools a killed process left half-written (their names start with a dot; blob names never do).
 
-        Run when the store opens: one server owns a database at a time, so no spool is being written then.
+        Run when the store opens, holding the database's lock file: no other process is writing a spool then.
         """
         for leftover in self.blob_dir.glob("*/.*"):
             leftover.unlink(missing_ok=True)
@@ -331,18 +348,24 @@ class Store:
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def wipe(self) -> None:
-        """Delete every document, setting and blob (POST /_sim/reset)."""
+        """Delete every document, setting and blob (POST /_sim/reset).
+
+        Spools being written (dot names) and the folders holding them stay: an upload under way when the world is
+        reset lands in the new world, as if it had arrived just after the reset.
+        """
         with self.transaction():
             self._conn.execute("DELETE FROM objects")
             self._conn.execute("DELETE FROM meta WHERE key != 'schema_version'")  # still this layout
-        shutil.rmtree(self.blob_dir, ignore_errors=True)
-        self._folders.clear()
-        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        for blob in self.blob_dir.glob("*/*"):
+            if not blob.name.startswith(".") and blob.is_file():
+                blob.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Close the connection (and drop the temporary blob dir of an in-memory store)."""
         with self._lock:
             self._conn.close()
+        _release(self._owner)
+        self._owner = None
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
@@ -373,6 +396,11 @@ class Spool:
         self._limit = limit
         self._too_large = too_large
 
+    @property
+    def syncs(self) -> bool:
+        """Whether `finish` waits on the disk (an fsync)."""
+        return self._fsync
+
     def write(self, chunk: bytes) -> None:
         """Append a chunk (refused past the limit)."""
         self.size += len(chunk)
@@ -399,3 +427,37 @@ class Spool:
             os.close(self._fd)
             self._fd = None
         self.path.unlink(missing_ok=True)
+
+
+def _own(path: str) -> Any:
+    """Take the database's lock file (`<db>.lock`, an exclusive flock) or raise StoreError if another process has it.
+
+    The operating system drops the lock when the process dies, kill -9 included. Where flock does not exist
+    (Windows) nothing is locked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Linux
+        return None
+    handle = open(path + ".lock", "a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise StoreError(f"{path} is in use by another ftsim process (it holds {path}.lock)") from None
+    return handle
+
+
+def _release(handle: Any) -> None:
+    """Give the lock file back (closing it releases the flock)."""
+    if handle is not None:
+        handle.close()
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (a rename or a new file in it) to disk."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

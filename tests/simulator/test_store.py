@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 
 import pytest
 from hypothesis import given, settings
@@ -125,18 +126,29 @@ def test_paging_visits_every_item_once(n, limit):
 # -- durability and spools ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("durability,pragma,fsyncs", [("process", 1, 0), ("full", 2, 1)])
-def test_durability_sets_sqlite_sync_and_file_fsync(tmp_path, monkeypatch, durability, pragma, fsyncs):
-    """`process` leaves flushing to the OS (synchronous=NORMAL, no fsync); `full` syncs commits and file bytes."""
-    calls = []
+@pytest.mark.parametrize("durability,pragma,synced", [("process", 1, False), ("full", 2, True)])
+def test_durability_sets_sqlite_sync_and_file_fsync(tmp_path, monkeypatch, durability, pragma, synced):
+    """`process` leaves flushing to the OS (synchronous=NORMAL, no fsync); `full` syncs commits, file bytes, and the
+    folder entries of a new tenant folder and of a blob renamed into place."""
+    files, folders = [], []
     real = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd)))
+
+    def spy(fd):
+        (folders if stat.S_ISDIR(os.fstat(fd).st_mode) else files).append(fd)
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
     s = Store(tmp_path / "x.db", durability=durability)
     try:
         assert s._conn.execute("PRAGMA synchronous").fetchone()[0] == pragma
         path, size = s.spool("t", [b"ab", b"cd"])
         assert path.read_bytes() == b"abcd" and size == 4
-        assert len(calls) == fsyncs
+        assert len(files) == (1 if synced else 0)
+        before = len(folders)
+        s.adopt(path, s.blob_path("t", "file-1"))
+        assert s.blob_path("t", "file-1").read_bytes() == b"abcd" and not path.exists()
+        assert len(folders) == before + (1 if synced else 0)
+        assert (before > 0) is synced  # the new tenant folder's entry in the blob folder
     finally:
         s.close()
 
@@ -218,3 +230,36 @@ def test_another_programs_database_is_refused_and_left_alone(tmp_path):
     conn.close()
     assert tables == {"invoices"} and mode == "delete"
     assert not (tmp_path / "theirs.db.files").exists()
+
+
+def test_a_second_process_cannot_open_a_database_in_use(tmp_path):
+    """The lock file keeps a second server off a live database (whose spools its sweep would delete)."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "x.db"
+    s = Store(db)
+    try:
+        spool = s.spool_file("t", prefix=".upload-")
+        spool.write(b"in flight")
+        code = ("import sys; from simulator.store import Store, StoreError\n"
+                "try:\n    Store(sys.argv[1])\nexcept StoreError as e:\n    print(e); sys.exit(3)\n")
+        out = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 3 and "in use by another ftsim process" in out.stdout
+        assert spool.path.exists()  # the other process swept nothing
+    finally:
+        s.close()
+    Store(db).close()  # free again once closed
+
+
+def test_reset_keeps_an_upload_under_way(store):
+    """A spool being written when the world is reset survives, and lands in the new world."""
+    spool = store.spool_file("t", prefix=".upload-")
+    spool.write(b"late")
+    old = store.blob_path("t", "file-old")
+    old.write_bytes(b"old")
+    store.wipe()
+    assert not old.exists() and spool.path.exists()
+    path, _ = spool.finish()
+    store.adopt(path, store.blob_path("t", "file-new"))
+    assert store.blob_path("t", "file-new").read_bytes() == b"late"
