@@ -11,7 +11,6 @@ The error texts for these cases are UNCONFIRMED on the live API (reference §1.2
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Optional
 
@@ -142,7 +141,7 @@ class Uploads:
                 self._pending(tenant, upload_id)  # the upload may have completed meanwhile
                 part = UploadPart(id=backend.new_id("part_", 24), created_at=backend.now(), upload_id=upload_id)
                 dest = backend.store.blob_path(tenant.key, part.id)
-                os.replace(path, dest)
+                backend.store.adopt(path, dest)
                 doc = part.model_dump(mode="json") | {"bytes": size}
                 backend.store.put("upload_part", tenant.key, part.id, doc, parent=upload_id)
         finally:
@@ -174,7 +173,8 @@ class Uploads:
                     backend.store.put("file", tenant.key, file.id, file.model_dump(mode="json"))
                 doc = doc | {"status": "completed", "file": file.model_dump(mode="json")}
                 backend.store.put("upload", tenant.key, upload_id, doc)
-                self._drop_parts(tenant, upload_id)
+                dropped = self._drop_parts(tenant, upload_id)
+            self._drop_part_bytes(tenant, dropped)
         finally:
             path.unlink(missing_ok=True)  # no-op once the file adopted it
         return _public(doc, backend.now())
@@ -208,7 +208,8 @@ class Uploads:
         with backend.lock, backend.store.transaction():
             doc = self._pending(tenant, upload_id) | {"status": "cancelled"}
             backend.store.put("upload", tenant.key, upload_id, doc)
-            self._drop_parts(tenant, upload_id)
+            dropped = self._drop_parts(tenant, upload_id)
+        self._drop_part_bytes(tenant, dropped)
         return _public(doc, backend.now())
 
     def get(self, tenant: Tenant, upload_id: str) -> Upload:
@@ -255,9 +256,18 @@ class Uploads:
         path, _ = store.spool(tenant.key, blocks(), prefix=".assemble-")
         return path, digest.hexdigest()
 
-    def _drop_parts(self, tenant: Tenant, upload_id: str) -> None:
-        """Forget an upload's parts and their bytes."""
+    def _drop_parts(self, tenant: Tenant, upload_id: str) -> list[str]:
+        """Forget an upload's part rows (in the caller's transaction); their ids, whose bytes go once it commits.
+
+        Deleting the bytes first would let a kill -9 before the commit leave acknowledged parts without bytes.
+        """
         store = self.backend.store
-        for _, part in list(store.scan("upload_part", tenant.key, parent=upload_id)):
-            store.delete("upload_part", tenant.key, part["id"])
-            store.delete_blob(tenant.key, part["id"])
+        ids = [part["id"] for _, part in store.scan("upload_part", tenant.key, parent=upload_id)]
+        for part_id in ids:
+            store.delete("upload_part", tenant.key, part_id)
+        return ids
+
+    def _drop_part_bytes(self, tenant: Tenant, part_ids: list[str]) -> None:
+        """Delete the bytes of parts whose rows are gone (after the commit)."""
+        for part_id in part_ids:
+            self.backend.store.delete_blob(tenant.key, part_id)

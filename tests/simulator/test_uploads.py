@@ -189,3 +189,28 @@ def test_expires_after_applies_to_the_file(backend, tenant):
     done = backend.uploads.complete(tenant, up.id, part_ids=[p.id])
     assert done.file.expires_at == done.file.created_at + 7200
     assert backend.files.get(tenant, done.file.id).expires_at == done.file.expires_at
+
+
+@pytest.mark.parametrize("action", ["complete", "cancel"])
+def test_part_bytes_outlive_a_transaction_that_does_not_commit(backend, tenant, monkeypatch, action):
+    """Parts' bytes go only after their rows' deletion commits: a failure (or a kill) before it keeps both."""
+    up = _open(backend, tenant, 2)
+    parts = [backend.uploads.add_part(tenant, up.id, chunks=[c]) for c in (b"a", b"b")]
+    real = backend.uploads._drop_parts
+
+    def drop_then_die(*args, **kwargs):
+        real(*args, **kwargs)
+        raise RuntimeError("the process dies before the commit")
+
+    monkeypatch.setattr(backend.uploads, "_drop_parts", drop_then_die)
+    with pytest.raises(RuntimeError):
+        if action == "complete":
+            backend.uploads.complete(tenant, up.id, part_ids=[p.id for p in parts])
+        else:
+            backend.uploads.cancel(tenant, up.id)
+    monkeypatch.undo()
+    assert backend.uploads.get(tenant, up.id).status == "pending"
+    assert all(backend.store.blob_path(tenant.key, p.id).read_bytes() for p in parts)
+    done = backend.uploads.complete(tenant, up.id, part_ids=[p.id for p in parts])
+    assert _content(backend, tenant, done.file.id) == b"ab"
+    assert not any(backend.store.blob_path(tenant.key, p.id).exists() for p in parts)
