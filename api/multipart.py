@@ -10,14 +10,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Callable, Mapping, Protocol
+from typing import Any, AsyncIterator, Callable, Mapping, Protocol, TypeVar
 from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from simulator.errors import BadRequestError, PayloadTooLargeError
 
-__all__ = ["read_form", "finish", "Form", "Sink", "OVERHEAD", "MAX_FIELDS", "MAX_FIELD_BYTES", "INLINE_BYTES"]
+__all__ = ["read_form", "finish", "commit", "Form", "Sink", "OVERHEAD", "MAX_FIELDS", "MAX_FIELD_BYTES", "INLINE_BYTES"]
+
+T = TypeVar("T")
 
 # Multipart framing allowed on top of the payload limit.
 OVERHEAD = 1024 * 1024
@@ -80,7 +83,7 @@ def _options(value: str) -> tuple[str, dict[str, str]]:
         _, _, encoded = rest.partition("'")
         try:
             params["filename"] = unquote(encoded, encoding=charset or "utf-8", errors="strict")
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, ValueError):  # unknown charset, undecodable bytes, a NUL in the charset name
             raise _Malformed("invalid filename* parameter") from None
     return head.strip().lower(), params
 
@@ -123,6 +126,7 @@ class _Parser:
         self.value: bytearray | None = None  # the text field being read
         self.name = ""
         self.target: Sink | None = None  # or the file part being read
+        self.searched = 0  # how far the current header block has been searched for its end
 
     def feed(self, chunk: bytes) -> None:
         """Consume a chunk."""
@@ -158,11 +162,12 @@ class _Parser:
             if line_end > 64 or buf[:line_end].strip(b" \t"):
                 raise _Malformed("a boundary line is not followed by CRLF")
             self.buffer = buf[line_end + 2:]
-            self.state = "headers"
+            self.state, self.searched = "headers", 0
             return True
         if self.state == "headers":
-            end = buf.find(b"\r\n\r\n")
+            end = buf.find(b"\r\n\r\n", self.searched)
             if end < 0:
+                self.searched = max(0, len(buf) - 3)  # tiny chunks: never search the same bytes twice
                 if buf.startswith(b"\r\n"):  # a part with no headers at all
                     raise _Malformed("a part has no Content-Disposition header")
                 if len(buf) > MAX_HEADER_BYTES + 3:  # and still not ended by CRLF CRLF
@@ -224,7 +229,10 @@ class _Parser:
 
 
 def _boundary(content_type: str) -> bytes | None:
-    kind, params = _options(content_type)
+    try:
+        kind, params = _options(content_type)
+    except _Malformed:
+        return None
     boundary = params.get("boundary", "")
     if kind != "multipart/form-data" or not 0 < len(boundary) <= 200:
         return None
@@ -268,13 +276,25 @@ async def read_form(
     except _Malformed as exc:
         parser.form.discard()
         raise BadRequestError(f"Could not parse the multipart body: {exc}.", param=file_field) from None
+    except ClientDisconnect:  # nobody to answer: a plain 400, not an unexpected error with a traceback in the log
+        parser.form.discard()
+        raise BadRequestError("The client disconnected before the body was complete.", param=file_field) from None
     except BaseException:
         parser.form.discard()
         raise
 
 
 async def finish(sink: Sink) -> tuple[Path, int]:
-    """Flush the file part to disk; (path, size). On the event loop when it is small, in a worker thread if not."""
-    if sink.size <= INLINE_BYTES:
+    """Flush the file part to disk; (path, size). On the event loop when it is small and not fsynced (microseconds),
+    in a worker thread otherwise, so that no request waits on the disk for another."""
+    if sink.size <= INLINE_BYTES and not getattr(sink, "syncs", False):
         return sink.finish()
     return await run_in_threadpool(sink.finish)
+
+
+async def commit(durability: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run the call that commits an upload: on the event loop by default, in a worker thread under full durability
+    (its synchronous commit waits on the disk)."""
+    if durability == "full":
+        return await run_in_threadpool(call, *args, **kwargs)
+    return call(*args, **kwargs)

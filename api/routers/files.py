@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from api.deps import BackendDep, TenantDep, json_response
-from api.multipart import finish, read_form
+from api.multipart import commit, finish, read_form
 from simulator.backend import Backend
 from simulator.errors import BadRequestError, PayloadTooLargeError
 from simulator.files import MAX_FILE_BYTES, FileDeleted, FileObject, iter_file
@@ -33,12 +33,17 @@ async def upload_file(request: Request, backend: Backend, tenant: Tenant) -> Res
         if not purpose:
             raise BadRequestError("Missing required parameter: 'purpose'.", param="purpose")
         seconds = form.fields.get("expires_after[seconds]")
-        if seconds is not None and not (seconds.isascii() and seconds.isdigit()):
-            raise BadRequestError("Invalid 'expires_after.seconds': expected an integer.", param="expires_after.seconds")
+        expires = None
+        if seconds is not None:
+            if not (seconds.isascii() and seconds.isdigit()):
+                raise BadRequestError("Invalid 'expires_after.seconds': expected an integer.",
+                                      param="expires_after.seconds")
+            digits = seconds.lstrip("0") or "0"
+            expires = int(digits) if len(digits) <= 10 else 10**10  # out of range either way; no 5,000-digit int()
         path, size = await finish(form.file)
-        return json_response(backend.files.create_from_spool(
-            tenant, filename=form.filename, purpose=purpose, path=path, size=size,
-            expires_after_seconds=int(seconds) if seconds is not None else None,
+        return json_response(await commit(
+            backend.store.durability, backend.files.create_from_spool,
+            tenant, filename=form.filename, purpose=purpose, path=path, size=size, expires_after_seconds=expires,
         ))
     except BaseException:
         form.discard()

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StrictInt
 
 from api.deps import BackendDep, TenantDep
-from api.multipart import finish, read_form
+from api.multipart import commit, finish, read_form
 from simulator.errors import BadRequestError, PayloadTooLargeError
 from simulator.uploads import MAX_PART_BYTES, Upload, UploadPart
 
@@ -69,7 +69,8 @@ async def add_part(upload_id: str, request: Request, backend: BackendDep, tenant
         if form.file is None:  # `data` sent as a text field is read like a file part: bytes to us either way
             raise BadRequestError("Missing required parameter: 'data'.", param="data")
         path, size = await finish(form.file)
-        return backend.uploads.add_part_from_spool(tenant, upload_id, path=path, size=size)
+        return await commit(backend.store.durability, backend.uploads.add_part_from_spool, tenant, upload_id,
+                            path=path, size=size)
     except BaseException:
         form.discard()
         raise

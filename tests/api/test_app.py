@@ -117,6 +117,17 @@ def test_fine_tune_files_must_be_jsonl_and_purpose_known(sdk):
     assert exc.value.param == "purpose"
 
 
+@pytest.mark.parametrize("seconds,status", [("3600", 200), ("2592000", 200), ("3599", 400), ("9" * 5000, 400),
+                                            ("00000000000003600", 200), ("1e4", 400), ("-5", 400)])
+def test_upload_expiry_is_checked_whatever_its_length(http, seconds, status):
+    """`expires_after[seconds]` out of range or not an integer is a 400, even with thousands of digits."""
+    resp = http.post("/v1/files", headers=AUTH, data={"purpose": "batch", "expires_after[seconds]": seconds},
+                     files={"file": ("b.jsonl", b"{}")})
+    assert resp.status_code == status, resp.text
+    if status == 400:
+        assert resp.json()["error"]["param"] == "expires_after.seconds"
+
+
 def test_assistants_files_cannot_be_downloaded(sdk):
     f = sdk.files.create(file=("notes.txt", io.BytesIO(b"hi")), purpose="assistants")
     with pytest.raises(openai.BadRequestError, match="Not allowed to download files of purpose: assistants"):

@@ -19,6 +19,7 @@ from api.multipart import (
     MAX_FIELDS,
     OVERHEAD,
     Form,
+    commit,
     finish,
     read_form,
 )
@@ -561,3 +562,67 @@ def test_finish_returns_the_sinks_result(size: int) -> None:
     result, loop_thread = asyncio.run(main())
     assert result == (Path(f"/fake/{id(sink)}"), size) and sink.finished
     assert (sink.finish_thread == loop_thread) == (size <= INLINE_BYTES)  # small inline, big in a worker thread
+
+
+def test_a_sink_that_fsyncs_is_finished_off_the_event_loop() -> None:
+    """Under full durability even a small file's flush waits on the disk: it never blocks the event loop."""
+    sink = FakeSink()
+    sink.size = 10
+    sink.syncs = True  # type: ignore[attr-defined]
+
+    async def main() -> int:
+        await finish(sink)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert sink.finished and sink.finish_thread != loop_thread
+
+
+@pytest.mark.parametrize("durability,inline", [("process", True), ("full", False)])
+def test_commit_runs_inline_only_without_fsync(durability: str, inline: bool) -> None:
+    async def main() -> tuple[int, int]:
+        return await commit(durability, threading.get_ident), threading.get_ident()
+
+    ran_on, loop_thread = asyncio.run(main())
+    assert (ran_on == loop_thread) is inline
+
+
+# ---------------------------------------------------------------------------------------------- 8. found in review
+
+@pytest.mark.parametrize("content_type", [
+    "multipart/form-data; boundary=bnd; filename*=utf-8''%FF",
+    "multipart/form-data; boundary=bnd; filename*=nosuchcharset''x%41",
+])
+def test_a_broken_parameter_in_the_content_type_is_a_400(content_type: str) -> None:
+    body = encode("bnd", [part(FILE, b"x", "f")])
+    harness = Harness()
+    with pytest.raises(BadRequestError):
+        harness.run(content_type, [body])
+    assert harness.pulled == 0
+
+
+@pytest.mark.parametrize("charset", ["utf-8\x00", "\x00", "utf-\x008"])
+def test_a_nul_in_a_filename_charset_is_a_400(charset: str) -> None:
+    body = disposition_body(f"form-data; name=\"file\"; filename*={charset}''a%41.jsonl".encode("latin-1"))
+    assert Harness().outcome(ctype("bnd"), [body]) == ("error", BadRequestError)
+
+
+def test_a_client_that_disconnects_mid_body_gets_a_400_and_leaves_nothing() -> None:
+    """ClientDisconnect from the body stream is a plain 400 (not an unexpected error), the sink discarded."""
+    from starlette.requests import ClientDisconnect
+
+    harness = Harness()
+    head = encode("bnd", [part(FILE, b"x" * 100, "f")])[:-30]
+
+    async def body() -> AsyncIterator[bytes]:
+        yield head
+        raise ClientDisconnect()
+
+    async def main() -> Form:
+        return await read_form({"content-type": ctype("bnd")}, body(), file_field=FILE,
+                               open_sink=harness.open_sink, limit=BIG_LIMIT, too_large=harness.too_large,
+                               expected="'file' and 'purpose'")
+
+    with pytest.raises(BadRequestError, match="disconnected"):
+        asyncio.run(main())
+    assert harness.sinks and all(s.discarded for s in harness.sinks)
