@@ -10,15 +10,20 @@ from simulator.backend import Backend
 from simulator.errors import BadRequestError, NotFoundError
 
 
+def start_job(b: Backend, t, n_examples: int):
+    """A gpt-4o-mini job on `n_examples` small chat examples."""
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+            for i in range(n_examples)]
+    f = b.files.create(t, filename="d.jsonl", purpose="fine-tune",
+                       chunks=["\n".join(map(json.dumps, rows)).encode()])
+    return b.jobs.create(t, model="gpt-4o-mini-2024-07-18", training_file=f.id)
+
+
 @pytest.fixture
 def world():
     b = Backend()
     t = b.tenant("sk-owner")
-    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
-            for i in range(12)]
-    f = b.files.create(t, filename="d.jsonl", purpose="fine-tune",
-                       chunks=["\n".join(map(json.dumps, rows)).encode()])
-    job = b.jobs.create(t, model="gpt-4o-mini-2024-07-18", training_file=f.id)
+    job = start_job(b, t, 12)
     b.advance(7 * 24 * 3600)
     ckpts = b.jobs.list_checkpoints(t, job.id)["data"]
     yield b, t, ckpts
@@ -82,11 +87,7 @@ def test_a_pruned_checkpoint_takes_its_permissions_with_it():
     b = Backend()
     try:
         t = b.tenant("sk-owner")
-        rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
-                for i in range(50)]
-        f = b.files.create(t, filename="d.jsonl", purpose="fine-tune",
-                           chunks=["\n".join(map(json.dumps, rows)).encode()])
-        job = b.jobs.create(t, model="gpt-4o-mini-2024-07-18", training_file=f.id)
+        job = start_job(b, t, 50)
         while b.jobs.retrieve(t, job.id).status != "running":
             b.advance(1)
         b.advance(3)
