@@ -27,9 +27,6 @@ _JOB = re.compile(r"/v1/fine_tuning/jobs/([^/]+)")
 _EVENTS = re.compile(r"/v1/fine_tuning/jobs/([^/]+)/events")
 _DIGITS = re.compile(r"[0-9]{1,9}")
 
-Handler = Callable[[Request, Any], Awaitable[Response]]
-
-
 def _page_query(raw: bytes) -> dict[str, Any] | None:
     """`after` and `limit` from a query string, or None when it holds anything else (FastAPI then parses it)."""
     if not raw:

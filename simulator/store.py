@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 
 class StoreError(Exception):
-    """A database ftsim must not open: another program's, or one from a newer ftsim."""
+    """A database ftsim must not open: another program's, one from a newer ftsim, or one another process has open."""
 
 
 class Store:
