@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 
 from simulator.errors import BadRequestError, PayloadTooLargeError
 
-__all__ = ["read_form", "finish", "commit", "Form", "Sink", "OVERHEAD", "MAX_FIELDS", "MAX_FIELD_BYTES", "INLINE_BYTES"]
+__all__ = ["read_form", "read_upload", "finish", "commit", "store_upload", "Form", "Sink", "OVERHEAD", "MAX_FIELDS", "MAX_FIELD_BYTES", "INLINE_BYTES"]
 
 T = TypeVar("T")
 
@@ -298,3 +298,18 @@ async def commit(durability: str, call: Callable[..., T], *args: Any, **kwargs: 
     if durability == "full":
         return await run_in_threadpool(call, *args, **kwargs)
     return call(*args, **kwargs)
+
+
+async def read_upload(request: Any, store: Any, tenant_key: str, *, file_field: str, limit: int,
+                      too_large: PayloadTooLargeError, prefix: str, expected: str) -> Form:
+    """`read_form` of a request whose file part streams into a store spool beside the tenant's blobs."""
+    return await read_form(
+        request.headers, request.stream(), file_field=file_field, limit=limit, too_large=too_large, expected=expected,
+        open_sink=lambda: store.spool_file(tenant_key, prefix=prefix, limit=limit, too_large=too_large),
+    )
+
+
+async def store_upload(form: Form, durability: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Flush the form's file part (`finish`) and hand it to the committing `call` as path= and size= (`commit`)."""
+    path, size = await finish(form.file)
+    return await commit(durability, call, *args, path=path, size=size, **kwargs)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from api.deps import BackendDep, TenantDep, json_response
-from api.multipart import commit, finish, read_form
+from api.multipart import read_upload, store_upload
 from simulator.backend import Backend
 from simulator.errors import BadRequestError, PayloadTooLargeError
 from simulator.files import MAX_FILE_BYTES, FileDeleted, FileObject, iter_file
@@ -20,12 +20,8 @@ async def upload_file(request: Request, backend: Backend, tenant: Tenant) -> Res
     """Store the multipart upload (`file`, `purpose`, `expires_after[seconds]`), its file part streamed to disk."""
     too_large = PayloadTooLargeError(f"File is too large: the limit is {MAX_FILE_BYTES} bytes.", param="file",
                                      code="file_too_large")
-    form = await read_form(
-        request.headers, request.stream(), file_field="file", limit=MAX_FILE_BYTES, too_large=too_large,
-        expected="'file' and 'purpose'",
-        open_sink=lambda: backend.store.spool_file(tenant.key, prefix=".upload-", limit=MAX_FILE_BYTES,
-                                                   too_large=too_large),
-    )
+    form = await read_upload(request, backend.store, tenant.key, file_field="file", limit=MAX_FILE_BYTES,
+                             too_large=too_large, prefix=".upload-", expected="'file' and 'purpose'")
     try:
         if form.file is None or form.filename is None:
             raise BadRequestError("Missing required parameter: 'file'.", param="file")
@@ -40,10 +36,9 @@ async def upload_file(request: Request, backend: Backend, tenant: Tenant) -> Res
                                       param="expires_after.seconds")
             digits = seconds.lstrip("0") or "0"
             expires = int(digits) if len(digits) <= 10 else 10**10  # out of range either way; no 5,000-digit int()
-        path, size = await finish(form.file)
-        return json_response(await commit(
-            backend.store.durability, backend.files.create_from_spool,
-            tenant, filename=form.filename, purpose=purpose, path=path, size=size, expires_after_seconds=expires,
+        return json_response(await store_upload(
+            form, backend.store.durability, backend.files.create_from_spool,
+            tenant, filename=form.filename, purpose=purpose, expires_after_seconds=expires,
         ))
     except BaseException:
         form.discard()

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StrictInt
 
 from api.deps import BackendDep, TenantDep
-from api.multipart import commit, finish, read_form
+from api.multipart import read_upload, store_upload
 from simulator.errors import BadRequestError, PayloadTooLargeError
 from simulator.uploads import MAX_PART_BYTES, Upload, UploadPart
 
@@ -59,18 +59,13 @@ async def add_part(upload_id: str, request: Request, backend: BackendDep, tenant
     """Add a part: multipart with the binary field `data`, refused (413) as soon as it passes 64 MB."""
     backend.uploads.check_pending(tenant, upload_id)  # before reading the body
     too_large = PayloadTooLargeError(f"Part is too large: the limit is {MAX_PART_BYTES} bytes (64 MB).", param="data")
-    form = await read_form(
-        request.headers, request.stream(), file_field="data", limit=MAX_PART_BYTES, too_large=too_large,
-        expected="the field 'data'",
-        open_sink=lambda: backend.store.spool_file(tenant.key, prefix=".part-", limit=MAX_PART_BYTES,
-                                                   too_large=too_large),
-    )
+    form = await read_upload(request, backend.store, tenant.key, file_field="data", limit=MAX_PART_BYTES,
+                             too_large=too_large, prefix=".part-", expected="the field 'data'")
     try:
         if form.file is None:  # `data` sent as a text field is read like a file part: bytes to us either way
             raise BadRequestError("Missing required parameter: 'data'.", param="data")
-        path, size = await finish(form.file)
-        return await commit(backend.store.durability, backend.uploads.add_part_from_spool, tenant, upload_id,
-                            path=path, size=size)
+        return await store_upload(form, backend.store.durability, backend.uploads.add_part_from_spool, tenant,
+                                  upload_id)
     except BaseException:
         form.discard()
         raise
