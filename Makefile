@@ -12,12 +12,11 @@ PYTEST_ARGS ?=
 
 install: $(STAMP) $(STAMP2)
 
-# Main environment: openai 3.x (httpx2), the package with its dev extras, tokenizer files.
+# Main environment: openai 3.x (httpx2), the package with its dev extras (the tokenizer files ship inside it).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	$(PY) -m pricing.tokenizer provision
 	touch $(STAMP)
 
 # Second environment: openai 2.x (legacy httpx) plus respx, for the in-process suite.
@@ -25,7 +24,6 @@ $(STAMP2): pyproject.toml
 	$(PYTHON) -m venv $(VENV2)
 	$(PY2) -m pip install --quiet --upgrade pip
 	$(PY2) -m pip install --quiet -e '.[dev]' 'openai>=2,<3'
-	$(PY2) -m pricing.tokenizer provision
 	touch $(STAMP2)
 
 serve: $(STAMP)

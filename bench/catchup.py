@@ -60,9 +60,9 @@ def _rss_mb() -> float:
 
 def child(mode: str, jobs: int, tenants: int, examples: int) -> dict[str, Any]:
     """One measurement, in this (child) process."""
-    from simulator.backend import Backend, SimConfig
-    from simulator.clock import ManualClock
-    from simulator.store import Store
+    from ftsim.simulator.core.backend import Backend, SimConfig
+    from ftsim.simulator.core.clock import ManualClock
+    from ftsim.simulator.core.store import Store
 
     with tempfile.TemporaryDirectory(prefix="ftsim-catchup-") as tmp:
         backend = Backend(store=Store(Path(tmp) / "ftsim.db"), clock=ManualClock(),

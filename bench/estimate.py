@@ -7,7 +7,7 @@
   (parsing is not timed): a loop of `encode_ordinary` over every message value. Measured on the first
   `--baseline-mb` of the file (default 64) so its parsed strings fit in memory (files over 32 MB repeat one
   32 MB block, so these are the strings of the whole file); throughput in file bytes/s.
-- End-to-end: `python -m api.cli estimate FILE --model M --json` in a child process (read, parse, validate,
+- End-to-end: `python -m ftsim.api.cli estimate FILE --model M --json` in a child process (read, parse, validate,
   count, on every core), wall time and CPU time (the child's rusage, which includes the workers it reaped).
   Baseline and end-to-end runs alternate (`--repeat`, best of each kept) so that a change of machine load hits
   both. Peak memory of the child plus its worker processes, sampled from /proc every 50 ms: the sum of RSS
@@ -117,7 +117,7 @@ def baseline_strings(path: Path, limit_bytes: int) -> tuple[list[str], int]:
 
 def baseline(strings: list[str], n_bytes: int, encoding: str) -> dict[str, Any]:
     """One timed plain `encode_ordinary` loop over `strings` (throughput in file bytes/s)."""
-    from pricing.tokenizer import get_encoding
+    from ftsim.pricing.dataset.tokenizer import get_encoding
 
     encode = get_encoding(encoding).encode_ordinary
     start, cpu0 = time.perf_counter(), time.process_time()
@@ -184,7 +184,7 @@ def end_to_end(path: Path, model: str) -> dict[str, Any]:
     sum of RSS (and PSS) over the tree (not `ru_maxrss`: a child forked from this process and exec'd keeps this
     process's peak RSS in it).
     """
-    cmd = [sys.executable, "-m", "api.cli", "estimate", str(path), "--model", model, "--json"]
+    cmd = [sys.executable, "-m", "ftsim.api.cli", "estimate", str(path), "--model", model, "--json"]
     with tempfile.TemporaryFile() as out_fh, tempfile.TemporaryFile() as err_fh:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out_fh, stderr=err_fh, cwd=BENCH_DIR.parent)
@@ -225,7 +225,7 @@ def end_to_end(path: Path, model: str) -> dict[str, Any]:
 
 def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     """Generate data, measure baseline and end-to-end, print a table, return the results."""
-    from pricing.catalog import load_catalog
+    from ftsim.pricing.catalog.catalog import load_catalog
 
     entry = load_catalog().resolve(args.model)
     path = generate(DATA_DIR / f"sft-{args.size_mb}mb.jsonl", args.size_mb)

@@ -142,7 +142,7 @@ def _call(port: int, method: str, path: str, body: bytes | None = None, ctype: s
 def start_ftsim(workdir: Path) -> tuple[subprocess.Popen, int, str]:
     """`ftsim serve` on a fresh database, with one succeeded job; (process, port, job id)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "api.cli", "serve", "--db", str(workdir / "ftsim.db"), "--port", str(port),
+    cmd = [sys.executable, "-m", "ftsim.api.cli", "serve", "--db", str(workdir / "ftsim.db"), "--port", str(port),
            "--speed", "0"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ready(proc, port, "/_sim/clock", 60)

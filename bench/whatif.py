@@ -31,9 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def child() -> dict[str, Any]:
     """One measurement (run in a fresh process): evaluate the grid, then write it as CSV."""
-    from pricing.catalog import load_catalog
-    from pricing.report import write_report
-    from pricing.whatif import evaluate, load_scenario
+    from ftsim.pricing.catalog.catalog import load_catalog
+    from ftsim.pricing.reports.report import write_report
+    from ftsim.pricing.planning.whatif import evaluate, load_scenario
 
     catalog = load_catalog()
     scenario = load_scenario(SCENARIO)

@@ -10,7 +10,7 @@ class PricingError(Exception):
 
 
 class EncodingUnavailable(PricingError):
-    """A tokenizer encoding is not provisioned (and the network cannot be used to fetch it)."""
+    """A bundled tokenizer file is missing or corrupt: a broken install, never a problem with the user's data."""
 
 
 class UnknownModel(PricingError):

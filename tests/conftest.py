@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from api.app import create_app
-from simulator.backend import Backend
+from ftsim.api.http.app import create_app
+from ftsim.simulator.core.backend import Backend
 
 
 @pytest.fixture

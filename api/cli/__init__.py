@@ -7,14 +7,15 @@ of the layers below) are printed as one line on stderr, never as a traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from typing import Sequence
 
-__all__ = ["main", "CliError", "COMMANDS"]
+from ftsim._version import __version__
 
-# Subcommand modules, in the order `ftsim --help` lists them.
-COMMANDS = ["serve", "validate", "estimate", "prices", "compare", "whatif", "decide", "doctor"]
+__all__ = ["main", "CliError"]
+
+# Third-party modules that come with an extra rather than the core install, and the extra that brings each.
+OPTIONAL_MODULES = {"uvicorn": "server", "rich": "planning", "pandas": "planning", "numpy": "planning"}
 
 
 class CliError(Exception):
@@ -28,14 +29,11 @@ class CliError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every available subcommand registered."""
     parser = argparse.ArgumentParser(prog="ftsim", description="Offline OpenAI fine-tuning simulator and cost planner.")
+    parser.add_argument("--version", action="version", version=f"ftsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"api.cli.{name}")
-        except ModuleNotFoundError as exc:  # a subcommand not built yet
-            if exc.name == f"api.cli.{name}":
-                continue
-            raise
+    from ftsim.api.cli import compare, decide, doctor, estimate, prices, serve, validate, whatif
+
+    for module in (serve, validate, estimate, prices, compare, whatif, decide, doctor):
         module.register(sub)
     return parser
 
@@ -55,6 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ftsim: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:
+        extra = OPTIONAL_MODULES.get((exc.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        print(f"ftsim: `ftsim {args.command}` needs the {extra} extra: pip install 'ftsim-openai[{extra}]'",
+              file=sys.stderr)
+        return 1
     except BrokenPipeError:  # e.g. `ftsim decide --json | head`: the reader left, nothing to report
         _silence_stdout()
         return 0
@@ -76,17 +81,10 @@ def _silence_stdout() -> None:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Typed errors from the layers below that carry a user-readable message."""
-    errors: list[type[BaseException]] = []
-    try:
-        from pricing.errors import PricingError
+    from ftsim.pricing.errors import PricingError
+    from ftsim.simulator.core.errors import SimulatorError
 
-        errors.append(PricingError)
-    except ImportError:
-        pass
-    from simulator.errors import SimulatorError
-
-    errors.append(SimulatorError)
-    return tuple(errors)
+    return (PricingError, SimulatorError)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 
 from pydantic import ValidationError
 
-from api.cli import CliError
+from ftsim.api.cli import CliError
 
 __all__ = ["register", "run", "print_compare", "decimal_arg", "date_arg", "validation_line", "load_catalog_arg"]
 
@@ -43,7 +43,7 @@ def validation_line(exc: ValidationError) -> str:
 
 def load_catalog_arg(path: str | None):
     """The catalog named by --catalog, or the bundled newest."""
-    from pricing.catalog import load_catalog
+    from ftsim.pricing.catalog.catalog import load_catalog
 
     return load_catalog(path) if path else load_catalog()
 
@@ -85,7 +85,7 @@ def _epochs(text: str | None) -> int | str | None:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of `ftsim compare`."""
-    from pricing.compare import CompareInput, compare
+    from ftsim.pricing.planning.compare import CompareInput, compare
 
     if args.epochs is not None and args.training_file is None:
         raise CliError("--epochs goes with --training-file (--training-tokens already include epochs)", code=2)
@@ -114,7 +114,7 @@ def print_compare(result, file=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from pricing.compare import usd
+    from ftsim.pricing.planning.compare import usd
 
     console = Console(file=file or sys.stdout, highlight=False)
     b, t = result.base, result.tuned

@@ -10,8 +10,8 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from api.cli import CliError
-from api.cli.compare import date_arg, load_catalog_arg, validation_line
+from ftsim.api.cli import CliError
+from ftsim.api.cli.compare import date_arg, load_catalog_arg, validation_line
 
 __all__ = ["register", "run", "ask_all", "load_answers", "print_decision"]
 
@@ -40,7 +40,7 @@ def load_answers(path: str) -> dict[str, Any]:
 
 def ask_all(data: dict[str, Any], ask: Callable[[str], str] | None = None, out=None) -> dict[str, Any]:
     """Ask every question the walk reaches and has no answer for, re-asking on unreadable answers."""
-    from pricing.decide import next_question, parse_answer
+    from ftsim.pricing.planning.decide import next_question, parse_answer
 
     out = out or sys.stdout
     ask = ask or input
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     """Handler of `ftsim decide`."""
     import datetime as dt
 
-    from pricing.decide import DecideInput, decide
+    from ftsim.pricing.planning.decide import DecideInput, decide
 
     raw = load_answers(args.answers) if args.answers else {}
     try:
@@ -97,7 +97,7 @@ def print_decision(decision, file=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from api.cli.compare import print_compare
+    from ftsim.api.cli.compare import print_compare
 
     console = Console(file=file or sys.stdout, highlight=False)
     table = Table(title="Decision path")

@@ -7,8 +7,8 @@ import sys
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from api.cli import CliError
-from api.cli.progress import PROGRESS_MIN_BYTES, scan_progress
+from ftsim.api.cli import CliError
+from ftsim.api.cli.progress import PROGRESS_MIN_BYTES, scan_progress
 
 __all__ = ["register", "run", "epochs_arg", "hours_arg", "PROGRESS_MIN_BYTES"]
 
@@ -50,8 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Scan the file, price it, print a table (or JSON)."""
-    from pricing.catalog import load_catalog
-    from pricing.estimate import estimate
+    from ftsim.pricing.catalog.catalog import load_catalog
+    from ftsim.pricing.costs.estimate import estimate
 
     catalog = load_catalog(args.catalog) if args.catalog else load_catalog()
     if args.hours is not None and args.method != "reinforcement":
@@ -73,7 +73,7 @@ def print_estimate(result: Any, file: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from pricing.estimate import summary_lines
+    from ftsim.pricing.costs.estimate import summary_lines
 
     console = Console(file=file or sys.stdout, soft_wrap=True)
     if not console.is_terminal:

@@ -23,7 +23,7 @@ def _p(value: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print the catalog."""
-    from pricing.catalog import load_catalog
+    from ftsim.pricing.catalog.catalog import load_catalog
 
     catalog = load_catalog(args.catalog) if args.catalog else load_catalog()
     if args.json:

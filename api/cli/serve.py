@@ -7,7 +7,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from api.cli import CliError
+from ftsim.api.cli import CliError
 
 DEFAULT_DB = ".ftsim/ftsim.db"
 
@@ -37,11 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def build_backend(args: argparse.Namespace):
     """The backend `serve` runs, from its arguments."""
-    from pricing.catalog import load_catalog
-    from simulator.backend import Backend, SimConfig
-    from simulator.clock import ScaledClock
-    from simulator.store import Store, StoreError
-    from simulator.tenancy import load_keys
+    from ftsim.pricing.catalog.catalog import load_catalog
+    from ftsim.simulator.core.backend import Backend, SimConfig
+    from ftsim.simulator.core.clock import ScaledClock
+    from ftsim.simulator.core.store import Store, StoreError
+    from ftsim.simulator.core.tenancy import load_keys
 
     if args.speed < 0:
         raise CliError("--speed must be >= 0", code=2)
@@ -88,7 +88,7 @@ def preload_encodings(backend) -> None:
 
     Loading takes about a second; done lazily, the first job validation would hold the backend lock meanwhile.
     """
-    from pricing.tokenizer import get_encoding
+    from ftsim.pricing.dataset.tokenizer import get_encoding
 
     for name in sorted({entry.tokenizer for entry in backend.catalog.fine_tunable()}):
         get_encoding(name)
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     """Start uvicorn on the backend."""
     import uvicorn
 
-    from api.app import create_app
+    from ftsim.api.http.app import create_app
 
     backend = build_backend(args)
     preload_encodings(backend)

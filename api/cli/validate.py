@@ -14,8 +14,8 @@ import itertools
 import json
 from pathlib import Path
 
-from api.cli import CliError
-from api.cli.progress import scan_progress
+from ftsim.api.cli import CliError
+from ftsim.api.cli.progress import scan_progress
 
 __all__ = ["register", "run", "detect_method", "default_model"]
 
@@ -44,8 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _peek(path: str, limit: int = 50) -> tuple[int, int, int, bool]:
     """(chat lines, preference lines, chat lines without an assistant reply, any image) among the first lines."""
-    from pricing.dataset import read_jsonl
-    from pricing.validation import example_format
+    from ftsim.pricing.dataset.reader import read_jsonl
+    from ftsim.pricing.dataset.validation import example_format
 
     chat = pref = prompts = 0
     images = False
@@ -80,10 +80,10 @@ def default_model(method: str, path: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of `ftsim validate`."""
-    from pricing.catalog import load_catalog
-    from pricing.dataset import check_readable
-    from pricing.errors import DatasetError, UnknownModel
-    from pricing.scan import scan_dataset
+    from ftsim.pricing.catalog.catalog import load_catalog
+    from ftsim.pricing.dataset.reader import check_readable
+    from ftsim.pricing.errors import DatasetError, UnknownModel
+    from ftsim.pricing.dataset.scan import scan_dataset
 
     try:
         size = check_readable(args.file)

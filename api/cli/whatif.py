@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from api.cli import CliError
-from api.cli.compare import date_arg, load_catalog_arg
+from ftsim.api.cli import CliError
+from ftsim.api.cli.compare import date_arg, load_catalog_arg
 
 __all__ = ["register", "run", "PROGRESS_MIN_ROWS"]
 
@@ -29,9 +29,9 @@ def run(args: argparse.Namespace) -> int:
     """Handler of `ftsim whatif`."""
     import datetime as dt
 
-    from pricing.compare import compare
-    from pricing.report import format_of, write_report
-    from pricing.whatif import baseline_input, evaluate, grid_size, load_scenario, sweep_warnings
+    from ftsim.pricing.planning.compare import compare
+    from ftsim.pricing.reports.report import format_of, write_report
+    from ftsim.pricing.planning.whatif import baseline_input, evaluate, grid_size, load_scenario, sweep_warnings
 
     if args.rows < 0:
         raise CliError("--rows must be >= 0", code=2)
@@ -65,7 +65,7 @@ def _evaluate_with_progress(scenario, catalog, size: int):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from pricing.whatif import evaluate
+    from ftsim.pricing.planning.whatif import evaluate
 
     columns = (TextColumn("grid"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
@@ -78,7 +78,7 @@ def _print(scenario, grid, result, warnings: list[str], rows: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from api.cli.compare import print_compare
+    from ftsim.api.cli.compare import print_compare
 
     console = Console(highlight=False)
     console.print(f"[bold]{scenario.title}[/bold]: {len(grid):,} rows")

@@ -8,8 +8,8 @@ import openai
 import pytest
 from starlette.testclient import TestClient
 
-from api.app import create_app
-from simulator.backend import Backend
+from ftsim.api.http.app import create_app
+from ftsim.simulator.core.backend import Backend
 
 AUTH = {"Authorization": "Bearer sk-test"}
 
@@ -42,8 +42,8 @@ def test_malformed_key_is_401(http, header):
 @pytest.fixture
 def strict_http():
     """A server that accepts only sk-listed (organization org-acme)."""
-    from simulator.backend import SimConfig
-    from simulator.tenancy import Tenant
+    from ftsim.simulator.core.backend import SimConfig
+    from ftsim.simulator.core.tenancy import Tenant
 
     keys = {"sk-listed": Tenant(org_id="org-acme", org_slug="acme", project_id="proj_a")}
     backend = Backend(config=SimConfig(keys=keys, strict_keys=True))
@@ -140,7 +140,7 @@ def test_filename_is_stored_without_path_or_control_characters(sdk, backend):
     tenant = backend.tenant("sk-test")
     raw = backend.files.create_bytes(tenant, filename="a/b\\c\x07\x1bd.jsonl", purpose="fine-tune", content=b"{}")
     assert raw.filename == "a/b\\c\x07\x1bd.jsonl"  # internal names are kept as given
-    from simulator.files import clean_filename
+    from ftsim.simulator.files.files import clean_filename
 
     assert clean_filename("a/b\\c\x07\x1bd.jsonl") == "cd.jsonl"
     assert clean_filename("../..") == ".." and clean_filename("") == "file"
@@ -170,8 +170,8 @@ def test_sim_clock_advance_and_reset(http, sdk):
 
 
 def test_clock_is_persisted_and_resumed(tmp_path):
-    from simulator.clock import ManualClock
-    from simulator.store import Store
+    from ftsim.simulator.core.clock import ManualClock
+    from ftsim.simulator.core.store import Store
 
     b = Backend(store=Store(tmp_path / "db.sqlite"), clock=ManualClock())
     target = b.advance(7200)
@@ -182,7 +182,7 @@ def test_clock_is_persisted_and_resumed(tmp_path):
 
 
 def test_ids_do_not_repeat_after_restart(tmp_path):
-    from simulator.store import Store
+    from ftsim.simulator.core.store import Store
 
     b = Backend(store=Store(tmp_path / "db.sqlite"))
     tenant = b.tenant("sk-a")
@@ -195,7 +195,7 @@ def test_ids_do_not_repeat_after_restart(tmp_path):
 
 
 def test_request_ids_never_repeat_across_restarts(tmp_path):
-    from simulator.store import Store
+    from ftsim.simulator.core.store import Store
 
     seen = set()
     for _ in range(2):

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from api.app import create_app
-from api.fast_lane import FastLane, _page_query, _route
-from simulator.backend import Backend
+from ftsim.api.http.app import create_app
+from ftsim.api.http.fast_lane import FastLane, _page_query, _route
+from ftsim.simulator.core.backend import Backend
 
 ALICE = {"Authorization": "Bearer sk-alice"}
 BOB = {"Authorization": "Bearer sk-bob"}

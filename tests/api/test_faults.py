@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.app import create_app
-from api.transport import http_client
-from simulator.faults import PRESETS, Faults, JobFailure
-from simulator.tenancy import Tenant
+from ftsim.api.http.app import create_app
+from ftsim.api.testing.transport import http_client
+from ftsim.simulator.core.faults import PRESETS, Faults, JobFailure
+from ftsim.simulator.core.tenancy import Tenant
 
 KEY = {"Authorization": "Bearer sk-faults"}
 TENANT = Tenant("org-x", "personal", "proj_x")
@@ -120,7 +120,7 @@ def test_job_failure_filters_and_stages(backend):
 
 
 def test_bad_specs_are_400(backend):
-    from simulator.errors import BadRequestError
+    from ftsim.simulator.core.errors import BadRequestError
 
     with pytest.raises(BadRequestError):
         backend.faults.add("no_such_preset")

@@ -7,9 +7,9 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.deps import json_list_response as _list_body
-from api.deps import json_response
-from simulator.pagination import list_envelope
+from ftsim.api.http.deps import json_list_response as _list_body
+from ftsim.api.http.deps import json_response
+from ftsim.simulator.core.pagination import list_envelope
 
 _values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.backend import Backend
+from ftsim.simulator.core.backend import Backend
 from tests.openapi_schema import assert_schema
 
 AUTH = {"Authorization": "Bearer sk-test"}

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from api.multipart import (
+from ftsim.api.http.multipart import (
     INLINE_BYTES,
     MAX_FIELD_BYTES,
     MAX_FIELDS,
@@ -23,7 +23,7 @@ from api.multipart import (
     finish,
     read_form,
 )
-from simulator.errors import BadRequestError, PayloadTooLargeError
+from ftsim.simulator.core.errors import BadRequestError, PayloadTooLargeError
 
 FILE = "file"
 BIG_LIMIT = 4 * 1024 * 1024
@@ -506,7 +506,7 @@ def test_padding_at_the_cap_does_not_depend_on_chunking(padding: int, size: int)
 @pytest.mark.parametrize("extra", [-3, -1, 0, 1, 3])
 def test_header_block_at_the_cap_does_not_depend_on_chunking(extra: int) -> None:
     """A header block within a few bytes of MAX_HEADER_BYTES is decided alike in one chunk and in small ones."""
-    from api.multipart import MAX_HEADER_BYTES
+    from ftsim.api.http.multipart import MAX_HEADER_BYTES
 
     head = b'Content-Disposition: form-data; name="file"; filename="f"\r\nX-Pad: '
     block = head + b"a" * (MAX_HEADER_BYTES + extra - len(head))

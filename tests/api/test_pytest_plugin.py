@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai  # noqa: F401 - imported here so the inner runs (which restore sys.modules) reuse it
 import pytest
 
-from api.testing import Simulator
+from ftsim.api.testing.simulator import Simulator
 
 pytest_plugins = ["pytester"]
 
@@ -19,8 +19,8 @@ pytestmark = pytest.mark.sdk2
 
 INNER = '''
 import pytest
-from api.testing import Simulator
-from simulator.clock import DEFAULT_START
+from ftsim.api.testing.simulator import Simulator
+from ftsim.simulator.core.clock import DEFAULT_START
 
 SEEN = []
 

@@ -10,8 +10,8 @@ import httpx
 import openai
 import pytest
 
-from api.testing import DEFAULT_API_KEY, Simulator, SimulatorStuck
-from simulator.clock import DEFAULT_START
+from ftsim.api.testing.simulator import DEFAULT_API_KEY, Simulator, SimulatorStuck
+from ftsim.simulator.core.clock import DEFAULT_START
 
 MODEL = "gpt-4o-mini-2024-07-18"
 pytestmark = pytest.mark.sdk2  # in-process SDK tests: also run with openai 2.x

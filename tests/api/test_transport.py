@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.app import create_app
-from api.transport import call_asgi, http_client, sdk_http_module, transport_classes
-from simulator.backend import Backend
+from ftsim.api.http.app import create_app
+from ftsim.api.testing.transport import call_asgi, http_client, sdk_http_module, transport_classes
+from ftsim.simulator.core.backend import Backend
 
 pytestmark = pytest.mark.sdk2  # in-process SDK tests: also run with openai 2.x
 MODULES = ["httpx"] + (["httpx2"] if importlib.util.find_spec("httpx2") else [])

@@ -91,9 +91,9 @@ def test_a_part_over_the_limit_is_refused_while_it_streams(http, monkeypatch):
 
     import httpx
 
-    import simulator.uploads as uploads_mod
+    import ftsim.simulator.files.uploads as uploads_mod
 
-    monkeypatch.setattr("api.routers.uploads.MAX_PART_BYTES", 1024)
+    monkeypatch.setattr("ftsim.api.http.routers.uploads.MAX_PART_BYTES", 1024)
     monkeypatch.setattr(uploads_mod, "MAX_PART_BYTES", 1024)
     up = http.post("/v1/uploads", headers=AUTH, json={"filename": "t.jsonl", "purpose": "fine-tune",
                                                       "bytes": 10, "mime_type": "text/jsonl"}).json()

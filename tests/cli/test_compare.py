@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
+from ftsim.api.cli import main
 
 ROOT = Path(__file__).parents[2]
 TOY = str(ROOT / "fixtures" / "datasets" / "toy_chat_fine_tuning.jsonl")

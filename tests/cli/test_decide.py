@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
-from api.cli.decide import ask_all
+from ftsim.api.cli import main
+from ftsim.api.cli.decide import ask_all
 
 ROOT = Path(__file__).parents[2]
 ANSWERS = ROOT / "fixtures" / "answers"
@@ -64,7 +64,7 @@ def test_ask_all_reasks_and_stops_on_eof(capsys):
     def eof(prompt):
         raise EOFError
 
-    from api.cli import CliError
+    from ftsim.api.cli import CliError
 
     with pytest.raises(CliError, match="fact_retrieval"):
         ask_all({}, ask=eof)
@@ -101,7 +101,7 @@ def test_closed_pipe_is_not_a_traceback():
     import sys
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "decide", "--answers", "fixtures/answers/sft-cost-play.toml", "--json"],
+        [sys.executable, "-m", "ftsim.api.cli", "decide", "--answers", "fixtures/answers/sft-cost-play.toml", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     proc.stdout.close()  # the reader leaves before the first write, as `| head` does

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
-from pricing.tokenizer import ENCODINGS
+from ftsim.api.cli import main
+from ftsim.pricing.dataset.tokenizer import ENCODINGS
 
 
 def test_doctor_text(capsys) -> None:
@@ -24,11 +24,11 @@ def test_doctor_json(capsys) -> None:
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] is True and {e["name"] for e in data["encodings"]} == set(ENCODINGS)
     assert all(e["sha256"] == e["expected_sha256"] for e in data["encodings"])
-    assert {"python", "openai", "fastapi", "pydantic", "tiktoken", "ftsim"} <= set(data["versions"])
+    assert {"python", "openai", "fastapi", "pydantic", "tiktoken", "ftsim-openai"} <= set(data["versions"])
 
 
 def test_doctor_missing_encoding_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr("ftsim.pricing.dataset.tokenizer.bundled_dir", lambda: tmp_path)
     assert main(["doctor"]) == 1
     out = capsys.readouterr().out
-    assert "MISSING" in out and "pricing.tokenizer provision" in out
+    assert "MISSING" in out and "reinstall" in out

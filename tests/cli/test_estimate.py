@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
-from pricing.tokenizer import get_encoding
+from ftsim.api.cli import main
+from ftsim.pricing.dataset.tokenizer import get_encoding
 
 ROOT = Path(__file__).parents[2]
 TOY = str(ROOT / "fixtures" / "datasets" / "toy_chat_fine_tuning.jsonl")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from api.cli import main
-from pricing.catalog import bundled_catalogs
+from ftsim.api.cli import main
+from ftsim.pricing.catalog.catalog import bundled_catalogs
 
 ROOT = Path(__file__).parents[2]
 

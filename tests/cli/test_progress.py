@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from api.cli import progress as progress_mod
-from api.cli.progress import scan_progress
+from ftsim.api.cli import progress as progress_mod
+from ftsim.api.cli.progress import scan_progress
 
 DATA = "fixtures/datasets/sft_valid.jsonl"
 
@@ -46,7 +46,7 @@ def test_bar_runs_without_a_thread_so_the_scanner_can_fork(terminal):
 def test_estimate_with_a_bar_gives_the_same_figures(terminal, capsys):
     import json
 
-    from api.cli import main
+    from ftsim.api.cli import main
 
     assert main(["estimate", DATA, "--model", "gpt-4o-mini", "--json"]) == 0
     with_bar = json.loads(capsys.readouterr().out)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from api.cli import build_parser, main
-from api.cli.serve import build_backend
+from ftsim.api.cli import build_parser, main
+from ftsim.api.cli.serve import build_backend
 
 
 def parse(*argv):
@@ -114,9 +114,9 @@ def test_database_that_is_a_directory_is_one_line(tmp_path, capsys):
 
 
 def test_serve_stops_with_one_line_when_a_tokenizer_is_missing(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "empty-cache"))  # encodings are cached per directory
+    monkeypatch.setattr("ftsim.pricing.dataset.tokenizer.bundled_dir", lambda: tmp_path)  # cached per directory
     monkeypatch.setattr("uvicorn.run", lambda *a, **k: pytest.fail("must not serve without a tokenizer"))
     code = main(["serve", "--db", ":memory:"])
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("ftsim: ") and err.count("\n") == 1
-    assert "provision" in err or "make install" in err
+    assert "reinstall" in err

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
+from ftsim.api.cli import main
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "datasets"
 
@@ -84,16 +84,16 @@ def test_usage_errors_exit_2(capsys) -> None:
 
 
 def test_missing_encoding_names_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr("ftsim.pricing.dataset.tokenizer.bundled_dir", lambda: tmp_path)
     assert main(["validate", str(FIXTURES / "sft_valid.jsonl")]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "make install" in err
+    assert err.count("\n") == 1 and "reinstall" in err
 
 
 def test_unreadable_file_with_json_still_prints_a_json_finding(tmp_path, capsys):
     import json as _json
 
-    from api.cli import main as _main
+    from ftsim.api.cli import main as _main
 
     code = _main(["validate", str(tmp_path / "missing.jsonl"), "--json"])
     out, err = capsys.readouterr()
@@ -103,7 +103,7 @@ def test_unreadable_file_with_json_still_prints_a_json_finding(tmp_path, capsys)
 
 
 def test_unknown_model_is_a_usage_error_in_every_command(capsys):
-    from api.cli import main as _main
+    from ftsim.api.cli import main as _main
 
     data = "fixtures/datasets/sft_valid.jsonl"
     assert _main(["validate", data, "--model", "nope"]) == 2

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from api.cli import main
+from ftsim.api.cli import main
 
 ROOT = Path(__file__).parents[2]
 SUPPORT = str(ROOT / "fixtures" / "scenarios" / "support-bot.toml")
@@ -60,9 +60,9 @@ def test_bad_scenario_is_one_line(tmp_path, capsys):
 
 
 def test_progress_bar_path_evaluates_the_whole_grid():
-    from api.cli.whatif import _evaluate_with_progress
-    from pricing.catalog import load_catalog
-    from pricing.whatif import grid_size, load_scenario
+    from ftsim.api.cli.whatif import _evaluate_with_progress
+    from ftsim.pricing.catalog.catalog import load_catalog
+    from ftsim.pricing.planning.whatif import grid_size, load_scenario
 
     scenario = load_scenario(SUPPORT)
     grid = _evaluate_with_progress(scenario, load_catalog(), grid_size(scenario))

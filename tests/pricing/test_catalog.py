@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from pricing.catalog import bundled_catalogs, load_catalog
-from pricing.errors import CatalogError, UnknownModel
+from ftsim.pricing.catalog.catalog import bundled_catalogs, load_catalog
+from ftsim.pricing.errors import CatalogError, UnknownModel
 
 CAT = load_catalog()
 RAW = json.loads((Path(__file__).parents[2] / "pricing" / "catalog" / bundled_catalogs()[-1]).read_text())

@@ -1,4 +1,4 @@
-"""pricing.compare: break-even figures to the cent (reference TV8, TV11), horizon caps, retraining."""
+"""ftsim.pricing.planning.compare: break-even figures to the cent (reference TV8, TV11), horizon caps, retraining."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from pricing.catalog import load_catalog
-from pricing.compare import CompareInput, compare
-from pricing.errors import PricingError, UnknownModel
+from ftsim.pricing.catalog.catalog import load_catalog
+from ftsim.pricing.planning.compare import CompareInput, compare
+from ftsim.pricing.errors import PricingError, UnknownModel
 
 CATALOG = load_catalog()
 TODAY = dt.date(2026, 11, 22)
@@ -176,7 +176,7 @@ def test_rft_training_hours_on_o4_mini():
 
 
 def test_training_from_a_dataset_uses_the_estimator():
-    from pricing.estimate import estimate
+    from ftsim.pricing.costs.estimate import estimate
 
     params = tv8(model="gpt-4o-mini", training_tokens=None, training_file=str(TOY), epochs=3)
     result = compare(params, catalog=CATALOG)
@@ -221,7 +221,7 @@ def test_no_training_input_means_no_training_cost_with_a_warning():
 
 
 def test_money_strings_follow_one_rule():
-    """Exact values, no exponent, trailing zeros stripped to cents (pricing.money.usd_text)."""
+    """Exact values, no exponent, trailing zeros stripped to cents (ftsim.pricing.costs.money.usd_text)."""
     data = compare(tv8(model="o4-mini", training_tokens=None, training_hours=Decimal("0.64"),
                        today=dt.date(2025, 6, 1)), catalog=CATALOG).model_dump(mode="json")
     assert data["tuned"]["training_cost_usd"] == "64.00"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pricing.counting import count_example, count_messages
-from pricing.images import image_tokens
-from pricing.tokenizer import get_encoding
+from ftsim.pricing.dataset.counting import count_example, count_messages
+from ftsim.pricing.dataset.images import image_tokens
+from ftsim.pricing.dataset.tokenizer import get_encoding
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "datasets"
 BIG = 1_000_000

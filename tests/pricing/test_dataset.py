@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from pricing.dataset import binary_reason, check_readable, iter_training_pairs, plan_chunks, read_jsonl
-from pricing.errors import DatasetError
-from pricing.validation import Finding
+from ftsim.pricing.dataset.reader import binary_reason, check_readable, iter_training_pairs, plan_chunks, read_jsonl
+from ftsim.pricing.errors import DatasetError
+from ftsim.pricing.dataset.validation import Finding
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "datasets"
 
@@ -131,7 +131,7 @@ def test_training_pairs() -> None:
 @settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 @given(lines=st.lists(st.binary(max_size=40) | st.text(max_size=40).map(str.encode), max_size=12))
 def test_arbitrary_bytes_never_raise(tmp_path: Path, lines: list[bytes]) -> None:
-    from pricing.validation import validate_example
+    from ftsim.pricing.dataset.validation import validate_example
 
     path = write(tmp_path, b"\n".join(lines))
     for line, item in read_jsonl(path):

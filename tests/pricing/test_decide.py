@@ -1,4 +1,4 @@
-"""pricing.decide: the walkthrough's order, every branch, and its figures (compare, RFT budget)."""
+"""ftsim.pricing.planning.decide: the walkthrough's order, every branch, and its figures (compare, RFT budget)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pricing.catalog import load_catalog
-from pricing.decide import QUESTIONS, DecideInput, decide, next_question, parse_answer
+from ftsim.pricing.catalog.catalog import load_catalog
+from ftsim.pricing.planning.decide import QUESTIONS, DecideInput, decide, next_question, parse_answer
 
 CATALOG = load_catalog()
 ANSWERS = Path(__file__).resolve().parents[2] / "fixtures" / "answers"

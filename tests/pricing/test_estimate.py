@@ -1,4 +1,4 @@
-"""pricing.estimate: dataset -> Estimate, checked against an independent tiktoken count in the test."""
+"""ftsim.pricing.costs.estimate: dataset -> Estimate, checked against an independent tiktoken count in the test."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pricing.catalog import bundled_catalogs, load_catalog
-from pricing.errors import DatasetError, PricingError
-from pricing.estimate import InvalidDataset, estimate, estimate_examples
-from pricing.hyperparameters import auto_n_epochs
-from pricing.rft import GraderUsage
-from pricing.tokenizer import get_encoding
+from ftsim.pricing.catalog.catalog import bundled_catalogs, load_catalog
+from ftsim.pricing.errors import DatasetError, PricingError
+from ftsim.pricing.costs.estimate import InvalidDataset, estimate, estimate_examples
+from ftsim.pricing.costs.hyperparameters import auto_n_epochs
+from ftsim.pricing.costs.rft import GraderUsage
+from ftsim.pricing.dataset.tokenizer import get_encoding
 
 ROOT = Path(__file__).parents[2]
 TOY = ROOT / "fixtures" / "datasets" / "toy_chat_fine_tuning.jsonl"

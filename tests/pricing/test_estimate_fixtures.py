@@ -3,7 +3,7 @@
 The independent counter below follows the documented convention (pricing/counting.py docstring; the cookbook):
 3 per example + per message (3 + tokens of every value except `weight`, +1 for `name`), non-string values as
 compact JSON, `tools` as compact JSON once per example; image parts by the gpt-4o rule, the size read from the
-PNG header here. It shares no code with pricing.counting.
+PNG header here. It shares no code with ftsim.pricing.dataset.counting.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
-from pricing.catalog import load_catalog
-from pricing.hyperparameters import auto_n_epochs
-from pricing.tokenizer import get_encoding
+from ftsim.api.cli import main
+from ftsim.pricing.catalog.catalog import load_catalog
+from ftsim.pricing.costs.hyperparameters import auto_n_epochs
+from ftsim.pricing.dataset.tokenizer import get_encoding
 
 FIX = Path(__file__).parents[2] / "fixtures" / "datasets"
 CAT = load_catalog()

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pricing.hyperparameters import auto_batch_size, auto_n_epochs
+from ftsim.pricing.costs.hyperparameters import auto_batch_size, auto_n_epochs
 
 TV4 = [(1, 25), (3, 25), (5, 20), (10, 10), (30, 3), (33, 3), (34, 3), (8333, 3), (8334, 2),
        (10_000, 2), (12_500, 2), (12_501, 1), (25_001, 1), (100_000, 1)]

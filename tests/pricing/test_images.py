@@ -9,7 +9,7 @@ import zlib
 import pytest
 from hypothesis import given, strategies as st
 
-from pricing.images import MAX_IMAGE_BYTES, image_tokens, inspect_url, sniff
+from ftsim.pricing.dataset.images import MAX_IMAGE_BYTES, image_tokens, inspect_url, sniff
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""pricing.inference: per call and per month, tuned and base, cached and batch shares."""
+"""ftsim.pricing.costs.inference: per call and per month, tuned and base, cached and batch shares."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pricing.catalog import PriceSet, TierPrices, load_catalog
-from pricing.errors import PricingError
-from pricing.inference import call_cost, inference_cost, monthly_cost, prices_for
+from ftsim.pricing.catalog.catalog import PriceSet, TierPrices, load_catalog
+from ftsim.pricing.errors import PricingError
+from ftsim.pricing.costs.inference import call_cost, inference_cost, monthly_cost, prices_for
 
 CAT = load_catalog()
 

@@ -1,4 +1,4 @@
-"""pricing.money: Decimal value objects, explicit rounding, floats refused."""
+"""ftsim.pricing.costs.money: Decimal value objects, explicit rounding, floats refused."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pricing.money import (
+from ftsim.pricing.costs.money import (
     CENT,
     HourlyRate,
     Money,
@@ -108,7 +108,7 @@ def test_per_million_properties(rate: Decimal, tokens: int) -> None:
     ("0.0000004", "0.0000004"), ("1E+2", "100.00"), ("-1.5", "-1.50"), ("12345.678900", "12345.6789"),
 ])
 def test_money_strings_follow_one_rule(amount: str, text: str) -> None:
-    from pricing.money import normalize_usd, usd_text
+    from ftsim.pricing.costs.money import normalize_usd, usd_text
 
     assert usd_text(Decimal(amount)) == text
     assert normalize_usd(Decimal(amount)) == Decimal(amount)
@@ -118,7 +118,7 @@ def test_money_strings_follow_one_rule(amount: str, text: str) -> None:
 def test_money_strings_are_exact_positional_and_keep_cents(amount: Decimal) -> None:
     from pydantic import BaseModel
 
-    from pricing.money import UsdAmount, usd_text
+    from ftsim.pricing.costs.money import UsdAmount, usd_text
 
     class Priced(BaseModel):
         cost_usd: UsdAmount

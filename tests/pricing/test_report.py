@@ -1,4 +1,4 @@
-"""pricing.report: the HTML is self-contained with its three charts; Markdown and CSV carry the grid."""
+"""ftsim.pricing.reports.report: the HTML is self-contained with its three charts; Markdown and CSV carry the grid."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pricing.catalog import load_catalog
-from pricing.compare import compare
-from pricing.report import TABLE_ROWS, charts, format_of, render, write_report
-from pricing.whatif import baseline_input, evaluate, load_scenario
+from ftsim.pricing.catalog.catalog import load_catalog
+from ftsim.pricing.planning.compare import compare
+from ftsim.pricing.reports.report import TABLE_ROWS, charts, format_of, render, write_report
+from ftsim.pricing.planning.whatif import baseline_input, evaluate, load_scenario
 
 CATALOG = load_catalog()
 SCENARIOS = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
@@ -136,7 +136,7 @@ def test_write_report_picks_the_format_from_the_name(tmp_path, support_bot):
 def test_cumulative_chart_jumps_at_each_retraining():
     import datetime as dt
 
-    from pricing.compare import CompareInput
+    from ftsim.pricing.planning.compare import CompareInput
 
     params = CompareInput(model="gpt-4.1-mini", calls_per_month=300_000, system_prompt_tokens=2000,
                           input_tokens=500, output_tokens=300, training_tokens=24_000_000, retrain_every=3,

@@ -1,4 +1,4 @@
-"""pricing.report_csv: the fast CSV writer gives the bytes of DataFrame.to_csv(index=False), chunk by chunk."""
+"""ftsim.pricing.reports.report_csv: the fast CSV writer gives the bytes of DataFrame.to_csv(index=False), chunk by chunk."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pricing.catalog import load_catalog
-from pricing.report_csv import csv_chunks, csv_text, write_csv
-from pricing.whatif import evaluate, load_scenario
+from ftsim.pricing.catalog.catalog import load_catalog
+from ftsim.pricing.reports.report_csv import csv_chunks, csv_text, write_csv
+from ftsim.pricing.planning.whatif import evaluate, load_scenario
 
 CATALOG = load_catalog()
 SCENARIOS = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"

@@ -1,4 +1,4 @@
-"""pricing.rft: hourly RFT billing, grader tokens, captured forward progress, the duration model."""
+"""ftsim.pricing.costs.rft: hourly RFT billing, grader tokens, captured forward progress, the duration model."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pricing.catalog import load_catalog
-from pricing.errors import PricingError, UnknownModel
-from pricing.rft import (
+from ftsim.pricing.catalog.catalog import load_catalog
+from ftsim.pricing.errors import PricingError, UnknownModel
+from ftsim.pricing.costs.rft import (
     GraderSpec,
     GraderUsage,
     billable_seconds,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pricing.catalog import load_catalog
-from pricing.errors import DatasetError, EncodingUnavailable
-from pricing.scan import SAMPLE_LIMIT, scan_dataset
+from ftsim.pricing.catalog.catalog import load_catalog
+from ftsim.pricing.errors import DatasetError, EncodingUnavailable
+from ftsim.pricing.dataset.scan import SAMPLE_LIMIT, scan_dataset
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "datasets"
 
@@ -99,7 +99,7 @@ def make_big(path: Path, n: int) -> None:
 
 
 def test_parallel_equals_in_process(catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pricing.scan as scan
+    import ftsim.pricing.dataset.scan as scan
 
     path = tmp_path / "big.jsonl"
     make_big(path, 3000)
@@ -124,13 +124,13 @@ def test_unreadable_and_unprovisioned(catalog, tmp_path: Path, monkeypatch: pyte
         scan_dataset(tmp_path / "nope.jsonl", method="supervised", model=model)
     with pytest.raises(DatasetError):
         scan_dataset(tmp_path, method="supervised", model=model)
-    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
-    with pytest.raises(EncodingUnavailable, match="make install"):
+    monkeypatch.setattr("ftsim.pricing.dataset.tokenizer.bundled_dir", lambda: tmp_path)
+    with pytest.raises(EncodingUnavailable, match="reinstall"):
         scan_dataset(FIXTURES / "sft_valid.jsonl", method="supervised", model=model)
 
 
 def test_report_json_roundtrip(catalog) -> None:
-    from pricing.scan import DatasetReport
+    from ftsim.pricing.dataset.scan import DatasetReport
 
     report = scan_dataset(FIXTURES / "sft_bad_role.jsonl", method="supervised", model=catalog.resolve("gpt-4o-mini-2024-07-18"))
     again = DatasetReport.model_validate_json(report.model_dump_json())

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pricing import scan_pool
-from pricing.catalog import load_catalog
-from pricing.scan import scan_dataset
+from ftsim.pricing.dataset import scan_pool
+from ftsim.pricing.catalog.catalog import load_catalog
+from ftsim.pricing.dataset.scan import scan_dataset
 
 DATA = Path(__file__).resolve().parents[2] / "fixtures" / "datasets" / "sft_valid.jsonl"
 

@@ -1,4 +1,4 @@
-"""pricing.training: token-billed training cost, against the pricing reference's test vectors."""
+"""ftsim.pricing.costs.training: token-billed training cost, against the pricing reference's test vectors."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pricing.catalog import bundled_catalogs, load_catalog
-from pricing.errors import PricingError
-from pricing.images import image_tokens
-from pricing.money import round_cents
-from pricing.training import resolve_epochs, token_training_cost, training_cost
+from ftsim.pricing.catalog.catalog import bundled_catalogs, load_catalog
+from ftsim.pricing.errors import PricingError
+from ftsim.pricing.dataset.images import image_tokens
+from ftsim.pricing.costs.money import round_cents
+from ftsim.pricing.costs.training import resolve_epochs, token_training_cost, training_cost
 
 CAT = load_catalog()
 

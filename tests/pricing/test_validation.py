@@ -8,7 +8,7 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pricing.validation import example_format, format_mismatch, n_examples_finding, validate_example
+from ftsim.pricing.dataset.validation import example_format, format_mismatch, n_examples_finding, validate_example
 
 PREFIX = "The job failed due to a file format error in the training file. Invalid file format. "
 U = {"role": "user", "content": "Where is the pump?"}

@@ -1,4 +1,4 @@
-"""pricing.whatif: scenario parsing, the grid, and the float sweep checked row by row against Decimal."""
+"""ftsim.pricing.planning.whatif: scenario parsing, the grid, and the float sweep checked row by row against Decimal."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pricing.catalog import load_catalog
-from pricing.compare import compare
-from pricing.errors import PricingError
-from pricing.hyperparameters import auto_n_epochs
-from pricing.whatif import (
+from ftsim.pricing.catalog.catalog import load_catalog
+from ftsim.pricing.planning.compare import compare
+from ftsim.pricing.errors import PricingError
+from ftsim.pricing.costs.hyperparameters import auto_n_epochs
+from ftsim.pricing.planning.whatif import (
     RangeSpec, _auto_epochs, baseline_input, evaluate, grid_size, load_scenario, parse_scenario, row_input,
     sweep_warnings,
 )

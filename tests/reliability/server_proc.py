@@ -22,7 +22,7 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """`python -m api.cli serve` on a given database; kill() is SIGKILL (no clean shutdown)."""
+    """`python -m ftsim.api.cli serve` on a given database; kill() is SIGKILL (no clean shutdown)."""
 
     def __init__(self, db: Path, *, speed: float = 0.0, extra: list[str] | None = None) -> None:
         self.db = db
@@ -40,7 +40,7 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> ServerProcess:
         """Spawn the server and wait (bounded) until it answers."""
         self.port = free_port()
-        cmd = [sys.executable, "-m", "api.cli", "serve", "--db", str(self.db), "--port", str(self.port),
+        cmd = [sys.executable, "-m", "ftsim.api.cli", "serve", "--db", str(self.db), "--port", str(self.port),
                "--speed", f"{self.speed:g}", *self.extra]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.log.parent.mkdir(parents=True, exist_ok=True)

@@ -80,8 +80,8 @@ def test_acknowledged_files_and_clock_survive_kill_9(db: Path) -> None:
 
 def test_restart_resumes_from_a_persisted_clock_behind_wall_time(db: Path) -> None:
     """A world whose persisted clock is in the past restarts at that instant, not at the machine's time."""
-    from simulator.clock import DEFAULT_START
-    from simulator.store import Store
+    from ftsim.simulator.core.clock import DEFAULT_START
+    from ftsim.simulator.core.store import Store
 
     store = Store(db)
     store.meta_set("clock", DEFAULT_START)

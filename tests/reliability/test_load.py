@@ -191,9 +191,9 @@ def test_concurrent_tenants_create_jobs_and_poll(server: ServerProcess) -> None:
 
 
 def test_in_process_kit_under_concurrent_clients() -> None:
-    """The in-process test kit (api.testing.Simulator) under threads and asyncio tasks at once: every object
+    """The in-process test kit (ftsim.api.testing.simulator.Simulator) under threads and asyncio tasks at once: every object
     created is there exactly once, and jobs created concurrently all finish."""
-    from api.testing import Simulator
+    from ftsim.api.testing.simulator import Simulator
 
     timings = Timings()
     with Simulator(seed=0, max_concurrent_jobs=100) as sim:

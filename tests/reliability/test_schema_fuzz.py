@@ -14,8 +14,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
-from api.app import create_app
-from simulator.backend import Backend
+from ftsim.api.http.app import create_app
+from ftsim.simulator.core.backend import Backend
 
 DEEP = "FTSIM_FUZZ_EXAMPLES" in os.environ
 EXAMPLES = int(os.environ.get("FTSIM_FUZZ_EXAMPLES", "6"))

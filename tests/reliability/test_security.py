@@ -16,12 +16,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from api.app import create_app
-from pricing.errors import UnknownModel
-from simulator.backend import Backend, SimConfig
-from simulator.clock import ManualClock
-from simulator.files import Files
-from simulator.store import Store
+from ftsim.api.http.app import create_app
+from ftsim.pricing.errors import UnknownModel
+from ftsim.simulator.core.backend import Backend, SimConfig
+from ftsim.simulator.core.clock import ManualClock
+from ftsim.simulator.files.files import Files
+from ftsim.simulator.core.store import Store
 
 ALICE = {"Authorization": "Bearer sk-alice-secret"}
 BOB = {"Authorization": "Bearer sk-bob-secret"}
@@ -267,7 +267,7 @@ def streamed_upload(app, total: int, *, content_length: bool) -> tuple[httpx.Res
 def small_limit(monkeypatch: pytest.MonkeyPatch) -> int:
     """Shrink the file size limit to 256 KiB for the duration of a test."""
     limit = 256 * 1024
-    monkeypatch.setattr("api.routers.files.MAX_FILE_BYTES", limit)
+    monkeypatch.setattr("ftsim.api.http.routers.files.MAX_FILE_BYTES", limit)
     monkeypatch.setitem(Files.create.__kwdefaults__, "limit", limit)
     return limit
 
@@ -384,7 +384,7 @@ def test_python_graders_are_off_by_default(world: World, tmp_path: Path) -> None
 
 def test_python_grader_refusal_names_a_real_flag(world: World) -> None:
     """The refusal tells the user how to enable python graders with a flag `ftsim serve` really has."""
-    from api.cli import build_parser
+    from ftsim.api.cli import build_parser
 
     grader = {"type": "python", "name": "p", "source": "def grade(sample, item):\n    return 1.0\n"}
     message = world.client.post("/v1/fine_tuning/alpha/graders/validate", headers=ALICE,
@@ -400,7 +400,7 @@ def test_python_grader_refusal_names_a_real_flag(world: World) -> None:
 
 def test_serve_binds_loopback_by_default(tmp_path: Path) -> None:
     """`ftsim serve` defaults to 127.0.0.1, says so, and listens on the loopback address only."""
-    from api.cli import build_parser
+    from ftsim.api.cli import build_parser
     from tests.reliability.server_proc import ServerProcess
 
     args = build_parser().parse_args(["serve"])

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
-from simulator.backend import Backend
-from simulator.clock import ManualClock
-from simulator.errors import BadRequestError, NotFoundError, RateLimitError
-from simulator.store import Store
+from ftsim.simulator.core.backend import Backend
+from ftsim.simulator.core.clock import ManualClock
+from ftsim.simulator.core.errors import BadRequestError, NotFoundError, RateLimitError
+from ftsim.simulator.core.store import Store
 
 EXAMPLES = int(os.environ.get("FTSIM_STATEFUL_EXAMPLES", "20"))
 TERMINAL = {"succeeded", "failed", "cancelled"}

@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from api.testing import Simulator
+from ftsim.api.testing.simulator import Simulator
 
 pytestmark = pytest.mark.sdk2
 

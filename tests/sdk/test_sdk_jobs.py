@@ -11,8 +11,8 @@ import openai
 import pytest
 from starlette.testclient import TestClient
 
-from api.app import create_app
-from simulator.backend import Backend
+from ftsim.api.http.app import create_app
+from ftsim.simulator.core.backend import Backend
 from tests.openapi_schema import assert_schema
 
 pytestmark = pytest.mark.sdk2

@@ -12,7 +12,7 @@ import openai
 import pytest
 from starlette.testclient import TestClient
 
-from api.app import create_app
+from ftsim.api.http.app import create_app
 from tests.openapi_schema import assert_schema
 
 pytestmark = pytest.mark.sdk2

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from api.testing import Simulator
-from pricing.catalog import load_catalog
-from pricing.estimate import estimate
+from ftsim.api.testing.simulator import Simulator
+from ftsim.pricing.catalog.catalog import load_catalog
+from ftsim.pricing.costs.estimate import estimate
 
 pytestmark = pytest.mark.sdk2
 

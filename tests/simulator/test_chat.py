@@ -8,14 +8,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import simulator.inference as inference_mod
-from pricing.tokenizer import get_encoding
-from simulator.backend import Backend
-from simulator.chat import ChatCompletionRequest
-from simulator.clock import ManualClock
-from pricing.errors import EncodingUnavailable
-from simulator.errors import NotFoundError, ServiceUnavailableError
-from simulator.store import Store
+import ftsim.simulator.inference.model as inference_mod
+from ftsim.pricing.dataset.tokenizer import get_encoding
+from ftsim.simulator.core.backend import Backend
+from ftsim.simulator.inference.chat import ChatCompletionRequest
+from ftsim.simulator.core.clock import ManualClock
+from ftsim.pricing.errors import EncodingUnavailable
+from ftsim.simulator.core.errors import NotFoundError, ServiceUnavailableError
+from ftsim.simulator.core.store import Store
 
 TUNED = "ft:gpt-4o-mini-2024-07-18:personal:qa:abc12345"
 SFT = [

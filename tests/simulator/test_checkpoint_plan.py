@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from simulator import checkpoint_plan
+from ftsim.simulator.fine_tuning import checkpoints as checkpoint_plan
 
 MINI = "gpt-4.1-mini-2025-04-14"
 CKPT = re.compile(rf"^ft:{re.escape(MINI)}:[a-z0-9-]+:(?:[A-Za-z0-9_-]*):[A-Za-z0-9]{{8}}:ckpt-step-(\d+)$")

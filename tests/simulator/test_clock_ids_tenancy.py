@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from simulator.clock import DEFAULT_START, ManualClock, ScaledClock
-from simulator.ids import IdMinter
-from simulator.tenancy import Tenancy, load_keys
+from ftsim.simulator.core.clock import DEFAULT_START, ManualClock, ScaledClock
+from ftsim.simulator.core.ids import IdMinter
+from ftsim.simulator.core.tenancy import Tenancy, load_keys
 
 
 def test_manual_clock_moves_only_when_told():

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from pricing.scan import scan_dataset
-from simulator.backend import Backend, SimConfig
-from simulator.clock import ManualClock
-from simulator.errors import BadRequestError, NotFoundError, RateLimitError
-from simulator.store import Store
+from ftsim.pricing.dataset.scan import scan_dataset
+from ftsim.simulator.core.backend import Backend, SimConfig
+from ftsim.simulator.core.clock import ManualClock
+from ftsim.simulator.core.errors import BadRequestError, NotFoundError, RateLimitError
+from ftsim.simulator.core.store import Store
 
 MINI = "gpt-4.1-mini-2025-04-14"
 DAY = 24 * 3600
@@ -341,7 +341,7 @@ def test_a_restart_carries_running_jobs_on(tmp_path):
 @pytest.mark.parametrize(("stage", "step"), [("validation", None), ("step", 7)])
 def test_injected_faults_from_the_faults_service(backend, tenant, stage, step):
     if backend.faults is None:
-        pytest.skip("simulator.faults not available")
+        pytest.skip("ftsim.simulator.core.faults not available")
     backend.faults.add(kind="job", stage=stage, step=step or 1, code="custom_code", message="Injected.")
     f = upload(backend, tenant, chat_lines(12))
     job = backend.jobs.create(tenant, model=MINI, training_file=f.id)

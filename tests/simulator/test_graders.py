@@ -8,13 +8,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from simulator.backend import Backend, SimConfig
-from simulator.clock import ManualClock
-from simulator.errors import BadRequestError
-from simulator.grader_formula import FormulaError, evaluate, parse
-from simulator.grader_metrics import METRICS, similarity
-from simulator.graders import ERROR_FLAGS
-from simulator.store import Store
+from ftsim.simulator.core.backend import Backend, SimConfig
+from ftsim.simulator.core.clock import ManualClock
+from ftsim.simulator.core.errors import BadRequestError
+from ftsim.simulator.graders.formula import FormulaError, evaluate, parse
+from ftsim.simulator.graders.metrics import METRICS, similarity
+from ftsim.simulator.graders.graders import ERROR_FLAGS
+from ftsim.simulator.core.store import Store
 
 
 def make(**config):

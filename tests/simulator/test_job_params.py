@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator import job_params
-from simulator.errors import BadRequestError
+from ftsim.simulator.fine_tuning import params as job_params
+from ftsim.simulator.core.errors import BadRequestError
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-10, 300) | st.floats(-5, 5, allow_nan=False) | st.text(max_size=5)

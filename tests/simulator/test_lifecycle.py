@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator import lifecycle
-from simulator.errors import BadRequestError
+from ftsim.simulator.fine_tuning import lifecycle
+from ftsim.simulator.core.errors import BadRequestError
 
 T0 = 1_793_491_200
 

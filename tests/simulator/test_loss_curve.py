@@ -7,7 +7,7 @@ import statistics
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.loss_curve import CSV_HEADER, csv_number, metrics_at, results_csv, reward_metrics_at
+from ftsim.simulator.fine_tuning.loss_curve import CSV_HEADER, csv_number, metrics_at, results_csv, reward_metrics_at
 
 
 def _curve(seed, total=300, **kw):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.backend import Backend, SimConfig
-from simulator.clock import ManualClock
-from simulator.errors import NotFoundError, PermissionDeniedError
-from simulator.store import Store
+from ftsim.simulator.core.backend import Backend, SimConfig
+from ftsim.simulator.core.clock import ManualClock
+from ftsim.simulator.core.errors import NotFoundError, PermissionDeniedError
+from ftsim.simulator.core.store import Store
 
 TUNED = "ft:gpt-4o-mini-2024-07-18:personal:suf:abc12345"
 CKPT = "ft:gpt-4o-mini-2024-07-18:personal:suf:def67890:ckpt-step-10"

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from simulator.backend import Backend
-from simulator.errors import BadRequestError, NotFoundError
+from ftsim.simulator.core.backend import Backend
+from ftsim.simulator.core.errors import BadRequestError, NotFoundError
 
 
 def start_job(b: Backend, t, n_examples: int):

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from simulator.chat import ChatCompletionRequest
-from simulator.errors import NotFoundError
-from simulator.responses import ResponseRequest
+from ftsim.simulator.inference.chat import ChatCompletionRequest
+from ftsim.simulator.core.errors import NotFoundError
+from ftsim.simulator.inference.responses import ResponseRequest
 from tests.simulator.test_chat import _png_url
 from tests.simulator.test_chat import SFT, TUNED, tune
 

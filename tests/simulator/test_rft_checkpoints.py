@@ -16,8 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator import checkpoint_plan, lifecycle
-from simulator.loss_curve import reward_metrics_at
+from ftsim.simulator.fine_tuning import checkpoints as checkpoint_plan
+
+from ftsim.simulator.fine_tuning import lifecycle
+from ftsim.simulator.fine_tuning.loss_curve import reward_metrics_at
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "datasets"
 O4 = "o4-mini-2025-04-16"

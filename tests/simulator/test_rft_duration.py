@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main as ftsim
-from pricing.estimate import estimate
-from pricing.rft import estimate_duration
-from simulator import throughput
-from simulator.job_cost import job_cost
+from ftsim.api.cli import main as ftsim
+from ftsim.pricing.costs.estimate import estimate
+from ftsim.pricing.costs.rft import estimate_duration
+from ftsim.simulator.fine_tuning import throughput
+from ftsim.simulator.fine_tuning.cost import job_cost
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "datasets"
 TRAIN, VALID = FIXTURES / "rft_train.jsonl", FIXTURES / "rft_valid.jsonl"

@@ -8,8 +8,8 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator import lifecycle
-from simulator.loss_curve import reward_message, reward_metrics_at
+from ftsim.simulator.fine_tuning import lifecycle
+from ftsim.simulator.fine_tuning.loss_curve import reward_message, reward_metrics_at
 
 T0 = 1_793_491_200
 TOP_KEYS = ["step", "total_steps", "usage", "errors", "scores", "timing", "train_mean_reward",

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.store import SCHEMA_VERSION, Store, StoreError
+from ftsim.simulator.core.store import SCHEMA_VERSION, Store, StoreError
 
 
 @pytest.fixture
@@ -242,7 +242,7 @@ def test_a_second_process_cannot_open_a_database_in_use(tmp_path):
     try:
         spool = s.spool_file("t", prefix=".upload-")
         spool.write(b"in flight")
-        code = ("import sys; from simulator.store import Store, StoreError\n"
+        code = ("import sys; from ftsim.simulator.core.store import Store, StoreError\n"
                 "try:\n    Store(sys.argv[1])\nexcept StoreError as e:\n    print(e); sys.exit(3)\n")
         out = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True, timeout=60)
         assert out.returncode == 3 and "in use by another ftsim process" in out.stdout

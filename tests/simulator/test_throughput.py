@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pricing.rft import estimate_duration
-from simulator import throughput
+from ftsim.pricing.costs.rft import estimate_duration
+from ftsim.simulator.fine_tuning import throughput
 
 
 def test_small_file_validates_in_about_the_real_47_seconds():

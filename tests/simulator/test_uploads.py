@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings, HealthCheck
 from hypothesis import strategies as st
 
-import simulator.uploads as uploads_mod
-from simulator.errors import BadRequestError, NotFoundError, PayloadTooLargeError
+import ftsim.simulator.files.uploads as uploads_mod
+from ftsim.simulator.core.errors import BadRequestError, NotFoundError, PayloadTooLargeError
 
 
 def _open(backend, tenant, size, **kw):

@@ -1,0 +1,80 @@
+"""The FastAPI app: OpenAI-compatible surface under /v1, planning under /planning, control under /_sim.
+
+`create_app(backend)` only wires things together: routers, error handlers, response headers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import time
+
+from fastapi import FastAPI
+
+from ftsim.api.http.errors import install_error_handlers
+from ftsim.api.http.fast_lane import FastLane
+from ftsim.api.http.fault_middleware import FaultMiddleware
+from ftsim.api.http.routers import (
+    chat,
+    checkpoints,
+    faults,
+    files,
+    fine_tuning_jobs,
+    graders,
+    models,
+    planning,
+    responses,
+    sim,
+    uploads,
+)
+from ftsim.simulator.core.backend import Backend
+
+__all__ = ["create_app"]
+
+class _Headers:
+    """Pure ASGI middleware: x-request-id (seeded, unique per app), openai-version, openai-processing-ms."""
+
+    def __init__(self, app, seed: str) -> None:
+        self.app = app
+        self._seed = seed
+        self._counter = itertools.count(1)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        n = next(self._counter)
+        request_id = "req_" + hashlib.sha256(f"{self._seed}:{n}".encode()).hexdigest()[:32]
+        started = time.perf_counter()
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                elapsed = int((time.perf_counter() - started) * 1000)
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.append((b"openai-version", b"2020-10-01"))
+                headers.append((b"openai-processing-ms", str(elapsed).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        scope.setdefault("state", {})["request_id"] = request_id
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(backend: Backend | None = None, *, fast_lane: bool = True) -> FastAPI:
+    """An app serving `backend` (a fresh in-memory world when none is given).
+
+    `fast_lane=False` sends every request through FastAPI (the fast lane's tests compare both doors).
+    """
+    backend = backend or Backend()
+    app = FastAPI(title="ftsim", version="0.1.0", docs_url="/docs", redoc_url=None)
+    app.state.backend = backend
+    install_error_handlers(app)
+    # One router per OpenAI path, then planning and the simulator's control plane.
+    for module in (files, uploads, fine_tuning_jobs, checkpoints, graders, models, chat, responses, sim, faults,
+                   planning):
+        app.include_router(module.router)
+    if fast_lane:
+        app.add_middleware(FastLane)  # innermost: polling and uploads skip FastAPI's routing (api/fast_lane.py)
+    app.add_middleware(FaultMiddleware)  # injected faults (issue 4); inside _Headers so they carry x-request-id
+    app.add_middleware(_Headers, seed=f"{backend.config.seed}:{backend.boot}")
+    return app

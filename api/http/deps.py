@@ -1,0 +1,124 @@
+"""Dependencies shared by the routers (the backend, the tenant behind the Bearer key) and their JSON answer."""
+
+from __future__ import annotations
+
+import json
+import re
+import weakref
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response
+from pydantic_core import to_json
+from starlette.concurrency import run_in_threadpool
+
+from ftsim.simulator.core.backend import Backend
+from ftsim.simulator.core.errors import AuthenticationError
+from ftsim.simulator.core.tenancy import Tenant
+
+__all__ = ["get_backend", "get_tenant", "require_tenant", "json_response", "json_list_response", "BackendDep", "TenantDep"]
+
+NO_KEY = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer "
+    "auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're "
+    "accessing the API from your browser and are prompted for a username and password. You can obtain an API "
+    "key from https://platform.openai.com/account/api-keys."
+)
+
+
+async def get_backend(request: Request) -> Backend:
+    """The app's backend (tests swap it with a fresh one per app)."""
+    return request.app.state.backend
+
+
+# Key -> tenant, per backend (its key map is fixed once built): resolving hashes the key each time. Bounded, since
+# any string is a valid key.
+_TENANTS: weakref.WeakKeyDictionary[Backend, dict[str, Tenant]] = weakref.WeakKeyDictionary()
+_TENANTS_MAX = 1024
+
+
+def _tenant_of(backend: Backend, key: str) -> Tenant | None:
+    """The key's tenant (remembered), or None when the server accepts only listed keys and this one is not."""
+    known = _TENANTS.get(backend)
+    if known is None:
+        known = _TENANTS.setdefault(backend, {})
+    tenant = known.get(key)
+    if tenant is None:
+        if backend.config.strict_keys and not backend.tenancy.knows(key):
+            return None
+        if len(known) >= _TENANTS_MAX:
+            known.clear()
+        tenant = known[key] = backend.tenant(key)
+    return tenant
+
+
+def _masked(key: str) -> str:
+    return key[:8] + "*" * 8 + key[-4:] if len(key) > 12 else "*" * len(key)
+
+
+def _authenticate(request: Request, backend: Backend) -> Tenant:
+    """The tenant of the request's Bearer key (401 without one), remembered on `request.state`."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if not header:
+        raise AuthenticationError(NO_KEY, type="invalid_request_error")
+    tenant = None
+    if scheme.lower() == "bearer" and key and not any(c.isspace() for c in key):
+        tenant = _tenant_of(backend, key)
+    if tenant is None:
+        raise AuthenticationError(
+            f"Incorrect API key provided: {_masked(key or header)}. You can find your API key at "
+            "https://platform.openai.com/account/api-keys.",
+            type="invalid_request_error",
+        )
+    request.state.tenant = tenant
+    return tenant
+
+
+def get_tenant(request: Request, backend: Backend) -> Tenant:
+    """The request's tenant, after catching the world up to the present (for code already off the event loop)."""
+    tenant = _authenticate(request, backend)
+    backend.sync()
+    return tenant
+
+
+async def require_tenant(request: Request) -> Tenant:
+    """The request's tenant; catches the world up first, in a worker thread when anything is due (cheap otherwise)."""
+    backend = request.app.state.backend
+    tenant = _authenticate(request, backend)
+    if backend.sync_pending():
+        await run_in_threadpool(backend.sync)
+    return tenant
+
+
+def json_response(value: Any, *, exclude_none: bool = False) -> Response:
+    """`value` (a pydantic model, or a dict holding models and plain data) as the JSON body FastAPI would send for it.
+
+    The same bytes as FastAPI's own `response_model` serialization (pydantic, by alias), without validating an
+    already typed value a second time. Routes keep `response_model=` so the OpenAPI document still describes them.
+    """
+    return Response(to_json(value, by_alias=True, exclude_none=exclude_none), media_type="application/json")
+
+
+# Stored JSON (json.dumps, ensure_ascii) is spliced as is when it reads the same as `json_response` would write it:
+# no \u escapes (non-ASCII, control characters), no NaN and no float with an exponent (json.dumps always writes
+# the exponent's sign: 1e-05 where pydantic writes 0.00001). Anything else is decoded and encoded again.
+_EXPONENT = re.compile(r"[0-9]e[-+]")
+
+
+def _verbatim(text: str) -> bool:
+    """Whether stored JSON text is already the bytes `json_response` writes for it (plain substring tests first)."""
+    if "\\u" in text or "NaN" in text:
+        return False
+    return not (("e-" in text or "e+" in text) and _EXPONENT.search(text))
+
+
+def json_list_response(texts: list[str], has_more: bool) -> Response:
+    """`{"object":"list","data":[...],"has_more":...}` from documents' stored JSON, the bytes `json_response` sends."""
+    parts = [t.encode() if _verbatim(t) else to_json(json.loads(t)) for t in texts]
+    body = b'{"object":"list","data":[' + b",".join(parts) + (b'],"has_more":true}' if has_more else b'],"has_more":false}')
+    return Response(body, media_type="application/json")
+
+
+BackendDep = Annotated[Backend, Depends(get_backend)]
+TenantDep = Annotated[Tenant, Depends(require_tenant)]

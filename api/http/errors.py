@@ -1,0 +1,82 @@
+"""Exception handlers: every error leaves the server as OpenAI's envelope with the live status.
+
+- `SimulatorError` → its own status, type, code and param.
+- Request validation (FastAPI's 422) → 400 `invalid_request_error`: the SDK must see BadRequestError.
+- Unknown route → 404 "Invalid URL (METHOD /path)"; wrong method → 405, same envelope.
+- Anything else → 500 `server_error`: a bug in ftsim, logged with its traceback, never shown to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ftsim.simulator.core.errors import SimulatorError
+
+__all__ = ["install_error_handlers", "envelope", "simulator_error_response"]
+
+log = logging.getLogger("ftsim")
+
+BAD_JSON = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP "
+    "library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"
+)
+
+
+def envelope(status: int, message: str, *, type: str = "invalid_request_error", param=None, code=None, headers=None):
+    """A JSONResponse holding OpenAI's error envelope."""
+    body = {"error": {"message": message, "type": type, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def simulator_error_response(exc: SimulatorError) -> JSONResponse:
+    """The envelope of a simulator error, with its status and headers."""
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers or None)
+
+
+def _param(loc: tuple) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
+    return ".".join(parts) or None
+
+
+def _validation_message(err: dict) -> str:
+    param = _param(tuple(err.get("loc", ()))) or "body"
+    kind = err.get("type", "")
+    if kind == "missing":
+        return f"Missing required parameter: '{param}'."
+    if kind == "extra_forbidden":
+        return f"Unrecognized request argument supplied: {param}"
+    return f"Invalid value for '{param}': {err.get('msg', 'invalid')}."
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that keep every error in OpenAI's envelope."""
+
+    @app.exception_handler(SimulatorError)
+    async def _simulator_error(_: Request, exc: SimulatorError):
+        return simulator_error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError):
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return envelope(400, BAD_JSON)
+        first = errors[0] if errors else {}
+        return envelope(400, _validation_message(first), param=_param(tuple(first.get("loc", ()))))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 404:
+            return envelope(404, f"Invalid URL ({request.method} {request.url.path})")
+        if exc.status_code == 405:
+            return envelope(405, f"Invalid method for URL ({request.method} {request.url.path})")
+        return envelope(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return envelope(500, "The server had an error while processing your request.", type="server_error")

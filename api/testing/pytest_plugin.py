@@ -1,0 +1,43 @@
+"""pytest plugin (entry point `ftsim`): a fresh in-process Simulator per test.
+
+    def test_pipeline(ftsim):
+        client = ftsim.client()
+        ...
+
+    @pytest.mark.ftsim(seed=7, lifecycle="enforce")
+    def test_with_options(ftsim): ...
+
+The marker's arguments go to `ftsim.api.testing.simulator.Simulator`. Each test gets its own Simulator (its own in-memory store,
+clock, fault rules and journal), closed after the test: nothing is shared between tests, processes or threads,
+so it is safe under pytest-xdist and in async tests (use `ftsim.async_client()` there).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+
+__all__ = ["ftsim"]
+
+MARKER = "ftsim(seed=0, speed=0, **options): options of the `ftsim` fixture's Simulator (ftsim.api.testing.simulator.Simulator)"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the `ftsim` marker."""
+    config.addinivalue_line("markers", MARKER)
+
+
+@pytest.fixture
+def ftsim(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh ftsim.api.testing.simulator.Simulator for this test, configured by the closest @pytest.mark.ftsim."""
+    from ftsim.api.testing.simulator import Simulator  # imported lazily: loading the plugin must stay cheap
+
+    marker = request.node.get_closest_marker("ftsim")
+    args = marker.args if marker else ()
+    kwargs = dict(marker.kwargs) if marker else {}
+    sim = Simulator(*args, **kwargs)
+    try:
+        yield sim
+    finally:
+        sim.close()

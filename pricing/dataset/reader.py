@@ -1,0 +1,233 @@
+"""Streaming JSONL reader in constant memory, with byte ranges aligned to lines for parallel workers.
+
+`read_jsonl(path, start, end)` yields `(line_no, item)` for every line that *starts* in `[start, end)`:
+`item` is the parsed JSON object, or a `Finding` for a line that cannot be an example (not UTF-8, not JSON,
+a JSON value that is not an object, a NUL byte, a line over `MAX_LINE_BYTES`; blank lines give a warning).
+Only one line is held in memory at a time. A file that cannot be read at all (missing, a directory,
+unreadable) raises `DatasetError` with one line; a binary file is detected up front by `binary_reason`.
+
+`plan_chunks(path, n)` splits a file into `n` line-aligned byte ranges and the 1-based line number each
+starts at, so that workers report true file line numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ftsim.pricing.errors import DatasetError
+from ftsim.pricing.dataset.validation import Finding, format_error, warning
+
+__all__ = [
+    "MAX_LINE_BYTES",
+    "check_readable",
+    "binary_reason",
+    "read_jsonl",
+    "plan_chunks",
+    "iter_training_pairs",
+]
+
+MAX_LINE_BYTES = 256 * 1024 * 1024  # 10 images x 10 MB in base64 fit well below this
+_BLOCK = 1 << 20
+_BINARY_MAGIC = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"PK\x03\x04": "a ZIP archive",
+    b"\x1f\x8b": "a gzip archive",
+    b"%PDF": "a PDF document",
+    b"SQLite format 3": "an SQLite database",
+    b"\x7fELF": "an executable",
+}
+
+
+def check_readable(path: str | os.PathLike[str]) -> int:
+    """The file's size in bytes; `DatasetError` if it is missing, a directory or unreadable."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            raise DatasetError(f"{p} is a directory, not a JSONL file")
+        if not p.exists():
+            raise DatasetError(f"dataset file not found: {p}")
+        size = p.stat().st_size
+        with open(p, "rb") as fh:
+            fh.read(1)
+    except DatasetError:
+        raise
+    except OSError as exc:
+        raise DatasetError(f"cannot read {p}: {exc.strerror or exc}") from None
+    return size
+
+
+def binary_reason(path: str | os.PathLike[str]) -> str | None:
+    """Why the file looks binary rather than JSONL text (known magic bytes, NUL bytes), or None."""
+    with open(path, "rb") as fh:
+        head = fh.read(8192)
+    for magic, what in _BINARY_MAGIC.items():
+        if head.startswith(magic):
+            return f"the file is {what}, not JSONL text"
+    if b"\x00" in head:
+        return "the file holds NUL bytes: it is binary, not JSONL text"
+    return None
+
+
+def _rest_of_line(fh: Any) -> int:
+    """Skip to the end of the current line (newline included) without holding it; the bytes skipped."""
+    n = 0
+    while True:
+        rest = fh.readline(_BLOCK)
+        n += len(rest)
+        if not rest or rest.endswith(b"\n"):
+            return n
+
+
+def _seek_line_start(fh: Any, start: int) -> int:
+    """Position `fh` at the first line starting at or after `start`; returns that offset."""
+    if start <= 0:
+        fh.seek(0)
+        return 0
+    fh.seek(start - 1)
+    pos = start - 1
+    while True:  # consume the rest of the line that straddles `start`
+        chunk = fh.readline(_BLOCK)
+        pos += len(chunk)
+        if not chunk or chunk.endswith(b"\n"):
+            return pos
+
+
+def _parse(raw: bytes, line_no: int, param: str, at_file_start: bool) -> dict[str, Any] | Finding:
+    if at_file_start and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    if not raw or raw.isspace():  # same test as `not raw.strip()`, without copying the line
+        return warning(line_no, "blank_line", f"Line {line_no} is blank; it is skipped.", param)
+    if b"\x00" in raw:
+        return format_error(line_no, " contains a NUL byte: the file is not JSONL text (ftsim wording).", param)
+    raw = raw.rstrip(b"\r\n")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return format_error(line_no, f" is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}) (ftsim wording).", param)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return format_error(line_no, f" is not valid JSON: {exc.msg} at column {exc.colno} (ftsim wording).", param)
+    except (RecursionError, ValueError):
+        return format_error(line_no, " is not valid JSON (nested too deeply or out of range) (ftsim wording).", param)
+    if not isinstance(value, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
+        return format_error(line_no, f" is not a JSON object (found {kind}) (ftsim wording).", param)
+    return value
+
+
+def read_jsonl(
+    path: str | os.PathLike[str],
+    start: int = 0,
+    end: int | None = None,
+    *,
+    first_line: int = 1,
+    param: str = "training_file",
+    on_progress: Callable[[int], None] | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
+) -> Iterator[tuple[int, dict[str, Any] | Finding]]:
+    """Yield `(line_no, object | Finding)` for each line starting in `[start, end)`; constant memory.
+
+    `first_line` is the file line number of the first line at or after `start` (see `plan_chunks`).
+    `on_progress(n)` is called now and then with the bytes consumed since the previous call.
+    """
+    check_readable(path)
+    with open(path, "rb") as fh:
+        pos = _seek_line_start(fh, start)
+        if on_progress and pos > start:
+            on_progress(pos - start)
+        stop = float("inf") if end is None else end
+        line_no = first_line
+        pending = 0
+        readline, limit = fh.readline, max_line_bytes + 1
+        while pos < stop:
+            raw = readline(limit)  # the line, or its first `limit` bytes when it is longer than the limit
+            n = len(raw)
+            if n == limit and not raw.endswith(b"\n"):
+                raw, n = None, n + _rest_of_line(fh)
+            if n == 0:
+                break
+            if raw is None:
+                item: Any = format_error(line_no, f" is {n} bytes long, over the {max_line_bytes}-byte line limit (ftsim wording).", param)
+            else:
+                item = _parse(raw, line_no, param, pos == 0)
+            yield line_no, item
+            pos += n
+            line_no += 1
+            pending += n
+            if on_progress and pending >= 4 * _BLOCK:
+                on_progress(pending)
+                pending = 0
+        if on_progress and pending:
+            on_progress(pending)
+
+
+def plan_chunks(path: str | os.PathLike[str], n: int) -> list[tuple[int, int, int]]:
+    """Split a file into up to `n` line-aligned `(start, end, first_line)` ranges that cover it exactly."""
+    size = check_readable(path)
+    if n <= 1 or size == 0:
+        return [(0, size, 1)]
+    bounds = [0]
+    with open(path, "rb") as fh:
+        for i in range(1, n):
+            target = max(size * i // n, bounds[-1])
+            aligned = _seek_line_start(fh, target)
+            if aligned >= size:
+                break
+            if aligned > bounds[-1]:
+                bounds.append(aligned)
+        bounds.append(size)
+        chunks: list[tuple[int, int, int]] = []
+        line = 1
+        fh.seek(0)
+        for a, b in zip(bounds, bounds[1:]):
+            chunks.append((a, b, line))
+            remaining = b - a
+            while remaining:
+                block = fh.read(min(_BLOCK, remaining))
+                if not block:
+                    break
+                remaining -= len(block)
+                line += block.count(b"\n")
+    return chunks
+
+
+def _text(content: Any) -> str | None:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        if parts and all(isinstance(t, str) for t in parts):
+            return "".join(parts)  # type: ignore[arg-type]
+    return None
+
+
+def iter_training_pairs(path: str | os.PathLike[str]) -> Iterator[tuple[list[dict[str, Any]], str]]:
+    """Yield `(prompt messages, assistant reply text)` for every trained reply in a chat or preference file.
+
+    Chat: each assistant message with text content and weight != 0, with the messages before it as prompt.
+    Preference: `input.messages` with the preferred output. Lines that are not well-formed are skipped.
+    """
+    for _line, obj in read_jsonl(path):
+        if not isinstance(obj, dict):
+            continue
+        messages = obj.get("messages")
+        if isinstance(messages, list):
+            for i, msg in enumerate(messages):
+                if isinstance(msg, dict) and msg.get("role") == "assistant" and msg.get("weight", 1) != 0:
+                    reply = _text(msg.get("content"))
+                    prompt = messages[:i]
+                    if reply is not None and prompt and all(isinstance(m, dict) for m in prompt):
+                        yield prompt, reply
+            continue
+        inp, preferred = obj.get("input"), obj.get("preferred_output")
+        if isinstance(inp, dict) and isinstance(inp.get("messages"), list) and isinstance(preferred, list) and preferred:
+            first = preferred[0]
+            reply = _text(first.get("content")) if isinstance(first, dict) else None
+            prompt = inp["messages"]
+            if reply is not None and prompt and all(isinstance(m, dict) for m in prompt):
+                yield prompt, reply

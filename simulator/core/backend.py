@@ -1,0 +1,151 @@
+"""The backend: the one state of the simulated world, shared by the HTTP server and the in-process test kit.
+
+It owns the store, the injected clock, the seeded id minter and the price catalog, and holds one service object
+per resource (`backend.files`, `backend.jobs`, ...). `sync()` brings every active job up to the clock's present
+in one transaction: advancing hours produces every event and checkpoint in between at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from ftsim.pricing.catalog.catalog import Catalog, load_catalog
+from ftsim.simulator.core.clock import Clock, ManualClock
+from ftsim.simulator.core.ids import IdMinter
+from ftsim.simulator.core.store import Store
+from ftsim.simulator.core.faults import Faults
+from ftsim.simulator.core.tenancy import Tenancy, Tenant
+from ftsim.simulator.files.files import Files
+from ftsim.simulator.files.uploads import Uploads
+from ftsim.simulator.fine_tuning.jobs import FineTuningJobs
+from ftsim.simulator.fine_tuning.permissions import Permissions
+from ftsim.simulator.graders.graders import Graders
+from ftsim.simulator.inference.chat import Chat
+from ftsim.simulator.inference.models import Models
+from ftsim.simulator.inference.responses import Responses
+
+__all__ = ["Backend", "SimConfig"]
+
+@dataclass
+class SimConfig:
+    """Settings of one simulated world."""
+
+    seed: int = 0
+    lifecycle: str = "warn"  # warn | enforce | ignore
+    max_concurrent_jobs_per_model: int = 3
+    python_graders: bool = False
+    org_slug: str = "personal"
+    keys: dict[str, Tenant] = field(default_factory=dict)
+    strict_keys: bool = False  # only the keys in `keys` are accepted; any other answers 401 invalid_api_key
+
+
+class Backend:
+    """The simulated world: store + clock + ids + catalog + one service per resource."""
+
+    def __init__(
+        self,
+        *,
+        store: Store | None = None,
+        clock: Clock | None = None,
+        catalog: Catalog | None = None,
+        config: SimConfig | None = None,
+    ) -> None:
+        self.config = config or SimConfig()
+        self.store = store or Store(":memory:")
+        self.clock = clock or ManualClock()
+        self.catalog = catalog or load_catalog()
+        self.tenancy = Tenancy(self.config.keys, default_slug=self.config.org_slug)
+        self.lock = threading.RLock()
+        persisted = self.store.meta_get("clock")
+        if persisted is not None:
+            self.clock.set(persisted)  # carry on from the persisted clock
+        self._clock_saved = persisted  # the clock value in the store, so that a no-op sync() never touches it
+        self.ids = IdMinter(self.config.seed, self.store.meta_get("id_counter", 0))
+        # Which start of this store this is: request ids mix it in, so they never repeat across restarts.
+        with self.store.transaction():
+            self.boot = int(self.store.meta_get("boots", 0)) + 1
+            self.store.meta_set("boots", self.boot)
+        # One service per resource, each constructed as Service(backend).
+        self.files: Files = Files(self)
+        self.uploads: Uploads = Uploads(self)
+        self.jobs: FineTuningJobs = FineTuningJobs(self)
+        self.permissions: Permissions = Permissions(self)
+        self.models: Models = Models(self)
+        self.chat: Chat = Chat(self)
+        self.responses: Responses = Responses(self)
+        self.graders: Graders = Graders(self)
+        self.faults: Faults = Faults(self)
+
+    # -- time ---------------------------------------------------------------------------------------
+
+    def now(self) -> int:
+        """The simulated present (Unix seconds)."""
+        return self.clock.now()
+
+    def _pending(self, now: int) -> bool:
+        return now != self._clock_saved or self.jobs.is_due(now)
+
+    def sync_pending(self) -> bool:
+        """Whether `sync()` has work to do (the clock moved since it was stored, or a service has something due).
+
+        Without the lock, so that an event loop asking never waits for a worker thread's commit. A sync under way
+        elsewhere stores the clock only once its transaction has committed, so a "no" means its work is visible;
+        a read that races a change answers "yes", and `sync()` then checks again under the lock.
+        """
+        try:
+            return self._pending(self.clock.now())
+        except RuntimeError:  # the schedule changed size while being read
+            return True
+
+    def sync(self) -> int:
+        """Bring every service up to the present in one transaction; returns the present.
+
+        Fast path: when the stored clock is the present and nothing is due, no transaction and no SQLite round trip.
+        """
+        with self.lock:
+            now = self.clock.now()
+            if not self._pending(now):
+                return now
+            with self.store.transaction():
+                self.jobs.sync(now)
+                if self.store.meta_get("clock") != now:
+                    self.store.meta_set("clock", now)
+            # Inside a caller's transaction that later rolls back, the store keeps the older clock until the next
+            # tick: the same as a crash just before this sync, which the persisted clock already tolerates.
+            self._clock_saved = now
+        return now
+
+    def advance(self, seconds: float) -> int:
+        """Move the clock forward by `seconds`, then catch up."""
+        self.clock.advance(seconds)
+        return self.sync()
+
+    # -- ids and tenants ----------------------------------------------------------------------------
+
+    def new_id(self, prefix: str, length: int = 24) -> str:
+        """A new seeded id; its counter is persisted in the caller's transaction."""
+        with self.lock:
+            new = self.ids.new(prefix, length)
+            self.store.meta_set("id_counter", self.ids.counter)
+        return new
+
+    def tenant(self, api_key: str) -> Tenant:
+        """The tenant an API key belongs to."""
+        return self.tenancy.resolve(api_key)
+
+    # -- reset --------------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget everything: an empty world with the same seed, config and clock."""
+        with self.lock:
+            self.store.wipe()
+            self.store.meta_set("boots", self.boot)  # request ids stay unique across a later restart
+            self._clock_saved = None  # wiped with the rest: the next sync() stores it again
+            self.ids = IdMinter(self.config.seed, 0)
+            self.jobs.reset()
+            self.faults.reset()
+
+    def close(self) -> None:
+        """Release the store."""
+        self.store.close()

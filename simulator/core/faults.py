@@ -1,0 +1,340 @@
+"""Fault injection: rules that make requests fail or slow down, and jobs fail, on purpose (issue 4).
+
+Three kinds of rule, each held by one backend (no global state) and evaluated in creation order:
+
+- ``error``: matching requests (method + glob on the path, e.g. ``/v1/fine_tuning/jobs*``) answer ``status``
+  (429, 500, 503, ...) with OpenAI's error envelope instead of reaching the API. A 429 carries ``code:
+  rate_limit_exceeded`` and the ``x-ratelimit-*`` headers; every injected error carries ``retry-after-ms``
+  (default 1 ms, so the SDK's own retries wait one millisecond instead of its 0.5 s backoff; ``retry-after``
+  in whole seconds is added only when the delay is at least one second) and, when asked, ``x-should-retry``.
+- ``latency``: matching requests are delayed by ``latency_ms`` of real time (the simulated clock does not move).
+- ``job``: a job created while the rule is active fails at validation or at training step N with the given
+  code and message. The jobs service asks ``job_failure(tenant, job)`` once per job, when the job's files are
+  validated (so a rule added after the job was created, but before its validation, still applies).
+
+Each rule fires ``times`` times (1 = one-shot, None = until deleted); with ``probability`` < 1 each matching
+request draws from the rule's own random generator, seeded from ``seed`` (default: the backend's seed) and the
+rule id, so the same request sequence gives the same faults. A draw that does not fire consumes nothing.
+
+Rules are kept in memory only: they are test-time configuration, not state of the simulated world. They do
+not survive a restart, and ``backend.reset()`` (``POST /_sim/reset``) clears them. Requests under ``/_sim``
+are never faulted, so the control plane always works.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import random
+import threading
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ftsim.simulator.core.errors import BadRequestError, NotFoundError
+
+if TYPE_CHECKING:
+    from ftsim.simulator.core.backend import Backend
+    from ftsim.simulator.core.tenancy import Tenant
+
+__all__ = ["FaultSpec", "Fault", "JobFailure", "RequestFault", "Faults", "PRESETS"]
+
+_DEFAULT_MESSAGES = {
+    429: "Rate limit reached for requests (injected by ftsim). Please try again in {delay}.",
+    500: "The server had an error while processing your request. Sorry about that!",
+    502: "Bad gateway.",
+    503: "The engine is currently overloaded, please try again later.",
+    504: "Gateway timeout.",
+}
+_QUOTA_MESSAGE = ("You exceeded your current quota, please check your plan and billing details. For more information "
+                  "on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.")
+_JOB_DEFAULTS = {
+    "validation": ("invalid_training_file", "The job failed due to an invalid training file. (injected by ftsim)"),
+    "step": ("server_error", "The job failed due to an internal error. (injected by ftsim)"),
+}
+
+
+class FaultSpec(BaseModel):
+    """What a rule does and when it fires (the body of POST /_sim/faults)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["error", "latency", "job"] = "error"
+    method: str = Field("*", description="HTTP method to match, or '*'")
+    path: str = Field("/v1/*", description="glob on the request path, e.g. /v1/fine_tuning/jobs*")
+    status: int = Field(429, ge=400, le=599)
+    code: Optional[str] = None
+    message: Optional[str] = None
+    type: Optional[str] = None
+    retry_after_ms: int = Field(1, ge=0, le=3_600_000)
+    should_retry: Optional[bool] = None
+    limit_requests: int = Field(500, ge=1)
+    limit_tokens: int = Field(200_000, ge=1)
+    latency_ms: int = Field(0, ge=0, le=600_000)
+    stage: Literal["validation", "step"] = "validation"
+    step: int = Field(1, ge=1)
+    model: Optional[str] = Field(None, description="job rules: only jobs on this base model")
+    suffix: Optional[str] = Field(None, description="job rules: only jobs with this suffix")
+    job_id: Optional[str] = Field(None, description="job rules: only this job")
+    times: Optional[int] = Field(1, ge=1, description="how many times it fires; null = until deleted")
+    probability: float = Field(1.0, ge=0.0, le=1.0)
+    seed: Optional[int] = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "FaultSpec":
+        if self.kind == "latency" and self.latency_ms == 0:
+            raise ValueError("a latency rule needs latency_ms > 0")
+        return self
+
+
+class Fault(FaultSpec):
+    """A rule as stored and listed: the spec plus id, counters and creation time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    object: Literal["sim.fault"] = "sim.fault"
+    id: str
+    created_at: int
+    hits: int = 0
+    remaining: Optional[int] = None
+
+
+class JobFailure(NamedTuple):
+    """How a job must fail: at validation, or when training reaches `step`."""
+
+    stage: str  # "validation" | "step"
+    step: Optional[int]
+    code: str
+    message: str
+
+    @property
+    def param(self) -> Optional[str]:
+        """The error's `param`: training_file for validation failures."""
+        return "training_file" if self.stage == "validation" else None
+
+    def error(self) -> dict[str, Any]:
+        """The job's `error` object: {code, message, param}."""
+        return {"code": self.code, "message": self.message, "param": self.param}
+
+
+class RequestFault(NamedTuple):
+    """What the fault middleware must do with one request."""
+
+    latency_ms: int
+    status: Optional[int]
+    headers: dict[str, str]
+    body: Optional[dict[str, Any]]
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "rate_limited_once": {"kind": "error", "status": 429, "times": 1},
+    "rate_limited": {"kind": "error", "status": 429, "times": None},
+    "flaky_5xx": {"kind": "error", "status": 503, "times": None, "probability": 0.3},
+    "server_error_once": {"kind": "error", "status": 500, "times": 1},
+    "slow": {"kind": "latency", "latency_ms": 50, "times": None},
+    # the live body when an organization's credit runs out (behaviour reference 7); it lasts until deleted
+    "insufficient_quota": {"kind": "error", "status": 429, "times": None, "type": "insufficient_quota",
+                           "code": "insufficient_quota", "message": _QUOTA_MESSAGE},
+    "job_fails_validation": {"kind": "job", "stage": "validation", "times": 1},
+    "job_fails_midway": {"kind": "job", "stage": "step", "step": 3, "times": 1},
+}
+
+
+def _duration(ms: int) -> str:
+    """OpenAI's reset duration format: 12ms, 1s, 6m0s."""
+    if ms < 1000:
+        return f"{ms}ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:g}s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest}s"
+
+
+class _Rule:
+    """A live rule: its spec, counters and seeded generator."""
+
+    def __init__(self, fault: Fault, seed: int) -> None:
+        self.fault = fault
+        self.rng = random.Random(f"{seed}:{fault.id}")
+
+    def fires(self) -> bool:
+        """Draw (when probabilistic) and consume one use if it fires."""
+        f = self.fault
+        if f.remaining == 0:
+            return False
+        if f.probability < 1.0 and not self.rng.random() < f.probability:
+            return False
+        f.hits += 1
+        if f.remaining is not None:
+            f.remaining -= 1
+        return True
+
+
+class Faults:
+    """The fault rules of one backend."""
+
+    def __init__(self, backend: "Backend") -> None:
+        self.backend = backend
+        self._lock = threading.Lock()
+        self._rules: list[_Rule] = []
+        self._counter = 0
+
+    # -- management ---------------------------------------------------------------------------------
+
+    def add(self, preset: str | None = None, **spec: Any) -> Fault:
+        """Create a rule from keyword fields (see FaultSpec), optionally starting from a named preset."""
+        fields: dict[str, Any] = {}
+        if preset is not None:
+            if preset not in PRESETS:
+                raise BadRequestError(f"Unknown fault preset '{preset}'; one of {sorted(PRESETS)}.", param="preset")
+            fields.update(PRESETS[preset])
+        fields.update({k: v for k, v in spec.items()})
+        try:
+            parsed = FaultSpec.model_validate(fields)
+        except ValueError as exc:
+            raise BadRequestError(f"Invalid fault: {_first_error(exc)}", param="fault") from None
+        with self._lock:
+            self._counter += 1
+            fault = Fault(
+                **parsed.model_dump(),
+                id=f"fault_{self._counter}",
+                created_at=self.backend.now(),
+                remaining=parsed.times,
+            )
+            seed = parsed.seed if parsed.seed is not None else getattr(self.backend.config, "seed", 0)
+            self._rules.append(_Rule(fault, seed))
+        return fault.model_copy()
+
+    def list(self) -> list[Fault]:
+        """Every rule, oldest first (exhausted ones show remaining=0)."""
+        with self._lock:
+            return [r.fault.model_copy() for r in self._rules]
+
+    def get(self, fault_id: str) -> Fault:
+        """One rule (404 if unknown)."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.fault.id == fault_id:
+                    return rule.fault.model_copy()
+        raise NotFoundError(f"No such fault: {fault_id}", param="fault_id")
+
+    def delete(self, fault_id: str) -> bool:
+        """Remove one rule (404 if unknown)."""
+        with self._lock:
+            for i, rule in enumerate(self._rules):
+                if rule.fault.id == fault_id:
+                    del self._rules[i]
+                    return True
+        raise NotFoundError(f"No such fault: {fault_id}", param="fault_id")
+
+    def clear(self) -> int:
+        """Remove every rule; returns how many there were."""
+        with self._lock:
+            n = len(self._rules)
+            self._rules.clear()
+        return n
+
+    def reset(self) -> None:
+        """Backend reset: no rules, ids start again at fault_1."""
+        with self._lock:
+            self._rules.clear()
+            self._counter = 0
+
+    # -- evaluation ---------------------------------------------------------------------------------
+
+    def on_request(self, method: str, path: str) -> RequestFault | None:
+        """The latency and/or error to inject for one request (consuming the rules that fire), or None."""
+        if path.startswith("/_sim"):
+            return None
+        latency = 0
+        chosen: Fault | None = None
+        with self._lock:
+            for rule in self._rules:
+                f = rule.fault
+                if f.kind == "job" or not _matches(f, method, path):
+                    continue
+                if f.kind == "latency":
+                    if rule.fires():
+                        latency += f.latency_ms
+                elif chosen is None and rule.fires():
+                    chosen = f.model_copy()
+        if chosen is None:
+            return RequestFault(latency, None, {}, None) if latency else None
+        headers, body = _error_response(chosen)
+        return RequestFault(latency, chosen.status, headers, body)
+
+    def job_failure(self, tenant: "Tenant", job: Any) -> JobFailure | None:
+        """How a newly created job must fail, or None; call once per job (it consumes the rule)."""
+        model = _field(job, "model")
+        suffix = _field(job, "user_provided_suffix") or _field(job, "suffix")
+        with self._lock:
+            for rule in self._rules:
+                f = rule.fault
+                if f.kind != "job":
+                    continue
+                if f.model is not None and f.model != model and not str(model or "").startswith(f.model + "-"):
+                    continue
+                if f.suffix is not None and f.suffix != suffix:
+                    continue
+                if f.job_id is not None and f.job_id != _field(job, "id"):
+                    continue
+                if rule.fires():
+                    code, message = _JOB_DEFAULTS[f.stage]
+                    return JobFailure(
+                        stage=f.stage,
+                        step=f.step if f.stage == "step" else None,
+                        code=f.code or code,
+                        message=f.message or message,
+                    )
+        return None
+
+
+def _field(job: Any, name: str) -> Any:
+    if isinstance(job, dict):
+        return job.get(name)
+    return getattr(job, name, None)
+
+
+def _matches(f: Fault, method: str, path: str) -> bool:
+    if f.method != "*" and f.method.upper() != method.upper():
+        return False
+    return fnmatch.fnmatchcase(path, f.path)
+
+
+def _first_error(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        loc = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{loc}: {first.get('msg')}" if loc else str(first.get("msg"))
+    return str(exc)
+
+
+def _error_response(f: Fault) -> tuple[dict[str, str], dict[str, Any]]:
+    """Headers and OpenAI envelope of an injected error."""
+    delay = _duration(f.retry_after_ms)
+    headers = {"retry-after-ms": str(f.retry_after_ms)}
+    if f.retry_after_ms >= 1000:
+        headers["retry-after"] = str(math.ceil(f.retry_after_ms / 1000))
+    if f.should_retry is not None:
+        headers["x-should-retry"] = "true" if f.should_retry else "false"
+    if f.status == 429:
+        headers.update(
+            {
+                "x-ratelimit-limit-requests": str(f.limit_requests),
+                "x-ratelimit-remaining-requests": "0",
+                "x-ratelimit-reset-requests": delay,
+                "x-ratelimit-limit-tokens": str(f.limit_tokens),
+                "x-ratelimit-remaining-tokens": str(f.limit_tokens),
+                "x-ratelimit-reset-tokens": "0s",
+            }
+        )
+        type_, code = f.type or "requests", f.code or "rate_limit_exceeded"
+    elif f.status >= 500:
+        type_, code = f.type or "server_error", f.code
+    else:
+        type_, code = f.type or "invalid_request_error", f.code
+    template = f.message or _DEFAULT_MESSAGES.get(f.status, "Injected error (ftsim fault).")
+    message = template.replace("{delay}", delay)
+    return headers, {"error": {"message": message, "type": type_, "param": None, "code": code}}

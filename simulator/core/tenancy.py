@@ -1,0 +1,82 @@
+"""Tenants: which organization and project an API key belongs to.
+
+By default each distinct key is its own organization, with ids derived from a hash of the key (the same key
+is the same tenant across restarts). A keys file maps keys to named organizations and projects:
+
+    {"sk-alice": {"org_id": "org-acme", "org_slug": "acme", "project_id": "proj_ml"},
+     "sk-bob":   {"org_id": "org-acme", "org_slug": "acme", "project_id": "proj_web"}}
+
+Two keys of the same organization share its objects; nothing of one organization is visible from another.
+With `strict_keys` (`ftsim serve --strict-keys`) only the file's keys are accepted: the HTTP door answers any
+other with 401 `invalid_api_key`, as the live API does for a revoked or mistyped key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftsim.simulator.core.ids import base62
+
+__all__ = ["Tenant", "Tenancy", "load_keys"]
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """An organization (and the project the key belongs to)."""
+
+    org_id: str
+    org_slug: str
+    project_id: str
+
+    @property
+    def key(self) -> str:
+        """The store's partition key."""
+        return self.org_id
+
+
+class Tenancy:
+    """Resolves API keys to tenants."""
+
+    def __init__(self, keys: dict[str, Tenant] | None = None, *, default_slug: str = "personal") -> None:
+        self.keys = dict(keys or {})
+        self.default_slug = default_slug
+
+    def knows(self, api_key: str) -> bool:
+        """Whether `api_key` is one of the keys file's."""
+        return api_key in self.keys
+
+    def resolve(self, api_key: str) -> Tenant:
+        """The tenant of `api_key` (a mapped key, else an organization of its own)."""
+        mapped = self.keys.get(api_key)
+        if mapped is not None:
+            return mapped
+        digest = hashlib.sha256(api_key.encode()).digest()
+        return Tenant(
+            org_id="org-" + base62(digest[:18], 24),
+            org_slug=self.default_slug,
+            project_id="proj_" + base62(digest[18:], 24),
+        )
+
+
+def load_keys(path: str | Path) -> dict[str, Tenant]:
+    """Read a keys file (JSON object: key -> {org_id, org_slug?, project_id?}); ValueError on a bad file."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read keys file {path}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"keys file {path}: expected a JSON object of key -> organization")
+    out: dict[str, Tenant] = {}
+    for key, spec in raw.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("org_id"), str):
+            raise ValueError(f"keys file {path}: entry for a key needs an 'org_id' string")
+        org_id = spec["org_id"]
+        out[key] = Tenant(
+            org_id=org_id,
+            org_slug=str(spec.get("org_slug") or org_id.removeprefix("org-")),
+            project_id=str(spec.get("project_id") or "proj_default"),
+        )
+    return out

@@ -1,0 +1,242 @@
+"""POST /v1/chat/completions: deterministic replies (see simulator/inference.py), plain or streamed as SSE.
+
+A stream is `data: {chat.completion.chunk}` lines: a first chunk with the assistant role, one chunk per token
+of content, a final chunk with `finish_reason`, a usage chunk (empty `choices`) when
+`stream_options.include_usage` is true, then `data: [DONE]`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ftsim.simulator.inference.model import Answer, Inference
+from ftsim.simulator.inference.structured import json_format
+from ftsim.simulator.core.tenancy import Tenant
+
+if TYPE_CHECKING:
+    from ftsim.simulator.core.backend import Backend
+
+__all__ = [
+    "ChatMessageIn",
+    "ChatCompletionRequest",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "CompletionUsage",
+    "Chat",
+    "sse",
+]
+
+Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+
+
+class ChatMessageIn(BaseModel):
+    """One request message (extra keys such as tool_calls are accepted and ignored)."""
+
+    model_config = ConfigDict(extra="allow")
+    role: Role
+    content: Union[str, list[Union[dict[str, Any], str]], None] = None
+    name: Optional[str] = None
+
+
+class StreamOptions(BaseModel):
+    """`stream_options`."""
+
+    model_config = ConfigDict(extra="allow")
+    include_usage: Optional[bool] = None
+
+
+class ChatCompletionRequest(BaseModel):
+    """Body of POST /v1/chat/completions (sampling knobs are accepted; they cannot change a deterministic reply)."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str
+    messages: list[ChatMessageIn] = Field(min_length=1)
+    stream: Optional[bool] = False
+    stream_options: Optional[StreamOptions] = None
+    seed: Optional[int] = None
+    n: Optional[int] = Field(default=None, ge=1, le=128)
+    max_tokens: Optional[int] = Field(default=None, ge=1)
+    max_completion_tokens: Optional[int] = Field(default=None, ge=1)
+    metadata: Optional[dict[str, str]] = None
+    service_tier: Optional[str] = None
+    response_format: Optional[dict[str, Any]] = None
+
+
+class ChatCompletionMessage(BaseModel):
+    """The assistant message of a choice."""
+
+    role: Literal["assistant"] = "assistant"
+    content: Optional[str]
+    refusal: Optional[str] = None
+    annotations: list[Any] = Field(default_factory=list)
+
+
+class Choice(BaseModel):
+    """One choice of a chat completion."""
+
+    index: int
+    message: ChatCompletionMessage
+    logprobs: Optional[Any] = None
+    finish_reason: str
+
+
+class PromptTokensDetails(BaseModel):
+    """Prompt token breakdown."""
+
+    cached_tokens: int = 0
+    audio_tokens: int = 0
+
+
+class CompletionTokensDetails(BaseModel):
+    """Completion token breakdown."""
+
+    reasoning_tokens: int = 0
+    audio_tokens: int = 0
+    accepted_prediction_tokens: int = 0
+    rejected_prediction_tokens: int = 0
+
+
+class CompletionUsage(BaseModel):
+    """Usage of a chat completion."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    prompt_tokens_details: PromptTokensDetails = Field(default_factory=PromptTokensDetails)
+    completion_tokens_details: CompletionTokensDetails = Field(default_factory=CompletionTokensDetails)
+
+
+class ChatCompletion(BaseModel):
+    """OpenAI's chat.completion object."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: CompletionUsage
+    service_tier: Optional[str] = "default"
+    system_fingerprint: Optional[str] = None
+
+
+class ChunkDelta(BaseModel):
+    """The delta of a streamed choice."""
+
+    role: Optional[Literal["assistant"]] = None
+    content: Optional[str] = None
+    refusal: Optional[str] = None
+
+
+class ChunkChoice(BaseModel):
+    """One choice of a chunk."""
+
+    index: int
+    delta: dict[str, Any]
+    logprobs: Optional[Any] = None
+    finish_reason: Optional[str] = None
+
+
+class ChatCompletionChunk(BaseModel):
+    """OpenAI's chat.completion.chunk object."""
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    service_tier: Optional[str] = "default"
+    system_fingerprint: Optional[str] = None
+    usage: Optional[CompletionUsage] = None
+
+
+def _delta(**fields: Any) -> dict[str, Any]:
+    """A chunk delta without its unset keys (the live final delta is `{}`)."""
+    return ChunkDelta(**fields).model_dump(exclude_none=True)
+
+
+def sse(data: dict[str, Any] | str, event: str | None = None) -> str:
+    """One server-sent event (`event:` line only when named)."""
+    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return (f"event: {event}\n" if event else "") + f"data: {text}\n\n"
+
+
+def fingerprint(snapshot: str) -> str:
+    """A stable `system_fingerprint` per base snapshot."""
+    return "fp_" + hashlib.sha256(snapshot.encode()).hexdigest()[:10]
+
+
+def usage_of(answer: Answer) -> CompletionUsage:
+    """The chat usage block of an answer."""
+    return CompletionUsage(
+        prompt_tokens=answer.prompt_tokens,
+        completion_tokens=answer.completion_tokens,
+        total_tokens=answer.total_tokens,
+    )
+
+
+class Chat:
+    """The chat completions service."""
+
+    def __init__(self, backend: "Backend") -> None:
+        self.backend = backend
+        self.inference = Inference(backend)
+
+    def _answer(self, tenant: Tenant, request: ChatCompletionRequest) -> Answer:
+        messages = [m.model_dump(exclude_none=True) for m in request.messages]
+        limit = request.max_completion_tokens or request.max_tokens
+        return self.inference.answer(
+            tenant, model=request.model, messages=messages, seed=request.seed, n=request.n or 1, max_tokens=limit,
+            json_mode=json_format(chat_format=request.response_format),
+        )
+
+    def create(self, tenant: Tenant, request: ChatCompletionRequest) -> ChatCompletion:
+        """A complete chat.completion."""
+        answer = self._answer(tenant, request)
+        choices = [
+            Choice(index=i, message=ChatCompletionMessage(content=text), finish_reason=reason)
+            for i, (text, reason) in enumerate(zip(answer.texts, answer.finish_reasons))
+        ]
+        return ChatCompletion(
+            id=self.backend.new_id("chatcmpl-", 29),
+            created=self.backend.now(),
+            model=request.model,
+            choices=choices,
+            usage=usage_of(answer),
+            system_fingerprint=fingerprint(answer.model.entry.snapshot),
+        )
+
+    def stream(self, tenant: Tenant, request: ChatCompletionRequest) -> Iterator[str]:
+        """The SSE lines of a streamed completion (errors are raised before the first line)."""
+        answer = self._answer(tenant, request)
+        include_usage = bool(request.stream_options and request.stream_options.include_usage)
+        base = ChatCompletionChunk(
+            id=self.backend.new_id("chatcmpl-", 29),
+            created=self.backend.now(),
+            model=request.model,
+            choices=[],
+            system_fingerprint=fingerprint(answer.model.entry.snapshot),
+        )
+        events: list[str] = []
+
+        def emit(choices: list[ChunkChoice], usage: CompletionUsage | None = None) -> None:
+            chunk = base.model_copy(update={"choices": choices, "usage": usage})
+            exclude = None if include_usage else {"usage"}
+            events.append(sse(chunk.model_dump(mode="json", exclude=exclude)))
+
+        for index, (text, reason) in enumerate(zip(answer.texts, answer.finish_reasons)):
+            emit([ChunkChoice(index=index, delta=_delta(role="assistant", content=""))])
+            for piece in self.inference.pieces(answer.model, text):
+                emit([ChunkChoice(index=index, delta=_delta(content=piece))])
+            emit([ChunkChoice(index=index, delta={}, finish_reason=reason)])
+        if include_usage:
+            emit([], usage_of(answer))
+        events.append(sse("[DONE]"))
+        return iter(events)
+
+    def reset(self) -> None:
+        """Forget cached learned tables (ids restart after a reset)."""
+        self.inference.reset()
