@@ -15,8 +15,10 @@ from ftsim.simulator.core.clock import ManualClock
 from ftsim.simulator.core.store import Store
 from ftsim.simulator.inference.chat import ChatCompletionRequest
 from ftsim.simulator.inference.responses import ResponseRequest
+from tests.api.test_inference_api import AUTH, sse_events
+from tests.openapi_schema import assert_schema
 from tests.simulator.tuned_data import (
-    SKU_SYSTEM, TICKET_WORDS, dpo_rows, jsonl, sku_rows, style_rows, ticket_rows,
+    ORDER_TOOL, SKU_SYSTEM, TICKET_WORDS, dpo_rows, jsonl, rft_rows, sku_rows, style_rows, ticket_rows, tool_rows,
 )
 
 MINI = "gpt-4o-mini-2024-07-18"
@@ -181,3 +183,96 @@ def test_answers_are_deterministic_across_backends_and_apis(tenant):
         answers.append(chat)
         b.close()
     assert answers[0] == answers[1]
+
+
+# -- tool calls, structured outputs, RFT, the base model asked for JSON -----------------------------------------
+
+
+def test_tool_call_training_gives_tool_calls_with_copied_arguments(backend, http):
+    tenant = backend.tenant(AUTH["Authorization"].removeprefix("Bearer "))  # the HTTP caller's organization
+    rows = tool_rows(150, seed=23)
+    model = train(backend, tenant, rows[:120])["fine_tuned_model"]
+    right = 0
+    for row in rows[120:]:
+        messages = prompt(row)
+        out = backend.chat.create(tenant, ChatCompletionRequest(model=model, messages=messages, tools=[ORDER_TOOL]))
+        choice = out.choices[0]
+        assert choice.finish_reason == "tool_calls" and choice.message.content is None
+        (call,) = choice.message.tool_calls
+        assert call.function.name == "get_order_status"
+        right += json.loads(call.function.arguments) == json.loads(row["messages"][1]["tool_calls"][0]["function"]["arguments"])
+    assert right / 30 >= 0.8
+    # without the tool offered, no tool call is made
+    plain = backend.chat.create(tenant, ChatCompletionRequest(model=model, messages=prompt(rows[121])))
+    assert plain.choices[0].message.tool_calls is None and plain.choices[0].finish_reason == "stop"
+    # the HTTP bodies and streams validate against the spec; streamed arguments rebuild the plain ones
+    body = {"model": model, "messages": prompt(rows[130]), "tools": [ORDER_TOOL]}
+    resp = http.post("/v1/chat/completions", json=body, headers=AUTH)
+    assert_schema(resp.json(), "CreateChatCompletionResponse")
+    arguments = resp.json()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+    streamed = ""
+    for name, data in sse_events(http.post("/v1/chat/completions", json=body | {"stream": True}, headers=AUTH))[:-1]:
+        chunk = json.loads(data)
+        assert_schema(chunk, "CreateChatCompletionStreamResponse")
+        for delta_call in chunk["choices"][0]["delta"].get("tool_calls") or []:
+            streamed += delta_call["function"].get("arguments", "")
+    assert streamed == arguments
+    flat_tool = {"type": "function", **ORDER_TOOL["function"]}
+    rbody = {"model": model, "input": prompt(rows[130])[0]["content"], "tools": [flat_tool]}
+    response = http.post("/v1/responses", json=rbody, headers=AUTH).json()
+    assert_schema(response, "Response")
+    assert response["output"][0]["type"] == "function_call" and response["output"][0]["arguments"] == arguments
+    events = sse_events(http.post("/v1/responses", json=rbody | {"stream": True}, headers=AUTH))
+    for name, data in events:
+        assert json.loads(data)["type"] == name
+    done = [json.loads(d) for n, d in events if n == "response.function_call_arguments.done"]
+    deltas = "".join(json.loads(d)["delta"] for n, d in events if n == "response.function_call_arguments.delta")
+    assert done[0]["arguments"] == deltas == arguments
+
+
+def test_structured_output_request_gets_schema_valid_learned_values(backend, tenant):
+    import jsonschema
+
+    rows = sku_rows(230, seed=29)
+    model = train(backend, tenant, rows[:200])["fine_tuned_model"]
+    schema = {"type": "object", "properties": {"sku": {"type": "string"}, "confidence": {"type": "number",
+              "minimum": 0, "maximum": 1}}, "required": ["sku", "confidence"], "additionalProperties": False}
+    fmt = {"type": "json_schema", "json_schema": {"name": "sku", "schema": schema, "strict": True}}
+    right = 0
+    for row in rows[200:]:
+        out = json.loads(reply(backend, tenant, model, prompt(row), response_format=fmt))
+        jsonschema.validate(out, schema)
+        right += out["sku"] == json.loads(gold(row))["sku"]
+    assert right / 30 >= 0.8
+
+
+def test_rft_answers_pass_their_grader_more_often_than_base(backend, tenant):
+    grader = {"type": "string_check", "name": "sku", "input": "{{sample.output_text}}",
+              "reference": "{{item.sku}}", "operation": "eq"}
+    rows = rft_rows(130, seed=31)
+    valid = backend.files.create(tenant, filename="v.jsonl", purpose="fine-tune", chunks=[jsonl(rows[100:110])])
+    f = backend.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[jsonl(rows[:100])])
+    job = backend.jobs.create(tenant, model="o4-mini-2025-04-16", training_file=f.id, validation_file=valid.id,
+                              method={"type": "reinforcement", "reinforcement": {"grader": grader}}, seed=3)
+    backend.advance(4 * WEEK)
+    job = backend.jobs.retrieve(tenant, job["id"] if isinstance(job, dict) else job.id)
+    job = job if isinstance(job, dict) else job.model_dump()
+    assert job["status"] == "succeeded"
+
+    def pass_rate(model):
+        rewards = [backend.graders.run(tenant, grader=grader, model_sample=reply(backend, tenant, model, r["messages"]),
+                                       item=r).reward for r in rows[110:]]
+        return sum(rewards) / len(rewards)
+
+    assert pass_rate(job["fine_tuned_model"]) >= 0.8
+    assert pass_rate("o4-mini") == 0
+
+
+def test_base_model_asked_for_json_answers_json_without_the_task_keys(backend, tenant):
+    ask = [{"role": "system", "content": "Extract the SKU. Answer in JSON."},
+           {"role": "user", "content": "Is SKU-1234 in stock?"}]
+    out = json.loads(reply(backend, tenant, BASE, ask))
+    assert isinstance(out, dict) and "sku" not in out
+    shown = [{"role": "system", "content": 'Extract the SKU. Answer in JSON like {"sku": "SKU-0000"}.'},
+             {"role": "user", "content": "Is SKU-1234 in stock?"}]
+    assert json.loads(reply(backend, tenant, BASE, shown)) == {"sku": "SKU-0000"}  # the keys the prompt gives

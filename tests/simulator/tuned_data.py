@@ -95,3 +95,38 @@ def dpo_rows(n: int, seed: int) -> list[dict]:
 def jsonl(rows: list[dict]) -> bytes:
     """The JSONL bytes of `rows`."""
     return ("\n".join(json.dumps(r) for r in rows) + "\n").encode()
+
+
+ORDER_TOOL = {"type": "function", "function": {
+    "name": "get_order_status", "description": "Look up an order",
+    "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}, "channel": {"type": "string"}},
+                   "required": ["order_id", "channel"]}}}
+
+
+def tool_rows(n: int, seed: int) -> list[dict]:
+    """`n` examples whose answer is a `get_order_status` call copying the order id; the channel is a label."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        order = f"ORD-{rng.randint(10000, 99999)}"
+        channel = rng.choice(["email", "phone"])
+        how = "mail me" if channel == "email" else "call me"
+        text = rng.choice(["Where is my order {o}? Please {h}.", "Status of {o}? {h} when you know.",
+                           "Hi, {o} has not arrived yet, {h} please."]).format(o=order, h=how)
+        call = {"id": "call_1", "type": "function",
+                "function": {"name": "get_order_status",
+                             "arguments": json.dumps({"order_id": order, "channel": channel})}}
+        rows.append({"messages": [{"role": "user", "content": text},
+                                  {"role": "assistant", "tool_calls": [call]}],
+                     "tools": [ORDER_TOOL]})
+    return rows
+
+
+def rft_rows(n: int, seed: int) -> list[dict]:
+    """`n` RFT items: extract the SKU of a message; the grader compares the output with `item.sku`."""
+    out = []
+    for row in sku_rows(n, seed):
+        system, question = row["messages"][:2]
+        out.append({"messages": [{"role": "developer", "content": system["content"]}, question],
+                    "sku": json.loads(row["messages"][2]["content"])["sku"]})
+    return out
