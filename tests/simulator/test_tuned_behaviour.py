@@ -276,3 +276,30 @@ def test_base_model_asked_for_json_answers_json_without_the_task_keys(backend, t
     shown = [{"role": "system", "content": 'Extract the SKU. Answer in JSON like {"sku": "SKU-0000"}.'},
              {"role": "user", "content": "Is SKU-1234 in stock?"}]
     assert json.loads(reply(backend, tenant, BASE, shown)) == {"sku": "SKU-0000"}  # the keys the prompt gives
+
+
+# -- bounds and robustness -------------------------------------------------------------------------------------
+
+
+def test_a_first_epoch_checkpoint_learned_only_the_examples_it_saw(backend, tenant):
+    rows = sku_rows(200, seed=37)
+    job = train(backend, tenant, rows, n_epochs=3)
+    record = backend.store.get("model", tenant.key, job["fine_tuned_model"])
+    early = "ft:gpt-4o-mini-2024-07-18:personal::early:ckpt-step-50"
+    backend.store.put("model", tenant.key, early, {**record, "id": early, "checkpoint": True, "step_number": 50})
+    # batch size 1: step 50 has seen the first 50 examples, and learned them exactly
+    assert exact_match(backend, tenant, early, rows[:50]) == 1.0
+    assert exact_match(backend, tenant, early, rows[50:]) < exact_match(backend, tenant, job["fine_tuned_model"], rows[50:])
+
+
+def test_indexing_and_prompt_length_are_capped(backend, tenant, monkeypatch):
+    import ftsim.simulator.inference.learned as learned_mod
+
+    monkeypatch.setattr(learned_mod, "MAX_INDEXED", 30)
+    model = train(backend, tenant, sku_rows(120, seed=41))["fine_tuned_model"]
+    huge = "SKU-7777 " + "filler words " * 50_000
+    out = reply(backend, tenant, model, [{"role": "system", "content": SKU_SYSTEM}, {"role": "user", "content": huge}])
+    assert json.loads(out) == {"sku": "SKU-7777"}
+    (learned,) = backend.chat.inference._cache.values()
+    assert len(learned.examples) == 30
+    assert all(len(ex.prompt) <= learned_mod.MAX_PROMPT_CHARS for ex in learned.examples)
