@@ -6,11 +6,12 @@ they apply (README, "How the simulated model answers"):
 
 1. **Seen prompts**: a prompt that matches a training example answers that example's answer exactly (matching
    tries the exact conversation, the conversation without system/developer messages, then the last user message).
-2. **Similarity**: a prompt is the text of its messages, system prompt included (`role: text` lines, at most
-   `MAX_PROMPT_CHARS` characters), turned into lower-cased word unigrams and bigrams weighted by TF-IDF
-   (`tf = 1 + ln(count)`, `idf = ln((1 + N) / (1 + df)) + 1`); similarity is their cosine. The `K` most similar
-   training examples are the prompt's neighbours (ties: the earlier line wins; with no shared term at all, the
-   first lines of the file stand in).
+2. **Similarity**: a prompt is the text of its messages, system prompt included (`role: text` lines: the other
+   messages, then the last user message, each part at most `MAX_PROMPT_CHARS / 2` characters), as lower-cased
+   words weighted by TF-IDF (`tf = 1 + ln(count)`, `idf = ln((1 + N) / (1 + df)) + 1`), keeping a prompt's
+   `MAX_TERMS` heaviest words (ties: the larger word); similarity is the cosine of those unit vectors. The `K`
+   most similar training examples are the prompt's neighbours (ties: the earlier line wins; with no shared word
+   at all, the first lines of the file stand in).
 3. **Classification-like data** (at most `MAX_LABELS` distinct answers and every answer used twice on average):
    the answer is the similarity-weighted vote of the neighbours' answers. The same vote decides each JSON field
    whose values form such a small set (e.g. `{"category": ...}`).
@@ -36,6 +37,7 @@ answer gets a well-formed but possibly wrong answer, exactly as the nearest exam
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import math
 import re
@@ -54,8 +56,9 @@ __all__ = [
     "skill_draw",
 ]
 
-MAX_INDEXED = 5_000  # training examples indexed per model (the rest of a file is not learned beyond exact matches)
-MAX_PROMPT_CHARS = 4_000  # of each prompt, for similarity and span copying
+MAX_INDEXED = 2_000  # training examples indexed per model (the rest of a file is not learned beyond exact matches)
+MAX_PROMPT_CHARS = 2_000  # of each prompt, for similarity and span copying
+MAX_TERMS = 48  # the highest-weighted terms kept per prompt vector (bounds the index and each lookup)
 K = 7  # neighbours that vote
 MAX_LABELS = 32
 COMMON_SPAN_SHARE = 0.2
@@ -100,8 +103,16 @@ class Example:
 
 
 def flatten(conv: Conversation) -> str:
-    """The prompt's text for similarity: `role: text` lines, capped."""
-    return "\n".join(f"{role}: {text}" for role, text in conv if role != "assistant")[:MAX_PROMPT_CHARS]
+    """The prompt's text for similarity: the other messages' `role: text` lines, then the last user message.
+
+    Each half is capped at `MAX_PROMPT_CHARS // 2` characters, so a long system prompt never hides the question.
+    """
+    half = MAX_PROMPT_CHARS // 2
+    last = max((k for k, (role, _) in enumerate(conv) if role == "user"), default=None)
+    context = "\n".join(f"{role}: {text[:half]}" for k, (role, text) in enumerate(conv)
+                        if role != "assistant" and k != last)[:half]
+    question = f"user: {conv[last][1]}"[:half] if last is not None else ""
+    return f"{context}\n{question}" if context and question else context or question
 
 
 def last_user(conv: Conversation) -> str:
@@ -113,11 +124,8 @@ def last_user(conv: Conversation) -> str:
 
 
 def terms(text: str) -> Counter:
-    """Lower-cased word unigrams and bigrams."""
-    words = _WORD.findall(text.lower())
-    out = Counter(words)
-    out.update(f"{a} {b}" for a, b in zip(words, words[1:]))
-    return out
+    """Lower-cased words and their counts."""
+    return Counter(_WORD.findall(text.lower()))
 
 
 def _parse_json(text: str) -> Any:
@@ -229,10 +237,8 @@ class Learned:
         self.idf = {t: math.log((1 + n) / (1 + c)) + 1 for t, c in df.items()}
         self.postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for i, tf in enumerate(vectors):
-            weights = {t: (1 + math.log(c)) * self.idf[t] for t, c in tf.items()}
-            norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-            for t, w in weights.items():
-                self.postings[t].append((i, w / norm))
+            for t, w in self._vector(tf).items():
+                self.postings[t].append((i, w))
         # Which answers are labels, which JSON fields are labels, which spans are common (not copied).
         texts = [ex.reply.text for ex in self.examples if ex.reply.text is not None]
         self.labels = bool(texts) and len(texts) == n and _is_label_set(texts)
@@ -261,6 +267,15 @@ class Learned:
             return [ex.reply.text]
         return [args for _, args in ex.reply.tool_calls or []]
 
+    def _vector(self, tf: Counter) -> dict[str, float]:
+        """The unit TF-IDF vector of a prompt's terms, cut to its `MAX_TERMS` heaviest (ties: the larger word)."""
+        idf = self.idf
+        weights = [((1 + math.log(c)) * idf[t], t) for t, c in tf.items() if t in idf]
+        kept = [(t, w) for w, t in heapq.nlargest(MAX_TERMS, weights)] if len(weights) > MAX_TERMS else \
+            [(t, w) for w, t in weights]
+        norm = math.sqrt(sum(w * w for _, w in kept)) or 1.0
+        return {t: w / norm for t, w in kept}
+
     # -- answering --------------------------------------------------------------------------------------------
 
     def lookup(self, conv: Conversation) -> Optional[Reply]:
@@ -273,12 +288,9 @@ class Learned:
     def neighbours(self, prompt: str) -> list[tuple[int, float]]:
         """The K most similar examples as (index, cosine), best first, earlier lines first on ties."""
         scores: dict[int, float] = defaultdict(float)
-        tf = terms(prompt)
-        weights = {t: (1 + math.log(c)) * self.idf[t] for t, c in tf.items() if t in self.idf}
-        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-        for t, w in weights.items():
+        for t, w in self._vector(terms(prompt)).items():
             for i, v in self.postings[t]:
-                scores[i] += v * w / norm
+                scores[i] += v * w
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:K]
         if not ranked:
             ranked = [(i, 0.0) for i in range(min(K, len(self.examples)))]
@@ -352,7 +364,7 @@ class Learned:
         out = text
         done: set[str] = set()
         for span in entity_spans(text):
-            if span in done or span in self.common or span not in ex.prompt:
+            if span in done or span in self.common or (span not in ex.user and span not in ex.prompt):
                 continue
             done.add(span)
             found = corresponding(span, ex, query)

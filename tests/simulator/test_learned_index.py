@@ -58,3 +58,12 @@ def test_few_shot_needs_two_pairs_and_answers_from_them():
 def test_base_model_json_only_when_the_prompt_asks_for_it():
     assert base_reply_json((("user", "hello"),), "words") is None
     assert json.loads(base_reply_json((("user", "reply in json"),), "words")) == {"response": "words"}
+
+
+def test_a_long_system_prompt_does_not_hide_the_question():
+    system = ("system", "You are a meticulous assistant. " * 300)
+    rows = [("red apple", "fruit"), ("green pear", "fruit"), ("orange carrot", "vegetable"), ("leek soup", "vegetable"),
+            ("ripe apple", "fruit"), ("carrot cake", "vegetable")]
+    learned = Learned([Example(conv=(system, ("user", q)), reply=Reply(text=a)) for q, a in rows])
+    assert learned.answer((system, ("user", "an apple a day"))).text == "fruit"
+    assert learned.answer((system, ("user", "carrot juice"))).text == "vegetable"
