@@ -272,7 +272,8 @@ def _tool_names(tools: Any) -> set[str]:
     names: set[str] = set()
     for tool in tools or []:
         if isinstance(tool, dict):
-            fn = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+            nested = tool.get("function")
+            fn: dict[str, Any] = nested if isinstance(nested, dict) else tool
             if isinstance(fn.get("name"), str):
                 names.add(fn["name"])
     return names
@@ -310,7 +311,10 @@ class Inference:
         conv = normalize(messages)
         reply, seen = self._reply(tenant, resolved, conv)
         offered = _tool_names(tools)
-        texts, reasons, calls, completion = [], [], [], 0
+        texts: list[str] = []
+        reasons: list[str] = []
+        calls: list[Optional[list[dict[str, str]]]] = []
+        completion = 0
         for index in range(n):
             choice_calls: Optional[list[dict[str, str]]] = None
             if reply is not None and reply.tool_calls and offered and {c[0] for c in reply.tool_calls} <= offered:
@@ -413,7 +417,7 @@ class Inference:
         if isinstance(total, int) and isinstance(step, int) and total > 0 and 0 < step < total:
             progress = step / total
         method = (job or {}).get("method") or {}
-        if progress < 1.0:  # during the first epoch a checkpoint has seen `step * batch_size` examples
+        if isinstance(step, int) and progress < 1.0:  # a first-epoch checkpoint saw `step * batch_size` examples
             per_epoch = sim.get("steps_per_epoch")
             batch = ((method.get(method.get("type")) or {}).get("hyperparameters") or {}).get("batch_size")
             if isinstance(per_epoch, int) and step < per_epoch and isinstance(batch, int) and batch > 0:

@@ -227,6 +227,8 @@ class Responses:
         emit("response.in_progress", response=opening)
         if not isinstance(message, OutputMessage):  # function calls: each item, then its arguments piece by piece
             for index, item in enumerate(final.output):
+                if not isinstance(item, FunctionCallItem):  # a response holds one message or only function calls
+                    continue
                 emit("response.output_item.added", output_index=index,
                      item=dump(item.model_copy(update={"status": "in_progress", "arguments": ""})))
                 for piece in self.inference.pieces(answer.model, item.arguments):
