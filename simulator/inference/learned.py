@@ -42,7 +42,7 @@ import json
 import math
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
 __all__ = [
@@ -232,7 +232,7 @@ class Learned:
             if text is not None:
                 ex.value = _parse_json(text)
             if ex.reply.tool_calls:
-                ex.calls = [(name, _parse_json(args) if _parse_json(args) is not None else args)
+                ex.calls = [(name, parsed if (parsed := _parse_json(args)) is not None else args)
                             for name, args in ex.reply.tool_calls]
         self.idf = {t: math.log((1 + n) / (1 + c)) + 1 for t, c in df.items()}
         self.postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
@@ -289,7 +289,7 @@ class Learned:
         """The K most similar examples as (index, cosine), best first, earlier lines first on ties."""
         scores: dict[int, float] = defaultdict(float)
         for t, w in self._vector(terms(prompt)).items():
-            for i, v in self.postings[t]:
+            for i, v in self.postings.get(t, ()):
                 scores[i] += v * w
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:K]
         if not ranked:
