@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any, Iterator, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from ftsim.simulator.inference.model import Answer, Inference
 from ftsim.simulator.inference.structured import json_format
@@ -64,15 +64,40 @@ class ChatCompletionRequest(BaseModel):
     metadata: Optional[dict[str, str]] = None
     service_tier: Optional[str] = None
     response_format: Optional[dict[str, Any]] = None
+    tools: Optional[list[dict[str, Any]]] = None
+    tool_choice: Optional[Union[str, dict[str, Any]]] = None
+
+
+class FunctionCall(BaseModel):
+    """The function a tool call names, with its arguments as a JSON text."""
+
+    name: str
+    arguments: str
+
+
+class ToolCall(BaseModel):
+    """One tool call of an assistant message."""
+
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
 
 
 class ChatCompletionMessage(BaseModel):
-    """The assistant message of a choice."""
+    """The assistant message of a choice (`tool_calls` only when the model calls tools, as live)."""
 
     role: Literal["assistant"] = "assistant"
     content: Optional[str]
     refusal: Optional[str] = None
     annotations: list[Any] = Field(default_factory=list)
+    tool_calls: Optional[list[ToolCall]] = None
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_tool_calls(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("tool_calls") is None:
+            data.pop("tool_calls", None)
+        return data
 
 
 class Choice(BaseModel):
@@ -191,15 +216,19 @@ class Chat:
         return self.inference.answer(
             tenant, model=request.model, messages=messages, seed=request.seed, n=request.n or 1, max_tokens=limit,
             json_mode=json_format(chat_format=request.response_format),
+            tools=None if request.tool_choice == "none" else request.tools,
         )
 
     def create(self, tenant: Tenant, request: ChatCompletionRequest) -> ChatCompletion:
         """A complete chat.completion."""
         answer = self._answer(tenant, request)
-        choices = [
-            Choice(index=i, message=ChatCompletionMessage(content=text), finish_reason=reason)
-            for i, (text, reason) in enumerate(zip(answer.texts, answer.finish_reasons))
-        ]
+        choices = []
+        for i, (text, reason) in enumerate(zip(answer.texts, answer.finish_reasons)):
+            calls = answer.tool_calls[i] if i < len(answer.tool_calls) else None
+            message = ChatCompletionMessage(content=text) if calls is None else ChatCompletionMessage(
+                content=None, tool_calls=[ToolCall(id=c["id"], function=FunctionCall(name=c["name"], arguments=c["arguments"]))
+                                          for c in calls])
+            choices.append(Choice(index=i, message=message, finish_reason=reason))
         return ChatCompletion(
             id=self.backend.new_id("chatcmpl-", 29),
             created=self.backend.now(),
@@ -228,6 +257,17 @@ class Chat:
             events.append(sse(chunk.model_dump(mode="json", exclude=exclude)))
 
         for index, (text, reason) in enumerate(zip(answer.texts, answer.finish_reasons)):
+            calls = answer.tool_calls[index] if index < len(answer.tool_calls) else None
+            if calls is not None:  # a tool call: its name first, then its arguments piece by piece
+                emit([ChunkChoice(index=index, delta={"role": "assistant", "content": None})])
+                for k, call in enumerate(calls):
+                    head = {"index": k, "id": call["id"], "type": "function",
+                            "function": {"name": call["name"], "arguments": ""}}
+                    emit([ChunkChoice(index=index, delta={"tool_calls": [head]})])
+                    for piece in self.inference.pieces(answer.model, call["arguments"]):
+                        emit([ChunkChoice(index=index, delta={"tool_calls": [{"index": k, "function": {"arguments": piece}}]})])
+                emit([ChunkChoice(index=index, delta={}, finish_reason=reason)])
+                continue
             emit([ChunkChoice(index=index, delta=_delta(role="assistant", content=""))])
             for piece in self.inference.pieces(answer.model, text):
                 emit([ChunkChoice(index=index, delta=_delta(content=piece))])

@@ -41,6 +41,8 @@ class ResponseRequest(BaseModel):
     previous_response_id: Optional[str] = None
     store: Optional[bool] = None
     text: Optional[dict[str, Any]] = None
+    tools: Optional[list[dict[str, Any]]] = None
+    tool_choice: Optional[Union[str, dict[str, Any]]] = None
 
 
 class OutputText(BaseModel):
@@ -60,6 +62,17 @@ class OutputMessage(BaseModel):
     status: Literal["in_progress", "completed", "incomplete"] = "completed"
     role: Literal["assistant"] = "assistant"
     content: list[OutputText]
+
+
+class FunctionCallItem(BaseModel):
+    """A function_call output item (a tuned model calling a tool it was trained to call)."""
+
+    id: str
+    type: Literal["function_call"] = "function_call"
+    call_id: str
+    name: str
+    arguments: str
+    status: Literal["in_progress", "completed", "incomplete"] = "completed"
 
 
 class ResponseUsage(BaseModel):
@@ -87,7 +100,7 @@ class Response(BaseModel):
     max_output_tokens: Optional[int] = None
     max_tool_calls: Optional[int] = None
     model: str
-    output: list[OutputMessage] = Field(default_factory=list)
+    output: list[Union[OutputMessage, FunctionCallItem]] = Field(default_factory=list)
     parallel_tool_calls: bool = True
     previous_response_id: Optional[str] = None
     reasoning: dict[str, Any] = Field(default_factory=lambda: {"effort": None, "summary": None})
@@ -120,6 +133,13 @@ def input_messages(request: ResponseRequest) -> list[dict[str, Any]]:
     return messages
 
 
+def _echo_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """A request tool as the response echoes it: function tools with `strict` (default true) and `parameters`."""
+    if tool.get("type") != "function":
+        return tool
+    return {"strict": True, "parameters": None, **tool}
+
+
 class Responses:
     """The responses service."""
 
@@ -145,14 +165,19 @@ class Responses:
             messages=input_messages(request),
             max_tokens=request.max_output_tokens,
             json_mode=json_format(text_format=text_format),
+            tools=None if request.tool_choice == "none" else request.tools,
         )
         now = self.backend.now()
         truncated = answer.finish_reasons[0] == "length"
-        message = OutputMessage(
+        calls = answer.tool_calls[0] if answer.tool_calls else None
+        output: list[Union[OutputMessage, FunctionCallItem]] = [OutputMessage(
             id=self.backend.new_id("msg_", 48),
             status="incomplete" if truncated else "completed",
             content=[OutputText(text=answer.texts[0])],
-        )
+        )] if calls is None else [
+            FunctionCallItem(id=self.backend.new_id("fc_", 48), call_id=c["id"], name=c["name"], arguments=c["arguments"])
+            for c in calls
+        ]
         response = Response(
             id=self.backend.new_id("resp_", 48),
             created_at=now,
@@ -162,7 +187,8 @@ class Responses:
             instructions=request.instructions,
             max_output_tokens=request.max_output_tokens,
             model=request.model,
-            output=[message],
+            output=output,
+            tools=[_echo_tool(t) for t in request.tools or []],
             previous_response_id=request.previous_response_id,
             store=True if request.store is None else request.store,
             temperature=1.0 if request.temperature is None else request.temperature,
@@ -185,11 +211,9 @@ class Responses:
         """The SSE events of a streamed response (errors are raised before the first event)."""
         final, answer = self._build(tenant, request)
         message = final.output[0]
-        text = message.content[0].text
         started = final.model_copy(
             update={"status": "in_progress", "output": [], "usage": None, "completed_at": None, "incomplete_details": None}
         )
-        in_progress_item = message.model_copy(update={"status": "in_progress", "content": []})
         events: list[str] = []
 
         def emit(kind: str, **fields: Any) -> None:
@@ -201,6 +225,21 @@ class Responses:
         opening = started.model_dump(mode="json", exclude={"usage"})  # no usage until the end (the spec forbids null)
         emit("response.created", response=opening)
         emit("response.in_progress", response=opening)
+        if not isinstance(message, OutputMessage):  # function calls: each item, then its arguments piece by piece
+            for index, item in enumerate(final.output):
+                if not isinstance(item, FunctionCallItem):  # a response holds one message or only function calls
+                    continue
+                emit("response.output_item.added", output_index=index,
+                     item=dump(item.model_copy(update={"status": "in_progress", "arguments": ""})))
+                for piece in self.inference.pieces(answer.model, item.arguments):
+                    emit("response.function_call_arguments.delta", item_id=item.id, output_index=index, delta=piece)
+                emit("response.function_call_arguments.done", item_id=item.id, output_index=index, name=item.name,
+                     arguments=item.arguments)
+                emit("response.output_item.done", output_index=index, item=dump(item))
+            emit("response.completed", response=dump(final))
+            return iter(events)
+        text = message.content[0].text
+        in_progress_item = message.model_copy(update={"status": "in_progress", "content": []})
         emit("response.output_item.added", output_index=0, item=dump(in_progress_item))
         emit("response.content_part.added", **ids, part=dump(OutputText(text="")))
         for piece in self.inference.pieces(answer.model, text):

@@ -35,12 +35,35 @@ def json_format(chat_format: Any = None, text_format: Any = None) -> Optional[di
     return None
 
 
-def json_reply(schema: Any, digest: bytes, text: str) -> str:
-    """A compact JSON text fitting `schema` (or `{"response": text}` without one)."""
+def json_reply(schema: Any, digest: bytes, text: str, prefer: Any = None) -> str:
+    """A compact JSON text fitting `schema` (or `{"response": text}` without one).
+
+    `prefer` (a tuned model's learned JSON answer) supplies every value that fits its place in the schema.
+    """
     if not isinstance(schema, dict):
+        if isinstance(prefer, dict):
+            return json.dumps(prefer, ensure_ascii=False)
         return json.dumps({"response": text}, ensure_ascii=False)
     picker = _Picker(digest)
-    return json.dumps(_value(schema, schema, picker, text, 0), ensure_ascii=False)
+    return json.dumps(_value(schema, schema, picker, text, 0, prefer), ensure_ascii=False)
+
+
+def _fits(node: dict, kind: Any, value: Any) -> bool:
+    """Whether a learned scalar fits a schema leaf (its type, enum and bounds)."""
+    if isinstance(node.get("enum"), list):
+        return value in node["enum"]
+    if "const" in node:
+        return value == node["const"]
+    if kind == "string":
+        return isinstance(value, str)
+    if kind in ("number", "integer"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind == "integer" and not isinstance(value, int)):
+            return False
+        low, high = node.get("minimum"), node.get("maximum")
+        return not (isinstance(low, (int, float)) and value < low) and not (isinstance(high, (int, float)) and value > high)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    return False
 
 
 class _Picker:
@@ -54,7 +77,7 @@ class _Picker:
         return value
 
 
-def _value(node: Any, root: dict, pick: _Picker, text: str, depth: int) -> Any:
+def _value(node: Any, root: dict, pick: _Picker, text: str, depth: int, prefer: Any = None) -> Any:
     if not isinstance(node, dict) or depth > MAX_DEPTH:
         return None
     ref = node.get("$ref")
@@ -62,7 +85,11 @@ def _value(node: Any, root: dict, pick: _Picker, text: str, depth: int) -> Any:
         target: Any = root
         for part in ref[2:].split("/"):
             target = target.get(part) if isinstance(target, dict) else None
-        return _value(target, root, pick, text, depth + 1)
+        return _value(target, root, pick, text, depth + 1, prefer)
+    leaf_kind = node.get("type") if not isinstance(node.get("type"), list) else next(
+        (k for k in node["type"] if k != "null"), None)
+    if prefer is not None and not isinstance(prefer, (dict, list)) and _fits(node, leaf_kind, prefer):
+        return prefer
     if "const" in node:
         return node["const"]
     if isinstance(node.get("enum"), list) and node["enum"]:
@@ -70,16 +97,22 @@ def _value(node: Any, root: dict, pick: _Picker, text: str, depth: int) -> Any:
     for key in ("anyOf", "oneOf", "allOf"):
         branches = [b for b in node.get(key) or [] if isinstance(b, dict) and b.get("type") != "null"]
         if branches:
-            return _value(branches[0], root, pick, text, depth + 1)
+            return _value(branches[0], root, pick, text, depth + 1, prefer)
     kind = node.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), None)
     if kind == "object" or (kind is None and "properties" in node):
         props = node.get("properties") or {}
-        return {name: _value(sub, root, pick, text, depth + 1) for name, sub in props.items()}
+        given = prefer if isinstance(prefer, dict) else {}
+        return {name: _value(sub, root, pick, text, depth + 1, given.get(name)) for name, sub in props.items()}
     if kind == "array":
         count = max(1, int(node.get("minItems", 1) or 1))
-        return [_value(node.get("items") or {}, root, pick, text, depth + 1) for _ in range(min(count, 8))]
+        if isinstance(prefer, list) and prefer:
+            maximum = node.get("maxItems")
+            count = max(count, min(len(prefer), maximum if isinstance(maximum, int) else len(prefer)))
+        given_items = prefer if isinstance(prefer, list) else []
+        return [_value(node.get("items") or {}, root, pick, text, depth + 1,
+                       given_items[i] if i < len(given_items) else None) for i in range(min(count, 8))]
     if kind in ("number", "integer"):
         low = node.get("minimum", 0)
         high = node.get("maximum", low + 100)
