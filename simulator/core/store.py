@@ -88,9 +88,23 @@ class Store:
             raise
         self._folders: dict[str, Path] = {}
         self.blob_dir.mkdir(parents=True, exist_ok=True)
+        self._keep_private()
         if self.durability == "full":
             _fsync_dir(self.blob_dir.parent)
         self._sweep_spools()
+
+    def _keep_private(self) -> None:
+        """Make the database (SQLite gives its -wal and -shm files the same mode) and the file bytes readable by
+        this user only: other accounts, python graders running as nobody among them, must not read tenants' data."""
+        targets = [(self.blob_dir, 0o700)]
+        if not self.memory:
+            targets += [(Path(self.path + suffix), 0o600) for suffix in ("", "-wal", "-shm", ".lock")]
+        for path, mode in targets:
+            try:
+                if path.stat().st_uid == os.geteuid():
+                    path.chmod(mode)
+            except OSError:  # not ours to change (a shared folder): left as it is
+                pass
 
     def _refuse_foreign(self) -> None:
         """Raise StoreError for a database that holds tables but not ftsim's (never write into it)."""
