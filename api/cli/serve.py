@@ -89,7 +89,11 @@ def build_backend(args: argparse.Namespace):
         raise CliError(f"cannot open the database {args.db}: {exc}") from None
     # A new world starts at wall-clock time; an existing one resumes from its persisted clock, ahead or behind.
     start = time.time() if persisted is None else persisted
-    return Backend(store=store, clock=ScaledClock(start, args.speed), catalog=catalog, config=config)
+    try:
+        return Backend(store=store, clock=ScaledClock(start, args.speed), catalog=catalog, config=config)
+    except (StoreError, sqlite3.Error, OSError) as exc:  # e.g. the disk filled up while the world was set up
+        store.close()
+        raise CliError(f"cannot start on the database {args.db}: {exc}") from None
 
 
 def is_loopback(host: str) -> bool:

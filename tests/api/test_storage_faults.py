@@ -212,3 +212,16 @@ def test_unexpected_errors_carry_a_request_id_and_keep_the_connection(monkeypatc
         assert head.startswith(f"HTTP/1.1 {status}"), head
         assert "x-request-id: req_" in head.lower()
         assert "connection: close" not in head.lower()
+
+
+def test_serve_stops_in_one_line_when_the_disk_fills_while_the_world_is_set_up(tmp_path, monkeypatch, capsys):
+    from ftsim.simulator.core import backend as backend_module
+
+    def full(*args, **kwargs):
+        raise StorageFault("the disk holding the database is full (database or disk is full)")
+
+    monkeypatch.setattr(backend_module.Backend, "__init__", full)
+    monkeypatch.setattr("uvicorn.run", lambda *a, **k: pytest.fail("must not serve"))
+    assert main(["serve", "--db", str(tmp_path / "s.db")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ftsim: ") and err.count("\n") == 1 and "full" in err
