@@ -311,6 +311,27 @@ def test_meteor_aligns_each_word_to_its_first_free_position():
     assert similarity("meteor", "a a b", "b a a") == pytest.approx(expected)
 
 
+_JSON = st.recursive(st.none() | st.integers() | st.text(max_size=3),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
+                     max_leaves=30)
+
+
+def _depth(value):
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(_JSON, st.integers(0, 8))
+def test_the_depth_check_counts_nesting_levels(value, limit):
+    from ftsim.simulator.graders.graders import _deeper_than
+
+    assert _deeper_than(value, limit) == (_depth(value) > limit)
+
+
 def _nested_content(levels):
     content = "grade {{sample.output_text}}"
     for _ in range(levels):
