@@ -79,7 +79,7 @@ def storage_fault(exc: BaseException) -> StorageFault | None:
     if not isinstance(exc, sqlite3.DatabaseError) or isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
         return None
     code = getattr(exc, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else None
+    primary = code & 0xFF if isinstance(code, int) else -1
     text = str(exc)
     if primary in _CORRUPT or "malformed" in text or "not a database" in text:
         return StorageFault(f"{_CORRUPT.get(primary, 'the database is corrupt')} ({text})")
