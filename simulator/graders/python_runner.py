@@ -132,6 +132,47 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants now (Linux /proc children lists; just `pid` where they are missing)."""
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    stack.extend(int(child) for child in children.read().split())
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` still runs (a zombie has finished: it only waits to be reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _kill_all(proc: subprocess.Popen) -> None:
+    """Kill the child's process group and wait (bounded) until every process of its tree has stopped.
+
+    Killing the sandbox's PID-namespace init makes the kernel kill everything in the namespace, including a
+    grandchild that left the group with setsid(), but not synchronously with our reaping of `unshare`: without
+    the wait, such a grandchild could still write for a moment after the grader's answer.
+    """
+    tree = _tree(proc.pid)
+    _kill_group(proc.pid)
+    proc.wait()
+    deadline = time.monotonic() + 5.0
+    for pid in tree[1:]:
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.005)  # a bounded wait for the kernel to finish the kill
+
+
 def _fail(details: str) -> GraderError:
     return GraderError(python_grader_runtime_error=True, python_grader_runtime_error_details=details[:MAX_DETAILS])
 
@@ -163,11 +204,9 @@ def run_python_grader(source: str, sample: dict, item: dict, *, timeout: float =
                 try:
                     proc.communicate(payload, timeout=timeout)
                 except subprocess.TimeoutExpired:
-                    _kill_group(proc.pid)
-                    proc.wait()
                     raise _fail(f"grade() did not finish within {timeout:g} seconds") from None
                 finally:
-                    _kill_group(proc.pid)  # whatever the grader left running in its session
+                    _kill_all(proc)  # whatever the grader left running
         except OSError as exc:
             raise GraderError(python_grader_server_error=True, python_grader_server_error_type=type(exc).__name__) from None
         with open(stdout_path, "rb") as out:

@@ -149,3 +149,34 @@ def test_a_grader_starts_empty_handed():
         assert grade(b, source)[0] == 111.0
     finally:
         b.close()
+
+
+def test_without_namespaces_a_grader_still_runs_and_its_process_group_dies(monkeypatch, world_readable_dir):
+    """The fallback where `unshare` is unusable: no namespaces, but the session is still killed whole."""
+    import sys
+
+    from ftsim.simulator.graders import python_runner
+
+    monkeypatch.setattr(python_runner, "sandbox", lambda: python_runner.Sandbox((), sys.executable, False, False))
+    b = Backend(config=SimConfig(python_graders=True))
+    b.graders.python_timeout = 1.0
+    try:
+        assert grade(b, "def grade(sample, item):\n    return 0.25\n")[0] == 0.25
+        marks = world_readable_dir / "marks"
+        source = (
+            "import os, time\n"
+            "def grade(sample, item):\n"
+            "    if os.fork() == 0:\n"
+            "        for _ in range(250):\n"
+            "            with open(item['marks'], 'a') as f:\n"
+            "                f.write('x')\n"
+            "            time.sleep(0.02)\n"
+            "        os._exit(0)\n"
+            "    return 1\n"  # returns at once: the grandchild must not outlive the run
+        )
+        assert grade(b, source, {"marks": str(marks)})[0] == 1.0
+        size = marks.stat().st_size if marks.exists() else 0
+        time.sleep(0.3)
+        assert (marks.stat().st_size if marks.exists() else 0) == size
+    finally:
+        b.close()
