@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -31,6 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-concurrent-jobs", type=int, default=3, help="simultaneous jobs per model per organization")
     p.add_argument("--enable-python-graders", action="store_true", help="allow python graders (runs user code)")
     p.add_argument("--catalog", help="price catalog JSON (default: the bundled newest)")
+    p.add_argument("--sim-key", default=os.environ.get("FTSIM_SIM_KEY"),
+                   help="require this key on /_sim (header x-ftsim-sim-key or Authorization: Bearer); "
+                        "default $FTSIM_SIM_KEY")
+    p.add_argument("--unsafe-open-control-plane", action="store_true",
+                   help="allow a non-loopback --host without --sim-key: anyone who reaches the port can reset "
+                        "the world and inject faults")
     p.add_argument("--log-level", default="warning")
     p.set_defaults(handler=run)
 
@@ -49,6 +57,7 @@ def build_backend(args: argparse.Namespace):
         raise CliError(f"--port must be between 1 and 65535, got {args.port}", code=2)
     if args.max_concurrent_jobs < 1:
         raise CliError(f"--max-concurrent-jobs must be >= 1, got {args.max_concurrent_jobs}", code=2)
+    check_control_plane(args)
     if args.strict_keys and not args.keys:
         raise CliError("--strict-keys needs --keys FILE (the keys to accept)", code=2)
     keys = {}
@@ -80,7 +89,34 @@ def build_backend(args: argparse.Namespace):
         raise CliError(f"cannot open the database {args.db}: {exc}") from None
     # A new world starts at wall-clock time; an existing one resumes from its persisted clock, ahead or behind.
     start = time.time() if persisted is None else persisted
-    return Backend(store=store, clock=ScaledClock(start, args.speed), catalog=catalog, config=config)
+    try:
+        return Backend(store=store, clock=ScaledClock(start, args.speed), catalog=catalog, config=config)
+    except (StoreError, sqlite3.Error, OSError) as exc:  # e.g. the disk filled up while the world was set up
+        store.close()
+        raise CliError(f"cannot start on the database {args.db}: {exc}") from None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only reaches this machine (localhost, 127.0.0.0/8, ::1)."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+def check_control_plane(args: argparse.Namespace) -> None:
+    """Refuse to expose an open /_sim (reset, clock, faults) beyond this machine unless told so in as many words."""
+    if args.sim_key is not None and not args.sim_key.strip():
+        raise CliError("--sim-key must not be empty", code=2)
+    if args.sim_key or is_loopback(args.host) or args.unsafe_open_control_plane:
+        return
+    raise CliError(
+        f"refusing to listen on {args.host} with an open control plane: anyone who reaches the port could reset "
+        "every tenant's data through /_sim; pass --sim-key KEY (or --unsafe-open-control-plane)",
+        code=2,
+    )
 
 
 def preload_encodings(backend) -> None:
@@ -102,8 +138,13 @@ def run(args: argparse.Namespace) -> int:
 
     backend = build_backend(args)
     preload_encodings(backend)
-    app = create_app(backend)
-    print(f"ftsim: serving on http://{args.host}:{args.port}/v1 (db {args.db}, speed {args.speed:g}x)", flush=True)
+    app = create_app(backend, sim_key=args.sim_key)
+    guard = "/_sim needs the sim key" if args.sim_key else "/_sim open"
+    print(f"ftsim: serving on http://{args.host}:{args.port}/v1 (db {args.db}, speed {args.speed:g}x, {guard})",
+          flush=True)
+    if not args.sim_key and not is_loopback(args.host):
+        print("ftsim: WARNING: /_sim is open to anyone who can reach this port (--unsafe-open-control-plane)",
+              flush=True)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.log_level in ("info", "debug", "trace"))
     except OSError as exc:

@@ -11,7 +11,7 @@ import time
 
 from fastapi import FastAPI
 
-from ftsim.api.http.errors import install_error_handlers
+from ftsim.api.http.errors import ErrorMiddleware, install_error_handlers
 from ftsim.api.http.fast_lane import FastLane
 from ftsim.api.http.fault_middleware import FaultMiddleware
 from ftsim.api.http.routers import (
@@ -60,14 +60,16 @@ class _Headers:
         await self.app(scope, receive, send_with_headers)
 
 
-def create_app(backend: Backend | None = None, *, fast_lane: bool = True) -> FastAPI:
+def create_app(backend: Backend | None = None, *, fast_lane: bool = True, sim_key: str | None = None) -> FastAPI:
     """An app serving `backend` (a fresh in-memory world when none is given).
 
     `fast_lane=False` sends every request through FastAPI (the fast lane's tests compare both doors).
+    `sim_key`: when given, every /_sim route requires it (api/http/deps.py `require_sim_key`).
     """
     backend = backend or Backend()
     app = FastAPI(title="ftsim", version="0.1.0", docs_url="/docs", redoc_url=None)
     app.state.backend = backend
+    app.state.sim_key = sim_key
     install_error_handlers(app)
     # One router per OpenAI path, then planning and the simulator's control plane.
     for module in (files, uploads, fine_tuning_jobs, checkpoints, graders, models, chat, responses, sim, faults,
@@ -76,5 +78,6 @@ def create_app(backend: Backend | None = None, *, fast_lane: bool = True) -> Fas
     if fast_lane:
         app.add_middleware(FastLane)  # innermost: polling and uploads skip FastAPI's routing (api/fast_lane.py)
     app.add_middleware(FaultMiddleware)  # injected faults (issue 4); inside _Headers so they carry x-request-id
+    app.add_middleware(ErrorMiddleware)  # every unexpected error answered inside _Headers: it carries x-request-id
     app.add_middleware(_Headers, seed=f"{backend.config.seed}:{backend.boot}")
     return app

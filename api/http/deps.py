@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 import weakref
@@ -15,7 +16,7 @@ from ftsim.simulator.core.backend import Backend
 from ftsim.simulator.core.errors import AuthenticationError
 from ftsim.simulator.core.tenancy import Tenant
 
-__all__ = ["get_backend", "get_tenant", "require_tenant", "json_response", "json_list_response", "BackendDep", "TenantDep"]
+__all__ = ["get_backend", "get_tenant", "require_tenant", "require_sim_key", "bearer_key", "SIM_KEY_HEADER", "json_response", "json_list_response", "BackendDep", "TenantDep"]
 
 NO_KEY = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer "
@@ -118,6 +119,35 @@ def json_list_response(texts: list[str], has_more: bool) -> Response:
     parts = [t.encode() if _verbatim(t) else to_json(json.loads(t)) for t in texts]
     body = b'{"object":"list","data":[' + b",".join(parts) + (b'],"has_more":true}' if has_more else b'],"has_more":false}')
     return Response(body, media_type="application/json")
+
+
+SIM_KEY_HEADER = "x-ftsim-sim-key"
+
+
+def bearer_key(authorization: str) -> str | None:
+    """The key of an `Authorization: Bearer KEY` header value, or None."""
+    scheme, _, key = authorization.partition(" ")
+    key = key.strip()
+    return key if scheme.lower() == "bearer" and key else None
+
+
+async def require_sim_key(request: Request) -> None:
+    """Guard of /_sim: when the server has a sim key, the request must carry it (401 otherwise).
+
+    The key goes in the `x-ftsim-sim-key` header, or as `Authorization: Bearer KEY` when no API key is needed
+    beside it (the cost route reads the tenant's own key from Authorization).
+    """
+    expected = getattr(request.app.state, "sim_key", None)
+    if not expected:
+        return
+    offered = [request.headers.get(SIM_KEY_HEADER, ""), bearer_key(request.headers.get("authorization", "")) or ""]
+    if not any(hmac.compare_digest(k.encode(), expected.encode()) for k in offered if k):
+        raise AuthenticationError(
+            "The simulator's control plane (/_sim) needs the server's sim key: send it in the "
+            f"'{SIM_KEY_HEADER}' header (or as 'Authorization: Bearer <sim key>').",
+            type="invalid_request_error",
+            code="invalid_sim_key",
+        )
 
 
 BackendDep = Annotated[Backend, Depends(get_backend)]

@@ -3,11 +3,17 @@
 - `SimulatorError` → its own status, type, code and param.
 - Request validation (FastAPI's 422) → 400 `invalid_request_error`: the SDK must see BadRequestError.
 - Unknown route → 404 "Invalid URL (METHOD /path)"; wrong method → 405, same envelope.
+- A storage fault (disk full, read-only or deleted database, corrupt page, I/O error) → 503 `server_error`,
+  logged in one line: nothing of the request was saved, and the client may retry once the storage is fixed.
 - Anything else → 500 `server_error`: a bug in ftsim, logged with its traceback, never shown to the client.
+
+`ErrorMiddleware` (installed just inside the x-request-id middleware) answers every exception that escapes the
+app, fast lane included, so that 500s and 503s carry `x-request-id` and the keep-alive connection stays usable.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 
 from fastapi import FastAPI, Request
@@ -16,8 +22,16 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ftsim.simulator.core.errors import SimulatorError
+from ftsim.simulator.core.store import storage_fault
 
-__all__ = ["install_error_handlers", "envelope", "simulator_error_response"]
+__all__ = ["install_error_handlers", "envelope", "simulator_error_response", "unexpected_error_response", "ErrorMiddleware"]
+
+# OSError numbers that mean the disk, not ftsim, failed (a spool or a blob being written)
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
+STORAGE_MESSAGE = (
+    "The simulator cannot store anything right now: {reason}. Nothing of this request was saved. Retry once the "
+    "storage is fixed (on a full disk, deleting files frees space)."
+)
 
 log = logging.getLogger("ftsim")
 
@@ -78,5 +92,46 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return envelope(500, "The server had an error while processing your request.", type="server_error")
+        return unexpected_error_response(request.method, request.url.path, exc)
+
+
+def unexpected_error_response(method: str, path: str, exc: BaseException, request_id: str | None = None):
+    """503 for a storage fault (one log line), else 500 (logged with its traceback)."""
+    fault = storage_fault(exc)
+    reason = str(fault) if fault is not None else None
+    if reason is None and isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
+        reason = f"the disk refused a write ({exc.strerror})"
+    if reason is not None:
+        log.error("storage fault on %s %s (request %s): %s", method, path, request_id or "-", reason)
+        return envelope(503, STORAGE_MESSAGE.format(reason=reason), type="server_error")
+    log.error("unexpected error on %s %s (request %s)", method, path, request_id or "-", exc_info=exc)
+    return envelope(500, "The server had an error while processing your request.", type="server_error")
+
+
+class ErrorMiddleware:
+    """Pure ASGI middleware: any exception escaping the app becomes the envelope (500, or 503 for storage faults)
+    sent as an ordinary response, so it keeps its x-request-id and the connection stays open. An exception after
+    the response started can only end that response: it is re-raised for the server to log."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            request_id = (scope.get("state") or {}).get("request_id")
+            response = unexpected_error_response(scope.get("method", "?"), scope.get("path", "?"), exc, request_id)
+            await response(scope, receive, send)

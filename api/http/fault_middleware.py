@@ -12,7 +12,17 @@ from typing import Any
 
 import anyio
 
+from ftsim.api.http.deps import bearer_key
+
 __all__ = ["FaultMiddleware"]
+
+
+def _bearer(scope) -> str | None:
+    """The request's Bearer key, for rules scoped to a tenant."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            return bearer_key(value.decode("latin-1"))
+    return None
 
 
 class FaultMiddleware:
@@ -27,7 +37,7 @@ class FaultMiddleware:
         app = scope.get("app")
         backend = getattr(getattr(app, "state", None), "backend", None)
         faults = getattr(backend, "faults", None)
-        decision = faults.on_request(scope["method"], scope["path"]) if faults is not None else None
+        decision = faults.on_request(scope["method"], scope["path"], _bearer(scope)) if faults is not None else None
         if decision is None:
             return await self.app(scope, receive, send)
         if decision.latency_ms:

@@ -12,6 +12,10 @@ Three kinds of rule, each held by one backend (no global state) and evaluated in
   code and message. The jobs service asks ``job_failure(tenant, job)`` once per job, when the job's files are
   validated (so a rule added after the job was created, but before its validation, still applies).
 
+A rule with ``api_key`` is scoped to that key's tenant (organization): it matches only requests whose Bearer key
+belongs to that tenant, and only that tenant's jobs, so tests sharing one server do not fault each other. Listed
+rules show the key masked; ``GET /_sim/faults?api_key=KEY`` lists the rules scoped to KEY's tenant.
+
 Each rule fires ``times`` times (1 = one-shot, None = until deleted); with ``probability`` < 1 each matching
 request draws from the rule's own random generator, seeded from ``seed`` (default: the backend's seed) and the
 rule id, so the same request sequence gives the same faults. A draw that does not fire consumes nothing.
@@ -76,6 +80,7 @@ class FaultSpec(BaseModel):
     model: Optional[str] = Field(None, description="job rules: only jobs on this base model")
     suffix: Optional[str] = Field(None, description="job rules: only jobs with this suffix")
     job_id: Optional[str] = Field(None, description="job rules: only this job")
+    api_key: Optional[str] = Field(None, min_length=1, description="only this API key's tenant: its requests and jobs")
     times: Optional[int] = Field(1, ge=1, description="how many times it fires; null = until deleted")
     probability: float = Field(1.0, ge=0.0, le=1.0)
     seed: Optional[int] = None
@@ -151,12 +156,17 @@ def _duration(ms: int) -> str:
     return f"{minutes}m{rest}s"
 
 
-class _Rule:
-    """A live rule: its spec, counters and seeded generator."""
+def _masked(key: str) -> str:
+    return key[:8] + "*" * 8 + key[-4:] if len(key) > 12 else "*" * len(key)
 
-    def __init__(self, fault: Fault, seed: int) -> None:
+
+class _Rule:
+    """A live rule: its spec (the key shown masked), counters, seeded generator and the tenant it is scoped to."""
+
+    def __init__(self, fault: Fault, seed: int, tenant_key: Optional[str] = None) -> None:
         self.fault = fault
         self.rng = random.Random(f"{seed}:{fault.id}")
+        self.tenant_key = tenant_key  # the organization of the rule's api_key; None = every tenant
 
     def fires(self) -> bool:
         """Draw (when probabilistic) and consume one use if it fires."""
@@ -194,22 +204,29 @@ class Faults:
             parsed = FaultSpec.model_validate(fields)
         except ValueError as exc:
             raise BadRequestError(f"Invalid fault: {_first_error(exc)}", param="fault") from None
+        tenant_key = self.backend.tenant(parsed.api_key).key if parsed.api_key is not None else None
+        shown = parsed.model_dump() | {"api_key": _masked(parsed.api_key) if parsed.api_key is not None else None}
         with self._lock:
             self._counter += 1
             fault = Fault(
-                **parsed.model_dump(),
+                **shown,
                 id=f"fault_{self._counter}",
                 created_at=self.backend.now(),
                 remaining=parsed.times,
             )
             seed = parsed.seed if parsed.seed is not None else getattr(self.backend.config, "seed", 0)
-            self._rules.append(_Rule(fault, seed))
+            self._rules.append(_Rule(fault, seed, tenant_key))
         return fault.model_copy()
 
-    def list(self) -> list[Fault]:
-        """Every rule, oldest first (exhausted ones show remaining=0)."""
+    def list(self, *, api_key: Optional[str] = None, kind: Optional[str] = None) -> list[Fault]:
+        """Every rule, oldest first (exhausted ones show remaining=0); only those scoped to `api_key`'s tenant
+        and of `kind` when given."""
+        tenant_key = self.backend.tenant(api_key).key if api_key is not None else None
         with self._lock:
-            return [r.fault.model_copy() for r in self._rules]
+            return [
+                r.fault.model_copy() for r in self._rules
+                if (tenant_key is None or r.tenant_key == tenant_key) and (kind is None or r.fault.kind == kind)
+            ]
 
     def get(self, fault_id: str) -> Fault:
         """One rule (404 if unknown)."""
@@ -243,17 +260,28 @@ class Faults:
 
     # -- evaluation ---------------------------------------------------------------------------------
 
-    def on_request(self, method: str, path: str) -> RequestFault | None:
-        """The latency and/or error to inject for one request (consuming the rules that fire), or None."""
+    def on_request(self, method: str, path: str, api_key: Optional[str] = None) -> RequestFault | None:
+        """The latency and/or error to inject for one request (consuming the rules that fire), or None.
+
+        `api_key`: the request's Bearer key (None without one); rules scoped to a tenant match only its keys.
+        """
         if path.startswith("/_sim"):
             return None
         latency = 0
         chosen: Fault | None = None
+        tenant_key: Optional[str] = None
         with self._lock:
             for rule in self._rules:
                 f = rule.fault
                 if f.kind == "job" or not _matches(f, method, path):
                     continue
+                if rule.tenant_key is not None:
+                    if api_key is None:
+                        continue
+                    if tenant_key is None:
+                        tenant_key = self.backend.tenant(api_key).key
+                    if rule.tenant_key != tenant_key:
+                        continue
                 if f.kind == "latency":
                     if rule.fires():
                         latency += f.latency_ms
@@ -272,6 +300,8 @@ class Faults:
             for rule in self._rules:
                 f = rule.fault
                 if f.kind != "job":
+                    continue
+                if rule.tenant_key is not None and rule.tenant_key != tenant.key:
                     continue
                 if f.model is not None and f.model != model and not str(model or "").startswith(f.model + "-"):
                     continue

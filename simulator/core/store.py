@@ -8,6 +8,12 @@ Two durabilities. `process` (the default): WAL with synchronous=NORMAL and no fs
 acknowledged survives the server being killed (kill -9, OOM, Ctrl-C), since it is in the operating system's hands
 before the answer goes out. `full`: WAL with synchronous=FULL and every file fsynced before its row commits; it
 also survives power loss and kernel crashes; an upload then takes about 1.7 times as long, waiting on the disk.
+
+Storage faults never lose an acknowledged write: a write that SQLite refuses (disk full, read-only file, I/O
+error, corrupt page) rolls back and raises `StorageFault`, which the HTTP layer answers with a 503. Two faults are
+permanent for the process and refuse every later write: a database file deleted or replaced while ftsim runs
+(its device and inode are compared before each write: writes to the orphaned inode would vanish at the next
+stop) and a corrupt database. A new store runs SQLite's `quick_check` and a write probe before it is used.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-__all__ = ["Store", "Spool", "StoreError", "DURABILITIES", "SCHEMA_VERSION"]
+__all__ = ["Store", "Spool", "StoreError", "StorageFault", "DURABILITIES", "SCHEMA_VERSION"]
 
 DURABILITIES = ("process", "full")
 # The layout of the tables and of the documents in them; bump it when an older ftsim could misread a newer database.
@@ -50,6 +56,65 @@ class StoreError(Exception):
     """A database ftsim must not open: another program's, one from a newer ftsim, or one another process has open."""
 
 
+class StorageFault(StoreError):
+    """The database cannot take a write now (disk full, read-only, I/O error) or any more (deleted, corrupt)."""
+
+
+# SQLite's primary result codes (the extended ones share their low byte) that mean the storage, not ftsim, failed
+_FAULTS = {
+    13: "the disk holding the database is full",  # SQLITE_FULL
+    8: "the database is read-only",  # SQLITE_READONLY
+    10: "the disk returned an I/O error",  # SQLITE_IOERR
+    14: "the database file cannot be opened",  # SQLITE_CANTOPEN
+    5: "the database is busy",  # SQLITE_BUSY
+    6: "the database is locked",  # SQLITE_LOCKED
+}
+_CORRUPT = {11: "the database is corrupt", 26: "the database file is not a database"}  # SQLITE_CORRUPT, NOTADB
+
+
+def storage_fault(exc: BaseException) -> StorageFault | None:
+    """The StorageFault an sqlite3 error stands for, or None when it is not the storage's fault (a bug)."""
+    if isinstance(exc, StorageFault):
+        return exc
+    if not isinstance(exc, sqlite3.DatabaseError) or isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else -1
+    text = str(exc)
+    if primary in _CORRUPT or "malformed" in text or "not a database" in text:
+        return StorageFault(f"{_CORRUPT.get(primary, 'the database is corrupt')} ({text})")
+    if primary in _FAULTS:
+        return StorageFault(f"{_FAULTS[primary]} ({text})")
+    if "disk is full" in text or "readonly" in text or "disk I/O" in text:
+        return StorageFault(text)
+    return None
+
+
+class _Guarded:
+    """The SQLite connection, with every storage error turned into a StorageFault (and corruption remembered)."""
+
+    __slots__ = ("_conn", "_store")
+
+    def __init__(self, conn: sqlite3.Connection, store: "Store") -> None:
+        self._conn = conn
+        self._store = store
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(sql, params)
+        except sqlite3.DatabaseError as exc:
+            raise self._store._fault(exc)
+
+    def executescript(self, script: str) -> sqlite3.Cursor:
+        try:
+            return self._conn.executescript(script)
+        except sqlite3.DatabaseError as exc:
+            raise self._store._fault(exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
 class Store:
     """SQLite-backed document store shared by every service of one backend."""
 
@@ -68,8 +133,9 @@ class Store:
             self._tmp = None
             self.blob_dir = Path(blob_dir or (Path(self.path).parent / (Path(self.path).name + ".files")))
         self._owner = None if self.memory else _own(self.path)  # one process per database: held until close()
+        self.failure: str | None = None  # set once writes must be refused for good (deleted or corrupt database)
         try:
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._conn = _Guarded(sqlite3.connect(self.path, check_same_thread=False, isolation_level=None), self)
         except BaseException:
             _release(self._owner)
             raise
@@ -78,19 +144,78 @@ class Store:
         try:
             self._refuse_foreign()  # before any pragma or table touches someone else's database
             if not self.memory:
+                self._check_integrity()
                 self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=" + ("FULL" if durability == "full" else "NORMAL"))
             self._conn.executescript(_SCHEMA)
             self._check_schema_version()
+            self._identity = None if self.memory else _identity(self.path)
+            self._probe_write()
         except BaseException:
             self._conn.close()
             _release(self._owner)
             raise
         self._folders: dict[str, Path] = {}
         self.blob_dir.mkdir(parents=True, exist_ok=True)
+        self._keep_private()
         if self.durability == "full":
             _fsync_dir(self.blob_dir.parent)
         self._sweep_spools()
+
+    def _fault(self, exc: sqlite3.DatabaseError) -> BaseException:
+        """What to raise for an sqlite3 error: a StorageFault (remembering corruption for good), else the error."""
+        fault = storage_fault(exc)
+        if fault is None:
+            return exc
+        if "corrupt" in str(fault) or "not a database" in str(fault):
+            self.failure = self.failure or f"{fault}: writes are refused; restore a backup or start on another --db"
+        fault.__cause__ = exc
+        return fault
+
+    def _check_integrity(self) -> None:
+        """Refuse (StorageFault) a database whose pages SQLite finds damaged."""
+        rows = self._conn.execute("PRAGMA quick_check").fetchall()
+        problems = [row[0] for row in rows if row[0] != "ok"]
+        if problems:
+            first = " ".join(problems[0].split())[:200]  # one line: SQLite's report spans many
+            raise StorageFault(f"{self.path} is corrupt (SQLite quick_check: {first}); restore a backup or "
+                               "start on another --db")
+
+    def _probe_write(self) -> None:
+        """Refuse (StorageFault) a database that cannot be written: read-only, immutable, or on a full disk."""
+        with self.transaction():
+            self._conn.execute("INSERT INTO meta (key, value) VALUES ('write_probe', '1') "
+                               "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            self._conn.execute("DELETE FROM meta WHERE key = 'write_probe'")
+
+    def check_writable(self) -> None:
+        """Raise StorageFault when writes must be refused: a past fatal fault, or the database file deleted or
+        replaced behind ftsim's back (a write would land in an orphaned inode and vanish at the next stop)."""
+        if self.failure is not None:
+            raise StorageFault(self.failure)
+        if self.memory or self._identity is None:
+            return
+        try:
+            now = _identity(self.path)
+        except OSError:
+            now = None
+        if now != self._identity:
+            self.failure = (f"the database file {self.path} was deleted or replaced while ftsim ran: writes are "
+                            "refused so that nothing is acknowledged and then lost; restart ftsim")
+            raise StorageFault(self.failure)
+
+    def _keep_private(self) -> None:
+        """Make the database (SQLite gives its -wal and -shm files the same mode) and the file bytes readable by
+        this user only: other accounts, python graders running as nobody among them, must not read tenants' data."""
+        targets = [(self.blob_dir, 0o700)]
+        if not self.memory:
+            targets += [(Path(self.path + suffix), 0o600) for suffix in ("", "-wal", "-shm", ".lock")]
+        for path, mode in targets:
+            try:
+                if path.stat().st_uid == os.geteuid():
+                    path.chmod(mode)
+            except OSError:  # not ours to change (a shared folder): left as it is
+                pass
 
     def _refuse_foreign(self) -> None:
         """Raise StoreError for a database that holds tables but not ftsim's (never write into it)."""
@@ -127,16 +252,29 @@ class Store:
                 finally:
                     self._depth -= 1
                 return
+            self.check_writable()
             self._conn.execute("BEGIN IMMEDIATE")
             self._depth = 1
             try:
                 yield
             except BaseException:
                 self._depth = 0
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             self._depth = 0
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:  # e.g. the disk filled up at commit: nothing of it was acknowledged
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        """Roll back the open transaction, if SQLite has not already done so (it may, after a failed write)."""
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except StorageFault:
+                pass
 
     # -- documents ----------------------------------------------------------------------------------
 
@@ -144,6 +282,8 @@ class Store:
         """Insert or replace a document; a replace keeps its original position in listings."""
         text = json.dumps(data, separators=(",", ":"))
         with self._lock:
+            if not self._depth:
+                self.check_writable()
             self._conn.execute(
                 "INSERT INTO objects (kind, tenant, id, parent, data) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (kind, tenant, id) DO UPDATE SET data = excluded.data, parent = excluded.parent",
@@ -202,12 +342,16 @@ class Store:
     def delete(self, kind: str, tenant: str, id: str) -> bool:
         """Remove a document; True if it existed."""
         with self._lock:
+            if not self._depth:
+                self.check_writable()
             cur = self._conn.execute("DELETE FROM objects WHERE kind = ? AND tenant = ? AND id = ?", (kind, tenant, id))
         return cur.rowcount > 0
 
     def delete_children(self, kind: str, tenant: str, parent: str) -> int:
         """Remove every `kind` document under `parent` (e.g. a pruned checkpoint's permissions); how many."""
         with self._lock:
+            if not self._depth:
+                self.check_writable()
             cur = self._conn.execute("DELETE FROM objects WHERE kind = ? AND tenant = ? AND parent = ?",
                                      (kind, tenant, parent))
         return cur.rowcount
@@ -279,6 +423,8 @@ class Store:
     def meta_set(self, key: str, value: Any) -> None:
         """Persist a setting (JSON value)."""
         with self._lock:
+            if not self._depth:
+                self.check_writable()
             self._conn.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, json.dumps(value)),
@@ -446,6 +592,12 @@ def _own(path: str) -> Any:
         handle.close()
         raise StoreError(f"{path} is in use by another ftsim process (it holds {path}.lock)") from None
     return handle
+
+
+def _identity(path: str) -> tuple[int, int]:
+    """The (device, inode) of a file: another pair means another file now has that name."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
 
 
 def _release(handle: Any) -> None:

@@ -156,7 +156,14 @@ class Uploads:
         with backend.lock, backend.store.transaction():
             doc = self._checked_parts(tenant, upload_id, part_ids)
         # concatenate outside the lock (up to 8 GB), then re-check and commit
-        path, digest = self._assemble(tenant, part_ids)
+        try:
+            path, digest = self._assemble(tenant, part_ids)
+        except FileNotFoundError:
+            # A concurrent complete (a client's retry) or cancel committed first and dropped the parts' bytes:
+            # answer what the upload has become, the same 400 a complete sent after it would get.
+            with backend.lock, backend.store.transaction():
+                self._checked_parts(tenant, upload_id, part_ids)
+            raise  # still pending with its parts: the bytes went missing some other way (a real fault)
         try:
             if md5 is not None and md5.strip().lower() != digest:
                 raise BadRequestError(

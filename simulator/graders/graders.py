@@ -14,6 +14,11 @@
 - `python`: refused (400) unless the server runs with python graders enabled; then `grade(sample, item)` runs in a
   fresh `python -I` subprocess (simulator/grader_python.py) with a time limit; failures are reported in metadata.
 
+Bounds (ftsim's own: the live API documents none besides the python source's 256 kB; each is a 400 with the
+limit in the message): a grader nests at most `MAX_GRADER_DEPTH` JSON levels and an item `MAX_ITEM_DEPTH`;
+`model_sample` holds at most `MAX_SAMPLE_CHARS` characters; a rendered template at most `MAX_RENDERED_CHARS`;
+each side of a `text_similarity` comparison at most `metrics.MAX_METRIC_CHARS`.
+
 Templates: `{{item.<path>}}` and `{{sample.output_text}}`, `{{sample.output_json.<path>}}`, `{{sample.output_tools}}`,
 `{{sample.choices}}`. A missing item path sets `invalid_variable_error`; `sample.output_json` on a sample that is
 not JSON sets `sample_parse_error`; both give reward 0. `token_usage` is an integer (the spec's type) or null.
@@ -31,7 +36,7 @@ from pydantic import BaseModel, Field
 
 from ftsim.simulator.core.errors import BadRequestError
 from ftsim.simulator.graders.formula import FormulaError, evaluate, parse, variables
-from ftsim.simulator.graders.metrics import METRICS, similarity
+from ftsim.simulator.graders.metrics import MAX_METRIC_CHARS, METRICS, similarity
 from ftsim.simulator.core.tenancy import Tenant
 
 if TYPE_CHECKING:
@@ -48,6 +53,13 @@ GRADER_MODELS = (
     "gpt-4.1-mini-2025-04-14", "gpt-4.1-mini", "gpt-4.1-nano-2025-04-14", "gpt-4.1-nano", *REASONING,
 )
 MAX_PYTHON_SOURCE = 256 * 1024
+# Bounds that keep a grader's work small and its recursion far from Python's limit. The real graders of the docs
+# nest about 8 levels; 32 leaves room. Samples: 256 Ki characters is about 64k tokens, beyond o4-mini's longest
+# answer that an RFT job would grade.
+MAX_GRADER_DEPTH = 32
+MAX_ITEM_DEPTH = 64
+MAX_SAMPLE_CHARS = 262_144
+MAX_RENDERED_CHARS = 262_144
 SAMPLE_VARS = ("output_text", "output_json", "output_tools", "choices", "output_audio")
 _TEMPLATE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _WORD = re.compile(r"[^\W_]+")
@@ -105,6 +117,23 @@ class RunGraderResponse(BaseModel):
 
 def _bad(message: str) -> BadRequestError:
     return BadRequestError(f"Invalid grader: {message}", param="grader")
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether JSON `value` nests lists and objects more than `limit` levels deep (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict):
+            children: Any = current.values()
+        elif isinstance(current, list):
+            children = current
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def _need_str(grader: dict, key: str, where: str) -> str:
@@ -166,8 +195,15 @@ def _render(text: str, item: dict, sample: dict) -> str:
                 current = current[int(part)]
             else:
                 raise GraderError(invalid_variable_error=True)
-        return current if isinstance(current, str) else json.dumps(current, ensure_ascii=False)
+        filled = current if isinstance(current, str) else json.dumps(current, ensure_ascii=False)
+        size[0] += len(filled)
+        if size[0] > MAX_RENDERED_CHARS:
+            raise BadRequestError(
+                f"Invalid grader: a template fills in more than {MAX_RENDERED_CHARS} characters.", param="grader"
+            )
+        return filled
 
+    size = [0]  # characters filled in so far (the template's own text is bounded by the grader's size)
     return _TEMPLATE.sub(value, text)
 
 
@@ -193,6 +229,8 @@ class Graders:
         """Raise 400 (param `grader`) unless `grader` is a valid grader definition."""
         if not isinstance(grader, dict):
             raise _bad("expected an object with a 'type'.")
+        if not inside_multi and _deeper_than(grader, MAX_GRADER_DEPTH):
+            raise _bad(f"it nests more than {MAX_GRADER_DEPTH} levels of lists and objects.")
         kind = grader.get("type")
         allowed = INSIDE_MULTI if inside_multi else TOP_LEVEL
         where = f"sub-grader '{grader.get('name')}': " if inside_multi else ""
@@ -279,7 +317,16 @@ class Graders:
     def run(self, tenant: Tenant, *, grader: Any, model_sample: str, item: Optional[dict] = None) -> RunGraderResponse:
         """Grade `model_sample` (with `item`): reward, metadata with every error flag, sub-rewards, usage."""
         self.check(grader)
+        if len(model_sample) > MAX_SAMPLE_CHARS:
+            raise BadRequestError(
+                f"Invalid 'model_sample': at most {MAX_SAMPLE_CHARS} characters, got {len(model_sample)}.",
+                param="model_sample",
+            )
         item = item or {}
+        if _deeper_than(item, MAX_ITEM_DEPTH):
+            raise BadRequestError(
+                f"Invalid 'item': it nests more than {MAX_ITEM_DEPTH} levels of lists and objects.", param="item"
+            )
         try:
             output_json = json.loads(model_sample)
         except (ValueError, RecursionError):
@@ -339,6 +386,12 @@ class Graders:
             return 1.0 if hit else 0.0
         if kind == "text_similarity":
             text, ref = _render(grader["input"], item, sample), _render(grader["reference"], item, sample)
+            if max(len(text), len(ref)) > MAX_METRIC_CHARS:
+                raise BadRequestError(
+                    f"Invalid grader: text_similarity compares at most {MAX_METRIC_CHARS} characters per side; the "
+                    f"rendered 'input' has {len(text)} and 'reference' {len(ref)}.",
+                    param="grader",
+                )
             return round(similarity(grader["evaluation_metric"], text, ref), 6)
         if kind == "python":
             from ftsim.simulator.graders.python_runner import run_python_grader

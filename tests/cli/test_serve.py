@@ -120,3 +120,41 @@ def test_serve_stops_with_one_line_when_a_tokenizer_is_missing(tmp_path, monkeyp
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("ftsim: ") and err.count("\n") == 1
     assert "reinstall" in err
+
+
+# -- the control plane (issue 13, defect 8) -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "example.internal"])
+def test_a_non_loopback_host_without_a_sim_key_is_refused(host, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("FTSIM_SIM_KEY", raising=False)
+    monkeypatch.setattr("uvicorn.run", lambda *a, **k: pytest.fail("must not serve an open control plane"))
+    assert main(["serve", "--host", host, "--db", str(tmp_path / "s.db")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--sim-key" in err and "--unsafe-open-control-plane" in err
+    assert not (tmp_path / "s.db").exists()
+
+
+@pytest.mark.parametrize("flags", [["--sim-key", "k-123"], ["--unsafe-open-control-plane"]])
+def test_a_sim_key_or_the_unsafe_flag_allows_any_host(flags, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("FTSIM_SIM_KEY", raising=False)
+    seen = {}
+    monkeypatch.setattr("uvicorn.run", lambda app, **k: seen.update(app=app, **k))
+    monkeypatch.setattr("ftsim.api.cli.serve.preload_encodings", lambda backend: None)
+    assert main(["serve", "--host", "0.0.0.0", "--db", str(tmp_path / "s.db"), *flags]) == 0
+    assert seen["host"] == "0.0.0.0"
+    assert seen["app"].state.sim_key == (flags[1] if flags[0] == "--sim-key" else None)
+    out = capsys.readouterr().out
+    assert ("WARNING" in out) == (flags[0] == "--unsafe-open-control-plane")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "::1"])
+def test_loopback_hosts_need_no_sim_key(host, monkeypatch):
+    from ftsim.api.cli.serve import check_control_plane
+
+    monkeypatch.delenv("FTSIM_SIM_KEY", raising=False)
+    check_control_plane(parse("--host", host))  # no CliError
+
+
+def test_the_sim_key_can_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("FTSIM_SIM_KEY", "from-env")
+    assert parse("--host", "0.0.0.0").sim_key == "from-env"

@@ -273,3 +273,137 @@ def test_string_check_operations_are_consistent(backend, tenant, sample, answer)
                        "").reward for op in ("eq", "ne", "like", "ilike")}
     assert rewards["eq"] + rewards["ne"] == 1.0
     assert rewards["eq"] <= rewards["like"] <= rewards["ilike"]
+
+
+# -- bounded work (issue 13, defect 5) ------------------------------------------------------------------------------
+
+def _lcs_table(a, b):
+    """The textbook O(n·m) LCS table, the reference the bit-parallel one must equal."""
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="abcé ", max_size=40), st.text(alphabet="abcé ", max_size=40))
+def test_bit_parallel_lcs_equals_the_table(a, b):
+    from ftsim.simulator.graders.metrics import lcs_length
+
+    assert lcs_length(a, b) == _lcs_table(a, b) == lcs_length(b, a)
+    assert lcs_length(a.split(), b.split()) == _lcs_table(a.split(), b.split())
+    total = len(a) + len(b)
+    assert similarity("fuzzy_match", a, b) == pytest.approx(1.0 if total == 0 else 2 * _lcs_table(a, b) / total)
+
+
+def test_fuzzy_match_is_rapidfuzz_ratio():
+    # rapidfuzz fuzz.ratio("this is a test", "this is a test!") == 96.55...: 2*14/29
+    assert similarity("fuzzy_match", "this is a test", "this is a test!") == pytest.approx(28 / 29)
+
+
+def test_meteor_aligns_each_word_to_its_first_free_position():
+    # "a a b" against "b a a": the two a's take positions 1 and 2, b takes 0: 2 chunks, 3 matches
+    p = r = 1.0
+    expected = 10 * p * r / (r + 9 * p) * (1 - 0.5 * (2 / 3) ** 3)
+    assert similarity("meteor", "a a b", "b a a") == pytest.approx(expected)
+
+
+_JSON = st.recursive(st.none() | st.integers() | st.text(max_size=3),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
+                     max_leaves=30)
+
+
+def _depth(value):
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(_JSON, st.integers(0, 8))
+def test_the_depth_check_counts_nesting_levels(value, limit):
+    from ftsim.simulator.graders.graders import _deeper_than
+
+    assert _deeper_than(value, limit) == (_depth(value) > limit)
+
+
+def _nested_content(levels):
+    content = "grade {{sample.output_text}}"
+    for _ in range(levels):
+        content = [content]
+    return content
+
+
+@pytest.mark.parametrize("levels", [400, 2000])
+def test_deeply_nested_score_model_content_is_a_400(backend, tenant, levels):
+    grader = {"type": "score_model", "name": "s", "model": "gpt-4.1-mini",
+              "input": [{"role": "user", "content": _nested_content(levels)}]}
+    for call in (lambda: backend.graders.validate(tenant, grader=grader), lambda: run(backend, tenant, grader, "x")):
+        with pytest.raises(BadRequestError, match="nests more than 32 levels") as info:
+            call()
+        assert info.value.param == "grader"
+
+
+def test_deeply_nested_multi_is_a_400(backend, tenant):
+    grader = check("eq", "a", "a")
+    for i in range(450):
+        grader = {"type": "multi", "name": f"m{i}", "graders": {"g": grader}, "calculate_output": "g"}
+    with pytest.raises(BadRequestError, match="nests more than"):
+        backend.graders.validate(tenant, grader=grader)
+
+
+def test_a_grader_at_the_depth_limit_is_accepted(backend, tenant):
+    from ftsim.simulator.graders.graders import MAX_GRADER_DEPTH
+
+    # grader(1) > input list(2) > message(3) > content lists (4..)
+    grader = {"type": "score_model", "name": "s", "model": "gpt-4.1-mini",
+              "input": [{"role": "user", "content": _nested_content(MAX_GRADER_DEPTH - 3)}]}
+    assert run(backend, tenant, grader, "x").metadata.errors == ERROR_FLAGS
+    grader["input"][0]["content"] = [grader["input"][0]["content"]]
+    with pytest.raises(BadRequestError):
+        run(backend, tenant, grader, "x")
+
+
+def test_deep_items_and_long_samples_are_400s(backend, tenant):
+    from ftsim.simulator.graders.graders import MAX_ITEM_DEPTH, MAX_SAMPLE_CHARS
+
+    deep: object = "x"
+    for _ in range(MAX_ITEM_DEPTH + 1):
+        deep = [deep]
+    with pytest.raises(BadRequestError) as info:
+        run(backend, tenant, check("eq"), "x", {"answer": deep})
+    assert info.value.param == "item"
+    with pytest.raises(BadRequestError) as info:
+        run(backend, tenant, check("eq"), "x" * (MAX_SAMPLE_CHARS + 1), {"answer": "x"})
+    assert info.value.param == "model_sample"
+    assert run(backend, tenant, check("like"), "x" * MAX_SAMPLE_CHARS, {"answer": "x"}).reward == 1.0
+
+
+@pytest.mark.parametrize("metric", ["fuzzy_match", "rouge_l", "meteor"])
+def test_text_similarity_sides_are_capped(backend, tenant, metric):
+    from ftsim.simulator.graders.metrics import MAX_METRIC_CHARS
+
+    # The cap is what bounds the quadratic metrics (make bench, graders, times them at the cap).
+    assert MAX_METRIC_CHARS <= 32_768
+    grader = {"type": "text_similarity", "name": "t", "input": "{{sample.output_text}}", "reference": "{{item.ref}}",
+              "evaluation_metric": metric}
+    ok = run(backend, tenant, grader, "ab " * (MAX_METRIC_CHARS // 3), {"ref": "ab"})
+    assert 0 < ok.reward < 1
+    with pytest.raises(BadRequestError, match="at most 32768 characters per side") as info:
+        run(backend, tenant, grader, "ab " * (MAX_METRIC_CHARS // 3 + 1), {"ref": "ab"})
+    assert info.value.param == "grader"
+
+
+def test_rendered_templates_are_capped(backend, tenant):
+    from ftsim.simulator.graders.graders import MAX_RENDERED_CHARS
+
+    # 64 copies of a 5,000-character item value: 320,000 characters, from a small grader and item
+    grader = check("eq", "{{item.a}}" * 64, "x")
+    with pytest.raises(BadRequestError, match="fills in more than"):
+        run(backend, tenant, grader, "x", {"a": "y" * 5000})
+    assert MAX_RENDERED_CHARS < 64 * 5000

@@ -214,3 +214,77 @@ def test_part_bytes_outlive_a_transaction_that_does_not_commit(backend, tenant, 
     done = backend.uploads.complete(tenant, up.id, part_ids=[p.id for p in parts])
     assert _content(backend, tenant, done.file.id) == b"ab"
     assert not any(backend.store.blob_path(tenant.key, p.id).exists() for p in parts)
+
+
+# -- races (issue 13, defect 7) -------------------------------------------------------------------------------------
+
+def _pause_assembly_of(backend, monkeypatch, thread_name):
+    """Make `thread_name`'s assembly stop after its first part until `go` is set; `paused` tells it got there."""
+    import threading
+
+    paused, go = threading.Event(), threading.Event()
+    blob_path = backend.store.blob_path
+    seen = []
+
+    def slow_blob_path(tenant_key, blob_id):
+        if threading.current_thread().name == thread_name and blob_id.startswith("part_"):
+            seen.append(blob_id)
+            if len(seen) == 2:  # about to open the second part
+                paused.set()
+                go.wait(10)
+        return blob_path(tenant_key, blob_id)
+
+    monkeypatch.setattr(backend.store, "blob_path", slow_blob_path)
+    return paused, go
+
+
+@pytest.mark.parametrize("other", ["complete", "cancel"])
+def test_complete_racing_a_retry_or_a_cancel_is_a_400_never_a_crash(backend, tenant, monkeypatch, other):
+    import threading
+
+    up = _open(backend, tenant, 4)
+    ids = [backend.uploads.add_part(tenant, up.id, chunks=[b"ab"]).id, backend.uploads.add_part(tenant, up.id, chunks=[b"cd"]).id]
+    paused, go = _pause_assembly_of(backend, monkeypatch, "first")
+    outcome = {}
+
+    def first():
+        try:
+            outcome["first"] = backend.uploads.complete(tenant, up.id, part_ids=ids)
+        except Exception as exc:  # noqa: BLE001 - the test inspects what escaped
+            outcome["first"] = exc
+
+    thread = threading.Thread(target=first, name="first")
+    thread.start()
+    assert paused.wait(10)
+    # the retry (or the cancel) runs to the end while the first complete is half-way through the parts
+    won = backend.uploads.complete(tenant, up.id, part_ids=ids) if other == "complete" else backend.uploads.cancel(tenant, up.id)
+    go.set()
+    thread.join(10)
+    assert isinstance(outcome["first"], BadRequestError), outcome["first"]
+    assert outcome["first"].param == "upload_id" and f"is {won.status}" in outcome["first"].message
+    assert backend.uploads.get(tenant, up.id).status == won.status
+    assert backend.store.count("file", tenant.key) == (1 if other == "complete" else 0)
+    if other == "complete":
+        assert _content(backend, tenant, won.file.id) == b"abcd"
+    assert not any(backend.store.blob_path(tenant.key, "x").parent.glob(".assemble-*"))
+
+
+@pytest.mark.parametrize("other", ["complete", "cancel"])
+def test_concurrent_completes_and_cancels_only_answer_the_upload_or_a_400(backend, tenant, other):
+    from concurrent.futures import ThreadPoolExecutor
+
+    for _ in range(10):
+        up = _open(backend, tenant, 6)
+        ids = [backend.uploads.add_part(tenant, up.id, chunks=[b"xy"]).id for _ in range(3)]
+        calls = [lambda: backend.uploads.complete(tenant, up.id, part_ids=ids)]
+        calls.append(calls[0] if other == "complete" else (lambda: backend.uploads.cancel(tenant, up.id)))
+        with ThreadPoolExecutor(2) as pool:
+            futures = [pool.submit(call) for call in calls]
+        answers = []
+        for future in futures:
+            try:
+                answers.append(future.result().status)
+            except BadRequestError:
+                answers.append("400")
+        final = backend.uploads.get(tenant, up.id).status
+        assert answers.count(final) == 1 and answers.count("400") == 1, answers

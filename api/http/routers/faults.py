@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import ConfigDict
 
-from ftsim.api.http.deps import BackendDep
+from ftsim.api.http.deps import BackendDep, require_sim_key
 from ftsim.simulator.core.errors import BadRequestError
 from ftsim.simulator.core.faults import PRESETS, Fault, FaultSpec
 
-router = APIRouter(prefix="/_sim/faults", tags=["simulator"])
+router = APIRouter(prefix="/_sim/faults", tags=["simulator"], dependencies=[Depends(require_sim_key)])
 
 
 class FaultRequest(FaultSpec):
@@ -36,9 +36,10 @@ def create_fault(body: FaultRequest, backend: BackendDep) -> Fault:
 
 
 @router.get("")
-def list_faults(backend: BackendDep) -> dict:
-    """Every rule, oldest first, and the preset names."""
-    data = [f.model_dump(mode="json") for f in _faults(backend).list()]
+def list_faults(backend: BackendDep, api_key: Optional[str] = None, kind: Optional[str] = None) -> dict:
+    """Every rule, oldest first, and the preset names; `?api_key=` keeps the rules scoped to that key's tenant,
+    `?kind=` those of one kind (error, latency, job)."""
+    data = [f.model_dump(mode="json") for f in _faults(backend).list(api_key=api_key or None, kind=kind or None)]
     return {"object": "list", "data": data, "has_more": False, "presets": sorted(PRESETS)}
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from ftsim.api.http.deps import BackendDep, TenantDep
+from ftsim.api.http.deps import BackendDep, TenantDep, require_sim_key
 
-router = APIRouter(prefix="/_sim", tags=["simulator"])
+router = APIRouter(prefix="/_sim", tags=["simulator"], dependencies=[Depends(require_sim_key)])
 
 
 class ClockState(BaseModel):
