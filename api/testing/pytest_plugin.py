@@ -7,6 +7,12 @@
     @pytest.mark.ftsim(seed=7, lifecycle="enforce")
     def test_with_options(ftsim): ...
 
+    @pytest.mark.ftsim(mock=True)                # every OpenAI() the code builds is served by this Simulator
+    def test_code_that_builds_its_own_client(ftsim): ...
+
+`mock=True` runs the whole test inside `ftsim.mock()`; `mock={"passthrough": [...], "base_url": ...}` passes
+options to it.
+
 The marker's arguments go to `ftsim.api.testing.simulator.Simulator`. Each test gets its own Simulator (its own in-memory store,
 clock, fault rules and journal), closed after the test: nothing is shared between tests, processes or threads,
 so it is safe under pytest-xdist and in async tests (use `ftsim.async_client()` there).
@@ -20,7 +26,11 @@ import pytest
 
 __all__ = ["ftsim"]
 
-MARKER = "ftsim(seed=0, speed=0, **options): options of the `ftsim` fixture's Simulator (ftsim.api.testing.simulator.Simulator)"
+MARKER = (
+    "ftsim(seed=0, speed=0, mock=False, **options): options of the `ftsim` fixture's Simulator "
+    "(ftsim.api.testing.simulator.Simulator); mock=True (or a dict of Simulator.mock options) serves every "
+    "openai client the test builds"
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,8 +46,15 @@ def ftsim(request: pytest.FixtureRequest) -> Iterator[Any]:
     marker = request.node.get_closest_marker("ftsim")
     args = marker.args if marker else ()
     kwargs = dict(marker.kwargs) if marker else {}
+    mock = kwargs.pop("mock", False)
+    if not isinstance(mock, (bool, dict)):
+        raise TypeError(f"@pytest.mark.ftsim(mock=...) takes True, False or a dict of mock() options, not {mock!r}")
     sim = Simulator(*args, **kwargs)
     try:
-        yield sim
+        if mock is False:
+            yield sim
+        else:
+            with sim.mock(**(mock if isinstance(mock, dict) else {})):
+                yield sim
     finally:
         sim.close()
