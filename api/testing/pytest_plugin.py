@@ -20,11 +20,15 @@ so it is safe under pytest-xdist and in async tests (use `ftsim.async_client()` 
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
-__all__ = ["ftsim"]
+if TYPE_CHECKING:
+    from ftsim.api.testing.simulator import Simulator
+
+__all__ = ["ftsim", "simulator_for"]
 
 MARKER = (
     "ftsim(seed=0, speed=0, mock=False, **options): options of the `ftsim` fixture's Simulator "
@@ -38,23 +42,24 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER)
 
 
-@pytest.fixture
-def ftsim(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh ftsim.api.testing.simulator.Simulator for this test, configured by the closest @pytest.mark.ftsim."""
+@contextmanager
+def simulator_for(*args: Any, mock: bool | dict[str, Any] = False, **options: Any) -> Iterator["Simulator"]:
+    """The `ftsim` fixture's value for a marker's arguments: a Simulator, under `mock()` if asked, then closed."""
     from ftsim.api.testing.simulator import Simulator  # imported lazily: loading the plugin must stay cheap
 
-    marker = request.node.get_closest_marker("ftsim")
-    args = marker.args if marker else ()
-    kwargs = dict(marker.kwargs) if marker else {}
-    mock = kwargs.pop("mock", False)
     if not isinstance(mock, (bool, dict)):
         raise TypeError(f"@pytest.mark.ftsim(mock=...) takes True, False or a dict of mock() options, not {mock!r}")
-    sim = Simulator(*args, **kwargs)
-    try:
+    with Simulator(*args, **options) as sim:
         if mock is False:
             yield sim
         else:
             with sim.mock(**(mock if isinstance(mock, dict) else {})):
                 yield sim
-    finally:
-        sim.close()
+
+
+@pytest.fixture
+def ftsim(request: pytest.FixtureRequest) -> Iterator["Simulator"]:
+    """A fresh ftsim.api.testing.simulator.Simulator for this test, configured by the closest @pytest.mark.ftsim."""
+    marker = request.node.get_closest_marker("ftsim")
+    with simulator_for(*(marker.args if marker else ()), **(marker.kwargs if marker else {})) as sim:
+        yield sim
