@@ -125,6 +125,8 @@ def test_run_until_complete_on_a_terminal_job_moves_nothing(sim):
 
 def test_run_until_complete_refuses_a_paused_job(sim):
     client = sim.client()
+    if not hasattr(client.fine_tuning.jobs, "pause"):
+        pytest.skip("this openai SDK predates jobs.pause (and the `method` argument)")
     job = new_job(client, method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 10}}})
     while client.fine_tuning.jobs.retrieve(job.id).status != "running":
         sim.advance(5)
