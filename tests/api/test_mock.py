@@ -207,6 +207,22 @@ async def test_every_async_client_is_served(kind, no_key):
     assert attempts == []
 
 
+async def test_the_aiohttp_client_is_served_too(no_key):
+    """openai[aiohttp]'s DefaultAioHttpClient sends through aiohttp, not httpx's transports: caught all the same."""
+    pytest.importorskip("aiohttp")
+    if SDK_MAJOR < 3:
+        pytest.importorskip("httpx_aiohttp")
+    with no_connections() as attempts, mock_openai() as sim:
+        client = openai.AsyncOpenAI(http_client=openai.DefaultAioHttpClient())
+        assert "Aio" in type(client._client).__name__
+        f = await client.files.create(file=("d.jsonl", DATA), purpose="fine-tune")
+        assert [x.id for x in sim.files] == [f.id]
+        other = openai.AsyncOpenAI(http_client=openai.DefaultAioHttpClient(), base_url="https://example.org/v1")
+        with pytest.raises(BlockedRequestError, match="https://example.org/v1/files"):
+            await other.files.list()
+    assert attempts == []
+
+
 @needs_sdk3
 def test_the_sdk3_default_client_sends_through_httpx2():
     """The case respx could not catch: openai 3.x's default client is an httpx2 client."""
