@@ -36,7 +36,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from ftsim.api.testing.transport import respond, respond_async
 
@@ -110,7 +110,7 @@ class _Prefix:
         if (url.port or _DEFAULT_PORTS.get(scheme)) != self.port:
             return None
         path, sep, query = url.raw_path.partition(b"?")
-        mine = self.path.encode("ascii", "replace")
+        mine = quote(self.path, safe="/%:@!$&'()*+,;=~").encode("ascii")
         if path in (mine, mine + b"/"):
             return sep + query
         if path.startswith(mine + b"/"):
@@ -118,13 +118,17 @@ class _Prefix:
         return None
 
 
+def _prefixes(urls: Iterable[str], what: str) -> list[_Prefix]:
+    return [_Prefix.parse(u, what=what) for u in urls]
+
+
 class _Session:
     """One active mock: the app that answers, its served base URLs, and the prefixes let through."""
 
     def __init__(self, app: Callable, base_urls: Sequence[str], passthrough: Sequence[str]) -> None:
         self.app = app
-        self.bases = [_Prefix.parse(u, what="base_url") for u in base_urls]
-        self.passthrough = [_Prefix.parse(u, what="passthrough") for u in passthrough]
+        self.bases = _prefixes(base_urls, "base_url")
+        self.passthrough = _prefixes(passthrough, "passthrough")
 
     def served(self) -> list[_Prefix]:
         bases = list(self.bases)
@@ -326,7 +330,8 @@ class mock_openai:  # noqa: N801 - used like a function, as moto's mock_aws is
             self._mock_options["api_key"] = simulator_options.pop("api_key")
         self._options = simulator_options
         # Refuse a bad URL where the mock is written, not later inside a test.
-        _Session(None, [OPENAI_BASE_URL, *_as_list(base_url)], passthrough)
+        _prefixes(_as_list(base_url), "base_url")
+        _prefixes(passthrough, "passthrough")
         self._active: list[tuple["Simulator", Any]] = []
         self._lock = threading.Lock()
 
