@@ -22,11 +22,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Second environment: openai 2.x (legacy httpx), for the in-process suite (tests marked sdk2).
+# Second environment: openai 2.x (legacy httpx; its httpx2 extra too, so mock() is tested with both stacks),
+# for the in-process suite (tests marked sdk2).
 $(STAMP2): pyproject.toml
 	$(PYTHON) -m venv $(VENV2)
 	$(PY2) -m pip install --quiet --upgrade pip
-	$(PY2) -m pip install --quiet -e '.[dev]' 'openai>=2,<3'
+	$(PY2) -m pip install --quiet -e '.[dev]' 'openai[httpx2]>=2,<3'
 	touch $(STAMP2)
 
 # Third environment: openai 1.x (httpx), for the test kit and the README examples (tests marked sdk1).

@@ -35,7 +35,23 @@ pytestmark = [pytest.mark.sdk1, pytest.mark.sdk2]
 SDK_MAJOR = int(openai.__version__.split(".")[0])
 HAS_HTTPX2 = importlib.util.find_spec("httpx2") is not None
 STACKS = ["httpx"] + (["httpx2"] if HAS_HTTPX2 else [])
-needs_sdk3 = pytest.mark.skipif(SDK_MAJOR < 3, reason="openai < 3 accepts only httpx clients")
+needs_sdk3 = pytest.mark.skipif(SDK_MAJOR < 3, reason="the default client is httpx2 from openai 3.x on")
+
+
+def _sdk_accepts_httpx2() -> bool:
+    """openai 3.x, and 2.x with its httpx2 extra, take an httpx2 client; 1.x takes httpx only."""
+    if not HAS_HTTPX2:
+        return False
+    import httpx2
+
+    try:
+        openai.OpenAI(api_key="sk-probe", http_client=httpx2.Client()).close()
+    except TypeError:
+        return False
+    return True
+
+
+ACCEPTS_HTTPX2 = _sdk_accepts_httpx2()
 ROW = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
 DATA = ("\n".join(json.dumps(ROW) for _ in range(10)) + "\n").encode()
 
@@ -166,7 +182,7 @@ def _sync_clients():
     yield "default", lambda: openai.OpenAI()
     yield "DefaultHttpxClient", lambda: openai.OpenAI(http_client=openai.DefaultHttpxClient())
     yield "httpx.Client", lambda: openai.OpenAI(http_client=httpx.Client())
-    if HAS_HTTPX2 and SDK_MAJOR >= 3:
+    if ACCEPTS_HTTPX2:
         import httpx2
 
         yield "httpx2.Client", lambda: openai.OpenAI(http_client=httpx2.Client())
@@ -176,7 +192,7 @@ def _async_clients():
     yield "default", lambda: openai.AsyncOpenAI()
     yield "DefaultAsyncHttpxClient", lambda: openai.AsyncOpenAI(http_client=openai.DefaultAsyncHttpxClient())
     yield "httpx.AsyncClient", lambda: openai.AsyncOpenAI(http_client=httpx.AsyncClient())
-    if HAS_HTTPX2 and SDK_MAJOR >= 3:
+    if ACCEPTS_HTTPX2:
         import httpx2
 
         yield "httpx2.AsyncClient", lambda: openai.AsyncOpenAI(http_client=httpx2.AsyncClient())
