@@ -7,7 +7,7 @@ that ends with the request. The response body is read whole before it is returne
 
 The same classes exist for both HTTP stacks, because the openai SDK changed stack between generations:
 
-    openai 3.x → httpx2 (it also accepts a legacy httpx client)      openai 2.x → httpx
+    openai 3.x → httpx2 (it also accepts a legacy httpx client)      openai 1.x, 2.x → httpx
 
 `sdk_http_module()` names the native one; `http_client(app, ...)` builds a client of that stack.
 Client timeouts are not enforced in-process (the app is awaited until it answers).
@@ -172,7 +172,7 @@ def transport_classes(module: ModuleType) -> tuple[type, type]:
 
 
 def sdk_http_module() -> ModuleType:
-    """The HTTP stack the installed openai SDK uses natively: httpx2 for openai >= 3, httpx before."""
+    """The HTTP stack the installed openai SDK uses natively: httpx2 for openai >= 3, httpx for 1.x and 2.x."""
     import openai
 
     major = int(openai.__version__.split(".")[0])

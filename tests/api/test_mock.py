@@ -577,6 +577,15 @@ def test_the_fixture_marker_takes_mock_options(ftsim):
     assert attempts
 
 
+def test_a_bad_mock_marker_option_is_refused():
+    from ftsim.api.testing.pytest_plugin import simulator_for
+
+    with pytest.raises(TypeError, match="mock="):
+        with simulator_for(mock="yes"):
+            pass  # pragma: no cover
+    assert not mock_module.active()
+
+
 def test_the_fixture_does_not_mock_unless_asked(ftsim):
     assert not mock_module.active()
 
