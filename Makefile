@@ -2,15 +2,18 @@
 PYTHON ?= python3
 VENV := .venv
 VENV2 := .venv-sdk2
+VENV1 := .venv-sdk1
 PY := $(VENV)/bin/python
 PY2 := $(VENV2)/bin/python
+PY1 := $(VENV1)/bin/python
 STAMP := $(VENV)/.installed
 STAMP2 := $(VENV2)/.installed
+STAMP1 := $(VENV1)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install serve test test-sdk3 test-sdk2 bench clean
+.PHONY: install serve test test-sdk3 test-sdk2 test-sdk1 bench clean
 
-install: $(STAMP) $(STAMP2)
+install: $(STAMP) $(STAMP2) $(STAMP1)
 
 # Main environment: openai 3.x (httpx2), the package with its dev extras (the tokenizer files ship inside it).
 $(STAMP): pyproject.toml
@@ -19,17 +22,25 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Second environment: openai 2.x (legacy httpx) plus respx, for the in-process suite.
+# Second environment: openai 2.x (legacy httpx; its httpx2 extra too, so mock() is tested with both stacks),
+# for the in-process suite (tests marked sdk2).
 $(STAMP2): pyproject.toml
 	$(PYTHON) -m venv $(VENV2)
 	$(PY2) -m pip install --quiet --upgrade pip
-	$(PY2) -m pip install --quiet -e '.[dev]' 'openai>=2,<3'
+	$(PY2) -m pip install --quiet -e '.[dev]' 'openai[httpx2]>=2,<3'
 	touch $(STAMP2)
+
+# Third environment: openai 1.x (httpx), for the test kit and the README examples (tests marked sdk1).
+$(STAMP1): pyproject.toml
+	$(PYTHON) -m venv $(VENV1)
+	$(PY1) -m pip install --quiet --upgrade pip
+	$(PY1) -m pip install --quiet -e '.[dev]' 'openai>=1,<2'
+	touch $(STAMP1)
 
 serve: $(STAMP)
 	$(VENV)/bin/ftsim serve --host 127.0.0.1 --port 8000
 
-test: test-sdk3 test-sdk2
+test: test-sdk3 test-sdk2 test-sdk1
 
 test-sdk3: $(STAMP)
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
@@ -37,8 +48,11 @@ test-sdk3: $(STAMP)
 test-sdk2: $(STAMP2)
 	$(PY2) -m pytest -q -m sdk2 $(PYTEST_ARGS)
 
+test-sdk1: $(STAMP1)
+	$(PY1) -m pytest -q -m sdk1 $(PYTEST_ARGS)
+
 bench: $(STAMP)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) $(VENV2) .ftsim
+	rm -rf $(VENV) $(VENV2) $(VENV1) .ftsim

@@ -11,6 +11,9 @@ The test kit's entry points are re-exported here and imported on first use, so t
     from ftsim import Simulator
     sim = Simulator()
     client = sim.client()          # an openai.OpenAI served in-process
+
+    with ftsim.mock_openai() as sim:   # every OpenAI() the code under test builds is served by `sim`
+        ...
 """
 
 from __future__ import annotations
@@ -20,13 +23,16 @@ from typing import TYPE_CHECKING, Any
 from ftsim._version import __version__
 
 if TYPE_CHECKING:
+    from ftsim.api.testing.mock import BlockedRequestError, mock_openai
     from ftsim.api.testing.simulator import Simulator, SimulatorStuck
 
-__all__ = ["Simulator", "SimulatorStuck", "__version__"]
+__all__ = ["BlockedRequestError", "Simulator", "SimulatorStuck", "__version__", "mock_openai"]
 
 _LAZY = {
     "Simulator": "ftsim.api.testing.simulator",
     "SimulatorStuck": "ftsim.api.testing.simulator",
+    "mock_openai": "ftsim.api.testing.mock",
+    "BlockedRequestError": "ftsim.api.testing.mock",
 }
 
 

@@ -8,14 +8,13 @@
     sim.advance(hours=1)                         # every event and checkpoint in between, at once
     job = sim.run_until_complete(job.id)         # or jump to the end
 
-Clients: `.client()` / `.async_client()` use the SDK's native HTTP stack (httpx2 for openai 3.x, httpx for 2.x)
-through an in-process transport (api/transport.py). The SDK's default `max_retries` is kept, so retries are real;
+Clients: `.client()` / `.async_client()` use the SDK's native HTTP stack (httpx2 for openai 3.x, httpx for 1.x and 2.x)
+through an in-process transport (api/testing/transport.py). The SDK's default `max_retries` is kept, so retries are real;
 injected 429s and 5xx carry `retry-after-ms: 1`, so a retry waits one millisecond, not the SDK's 0.5 s backoff.
 
-`.mock()` patches **httpx** through respx, for code that builds its own client (openai 2.x's default client,
-or openai 3.x given `http_client=httpx.Client()`). It cannot intercept openai 3.x's default client, which uses
-httpx2: with openai 3.x, pass `http_client=sim.client()._client` (or use `sim.client()` itself), or have the
-code under test accept `http_client=httpx.Client()`.
+`.mock()` (and `ftsim.mock_openai()`) is for code that builds its own client: while active, every httpx and
+httpx2 request of the process to https://api.openai.com/v1 (or $OPENAI_BASE_URL) is served by the simulator,
+whatever the SDK generation, and any other request fails at once instead of reaching the network.
 
 State for assertions (`files`, `jobs`, `models`, `events(job_id)`, `checkpoints(job_id)`) is returned as the
 openai SDK's own types, across every tenant (or one API key's with `.for_key(key)`), events and checkpoints
@@ -24,25 +23,25 @@ oldest first. `.journal` lists every request the app served (method, path, statu
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
-import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Sequence
 
 from ftsim.api.http.app import create_app
 from ftsim.api.http.journal import Journal, JournalEntry, JournalMiddleware
-from ftsim.api.testing.transport import BASE_URL, call_asgi, http_client
+from ftsim.api.testing.transport import BASE_URL, http_client
 from ftsim.simulator.core.backend import Backend, SimConfig
 from ftsim.simulator.core.clock import DEFAULT_START, ManualClock, ScaledClock
 from ftsim.simulator.core.store import Store
+
+if TYPE_CHECKING:
+    import openai
 
 __all__ = ["Simulator", "SimulatorStuck", "DEFAULT_API_KEY"]
 
 DEFAULT_API_KEY = "sk-ftsim-test"
 _TERMINAL = ("succeeded", "failed", "cancelled")
-_IN_ASYNC = contextvars.ContextVar("ftsim_respx_async", default=False)
 
 
 class SimulatorStuck(RuntimeError):
@@ -156,7 +155,7 @@ class Simulator(_View):
 
     # -- clients --------------------------------------------------------------------------------------
 
-    def client(self, *, http: str | None = None, **kwargs: Any) -> Any:
+    def client(self, *, http: str | None = None, **kwargs: Any) -> "openai.OpenAI":
         """An openai.OpenAI wired in-process; `http="httpx"` forces a legacy httpx client on openai 3.x."""
         import openai
 
@@ -166,7 +165,7 @@ class Simulator(_View):
             kwargs["http_client"] = http_client(self.app, module=http, base_url=str(kwargs["base_url"]))
         return openai.OpenAI(**kwargs)
 
-    def async_client(self, *, http: str | None = None, **kwargs: Any) -> Any:
+    def async_client(self, *, http: str | None = None, **kwargs: Any) -> "openai.AsyncOpenAI":
         """An openai.AsyncOpenAI wired in-process (awaits the app on the caller's event loop)."""
         import openai
 
@@ -179,55 +178,26 @@ class Simulator(_View):
         return openai.AsyncOpenAI(**kwargs)
 
     @contextmanager
-    def mock(self, *, base_url: str = "https://api.openai.com/v1", api_key: str | None = DEFAULT_API_KEY) -> Iterator[Any]:
-        """Route every httpx request to `base_url` into the simulator (respx); yields the respx router.
+    def mock(
+        self,
+        *,
+        passthrough: Iterable[str] = (),
+        base_url: str | Sequence[str] | None = None,
+        api_key: str | None = DEFAULT_API_KEY,
+    ) -> Iterator["Simulator"]:
+        """Serve every openai client of the process from this simulator while active; yields the simulator.
 
-        Intercepts clients built on **httpx**: openai 2.x's default client, or openai 3.x given
-        `http_client=httpx.Client()` / `httpx.AsyncClient()`. It does NOT intercept openai 3.x's default
-        client (httpx2): there, inject `http_client=sim.client()._client` or use `sim.client()`.
-        While active, OPENAI_API_KEY is set to `api_key` if it was unset (pass api_key=None to leave it), and
-        any other httpx request fails with respx's AllMockedAssertionError instead of reaching the network.
+        Catches every httpx and httpx2 client, however and whenever built (the SDK's default `OpenAI()` and
+        `AsyncOpenAI()` of openai 1.x, 2.x and 3.x included): requests to `https://api.openai.com/v1`, to the
+        base URL that OPENAI_BASE_URL names, and to any `base_url` given are served in-process. Any other request
+        fails at once with BlockedRequestError, unless it lies under a `passthrough` prefix (e.g.
+        `passthrough=["http://127.0.0.1:9999"]`). While active, OPENAI_API_KEY is set to `api_key` if it was
+        unset (pass api_key=None to leave it), and removed after. See ftsim/api/testing/mock.py.
         """
-        import httpx
-        import respx
+        from ftsim.api.testing.mock import intercept
 
-        sim = self
-
-        class _SimRouter(respx.MockRouter):
-            async def async_handler(self, request: httpx.Request) -> httpx.Response:
-                token = _IN_ASYNC.set(True)
-                try:
-                    return await super().async_handler(request)
-                finally:
-                    _IN_ASYNC.reset(token)
-
-        def side_effect(request: httpx.Request) -> Any:
-            if _IN_ASYNC.get():
-                return sim._respx_async(request)
-            from ftsim.api.testing.transport import transport_classes
-
-            return transport_classes(httpx)[0](sim.app).handle_request(request)
-
-        router = _SimRouter(base_url=base_url, assert_all_called=False)
-        router.route(name="ftsim").mock(side_effect=side_effect)
-        set_key = api_key is not None and "OPENAI_API_KEY" not in os.environ
-        if set_key:
-            os.environ["OPENAI_API_KEY"] = str(api_key)
-        try:
-            with router:
-                yield router
-        finally:
-            if set_key:
-                os.environ.pop("OPENAI_API_KEY", None)
-
-    async def _respx_async(self, request: Any) -> Any:
-        import httpx
-
-        body = await request.aread()
-        status, headers, content = await call_asgi(
-            self.app, method=request.method, url=request.url, headers=list(request.headers.raw), body=body
-        )
-        return httpx.Response(status, headers=headers, content=content, request=request)
+        with intercept(self.app, base_url=base_url, passthrough=passthrough, api_key=api_key):
+            yield self
 
     # -- time -----------------------------------------------------------------------------------------
 

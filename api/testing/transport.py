@@ -7,7 +7,7 @@ that ends with the request. The response body is read whole before it is returne
 
 The same classes exist for both HTTP stacks, because the openai SDK changed stack between generations:
 
-    openai 3.x → httpx2 (it also accepts a legacy httpx client)      openai 2.x → httpx
+    openai 3.x → httpx2 (it also accepts a legacy httpx client)      openai 1.x, 2.x → httpx
 
 `sdk_http_module()` names the native one; `http_client(app, ...)` builds a client of that stack.
 Client timeouts are not enforced in-process (the app is awaited until it answers).
@@ -25,6 +25,8 @@ import anyio.from_thread
 
 __all__ = [
     "call_asgi",
+    "respond",
+    "respond_async",
     "transport_classes",
     "sync_transport",
     "async_transport",
@@ -105,6 +107,33 @@ def _run_blocking(fn: Callable, **kwargs: Any) -> Any:
         return portal.call(lambda: fn(**kwargs))
 
 
+def _http_module(request: Any) -> ModuleType:
+    """httpx or httpx2: the stack a request object belongs to (its Response class answers it)."""
+    return importlib.import_module(type(request).__module__.partition(".")[0])
+
+
+def respond(app: Callable, request: Any, *, url: Any = None, module: ModuleType | None = None) -> Any:
+    """Answer an httpx/httpx2 request from `app`, in-process (sync); `url` replaces the request's own URL."""
+    mod = module or _http_module(request)
+    body = request.read()
+    status, headers, content = _run_blocking(
+        call_asgi, app=app, method=request.method, url=url if url is not None else request.url,
+        headers=list(request.headers.raw), body=body,
+    )
+    return mod.Response(status, headers=headers, content=content, request=request)
+
+
+async def respond_async(app: Callable, request: Any, *, url: Any = None, module: ModuleType | None = None) -> Any:
+    """Answer an httpx/httpx2 request from `app` on the caller's event loop; `url` replaces the request's URL."""
+    mod = module or _http_module(request)
+    body = await request.aread()
+    status, headers, content = await call_asgi(
+        app, method=request.method, url=url if url is not None else request.url,
+        headers=list(request.headers.raw), body=body,
+    )
+    return mod.Response(status, headers=headers, content=content, request=request)
+
+
 _CACHE: dict[str, tuple[type, type]] = {}
 
 
@@ -122,12 +151,7 @@ def transport_classes(module: ModuleType) -> tuple[type, type]:
 
         def handle_request(self, request):  # noqa: ANN001 - the module's Request
             """Send one request to the app; the whole response body is read."""
-            body = request.read()
-            status, headers, content = _run_blocking(
-                call_asgi, app=self.app, method=request.method, url=request.url,
-                headers=list(request.headers.raw), body=body,
-            )
-            return module.Response(status, headers=headers, content=content, request=request)
+            return respond(self.app, request, module=module)
 
     class AsyncInProcessTransport(module.AsyncBaseTransport):  # type: ignore[name-defined, misc]
         """An async transport that awaits the ASGI app on the caller's loop."""
@@ -137,11 +161,7 @@ def transport_classes(module: ModuleType) -> tuple[type, type]:
 
         async def handle_async_request(self, request):  # noqa: ANN001
             """Send one request to the app; the whole response body is read."""
-            body = await request.aread()
-            status, headers, content = await call_asgi(
-                self.app, method=request.method, url=request.url, headers=list(request.headers.raw), body=body
-            )
-            return module.Response(status, headers=headers, content=content, request=request)
+            return await respond_async(self.app, request, module=module)
 
     InProcessTransport.__qualname__ = InProcessTransport.__name__ = f"InProcessTransport[{module.__name__}]"
     AsyncInProcessTransport.__qualname__ = AsyncInProcessTransport.__name__ = (
@@ -152,7 +172,7 @@ def transport_classes(module: ModuleType) -> tuple[type, type]:
 
 
 def sdk_http_module() -> ModuleType:
-    """The HTTP stack the installed openai SDK uses natively: httpx2 for openai >= 3, httpx before."""
+    """The HTTP stack the installed openai SDK uses natively: httpx2 for openai >= 3, httpx for 1.x and 2.x."""
     import openai
 
     major = int(openai.__version__.split(".")[0])

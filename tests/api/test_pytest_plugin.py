@@ -15,7 +15,7 @@ def _warm():
     """Import every service module once, outside the inner runs' sys.modules snapshots."""
     Simulator().close()
 
-pytestmark = pytest.mark.sdk2
+pytestmark = [pytest.mark.sdk1, pytest.mark.sdk2]
 
 INNER = '''
 import pytest

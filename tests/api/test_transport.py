@@ -15,7 +15,7 @@ from ftsim.api.http.app import create_app
 from ftsim.api.testing.transport import call_asgi, http_client, sdk_http_module, transport_classes
 from ftsim.simulator.core.backend import Backend
 
-pytestmark = pytest.mark.sdk2  # in-process SDK tests: also run with openai 2.x
+pytestmark = [pytest.mark.sdk1, pytest.mark.sdk2]  # in-process SDK tests: also run with openai 1.x and 2.x
 MODULES = ["httpx"] + (["httpx2"] if importlib.util.find_spec("httpx2") else [])
 KEY = {"Authorization": "Bearer sk-transport"}
 

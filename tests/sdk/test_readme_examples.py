@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ftsim.api.testing.pytest_plugin import simulator_for
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 DATASET = Path(__file__).resolve().parents[2] / "fixtures" / "datasets" / "sft_valid.jsonl"
 
@@ -16,6 +18,7 @@ DATASET = Path(__file__).resolve().parents[2] / "fixtures" / "datasets" / "sft_v
 PRELUDE = '''
 import datetime, time
 import openai, pytest
+import ftsim
 
 def start_job(client):
     f = client.files.create(file=open("train.jsonl", "rb"), purpose="fine-tune")
@@ -40,15 +43,22 @@ def _examples() -> dict:
 EXAMPLES = _examples()
 
 
+@pytest.mark.sdk1
 @pytest.mark.sdk2
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_readme_example_runs(name, ftsim, tmp_path, monkeypatch):
+def test_readme_example_runs(name, tmp_path, monkeypatch):
+    """Each example runs as pytest would run it: with the `ftsim` fixture its own marker configures, if any."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # as on a machine with no key: the mock provides one
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     shutil.copy(DATASET, tmp_path / "train.jsonl")
     fn = EXAMPLES[name]
     if "ftsim" not in inspect.signature(fn).parameters:
-        pytest.skip(f"{name} is a marker illustration")
-    fn(ftsim)
+        fn()
+        return
+    marks = [m for m in getattr(fn, "pytestmark", []) if m.name == "ftsim"]
+    with simulator_for(*(marks[0].args if marks else ()), **(marks[0].kwargs if marks else {})) as sim:
+        fn(sim)
 
 
 def test_readme_has_the_three_promised_examples():

@@ -1,0 +1,388 @@
+"""`Simulator.mock()` and `ftsim.mock_openai()`: every openai client of the process served by a simulator.
+
+    with ftsim.mock_openai() as sim:             # or @ftsim.mock_openai() on a sync or async test
+        import my_pipeline                       # builds OpenAI() at import time and uploads a file
+        assert sim.files[0].purpose == "fine-tune"
+
+How: while a mock is active, the network transports of httpx and of httpx2 (whichever are installed) are
+patched at class level: `HTTPTransport.handle_request` and `AsyncHTTPTransport.handle_async_request`, and the
+aiohttp transport of `openai.DefaultAioHttpClient` when aiohttp is installed. Every client built on them is
+caught, whenever and by whomever it was built (an `OpenAI()` created at import time, before the mock, included):
+the SDK's default clients (httpx2 on openai 3.x, httpx before), `DefaultHttpxClient`/`DefaultAsyncHttpxClient`,
+and `http_client=httpx.Client()` / `httpx2.Client()` and their async twins. Each request is then
+
+- served in-process by the simulator when its URL lies under a served base URL: `https://api.openai.com/v1`,
+  the one `OPENAI_BASE_URL` names (read at each request), and any given as `base_url`;
+- sent on by the original transport when it lies under a `passthrough` prefix (the only way out);
+- refused otherwise with `BlockedRequestError`, before any DNS lookup or socket.
+
+Transports that never touch the network (httpx's MockTransport, ASGI and WSGI transports, the test kit's own
+in-process transports) are left alone, so `sim.client()` keeps working inside a mock.
+
+Mocks nest: the innermost active mock whose base URLs match serves a request (falling back outward), and a
+pass-through listed by any active mock is honoured. The patch is process-wide (a request from a worker thread is
+caught too), installed when the first mock starts and removed when the last one ends, under a lock; each mock
+ends on exit whatever happened in its block.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import inspect
+import os
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence, TypeVar
+from urllib.parse import quote, urlsplit
+
+from ftsim.api.testing.transport import respond, respond_async
+
+if TYPE_CHECKING:
+    from ftsim.api.testing.simulator import Simulator
+
+__all__ = ["BlockedRequestError", "OPENAI_BASE_URL", "intercept", "mock_openai"]
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class BlockedRequestError(BaseException):
+    """A request that a mock neither serves nor lets through: it never left the process.
+
+    A BaseException, like pytest's own `pytest.fail` outcome, on purpose: the openai SDK (1.x and 2.x) catches
+    `Exception` from its transport, retries with backoff and re-raises a bare "Connection error."; code under test
+    often does the same. Deriving from BaseException makes the refusal reach the test at once, with its message.
+    """
+
+    def __init__(self, method: str, url: str, served: Sequence[str]) -> None:
+        self.method = method
+        self.url = url
+        self.served = tuple(served)
+        origin = _origin_of(url)
+        super().__init__(
+            f"ftsim's OpenAI mock blocked {method} {url}: while a mock is active nothing reaches the network. "
+            f"The simulator serves only {', '.join(self.served)}. To let this host through, list it as a "
+            f"pass-through: mock_openai(passthrough=[{origin!r}]), sim.mock(passthrough=[{origin!r}]) or "
+            f"@pytest.mark.ftsim(mock={{'passthrough': [{origin!r}]}})."
+        )
+
+
+def _as_list(urls: str | Iterable[str] | None) -> list[str]:
+    return [urls] if isinstance(urls, str) else list(urls or ())
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@dataclass(frozen=True)
+class _Prefix:
+    """An http(s) URL prefix: an origin and a path, matched segment by segment."""
+
+    text: str
+    scheme: str
+    host: str
+    port: int
+    path: str  # raw (percent-encoded), without a trailing slash; "" for the whole origin
+
+    @classmethod
+    def parse(cls, text: str, *, what: str) -> "_Prefix":
+        parts = urlsplit(str(text).strip())
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS or not parts.hostname:
+            raise ValueError(f"{what} must be an absolute http(s) URL such as 'http://127.0.0.1:9999', got {text!r}")
+        try:
+            port = parts.port or _DEFAULT_PORTS[scheme]
+        except ValueError as exc:
+            raise ValueError(f"{what} has a bad port: {text!r}") from exc
+        return cls(str(text).strip(), scheme, parts.hostname.lower(), port, parts.path.rstrip("/"))
+
+    def rest(self, url: Any) -> Optional[bytes]:
+        """The raw path (with query) after this prefix if `url` (an httpx/httpx2 URL) lies under it, else None."""
+        scheme = url.scheme.lower()
+        if scheme != self.scheme or url.host.lower() != self.host:
+            return None
+        if (url.port or _DEFAULT_PORTS.get(scheme)) != self.port:
+            return None
+        path, sep, query = url.raw_path.partition(b"?")
+        mine = quote(self.path, safe="/%:@!$&'()*+,;=~").encode("ascii")
+        if path in (mine, mine + b"/"):
+            return sep + query
+        if path.startswith(mine + b"/"):
+            return path[len(mine):] + sep + query
+        return None
+
+
+def _prefixes(urls: Iterable[str], what: str) -> list[_Prefix]:
+    return [_Prefix.parse(u, what=what) for u in urls]
+
+
+class _Session:
+    """One active mock: the app that answers, its served base URLs, and the prefixes let through."""
+
+    def __init__(self, app: Callable, base_urls: Sequence[str], passthrough: Sequence[str]) -> None:
+        self.app = app
+        self.bases = _prefixes(base_urls, "base_url")
+        self.passthrough = _prefixes(passthrough, "passthrough")
+
+    def served(self) -> list[_Prefix]:
+        bases = list(self.bases)
+        env = os.environ.get("OPENAI_BASE_URL")
+        if env:
+            try:
+                bases.append(_Prefix.parse(env, what="OPENAI_BASE_URL"))
+            except ValueError:
+                pass  # the SDK itself refuses a malformed base URL; nothing of ours to serve there
+        return bases
+
+    def target(self, url: Any) -> Any:
+        """The URL the app sees for `url` (the base URL's path replaced by /v1), or None if not served."""
+        for base in self.served():
+            rest = base.rest(url)
+            if rest is not None:  # b"/files?..." or b"?..." or b"": the app serves the API under /v1
+                return url.copy_with(raw_path=b"/v1" + rest)
+        return None
+
+
+# -- the process-wide patch -----------------------------------------------------------------------------------
+
+_LOCK = threading.RLock()
+_SESSIONS: tuple[_Session, ...] = ()  # innermost last; replaced whole, so readers need no lock
+_SAVED: list[tuple[type, str, Any]] = []  # (class, method name, its own attribute before the patch or None)
+
+# (module, class, method) of every transport that opens connections. The aiohttp ones are patched only when
+# aiohttp is installed (importing them otherwise fails): openai 3.x vendors its own, openai 2.x uses httpx-aiohttp.
+_NETWORK_TRANSPORTS = (
+    ("httpx", "HTTPTransport", "handle_request"),
+    ("httpx", "AsyncHTTPTransport", "handle_async_request"),
+    ("httpx2", "HTTPTransport", "handle_request"),
+    ("httpx2", "AsyncHTTPTransport", "handle_async_request"),
+    ("openai._vendor.httpx_aiohttp.transport", "AiohttpTransport", "handle_async_request"),
+    ("httpx_aiohttp", "AiohttpTransport", "handle_async_request"),
+)
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name.partition(".")[0]) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _transport_classes() -> Iterator[tuple[type, str]]:
+    aiohttp = _importable("aiohttp")
+    for module_name, class_name, method in _NETWORK_TRANSPORTS:
+        if "aiohttp" in module_name and not aiohttp:
+            continue
+        if not _importable(module_name):
+            continue
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError):
+            continue  # an SDK generation without this transport
+        yield cls, method
+
+
+def _route(request: Any) -> tuple[Optional[_Session], Any]:
+    """(session, app URL) to serve `request`; (None, None) to let it through; raises BlockedRequestError."""
+    sessions = _SESSIONS
+    for session in reversed(sessions):
+        url = session.target(request.url)
+        if url is not None:
+            return session, url
+    for session in sessions:
+        if any(p.rest(request.url) is not None for p in session.passthrough):
+            return None, None
+    served: list[str] = []
+    for session in reversed(sessions):
+        served.extend(p.text for p in session.served() if p.text not in served)
+    raise BlockedRequestError(request.method, str(request.url), served)
+
+
+def _patched_sync(original: Callable) -> Callable:
+    @functools.wraps(original)
+    def handle_request(transport: Any, request: Any) -> Any:
+        if not _SESSIONS:  # a request racing the last mock's exit: the network path, as without a mock
+            return original(transport, request)
+        session, url = _route(request)
+        if session is None:
+            return original(transport, request)
+        return respond(session.app, request, url=url)
+
+    handle_request.__ftsim_original__ = original  # type: ignore[attr-defined]
+    return handle_request
+
+
+def _patched_async(original: Callable) -> Callable:
+    @functools.wraps(original)
+    async def handle_async_request(transport: Any, request: Any) -> Any:
+        if not _SESSIONS:
+            return await original(transport, request)
+        session, url = _route(request)
+        if session is None:
+            return await original(transport, request)
+        return await respond_async(session.app, request, url=url)
+
+    handle_async_request.__ftsim_original__ = original  # type: ignore[attr-defined]
+    return handle_async_request
+
+
+def _install() -> None:
+    for cls, method in _transport_classes():
+        own = cls.__dict__.get(method)
+        original = getattr(cls, method)
+        wrap = _patched_async if inspect.iscoroutinefunction(original) else _patched_sync
+        _SAVED.append((cls, method, own))
+        setattr(cls, method, wrap(original))
+
+
+def _uninstall() -> None:
+    while _SAVED:
+        cls, method, own = _SAVED.pop()
+        if own is None:
+            delattr(cls, method)  # it was inherited: inherit it again
+        else:
+            setattr(cls, method, own)
+
+
+def _push(session: _Session) -> None:
+    global _SESSIONS
+    with _LOCK:
+        if not _SESSIONS:
+            _install()
+        _SESSIONS = _SESSIONS + (session,)
+
+
+def _pop(session: _Session) -> None:
+    global _SESSIONS
+    with _LOCK:
+        # Mocks of different threads may end in any order: remove this one, wherever it is.
+        _SESSIONS = tuple(s for s in _SESSIONS if s is not session)
+        if not _SESSIONS:
+            _uninstall()
+
+
+def active() -> bool:
+    """Whether any mock is active in this process."""
+    return bool(_SESSIONS)
+
+
+@contextmanager
+def intercept(
+    app: Callable,
+    *,
+    base_url: str | Sequence[str] | None = None,
+    passthrough: Iterable[str] = (),
+    api_key: str | None = None,
+) -> Iterator[None]:
+    """Serve every httpx/httpx2 request to the OpenAI base URLs from `app`; refuse all others but `passthrough`.
+
+    `api_key`, if given, is put in OPENAI_API_KEY for the duration when that variable is unset (and removed
+    after), so that `OpenAI()` can be built without a key of the user's own.
+    """
+    session = _Session(app, [OPENAI_BASE_URL, *_as_list(base_url)], _as_list(passthrough))
+    set_key = api_key is not None and "OPENAI_API_KEY" not in os.environ
+    if set_key:
+        os.environ["OPENAI_API_KEY"] = str(api_key)
+    try:
+        _push(session)
+        try:
+            yield
+        finally:
+            _pop(session)
+    finally:
+        if set_key:
+            os.environ.pop("OPENAI_API_KEY", None)
+
+
+# -- the module-level form ------------------------------------------------------------------------------------
+
+
+class mock_openai:  # noqa: N801 - used like a function, as moto's mock_aws is
+    """Serve every openai client of the process from a fresh Simulator: context manager and decorator.
+
+        with mock_openai(seed=3) as sim: ...         # yields the Simulator
+
+        @mock_openai()                               # sync or async test function, or a test class
+        def test_pipeline(): ...
+
+    Keyword arguments go to `Simulator`, except the mock's own: `passthrough` (URL prefixes allowed to reach
+    the network), `base_url` (more base URLs to serve) and `api_key` (put in OPENAI_API_KEY while active if it
+    is unset; None leaves the environment alone). Each activation gets a new Simulator, closed on exit: read
+    its state inside the block. In a decorated function, `.simulator` is the active one.
+    """
+
+    def __init__(
+        self,
+        *,
+        passthrough: Iterable[str] = (),
+        base_url: str | Sequence[str] | None = None,
+        **simulator_options: Any,
+    ) -> None:
+        passthrough = [passthrough] if isinstance(passthrough, str) else list(passthrough)
+        self._mock_options: dict[str, Any] = {"passthrough": passthrough, "base_url": base_url}
+        if "api_key" in simulator_options:  # otherwise Simulator.mock's default key
+            self._mock_options["api_key"] = simulator_options.pop("api_key")
+        self._options = simulator_options
+        # Refuse a bad URL where the mock is written, not later inside a test.
+        _prefixes(_as_list(base_url), "base_url")
+        _prefixes(passthrough, "passthrough")
+        self._active: list[tuple["Simulator", Any]] = []
+        self._lock = threading.Lock()
+
+    @property
+    def simulator(self) -> "Simulator":
+        """The Simulator of the innermost activation of this mock."""
+        with self._lock:
+            if not self._active:
+                raise RuntimeError("mock_openai is not active: use it as `with mock_openai() as sim:`")
+            return self._active[-1][0]
+
+    def __enter__(self) -> "Simulator":
+        from ftsim.api.testing.simulator import Simulator
+
+        sim = Simulator(**self._options)
+        cm = sim.mock(**self._mock_options)
+        try:
+            cm.__enter__()
+        except BaseException:
+            sim.close()
+            raise
+        with self._lock:
+            self._active.append((sim, cm))
+        return sim
+
+    def __exit__(self, *exc: Any) -> None:
+        with self._lock:
+            sim, cm = self._active.pop()
+        try:
+            cm.__exit__(*exc)
+        finally:
+            sim.close()
+
+    def __call__(self, target: _F) -> _F:
+        if isinstance(target, type):
+            for name, attr in list(vars(target).items()):
+                if name.startswith("test") and callable(attr):
+                    setattr(target, name, self(attr))
+            return target
+        if inspect.iscoroutinefunction(target):
+
+            @functools.wraps(target)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                with self:
+                    return await target(*args, **kwargs)
+
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(target)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with self:
+                return target(*args, **kwargs)
+
+        return run  # type: ignore[return-value]
