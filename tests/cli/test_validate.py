@@ -26,7 +26,7 @@ CASES = [
     ("not_utf8.jsonl", [], 1, "Example 3 is not valid UTF-8"),
     ("empty.jsonl", [], 1, "Training file has 0 example(s)"),
     ("binary.jsonl", [], 1, "Unexpected file format, expected either prompt/completion pairs or chat messages."),
-    ("toy_chat_fine_tuning.jsonl", ["--model", "gpt-3.5-turbo-0125"], 1, "8,242"),
+    ("toy_chat_fine_tuning.jsonl", ["--model", "gpt-3.5-turbo-0125"], 1, "8,232"),
     ("toy_chat_fine_tuning.jsonl", ["--model", "gpt-3.5-turbo-0613"], 1, "truncated to 4096 tokens"),
     ("dpo_valid.jsonl", [], 0, "method dpo (auto-detected)"),
     ("dpo_missing_input.jsonl", [], 1, "Example 1 is missing key 'input'."),
