@@ -162,6 +162,7 @@ class _Job:
 def _scan_range(job: _Job, start: int, end: int, first_line: int, progress: Callable[[int], None] | None = None) -> _Partial:
     """Scan the lines starting in `[start, end)`; runs in a worker process or in-process."""
     enc = get_encoding(job.tokenizer)
+    special = frozenset(enc.special_tokens_set)
     expected = EXPECTED_FORMAT.get(job.method, "chat")
     part = _Partial()
     for line_no, item in read_jsonl(job.path, start, end, first_line=first_line, param=job.param, on_progress=progress):
@@ -177,7 +178,9 @@ def _scan_range(job: _Job, start: int, end: int, first_line: int, progress: Call
         part.first_line_of.setdefault(fmt, line_no)
         if fmt not in (expected, "unknown"):
             continue  # reported once for the whole file (see _format_findings)
-        findings, _n_images = validate_example(item, line_no, job.method, vision=job.vision, param=job.param)
+        findings, _n_images = validate_example(
+            item, line_no, job.method, vision=job.vision, param=job.param, special=special
+        )
         if findings:
             for finding in findings:
                 part.add(finding, job.limit)

@@ -18,10 +18,19 @@ function `role, content, name`; developer `role, content, name`. `weight` is 0 o
 Images (`image_url` content parts) may appear in user and system (and RFT developer) messages, never in assistant
 messages, at most 10 per example; an image that is undecodable, over 10 MB or not jpeg/png/webp is *skipped* by
 OpenAI (§4.4), so it is a warning here, not an error. Images need a model with the `vision` method.
+
+Special tokens: the live API refuses a file whose message text holds a special token of the tokenizer
+("Example 6174 message contains an invalid token: <|fim_suffix|>.", behaviour reference §4.1). The caller passes
+the model's encoding's special tokens (`<|endoftext|>`, `<|endofprompt|>`, and for `cl100k_base` the three
+`<|fim_...|>` tokens); the first one met in message order is named. Whether a model on `o200k_base` also refuses `cl100k_base`'s
+`<|fim_...|>` tokens is not settled by the sources: ftsim refuses only the model's own encoding's special tokens.
 """
 
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -33,6 +42,7 @@ __all__ = [
     "Severity",
     "example_format",
     "validate_example",
+    "first_special_token",
     "format_mismatch",
     "n_examples_finding",
     "MIN_EXAMPLES",
@@ -264,10 +274,68 @@ def _is_tool_call(obj: Any) -> bool:
     return isinstance(obj, dict) and isinstance(obj.get("id"), str) and obj.get("type") == "function" and _is_call(obj.get("function"))
 
 
+@functools.lru_cache(maxsize=8)
+def _special_pattern(special: frozenset[str]) -> re.Pattern[str] | None:
+    if not special:
+        return None
+    return re.compile("|".join(re.escape(token) for token in sorted(special, key=len, reverse=True)))
+
+
+def _strings(value: Any) -> Iterable[str]:
+    """Every string inside a message value (content, text parts, names, tool call arguments), in order."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _message_lists(obj: dict, method: str) -> list[Any]:
+    if method == "dpo":
+        inp = obj.get("input")
+        first = inp.get("messages") if isinstance(inp, dict) else None
+        return [first, obj.get("preferred_output"), obj.get("non_preferred_output")]
+    return [obj.get("messages")]
+
+
+def first_special_token(obj: Any, method: str, special: frozenset[str]) -> str | None:
+    """The first special token of the tokenizer found in the example's message text, or None."""
+    pattern = _special_pattern(special)
+    if pattern is None or not isinstance(obj, dict):
+        return None
+    for messages in _message_lists(obj, method):
+        if not isinstance(messages, list):
+            continue
+        for message in messages:
+            if not isinstance(message, dict):
+                continue
+            for key, value in message.items():
+                # Roles are checked against a fixed list already; image data URLs cannot hold `<|`.
+                if key == "role":
+                    continue
+                for text in _strings(value):
+                    if "<|" in text:
+                        found = pattern.search(text)
+                        if found:
+                            return found.group(0)
+    return None
+
+
 def validate_example(
-    obj: Any, line: int, method: str, *, vision: bool = False, param: str = "training_file"
+    obj: Any,
+    line: int,
+    method: str,
+    *,
+    vision: bool = False,
+    param: str = "training_file",
+    special: frozenset[str] = frozenset(),
 ) -> tuple[list[Finding], int]:
-    """Findings for one parsed line under `method` (supervised|dpo|reinforcement), and its image count. Never raises."""
+    """Findings for one parsed line under `method` (supervised|dpo|reinforcement), and its image count. Never raises.
+
+    `special`: the special tokens of the model's encoding; message text holding one is refused, as live."""
     check = _Checker(line, param, vision)
     try:
         if not isinstance(obj, dict):
@@ -278,6 +346,10 @@ def validate_example(
             _check_rft(check, obj)
         else:
             _check_sft(check, obj)
+        if not check.errors:
+            token = first_special_token(obj, method, special)
+            if token is not None:
+                check.error(f" message contains an invalid token: {token}.")
     except RecursionError:
         check.error(" is nested too deeply (ftsim wording).")
     return check.findings, check.n_images

@@ -375,3 +375,16 @@ def test_rft_job_gets_an_eval_id_and_null_top_level_hyperparameters(backend, ten
     hp = job.method.reinforcement.hyperparameters
     assert hp["reasoning_effort"] == "default" and hp["compute_multiplier"] == "auto"
     assert job.method.reinforcement.grader == grader
+
+
+def test_special_token_in_training_file_fails_the_job_with_invalid_token(backend, tenant):
+    rows = [{"messages": [{"role": "user", "content": f"Complete {i}"}, {"role": "assistant", "content": f"ok {i}"}]}
+            for i in range(12)]
+    rows[3]["messages"][0]["content"] = "prefix <|endoftext|> suffix"
+    f = upload(backend, tenant, "\n".join(json.dumps(r) for r in rows).encode())
+    job = backend.jobs.create(tenant, model=MINI, training_file=f.id)
+    failed = run(backend, tenant, job.id)
+    assert failed.status == "failed" and failed.error.code == "invalid_file_format"
+    assert failed.error.param == "training_file"
+    assert failed.error.message == ("The job failed due to a file format error in the training file. Invalid file format. "
+                                    "Example 4 message contains an invalid token: <|endoftext|>.")
