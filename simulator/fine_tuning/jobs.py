@@ -38,8 +38,8 @@ __all__ = ["FineTuningJobs", "not_found"]
 
 
 def not_found(job_id: str) -> NotFoundError:
-    """The 404 for an unknown (or another tenant's) job."""
-    return NotFoundError(f"No such fine-tuning job: {job_id}", param="fine_tuning_job_id")
+    """The 404 for an unknown (or another tenant's) job: the live body, word for word."""
+    return NotFoundError(f"Could not find fine tune: {job_id}", param="fine_tune_id", code="fine_tune_not_found")
 
 
 def _model_not_available(model: str) -> BadRequestError:

@@ -228,3 +228,21 @@ def test_file_responses_validate_against_the_spec(http):
     assert_schema(http.delete(f"/v1/files/{created.json()['id']}", headers=AUTH).json(), "DeleteFileResponse")
     error = http.get("/v1/files/file-nope", headers=AUTH).json()
     assert_schema(error, "ErrorResponse")
+
+
+@pytest.mark.parametrize(("method", "suffix"), [("get", ""), ("post", "/cancel"), ("get", "/events"),
+                                                ("get", "/checkpoints"), ("post", "/pause"), ("post", "/resume")])
+def test_unknown_job_is_404_could_not_find_fine_tune(http, method, suffix):
+    job_id = "ftjob-abcdefghijklmnopqrstuvwx"
+    resp = getattr(http, method)(f"/v1/fine_tuning/jobs/{job_id}{suffix}", headers=AUTH)
+    assert resp.status_code == 404
+    assert resp.json() == {"error": {"message": f"Could not find fine tune: {job_id}", "type": "invalid_request_error",
+                                     "param": "fine_tune_id", "code": "fine_tune_not_found"}}
+
+
+def test_unknown_model_is_404_the_model_does_not_exist_on_get_and_delete(http):
+    for method in (http.get, http.delete):
+        resp = method("/v1/models/ft:gpt-4o-mini-2024-07-18:personal::nope1234", headers=AUTH)
+        assert resp.status_code == 404
+        assert resp.json() == {"error": {"message": "The model 'ft:gpt-4o-mini-2024-07-18:personal::nope1234' does not exist",
+                                         "type": "invalid_request_error", "param": "model", "code": "model_not_found"}}

@@ -244,8 +244,8 @@ def test_tenants_cannot_see_each_other(backend, tenant):
     for call in (backend.jobs.retrieve, backend.jobs.cancel, backend.jobs.list_events, backend.jobs.list_checkpoints):
         with pytest.raises(NotFoundError) as info:
             call(bob, job.id)
-        assert info.value.message == f"No such fine-tuning job: {job.id}"
-        assert info.value.param == "fine_tuning_job_id"
+        assert info.value.message == f"Could not find fine tune: {job.id}"
+        assert info.value.param == "fine_tune_id" and info.value.code == "fine_tune_not_found"
     assert backend.jobs.list(bob)["data"] == []
     with pytest.raises(BadRequestError, match="invalid training_file"):
         backend.jobs.create(bob, model=MINI, training_file=f.id)
