@@ -231,7 +231,7 @@ def test_cancel_pause_resume(backend, tenant):
     assert sorted(steps) == list(range(1, 151))  # 50 examples x 3 epochs, no step repeated or lost
     cancel_me = backend.jobs.create(tenant, model=MINI, training_file=f.id)
     cancelled = backend.jobs.cancel(tenant, cancel_me.id)
-    assert cancelled.status == "cancelled" and cancelled.finished_at == backend.now()
+    assert cancelled.status == "cancelled" and cancelled.finished_at is None
     with pytest.raises(BadRequestError):
         backend.jobs.cancel(tenant, cancel_me.id)
     assert run(backend, tenant, cancel_me.id).status == "cancelled"
@@ -388,3 +388,14 @@ def test_special_token_in_training_file_fails_the_job_with_invalid_token(backend
     assert failed.error.param == "training_file"
     assert failed.error.message == ("The job failed due to a file format error in the training file. Invalid file format. "
                                     "Example 4 message contains an invalid token: <|endoftext|>.")
+
+
+@pytest.mark.parametrize("wait", [0, 60, 70])  # validating_files, queued or running, then cancelled
+def test_cancelled_job_has_finished_at_null(backend, tenant, wait):
+    f = upload(backend, tenant, chat_lines(50))
+    job = backend.jobs.create(tenant, model=MINI, training_file=f.id)
+    backend.advance(wait)
+    cancelled = backend.jobs.cancel(tenant, job.id)
+    assert cancelled.status == "cancelled" and cancelled.finished_at is None
+    assert run(backend, tenant, job.id).finished_at is None
+    assert backend.jobs.list(tenant)["data"][0]["finished_at"] is None
