@@ -43,11 +43,11 @@ class FileObject(BaseModel):
 
 
 class FileDeleted(BaseModel):
-    """Answer to DELETE /v1/files/{id}."""
+    """Answer to DELETE /v1/files/{id}, keys in the live order."""
 
-    id: str
     object: Literal["file"] = "file"
     deleted: bool = True
+    id: str
 
 
 def clean_filename(name: str | None) -> str:

@@ -360,5 +360,4 @@ class FineTuningJobs:
 
 def _lr_default(entry: Any, catalog: Any) -> float:
     value = getattr(entry, "lr_multiplier", None) or getattr(catalog, "default_lr_multiplier", None) or 2.0
-    number = float(value)
-    return int(number) if number.is_integer() else number
+    return float(value)  # live: auto resolves to a float (`2.0`), never an integer

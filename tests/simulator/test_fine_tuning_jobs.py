@@ -399,3 +399,23 @@ def test_cancelled_job_has_finished_at_null(backend, tenant, wait):
     assert cancelled.status == "cancelled" and cancelled.finished_at is None
     assert run(backend, tenant, job.id).finished_at is None
     assert backend.jobs.list(tenant)["data"][0]["finished_at"] is None
+
+
+def test_learning_rate_multiplier_echoes_as_a_float(backend, tenant):
+    f = upload(backend, tenant, chat_lines(12))
+    given = backend.jobs.create(tenant, model=MINI, training_file=f.id, hyperparameters={"learning_rate_multiplier": 3})
+    assert json.loads(given.model_dump_json())["hyperparameters"]["learning_rate_multiplier"] == 3.0
+    assert '"learning_rate_multiplier":3.0' in given.model_dump_json().replace(" ", "")
+    auto = backend.jobs.create(tenant, model=MINI, training_file=f.id)
+    for job_id in (given.id, auto.id):
+        done = run(backend, tenant, job_id, DAY)
+        text = done.model_dump_json()
+        lr = done.method.supervised.hyperparameters["learning_rate_multiplier"]
+        assert isinstance(lr, float) and isinstance(done.hyperparameters.learning_rate_multiplier, float)
+        assert ('"learning_rate_multiplier":3.0' if job_id == given.id else '"learning_rate_multiplier":2.0') in text
+
+
+def test_failed_job_error_keys_come_code_param_message(backend, tenant):
+    f = upload(backend, tenant, chat_lines(7))
+    failed = run(backend, tenant, backend.jobs.create(tenant, model=MINI, training_file=f.id).id)
+    assert list(json.loads(failed.model_dump_json())["error"]) == ["code", "param", "message"]
