@@ -271,8 +271,10 @@ def scan_dataset(
         head.append(Finding(
             line=None, severity="error", code=f"invalid_{word}_file", param=param,
             message=f"The job failed due to an invalid {word} file. Unexpected file format, expected either "
-            f"prompt/completion pairs or chat messages. ({reason})",
+            f"prompt/completion pairs or chat messages.",
         ))
+        # why it looks binary is ftsim's diagnosis: a warning for `ftsim validate`, never part of the live text
+        head.append(Finding(line=None, severity="warning", code="binary_file", param=param, message=f"The {word} file: {reason}."))
     else:
         total = _run(job, size, workers, progress, min_parallel_bytes)
     if progress:
@@ -304,7 +306,7 @@ def _format_findings(total: _Partial, detected: str, method: str, file_id: str, 
         return []
     line, fmt = min(odd)
     n_odd = sum(total.formats[f] for _, f in odd)
-    detail = f" is in the {_LABELS[fmt]} format, but the file is in the {_LABELS[expected]} format that method {method} uses ({n_odd} such line(s)) (ftsim wording)."
+    detail = f" is in the {_LABELS[fmt]} format, but the file is in the {_LABELS[expected]} format that method {method} uses ({n_odd} such line(s))."
     return [format_error(line, detail, param)]
 
 

@@ -199,3 +199,27 @@ def test_special_tokens_are_found_in_parts_names_and_tool_calls_of_every_method(
 def test_special_token_check_never_raises_and_only_fires_on_a_special_token(text: str) -> None:
     found = errors({"messages": [{"role": "user", "content": text}, A]}, special=CL100K_SPECIAL)
     assert bool(found) == any(token in text for token in CL100K_SPECIAL)
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                        st.sampled_from(["messages", "role", "content", "weight", "name", "tools", "input",
+                                         "preferred_output", "tool_calls", "type", "text", "image_url"]), inner, max_size=4),
+                    max_leaves=12),
+       st.sampled_from(["supervised", "dpo", "reinforcement"]))
+@settings(max_examples=300, deadline=None)
+def test_no_message_carries_implementation_remarks(obj, method) -> None:
+    findings, _ = validate_example(obj, 1, method, special=frozenset({"<|endoftext|>"}))
+    for finding in findings:
+        assert "ftsim" not in finding.message.lower() and "wording" not in finding.message
+
+
+def test_binary_file_error_is_the_live_text_alone(tmp_path) -> None:
+    from ftsim.pricing.catalog.catalog import load_catalog
+    from ftsim.pricing.dataset.scan import scan_dataset
+
+    path = tmp_path / "picture.jsonl"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    report = scan_dataset(path, method="supervised", model=load_catalog().resolve("gpt-4o-mini"))
+    assert report.first_error.message == ("The job failed due to an invalid training file. Unexpected file format, "
+                                          "expected either prompt/completion pairs or chat messages.")
