@@ -246,3 +246,26 @@ def test_unknown_model_is_404_the_model_does_not_exist_on_get_and_delete(http):
         assert resp.status_code == 404
         assert resp.json() == {"error": {"message": "The model 'ft:gpt-4o-mini-2024-07-18:personal::nope1234' does not exist",
                                          "type": "invalid_request_error", "param": "model", "code": "model_not_found"}}
+
+
+@pytest.mark.parametrize("path", ["/v1/files", "/v1/models", "/v1/fine_tuning/jobs/ftjob-x"])
+def test_org_or_project_header_not_matching_the_key_is_401(strict_http, path):
+    good = {"Authorization": "Bearer sk-listed", "OpenAI-Organization": "org-acme", "OpenAI-Project": "proj_a"}
+    assert strict_http.get(path, headers=good).status_code != 401
+    err = assert_envelope(strict_http.get(path, headers={**good, "OpenAI-Organization": "org-other"}), 401)
+    assert err == {"message": "OpenAI-Organization header should match organization for API key",
+                   "type": "invalid_request_error", "param": None, "code": "mismatched_organization"}
+    err = assert_envelope(strict_http.get(path, headers={**good, "OpenAI-Project": "proj_other"}), 401)
+    assert err == {"message": "OpenAI-Project header should match project for API key",
+                   "type": "invalid_request_error", "param": None, "code": "mismatched_project"}
+
+
+def test_sdk_with_a_foreign_organization_is_refused(http, backend):
+    own = openai.OpenAI(api_key="sk-test", organization=backend.tenant("sk-test").org_id,
+                        base_url="http://testserver/v1", http_client=http, max_retries=0)
+    assert list(own.files.list()) == []
+    other = openai.OpenAI(api_key="sk-test", organization="org-someoneelse", base_url="http://testserver/v1",
+                          http_client=http, max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as info:
+        other.files.list()
+    assert info.value.code == "mismatched_organization"
