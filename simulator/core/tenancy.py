@@ -36,6 +36,15 @@ class Tenant:
         """The store's partition key."""
         return self.org_id
 
+    @property
+    def owner(self) -> str:
+        """The `owned_by` of the tenant's tuned models: `user-<24 lowercase alphanumerics>` for a personal account
+        (the slug `personal`), else the organization's name (its slug), as the live API answers."""
+        if self.org_slug != "personal":
+            return self.org_slug
+        digest = hashlib.sha256(f"owner:{self.org_id}".encode()).digest()
+        return "user-" + base62(digest, 40).lower()[:24]
+
 
 class Tenancy:
     """Resolves API keys to tenants."""

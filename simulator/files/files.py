@@ -96,10 +96,12 @@ class Files:
             raise
         return self._commit(tenant, path, size, name, purpose, expires_after_seconds)
 
-    def create_bytes(self, tenant: Tenant, *, filename: str, purpose: str, content: bytes) -> FileObject:
-        """Store a file the simulator makes itself (e.g. a job's result file)."""
+    def create_bytes(
+        self, tenant: Tenant, *, filename: str, purpose: str, content: bytes, created_at: int | None = None
+    ) -> FileObject:
+        """Store a file the simulator makes itself (e.g. a job's result file, dated `created_at` when given)."""
         tmp, size = self._spool(tenant, [content], None)
-        return self._commit(tenant, tmp, size, filename, purpose, None)
+        return self._commit(tenant, tmp, size, filename, purpose, None, created_at)
 
     def create_from_path(self, tenant: Tenant, *, filename: str, purpose: str, path: Path, size: int) -> FileObject:
         """Adopt an assembled file (an upload's parts) as a new file object."""
@@ -174,11 +176,12 @@ class Files:
         return self.backend.store.spool(tenant.key, chunks, prefix=".upload-", limit=limit, too_large=too_large)
 
     def _commit(
-        self, tenant: Tenant, tmp: Path, size: int, filename: str, purpose: str, expires_after: int | None
+        self, tenant: Tenant, tmp: Path, size: int, filename: str, purpose: str, expires_after: int | None,
+        created_at: int | None = None,
     ) -> FileObject:
         backend = self.backend
         with backend.lock, backend.store.transaction():
-            now = backend.now()
+            now = backend.now() if created_at is None else int(created_at)
             file_id = backend.new_id("file-", 22)
             obj = FileObject(
                 id=file_id,

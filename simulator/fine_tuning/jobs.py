@@ -89,7 +89,7 @@ class FineTuningJobs:
         sim = job["_sim"]
         for model in adv.models:
             store.put("model", tenant_key, model["id"], {
-                "id": model["id"], "object": "model", "created": model["created"], "owned_by": sim["org_slug"],
+                "id": model["id"], "object": "model", "created": model["created"], "owned_by": self._tenant_of(job).owner,
                 "fine_tuning_job_id": job["id"], "base_model": sim["snapshot"], "training_file": job["training_file"],
                 "validation_file": job.get("validation_file"), "method": job["method"]["type"],
                 "checkpoint": model["checkpoint"], "step_number": model["step"], "project_id": sim["tenant"][2],
@@ -116,7 +116,8 @@ class FineTuningJobs:
         text = results_csv(sim["seed"], sim["total_steps"], steps_per_epoch=sim["steps_per_epoch"],
                            has_validation=bool(job.get("validation_file")))
         return self.backend.files.create_bytes(self._tenant_of(job), filename="step_metrics.csv",
-                                               purpose="fine-tune-results", content=base64.b64encode(text.encode()))
+                                               purpose="fine-tune-results", content=base64.b64encode(text.encode()),
+                                               created_at=job["finished_at"])  # live: the finish time
 
     # -- catch-up ---------------------------------------------------------------------------------------------
 

@@ -248,7 +248,8 @@ def _step_records(job: dict, out: Advance, step: int, at: int) -> None:
     if due:
         final = step == total
         name = sim["model_name"] if final else ckpt_name(job, step)
-        add_checkpoint(job, out, step, at, name, lambda s: _checkpoint_metrics(job, s), model=not final,
+        # live: checkpoint models appear with the tuned model at the end of the job (see `_run`)
+        add_checkpoint(job, out, step, at, name, lambda s: _checkpoint_metrics(job, s), model=False,
                        reward=_rank_reward(job, step))
 
 
@@ -338,9 +339,11 @@ def _run(job: dict, out: Advance, now: int) -> bool:
         for step in end_of_job_steps(sim):
             name = ckpt_name(job, step)
             out.events.append(make_event(job, created, f"Checkpoint created at step {step} with Snapshot ID: {name}"))
+            # live: a checkpoint model's `created`, like the tuned model's, is a few seconds after `finished_at`
+            out.models.append({"id": name, "created": created, "step": step, "checkpoint": True})
         out.events.append(make_event(job, created, f"New fine-tuned model created: {sim['model_name']}"))
         job["fine_tuned_model"] = sim["model_name"]
-        out.models.append({"id": sim["model_name"], "created": finished, "step": total, "checkpoint": False})
+        out.models.append({"id": sim["model_name"], "created": created, "step": total, "checkpoint": False})
         sim["model_emitted"] = True
     completed = t_last + throughput.COMPLETED_AFTER_LAST_STEP
     if now < completed:

@@ -175,7 +175,7 @@ def test_success_resolves_auto_values_and_counts_tokens_like_the_planner(backend
     assert len(csv.strip().split("\n")) == 1 + 8 * 12
     assert backend.files.get(tenant, done.result_files[0]).purpose == "fine-tune-results"
     model = backend.store.get("model", tenant.key, done.fine_tuned_model)
-    assert model["owned_by"] == "personal" and model["fine_tuning_job_id"] == job.id
+    assert model["owned_by"] == tenant.owner and model["fine_tuning_job_id"] == job.id
     assert model["training_file"] == f.id and model["base_model"] == MINI
     ckpts = backend.jobs.list_checkpoints(tenant, job.id)
     assert ckpts["first_id"] == ckpts["data"][0]["id"] and ckpts["last_id"] == ckpts["data"][-1]["id"]
@@ -419,3 +419,40 @@ def test_failed_job_error_keys_come_code_param_message(backend, tenant):
     f = upload(backend, tenant, chat_lines(7))
     failed = run(backend, tenant, backend.jobs.create(tenant, model=MINI, training_file=f.id).id)
     assert list(json.loads(failed.model_dump_json())["error"]) == ["code", "param", "message"]
+
+
+def test_tuned_and_checkpoint_models_are_owned_by_the_account_and_created_after_finished_at(backend, tenant):
+    import re
+
+    f = upload(backend, tenant, chat_lines(50))
+    job = backend.jobs.create(tenant, model=MINI, training_file=f.id)
+    for _ in range(200):  # mid-run, past the first epoch's checkpoint
+        backend.advance(2)
+        if backend.jobs.list_checkpoints(tenant, job.id)["data"]:
+            break
+    assert backend.jobs.retrieve(tenant, job.id).status == "running"
+    assert backend.jobs.list_checkpoints(tenant, job.id)["data"]  # no checkpoint model is listed before the end
+    assert not [m for m in backend.models.list(tenant)["data"] if m["id"].startswith("ft:")]
+    done = run(backend, tenant, job.id)
+    ours = [m for m in backend.models.list(tenant)["data"] if m["id"].startswith("ft:")]
+    assert len(ours) == 3 and {m["id"] for m in ours} >= {done.fine_tuned_model}
+    assert re.fullmatch(r"user-[a-z0-9]{24}", tenant.owner)
+    for model in ours:
+        assert model["owned_by"] == tenant.owner
+        assert done.finished_at < model["created"] <= done.finished_at + 5
+    result = backend.files.get(tenant, done.result_files[0])
+    assert result.created_at == done.finished_at
+
+
+def test_an_organization_owns_its_models_by_name():
+    from ftsim.simulator.core.tenancy import Tenant
+
+    keys = {"sk-acme": Tenant(org_id="org-acme", org_slug="acme-research", project_id="proj_a")}
+    b = Backend(store=Store(":memory:"), clock=ManualClock(), config=SimConfig(seed=1, keys=keys))
+    try:
+        acme = b.tenant("sk-acme")
+        f = upload(b, acme, chat_lines(12))
+        done = run(b, acme, b.jobs.create(acme, model=MINI, training_file=f.id).id)
+        assert b.models.get(acme, done.fine_tuned_model).owned_by == "acme-research"
+    finally:
+        b.close()
