@@ -102,6 +102,9 @@ class ModelEntry(_Frozen):
 
     snapshot: str
     aliases: tuple[str, ...] = ()
+    # Aliases `POST /v1/fine_tuning/jobs` accepts for this snapshot (live: `gpt-3.5-turbo` -> gpt-3.5-turbo-0125 in
+    # a 2025 recording, while `gpt-4o-mini` is refused with model_not_available); any other alias is refused.
+    fine_tuning_aliases: tuple[str, ...] = ()
     tokenizer: Tokenizer
     training_context: int
     methods: frozenset[Method] = frozenset()

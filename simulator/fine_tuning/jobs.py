@@ -215,7 +215,8 @@ class FineTuningJobs:
             if seed is None:
                 seed = int.from_bytes(hashlib.sha256(job_id.encode()).digest()[:4], "big") & 0x7FFFFFFF
             rec = {
-                "object": "fine_tuning.job", "id": job_id, "model": model, "created_at": now,
+                "object": "fine_tuning.job", "id": job_id, "model": model if model.startswith("ft:") else snapshot,
+                "created_at": now,
                 "finished_at": None, "fine_tuned_model": None, "organization_id": tenant.org_id,
                 "result_files": [], "status": "validating_files", "validation_file": validation_file,
                 "training_file": training_file, "hyperparameters": job_params.top_level_hyperparameters(norm_method),
@@ -259,7 +260,8 @@ class FineTuningJobs:
                 raise _model_not_available(model)
             return entry.snapshot, entry
         entry = self.backend.catalog.get(model)
-        if entry is None or not entry.is_fine_tunable or entry.snapshot != model:
+        accepted = entry is not None and (entry.snapshot == model or model in entry.fine_tuning_aliases)
+        if entry is None or not entry.is_fine_tunable or not accepted:
             raise _model_not_available(model)
         return entry.snapshot, entry
 

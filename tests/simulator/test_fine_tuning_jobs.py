@@ -456,3 +456,14 @@ def test_an_organization_owns_its_models_by_name():
         assert b.models.get(acme, done.fine_tuned_model).owned_by == "acme-research"
     finally:
         b.close()
+
+
+def test_alias_acceptance_is_a_catalog_field(backend, tenant):
+    f = upload(backend, tenant, chat_lines(12))
+    job = backend.jobs.create(tenant, model="gpt-3.5-turbo", training_file=f.id)  # accepted live (2025 recording)
+    assert job.model == "gpt-3.5-turbo-0125"
+    assert backend.catalog.get("gpt-3.5-turbo-0125").fine_tuning_aliases == ("gpt-3.5-turbo",)
+    with pytest.raises(BadRequestError) as info:  # refused live
+        backend.jobs.create(tenant, model="gpt-4o-mini", training_file=f.id)
+    assert info.value.code == "model_not_available"
+    assert backend.catalog.get("gpt-4o-mini-2024-07-18").fine_tuning_aliases == ()
