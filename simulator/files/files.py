@@ -136,6 +136,7 @@ class Files:
         with self.backend.lock, self.backend.store.transaction():
             self.get(tenant, file_id)
             self.backend.store.delete("file", tenant.key, file_id)
+            self.backend.jobs.training_file_deleted(tenant, file_id)
         self.backend.store.delete_blob(tenant.key, file_id)
         return FileDeleted(id=file_id)
 

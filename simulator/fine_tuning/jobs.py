@@ -352,6 +352,16 @@ class FineTuningJobs:
         """Resume a paused job: back to `queued`, then training continues where it stopped."""
         return self._act(tenant, job_id, lifecycle.resume)
 
+    def training_file_deleted(self, tenant: Tenant, file_id: str) -> None:
+        """Fail the tenant's moving jobs that train on `file_id` (called when the file is deleted).
+
+        A paused job is left as it is: the sources do not say what happens to it."""
+        with self.backend.lock, self.backend.store.transaction():
+            now = self.backend.sync()
+            for _, rec in list(self.backend.store.scan("job", tenant.key)):
+                if rec["status"] in lifecycle.ACTIVE and rec["training_file"] == file_id:
+                    self._apply(tenant.key, lifecycle.training_file_deleted(rec, now))
+
     # -- cost -------------------------------------------------------------------------------------------------
 
     def estimated_cost(self, tenant: Tenant, job_id: str) -> dict[str, Any]:

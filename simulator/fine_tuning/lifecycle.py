@@ -42,6 +42,7 @@ __all__ = [
     "Advance",
     "advance",
     "cancel",
+    "training_file_deleted",
     "checkpoint_name",
     "derived_id",
     "fail_validation",
@@ -367,6 +368,21 @@ def cancel(job: dict, now: int) -> Advance:
     job["finished_at"] = None  # live: about 90 recorded cancelled jobs all carry `finished_at: null`
     event = make_event(job, now, "Fine tuning process stopping due to job cancellation", level="warn", data=None)
     return Advance(job=job, events=[event])
+
+
+TRAINING_FILE_DELETED = {
+    "code": "deleted_training_file",
+    "param": "training_file",  # the live param is not recorded; every other training-file failure names it
+    "message": "The job failed because the training file was deleted",
+}
+
+
+def training_file_deleted(job: dict, now: int) -> Advance:
+    """Fail a validating, queued or running job whose training file was just deleted (live code and text)."""
+    job = copy.deepcopy(job)
+    out = Advance(job=job)
+    _fail(job, out, now, TRAINING_FILE_DELETED)
+    return out
 
 
 def pause(job: dict, now: int) -> Advance:

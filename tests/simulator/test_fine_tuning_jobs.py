@@ -467,3 +467,20 @@ def test_alias_acceptance_is_a_catalog_field(backend, tenant):
         backend.jobs.create(tenant, model="gpt-4o-mini", training_file=f.id)
     assert info.value.code == "model_not_available"
     assert backend.catalog.get("gpt-4o-mini-2024-07-18").fine_tuning_aliases == ()
+
+
+@pytest.mark.parametrize("wait", [0, 70])  # validating_files, running
+def test_deleting_the_training_file_fails_the_job_with_deleted_training_file(backend, tenant, wait):
+    f = upload(backend, tenant, chat_lines(50))
+    job = backend.jobs.create(tenant, model=MINI, training_file=f.id)
+    other = backend.jobs.create(tenant, model=MINI, training_file=upload(backend, tenant, chat_lines(50)).id)
+    backend.advance(wait)
+    backend.files.delete(tenant, f.id)
+    failed = backend.jobs.retrieve(tenant, job.id)
+    assert failed.status == "failed" and failed.finished_at is None
+    assert failed.error.code == "deleted_training_file"
+    assert failed.error.message == "The job failed because the training file was deleted"
+    newest = backend.jobs.list_events(tenant, job.id)["data"][0]
+    assert newest["level"] == "error" and newest["message"] == failed.error.message
+    assert run(backend, tenant, job.id).status == "failed"
+    assert run(backend, tenant, other.id).status == "succeeded"  # another file's job is untouched
