@@ -32,7 +32,13 @@ from ftsim.simulator.fine_tuning.checkpoints import (
     epoch_checkpoint_steps,
 )
 from ftsim.simulator.core.errors import BadRequestError
-from ftsim.simulator.fine_tuning.loss_curve import is_eval_step, metrics_at, reward_message, reward_metrics_at
+from ftsim.simulator.fine_tuning.loss_curve import (
+    checkpoint_metrics_at,
+    is_eval_step,
+    metrics_at,
+    reward_message,
+    reward_metrics_at,
+)
 
 __all__ = [
     "ACTIVE",
@@ -263,7 +269,8 @@ def _metrics(job: dict, step: int) -> dict:
 def _checkpoint_metrics(job: dict, step: int) -> dict:
     if job["method"]["type"] == "reinforcement":  # the schema's checkpoint metrics have no reward field
         return {"step": step}
-    return {k: v for k, v in _metrics(job, step).items() if k != "total_steps"}
+    sim = job["_sim"]
+    return checkpoint_metrics_at(sim["seed"], step, sim["total_steps"], has_validation=bool(job.get("validation_file")))
 
 
 def _rank_reward(job: dict, step: int) -> float | None:
@@ -337,7 +344,8 @@ def _run(job: dict, out: Advance, now: int) -> bool:
         if now < created:
             out.next_due = created
             return False
-        for step in end_of_job_steps(sim):
+        # emitted lower step first, so the newest-first list shows the higher step first, as recorded live
+        for step in reversed(end_of_job_steps(sim)):
             name = ckpt_name(job, step)
             out.events.append(make_event(job, created, f"Checkpoint created at step {step} with Snapshot ID: {name}"))
             # live: a checkpoint model's `created`, like the tuned model's, is a few seconds after `finished_at`

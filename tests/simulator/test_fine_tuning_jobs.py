@@ -484,3 +484,21 @@ def test_deleting_the_training_file_fails_the_job_with_deleted_training_file(bac
     assert newest["level"] == "error" and newest["message"] == failed.error.message
     assert run(backend, tenant, job.id).status == "failed"
     assert run(backend, tenant, other.id).status == "succeeded"  # another file's job is untouched
+
+
+def test_checkpoint_metrics_hold_train_and_valid_keys_as_raw_floats_and_events_come_higher_step_first(backend, tenant):
+    f = upload(backend, tenant, chat_lines(12))
+    v = upload(backend, tenant, chat_lines(10))
+    job = backend.jobs.create(tenant, model=MINI, training_file=f.id, validation_file=v.id,
+                              hyperparameters={"n_epochs": 3})
+    done = run(backend, tenant, job.id)
+    ckpts = backend.jobs.list_checkpoints(tenant, job.id)["data"]
+    assert [c["step_number"] for c in ckpts] == [36, 24, 12]
+    for c in ckpts:
+        assert list(c["metrics"]) == ["step", "train_loss", "train_mean_token_accuracy", "valid_loss",
+                                      "valid_mean_token_accuracy"]
+        assert c["metrics"]["step"] == c["step_number"]
+    assert any(round(x, 5) != x for c in ckpts for k, x in c["metrics"].items() if k != "step")
+    texts = [e["message"] for e in all_events(backend, tenant, job.id) if e["message"].startswith("Checkpoint created")]
+    assert [int(t.split()[4]) for t in texts] == [24, 12]
+    assert done.status == "succeeded"

@@ -83,9 +83,9 @@ def test_catch_up_emits_the_whole_real_sequence_in_one_call():
     steps = [e for e in events if e["type"] == "metrics"]
     assert len(steps) == 240 and steps[0]["message"].startswith("Step 1/240: training loss=")
     assert set(steps[0]["data"]) == {"step", "train_loss", "total_steps", "train_mean_token_accuracy"}
-    assert messages[-4:-1] == [
-        f"Checkpoint created at step 160 with Snapshot ID: {ckpts[1]['fine_tuned_model_checkpoint']}",
+    assert messages[-4:-1] == [  # chronological: lower step first, so the newest-first list shows 160 above 80
         f"Checkpoint created at step 80 with Snapshot ID: {ckpts[0]['fine_tuned_model_checkpoint']}",
+        f"Checkpoint created at step 160 with Snapshot ID: {ckpts[1]['fine_tuned_model_checkpoint']}",
         f"New fine-tuned model created: {job['fine_tuned_model']}",
     ]
     assert messages[-1] == "The job has successfully completed"
