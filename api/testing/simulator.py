@@ -37,6 +37,7 @@ from ftsim.api.testing.transport import BASE_URL, call_asgi, http_client
 from ftsim.simulator.core.backend import Backend, SimConfig
 from ftsim.simulator.core.clock import DEFAULT_START, ManualClock, ScaledClock
 from ftsim.simulator.core.store import Store
+from ftsim.simulator.core.tenancy import tenant_from_spec
 
 __all__ = ["Simulator", "SimulatorStuck", "DEFAULT_API_KEY"]
 
@@ -129,7 +130,10 @@ class Simulator(_View):
         start: Any = None,
         catalog: Any = None,
         db: str | Path = ":memory:",
+        keys: dict[str, Any] | None = None,
     ) -> None:
+        """`keys`: API key -> organization, as in `ftsim serve --keys FILE` (`{"org_id": ..., "fine_tuned_before":
+        false, "last_fine_tuned_inference": "2026-03-31", ...}`; see `ftsim.simulator.core.tenancy`)."""
         if lifecycle not in ("warn", "enforce", "ignore"):
             raise ValueError("lifecycle must be 'warn', 'enforce' or 'ignore'")
         if speed < 0:
@@ -139,6 +143,7 @@ class Simulator(_View):
             lifecycle=lifecycle,
             max_concurrent_jobs_per_model=max_concurrent_jobs,
             python_graders=python_graders,
+            keys={key: tenant_from_spec(spec) for key, spec in (keys or {}).items()},
         )
         begin = _start(start)
         clock = ManualClock(begin) if speed == 0 else ScaledClock(begin, speed)

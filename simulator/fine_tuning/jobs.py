@@ -24,6 +24,7 @@ from ftsim.pricing.costs.hyperparameters import auto_batch_size, auto_n_epochs
 from ftsim.simulator.fine_tuning import params as job_params
 from ftsim.simulator.fine_tuning import lifecycle
 from ftsim.simulator.fine_tuning import throughput
+from ftsim.simulator.fine_tuning import wind_down
 from ftsim.simulator.core.errors import BadRequestError, NotFoundError, RateLimitError
 from ftsim.simulator.fine_tuning.types import FineTuningJob
 from ftsim.simulator.fine_tuning.validation import fault_spec, validate_files
@@ -198,6 +199,8 @@ class FineTuningJobs:
         job_params.normalize_integrations(integrations, "")
         with self.backend.lock, self.backend.store.transaction():
             now = self.backend.sync()
+            # the organization's right to train is checked before its files and model (a choice: live order unknown)
+            blocked = self._check_wind_down(tenant, now)
             files_bytes = self._check_file(tenant, training_file, "training_file")
             if validation_file is not None:
                 files_bytes += self._check_file(tenant, validation_file, "validation_file")
@@ -240,6 +243,8 @@ class FineTuningJobs:
             events.append(lifecycle.make_event(rec, now, text))
             if warning:
                 events.append(lifecycle.make_event(rec, now, warning, level="warn"))
+            if blocked:
+                events.append(lifecycle.make_event(rec, now, blocked, level="warn"))
             adv = lifecycle.Advance(job=rec, events=events, next_due=rec["_sim"]["validate_until"])
             return FineTuningJob.from_record(self._apply(tenant.key, adv))
 
@@ -264,6 +269,21 @@ class FineTuningJobs:
         if entry is None or not entry.is_fine_tunable or not accepted:
             raise _model_not_available(model)
         return entry.snapshot, entry
+
+    def _check_wind_down(self, tenant: Tenant, now: int) -> str | None:
+        """403 `training_not_available` under enforce when the organization is blocked; the warning under warn."""
+        policy = self.backend.config.lifecycle
+        if policy == "ignore":
+            return None
+        today = dt.datetime.fromtimestamp(now, dt.timezone.utc).date()
+        fine_tuned, last, active = wind_down.organization_state(self.backend, tenant)
+        reason = wind_down.blocked_reason(self.backend.catalog.wind_down, today, fine_tuned=fine_tuned,
+                                          last_inference=last, active=active)
+        if reason is None:
+            return None
+        if policy == "enforce":
+            raise wind_down.training_not_available()
+        return f"The live API refuses this job with 403 training_not_available: {reason}."
 
     def _check_lifecycle(self, entry: Any, now: int, model: str) -> str | None:
         policy = self.backend.config.lifecycle

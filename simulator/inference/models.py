@@ -158,8 +158,12 @@ class Models:
             entry = self.backend.catalog.get(base) if isinstance(base, str) else None
         if entry is None or (record is None and model.startswith("ft:")):
             raise model_not_found(model)
+        today = dt.datetime.fromtimestamp(self.backend.now(), dt.timezone.utc).date()
         if self.backend.config.lifecycle == "enforce":
-            today = dt.datetime.fromtimestamp(self.backend.now(), dt.timezone.utc).date()
             if not entry.inference_open(today):
                 raise model_not_found(model)
+        if record is not None:  # the wind-down counts an organization's calls to its fine-tuned models
+            from ftsim.simulator.fine_tuning.wind_down import record_tuned_inference
+
+            record_tuned_inference(self.backend, tenant, today)
         return ResolvedModel(id=model, entry=entry, record=record)
