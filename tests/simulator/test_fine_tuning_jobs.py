@@ -502,3 +502,18 @@ def test_checkpoint_metrics_hold_train_and_valid_keys_as_raw_floats_and_events_c
     texts = [e["message"] for e in all_events(backend, tenant, job.id) if e["message"].startswith("Checkpoint created")]
     assert [int(t.split()[4]) for t in texts] == [24, 12]
     assert done.status == "succeeded"
+
+
+def test_a_recorded_gpt_3_5_job_takes_minutes_like_the_live_one(backend, tenant):
+    from pathlib import Path
+
+    live = Path(__file__).resolve().parents[2] / "fixtures" / "live" / "sarcastic.jsonl"
+    f = upload(backend, tenant, live.read_bytes(), name="sarcastic.jsonl")
+    job = backend.jobs.create(tenant, model="gpt-3.5-turbo-0613", training_file=f.id)
+    done = run(backend, tenant, job.id, DAY)
+    assert done.status == "succeeded" and done.trained_tokens == 5070  # the live job's figure
+    events = all_events(backend, tenant, job.id)
+    started = next(e["created_at"] for e in events if e["message"] == "Fine-tuning job started")
+    last_step = max(e["created_at"] for e in events if e["type"] == "metrics")
+    assert 160 <= last_step - started <= 180  # 100 steps at about 1.7 s (live: 367 s create to finish)
+    assert 200 <= done.finished_at - done.created_at <= 400
