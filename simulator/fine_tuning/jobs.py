@@ -293,7 +293,7 @@ class FineTuningJobs:
         if policy == "enforce":
             raise _model_not_available(model)
         return (f"{entry.snapshot} stopped accepting new fine-tuning jobs on {entry.training_until.isoformat()}: "
-                f"the live API would refuse this job (model_not_available). ftsim runs it because --lifecycle is warn.")
+                f"the live API refuses this job with 400 model_not_available.")
 
     def _check_concurrency(self, tenant: Tenant, snapshot: str) -> None:
         limit = self.backend.config.max_concurrent_jobs_per_model

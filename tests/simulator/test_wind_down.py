@@ -97,7 +97,7 @@ def test_under_warn_a_blocked_create_runs_and_carries_a_warn_event():
     job = create(backend, "sk-new")
     events = backend.jobs.list_events(backend.tenant("sk-new"), job.id)["data"]
     warn = [e for e in events if e["level"] == "warn"]
-    assert len(warn) == 1 and "training_not_available" in warn[0]["message"]
+    assert len(warn) == 1 and "training_not_available" in warn[0]["message"] and "ftsim" not in warn[0]["message"]
     plain = create(backend, "sk-plain")
     assert not [e for e in backend.jobs.list_events(backend.tenant("sk-plain"), plain.id)["data"] if e["level"] == "warn"]
     ignored = world("ignore")
