@@ -167,9 +167,18 @@ class Simulator(_View):
 
         kwargs.setdefault("api_key", DEFAULT_API_KEY)
         kwargs.setdefault("base_url", BASE_URL)
+        self._scope_defaults(kwargs)
         if kwargs.get("http_client") is None:
             kwargs["http_client"] = http_client(self.app, module=http, base_url=str(kwargs["base_url"]))
         return openai.OpenAI(**kwargs)
+
+    def _scope_defaults(self, kwargs: dict[str, Any]) -> None:
+        """The key's own organization and project, so that an OPENAI_ORG_ID / OPENAI_PROJECT_ID meant for the live
+        API (sent as headers, which must match the key) does not leak into the simulated one."""
+        if isinstance(kwargs.get("api_key"), str):
+            tenant = self.backend.tenant(kwargs["api_key"])
+            kwargs.setdefault("organization", tenant.org_id)
+            kwargs.setdefault("project", tenant.project_id)
 
     def async_client(self, *, http: str | None = None, **kwargs: Any) -> Any:
         """An openai.AsyncOpenAI wired in-process (awaits the app on the caller's event loop)."""
@@ -177,6 +186,7 @@ class Simulator(_View):
 
         kwargs.setdefault("api_key", DEFAULT_API_KEY)
         kwargs.setdefault("base_url", BASE_URL)
+        self._scope_defaults(kwargs)
         if kwargs.get("http_client") is None:
             kwargs["http_client"] = http_client(
                 self.app, asynchronous=True, module=http, base_url=str(kwargs["base_url"])
@@ -192,6 +202,8 @@ class Simulator(_View):
         client (httpx2): there, inject `http_client=sim.client()._client` or use `sim.client()`.
         While active, OPENAI_API_KEY is set to `api_key` if it was unset (pass api_key=None to leave it), and
         any other httpx request fails with respx's AllMockedAssertionError instead of reaching the network.
+        An OPENAI_ORG_ID or OPENAI_PROJECT_ID in the environment is sent as a header and, as live, must match the
+        key's organization and project (401 otherwise): unset them, or map the key to them with `keys=`.
         """
         import httpx
         import respx

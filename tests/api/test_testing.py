@@ -229,3 +229,17 @@ def test_mock_lets_nothing_else_reach_the_network(sim):
     with sim.mock(), pytest.raises(AllMockedAssertionError):
         httpx.get("https://example.com/v1/files")
     assert sim.journal == []
+
+
+def test_kit_clients_ignore_an_org_id_meant_for_the_live_api(monkeypatch):
+    from ftsim.api.testing.simulator import Simulator
+
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-live-account")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj_live")
+    with Simulator() as sim:
+        assert list(sim.client().files.list()) == []
+        import openai
+
+        with pytest.raises(openai.AuthenticationError) as info:
+            sim.client(organization="org-someone-else").files.list()
+        assert info.value.code == "mismatched_organization"
