@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "full: also survives power loss (fsync on every write; uploads take ~1.7x as long)")
     p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (0: manual clock)")
     p.add_argument("--seed", type=int, default=0, help="seed of ids and loss curves")
-    p.add_argument("--keys", help="JSON file mapping API keys to organizations and projects")
+    p.add_argument("--keys", help="JSON file mapping API keys to organizations and projects (and, for the wind-down, "
+                   "fine_tuned_before / last_fine_tuned_inference per organization)")
     p.add_argument("--strict-keys", action="store_true",
                    help="accept only the keys in --keys FILE; any other key answers 401 invalid_api_key")
     p.add_argument("--lifecycle", choices=["warn", "enforce", "ignore"], default="warn",

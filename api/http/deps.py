@@ -72,8 +72,23 @@ def _authenticate(request: Request, backend: Backend) -> Tenant:
             "https://platform.openai.com/account/api-keys.",
             type="invalid_request_error",
         )
+    _check_scope_headers(request, tenant)
     request.state.tenant = tenant
     return tenant
+
+
+def _check_scope_headers(request: Request, tenant: Tenant) -> None:
+    """401 when `OpenAI-Organization` or `OpenAI-Project` names another organization or project than the key's.
+
+    The organization text and code are the live ones; the project's follow the same pattern (not recorded)."""
+    org = request.headers.get("openai-organization")
+    if org is not None and org.strip() and org.strip() != tenant.org_id:
+        raise AuthenticationError("OpenAI-Organization header should match organization for API key",
+                                  type="invalid_request_error", code="mismatched_organization")
+    project = request.headers.get("openai-project")
+    if project is not None and project.strip() and project.strip() != tenant.project_id:
+        raise AuthenticationError("OpenAI-Project header should match project for API key",
+                                  type="invalid_request_error", code="mismatched_project")
 
 
 def get_tenant(request: Request, backend: Backend) -> Tenant:

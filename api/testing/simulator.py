@@ -34,6 +34,7 @@ from ftsim.api.testing.transport import BASE_URL, http_client
 from ftsim.simulator.core.backend import Backend, SimConfig
 from ftsim.simulator.core.clock import DEFAULT_START, ManualClock, ScaledClock
 from ftsim.simulator.core.store import Store
+from ftsim.simulator.core.tenancy import tenant_from_spec
 
 if TYPE_CHECKING:
     import openai
@@ -128,7 +129,10 @@ class Simulator(_View):
         start: Any = None,
         catalog: Any = None,
         db: str | Path = ":memory:",
+        keys: dict[str, Any] | None = None,
     ) -> None:
+        """`keys`: API key -> organization, as in `ftsim serve --keys FILE` (`{"org_id": ..., "fine_tuned_before":
+        false, "last_fine_tuned_inference": "2026-03-31", ...}`; see `ftsim.simulator.core.tenancy`)."""
         if lifecycle not in ("warn", "enforce", "ignore"):
             raise ValueError("lifecycle must be 'warn', 'enforce' or 'ignore'")
         if speed < 0:
@@ -138,6 +142,7 @@ class Simulator(_View):
             lifecycle=lifecycle,
             max_concurrent_jobs_per_model=max_concurrent_jobs,
             python_graders=python_graders,
+            keys={key: tenant_from_spec(spec) for key, spec in (keys or {}).items()},
         )
         begin = _start(start)
         clock = ManualClock(begin) if speed == 0 else ScaledClock(begin, speed)
@@ -161,9 +166,18 @@ class Simulator(_View):
 
         kwargs.setdefault("api_key", DEFAULT_API_KEY)
         kwargs.setdefault("base_url", BASE_URL)
+        self._scope_defaults(kwargs)
         if kwargs.get("http_client") is None:
             kwargs["http_client"] = http_client(self.app, module=http, base_url=str(kwargs["base_url"]))
         return openai.OpenAI(**kwargs)
+
+    def _scope_defaults(self, kwargs: dict[str, Any]) -> None:
+        """The key's own organization and project, so that an OPENAI_ORG_ID / OPENAI_PROJECT_ID meant for the live
+        API (sent as headers, which must match the key) does not leak into the simulated one."""
+        if isinstance(kwargs.get("api_key"), str):
+            tenant = self.backend.tenant(kwargs["api_key"])
+            kwargs.setdefault("organization", tenant.org_id)
+            kwargs.setdefault("project", tenant.project_id)
 
     def async_client(self, *, http: str | None = None, **kwargs: Any) -> "openai.AsyncOpenAI":
         """An openai.AsyncOpenAI wired in-process (awaits the app on the caller's event loop)."""
@@ -171,6 +185,7 @@ class Simulator(_View):
 
         kwargs.setdefault("api_key", DEFAULT_API_KEY)
         kwargs.setdefault("base_url", BASE_URL)
+        self._scope_defaults(kwargs)
         if kwargs.get("http_client") is None:
             kwargs["http_client"] = http_client(
                 self.app, asynchronous=True, module=http, base_url=str(kwargs["base_url"])

@@ -25,6 +25,7 @@ __all__ = [
     "TierPrices",
     "TrainingPrice",
     "SourceRef",
+    "WindDown",
     "ModelEntry",
     "Catalog",
     "Method",
@@ -97,11 +98,29 @@ class SourceRef(_Frozen):
     date: str
 
 
+class WindDown(_Frozen):
+    """OpenAI's wind-down of fine-tuning, per organization (each date the first day the rule applies).
+
+    - `never_fine_tuned_from`: organizations that never ran fine-tuning can no longer create jobs;
+    - `inactive_from`: nor can those without inference on a fine-tuned model in the previous `inactive_days`;
+    - `everyone_from`: no organization can create jobs.
+    A blocked organization can still upload files; job creation answers 403 `training_not_available`."""
+
+    never_fine_tuned_from: dt.date
+    inactive_from: dt.date
+    inactive_days: int
+    everyone_from: dt.date
+    source: str
+
+
 class ModelEntry(_Frozen):
     """One snapshot: methods, prices, limits, tokenizer, lifecycle dates and simulator constants."""
 
     snapshot: str
     aliases: tuple[str, ...] = ()
+    # Aliases `POST /v1/fine_tuning/jobs` accepts for this snapshot (live: `gpt-3.5-turbo` -> gpt-3.5-turbo-0125 in
+    # a 2025 recording, while `gpt-4o-mini` is refused with model_not_available); any other alias is refused.
+    fine_tuning_aliases: tuple[str, ...] = ()
     tokenizer: Tokenizer
     training_context: int
     methods: frozenset[Method] = frozenset()
@@ -110,7 +129,9 @@ class ModelEntry(_Frozen):
     tuned_data_sharing: TierPrices | None = None
     base: TierPrices | None = None
     training_until: dt.date | None = None
+    training_until_source: str | None = None
     inference_until: dt.date | None = None
+    inference_until_source: str | None = None
     lr_multiplier: Price | None = None
     lr_multiplier_observed: bool = False
     tokens_per_second: int | None = None
@@ -153,6 +174,7 @@ class Catalog(_Frozen):
     default_lr_multiplier: Price = Decimal("2.0")
     doc: dict[str, str] = {}
     sources: dict[str, SourceRef] = {}
+    wind_down: WindDown | None = None
     models: tuple[ModelEntry, ...]
     origin: str = "<memory>"
 
@@ -186,6 +208,12 @@ class Catalog(_Frozen):
             for table in _price_tables(entry):
                 if self.sources and table.source not in self.sources:
                     raise ValueError(f"{entry.snapshot}: unknown price source {table.source!r}")
+            for date, source in ((entry.training_until, entry.training_until_source),
+                                 (entry.inference_until, entry.inference_until_source)):
+                if source is not None and self.sources and source not in self.sources:
+                    raise ValueError(f"{entry.snapshot}: unknown date source {source!r}")
+        if self.wind_down is not None and self.sources and self.wind_down.source not in self.sources:
+            raise ValueError(f"wind_down: unknown source {self.wind_down.source!r}")
         return self
 
     @functools.cached_property

@@ -1,14 +1,24 @@
 """Billed tokens per training example.
 
-Formula (the OpenAI cookbook convention, "Data preparation and analysis for chat model fine-tuning"; pricing
-reference §3 and behaviour reference §6), with the encoding the model uses (`o200k_base` for gpt-4o/4.1/o4,
-`cl100k_base` for gpt-3.5/gpt-4; the catalog's `tokenizer`):
+Formula: what the live API bills, measured on seven real jobs with published data (gpt-3.5-turbo-0613 and -0125
+with `cl100k_base`, gpt-4o-mini with `o200k_base`; `/work/shared/reference/live-data/README.md`), with the encoding
+the model uses (`o200k_base` for gpt-4o/4.1/o4, `cl100k_base` for gpt-3.5/gpt-4; the catalog's `tokenizer`):
 
-    tokens(example) = 3                                    # reply priming, once per example
+    tokens(example) = 1                                    # once per example (measured)
                     + sum over messages of (3              # per-message overhead
                         + sum over the message's keys of tokens(value)
                         + 1 if the message has a `name`)
                     + tokens(compact JSON of `tools`) + tokens(compact JSON of `functions`)   # once per example
+
+Measured against live `trained_tokens` (every one of the seven jobs matches exactly): the 1 per example, the 3 per
+message, tokens(role) + tokens(content) for string contents, `weight: 0` messages billed like any other and the
+`weight` key adding nothing. The cookbook notebook ("Data preparation and analysis for chat model fine-tuning",
+the pricing reference's TV3) adds 3 per example instead of 1 and so overcounts by 2 tokens an example an epoch.
+
+Assumed (no public job settles them): the 1 per `name` and the name's tokens, `tool_calls`/`function_call`/
+`tool_call_id`/`refusal` values, tool definitions as compact JSON (one cookbook job carried a constant 379 tokens an
+example for its tools, close to the inference prompt cost, but the exact rendering is unknown), image tokens, DPO,
+and the truncation cap.
 
 How values count:
 
@@ -19,8 +29,7 @@ How values count:
   compact JSON of the part;
 - `tool_calls`, `function_call` and any other non-string value: the compact JSON (`separators=(",", ":")`,
   `ensure_ascii=False`) of the value;
-- `weight` is metadata and is not counted. Messages with `weight: 0` are still counted: they are in the context
-  (billing them is assumed, not documented by OpenAI);
+- `weight` is metadata and is not counted. Messages with `weight: 0` are still counted (measured on live jobs);
 - `parallel_tool_calls` is a flag and is not counted; RFT reference keys (anything besides `messages`/`tools`) are
   for the grader and are not counted.
 
@@ -48,7 +57,7 @@ __all__ = ["ExampleTokens", "count_messages", "count_example", "TOKENS_PER_MESSA
 
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
-TOKENS_PER_EXAMPLE = 3
+TOKENS_PER_EXAMPLE = 1  # measured on live jobs; the cookbook notebook adds 3
 
 
 class Encoder(Protocol):
@@ -158,7 +167,7 @@ class _Counter:
 
 
 def count_messages(messages: list[dict[str, Any]], enc: Encoder) -> int:
-    """Cookbook count of a message list: 3 per message + tokens of every value + 1 per name + 3."""
+    """Billed count of a message list: 1 + 3 per message + tokens of every value + 1 per name."""
     return _Counter(enc).messages(messages) + TOKENS_PER_EXAMPLE
 
 

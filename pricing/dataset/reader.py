@@ -102,21 +102,21 @@ def _parse(raw: bytes, line_no: int, param: str, at_file_start: bool) -> dict[st
     if not raw or raw.isspace():  # same test as `not raw.strip()`, without copying the line
         return warning(line_no, "blank_line", f"Line {line_no} is blank; it is skipped.", param)
     if b"\x00" in raw:
-        return format_error(line_no, " contains a NUL byte: the file is not JSONL text (ftsim wording).", param)
+        return format_error(line_no, " contains a NUL byte: the file is not JSONL text.", param)
     raw = raw.rstrip(b"\r\n")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return format_error(line_no, f" is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}) (ftsim wording).", param)
+        return format_error(line_no, f" is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}).", param)
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        return format_error(line_no, f" is not valid JSON: {exc.msg} at column {exc.colno} (ftsim wording).", param)
+        return format_error(line_no, f" is not valid JSON: {exc.msg} at column {exc.colno}.", param)
     except (RecursionError, ValueError):
-        return format_error(line_no, " is not valid JSON (nested too deeply or out of range) (ftsim wording).", param)
+        return format_error(line_no, " is not valid JSON (nested too deeply or out of range).", param)
     if not isinstance(value, dict):
         kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
-        return format_error(line_no, f" is not a JSON object (found {kind}) (ftsim wording).", param)
+        return format_error(line_no, f" is not a JSON object (found {kind}).", param)
     return value
 
 
@@ -152,7 +152,7 @@ def read_jsonl(
             if n == 0:
                 break
             if raw is None:
-                item: Any = format_error(line_no, f" is {n} bytes long, over the {max_line_bytes}-byte line limit (ftsim wording).", param)
+                item: Any = format_error(line_no, f" is {n} bytes long, over the {max_line_bytes}-byte line limit.", param)
             else:
                 item = _parse(raw, line_no, param, pos == 0)
             yield line_no, item

@@ -162,6 +162,7 @@ class _Job:
 def _scan_range(job: _Job, start: int, end: int, first_line: int, progress: Callable[[int], None] | None = None) -> _Partial:
     """Scan the lines starting in `[start, end)`; runs in a worker process or in-process."""
     enc = get_encoding(job.tokenizer)
+    special = frozenset(enc.special_tokens_set)
     expected = EXPECTED_FORMAT.get(job.method, "chat")
     part = _Partial()
     for line_no, item in read_jsonl(job.path, start, end, first_line=first_line, param=job.param, on_progress=progress):
@@ -177,7 +178,9 @@ def _scan_range(job: _Job, start: int, end: int, first_line: int, progress: Call
         part.first_line_of.setdefault(fmt, line_no)
         if fmt not in (expected, "unknown"):
             continue  # reported once for the whole file (see _format_findings)
-        findings, _n_images = validate_example(item, line_no, job.method, vision=job.vision, param=job.param)
+        findings, _n_images = validate_example(
+            item, line_no, job.method, vision=job.vision, param=job.param, special=special
+        )
         if findings:
             for finding in findings:
                 part.add(finding, job.limit)
@@ -268,8 +271,10 @@ def scan_dataset(
         head.append(Finding(
             line=None, severity="error", code=f"invalid_{word}_file", param=param,
             message=f"The job failed due to an invalid {word} file. Unexpected file format, expected either "
-            f"prompt/completion pairs or chat messages. ({reason})",
+            f"prompt/completion pairs or chat messages.",
         ))
+        # why it looks binary is ftsim's diagnosis: a warning for `ftsim validate`, never part of the live text
+        head.append(Finding(line=None, severity="warning", code="binary_file", param=param, message=f"The {word} file: {reason}."))
     else:
         total = _run(job, size, workers, progress, min_parallel_bytes)
     if progress:
@@ -301,7 +306,7 @@ def _format_findings(total: _Partial, detected: str, method: str, file_id: str, 
         return []
     line, fmt = min(odd)
     n_odd = sum(total.formats[f] for _, f in odd)
-    detail = f" is in the {_LABELS[fmt]} format, but the file is in the {_LABELS[expected]} format that method {method} uses ({n_odd} such line(s)) (ftsim wording)."
+    detail = f" is in the {_LABELS[fmt]} format, but the file is in the {_LABELS[expected]} format that method {method} uses ({n_odd} such line(s))."
     return [format_error(line, detail, param)]
 
 

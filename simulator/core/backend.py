@@ -123,10 +123,10 @@ class Backend:
 
     # -- ids and tenants ----------------------------------------------------------------------------
 
-    def new_id(self, prefix: str, length: int = 24) -> str:
+    def new_id(self, prefix: str, length: int = 24, *, hex: bool = False) -> str:
         """A new seeded id; its counter is persisted in the caller's transaction."""
         with self.lock:
-            new = self.ids.new(prefix, length)
+            new = self.ids.new(prefix, length, hex=hex)
             self.store.meta_set("id_counter", self.ids.counter)
         return new
 

@@ -40,6 +40,11 @@ class IdMinter:
         digest = hashlib.sha256(f"{self.seed}:{n}".encode()).digest()
         return base62(digest, length)
 
-    def new(self, prefix: str, length: int = 24) -> str:
-        """Next id with `prefix` (e.g. 'ftjob-', 'file-', 'ftckpt_')."""
+    def new(self, prefix: str, length: int = 24, *, hex: bool = False) -> str:
+        """Next id with `prefix` (e.g. 'ftjob-', 'file-', 'ftckpt_'); `hex`: lowercase hex digits (uploads, parts)."""
+        if hex:
+            with self._lock:
+                self.counter += 1
+                n = self.counter
+            return prefix + hashlib.sha256(f"{self.seed}:{n}".encode()).hexdigest()[:length]
         return prefix + self.token(length)

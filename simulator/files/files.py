@@ -43,11 +43,11 @@ class FileObject(BaseModel):
 
 
 class FileDeleted(BaseModel):
-    """Answer to DELETE /v1/files/{id}."""
+    """Answer to DELETE /v1/files/{id}, keys in the live order."""
 
-    id: str
     object: Literal["file"] = "file"
     deleted: bool = True
+    id: str
 
 
 def clean_filename(name: str | None) -> str:
@@ -96,10 +96,12 @@ class Files:
             raise
         return self._commit(tenant, path, size, name, purpose, expires_after_seconds)
 
-    def create_bytes(self, tenant: Tenant, *, filename: str, purpose: str, content: bytes) -> FileObject:
-        """Store a file the simulator makes itself (e.g. a job's result file)."""
+    def create_bytes(
+        self, tenant: Tenant, *, filename: str, purpose: str, content: bytes, created_at: int | None = None
+    ) -> FileObject:
+        """Store a file the simulator makes itself (e.g. a job's result file, dated `created_at` when given)."""
         tmp, size = self._spool(tenant, [content], None)
-        return self._commit(tenant, tmp, size, filename, purpose, None)
+        return self._commit(tenant, tmp, size, filename, purpose, None, created_at)
 
     def create_from_path(self, tenant: Tenant, *, filename: str, purpose: str, path: Path, size: int) -> FileObject:
         """Adopt an assembled file (an upload's parts) as a new file object."""
@@ -134,6 +136,7 @@ class Files:
         with self.backend.lock, self.backend.store.transaction():
             self.get(tenant, file_id)
             self.backend.store.delete("file", tenant.key, file_id)
+            self.backend.jobs.training_file_deleted(tenant, file_id)
         self.backend.store.delete_blob(tenant.key, file_id)
         return FileDeleted(id=file_id)
 
@@ -174,11 +177,12 @@ class Files:
         return self.backend.store.spool(tenant.key, chunks, prefix=".upload-", limit=limit, too_large=too_large)
 
     def _commit(
-        self, tenant: Tenant, tmp: Path, size: int, filename: str, purpose: str, expires_after: int | None
+        self, tenant: Tenant, tmp: Path, size: int, filename: str, purpose: str, expires_after: int | None,
+        created_at: int | None = None,
     ) -> FileObject:
         backend = self.backend
         with backend.lock, backend.store.transaction():
-            now = backend.now()
+            now = backend.now() if created_at is None else int(created_at)
             file_id = backend.new_id("file-", 22)
             obj = FileObject(
                 id=file_id,

@@ -14,7 +14,7 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Optional
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_serializer
 
 from ftsim.simulator.core.errors import BadRequestError, NotFoundError, PayloadTooLargeError
 from ftsim.simulator.files.files import CHUNK, FileObject, clean_filename
@@ -43,6 +43,14 @@ class Upload(BaseModel):
     status: Literal["pending", "completed", "cancelled", "expired"]
     expires_at: int
     file: Optional[FileObject] = None
+
+    @model_serializer(mode="wrap")
+    def _no_file_while_pending(self, handler: Any) -> dict[str, Any]:
+        """Live: a pending (or expired) upload has no `file` key at all; completed and cancelled ones carry it."""
+        data = handler(self)
+        if self.status in ("pending", "expired"):
+            data.pop("file", None)
+        return data
 
 
 class UploadPart(BaseModel):
@@ -109,7 +117,7 @@ class Uploads:
         with backend.lock, backend.store.transaction():
             now = backend.now()
             upload = Upload(
-                id=backend.new_id("upload_", 24),
+                id=backend.new_id("upload_", 32, hex=True),  # live: upload_ + 32 hex
                 bytes=bytes,
                 created_at=now,
                 filename=name,
@@ -139,7 +147,7 @@ class Uploads:
         try:
             with backend.lock, backend.store.transaction():
                 self._pending(tenant, upload_id)  # the upload may have completed meanwhile
-                part = UploadPart(id=backend.new_id("part_", 24), created_at=backend.now(), upload_id=upload_id)
+                part = UploadPart(id=backend.new_id("part_", 32, hex=True), created_at=backend.now(), upload_id=upload_id)
                 dest = backend.store.blob_path(tenant.key, part.id)
                 backend.store.adopt(path, dest)
                 doc = part.model_dump(mode="json") | {"bytes": size}

@@ -24,6 +24,7 @@ from ftsim.pricing.costs.hyperparameters import auto_batch_size, auto_n_epochs
 from ftsim.simulator.fine_tuning import params as job_params
 from ftsim.simulator.fine_tuning import lifecycle
 from ftsim.simulator.fine_tuning import throughput
+from ftsim.simulator.fine_tuning import wind_down
 from ftsim.simulator.core.errors import BadRequestError, NotFoundError, RateLimitError
 from ftsim.simulator.fine_tuning.types import FineTuningJob
 from ftsim.simulator.fine_tuning.validation import fault_spec, validate_files
@@ -38,8 +39,8 @@ __all__ = ["FineTuningJobs", "not_found"]
 
 
 def not_found(job_id: str) -> NotFoundError:
-    """The 404 for an unknown (or another tenant's) job."""
-    return NotFoundError(f"No such fine-tuning job: {job_id}", param="fine_tuning_job_id")
+    """The 404 for an unknown (or another tenant's) job: the live body, word for word."""
+    return NotFoundError(f"Could not find fine tune: {job_id}", param="fine_tune_id", code="fine_tune_not_found")
 
 
 def _model_not_available(model: str) -> BadRequestError:
@@ -89,7 +90,7 @@ class FineTuningJobs:
         sim = job["_sim"]
         for model in adv.models:
             store.put("model", tenant_key, model["id"], {
-                "id": model["id"], "object": "model", "created": model["created"], "owned_by": sim["org_slug"],
+                "id": model["id"], "object": "model", "created": model["created"], "owned_by": self._tenant_of(job).owner,
                 "fine_tuning_job_id": job["id"], "base_model": sim["snapshot"], "training_file": job["training_file"],
                 "validation_file": job.get("validation_file"), "method": job["method"]["type"],
                 "checkpoint": model["checkpoint"], "step_number": model["step"], "project_id": sim["tenant"][2],
@@ -116,7 +117,8 @@ class FineTuningJobs:
         text = results_csv(sim["seed"], sim["total_steps"], steps_per_epoch=sim["steps_per_epoch"],
                            has_validation=bool(job.get("validation_file")))
         return self.backend.files.create_bytes(self._tenant_of(job), filename="step_metrics.csv",
-                                               purpose="fine-tune-results", content=base64.b64encode(text.encode()))
+                                               purpose="fine-tune-results", content=base64.b64encode(text.encode()),
+                                               created_at=job["finished_at"])  # live: the finish time
 
     # -- catch-up ---------------------------------------------------------------------------------------------
 
@@ -197,6 +199,8 @@ class FineTuningJobs:
         job_params.normalize_integrations(integrations, "")
         with self.backend.lock, self.backend.store.transaction():
             now = self.backend.sync()
+            # the organization's right to train is checked before its files and model (a choice: live order unknown)
+            blocked = self._check_wind_down(tenant, now)
             files_bytes = self._check_file(tenant, training_file, "training_file")
             if validation_file is not None:
                 files_bytes += self._check_file(tenant, validation_file, "validation_file")
@@ -214,7 +218,8 @@ class FineTuningJobs:
             if seed is None:
                 seed = int.from_bytes(hashlib.sha256(job_id.encode()).digest()[:4], "big") & 0x7FFFFFFF
             rec = {
-                "object": "fine_tuning.job", "id": job_id, "model": model, "created_at": now,
+                "object": "fine_tuning.job", "id": job_id, "model": model if model.startswith("ft:") else snapshot,
+                "created_at": now,
                 "finished_at": None, "fine_tuned_model": None, "organization_id": tenant.org_id,
                 "result_files": [], "status": "validating_files", "validation_file": validation_file,
                 "training_file": training_file, "hyperparameters": job_params.top_level_hyperparameters(norm_method),
@@ -238,6 +243,8 @@ class FineTuningJobs:
             events.append(lifecycle.make_event(rec, now, text))
             if warning:
                 events.append(lifecycle.make_event(rec, now, warning, level="warn"))
+            if blocked:
+                events.append(lifecycle.make_event(rec, now, blocked, level="warn"))
             adv = lifecycle.Advance(job=rec, events=events, next_due=rec["_sim"]["validate_until"])
             return FineTuningJob.from_record(self._apply(tenant.key, adv))
 
@@ -258,9 +265,25 @@ class FineTuningJobs:
                 raise _model_not_available(model)
             return entry.snapshot, entry
         entry = self.backend.catalog.get(model)
-        if entry is None or not entry.is_fine_tunable or entry.snapshot != model:
+        accepted = entry is not None and (entry.snapshot == model or model in entry.fine_tuning_aliases)
+        if entry is None or not entry.is_fine_tunable or not accepted:
             raise _model_not_available(model)
         return entry.snapshot, entry
+
+    def _check_wind_down(self, tenant: Tenant, now: int) -> str | None:
+        """403 `training_not_available` under enforce when the organization is blocked; the warning under warn."""
+        policy = self.backend.config.lifecycle
+        if policy == "ignore":
+            return None
+        today = dt.datetime.fromtimestamp(now, dt.timezone.utc).date()
+        fine_tuned, last, active = wind_down.organization_state(self.backend, tenant)
+        reason = wind_down.blocked_reason(self.backend.catalog.wind_down, today, fine_tuned=fine_tuned,
+                                          last_inference=last, active=active)
+        if reason is None:
+            return None
+        if policy == "enforce":
+            raise wind_down.training_not_available()
+        return f"The live API refuses this job with 403 training_not_available: {reason}."
 
     def _check_lifecycle(self, entry: Any, now: int, model: str) -> str | None:
         policy = self.backend.config.lifecycle
@@ -270,7 +293,7 @@ class FineTuningJobs:
         if policy == "enforce":
             raise _model_not_available(model)
         return (f"{entry.snapshot} stopped accepting new fine-tuning jobs on {entry.training_until.isoformat()}: "
-                f"the live API would refuse this job (model_not_available). ftsim runs it because --lifecycle is warn.")
+                f"the live API refuses this job with 400 model_not_available.")
 
     def _check_concurrency(self, tenant: Tenant, snapshot: str) -> None:
         limit = self.backend.config.max_concurrent_jobs_per_model
@@ -349,6 +372,16 @@ class FineTuningJobs:
         """Resume a paused job: back to `queued`, then training continues where it stopped."""
         return self._act(tenant, job_id, lifecycle.resume)
 
+    def training_file_deleted(self, tenant: Tenant, file_id: str) -> None:
+        """Fail the tenant's moving jobs that train on `file_id` (called when the file is deleted).
+
+        A paused job is left as it is: the sources do not say what happens to it."""
+        with self.backend.lock, self.backend.store.transaction():
+            now = self.backend.sync()
+            for _, rec in list(self.backend.store.scan("job", tenant.key)):
+                if rec["status"] in lifecycle.ACTIVE and rec["training_file"] == file_id:
+                    self._apply(tenant.key, lifecycle.training_file_deleted(rec, now))
+
     # -- cost -------------------------------------------------------------------------------------------------
 
     def estimated_cost(self, tenant: Tenant, job_id: str) -> dict[str, Any]:
@@ -360,5 +393,4 @@ class FineTuningJobs:
 
 def _lr_default(entry: Any, catalog: Any) -> float:
     value = getattr(entry, "lr_multiplier", None) or getattr(catalog, "default_lr_multiplier", None) or 2.0
-    number = float(value)
-    return int(number) if number.is_integer() else number
+    return float(value)  # live: auto resolves to a float (`2.0`), never an integer

@@ -32,7 +32,13 @@ from ftsim.simulator.fine_tuning.checkpoints import (
     epoch_checkpoint_steps,
 )
 from ftsim.simulator.core.errors import BadRequestError
-from ftsim.simulator.fine_tuning.loss_curve import is_eval_step, metrics_at, reward_message, reward_metrics_at
+from ftsim.simulator.fine_tuning.loss_curve import (
+    checkpoint_metrics_at,
+    is_eval_step,
+    metrics_at,
+    reward_message,
+    reward_metrics_at,
+)
 
 __all__ = [
     "ACTIVE",
@@ -42,6 +48,7 @@ __all__ = [
     "Advance",
     "advance",
     "cancel",
+    "training_file_deleted",
     "checkpoint_name",
     "derived_id",
     "fail_validation",
@@ -248,7 +255,8 @@ def _step_records(job: dict, out: Advance, step: int, at: int) -> None:
     if due:
         final = step == total
         name = sim["model_name"] if final else ckpt_name(job, step)
-        add_checkpoint(job, out, step, at, name, lambda s: _checkpoint_metrics(job, s), model=not final,
+        # live: checkpoint models appear with the tuned model at the end of the job (see `_run`)
+        add_checkpoint(job, out, step, at, name, lambda s: _checkpoint_metrics(job, s), model=False,
                        reward=_rank_reward(job, step))
 
 
@@ -261,7 +269,8 @@ def _metrics(job: dict, step: int) -> dict:
 def _checkpoint_metrics(job: dict, step: int) -> dict:
     if job["method"]["type"] == "reinforcement":  # the schema's checkpoint metrics have no reward field
         return {"step": step}
-    return {k: v for k, v in _metrics(job, step).items() if k != "total_steps"}
+    sim = job["_sim"]
+    return checkpoint_metrics_at(sim["seed"], step, sim["total_steps"], has_validation=bool(job.get("validation_file")))
 
 
 def _rank_reward(job: dict, step: int) -> float | None:
@@ -335,12 +344,15 @@ def _run(job: dict, out: Advance, now: int) -> bool:
         if now < created:
             out.next_due = created
             return False
-        for step in end_of_job_steps(sim):
+        # emitted lower step first, so the newest-first list shows the higher step first, as recorded live
+        for step in reversed(end_of_job_steps(sim)):
             name = ckpt_name(job, step)
             out.events.append(make_event(job, created, f"Checkpoint created at step {step} with Snapshot ID: {name}"))
+            # live: a checkpoint model's `created`, like the tuned model's, is a few seconds after `finished_at`
+            out.models.append({"id": name, "created": created, "step": step, "checkpoint": True})
         out.events.append(make_event(job, created, f"New fine-tuned model created: {sim['model_name']}"))
         job["fine_tuned_model"] = sim["model_name"]
-        out.models.append({"id": sim["model_name"], "created": finished, "step": total, "checkpoint": False})
+        out.models.append({"id": sim["model_name"], "created": created, "step": total, "checkpoint": False})
         sim["model_emitted"] = True
     completed = t_last + throughput.COMPLETED_AFTER_LAST_STEP
     if now < completed:
@@ -361,9 +373,24 @@ def cancel(job: dict, now: int) -> Advance:
     """Cancel from validating_files, queued, running or paused."""
     job = copy.deepcopy(job)
     job["status"] = transition(job["status"], "cancel", job["id"])
-    job["finished_at"] = int(now)
+    job["finished_at"] = None  # live: about 90 recorded cancelled jobs all carry `finished_at: null`
     event = make_event(job, now, "Fine tuning process stopping due to job cancellation", level="warn", data=None)
     return Advance(job=job, events=[event])
+
+
+TRAINING_FILE_DELETED = {
+    "code": "deleted_training_file",
+    "param": "training_file",  # the live param is not recorded; every other training-file failure names it
+    "message": "The job failed because the training file was deleted",
+}
+
+
+def training_file_deleted(job: dict, now: int) -> Advance:
+    """Fail a validating, queued or running job whose training file was just deleted (live code and text)."""
+    job = copy.deepcopy(job)
+    out = Advance(job=job)
+    _fail(job, out, now, TRAINING_FILE_DELETED)
+    return out
 
 
 def pause(job: dict, now: int) -> Advance:

@@ -9,7 +9,10 @@ per grader, reasoning and completion token means, model graders' token usage), w
 `valid_*` figures only at full-validation steps (null elsewhere). One entry per grader (the sub-graders of a
 `multi`, at most `MAX_GRADERS`), so the JSON stays small.
 
-Values are rounded to 5 decimals, as in the real results CSV (`1,3.63265,0.5,,`).
+Supervised and DPO event `data` and checkpoint `metrics` hold raw floats (the live event data shows
+`0.0531…`-long values); only the results CSV rounds to 5 decimals (`1,3.63265,0.5,,`). A checkpoint's `metrics`
+with a validation file always carries `valid_loss` and `valid_mean_token_accuracy` and never `full_valid_*`
+(recorded live checkpoints).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import random
 from typing import Any
 
 __all__ = ["VALID_EVERY", "MAX_GRADERS", "is_eval_step", "metrics_at", "reward_metrics_at", "reward_message",
-           "round5", "csv_number", "results_csv"]
+           "round5", "csv_number", "results_csv", "checkpoint_metrics_at"]
 
 VALID_EVERY = 10
 MAX_GRADERS = 4
@@ -86,18 +89,30 @@ def metrics_at(
     train = _loss(seed, step, total_steps, "train")
     out: dict[str, Any] = {
         "step": step,
-        "train_loss": round5(train),
+        "train_loss": train,
         "total_steps": total_steps,
-        "train_mean_token_accuracy": round5(_accuracy(seed, train, step, "train")),
+        "train_mean_token_accuracy": _accuracy(seed, train, step, "train"),
     }
     if has_validation and (step % VALID_EVERY == 0 or step == total_steps):
         valid = _loss(seed, step, total_steps, "valid", offset=0.05)
-        out["valid_loss"] = round5(valid)
-        out["valid_mean_token_accuracy"] = round5(_accuracy(seed, valid, step, "valid"))
+        out["valid_loss"] = valid
+        out["valid_mean_token_accuracy"] = _accuracy(seed, valid, step, "valid")
     if has_validation and steps_per_epoch > 0 and step % steps_per_epoch == 0:
         full = _loss(seed, step, total_steps, "full", offset=0.08)
-        out["full_valid_loss"] = round5(full)
-        out["full_valid_mean_token_accuracy"] = round5(_accuracy(seed, full, step, "full"))
+        out["full_valid_loss"] = full
+        out["full_valid_mean_token_accuracy"] = _accuracy(seed, full, step, "full")
+    return out
+
+
+def checkpoint_metrics_at(seed: int, step: int, total_steps: int, *, has_validation: bool) -> dict[str, Any]:
+    """A supervised or DPO checkpoint's `metrics`: step, train_* and, with a validation file, valid_* (raw floats)."""
+    train = _loss(seed, step, total_steps, "train")
+    out: dict[str, Any] = {"step": step, "train_loss": train,
+                           "train_mean_token_accuracy": _accuracy(seed, train, step, "train")}
+    if has_validation:
+        valid = _loss(seed, step, total_steps, "valid", offset=0.05)
+        out["valid_loss"] = valid
+        out["valid_mean_token_accuracy"] = _accuracy(seed, valid, step, "valid")
     return out
 
 

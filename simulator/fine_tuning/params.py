@@ -185,6 +185,8 @@ def normalize_method(method: Any, hyperparameters: Any) -> dict[str, Any]:
         hp = {**{k: v for k, v in hyperparameters.items() if v is not None}, **hp}
     _check_hp(kind, hp, f"method.{kind}.hyperparameters")
     resolved: dict[str, Any] = {k: hp.get(k, "auto") for k in _HP_KEYS[kind]}
+    if resolved["learning_rate_multiplier"] != "auto":  # live echo is a float: 3 in, 3.0 out
+        resolved["learning_rate_multiplier"] = float(resolved["learning_rate_multiplier"])
     if kind == "reinforcement":
         resolved["reasoning_effort"] = hp.get("reasoning_effort", "default")
         grader = body.get("grader")

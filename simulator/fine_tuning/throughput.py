@@ -1,10 +1,18 @@
 """The duration model: how long each phase of a simulated fine-tuning job lasts.
 
 Everything here is a pure function of its arguments (sizes, token counts, the job's seed); no clock, no global
-random. The constants are calibrated on the one fully timed real job we have (R-QTRAN, gpt-4o-mini-2024-07-18,
-80 examples, batch 1, 3 epochs = 240 steps): files validated at t0+47 s, training started at t0+50 s, last step
-at t0+785 s (about 3 s a step), "New fine-tuned model created" 10 s after the last step, "The job has
-successfully completed" 5 s after that, and `finished_at` 2 s before the "New fine-tuned model" event.
+random. The constants are calibrated on two recorded jobs:
+
+* R-QTRAN, gpt-4o-mini-2024-07-18, 80 examples of about 1,265 billed tokens, batch 1, 3 epochs = 240 steps:
+  files validated at t0+47 s, training started at t0+50 s, last step at t0+785 s (about 3.06 s a step),
+  "New fine-tuned model created" 10 s after the last step, "The job has successfully completed" 5 s after that,
+  and `finished_at` 2 s before the "New fine-tuned model" event;
+* ruby-openai's job on `sarcastic.jsonl` (fixtures/live), gpt-3.5-turbo-0613, 10 examples of about 51 tokens,
+  10 epochs = 100 steps at batch 1: 367 s from create to finish, about 1.7 s a step once training ran.
+
+A tiny batch costs about 1.6 s whatever its size (the gpt-3.5 job), the rest is tokens / tokens_per_second (the
+gpt-4o-mini job then gives ~870 tokens/s; gpt-3.5-turbo 500). The gpt-3.5 job also spent about 190 s before
+training; the phases below keep R-QTRAN's 50 s, the only job whose phases are all timed.
 
 Phases (seconds):
 
@@ -15,14 +23,15 @@ Phases (seconds):
     - tokens_per_step = batch_size x tokens_per_epoch / n_examples (the billed tokens of one batch)
     - tokens_per_second: the catalog's `ModelEntry.tokens_per_second`, else `FALLBACK_TOKENS_PER_SECOND`
       by snapshot family, else 400
-    - overhead: 0.2 s for supervised, DPO takes 2x the token time (a preferred and a non-preferred pass)
+    - overhead: 1.6 s a step, DPO takes 2x the token time (a preferred and a non-preferred pass)
 * reinforcement: the core training loop lasts exactly the planner's expected figure,
   `ftsim.pricing.costs.rft.estimate_duration(...).seconds_expected`, for the job's resolved n_epochs and batch_size, its
   compute_multiplier, reasoning_effort, eval_interval, eval_samples, grader kind and validation size (one duration
   model for `ftsim estimate` and the simulator); it is spread evenly over the steps (`rft_loop_seconds`,
   `loop_seconds`), so an o4-mini RFT run takes hours
-  e.g. gpt-4o-mini (420 tok/s), ~1,200 tokens per example, batch 1 -> ~3.1 s a step;
-  a 100-example gpt-4.1-mini job (3 epochs, 300 steps of ~100 tokens) -> ~0.5 s a step, a few minutes in all.
+  e.g. gpt-4o-mini (870 tok/s), ~1,265 tokens per example, batch 1 -> ~3.05 s a step;
+  gpt-3.5-turbo (500 tok/s), ~51 tokens per example, batch 1 -> ~1.7 s a step;
+  a 100-example gpt-4.1-mini job (3 epochs, 300 steps of ~100 tokens) -> ~1.7 s a step, under ten minutes in all.
 * after the last step: `finished_at` at +8 s, checkpoint events and "New fine-tuned model created" at +10 s,
   "The job has successfully completed" (status succeeded) at +15 s.
 """
@@ -51,26 +60,26 @@ __all__ = [
     "loop_seconds",
 ]
 
-FALLBACK_TOKENS_PER_SECOND: dict[str, int] = {
-    "gpt-4.1-nano": 800,
-    "gpt-4.1-mini": 400,
-    "gpt-4.1": 150,
-    "gpt-4o-mini": 420,
-    "gpt-4o": 150,
-    "gpt-4": 100,
+FALLBACK_TOKENS_PER_SECOND: dict[str, int] = {  # the catalog's values (see its doc), for entries without one
+    "gpt-4.1-nano": 1660,
+    "gpt-4.1-mini": 830,
+    "gpt-4.1": 310,
+    "gpt-4o-mini": 870,
+    "gpt-4o": 310,
+    "gpt-4": 210,
     "gpt-3.5-turbo": 500,
-    "o4-mini": 200,
-    "davinci-002": 300,
-    "babbage-002": 1000,
+    "o4-mini": 410,
+    "davinci-002": 620,
+    "babbage-002": 2070,
 }
-DEFAULT_TOKENS_PER_SECOND = 400
+DEFAULT_TOKENS_PER_SECOND = 830
 
 VALIDATION_BASE_S = 40.0
 VALIDATION_PER_MB_S = 5.0
 VALIDATION_JITTER_S = 8
 QUEUE_BASE_S = 2.0
 QUEUE_JITTER_S = 3
-SFT_STEP_OVERHEAD_S = 0.2
+SFT_STEP_OVERHEAD_S = 1.6  # the gpt-3.5-turbo job's ~1.7 s steps of ~51 tokens
 DPO_TOKEN_FACTOR = 2.0
 
 FINISHED_AFTER_LAST_STEP = 8

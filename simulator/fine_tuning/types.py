@@ -27,11 +27,11 @@ Auto = Literal["auto"]
 
 
 class JobError(BaseModel):
-    """`{}` while the job has not failed, else {code, message, param}."""
+    """`{}` while the job has not failed, else {code, param, message} (the live key order)."""
 
     code: Optional[str] = None
-    message: Optional[str] = None
     param: Optional[str] = None
+    message: Optional[str] = None
 
     @model_serializer(mode="wrap")
     def _empty_when_unset(self, handler: Any) -> dict[str, Any]:
@@ -44,7 +44,7 @@ class Hyperparameters(BaseModel):
 
     n_epochs: Union[Auto, int]
     batch_size: Union[Auto, int]
-    learning_rate_multiplier: Union[Auto, float, int]
+    learning_rate_multiplier: Union[Auto, float]
 
 
 class _Sub(BaseModel):

@@ -24,7 +24,7 @@ from ftsim.simulator.core.tenancy import Tenant
 if TYPE_CHECKING:
     from ftsim.simulator.core.backend import Backend
 
-__all__ = ["Model", "ModelDeleted", "Models", "ResolvedModel", "model_not_found"]
+__all__ = ["Model", "ModelDeleted", "Models", "ResolvedModel", "model_not_found", "model_object_not_found"]
 
 _DATE = re.compile(r"-(\d{4})-(\d{2})-(\d{2})$")
 _SHORT_DATE = re.compile(r"-(\d{2})(\d{2})$")  # gpt-3.5-turbo-0613: month and day of 2023/2024
@@ -75,6 +75,11 @@ def model_not_found(model: str) -> NotFoundError:
     return NotFoundError(
         f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found"
     )
+
+
+def model_object_not_found(model: str) -> NotFoundError:
+    """The live 404 of `GET` and `DELETE /v1/models/{model}` for an unknown, deleted or foreign model."""
+    return NotFoundError(f"The model '{model}' does not exist", param="model", code="model_not_found")
 
 
 def _epoch(day: dt.date) -> int:
@@ -130,7 +135,7 @@ class Models:
         if entry is not None and not model.startswith("ft:"):
             found = self.base_model(entry)
             return found.model_copy(update={"id": model})
-        raise model_not_found(model)
+        raise model_object_not_found(model)
 
     def delete(self, tenant: Tenant, model: str) -> ModelDeleted:
         """Delete one of the tenant's tuned models (403 for a base model, 404 for unknown or foreign)."""
@@ -140,7 +145,7 @@ class Models:
         entry = self.backend.catalog.get(model)
         if entry is not None and not model.startswith("ft:"):
             raise PermissionDeniedError(MISSING_SCOPE)
-        raise model_not_found(model)
+        raise model_object_not_found(model)
 
     def resolve_for_inference(self, tenant: Tenant, model: str) -> ResolvedModel:
         """The callable model named `model` (404 `model_not_found` for unknown, deleted or foreign)."""
@@ -153,8 +158,12 @@ class Models:
             entry = self.backend.catalog.get(base) if isinstance(base, str) else None
         if entry is None or (record is None and model.startswith("ft:")):
             raise model_not_found(model)
+        today = dt.datetime.fromtimestamp(self.backend.now(), dt.timezone.utc).date()
         if self.backend.config.lifecycle == "enforce":
-            today = dt.datetime.fromtimestamp(self.backend.now(), dt.timezone.utc).date()
             if not entry.inference_open(today):
                 raise model_not_found(model)
+        if record is not None:  # the wind-down counts an organization's calls to its fine-tuned models
+            from ftsim.simulator.fine_tuning.wind_down import record_tuned_inference
+
+            record_tuned_inference(self.backend, tenant, today)
         return ResolvedModel(id=model, entry=entry, record=record)

@@ -228,3 +228,44 @@ def test_file_responses_validate_against_the_spec(http):
     assert_schema(http.delete(f"/v1/files/{created.json()['id']}", headers=AUTH).json(), "DeleteFileResponse")
     error = http.get("/v1/files/file-nope", headers=AUTH).json()
     assert_schema(error, "ErrorResponse")
+
+
+@pytest.mark.parametrize(("method", "suffix"), [("get", ""), ("post", "/cancel"), ("get", "/events"),
+                                                ("get", "/checkpoints"), ("post", "/pause"), ("post", "/resume")])
+def test_unknown_job_is_404_could_not_find_fine_tune(http, method, suffix):
+    job_id = "ftjob-abcdefghijklmnopqrstuvwx"
+    resp = getattr(http, method)(f"/v1/fine_tuning/jobs/{job_id}{suffix}", headers=AUTH)
+    assert resp.status_code == 404
+    assert resp.json() == {"error": {"message": f"Could not find fine tune: {job_id}", "type": "invalid_request_error",
+                                     "param": "fine_tune_id", "code": "fine_tune_not_found"}}
+
+
+def test_unknown_model_is_404_the_model_does_not_exist_on_get_and_delete(http):
+    for method in (http.get, http.delete):
+        resp = method("/v1/models/ft:gpt-4o-mini-2024-07-18:personal::nope1234", headers=AUTH)
+        assert resp.status_code == 404
+        assert resp.json() == {"error": {"message": "The model 'ft:gpt-4o-mini-2024-07-18:personal::nope1234' does not exist",
+                                         "type": "invalid_request_error", "param": "model", "code": "model_not_found"}}
+
+
+@pytest.mark.parametrize("path", ["/v1/files", "/v1/models", "/v1/fine_tuning/jobs/ftjob-x"])
+def test_org_or_project_header_not_matching_the_key_is_401(strict_http, path):
+    good = {"Authorization": "Bearer sk-listed", "OpenAI-Organization": "org-acme", "OpenAI-Project": "proj_a"}
+    assert strict_http.get(path, headers=good).status_code != 401
+    err = assert_envelope(strict_http.get(path, headers={**good, "OpenAI-Organization": "org-other"}), 401)
+    assert err == {"message": "OpenAI-Organization header should match organization for API key",
+                   "type": "invalid_request_error", "param": None, "code": "mismatched_organization"}
+    err = assert_envelope(strict_http.get(path, headers={**good, "OpenAI-Project": "proj_other"}), 401)
+    assert err == {"message": "OpenAI-Project header should match project for API key",
+                   "type": "invalid_request_error", "param": None, "code": "mismatched_project"}
+
+
+def test_sdk_with_a_foreign_organization_is_refused(http, backend):
+    own = openai.OpenAI(api_key="sk-test", organization=backend.tenant("sk-test").org_id,
+                        base_url="http://testserver/v1", http_client=http, max_retries=0)
+    assert list(own.files.list()) == []
+    other = openai.OpenAI(api_key="sk-test", organization="org-someoneelse", base_url="http://testserver/v1",
+                          http_client=http, max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as info:
+        other.files.list()
+    assert info.value.code == "mismatched_organization"

@@ -45,8 +45,8 @@ def test_errors(http):
     resp = http.get("/v1/models/ft:gpt-4o-mini-2024-07-18:personal::nope1234", headers=AUTH)
     assert resp.status_code == 404
     assert resp.json() == {"error": {
-        "message": "The model `ft:gpt-4o-mini-2024-07-18:personal::nope1234` does not exist or you do not have access to it.",
-        "type": "invalid_request_error", "param": None, "code": "model_not_found"}}
+        "message": "The model 'ft:gpt-4o-mini-2024-07-18:personal::nope1234' does not exist",
+        "type": "invalid_request_error", "param": "model", "code": "model_not_found"}}
     resp = http.delete("/v1/models/gpt-4o-mini", headers=AUTH)
     assert resp.status_code == 403
     assert resp.json()["error"]["message"].endswith("Missing scopes: api.delete")

@@ -194,3 +194,17 @@ def test_two_simulators_share_nothing():
         assert b.files == [] and b.faults.list() == [] and b.now() == DEFAULT_START
         fb = b.client().files.create(file=("d.jsonl", dataset()), purpose="fine-tune")
         assert fa.id == fb.id  # same seed, same sequence: same ids
+
+
+def test_kit_clients_ignore_an_org_id_meant_for_the_live_api(monkeypatch):
+    from ftsim.api.testing.simulator import Simulator
+
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-live-account")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj_live")
+    with Simulator() as sim:
+        assert list(sim.client().files.list()) == []
+        import openai
+
+        with pytest.raises(openai.AuthenticationError) as info:
+            sim.client(organization="org-someone-else").files.list()
+        assert info.value.code == "mismatched_organization"

@@ -116,3 +116,22 @@ def test_a_part_over_the_limit_is_refused_while_it_streams(http, monkeypatch):
     assert resp.status_code == 413, resp.text
     assert resp.json()["error"]["param"] == "data"
     assert len(pulled) < 64  # refused before the whole body was read
+
+
+def test_upload_and_part_ids_are_32_hex_and_a_pending_upload_has_no_file_key(http):
+    import re
+
+    up = create(http, 3).json()
+    assert re.fullmatch(r"upload_[0-9a-f]{32}", up["id"]) and "file" not in up
+    assert_schema(up, "Upload")
+    p = part(http, up["id"], b"abc").json()
+    assert re.fullmatch(r"part_[0-9a-f]{32}", p["id"])
+    done = http.post(f"/v1/uploads/{up['id']}/complete", json={"part_ids": [p["id"]]}, headers=AUTH).json()
+    assert done["status"] == "completed" and done["file"]["bytes"] == 3
+
+
+def test_file_delete_keys_come_object_deleted_id(http):
+    created = http.post("/v1/files", files={"file": ("a.jsonl", b"{}\n")}, data={"purpose": "fine-tune"}, headers=AUTH)
+    file_id = created.json()["id"]
+    resp = http.delete(f"/v1/files/{file_id}", headers=AUTH)
+    assert list(resp.json().items()) == [("object", "file"), ("deleted", True), ("id", file_id)]

@@ -26,7 +26,7 @@ CASES = [
     ("not_utf8.jsonl", [], 1, "Example 3 is not valid UTF-8"),
     ("empty.jsonl", [], 1, "Training file has 0 example(s)"),
     ("binary.jsonl", [], 1, "Unexpected file format, expected either prompt/completion pairs or chat messages."),
-    ("toy_chat_fine_tuning.jsonl", ["--model", "gpt-3.5-turbo-0125"], 1, "8,242"),
+    ("toy_chat_fine_tuning.jsonl", ["--model", "gpt-3.5-turbo-0125"], 1, "8,232"),
     ("toy_chat_fine_tuning.jsonl", ["--model", "gpt-3.5-turbo-0613"], 1, "truncated to 4096 tokens"),
     ("dpo_valid.jsonl", [], 0, "method dpo (auto-detected)"),
     ("dpo_missing_input.jsonl", [], 1, "Example 1 is missing key 'input'."),
@@ -108,3 +108,20 @@ def test_unknown_model_is_a_usage_error_in_every_command(capsys):
     data = "fixtures/datasets/sft_valid.jsonl"
     assert _main(["validate", data, "--model", "nope"]) == 2
     assert _main(["estimate", data, "--model", "nope"]) == 2
+
+
+def test_validate_refuses_a_special_token_as_the_live_api_does(tmp_path: Path, capsys) -> None:
+    rows = [{"messages": [{"role": "user", "content": f"Complete {i}"}, {"role": "assistant", "content": f"ok {i}"}]}
+            for i in range(12)]
+    rows[5]["messages"][1]["content"] = "def f():<|fim_suffix|>"
+    path = tmp_path / "code.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["validate", str(path), "--model", "gpt-3.5-turbo-0125"]) == 1
+    out = capsys.readouterr().out
+    assert "Invalid file format. Example 6 message contains an invalid token: <|fim_suffix|>." in out
+    # o200k_base has no <|fim_...|> tokens, so for gpt-4o-mini the same text is ordinary; <|endoftext|> is special in both
+    assert main(["validate", str(path), "--model", "gpt-4o-mini"]) == 0
+    rows[5]["messages"][1]["content"] = "the end<|endoftext|>"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["validate", str(path), "--model", "gpt-4o-mini"]) == 1
+    assert "Example 6 message contains an invalid token: <|endoftext|>." in capsys.readouterr().out

@@ -1,7 +1,7 @@
 """`ftsim estimate` on every fixture dataset gives the figure computed here independently, to the cent.
 
-The independent counter below follows the documented convention (pricing/counting.py docstring; the cookbook):
-3 per example + per message (3 + tokens of every value except `weight`, +1 for `name`), non-string values as
+The independent counter below follows the documented convention (pricing/counting.py docstring; the live API's
+count, measured on real jobs): 1 per example + per message (3 + tokens of every value except `weight`, +1 for `name`), non-string values as
 compact JSON, `tools` as compact JSON once per example; image parts by the gpt-4o rule, the size read from the
 PNG header here. It shares no code with ftsim.pricing.dataset.counting.
 """
@@ -80,10 +80,10 @@ class Independent:
         return n
 
     def sft(self, row: dict) -> int:
-        return 3 + self.messages(row["messages"]) + sum(self.value(row[k]) for k in ("tools", "functions") if k in row)
+        return 1 + self.messages(row["messages"]) + sum(self.value(row[k]) for k in ("tools", "functions") if k in row)
 
     def dpo(self, row: dict) -> tuple[int, int]:
-        prompt = 3 + self.messages(row["input"]["messages"]) + (self.value(row["input"]["tools"]) if "tools" in row["input"] else 0)
+        prompt = 1 + self.messages(row["input"]["messages"]) + (self.value(row["input"]["tools"]) if "tools" in row["input"] else 0)
         pref, rej = self.messages(row["preferred_output"]), self.messages(row["non_preferred_output"])
         return prompt + pref + rej, (prompt + pref) + (prompt + rej)
 

@@ -165,3 +165,61 @@ def test_validator_never_raises(obj, method: str, vision: bool) -> None:
     for f in findings:
         assert f.line == 1 and f.severity in ("error", "warning") and f.message
     json.dumps([f.model_dump() for f in findings])
+
+
+CL100K_SPECIAL = frozenset({"<|endoftext|>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|endofprompt|>"})
+
+
+@pytest.mark.parametrize("token", sorted(CL100K_SPECIAL))
+def test_special_tokens_in_message_text_are_an_invalid_token(token: str) -> None:
+    obj = {"messages": [U, {"role": "assistant", "content": f"def f():{token} pass"}]}
+    assert errors(obj, line=6174, special=CL100K_SPECIAL) == [f"Example 6174 message contains an invalid token: {token}."]
+
+
+def test_special_tokens_are_found_in_parts_names_and_tool_calls_of_every_method() -> None:
+    part = {"role": "user", "content": [{"type": "text", "text": "a <|endoftext|> b"}]}
+    assert errors({"messages": [part, A]}, special=CL100K_SPECIAL) == ["Example 1 message contains an invalid token: <|endoftext|>."]
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"x": "<|fim_prefix|>"}'}}
+    calls = {"messages": [U, {"role": "assistant", "tool_calls": [call]}]}
+    assert errors(calls, special=CL100K_SPECIAL) == ["Example 1 message contains an invalid token: <|fim_prefix|>."]
+    dpo = {"input": {"messages": [U]}, "preferred_output": [A],
+           "non_preferred_output": [{"role": "assistant", "content": "<|endofprompt|>"}]}
+    assert errors(dpo, "dpo", special=CL100K_SPECIAL) == ["Example 1 message contains an invalid token: <|endofprompt|>."]
+    rft = {"messages": [{"role": "developer", "content": "x<|endoftext|>"}], "answer": "<|endoftext|>"}
+    assert errors(rft, "reinforcement", special=CL100K_SPECIAL) == ["Example 1 message contains an invalid token: <|endoftext|>."]
+    # the first token met in message order is named; near misses and reference fields are plain text
+    both = {"messages": [{"role": "user", "content": "<|fim_suffix|> then <|endoftext|>"}, A]}
+    assert errors(both, special=CL100K_SPECIAL) == ["Example 1 message contains an invalid token: <|fim_suffix|>."]
+    assert errors({"messages": [{"role": "user", "content": "<|endoftext| > <endoftext|>"}, A]}, special=CL100K_SPECIAL) == []
+    assert errors({"messages": [U, A], "answer": "<|endoftext|>"}, "reinforcement", special=CL100K_SPECIAL) == []
+
+
+@given(st.text(max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_special_token_check_never_raises_and_only_fires_on_a_special_token(text: str) -> None:
+    found = errors({"messages": [{"role": "user", "content": text}, A]}, special=CL100K_SPECIAL)
+    assert bool(found) == any(token in text for token in CL100K_SPECIAL)
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                        st.sampled_from(["messages", "role", "content", "weight", "name", "tools", "input",
+                                         "preferred_output", "tool_calls", "type", "text", "image_url"]), inner, max_size=4),
+                    max_leaves=12),
+       st.sampled_from(["supervised", "dpo", "reinforcement"]))
+@settings(max_examples=300, deadline=None)
+def test_no_message_carries_implementation_remarks(obj, method) -> None:
+    findings, _ = validate_example(obj, 1, method, special=frozenset({"<|endoftext|>"}))
+    for finding in findings:
+        assert "ftsim" not in finding.message.lower() and "wording" not in finding.message
+
+
+def test_binary_file_error_is_the_live_text_alone(tmp_path) -> None:
+    from ftsim.pricing.catalog.catalog import load_catalog
+    from ftsim.pricing.dataset.scan import scan_dataset
+
+    path = tmp_path / "picture.jsonl"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    report = scan_dataset(path, method="supervised", model=load_catalog().resolve("gpt-4o-mini"))
+    assert report.first_error.message == ("The job failed due to an invalid training file. Unexpected file format, "
+                                          "expected either prompt/completion pairs or chat messages.")

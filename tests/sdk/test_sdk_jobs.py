@@ -218,7 +218,7 @@ def test_tenant_isolation_and_metadata_filter(world):
     alice.fine_tuning.jobs.create(model=MINI, training_file=f.id)
     with pytest.raises(openai.NotFoundError) as info:
         bob.fine_tuning.jobs.retrieve(job.id)
-    assert info.value.param == "fine_tuning_job_id"
+    assert info.value.param == "fine_tune_id" and info.value.code == "fine_tune_not_found"
     with pytest.raises(openai.NotFoundError):
         bob.fine_tuning.jobs.list_events(job.id)
     assert list(bob.fine_tuning.jobs.list()) == []

@@ -183,3 +183,37 @@ def test_raw_bodies_validate_against_the_spec(backend, client):
         raw = call(client)
         assert raw.http_response.status_code == 200
         assert_schema(json.loads(raw.http_response.text), schema)
+
+
+def test_reasoning_model_returns_a_reasoning_item_counts_reasoning_tokens_and_echoes_the_request(client):
+    out = client.responses.create(model="o4-mini-2025-04-16", input="Why is the sky blue?",
+                                  reasoning={"effort": "medium", "summary": "detailed"})
+    assert [item.type for item in out.output] == ["reasoning", "message"]
+    summary = out.output[0].summary
+    assert len(summary) == 1 and summary[0].type == "summary_text" and "sky" in summary[0].text
+    assert out.reasoning.effort == "medium" and out.reasoning.summary == "detailed"
+    reasoning_tokens = out.usage.output_tokens_details.reasoning_tokens
+    assert reasoning_tokens > 0 and reasoning_tokens % 64 == 0
+    assert out.usage.total_tokens == out.usage.input_tokens + out.usage.output_tokens
+    assert out.output_text == out.output[1].content[0].text
+    raw = client.responses.with_raw_response.create(model="o4-mini-2025-04-16", input="x",
+                                                    reasoning={"effort": "high", "summary": "auto"})
+    assert_schema(json.loads(raw.http_response.text), "Response")
+    plain = client.responses.create(model="o4-mini-2025-04-16", input="Why is the sky blue?")  # defaults
+    assert plain.reasoning.effort == "medium" and plain.reasoning.summary is None
+    assert plain.output[0].type == "reasoning" and plain.output[0].summary == []
+    with client.responses.stream(model="o4-mini-2025-04-16", input="Why is the sky blue?",
+                                 reasoning={"effort": "low", "summary": "concise"}) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert "response.reasoning_summary_text.delta" in kinds
+    assert [item.type for item in final.output] == ["reasoning", "message"] and final.output[0].summary
+
+
+def test_reasoning_effort_on_a_non_reasoning_model_is_400(client):
+    out = client.responses.create(model="gpt-4o-mini", input="hello")
+    assert out.reasoning.effort is None and out.usage.output_tokens_details.reasoning_tokens == 0
+    assert [item.type for item in out.output] == ["message"]
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model="gpt-4o-mini", input="hello", reasoning={"effort": "high"})
+    assert info.value.code == "unsupported_parameter" and info.value.param == "reasoning.effort"

@@ -175,7 +175,7 @@ def test_success_resolves_auto_values_and_counts_tokens_like_the_planner(backend
     assert len(csv.strip().split("\n")) == 1 + 8 * 12
     assert backend.files.get(tenant, done.result_files[0]).purpose == "fine-tune-results"
     model = backend.store.get("model", tenant.key, done.fine_tuned_model)
-    assert model["owned_by"] == "personal" and model["fine_tuning_job_id"] == job.id
+    assert model["owned_by"] == tenant.owner and model["fine_tuning_job_id"] == job.id
     assert model["training_file"] == f.id and model["base_model"] == MINI
     ckpts = backend.jobs.list_checkpoints(tenant, job.id)
     assert ckpts["first_id"] == ckpts["data"][0]["id"] and ckpts["last_id"] == ckpts["data"][-1]["id"]
@@ -231,7 +231,7 @@ def test_cancel_pause_resume(backend, tenant):
     assert sorted(steps) == list(range(1, 151))  # 50 examples x 3 epochs, no step repeated or lost
     cancel_me = backend.jobs.create(tenant, model=MINI, training_file=f.id)
     cancelled = backend.jobs.cancel(tenant, cancel_me.id)
-    assert cancelled.status == "cancelled" and cancelled.finished_at == backend.now()
+    assert cancelled.status == "cancelled" and cancelled.finished_at is None
     with pytest.raises(BadRequestError):
         backend.jobs.cancel(tenant, cancel_me.id)
     assert run(backend, tenant, cancel_me.id).status == "cancelled"
@@ -244,8 +244,8 @@ def test_tenants_cannot_see_each_other(backend, tenant):
     for call in (backend.jobs.retrieve, backend.jobs.cancel, backend.jobs.list_events, backend.jobs.list_checkpoints):
         with pytest.raises(NotFoundError) as info:
             call(bob, job.id)
-        assert info.value.message == f"No such fine-tuning job: {job.id}"
-        assert info.value.param == "fine_tuning_job_id"
+        assert info.value.message == f"Could not find fine tune: {job.id}"
+        assert info.value.param == "fine_tune_id" and info.value.code == "fine_tune_not_found"
     assert backend.jobs.list(bob)["data"] == []
     with pytest.raises(BadRequestError, match="invalid training_file"):
         backend.jobs.create(bob, model=MINI, training_file=f.id)
@@ -270,8 +270,9 @@ def test_retired_model_runs_with_or_without_a_warning(policy, warned):
     t = b.tenant("sk-a")
     f = upload(b, t, chat_lines(12))
     job = b.jobs.create(t, model="gpt-4.1-nano-2025-04-14", training_file=f.id)  # training_until 2026-10-23
-    levels = [e["level"] for e in b.jobs.list_events(t, job.id)["data"]]
-    assert ("warn" in levels) is warned
+    events = b.jobs.list_events(t, job.id)["data"]
+    assert ("warn" in [e["level"] for e in events]) is warned
+    assert not any("ftsim" in e["message"] for e in events)  # no implementation remark in what a client reads
     b.close()
 
 
@@ -375,3 +376,145 @@ def test_rft_job_gets_an_eval_id_and_null_top_level_hyperparameters(backend, ten
     hp = job.method.reinforcement.hyperparameters
     assert hp["reasoning_effort"] == "default" and hp["compute_multiplier"] == "auto"
     assert job.method.reinforcement.grader == grader
+
+
+def test_special_token_in_training_file_fails_the_job_with_invalid_token(backend, tenant):
+    rows = [{"messages": [{"role": "user", "content": f"Complete {i}"}, {"role": "assistant", "content": f"ok {i}"}]}
+            for i in range(12)]
+    rows[3]["messages"][0]["content"] = "prefix <|endoftext|> suffix"
+    f = upload(backend, tenant, "\n".join(json.dumps(r) for r in rows).encode())
+    job = backend.jobs.create(tenant, model=MINI, training_file=f.id)
+    failed = run(backend, tenant, job.id)
+    assert failed.status == "failed" and failed.error.code == "invalid_file_format"
+    assert failed.error.param == "training_file"
+    assert failed.error.message == ("The job failed due to a file format error in the training file. Invalid file format. "
+                                    "Example 4 message contains an invalid token: <|endoftext|>.")
+
+
+@pytest.mark.parametrize("wait", [0, 60, 70])  # validating_files, queued or running, then cancelled
+def test_cancelled_job_has_finished_at_null(backend, tenant, wait):
+    f = upload(backend, tenant, chat_lines(50))
+    job = backend.jobs.create(tenant, model=MINI, training_file=f.id)
+    backend.advance(wait)
+    cancelled = backend.jobs.cancel(tenant, job.id)
+    assert cancelled.status == "cancelled" and cancelled.finished_at is None
+    assert run(backend, tenant, job.id).finished_at is None
+    assert backend.jobs.list(tenant)["data"][0]["finished_at"] is None
+
+
+def test_learning_rate_multiplier_echoes_as_a_float(backend, tenant):
+    f = upload(backend, tenant, chat_lines(12))
+    given = backend.jobs.create(tenant, model=MINI, training_file=f.id, hyperparameters={"learning_rate_multiplier": 3})
+    assert json.loads(given.model_dump_json())["hyperparameters"]["learning_rate_multiplier"] == 3.0
+    assert '"learning_rate_multiplier":3.0' in given.model_dump_json().replace(" ", "")
+    auto = backend.jobs.create(tenant, model=MINI, training_file=f.id)
+    for job_id in (given.id, auto.id):
+        done = run(backend, tenant, job_id, DAY)
+        text = done.model_dump_json()
+        lr = done.method.supervised.hyperparameters["learning_rate_multiplier"]
+        assert isinstance(lr, float) and isinstance(done.hyperparameters.learning_rate_multiplier, float)
+        assert ('"learning_rate_multiplier":3.0' if job_id == given.id else '"learning_rate_multiplier":2.0') in text
+
+
+def test_failed_job_error_keys_come_code_param_message(backend, tenant):
+    f = upload(backend, tenant, chat_lines(7))
+    failed = run(backend, tenant, backend.jobs.create(tenant, model=MINI, training_file=f.id).id)
+    assert list(json.loads(failed.model_dump_json())["error"]) == ["code", "param", "message"]
+
+
+def test_tuned_and_checkpoint_models_are_owned_by_the_account_and_created_after_finished_at(backend, tenant):
+    import re
+
+    f = upload(backend, tenant, chat_lines(50))
+    job = backend.jobs.create(tenant, model=MINI, training_file=f.id)
+    for _ in range(200):  # mid-run, past the first epoch's checkpoint
+        backend.advance(2)
+        if backend.jobs.list_checkpoints(tenant, job.id)["data"]:
+            break
+    assert backend.jobs.retrieve(tenant, job.id).status == "running"
+    assert backend.jobs.list_checkpoints(tenant, job.id)["data"]  # no checkpoint model is listed before the end
+    assert not [m for m in backend.models.list(tenant)["data"] if m["id"].startswith("ft:")]
+    done = run(backend, tenant, job.id)
+    ours = [m for m in backend.models.list(tenant)["data"] if m["id"].startswith("ft:")]
+    assert len(ours) == 3 and {m["id"] for m in ours} >= {done.fine_tuned_model}
+    assert re.fullmatch(r"user-[a-z0-9]{24}", tenant.owner)
+    for model in ours:
+        assert model["owned_by"] == tenant.owner
+        assert done.finished_at < model["created"] <= done.finished_at + 5
+    result = backend.files.get(tenant, done.result_files[0])
+    assert result.created_at == done.finished_at
+
+
+def test_an_organization_owns_its_models_by_name():
+    from ftsim.simulator.core.tenancy import Tenant
+
+    keys = {"sk-acme": Tenant(org_id="org-acme", org_slug="acme-research", project_id="proj_a")}
+    b = Backend(store=Store(":memory:"), clock=ManualClock(), config=SimConfig(seed=1, keys=keys))
+    try:
+        acme = b.tenant("sk-acme")
+        f = upload(b, acme, chat_lines(12))
+        done = run(b, acme, b.jobs.create(acme, model=MINI, training_file=f.id).id)
+        assert b.models.get(acme, done.fine_tuned_model).owned_by == "acme-research"
+    finally:
+        b.close()
+
+
+def test_alias_acceptance_is_a_catalog_field(backend, tenant):
+    f = upload(backend, tenant, chat_lines(12))
+    job = backend.jobs.create(tenant, model="gpt-3.5-turbo", training_file=f.id)  # accepted live (2025 recording)
+    assert job.model == "gpt-3.5-turbo-0125"
+    assert backend.catalog.get("gpt-3.5-turbo-0125").fine_tuning_aliases == ("gpt-3.5-turbo",)
+    with pytest.raises(BadRequestError) as info:  # refused live
+        backend.jobs.create(tenant, model="gpt-4o-mini", training_file=f.id)
+    assert info.value.code == "model_not_available"
+    assert backend.catalog.get("gpt-4o-mini-2024-07-18").fine_tuning_aliases == ()
+
+
+@pytest.mark.parametrize("wait", [0, 70])  # validating_files, running
+def test_deleting_the_training_file_fails_the_job_with_deleted_training_file(backend, tenant, wait):
+    f = upload(backend, tenant, chat_lines(50))
+    job = backend.jobs.create(tenant, model=MINI, training_file=f.id)
+    other = backend.jobs.create(tenant, model=MINI, training_file=upload(backend, tenant, chat_lines(50)).id)
+    backend.advance(wait)
+    backend.files.delete(tenant, f.id)
+    failed = backend.jobs.retrieve(tenant, job.id)
+    assert failed.status == "failed" and failed.finished_at is None
+    assert failed.error.code == "deleted_training_file"
+    assert failed.error.message == "The job failed because the training file was deleted"
+    newest = backend.jobs.list_events(tenant, job.id)["data"][0]
+    assert newest["level"] == "error" and newest["message"] == failed.error.message
+    assert run(backend, tenant, job.id).status == "failed"
+    assert run(backend, tenant, other.id).status == "succeeded"  # another file's job is untouched
+
+
+def test_checkpoint_metrics_hold_train_and_valid_keys_as_raw_floats_and_events_come_higher_step_first(backend, tenant):
+    f = upload(backend, tenant, chat_lines(12))
+    v = upload(backend, tenant, chat_lines(10))
+    job = backend.jobs.create(tenant, model=MINI, training_file=f.id, validation_file=v.id,
+                              hyperparameters={"n_epochs": 3})
+    done = run(backend, tenant, job.id)
+    ckpts = backend.jobs.list_checkpoints(tenant, job.id)["data"]
+    assert [c["step_number"] for c in ckpts] == [36, 24, 12]
+    for c in ckpts:
+        assert list(c["metrics"]) == ["step", "train_loss", "train_mean_token_accuracy", "valid_loss",
+                                      "valid_mean_token_accuracy"]
+        assert c["metrics"]["step"] == c["step_number"]
+    assert any(round(x, 5) != x for c in ckpts for k, x in c["metrics"].items() if k != "step")
+    texts = [e["message"] for e in all_events(backend, tenant, job.id) if e["message"].startswith("Checkpoint created")]
+    assert [int(t.split()[4]) for t in texts] == [24, 12]
+    assert done.status == "succeeded"
+
+
+def test_a_recorded_gpt_3_5_job_takes_minutes_like_the_live_one(backend, tenant):
+    from pathlib import Path
+
+    live = Path(__file__).resolve().parents[2] / "fixtures" / "live" / "sarcastic.jsonl"
+    f = upload(backend, tenant, live.read_bytes(), name="sarcastic.jsonl")
+    job = backend.jobs.create(tenant, model="gpt-3.5-turbo-0613", training_file=f.id)
+    done = run(backend, tenant, job.id, DAY)
+    assert done.status == "succeeded" and done.trained_tokens == 5070  # the live job's figure
+    events = all_events(backend, tenant, job.id)
+    started = next(e["created_at"] for e in events if e["message"] == "Fine-tuning job started")
+    last_step = max(e["created_at"] for e in events if e["type"] == "metrics")
+    assert 160 <= last_step - started <= 180  # 100 steps at about 1.7 s (live: 367 s create to finish)
+    assert 200 <= done.finished_at - done.created_at <= 400

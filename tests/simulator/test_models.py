@@ -67,8 +67,12 @@ def test_unknown_or_foreign_model_is_404_with_the_live_text(backend, tenant, nam
     add_tuned(backend, backend.tenant("sk-bob"))  # TUNED belongs to another tenant
     with pytest.raises(NotFoundError) as exc:
         backend.models.get(tenant, name)
-    assert exc.value.code == "model_not_found"
-    assert exc.value.message == f"The model `{name}` does not exist or you do not have access to it."
+    assert (exc.value.code, exc.value.param) == ("model_not_found", "model")
+    assert exc.value.message == f"The model '{name}' does not exist"
+    if name != "nope":  # deleting an unknown or foreign model answers the same 404
+        with pytest.raises(NotFoundError) as exc:
+            backend.models.delete(tenant, name)
+        assert (exc.value.message, exc.value.param) == (f"The model '{name}' does not exist", "model")
 
 
 def test_delete_own_tuned_model(backend, tenant):

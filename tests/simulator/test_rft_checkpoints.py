@@ -89,8 +89,8 @@ def _run_to_step(backend, job_id: str, step: int) -> int:
 
 
 def _end_checkpoint_events(backend, tenant, job_id: str) -> list[int]:
-    events = backend.jobs.list_events(tenant, job_id, limit=100)["data"]
-    return [int(m.group(1)) for e in reversed(events)
+    events = backend.jobs.list_events(tenant, job_id, limit=100)["data"]  # newest first, as listed
+    return [int(m.group(1)) for e in events
             if (m := re.match(r"^Checkpoint created at step (\d+) with Snapshot ID: ", e["message"]))]
 
 
