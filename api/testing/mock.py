@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 __all__ = ["BlockedRequestError", "OPENAI_BASE_URL", "intercept", "mock_openai"]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+# The live account's scope, read by the SDK from the environment and sent as headers (hidden while mocked).
+LIVE_SCOPE_VARIABLES = ("OPENAI_ORG_ID", "OPENAI_PROJECT_ID")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -283,10 +285,14 @@ def intercept(
     """Serve every httpx/httpx2 request to the OpenAI base URLs from `app`; refuse all others but `passthrough`.
 
     `api_key`, if given, is put in OPENAI_API_KEY for the duration when that variable is unset (and removed
-    after), so that `OpenAI()` can be built without a key of the user's own.
+    after), so that `OpenAI()` can be built without a key of the user's own. With it, OPENAI_ORG_ID and
+    OPENAI_PROJECT_ID are also hidden while active (and restored after): they name the user's live organization
+    and project, which the simulated key does not belong to, so a client built under the mock would otherwise
+    send headers that the simulator (as the live API) answers with 401 mismatched_organization.
     """
     session = _Session(app, [OPENAI_BASE_URL, *_as_list(base_url)], _as_list(passthrough))
     set_key = api_key is not None and "OPENAI_API_KEY" not in os.environ
+    hidden = {name: os.environ.pop(name) for name in LIVE_SCOPE_VARIABLES if api_key is not None and name in os.environ}
     if set_key:
         os.environ["OPENAI_API_KEY"] = str(api_key)
     try:
@@ -298,6 +304,7 @@ def intercept(
     finally:
         if set_key:
             os.environ.pop("OPENAI_API_KEY", None)
+        os.environ.update(hidden)
 
 
 # -- the module-level form ------------------------------------------------------------------------------------

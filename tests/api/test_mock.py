@@ -593,3 +593,14 @@ def test_the_fixture_does_not_mock_unless_asked(ftsim):
 def test_mock_openai_is_exported_from_the_package():
     assert ftsim.mock_openai is mock_openai and ftsim.BlockedRequestError is BlockedRequestError
     assert {"mock_openai", "BlockedRequestError"} <= set(ftsim.__all__)
+
+
+def test_the_live_accounts_org_and_project_are_hidden_while_mocked(monkeypatch):
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-live-account")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj_live")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with ftsim.mock_openai() as sim:
+        assert "OPENAI_ORG_ID" not in os.environ and "OPENAI_PROJECT_ID" not in os.environ
+        assert openai.OpenAI().files.list().data == []
+        assert [e.status for e in sim.journal] == [200]
+    assert os.environ["OPENAI_ORG_ID"] == "org-live-account" and os.environ["OPENAI_PROJECT_ID"] == "proj_live"
