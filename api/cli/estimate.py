@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ftsim.api.cli import CliError
+from ftsim.pricing.costs.rft import MAX_HOURS
 from ftsim.api.cli.progress import PROGRESS_MIN_BYTES, scan_progress
 
 __all__ = ["register", "run", "epochs_arg", "hours_arg", "PROGRESS_MIN_BYTES"]
@@ -29,8 +30,8 @@ def hours_arg(text: str) -> Decimal:
         value = Decimal(text)
     except InvalidOperation:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value.is_finite() or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    if not value.is_finite() or value < 0 or value > MAX_HOURS:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to {MAX_HOURS:,}, got {text!r}")
     return value
 
 

@@ -31,6 +31,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ftsim.pricing.planning.bounds import (
+    MAX_CALLS_PER_MONTH, MAX_TOKENS_PER_CALL, MAX_TRAINING_HOURS, MAX_TRAINING_TOKENS,
+)
 from ftsim.pricing.planning.horizon import DAYS_PER_MONTH
 from ftsim.pricing.planning.horizon import horizon as _horizon
 from ftsim.pricing.planning.horizon import trainings as _trainings
@@ -102,21 +105,29 @@ class CompareInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(description="the model to fine-tune (alias, snapshot or ft: name)")
-    calls_per_month: int = Field(ge=0)
-    system_prompt_tokens: int = Field(ge=0, description="S: the long system prompt of the base path")
-    input_tokens: int = Field(ge=0, description="I: user input per call, both paths")
-    output_tokens: int = Field(ge=0, description="O: output per call, both paths")
+    calls_per_month: int = Field(ge=0, le=MAX_CALLS_PER_MONTH)
+    system_prompt_tokens: int = Field(
+        ge=0, le=MAX_TOKENS_PER_CALL, description="S: the long system prompt of the base path"
+    )
+    input_tokens: int = Field(ge=0, le=MAX_TOKENS_PER_CALL, description="I: user input per call, both paths")
+    output_tokens: int = Field(ge=0, le=MAX_TOKENS_PER_CALL, description="O: output per call, both paths")
     base_model: str | None = Field(default=None, description="default: the tuned model's own base")
-    tuned_system_prompt_tokens: int = Field(default=0, ge=0, description="T: the tuned path's short prompt")
+    tuned_system_prompt_tokens: int = Field(
+        default=0, ge=0, le=MAX_TOKENS_PER_CALL, description="T: the tuned path's short prompt"
+    )
     cached_fraction: Decimal = Field(default=Decimal(0), ge=0, le=1)
     batch_fraction: Decimal = Field(default=Decimal(0), ge=0, le=1)
-    training_tokens: int | None = Field(default=None, ge=0, description="billed tokens, epochs included")
+    training_tokens: int | None = Field(
+        default=None, ge=0, le=MAX_TRAINING_TOKENS, description="billed tokens, epochs included"
+    )
     training_file: str | None = Field(default=None, description="a dataset to estimate (CLI / local use)")
-    training_hours: Decimal | None = Field(default=None, ge=0, description="RFT: billed training-loop hours")
+    training_hours: Decimal | None = Field(
+        default=None, ge=0, le=MAX_TRAINING_HOURS, description="RFT: billed training-loop hours"
+    )
     method: Literal["supervised", "dpo", "reinforcement"] = "supervised"
     epochs: int | Literal["auto"] | None = Field(default=None, description="with training_file; default auto")
     months: int = Field(default=12, ge=1, le=120, description="horizon, before the lifecycle cap")
-    retrain_every: int | None = Field(default=None, ge=1, description="months between retrainings")
+    retrain_every: int | None = Field(default=None, ge=1, le=120, description="months between retrainings")
     today: dt.date | None = Field(default=None, description="default: the catalog's effective date")
 
     @model_validator(mode="after")

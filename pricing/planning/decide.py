@@ -24,6 +24,9 @@ from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ftsim.pricing.planning.bounds import (
+    MAX_CALLS_PER_MONTH, MAX_N_EXAMPLES, MAX_TOKENS_PER_CALL, MAX_TRAINING_HOURS, MAX_TRAINING_TOKENS,
+)
 from ftsim.pricing.planning.compare import CompareInput, CompareResult, compare
 from ftsim.pricing.costs.hyperparameters import auto_n_epochs
 from ftsim.pricing.costs.money import UsdAmount
@@ -155,7 +158,7 @@ class DecideInput(BaseModel):
     fact_retrieval: bool | None = None
     failure_is_style: bool | None = None
     has_rubric: bool | None = None
-    n_examples: int | None = Field(default=None, ge=0)
+    n_examples: int | None = Field(default=None, ge=0, le=MAX_N_EXAMPLES)
     few_shot_works: bool | None = None
     prompt_cost_pain: bool | None = None
     verifiable_task: bool | None = None
@@ -163,18 +166,18 @@ class DecideInput(BaseModel):
     # Figures for the cost step (compare); model defaults to gpt-4.1-mini.
     model: str = "gpt-4.1-mini"
     base_model: str | None = None
-    calls_per_month: int | None = Field(default=None, ge=0)
-    system_prompt_tokens: int | None = Field(default=None, ge=0)
-    input_tokens: int | None = Field(default=None, ge=0)
-    output_tokens: int | None = Field(default=None, ge=0)
-    tuned_system_prompt_tokens: int = Field(default=0, ge=0)
+    calls_per_month: int | None = Field(default=None, ge=0, le=MAX_CALLS_PER_MONTH)
+    system_prompt_tokens: int | None = Field(default=None, ge=0, le=MAX_TOKENS_PER_CALL)
+    input_tokens: int | None = Field(default=None, ge=0, le=MAX_TOKENS_PER_CALL)
+    output_tokens: int | None = Field(default=None, ge=0, le=MAX_TOKENS_PER_CALL)
+    tuned_system_prompt_tokens: int = Field(default=0, ge=0, le=MAX_TOKENS_PER_CALL)
     cached_fraction: Decimal = Field(default=Decimal(0), ge=0, le=1)
     batch_fraction: Decimal = Field(default=Decimal(0), ge=0, le=1)
-    training_tokens: int | None = Field(default=None, ge=0)
+    training_tokens: int | None = Field(default=None, ge=0, le=MAX_TRAINING_TOKENS)
     months: int = Field(default=12, ge=1, le=120)
     # Figures for the RFT step.
     rft_model: str = DEFAULT_RFT_MODEL
-    rft_hours: Decimal = Field(default=DEFAULT_RFT_HOURS, gt=0)
+    rft_hours: Decimal = Field(default=DEFAULT_RFT_HOURS, gt=0, le=MAX_TRAINING_HOURS)
     today: dt.date | None = None
 
     def answers(self) -> dict[str, bool | int]:

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ftsim.pricing.planning.bounds import MAX_N_EXAMPLES, MAX_TOKENS_PER_EXAMPLE, MAX_TRAINING_HOURS
 from ftsim.pricing.planning.compare import CompareInput, compare
 from ftsim.pricing.errors import PricingError
 from ftsim.pricing.costs.hyperparameters import MAX_DEFAULT_EPOCHS, MAX_TARGET_EXAMPLES, MIN_TARGET_EXAMPLES, TARGET_EPOCHS
@@ -120,6 +121,11 @@ class Scenario(BaseModel):
                 raise PricingError(f"cannot sweep {name!r} in a {self.kind} scenario (one of {sorted(allowed)})")
             try:
                 values = spec.values() if isinstance(spec, RangeSpec) else list(spec)
+                if name not in CATEGORICAL:
+                    for value in values:
+                        if not (name == "epochs" and value == "auto") and not (
+                                name == "retrain_every" and value is None):
+                            _number(name, value, integer=False)
                 if name in INTEGER_PARAMS:  # token counts, calls, months: whole numbers (ranges with num round)
                     values = [round(v) if isinstance(v, float) else v for v in values]
                 axes[name] = values
@@ -188,14 +194,19 @@ def row_input(scenario: Scenario, row: dict[str, Any]) -> CompareInput:
     n, per_example, epochs = values.pop("n_examples"), values.pop("tokens_per_example"), values.pop("epochs")
     hours = values.pop("training_hours")
     if hours is not None and not _isnan(hours):
-        values["training_hours"] = Decimal(str(hours))
+        values["training_hours"] = Decimal(str(_number("training_hours", hours, integer=False)))
     elif tokens is not None and not _isnan(tokens):
-        values["training_tokens"] = int(tokens)
+        values["training_tokens"] = _number("training_tokens", tokens)
     elif n is not None and per_example is not None:
-        values["training_tokens"] = int(n) * int(per_example) * _epochs_scalar(epochs, int(n))
+        n, per_example = _number("n_examples", n), _number("tokens_per_example", per_example)
+        if epochs not in (None, "auto"):
+            epochs = _number("epochs", epochs)
+        values["training_tokens"] = n * per_example * _epochs_scalar(epochs, n)
     for key in ("cached_fraction", "batch_fraction"):
-        values[key] = Decimal(str(values[key]))
+        values[key] = Decimal(str(_number(key, values[key], integer=False)))
     retrain = values.get("retrain_every")
+    if retrain is not None and not _isnan(retrain):
+        retrain = _number("retrain_every", retrain)
     if retrain is None or _isnan(retrain) or int(retrain) == 0:
         values["retrain_every"] = None  # TOML has no null: 0 means never
     if values.get("base_model") in (None, "") or _isnan(values.get("base_model")):
@@ -206,6 +217,18 @@ def row_input(scenario: Scenario, row: dict[str, Any]) -> CompareInput:
         return CompareInput.model_validate(values)
     except ValidationError as exc:
         raise PricingError(f"baseline: {_first_error(exc)}") from None
+
+
+def _number(name: str, value: Any, *, integer: bool = True) -> Any:
+    """A finite number (whole where `integer`), else PricingError naming the parameter."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (
+            float("inf"), float("-inf")):
+        raise PricingError(f"{name} must be a number, got {value!r}")
+    if integer:
+        if isinstance(value, float) and not value.is_integer():
+            raise PricingError(f"{name} must be a whole number, got {value!r}")
+        return int(value)
+    return value
 
 
 def baseline_input(scenario: Scenario) -> CompareInput:
@@ -236,6 +259,7 @@ def _validate_axes(scenario: Scenario, axes: dict[str, list[Any]], catalog) -> N
     if scenario.kind == "estimate":
         for model in axes.get("model", [scenario.baseline.get("model")]):
             catalog.resolve(model)
+        _check_estimate_bounds(scenario, axes)
         return
     baseline_input(scenario)
     for name, values in axes.items():
@@ -247,6 +271,25 @@ def _validate_axes(scenario: Scenario, axes: dict[str, list[Any]], catalog) -> N
             params = row_input(scenario, {name: value})
             if name in ("model", "base_model"):
                 compare(params, catalog=catalog)
+
+
+ESTIMATE_BOUNDS = {
+    "n_examples": MAX_N_EXAMPLES, "tokens_per_example": MAX_TOKENS_PER_EXAMPLE,
+    "training_hours": MAX_TRAINING_HOURS, "epochs": 50,
+}
+
+
+def _check_estimate_bounds(scenario: Scenario, axes: dict[str, list[Any]]) -> None:
+    """Estimate scenarios skip CompareInput: check their numbers against the same bounds here."""
+    for name, bound in ESTIMATE_BOUNDS.items():
+        values = axes.get(name, [scenario.baseline.get(name)])
+        for value in values:
+            if value is None or value == "auto":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                raise PricingError(f"{name} must be a number, got {value!r}")
+            if not 0 <= value <= bound:
+                raise PricingError(f"{name} must be between 0 and {bound:,}, got {value:,}")
 
 
 def evaluate(scenario: Scenario, *, catalog, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:

@@ -65,7 +65,8 @@ def _ticks(top: float, count: int = 5) -> list[float]:
         if step * magnitude * count >= top:
             break
     size = step * magnitude
-    return [round(size * k, 10) for k in range(count + 1) if size * (k - 1) < top]
+    digits = max(0, 3 - math.floor(math.log10(size)))  # tiny figures (a $0.0000004 call) keep their digits
+    return [round(size * k, digits) for k in range(count + 1) if size * (k - 1) < top]
 
 
 def line_chart(title: str, series: list[tuple[str, str, list[float], list[float]]], *, x_label: str,
@@ -74,7 +75,7 @@ def line_chart(title: str, series: list[tuple[str, str, list[float], list[float]
     xs = [x for _, _, sx, _ in series for x in sx]
     ys = [y for _, _, _, sy in series for y in sy]
     x_ticks, y_ticks = _ticks(max(xs + [1e-12])), _ticks(max(ys + [1e-12]))
-    x_max, y_max = x_ticks[-1], y_ticks[-1]
+    x_max, y_max = x_ticks[-1] or 1.0, y_ticks[-1] or 1.0
     plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
 
     def px(x: float) -> float:
@@ -122,6 +123,8 @@ def bar_chart(title: str, bars: list[tuple[str, list[tuple[str, str, float]]]], 
     height = PAD_T + 44 * len(bars) + 60
     total = max([sum(v for _, _, v in parts) for _, parts in bars] + [1e-12])
     ticks = _ticks(total)
+    if not ticks[-1]:
+        ticks = [0.0, 1.0]
     plot_w = W - 150 - PAD_R
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="{chart_id}" viewBox="0 0 {W} {height}" '
            f'width="{W}" height="{height}" role="img" aria-label="{html.escape(title)}" '
@@ -279,15 +282,17 @@ def _cell(value: float) -> str:
 def render_markdown(scenario: Scenario, grid: pd.DataFrame, result: CompareResult | None,
                     warnings: list[str]) -> str:
     """Markdown: headline, summary table, warnings and the grid (first rows)."""
-    lines = [f"# {scenario.title}", ""]
+    e = md_escape
+    lines = [f"# {e(scenario.title)}", ""]
     if result is not None:
-        lines += [f"- {line}" for line in _headline(result)] + ["", "| | base + long prompt | fine-tuned |",
-                                                                 "|---|---:|---:|"]
-        lines += [f"| {a} | {b} | {c} |" for a, b, c in _summary_rows(result)] + [""]
-    lines += [f"> **Warning:** {w}" for w in warnings] + ([""] if warnings else [])
+        lines += [f"- {e(line)}" for line in _headline(result)] + ["", "| | base + long prompt | fine-tuned |",
+                                                                    "|---|---:|---:|"]
+        lines += [f"| {e(a)} | {e(b)} | {e(c)} |" for a, b, c in _summary_rows(result)] + [""]
+    lines += [f"> **Warning:** {e(w)}" for w in warnings] + ([""] if warnings else [])
     lines += [f"## Grid ({len(grid):,} rows)", ""]
     head = grid.head(TABLE_ROWS)
     columns = list(head.columns)
+    # column names are ftsim's own identifiers (sweeps are checked against a fixed list), written as they are
     lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in head.itertuples(index=False):
         lines.append("| " + " | ".join(_md(v) for v in row) + " |")
@@ -296,10 +301,33 @@ def render_markdown(scenario: Scenario, grid: pd.DataFrame, result: CompareResul
     return "\n".join(lines) + "\n"
 
 
+_MD_SPECIAL = set("\\`*_[]#|~")
+
+
+def md_escape(text: object) -> str:
+    """Text safe to embed in Markdown: one line, HTML special characters as entities, Markdown punctuation
+    backslash-escaped (so a title `# <script>` renders as the characters typed, never as markup)."""
+    out = []
+    for char in " ".join(str(text).split()):
+        if char == "<":
+            out.append("&lt;")
+        elif char == ">":
+            out.append("&gt;")
+        elif char == "&":
+            out.append("&amp;")
+        elif char in _MD_SPECIAL:
+            out.append("\\" + char)
+        else:
+            out.append(char)
+    if out and out[0] in ("-", "+"):  # a leading list marker
+        out[0] = "\\" + out[0]
+    return "".join(out)
+
+
 def _md(value) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return "never" if value is pd.NA else ""
-    return _cell(value) if isinstance(value, float) else str(value)
+    return _cell(value) if isinstance(value, float) else md_escape(value)
 
 
 def render_csv(grid: pd.DataFrame) -> str:

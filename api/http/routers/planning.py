@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ftsim.api.http.deps import BackendDep, get_tenant
+from ftsim.pricing.planning.bounds import MAX_TRAINING_HOURS
 from ftsim.pricing.planning.compare import CompareInput, CompareResult, compare
 from ftsim.pricing.planning.decide import DecideInput, Decision, decide
 from ftsim.pricing.errors import PricingError
@@ -134,7 +135,9 @@ class EstimateRequest(BaseModel):
     model: str
     method: Literal["supervised", "dpo", "reinforcement", "vision"] = "supervised"
     n_epochs: int | Literal["auto"] = "auto"
-    hours: Decimal | None = Field(default=None, ge=0, description="RFT: billed training-loop hours")
+    hours: Decimal | None = Field(
+        default=None, ge=0, le=MAX_TRAINING_HOURS, description="RFT: billed training-loop hours"
+    )
     examples: list[dict[str, Any]] | None = None
     validation_examples: list[dict[str, Any]] | None = None
     file_id: str | None = None
