@@ -179,7 +179,7 @@ def _defaults(scenario: Scenario) -> dict[str, Any]:
     if unknown:
         raise PricingError(f"unknown baseline parameter(s): {', '.join(unknown)}")
     defaults = {
-        "base_model": None, "tuned_system_prompt_tokens": 0, "cached_fraction": 0.0, "batch_fraction": 0.0,
+        "base_model": None, "tuned_system_prompt_tokens": 0, "cached_fraction": None, "batch_fraction": 0.0,
         "training_tokens": None, "n_examples": None, "tokens_per_example": None, "epochs": "auto",
         "training_hours": None, "months": 12, "retrain_every": None, "method": "supervised",
     }
@@ -203,7 +203,10 @@ def row_input(scenario: Scenario, row: dict[str, Any]) -> CompareInput:
             epochs = _number("epochs", epochs)
         values["training_tokens"] = n * per_example * _epochs_scalar(epochs, n)
     for key in ("cached_fraction", "batch_fraction"):
-        values[key] = Decimal(str(_number(key, values[key], integer=False)))
+        if values[key] is None or _isnan(values[key]):
+            values[key] = None if key == "cached_fraction" else Decimal(0)  # compare's default share applies
+        else:
+            values[key] = Decimal(str(_number(key, values[key], integer=False)))
     retrain = values.get("retrain_every")
     if retrain is not None and not _isnan(retrain):
         retrain = _number("retrain_every", retrain)

@@ -13,7 +13,9 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ftsim.pricing.planning.compare import CompareInput, _horizon, _trainings, rates_of
+from ftsim.pricing.planning.compare import (
+    CACHE_MIN_TOKENS, DEFAULT_CACHED_FRACTION, CompareInput, _horizon, _trainings, rates_of,
+)
 from ftsim.pricing.errors import PricingError
 from ftsim.pricing.planning.whatif import CHUNK, OBJECT_AXES, Scenario, _auto_epochs, _defaults, _validate_axes
 
@@ -146,6 +148,8 @@ def _compute_compare(frame: pd.DataFrame, chunk: _Chunk, scenario: Scenario, cat
     def call(p, prompt, cached):
         return ((prompt - cached + i) * p[:, 0] + cached * p[:, 1] + o * p[:, 2]) / 1e6
 
+    # compare's default: a long prompt (>= CACHE_MIN_TOKENS) not given a cached share is DEFAULT_CACHED_FRACTION cached
+    cf = np.where(np.isnan(cf), np.where(s >= CACHE_MIN_TOKENS, float(DEFAULT_CACHED_FRACTION), 0.0), cf)
     cached = s * cf
     base_call = call(base_std, s, cached) * (1 - bf) + call(base_bat, s, cached) * bf
     tuned_call = call(tuned_std, t, 0.0) * (1 - bf) + call(tuned_bat, t, 0.0) * bf

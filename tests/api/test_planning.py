@@ -15,7 +15,7 @@ ROOT = Path(__file__).parents[2]
 TOY = ROOT / "fixtures" / "datasets" / "toy_chat_fine_tuning.jsonl"
 AUTH = {"Authorization": "Bearer sk-test"}
 TV8 = dict(model="gpt-4.1-mini", calls_per_month=100_000, system_prompt_tokens=2000, input_tokens=500,
-           output_tokens=300, training_tokens=2_400_000, today="2026-11-22")
+           output_tokens=300, training_tokens=2_400_000, today="2026-11-22", cached_fraction=0)
 
 
 def envelope(resp, status=400):

@@ -25,7 +25,7 @@ from ftsim.pricing.planning.whatif import (
 CATALOG = load_catalog()
 SCENARIOS = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
 BASELINE = dict(model="gpt-4.1-mini", calls_per_month=100_000, system_prompt_tokens=2000, input_tokens=500,
-                output_tokens=300, training_tokens=2_400_000)
+                output_tokens=300, training_tokens=2_400_000, cached_fraction=0)
 
 
 def scenario(sweep=None, **baseline):

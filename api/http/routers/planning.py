@@ -21,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ftsim.api.http.deps import BackendDep, get_tenant
 from ftsim.pricing.planning.bounds import MAX_TRAINING_HOURS
-from ftsim.pricing.planning.compare import CompareInput, CompareResult, compare
+from ftsim.pricing.planning.compare import (
+    CompareInput, CompareResult, ProviderComparison, compare, compare_providers,
+)
 from ftsim.pricing.planning.decide import DecideInput, Decision, decide
 from ftsim.pricing.errors import PricingError
 from ftsim.pricing.costs.estimate import Estimate
@@ -43,9 +45,10 @@ def _bad(exc: Exception, param: str | None = None) -> BadRequestError:
     return BadRequestError(str(exc), param=param)
 
 
-@router.post("/compare", response_model=CompareResult)
-def post_compare(body: CompareInput, backend: BackendDep) -> CompareResult:
-    """Fine-tuned model with a short prompt vs base model with a long prompt: costs, break-even, verdict."""
+@router.post("/compare", response_model=CompareResult | ProviderComparison)
+def post_compare(body: CompareInput, backend: BackendDep) -> CompareResult | ProviderComparison:
+    """Fine-tuned model with a short prompt vs base model with a long prompt: costs, break-even, verdict
+    (`provider: both`: both providers side by side)."""
     if body.training_file is not None:
         raise BadRequestError(
             "training_file is a local path and cannot be read over HTTP: give training_tokens (from "
@@ -54,6 +57,8 @@ def post_compare(body: CompareInput, backend: BackendDep) -> CompareResult:
         )
     params = body if body.today else body.model_copy(update={"today": _today(backend)})
     try:
+        if params.provider == "both":
+            return compare_providers(params, catalog=backend.catalog)
         return compare(params, catalog=backend.catalog)
     except PricingError as exc:
         raise _bad(exc, "model") from None
