@@ -167,3 +167,22 @@ def test_estimate_errors_are_400(http, payload):
 def test_openapi_lists_the_planning_routes(http):
     paths = http.get("/openapi.json").json()["paths"]
     assert {"/planning/compare", "/planning/whatif", "/planning/decide", "/planning/estimate"} <= set(paths)
+
+
+def test_estimate_partial_over_http_and_strict(http, backend):
+    import datetime as dt
+
+    good = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    bad = {"messages": [{"role": "user", "content": "no answer"}]}
+    examples = [good] * 12 + [bad]
+    body = http.post("/planning/estimate", json={"model": "gpt-4o-mini", "examples": examples}).json()
+    assert body["partial"] is True and body["n_examples"] == 12 and body["errors"][0]["first_lines"] == [13]
+    assert body["as_of"] == dt.datetime.fromtimestamp(backend.now(), dt.timezone.utc).date().isoformat()
+    envelope(http.post("/planning/estimate", json={"model": "gpt-4o-mini", "examples": examples, "strict": True}))
+
+
+def test_compare_both_providers_over_http(http):
+    body = http.post("/planning/compare", json={**TV8, "provider": "both", "calls_per_month": 2_000_000}).json()
+    assert [r["provider"] for r in body["results"]] == ["openai", "azure"]
+    azure = body["results"][1]
+    assert azure["tuned"]["hosting_monthly_usd"] == "1241.00" and azure["break_even_calls_per_month"] > 1_551_250

@@ -148,6 +148,10 @@ class EstimateRequest(BaseModel):
     file_id: str | None = None
     validation_file_id: str | None = None
     today: dt.date | None = None
+    strict: bool = Field(default=False, description="refuse a file with errors (default: price the valid examples)")
+    provider: Literal["openai", "azure"] = "openai"
+    azure_tier: Literal["global", "data_zone", "regional_us", "regional_sweden", "developer"] = "global"
+    azure_existing_customer: bool = False
 
 
 @router.post("/estimate", response_model=Estimate)
@@ -161,7 +165,8 @@ def post_estimate(body: EstimateRequest, backend: BackendDep, request: Request):
         raise BadRequestError("n_epochs must be >= 1 or 'auto'", param="n_epochs")
     options = dict(
         model=body.model, method=body.method, epochs=body.n_epochs, hours=body.hours, catalog=backend.catalog,
-        today=body.today or _today(backend), workers=1,
+        today=body.today or _today(backend), workers=1, partial=not body.strict, provider=body.provider,
+        azure_tier=body.azure_tier, azure_existing_customer=body.azure_existing_customer,
     )
     try:
         if body.examples is not None:
