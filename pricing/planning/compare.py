@@ -381,9 +381,9 @@ def _openai_plan(params: CompareInput, catalog, today: dt.date) -> _Plan:
         can_train = False
         reason = (f"OpenAI will not train this: {tuned_entry.snapshot} accepts no new fine-tuning jobs since "
                   f"{tuned_entry.training_until.isoformat()}.")
-    elif params.method not in tuned_entry.methods and tuned_entry.methods:
+    elif _method(params) not in tuned_entry.methods and tuned_entry.methods:
         can_train = False
-        reason = f"OpenAI will not train this: {tuned_entry.snapshot} does not allow the {params.method} method."
+        reason = f"OpenAI will not train this: {tuned_entry.snapshot} does not allow the {_method(params)} method."
     sources = sorted({catalog.source_text(t.source) for t in _sources_of(tuned_entry) + _sources_of(base_entry)})
     if eligibility.source:
         sources.append(eligibility.source)
@@ -396,6 +396,11 @@ def _openai_plan(params: CompareInput, catalog, today: dt.date) -> _Plan:
         base_life=_Lifecycle(base_entry.snapshot, base_entry.training_until, base_entry.inference_until),
         can_train=can_train, eligibility=reason, sources=sources,
     )
+
+
+def _method(params: CompareInput) -> str:
+    """The training method: hours of training mean reinforcement fine-tuning."""
+    return "reinforcement" if params.training_hours is not None else params.method
 
 
 def _sources_of(entry) -> list:
@@ -438,8 +443,8 @@ def _azure_plan(params: CompareInput, today: dt.date, warnings: list[str]) -> _P
     can_train: bool | None = True
     reason = f"Azure OpenAI accepts {tier.label} fine-tuning of {tuned.snapshot}"
     reason += f" until {training_until.isoformat()}." if training_until else " (no announced end)."
-    if params.method not in tuned.methods:
-        can_train, reason = False, f"Azure will not train this: {tuned.snapshot} does not allow {params.method} there."
+    if _method(params) not in tuned.methods:
+        can_train, reason = False, f"Azure will not train this: {tuned.snapshot} does not allow {_method(params)} there."
     elif training_until is not None and today >= training_until:
         can_train = False
         who = "existing customers" if params.azure_existing_customer else "new customers"
