@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     warnings = list(result.warnings) if result is not None else sweep_warnings(scenario, catalog)
     if args.out:
         try:
-            path = write_report(args.out, scenario, grid, result, warnings)
+            path = write_report(args.out, scenario, grid, result, warnings, catalog)
         except OSError as exc:
             raise CliError(f"cannot write {args.out}: {exc}") from None
         print(f"wrote {path} ({len(grid):,} rows)")

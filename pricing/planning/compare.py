@@ -385,8 +385,7 @@ def _openai_plan(params: CompareInput, catalog, today: dt.date) -> _Plan:
         can_train = False
         reason = f"OpenAI will not train this: {tuned_entry.snapshot} does not allow the {_method(params)} method."
     sources = sorted({catalog.source_text(t.source) for t in _sources_of(tuned_entry) + _sources_of(base_entry)})
-    if eligibility.source:
-        sources.append(eligibility.source)
+    sources.append(providers.source_text("OAI-DEP"))  # the wind-down rules applied to every OpenAI result
     return _Plan(
         provider="openai", base_snapshot=base_entry.snapshot, tuned_snapshot=tuned_entry.snapshot,
         base_std=base_rates.base, base_batch=base_rates.base_batch, tuned_std=tuned_rates.tuned,

@@ -108,7 +108,7 @@ def post_whatif(body: WhatifRequest, backend: BackendDep):
     warnings = list(result.warnings) if result is not None else sweep_warnings(scenario, backend.catalog)
     if body.format != "json":
         media = {"html": "text/html", "md": "text/markdown", "csv": "text/csv"}[body.format]
-        text = render(body.format, scenario, grid, result, warnings)
+        text = render(body.format, scenario, grid, result, warnings, backend.catalog)
         return Response(content=text, media_type=f"{media}; charset=utf-8")
     head = grid.head(body.max_rows)
     rows = json.loads(head.to_json(orient="records"))
