@@ -81,7 +81,7 @@ def _print(scenario, grid, result, warnings: list[str], rows: int) -> None:
     from ftsim.api.cli.compare import print_compare
 
     console = Console(highlight=False)
-    console.print(f"[bold]{scenario.title}[/bold]: {len(grid):,} rows")
+    console.print(f"[bold]{scenario.title}[/bold]: {len(grid):,} rows, as of {scenario.today.isoformat()}")
     if result is not None:
         print_compare(result)
     elif warnings:

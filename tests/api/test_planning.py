@@ -187,3 +187,24 @@ def test_compare_both_providers_over_http(http):
     assert [r["provider"] for r in body["results"]] == ["openai", "azure"]
     azure = body["results"][1]
     assert azure["tuned"]["hosting_monthly_usd"] == "1241.00" and azure["break_even_calls_per_month"] > 1_551_250
+
+
+def test_every_planning_endpoint_uses_the_simulated_clocks_date(http, backend):
+    """One as-of date: estimate, compare, whatif and decide all report the clock's date, and their lifecycle
+    figures agree (the same horizon end and days left)."""
+    import datetime as dt
+
+    backend.advance(13 * 86400)
+    today = dt.datetime.fromtimestamp(backend.now(), dt.timezone.utc).date()
+    base = {k: v for k, v in TV8.items() if k != "today"}
+    compare = http.post("/planning/compare", json=base).json()
+    whatif = http.post("/planning/whatif", json={"scenario": {"baseline": base}}).json()
+    good = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    estimate = http.post("/planning/estimate", json={"model": "gpt-4.1-mini", "examples": [good] * 10}).json()
+    answers = tomllib.loads((ROOT / "fixtures" / "answers" / "sft-cost-play.toml").read_text(encoding="utf-8"))
+    answers.pop("today")
+    decide = http.post("/planning/decide", json=answers).json()
+    assert compare["as_of"] == whatif["as_of"] == estimate["as_of"] == decide["as_of"] == today.isoformat()
+    assert whatif["baseline"]["horizon_end"] == compare["horizon_end"] == decide["compare"]["horizon_end"]
+    days = (dt.date(2027, 1, 6) - today).days
+    assert any(f"({days} days left)" in w for w in estimate["warnings"])

@@ -79,6 +79,7 @@ class WhatifResponse(BaseModel):
 
     title: str
     kind: str
+    as_of: dt.date
     n_rows: int
     columns: list[str]
     rows: list[dict[str, Any]]
@@ -113,7 +114,7 @@ def post_whatif(body: WhatifRequest, backend: BackendDep):
     head = grid.head(body.max_rows)
     rows = json.loads(head.to_json(orient="records"))
     return WhatifResponse(
-        title=scenario.title, kind=scenario.kind, n_rows=len(grid), columns=list(grid.columns), rows=rows,
+        title=scenario.title, kind=scenario.kind, as_of=scenario.today, n_rows=len(grid), columns=list(grid.columns), rows=rows,
         baseline=result, warnings=warnings,
     )
 
