@@ -32,7 +32,7 @@ from typing import Callable, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ftsim.pricing.planning.bounds import (
-    MAX_CALLS_PER_MONTH, MAX_N_EXAMPLES, MAX_TOKENS_PER_CALL, MAX_TRAINING_HOURS, MAX_TRAINING_TOKENS,
+    MAX_CALLS_PER_MONTH, MAX_N_EXAMPLES, MAX_TOKENS_PER_CALL, MAX_TRAINING_HOURS, MAX_TRAINING_TOKENS, MAX_USD,
 )
 from ftsim.pricing.planning.compare import CompareInput, CompareResult, compare
 from ftsim.pricing.costs.hyperparameters import auto_n_epochs
@@ -210,6 +210,10 @@ class DecideInput(BaseModel):
     azure_existing_customer: bool = False
     deployments: int = Field(default=1, ge=1, le=10_000)
     dpo_examples: int | None = Field(default=None, ge=0, le=MAX_N_EXAMPLES, description="default: n_examples")
+    after_shutdown_cost_usd: Decimal = Field(
+        default=Decimal(0), ge=0, le=MAX_USD,
+        description="one-off cost of retraining elsewhere when the tuned model shuts down inside the horizon",
+    )
     # Figures for the cost step (compare); model defaults to gpt-4.1-mini.
     model: str = "gpt-4.1-mini"
     base_model: str | None = None
@@ -550,6 +554,7 @@ def _cost_figures(data: DecideInput, recommendation: str, providers: list[str], 
             has_fine_tuned_before=data.has_fine_tuned_before,
             recent_fine_tuned_inference=data.recent_fine_tuned_inference,
             method="dpo" if recommendation == "sft_then_dpo" else "supervised",
+            after_shutdown_cost_usd=data.after_shutdown_cost_usd,
         )
         results.append(compare(params, catalog=catalog))
     runnable = [r for r in results if r.verdict != "cannot_train"] or results

@@ -131,7 +131,7 @@ numbers = st.one_of(
 )
 COMPARE_FIELDS = ["calls_per_month", "system_prompt_tokens", "input_tokens", "output_tokens", "training_tokens",
                   "tuned_system_prompt_tokens", "cached_fraction", "batch_fraction", "months", "retrain_every",
-                  "training_hours"]
+                  "training_hours", "deployments", "after_shutdown_cost_usd"]
 
 
 def _no_5xx(resp) -> None:
@@ -141,9 +141,9 @@ def _no_5xx(resp) -> None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(field=st.sampled_from(COMPARE_FIELDS), value=numbers)
-def test_property_compare_never_5xx(field, value):
-    body = {**TV8, field: value}
+@given(field=st.sampled_from(COMPARE_FIELDS), value=numbers, provider=st.sampled_from(["openai", "azure", "both"]))
+def test_property_compare_never_5xx(field, value, provider):
+    body = {**TV8, field: value, "provider": provider}
     if field == "training_hours":
         body.pop("training_tokens")
     _no_5xx(client().post("/planning/compare", json=body))

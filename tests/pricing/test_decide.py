@@ -214,3 +214,13 @@ def test_follow_ups_come_after_a_training_recommendation():
 def test_bad_number_answer_states_the_expected_form():
     with pytest.raises(ValueError, match="expected a whole number such as 1200"):
         parse_answer(QUESTIONS[3], "lots")
+
+
+def test_after_shutdown_cost_reaches_the_figures():
+    figures = dict(PASS, prompt_cost_pain=True, has_preference_data=False, calls_per_month=100_000,
+                   system_prompt_tokens=2000, input_tokens=500, output_tokens=300, training_tokens=2_400_000,
+                   cached_fraction=Decimal(0), provider="openai", has_fine_tuned_before=True,
+                   recent_fine_tuned_inference=True)
+    plain = walk(**figures)
+    moved = walk(**figures, after_shutdown_cost_usd=Decimal(100))
+    assert moved.compare.tuned.horizon_cost_usd == plain.compare.tuned.horizon_cost_usd + 100
