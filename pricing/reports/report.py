@@ -391,6 +391,8 @@ PERCENT_COLUMNS = {"cached_fraction", "batch_fraction", "break_even_cached_fract
 
 def _format_cell(column: str, value) -> str:
     """A grid cell for people: money with $, shares as %, counts with commas, 'never' for no break-even."""
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars -> Python numbers
+        value = value.item()
     missing = value is None or value is pd.NA or (isinstance(value, float) and value != value)
     if missing:
         return "never" if column.startswith("break_even") else "–"

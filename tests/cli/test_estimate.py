@@ -144,3 +144,17 @@ def test_azure_estimate(capsys) -> None:
                  "--json", "--today", "2026-12-05"]) == 0
     data = _json.loads(capsys.readouterr().out)
     assert data["provider"] == "azure" and data["rate_usd"] == "1.50"
+
+
+def test_as_of_defaults_to_today_not_the_catalog_date(capsys) -> None:
+    """Issue 15: estimate counted days left from the catalog's date while compare used today."""
+    import datetime as dt
+    import json as _json
+
+    assert main(["estimate", TOY, "--model", "gpt-4.1-mini", "--json"]) == 0
+    data = _json.loads(capsys.readouterr().out)
+    today = dt.date.today()
+    assert data["as_of"] == today.isoformat() != data["catalog_effective_date"]
+    days = (dt.date(2027, 1, 6) - today).days
+    if days > 0:
+        assert any(f"({days} days left)" in w for w in data["warnings"])

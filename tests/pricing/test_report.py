@@ -199,3 +199,12 @@ def test_estimate_report_has_the_as_of_line():
     grid = evaluate(scenario, catalog=CATALOG)
     page = render("html", scenario, grid, None, [])
     assert 'id="as-of"' in page and "OpenAI catalog 2026-11" in page
+
+
+def test_grid_counts_are_formatted_from_numpy_scalars(support_bot):
+    from ftsim.pricing.reports.report import display_grid
+
+    _, grid, _ = support_bot
+    labels, rows = display_grid(grid)
+    column = labels.index("break-even calls/month")
+    assert "57,472" in [row[column] for row in rows]
