@@ -11,9 +11,16 @@ STAMP2 := $(VENV2)/.installed
 STAMP1 := $(VENV1)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install serve test test-sdk3 test-sdk2 test-sdk1 bench clean
+.PHONY: install serve test test-sdk3 test-sdk2 test-sdk1 bench clean chromium
 
-install: $(STAMP) $(STAMP2) $(STAMP1)
+install: $(STAMP) $(STAMP2) $(STAMP1) chromium
+
+# Headless Chromium for the report screenshot test (skipped with a reason when absent): installed through apt
+# only where it is missing and apt-get is available; never fails the install.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && apt-get install -y -qq chromium) || \
+	    echo "chromium not installed: the report screenshot test will be skipped"; }
 
 # Main environment: openai 3.x (httpx2), the package with its dev extras (the tokenizer files ship inside it).
 $(STAMP): pyproject.toml

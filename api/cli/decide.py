@@ -45,8 +45,8 @@ def ask_all(data: dict[str, Any], ask: Callable[[str], str] | None = None, out=N
     out = out or sys.stdout
     ask = ask or input
     answers = {k: v for k, v in data.items() if v is not None}
-    while (question := next_question(answers)) is not None:
-        suffix = " [number]" if question.kind == "int" else " [y/n]"
+    while (question := next_question(answers, interactive=True)) is not None:
+        suffix = {"int": " [whole number]", "path": " [path, or blank]"}.get(question.kind, " [y/n]")
         while True:
             try:
                 text = ask(f"{question.text}{suffix} ")
@@ -57,6 +57,9 @@ def ask_all(data: dict[str, Any], ask: Callable[[str], str] | None = None, out=N
                 break
             except ValueError as exc:
                 print(f"  {exc}", file=out)
+    if answers.get("training_file") == "":
+        answers["training_file"] = None  # blank: estimate from the examples
+        answers.setdefault("_skipped", True)
     return answers
 
 
@@ -79,7 +82,11 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"answers: {validation_line(exc)}", code=2) from None
     if not args.answers:
         raw = ask_all(raw, ask=_ask_on_stderr if args.json else None, out=sys.stderr if args.json else sys.stdout)
-    data = DecideInput.model_validate(raw)
+        raw.pop("_skipped", None)
+    try:
+        data = DecideInput.model_validate(raw)
+    except ValidationError as exc:
+        raise CliError(f"answers: {validation_line(exc)}", code=2) from None
     catalog = load_catalog_arg(args.catalog)
     try:
         decision = decide(data, catalog=catalog, today=args.today or data.today or dt.date.today())
@@ -93,13 +100,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_decision(decision, file=None) -> None:
-    """The walk, the recommendation and its figures as rich output."""
+    """The answer first (recommendation, provider, as-of date, figures), then the walk and the warnings."""
     from rich.console import Console
     from rich.table import Table
 
     from ftsim.api.cli.compare import print_compare
 
-    console = Console(file=file or sys.stdout, highlight=False)
+    console = Console(file=file or sys.stdout, highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = 200
+    where = {"openai": "OpenAI", "azure": "Azure OpenAI", None: "-"}[decision.provider]
+    console.print(f"as of {decision.as_of.isoformat()}")
+    console.print(f"recommendation: [bold]{decision.recommendation}[/bold] (provider: {where}): {decision.summary}")
+    for a in decision.availability:
+        state = {True: "can train", False: "cannot train", None: "may refuse"}[a.can_train]
+        console.print(f"  {a.provider}: {state}: {a.reason}")
     table = Table(title="Decision path")
     table.add_column("question")
     table.add_column("answer", justify="center")
@@ -109,14 +124,18 @@ def print_decision(decision, file=None) -> None:
             "yes" if step.answer else "no")
         table.add_row(step.text, str(answer), step.reason)
     console.print(table)
-    console.print(f"recommendation: [bold]{decision.recommendation}[/bold]: {decision.summary}")
+    shown: set[str] = set()
     if decision.compare is not None:
         print_compare(decision.compare, file=file)
+        shown = set(decision.compare.warnings)  # print_compare did
+    if decision.dpo is not None:
+        d = decision.dpo
+        console.print(f"DPO job: {d.examples:,} pairs x {d.tokens_per_example:,} tokens x {d.epochs} epochs = "
+                      f"{d.trained_tokens:,} tokens, ${d.cost_usd:,} (included in the training cost above)")
     if decision.rft is not None:
         r = decision.rft
         console.print(f"RFT on {r.snapshot}: ${r.hourly_rate_usd}/hour x {r.hours} h = ${r.budget_usd} "
-                      f"(training-loop hours only; grader tokens extra)." + ("" if not r.available else f" {r.availability}"))
-    shown = set(decision.compare.warnings) if decision.compare is not None else set()  # print_compare did
+                      f"(training-loop hours only; grader tokens extra). {r.availability}")
     for warning in decision.warnings:
         if warning not in shown:
             console.print(f"[yellow]warning:[/yellow] {warning}")

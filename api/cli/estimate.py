@@ -8,6 +8,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ftsim.api.cli import CliError
+from ftsim.api.cli.compare import date_arg
+from ftsim.pricing.costs.rft import MAX_HOURS
+from ftsim.pricing.planning.bounds import MAX_GRADER_TOKENS
 from ftsim.api.cli.progress import PROGRESS_MIN_BYTES, scan_progress
 
 __all__ = ["register", "run", "epochs_arg", "hours_arg", "PROGRESS_MIN_BYTES"]
@@ -29,8 +32,8 @@ def hours_arg(text: str) -> Decimal:
         value = Decimal(text)
     except InvalidOperation:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value.is_finite() or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    if not value.is_finite() or value < 0 or value > MAX_HOURS:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to {MAX_HOURS:,}, got {text!r}")
     return value
 
 
@@ -44,6 +47,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--validation-file", metavar="F", help="validation JSONL (counted, not billed)")
     p.add_argument("--hours", type=hours_arg, metavar="H", help="RFT: billed training-loop hours (else estimated)")
     p.add_argument("--catalog", metavar="F", help="price catalog JSON (default: the bundled newest)")
+    p.add_argument("--today", type=date_arg, help="the as-of date for lifecycle warnings (default: today)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse a file with errors (default: price the valid examples, labelled partial)")
+    p.add_argument("--provider", choices=["openai", "azure"], default="openai", help="price on OpenAI or Azure")
+    p.add_argument("--azure-tier", choices=["global", "data_zone", "regional_us", "regional_sweden", "developer"],
+                   default="global", help="Azure training type (default global)")
+    p.add_argument("--azure-existing-customer", action="store_true",
+                   help="Azure: you already fine-tune there (training continues past the base model's retirement)")
+    p.add_argument("--grader-model", metavar="M", help="RFT: the model grader (its tokens are billed)")
+    p.add_argument("--grader-input-tokens", type=int, default=0, metavar="N",
+                   help="RFT: grader input tokens per graded sample")
+    p.add_argument("--grader-output-tokens", type=int, default=0, metavar="N",
+                   help="RFT: grader output tokens per graded sample")
     p.add_argument("--json", action="store_true", help="print the estimate as JSON")
     p.set_defaults(handler=run)
 
@@ -53,13 +69,29 @@ def run(args: argparse.Namespace) -> int:
     from ftsim.pricing.catalog.catalog import load_catalog
     from ftsim.pricing.costs.estimate import estimate
 
+    import datetime as dt
+
+    from ftsim.pricing.costs.rft import GraderSpec
+
     catalog = load_catalog(args.catalog) if args.catalog else load_catalog()
     if args.hours is not None and args.method != "reinforcement":
         raise CliError("--hours applies to --method reinforcement only")
+    graders = []
+    if args.grader_model:
+        if args.method != "reinforcement":
+            raise CliError("--grader-model applies to --method reinforcement only", code=2)
+        if not 0 <= args.grader_input_tokens <= MAX_GRADER_TOKENS or not 0 <= args.grader_output_tokens <= MAX_GRADER_TOKENS:
+            raise CliError(f"grader tokens must be between 0 and {MAX_GRADER_TOKENS:,}", code=2)
+        graders.append(GraderSpec(model=args.grader_model, input_tokens_per_call=args.grader_input_tokens,
+                                  output_tokens_per_call=args.grader_output_tokens))
+    elif args.grader_input_tokens or args.grader_output_tokens:
+        raise CliError("--grader-input-tokens and --grader-output-tokens need --grader-model", code=2)
     with scan_progress(args.file, "counting tokens") as progress:
         result = estimate(
             args.file, model=args.model, method=args.method, epochs=args.epochs,
             validation_file=args.validation_file, hours=args.hours, catalog=catalog, progress=progress,
+            today=args.today or dt.date.today(), partial=not args.strict, provider=args.provider,
+            azure_tier=args.azure_tier, azure_existing_customer=args.azure_existing_customer, graders=graders,
         )
     if args.json:
         print(result.model_dump_json(indent=2))

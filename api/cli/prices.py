@@ -13,6 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the `prices` subcommand."""
     p = sub.add_parser("prices", help="show the price catalog (USD per 1M tokens)")
     p.add_argument("--catalog", metavar="F", help="price catalog JSON (default: the bundled newest)")
+    p.add_argument("--provider", choices=["openai", "azure"], default="openai",
+                   help="openai: the catalog; azure: Azure OpenAI's training, inference, hosting and retirement dates")
     p.add_argument("--json", action="store_true", help="print the whole catalog as JSON")
     p.set_defaults(handler=run)
 
@@ -25,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
     """Print the catalog."""
     from ftsim.pricing.catalog.catalog import load_catalog
 
+    if getattr(args, "provider", "openai") == "azure":
+        return _azure(args)
     catalog = load_catalog(args.catalog) if args.catalog else load_catalog()
     if args.json:
         print(catalog.model_dump_json(indent=2))
@@ -52,4 +56,44 @@ def run(args: argparse.Namespace) -> int:
         )
     console.print(table)
     console.print("sources: " + "; ".join(catalog.source_text(s) for s in catalog.sources), highlight=False)
+    return 0
+
+
+def _azure(args: argparse.Namespace) -> int:
+    """Azure OpenAI's fine-tuning prices and dates, with the wind-down facts beside them."""
+    from ftsim.pricing.catalog.providers import load_providers
+
+    providers = load_providers()
+    azure = providers.azure
+    if args.json:
+        print(providers.model_dump_json(indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = 200
+    table = Table(title=f"Azure OpenAI fine-tuning ({providers.version}, effective {providers.effective_date}), USD")
+    for col in ("model", "methods", "training global / data zone / Sweden / developer", "unit",
+                "inference in / cached / out (Global)", "training until (existing)", "base retires",
+                "deployments retire"):
+        table.add_column(col)
+    for m in azure.models:
+        t = m.training
+        table.add_row(
+            m.snapshot, ", ".join(sorted(m.methods)),
+            " / ".join(_p(t.get(k)) for k in ("global", "regional_us", "sweden", "developer")),
+            "per hour" if m.training_unit == "per_hour" else "per 1M tokens",
+            f"{m.inference.input} / {m.inference.cached_input} / {m.inference.output}",
+            _p(m.training_until_existing), _p(m.base_retirement), _p(m.deployment_until),
+        )
+    console.print(table)
+    hosting = ", ".join(f"{k} ${v}/h" for k, v in azure.hosting_per_hour.items())
+    console.print(f"hosting per fine-tuned deployment: {hosting} x {azure.hours_per_month} h a month; "
+                  f"Data Zone and regional inference x{azure.regional_uplift}; RFT capped at ${azure.rft_job_cap_usd} "
+                  "a job; Developer tier: no hosting, deployments deleted after 24 h", highlight=False)
+    for rule in providers.openai.wind_down:
+        console.print(f"OpenAI wind-down from {rule.date}: {rule.text} ({rule.source})", highlight=False)
+    console.print("sources: " + "; ".join(providers.source_text(s) for s in providers.sources), highlight=False)
     return 0

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     warnings = list(result.warnings) if result is not None else sweep_warnings(scenario, catalog)
     if args.out:
         try:
-            path = write_report(args.out, scenario, grid, result, warnings)
+            path = write_report(args.out, scenario, grid, result, warnings, catalog)
         except OSError as exc:
             raise CliError(f"cannot write {args.out}: {exc}") from None
         print(f"wrote {path} ({len(grid):,} rows)")
@@ -80,8 +80,10 @@ def _print(scenario, grid, result, warnings: list[str], rows: int) -> None:
 
     from ftsim.api.cli.compare import print_compare
 
-    console = Console(highlight=False)
-    console.print(f"[bold]{scenario.title}[/bold]: {len(grid):,} rows")
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = 200
+    console.print(f"[bold]{scenario.title}[/bold]: {len(grid):,} rows, as of {scenario.today.isoformat()}")
     if result is not None:
         print_compare(result)
     elif warnings:
@@ -90,13 +92,17 @@ def _print(scenario, grid, result, warnings: list[str], rows: int) -> None:
     if rows == 0:
         return
     swept = list(scenario.sweep)
-    keep = swept + [c for c in ("base_cost_per_call_usd", "tuned_cost_per_call_usd", "monthly_savings_usd",
-                                "training_cost_usd", "break_even_calls", "verdict") if c in grid.columns]
+    keep = swept + [c for c in ("provider", "base_cost_per_call_usd", "tuned_cost_per_call_usd", "monthly_savings_usd",
+                                "training_cost_usd", "break_even_calls_per_month", "net_savings_over_horizon_usd",
+                                "verdict") if c in grid.columns and c not in swept]
+    from ftsim.pricing.reports.report import COLUMN_LABELS, _format_cell
+
     table = Table(title=f"grid (first {min(rows, len(grid))} of {len(grid):,} rows)")
     for column in keep:
-        table.add_column(column, justify="left" if column in ("model", "base_model", "verdict") else "right")
+        table.add_column(COLUMN_LABELS.get(column, column.replace("_", " ")),
+                         justify="left" if column in ("model", "base_model", "verdict", "provider") else "right")
     for row in grid[keep].head(rows).itertuples(index=False):
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(_format_cell(c, v) for c, v in zip(keep, row)))
     console.print(table)
 
 

@@ -266,7 +266,8 @@ def _price_tables(entry: ModelEntry) -> list[Any]:
 def bundled_catalogs() -> list[str]:
     """Names of the catalog files shipped in pricing/catalog/, oldest first."""
     folder = resources.files("ftsim.pricing.catalog")
-    return sorted(item.name for item in folder.iterdir() if item.name.endswith(".json"))
+    # OpenAI catalogs are named by their date (2026-11.json); providers-*.json is another kind of data
+    return sorted(item.name for item in folder.iterdir() if item.name.endswith(".json") and item.name[:1].isdigit())
 
 
 @functools.cache

@@ -49,6 +49,7 @@ EVAL_FRACTION = Decimal("0.4")
 EFFORT_FACTOR = {"low": Decimal("0.5"), "medium": Decimal(1), "default": Decimal(1), "high": Decimal(2)}
 GRADER_FACTOR = {"string": Decimal(1), "python": Decimal(1), "model": Decimal("1.3"), "reasoning_model": Decimal(2)}
 AUTO_EVALS = 10
+MAX_HOURS = Decimal(100_000)  # = ftsim.pricing.planning.bounds.MAX_TRAINING_HOURS (costs may not import planning)
 RANGE_LOW = Decimal("0.5")
 RANGE_HIGH = Decimal(2)
 BillingEvent = Literal["success", "pause", "cancel", "failure"]
@@ -177,8 +178,8 @@ def estimate_duration(
 def given_duration(hours: Decimal | str | int) -> RftDuration:
     """A duration the user measured or read off an invoice (hours, e.g. 2.55)."""
     value = to_decimal(hours, what="hours")
-    if value < 0:
-        raise PricingError(f"hours must be >= 0, got {value}")
+    if value < 0 or value > MAX_HOURS:
+        raise PricingError(f"hours must be between 0 and {MAX_HOURS:,}, got {value}")
     seconds = int((value * SECONDS_PER_HOUR).to_integral_value())
     return RftDuration(
         seconds_low=seconds,

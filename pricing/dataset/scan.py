@@ -83,6 +83,7 @@ class DatasetReport(BaseModel):
     n_examples: int
     tokens_per_epoch: int
     tokens_per_epoch_low: int
+    n_counted: int = 0  # examples counted into tokens_per_epoch (those without errors)
     token_stats: TokenStats | None
     n_truncated: int
     n_images: int
@@ -339,7 +340,8 @@ def _report(path: Any, job: _Job, model: ModelLike, size: int, total: _Partial, 
     return DatasetReport(
         path=str(path), method=job.method, model=model.snapshot, tokenizer=job.tokenizer, training_context=job.context,
         file_bytes=size, n_lines=total.n_lines, n_examples=total.n_examples,
-        tokens_per_epoch=total.tokens, tokens_per_epoch_low=total.tokens_low, token_stats=_stats(total.hist),
+        tokens_per_epoch=total.tokens, tokens_per_epoch_low=total.tokens_low, n_counted=sum(total.hist.values()),
+        token_stats=_stats(total.hist),
         n_truncated=total.n_truncated, n_images=total.n_images, image_tokens=total.image_tokens,
         detected_format=detected if detected in ("chat", "preference") else "unknown",  # type: ignore[arg-type]
         valid=n_errors == 0, n_errors=n_errors, n_warnings=n_warnings, first_error=first_error,

@@ -14,6 +14,13 @@ Order and ids follow issue 6 (the product brief's framework):
 6. prompt_cost_pain yes        -> has_preference_data ? `sft_then_dpo` : `sft` (with compare figures)
 7. verifiable_task yes         -> `rft` (hourly budget and availability from the catalog)
 otherwise                      -> `fix_upstream`
+
+A walk that ends in training asks follow-ups (`FOLLOW_UPS`): whether the organization has fine-tuned before and
+ran fine-tuned inference in the last 60 days (OpenAI's wind-down), and for the cost play the volume and token
+counts (and, interactively, an optional dataset path), so that the decision ends in numbers. The method is then
+checked against every provider on the as-of date (`ProviderAvailability`): a method no provider can run is
+never recommended (`rft` -> `prompt_with_grader`, `sft` -> `shorten_prompt`). The cost play is priced on the
+providers that can train, DPO included for `sft_then_dpo`, and the cheaper one over its horizon is named.
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ftsim.pricing.planning.bounds import (
+    MAX_CALLS_PER_MONTH, MAX_N_EXAMPLES, MAX_TOKENS_PER_CALL, MAX_TRAINING_HOURS, MAX_TRAINING_TOKENS, MAX_USD,
+)
 from ftsim.pricing.planning.compare import CompareInput, CompareResult, compare
 from ftsim.pricing.costs.hyperparameters import auto_n_epochs
 from ftsim.pricing.costs.money import UsdAmount
@@ -39,10 +49,14 @@ __all__ = [
     "next_question",
     "decide",
     "parse_answer",
+    "FOLLOW_UPS",
+    "ProviderAvailability",
+    "DpoCost",
 ]
 
 Recommendation = Literal[
-    "rag", "prompting", "build_evals", "collect_data", "ship_prompt", "sft", "sft_then_dpo", "rft", "fix_upstream"
+    "rag", "prompting", "build_evals", "collect_data", "ship_prompt", "sft", "sft_then_dpo", "rft", "fix_upstream",
+    "prompt_with_grader", "shorten_prompt",
 ]
 
 MIN_EXAMPLES = 50
@@ -58,13 +72,15 @@ class Question(BaseModel):
 
     id: str
     text: str
-    kind: Literal["bool", "int"] = "bool"
+    kind: Literal["bool", "int", "path"] = "bool"
+    optional: bool = False  # asked interactively; a blank answer (or none in a file) is fine
     stop: Callable[[bool | int], bool]
     leads_to: Recommendation | None = None
     reason_stop: str
     reason_continue: str
     only_if: Callable[[dict[str, bool | int]], bool] = lambda answers: True
     refined_by: str | None = None  # a stop that a follow-up question refines (sft -> sft / sft_then_dpo)
+    after: tuple[str, ...] = ()  # follow-ups: the recommendations after which they are asked
 
 
 def _is(value: bool) -> Callable[[bool | int], bool]:
@@ -144,7 +160,32 @@ QUESTIONS: list[Question] = [
     ),
 ]
 
+TRAINING = ("sft", "sft_then_dpo", "rft")
+COST_PLAY = ("sft", "sft_then_dpo")
+
+
+def _follow_up(id: str, text: str, kind: str, when: tuple[str, ...], only_if=lambda a: True, optional=False):
+    return Question(id=id, text=text, kind=kind, stop=lambda a: False, reason_stop="", reason_continue="",
+                    only_if=only_if, optional=optional, leads_to=None, after=when)
+
+
+FOLLOW_UPS: list[Question] = [
+    _follow_up("has_fine_tuned_before", "Has your organization run a fine-tuning job on OpenAI before?", "bool",
+               TRAINING),
+    _follow_up("recent_fine_tuned_inference",
+               "Has it run inference on a fine-tuned OpenAI model in the last 60 days?", "bool", TRAINING,
+               only_if=lambda a: a.get("has_fine_tuned_before") is not False),
+    _follow_up("calls_per_month", "How many calls a month will the model serve?", "int", COST_PLAY),
+    _follow_up("system_prompt_tokens", "How many tokens is the long system prompt that fine-tuning would remove?",
+               "int", COST_PLAY),
+    _follow_up("input_tokens", "How many input tokens does a call carry besides that prompt?", "int", COST_PLAY),
+    _follow_up("output_tokens", "How many output tokens does a call produce?", "int", COST_PLAY),
+    _follow_up("training_file", "Path to your training JSONL to price it (blank: estimate from the examples)",
+               "path", COST_PLAY, optional=True),
+]
+
 QUESTION_IDS = [q.id for q in QUESTIONS]
+FOLLOW_UP_IDS = [q.id for q in FOLLOW_UPS]
 
 
 class DecideInput(BaseModel):
@@ -155,31 +196,44 @@ class DecideInput(BaseModel):
     fact_retrieval: bool | None = None
     failure_is_style: bool | None = None
     has_rubric: bool | None = None
-    n_examples: int | None = Field(default=None, ge=0)
+    n_examples: int | None = Field(default=None, ge=0, le=MAX_N_EXAMPLES)
     few_shot_works: bool | None = None
     prompt_cost_pain: bool | None = None
     verifiable_task: bool | None = None
     has_preference_data: bool | None = None
+    # Follow-ups: OpenAI's eligibility, then figures.
+    has_fine_tuned_before: bool | None = None
+    recent_fine_tuned_inference: bool | None = None
+    training_file: str | None = Field(default=None, description="a dataset to price (CLI; blank = none)")
+    provider: Literal["openai", "azure", "both"] = Field(default="both", description="providers to consider")
+    azure_tier: Literal["global", "data_zone", "regional_us", "regional_sweden", "developer"] = "global"
+    azure_existing_customer: bool = False
+    deployments: int = Field(default=1, ge=1, le=10_000)
+    dpo_examples: int | None = Field(default=None, ge=0, le=MAX_N_EXAMPLES, description="default: n_examples")
+    after_shutdown_cost_usd: Decimal = Field(
+        default=Decimal(0), ge=0, le=MAX_USD,
+        description="one-off cost of retraining elsewhere when the tuned model shuts down inside the horizon",
+    )
     # Figures for the cost step (compare); model defaults to gpt-4.1-mini.
     model: str = "gpt-4.1-mini"
     base_model: str | None = None
-    calls_per_month: int | None = Field(default=None, ge=0)
-    system_prompt_tokens: int | None = Field(default=None, ge=0)
-    input_tokens: int | None = Field(default=None, ge=0)
-    output_tokens: int | None = Field(default=None, ge=0)
-    tuned_system_prompt_tokens: int = Field(default=0, ge=0)
-    cached_fraction: Decimal = Field(default=Decimal(0), ge=0, le=1)
+    calls_per_month: int | None = Field(default=None, ge=0, le=MAX_CALLS_PER_MONTH)
+    system_prompt_tokens: int | None = Field(default=None, ge=0, le=MAX_TOKENS_PER_CALL)
+    input_tokens: int | None = Field(default=None, ge=0, le=MAX_TOKENS_PER_CALL)
+    output_tokens: int | None = Field(default=None, ge=0, le=MAX_TOKENS_PER_CALL)
+    tuned_system_prompt_tokens: int = Field(default=0, ge=0, le=MAX_TOKENS_PER_CALL)
+    cached_fraction: Decimal | None = Field(default=None, ge=0, le=1)
     batch_fraction: Decimal = Field(default=Decimal(0), ge=0, le=1)
-    training_tokens: int | None = Field(default=None, ge=0)
+    training_tokens: int | None = Field(default=None, ge=0, le=MAX_TRAINING_TOKENS)
     months: int = Field(default=12, ge=1, le=120)
     # Figures for the RFT step.
     rft_model: str = DEFAULT_RFT_MODEL
-    rft_hours: Decimal = Field(default=DEFAULT_RFT_HOURS, gt=0)
+    rft_hours: Decimal = Field(default=DEFAULT_RFT_HOURS, gt=0, le=MAX_TRAINING_HOURS)
     today: dt.date | None = None
 
     def answers(self) -> dict[str, bool | int]:
-        """The walkthrough answers given so far, by question id."""
-        return {k: getattr(self, k) for k in QUESTION_IDS if getattr(self, k) is not None}
+        """The walkthrough answers given so far (follow-ups included), by question id."""
+        return {k: getattr(self, k) for k in QUESTION_IDS + FOLLOW_UP_IDS if getattr(self, k) is not None}
 
 
 class PathStep(BaseModel):
@@ -205,13 +259,38 @@ class RftBudget(BaseModel):
     availability: str
 
 
+class ProviderAvailability(BaseModel):
+    """Whether a provider can run the recommended method for this organization on the as-of date."""
+
+    provider: Literal["openai", "azure"]
+    method: str
+    model: str
+    can_train: bool | None
+    reason: str
+
+
+class DpoCost(BaseModel):
+    """The DPO job of `sft_then_dpo`, billed per token like SFT (upper bound: the prompt counted per output)."""
+
+    examples: int
+    tokens_per_example: int
+    epochs: int
+    trained_tokens: int
+    cost_usd: UsdAmount
+
+
 class Decision(BaseModel):
     """The walkthrough's outcome (the JSON of `ftsim decide --json`)."""
 
+    as_of: dt.date
     recommendation: Recommendation
     summary: str
     path: list[PathStep]
+    provider: Literal["openai", "azure"] | None = None
+    availability: list[ProviderAvailability] = Field(default_factory=list)
     compare: CompareResult | None = None
+    compared: list[CompareResult] = Field(default_factory=list, description="the cost play on each provider")
+    dpo: DpoCost | None = None
     rft: RftBudget | None = None
     warnings: list[str] = Field(default_factory=list, description="every warning, the compare figures' included")
 
@@ -226,28 +305,65 @@ SUMMARIES: dict[str, str] = {
     "sft_then_dpo": "Supervised fine-tuning, then DPO on your preference pairs.",
     "rft": "Reinforcement fine-tuning (RFT) with a grader.",
     "fix_upstream": "Fix the upstream problem first: neither cost nor verifiable reasoning justifies a fine-tune.",
+    "prompt_with_grader": "No provider can run reinforcement fine-tuning for you now: keep the grader as an eval "
+    "and improve the prompt against it.",
+    "shorten_prompt": "No provider can fine-tune this model for you now: shorten the prompt and let caching cut "
+    "its cost.",
 }
 
 
-def next_question(answers: dict[str, bool | int]) -> Question | None:
-    """The next question to ask given the answers so far, or None when the walk has ended."""
+def next_question(answers: dict[str, bool | int], *, interactive: bool = False) -> Question | None:
+    """The next question to ask given the answers so far, or None when the walk and its follow-ups are done.
+    Optional follow-ups (a dataset path) are asked only `interactive`ly."""
     for question in QUESTIONS:
         if not question.only_if(answers):
             continue
         if question.id not in answers:
             return question
         if question.stop(answers[question.id]) and question.refined_by is None:
-            return None
+            break
+    recommendation = _recommendation(answers)
+    for question in FOLLOW_UPS:
+        if recommendation not in question.after or not question.only_if(answers):
+            continue
+        if question.id not in answers and (interactive or not question.optional):
+            return question
     return None
+
+
+def _recommendation(answers: dict[str, bool | int]) -> str | None:
+    """Where the walk leads with these answers (None while it is incomplete)."""
+    for question in QUESTIONS:
+        if not question.only_if(answers):
+            continue
+        if question.id not in answers:
+            return None
+        if question.id == "has_preference_data":
+            return "sft_then_dpo" if answers[question.id] else "sft"
+        if question.stop(answers[question.id]):
+            if question.refined_by is not None:
+                continue
+            return question.leads_to
+    return "fix_upstream"
 
 
 def parse_answer(question: Question, text: str) -> bool | int:
     """Parse a typed answer (y/yes/true/1, n/no/false/0, or an integer); ValueError when unreadable."""
     raw = text.strip().lower()
+    if question.kind == "path":
+        from pathlib import Path
+
+        path = text.strip()
+        if path and not Path(path).is_file():
+            raise ValueError(f"expected a path to a JSONL file, or a blank line to skip; no file at {path!r}")
+        return path  # type: ignore[return-value]
     if question.kind == "int":
-        value = int(raw.replace(",", "").replace("_", ""))
-        if value < 0:
-            raise ValueError("the number of examples cannot be negative")
+        digits = raw.replace(",", "").replace("_", "")
+        if not digits.isdigit():
+            raise ValueError(f"expected a whole number such as 1200 (commas allowed), not {text.strip()!r}")
+        value = int(digits)
+        if value > MAX_CALLS_PER_MONTH:
+            raise ValueError(f"expected a whole number up to {MAX_CALLS_PER_MONTH:,}, not {text.strip()!r}")
         return value
     if raw in {"y", "yes", "true", "1"}:
         return True
@@ -257,7 +373,8 @@ def parse_answer(question: Question, text: str) -> bool | int:
 
 
 def decide(data: DecideInput, *, catalog, today: dt.date | None = None) -> Decision:
-    """Walk the questions with the given answers; ValueError names the first missing answer."""
+    """Walk the questions with the given answers; ValueError names the first missing answer of the walk.
+    Missing follow-ups (eligibility, figures) leave warnings, not errors, so a partial decision still prints."""
     answers = data.answers()
     path: list[PathStep] = []
     warnings: list[str] = []
@@ -284,23 +401,93 @@ def decide(data: DecideInput, *, catalog, today: dt.date | None = None) -> Decis
         path.append(PathStep(question=question.id, text=question.text, answer=answer, reason=reason))
         if stops:
             if question.refined_by is not None:
-                continue  # the follow-up question settles sft vs sft_then_dpo
+                continue
             recommendation = question.leads_to or "fix_upstream"
             break
-    day = today or data.today or catalog_effective_date(catalog)
-    figures, rft = None, None
-    if recommendation in ("sft", "sft_then_dpo"):
-        figures = _cost_figures(data, catalog=catalog, today=day, warnings=warnings)
-        if recommendation == "sft_then_dpo":
-            warnings.append("SFT then DPO is two jobs, each billed: budget the DPO job on top of the SFT cost.")
+    day = today or data.today or catalog_effective_date(catalog) or dt.date.today()
+    figures, rft, dpo, provider = None, None, None, None
+    availability: list[ProviderAvailability] = []
+    compared: list[CompareResult] = []
+    if recommendation in TRAINING:
+        for question in FOLLOW_UPS[:2]:
+            if question.only_if(answers) and question.id in answers:
+                path.append(PathStep(question=question.id, text=question.text, answer=answers[question.id],
+                                     reason="OpenAI's wind-down depends on it."))
+        availability = _availability(recommendation, data, catalog, day)
+        runnable = [a for a in availability if a.can_train is not False]
+        for a in availability:
+            if a.can_train is None:
+                warnings.append(a.reason)
+        if not runnable:
+            blocked = "; ".join(a.reason for a in availability)
+            recommendation = "prompt_with_grader" if recommendation == "rft" else "shorten_prompt"
+            warnings.insert(0, f"As of {day.isoformat()} no provider can run it: {blocked}")
+        else:
+            provider = runnable[0].provider
+    if recommendation in COST_PLAY:
+        figures, compared, dpo = _cost_figures(data, recommendation, [a.provider for a in runnable], catalog=catalog,
+                                               today=day, warnings=warnings)
+        if figures is not None:
+            provider = figures.provider
     if recommendation == "rft":
-        rft = _rft_budget(data, catalog=catalog, today=day)
+        rft = _rft_budget(data, catalog=catalog, today=day, provider=provider or "openai")
         if not rft.available:
             warnings.append(rft.availability)
+    summary = SUMMARIES[recommendation]
+    if provider is not None:
+        summary += f" On {'OpenAI' if provider == 'openai' else 'Azure OpenAI'} (as of {day.isoformat()})."
+    if figures is not None:
+        summary += " " + figures.summary
     return Decision(
-        recommendation=recommendation, summary=SUMMARIES[recommendation], path=path, compare=figures, rft=rft,
-        warnings=warnings,
+        as_of=day, recommendation=recommendation, summary=summary, path=path, provider=provider,
+        availability=availability, compare=figures, compared=compared, dpo=dpo, rft=rft, warnings=warnings,
     )
+
+
+def _availability(recommendation: str, data: DecideInput, catalog, day: dt.date) -> list[ProviderAvailability]:
+    """Whether each provider (of those asked for) can run the recommended method on `day`."""
+    from ftsim.pricing.catalog.providers import load_providers, openai_training_block
+    from ftsim.pricing.errors import UnknownModel
+
+    methods = {"sft": ["supervised"], "sft_then_dpo": ["supervised", "dpo"], "rft": ["reinforcement"]}[recommendation]
+    model = data.rft_model if recommendation == "rft" else data.model
+    providers = load_providers()
+    out: list[ProviderAvailability] = []
+    if data.provider in ("openai", "both"):
+        entry = catalog.resolve(model)
+        eligibility = openai_training_block(providers, day, has_fine_tuned_before=data.has_fine_tuned_before,
+                                            recent_fine_tuned_inference=data.recent_fine_tuned_inference)
+        can, reason = eligibility.allowed, eligibility.reason
+        missing = [m for m in methods if m not in entry.methods]
+        if missing:
+            can, reason = False, f"OpenAI will not train this: {entry.snapshot} does not allow {', '.join(missing)}."
+        elif not entry.training_open(day):
+            can = False
+            reason = (f"OpenAI will not train this: {entry.snapshot} accepts no new fine-tuning jobs since "
+                      f"{entry.training_until.isoformat()}.")
+        out.append(ProviderAvailability(provider="openai", method="+".join(methods), model=entry.snapshot,
+                                        can_train=can, reason=reason))
+    if data.provider in ("azure", "both"):
+        try:
+            found = providers.azure.resolve(model)
+        except UnknownModel as exc:
+            out.append(ProviderAvailability(provider="azure", method="+".join(methods), model=model, can_train=False,
+                                            reason=f"Azure will not train this: {exc}"))
+            return out
+        until = found.training_until(data.azure_existing_customer)
+        missing = [m for m in methods if m not in found.methods]
+        if missing:
+            can, reason = False, f"Azure will not train this: {found.snapshot} does not allow {', '.join(missing)} there."
+        elif until is not None and day >= until:
+            who = "existing customers" if data.azure_existing_customer else "new customers"
+            can, reason = False, (f"Azure will not train this: {found.snapshot} training ended for {who} on "
+                                  f"{until.isoformat()}.")
+        else:
+            can = True
+            reason = f"Azure OpenAI trains {found.snapshot}" + (f" until {until.isoformat()}." if until else ".")
+        out.append(ProviderAvailability(provider="azure", method="+".join(methods), model=found.snapshot,
+                                        can_train=can, reason=reason))
+    return out
 
 
 def catalog_effective_date(catalog) -> dt.date | None:
@@ -312,55 +499,106 @@ def catalog_effective_date(catalog) -> dt.date | None:
     return None
 
 
-def _cost_figures(data: DecideInput, *, catalog, today: dt.date | None, warnings: list[str]) -> CompareResult | None:
-    """The compare figures for the cost step, when the volume and prompt figures were given."""
+_VERDICT_RANK = {"pays_back": 0, "pays_back_after_horizon": 1, "never_pays_back": 2, "cannot_train": 3}
+
+
+def _cost_figures(data: DecideInput, recommendation: str, providers: list[str], *, catalog, today: dt.date,
+                  warnings: list[str]) -> tuple[CompareResult | None, list[CompareResult], "DpoCost | None"]:
+    """The cost play priced on each provider that can train (DPO included), and the better of them."""
     needed = ("calls_per_month", "system_prompt_tokens", "input_tokens", "output_tokens")
     missing = [name for name in needed if getattr(data, name) is None]
     if missing:
         warnings.append("No compare figures: give " + ", ".join(missing) + " to see the break-even.")
-        return None
+        return None, [], None
+    if not providers:
+        return None, [], None
+    per_example = data.tuned_system_prompt_tokens + int(data.input_tokens) + int(data.output_tokens)
+    n = max(int(data.n_examples or 0), 1)
     training_tokens = data.training_tokens
-    if training_tokens is None:
-        n = max(int(data.n_examples or 0), 1)
-        per_example = data.tuned_system_prompt_tokens + int(data.input_tokens) + int(data.output_tokens)
+    if data.training_file:
+        from ftsim.pricing.costs.estimate import estimate
+
+        est = estimate(data.training_file, model=data.model, catalog=catalog, today=today, partial=True)
+        training_tokens, n = est.trained_tokens, est.n_examples
+        warnings.extend(w for w in est.warnings if w not in warnings)
+    elif training_tokens is None:
         training_tokens = n * per_example * auto_n_epochs(n)
         warnings.append(
             f"Training tokens assumed: {n} examples x {per_example} tokens (short prompt + input + output) x "
             f"{auto_n_epochs(n)} epochs (auto) = {training_tokens}; pass training_tokens for your figure."
         )
-    params = CompareInput(
-        model=data.model,
-        base_model=data.base_model,
-        calls_per_month=int(data.calls_per_month),
-        system_prompt_tokens=int(data.system_prompt_tokens),
-        input_tokens=int(data.input_tokens),
-        output_tokens=int(data.output_tokens),
-        tuned_system_prompt_tokens=data.tuned_system_prompt_tokens,
-        cached_fraction=data.cached_fraction,
-        batch_fraction=data.batch_fraction,
-        training_tokens=training_tokens,
-        months=data.months,
-        today=today,
-    )
-    result = compare(params, catalog=catalog)
-    warnings.extend(w for w in result.warnings if w not in warnings)  # the figures' warnings, surfaced on top
-    if result.break_even_calls is None:
+    dpo = None
+    if recommendation == "sft_then_dpo":
+        pairs = data.dpo_examples if data.dpo_examples is not None else n
+        # DPO bills per token like SFT; OpenAI does not say how the two outputs count, so the upper bound is used:
+        # the prompt once per output (pricing reference 2.2).
+        dpo_per_example = 2 * per_example
+        epochs = auto_n_epochs(max(pairs, 1))
+        dpo_tokens = pairs * dpo_per_example * epochs
+        dpo = DpoCost(examples=pairs, tokens_per_example=dpo_per_example, epochs=epochs, trained_tokens=dpo_tokens,
+                      cost_usd=Decimal(0))
+        training_tokens += dpo_tokens
+        warnings.append(f"SFT then DPO is two jobs, each billed: the DPO job ({pairs} pairs x {dpo_per_example} "
+                        f"tokens x {epochs} epochs = {dpo_tokens:,} tokens, upper bound) is included in the "
+                        "training cost.")
+    results = []
+    for provider in providers:
+        params = CompareInput(
+            model=data.model, base_model=data.base_model if provider == "openai" else None,
+            calls_per_month=int(data.calls_per_month), system_prompt_tokens=int(data.system_prompt_tokens),
+            input_tokens=int(data.input_tokens), output_tokens=int(data.output_tokens),
+            tuned_system_prompt_tokens=data.tuned_system_prompt_tokens, cached_fraction=data.cached_fraction,
+            batch_fraction=data.batch_fraction, training_tokens=min(training_tokens, MAX_TRAINING_TOKENS),
+            months=data.months, today=today, provider=provider, azure_tier=data.azure_tier,
+            deployments=data.deployments, azure_existing_customer=data.azure_existing_customer,
+            has_fine_tuned_before=data.has_fine_tuned_before,
+            recent_fine_tuned_inference=data.recent_fine_tuned_inference,
+            method="dpo" if recommendation == "sft_then_dpo" else "supervised",
+            after_shutdown_cost_usd=data.after_shutdown_cost_usd,
+        )
+        results.append(compare(params, catalog=catalog))
+    runnable = [r for r in results if r.verdict != "cannot_train"] or results
+    best = min(runnable, key=lambda r: (_VERDICT_RANK[r.verdict],
+                                        -(r.net_savings_over_horizon_usd / r.horizon_months if r.horizon_months
+                                          else Decimal(0))))
+    if dpo is not None and best.trained_tokens:
+        rate = best.tuned.training_cost_usd / best.trained_tokens if best.trained_tokens else Decimal(0)
+        dpo = dpo.model_copy(update={"cost_usd": (rate * dpo.trained_tokens).quantize(Decimal("0.01"))})
+    for r in [best] + [r for r in results if r is not best]:  # the chosen figures' warnings as they are
+        prefix = "" if r is best else f"{r.provider}: "
+        warnings.extend(prefix + w for w in r.warnings if prefix + w not in warnings)
+    if best.break_even_calls is None:
         warnings.append("At these figures the tuned model never pays back: the cost play does not hold.")
-    return result
+    return best, results, dpo
 
 
-def _rft_budget(data: DecideInput, *, catalog, today: dt.date | None) -> RftBudget:
-    """The RFT hourly budget and whether RFT can still run on `today`."""
+def _rft_budget(data: DecideInput, *, catalog, today: dt.date | None, provider: str = "openai") -> RftBudget:
+    """The RFT hourly budget on `provider` and whether RFT can still run there on `today`."""
     from ftsim.pricing.planning.compare import rates_of
 
     entry = catalog.resolve(data.rft_model)
+    if provider == "azure":
+        from ftsim.pricing.catalog.providers import load_providers
+
+        azure = load_providers().azure
+        found = azure.resolve(data.rft_model)
+        rate = found.training_price(data.azure_tier, azure.tiers)
+        until = found.training_until(data.azure_existing_customer)
+        budget = min(rate * data.rft_hours, azure.rft_job_cap_usd).quantize(Decimal("0.01"))
+        available = until is None or today is None or today < until
+        availability = (f"Azure OpenAI runs RFT on {found.snapshot} until {until.isoformat()}"
+                        f" (capped at ${azure.rft_job_cap_usd:,} a job)." if available and until else
+                        f"Azure OpenAI stopped RFT on {found.snapshot} on {until}.")
+        return RftBudget(model=data.rft_model, snapshot=found.snapshot, hourly_rate_usd=rate, hours=data.rft_hours,
+                         budget_usd=budget, available=available, training_until=until,
+                         inference_until=found.deployment_until, availability=availability)
     rate = rates_of(entry).training_per_hour
     if rate is None:
         raise ValueError(f"{data.rft_model} is not billed by the hour: it has no RFT price in the catalog")
     budget = (rate * data.rft_hours).quantize(Decimal("0.01"))
     ends = [d for d in (entry.training_until, entry.inference_until) if d is not None]
     available = True
-    if today is not None and ends and min(ends) < today:
+    if today is not None and ends and min(ends) <= today:
         available = False
         availability = (
             f"{entry.snapshot} shut down on {min(ends).isoformat()} (before {today.isoformat()}): "

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ftsim.pricing.planning.bounds import MAX_N_EXAMPLES, MAX_TOKENS_PER_EXAMPLE, MAX_TRAINING_HOURS
 from ftsim.pricing.planning.compare import CompareInput, compare
 from ftsim.pricing.errors import PricingError
 from ftsim.pricing.costs.hyperparameters import MAX_DEFAULT_EPOCHS, MAX_TARGET_EXAMPLES, MIN_TARGET_EXAMPLES, TARGET_EPOCHS
@@ -47,16 +48,21 @@ from ftsim.pricing.costs.hyperparameters import MAX_DEFAULT_EPOCHS, MAX_TARGET_E
 __all__ = ["Scenario", "RangeSpec", "load_scenario", "grid_size", "evaluate", "row_input", "baseline_input",
            "sweep_warnings", "parse_scenario"]
 
-CATEGORICAL = {"model", "base_model", "method"}
+CATEGORICAL = {"model", "base_model", "method", "provider", "azure_tier", "hosting_region"}
+# Inputs the vectorised float path does not model: a scenario using any of them is evaluated row by row in Decimal
+# through compare() (at most ROW_WISE_MAX rows).
+ROW_WISE = {"provider", "azure_tier", "deployments", "hosting_region", "azure_existing_customer",
+            "has_fine_tuned_before", "recent_fine_tuned_inference", "after_shutdown_cost_usd"}
+ROW_WISE_MAX = 20_000
 OBJECT_AXES = CATEGORICAL | {"epochs"}
 COMPARE_PARAMS = {
     "model", "base_model", "calls_per_month", "system_prompt_tokens", "input_tokens", "output_tokens",
     "tuned_system_prompt_tokens", "cached_fraction", "batch_fraction", "training_tokens", "n_examples",
     "tokens_per_example", "epochs", "training_hours", "months", "retrain_every", "method",
-}
+} | ROW_WISE
 INTEGER_PARAMS = {
     "calls_per_month", "system_prompt_tokens", "input_tokens", "output_tokens", "tuned_system_prompt_tokens",
-    "training_tokens", "n_examples", "tokens_per_example", "months", "retrain_every",
+    "training_tokens", "n_examples", "tokens_per_example", "months", "retrain_every", "deployments",
 }
 ESTIMATE_PARAMS = {"model", "method", "n_examples", "tokens_per_example", "epochs", "training_hours"}
 CHUNK = 250_000
@@ -120,6 +126,12 @@ class Scenario(BaseModel):
                 raise PricingError(f"cannot sweep {name!r} in a {self.kind} scenario (one of {sorted(allowed)})")
             try:
                 values = spec.values() if isinstance(spec, RangeSpec) else list(spec)
+                if name not in CATEGORICAL and name not in ("azure_existing_customer", "has_fine_tuned_before",
+                                                            "recent_fine_tuned_inference"):
+                    for value in values:
+                        if not (name == "epochs" and value == "auto") and not (
+                                name == "retrain_every" and value is None):
+                            _number(name, value, integer=False)
                 if name in INTEGER_PARAMS:  # token counts, calls, months: whole numbers (ranges with num round)
                     values = [round(v) if isinstance(v, float) else v for v in values]
                 axes[name] = values
@@ -173,7 +185,7 @@ def _defaults(scenario: Scenario) -> dict[str, Any]:
     if unknown:
         raise PricingError(f"unknown baseline parameter(s): {', '.join(unknown)}")
     defaults = {
-        "base_model": None, "tuned_system_prompt_tokens": 0, "cached_fraction": 0.0, "batch_fraction": 0.0,
+        "base_model": None, "tuned_system_prompt_tokens": 0, "cached_fraction": None, "batch_fraction": 0.0,
         "training_tokens": None, "n_examples": None, "tokens_per_example": None, "epochs": "auto",
         "training_hours": None, "months": 12, "retrain_every": None, "method": "supervised",
     }
@@ -188,24 +200,48 @@ def row_input(scenario: Scenario, row: dict[str, Any]) -> CompareInput:
     n, per_example, epochs = values.pop("n_examples"), values.pop("tokens_per_example"), values.pop("epochs")
     hours = values.pop("training_hours")
     if hours is not None and not _isnan(hours):
-        values["training_hours"] = Decimal(str(hours))
+        values["training_hours"] = Decimal(str(_number("training_hours", hours, integer=False)))
     elif tokens is not None and not _isnan(tokens):
-        values["training_tokens"] = int(tokens)
+        values["training_tokens"] = _number("training_tokens", tokens)
     elif n is not None and per_example is not None:
-        values["training_tokens"] = int(n) * int(per_example) * _epochs_scalar(epochs, int(n))
+        n, per_example = _number("n_examples", n), _number("tokens_per_example", per_example)
+        if epochs not in (None, "auto"):
+            epochs = _number("epochs", epochs)
+        values["training_tokens"] = n * per_example * _epochs_scalar(epochs, n)
     for key in ("cached_fraction", "batch_fraction"):
-        values[key] = Decimal(str(values[key]))
+        if values[key] is None or _isnan(values[key]):
+            values[key] = None if key == "cached_fraction" else Decimal(0)  # compare's default share applies
+        else:
+            values[key] = Decimal(str(_number(key, values[key], integer=False)))
     retrain = values.get("retrain_every")
+    if retrain is not None and not _isnan(retrain):
+        retrain = _number("retrain_every", retrain)
     if retrain is None or _isnan(retrain) or int(retrain) == 0:
         values["retrain_every"] = None  # TOML has no null: 0 means never
     if values.get("base_model") in (None, "") or _isnan(values.get("base_model")):
         values["base_model"] = None  # "" means the tuned model's own base
     values["today"] = scenario.today
-    values.pop("method", None)
+    if values.get("after_shutdown_cost_usd") is not None:
+        values["after_shutdown_cost_usd"] = Decimal(str(_number("after_shutdown_cost_usd", values["after_shutdown_cost_usd"],
+                                                                 integer=False)))
+    if values.get("method") != "reinforcement" or "training_hours" not in values:
+        values.pop("method", None)
     try:
         return CompareInput.model_validate(values)
     except ValidationError as exc:
         raise PricingError(f"baseline: {_first_error(exc)}") from None
+
+
+def _number(name: str, value: Any, *, integer: bool = True) -> Any:
+    """A finite number (whole where `integer`), else PricingError naming the parameter."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (
+            float("inf"), float("-inf")):
+        raise PricingError(f"{name} must be a number, got {value!r}")
+    if integer:
+        if isinstance(value, float) and not value.is_integer():
+            raise PricingError(f"{name} must be a whole number, got {value!r}")
+        return int(value)
+    return value
 
 
 def baseline_input(scenario: Scenario) -> CompareInput:
@@ -236,6 +272,7 @@ def _validate_axes(scenario: Scenario, axes: dict[str, list[Any]], catalog) -> N
     if scenario.kind == "estimate":
         for model in axes.get("model", [scenario.baseline.get("model")]):
             catalog.resolve(model)
+        _check_estimate_bounds(scenario, axes)
         return
     baseline_input(scenario)
     for name, values in axes.items():
@@ -249,11 +286,88 @@ def _validate_axes(scenario: Scenario, axes: dict[str, list[Any]], catalog) -> N
                 compare(params, catalog=catalog)
 
 
+ESTIMATE_BOUNDS = {
+    "n_examples": MAX_N_EXAMPLES, "tokens_per_example": MAX_TOKENS_PER_EXAMPLE,
+    "training_hours": MAX_TRAINING_HOURS, "epochs": 50,
+}
+
+
+def _check_estimate_bounds(scenario: Scenario, axes: dict[str, list[Any]]) -> None:
+    """Estimate scenarios skip CompareInput: check their numbers against the same bounds here."""
+    for name, bound in ESTIMATE_BOUNDS.items():
+        values = axes.get(name, [scenario.baseline.get(name)])
+        for value in values:
+            if value is None or value == "auto":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                raise PricingError(f"{name} must be a number, got {value!r}")
+            if not 0 <= value <= bound:
+                raise PricingError(f"{name} must be between 0 and {bound:,}, got {value:,}")
+
+
 def evaluate(scenario: Scenario, *, catalog, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """The grid as a DataFrame: swept parameters then computed columns, one row per combination."""
     from ftsim.pricing.planning.whatif_grid import evaluate_grid
 
+    if scenario.kind == "compare" and row_wise(scenario):
+        return evaluate_rows(scenario, catalog=catalog, progress=progress)
     return evaluate_grid(scenario, catalog=catalog, progress=progress)
+
+
+def row_wise(scenario: Scenario) -> bool:
+    """Whether the scenario uses inputs only the Decimal path models (providers, eligibility, hosting)."""
+    used = set(scenario.baseline) | set(scenario.sweep)
+    return bool(used & ROW_WISE)
+
+
+def evaluate_rows(scenario: Scenario, *, catalog, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """The grid evaluated row by row through compare() (Decimal, exact), for provider-aware scenarios."""
+    import itertools
+
+    axes = scenario.axes()
+    size = grid_size(scenario)
+    if size > ROW_WISE_MAX:
+        raise PricingError(f"a scenario with providers or eligibility inputs is evaluated exactly, row by row: "
+                           f"at most {ROW_WISE_MAX:,} rows (this one has {size:,})")
+    _defaults(scenario)
+    names = list(axes)
+    records = []
+    for k, combo in enumerate(itertools.product(*(axes[n] for n in names))):
+        row = dict(zip(names, combo))
+        result = compare(row_input(scenario, row), catalog=catalog)
+        t, b = result.tuned, result.base
+        records.append({
+            **row,
+            "provider": result.provider,
+            "base_cost_per_call_usd": float(b.cost_per_call_usd),
+            "tuned_cost_per_call_usd": float(t.cost_per_call_usd),
+            "base_monthly_cost_usd": float(b.monthly_cost_usd),
+            "tuned_monthly_cost_usd": float(t.monthly_cost_usd),
+            "hosting_monthly_usd": float(t.hosting_monthly_usd),
+            "monthly_savings_usd": float(result.monthly_savings_usd),
+            "trained_tokens": float(result.trained_tokens) if result.trained_tokens is not None else float("nan"),
+            "training_cost_usd": float(t.training_cost_usd),
+            "break_even_calls": result.break_even_calls,
+            "break_even_months": float(result.break_even_months) if result.break_even_months is not None
+            else float("nan"),
+            "break_even_calls_per_month": result.break_even_calls_per_month,
+            "break_even_cached_fraction": float(result.break_even_cached_fraction)
+            if result.break_even_cached_fraction is not None else float("nan"),
+            "cached_fraction_used": float(result.cached_fraction),
+            "horizon_months": float(result.horizon_months),
+            "base_horizon_cost_usd": float(b.horizon_cost_usd),
+            "tuned_horizon_cost_usd": float(t.horizon_cost_usd),
+            "net_savings_over_horizon_usd": float(result.net_savings_over_horizon_usd),
+            "verdict": result.verdict,
+        })
+        if progress and (k + 1) % 1000 == 0:
+            progress(k + 1, size)
+    frame = pd.DataFrame.from_records(records)
+    for column in ("break_even_calls", "break_even_calls_per_month"):
+        frame[column] = pd.array(frame[column], dtype="Int64")
+    if progress:
+        progress(size, size)
+    return frame
 
 
 def sweep_warnings(scenario: Scenario, catalog) -> list[str]:

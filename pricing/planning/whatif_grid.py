@@ -13,7 +13,9 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ftsim.pricing.planning.compare import CompareInput, _horizon, _trainings, rates_of
+from ftsim.pricing.planning.compare import (
+    CACHE_MIN_TOKENS, DEFAULT_CACHED_FRACTION, CompareInput, _horizon, _trainings, rates_of,
+)
 from ftsim.pricing.errors import PricingError
 from ftsim.pricing.planning.whatif import CHUNK, OBJECT_AXES, Scenario, _auto_epochs, _defaults, _validate_axes
 
@@ -146,6 +148,8 @@ def _compute_compare(frame: pd.DataFrame, chunk: _Chunk, scenario: Scenario, cat
     def call(p, prompt, cached):
         return ((prompt - cached + i) * p[:, 0] + cached * p[:, 1] + o * p[:, 2]) / 1e6
 
+    # compare's default: a long prompt (>= CACHE_MIN_TOKENS) not given a cached share is DEFAULT_CACHED_FRACTION cached
+    cf = np.where(np.isnan(cf), np.where(s >= CACHE_MIN_TOKENS, float(DEFAULT_CACHED_FRACTION), 0.0), cf)
     cached = s * cf
     base_call = call(base_std, s, cached) * (1 - bf) + call(base_bat, s, cached) * bf
     tuned_call = call(tuned_std, t, 0.0) * (1 - bf) + call(tuned_bat, t, 0.0) * bf
@@ -162,11 +166,29 @@ def _compute_compare(frame: pd.DataFrame, chunk: _Chunk, scenario: Scenario, cat
         be_calls = np.where(loses, np.nan, be_calls)
         be_months = np.where(calls > 0, _cents(be_calls / np.where(calls > 0, calls, 1)), np.nan)
     base_month, tuned_month = base_call * calls, tuned_call * calls
+    with np.errstate(divide="ignore", invalid="ignore"):  # compare's one break-even: horizon totals equal
+        usable = positive & (horizon > 0)
+        volume = np.where(usable, training * trainings / np.where(usable, saving * horizon, 1), np.nan)
+        be_volume = np.ceil(np.round(volume, 6))
+        # the cached share at which the horizon totals meet, at this volume (clamped to [0, 1])
+        base_uncached = call(base_std, s, 0.0) * (1 - bf) + call(base_bat, s, 0.0) * bf
+        drop = base_uncached - (call(base_std, s, s) * (1 - bf) + call(base_bat, s, s) * bf)
+        exposure = calls * horizon
+        share_ok = (s > 0) & (exposure > 0) & (drop > 0)
+        share = np.where(share_ok, (exposure * (base_uncached - tuned_call) - training * trainings)
+                         / np.where(share_ok, exposure * drop, 1), np.nan)
+        share = np.floor(np.clip(share, 0.0, 1.0) * 10_000 + 1e-9) / 10_000
     base_total = base_month * horizon
     tuned_total = tuned_month * horizon + training * trainings
     never = np.isnan(be_calls)
     verdict = np.where(never, "never_pays_back",
                        np.where(np.isnan(be_months) | (be_months > horizon), "pays_back_after_horizon", "pays_back"))
+    today = scenario.today or catalog.effective_date
+    closed = chunk.lookup("model", lambda m: 0.0 if catalog.resolve(m).training_open(today) else 1.0) > 0
+    hourly_rows = ~np.isnan(chunk.num("training_hours"))
+    supervised_only = chunk.lookup("model", lambda m: 0.0 if "supervised" in catalog.resolve(m).methods else 1.0) > 0
+    # as compare: no training on or after the model's training end, nor a method the model does not allow
+    verdict = np.where(closed | (supervised_only & ~hourly_rows), "cannot_train", verdict)
     frame["base_cost_per_call_usd"] = base_call
     frame["tuned_cost_per_call_usd"] = tuned_call
     frame["base_monthly_cost_usd"] = _cents(base_month)
@@ -176,6 +198,10 @@ def _compute_compare(frame: pd.DataFrame, chunk: _Chunk, scenario: Scenario, cat
     frame["training_cost_usd"] = _cents(training)
     frame["break_even_calls"] = pd.arrays.IntegerArray(np.nan_to_num(be_calls).astype(np.int64), never)
     frame["break_even_months"] = be_months
+    frame["break_even_calls_per_month"] = pd.arrays.IntegerArray(
+        np.nan_to_num(be_volume).astype(np.int64), np.isnan(be_volume))
+    frame["break_even_cached_fraction"] = share
+    frame["cached_fraction_used"] = cf
     frame["horizon_months"] = horizon
     frame["base_horizon_cost_usd"] = _cents(base_total)
     frame["tuned_horizon_cost_usd"] = _cents(tuned_total)

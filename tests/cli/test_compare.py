@@ -13,7 +13,7 @@ from ftsim.api.cli import main
 ROOT = Path(__file__).parents[2]
 TOY = str(ROOT / "fixtures" / "datasets" / "toy_chat_fine_tuning.jsonl")
 TV8 = ["compare", "--model", "gpt-4.1-mini", "--calls-per-month", "100000", "--system-prompt-tokens", "2000",
-       "--input-tokens", "500", "--output-tokens", "300", "--today", "2026-11-22"]
+       "--input-tokens", "500", "--output-tokens", "300", "--today", "2026-11-22", "--cached-fraction", "0"]
 
 
 def run_json(capsys, *argv: str) -> dict:
@@ -66,8 +66,9 @@ def test_training_file_and_epochs(capsys):
 def test_human_table(capsys):
     assert main([*TV8, "--training-tokens", "2400000"]) == 0
     out = capsys.readouterr().out
-    assert "$0.001480" in out and "$0.001360" in out and "100,000 calls" in out
-    assert "pays back" in out and "warning:" in out
+    assert "$0.001480" in out and "$0.001360" in out
+    assert out.startswith("as of 2026-11-22 (OpenAI, catalog 2026-11)")
+    assert "pays back" in out and "warning:" in out and "break-even volume: 57,472 calls/month" in out
 
 
 @pytest.mark.parametrize("extra, code, text", [
@@ -94,3 +95,31 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main([*TV8, "--training-tokens", "1", "--cached-fraction", "lots"])
     assert exc.value.code == 2
+
+
+def test_cached_fraction_given_twice_takes_the_last(capsys):
+    data = run_json(capsys, *TV8, "--training-tokens", "2400000", "--cached-fraction", "1")
+    assert data["cached_fraction"] == "1" and not data["cached_fraction_assumed"]
+
+
+def test_azure_worked_figure_over_the_cli(capsys):
+    data = run_json(capsys, *TV8, "--provider", "azure", "--calls-per-month", "1000000")
+    assert data["provider"] == "azure" and data["break_even_calls_per_month"] == 1551250
+    assert data["tuned"]["hosting_monthly_usd"] == "1241.00"
+
+
+def test_both_providers_table(capsys):
+    assert main([*TV8, "--provider", "both", "--training-tokens", "2400000"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("As of 2026-11-22:") and "Azure tuned" in out and "OpenAI tuned" in out
+    data = run_json(capsys, *TV8, "--provider", "both")
+    assert [r["provider"] for r in data["results"]] == ["openai", "azure"]
+
+
+def test_blocked_organization_over_the_cli(capsys):
+    data = run_json(capsys, *TV8, "--training-tokens", "1", "--today", "2026-12-05", "--has-fine-tuned-before",
+                    "no")
+    assert data["verdict"] == "cannot_train" and data["summary"].startswith("OpenAI will not train this")
+    with pytest.raises(SystemExit) as exit_:
+        main([*TV8, "--has-fine-tuned-before", "maybe"])
+    assert exit_.value.code == 2 and "answer yes or no" in capsys.readouterr().err

@@ -17,7 +17,7 @@ ANSWERS = ROOT / "fixtures" / "answers"
 @pytest.mark.parametrize("name, recommendation", [
     ("rag", "rag"), ("prompting", "prompting"), ("build-evals", "build_evals"), ("collect-data", "collect_data"),
     ("ship-prompt", "ship_prompt"), ("sft-cost-play", "sft"), ("sft-then-dpo", "sft_then_dpo"), ("rft", "rft"),
-    ("fix-upstream", "fix_upstream"),
+    ("fix-upstream", "fix_upstream"), ("rft-unavailable", "prompt_with_grader"),
 ])
 def test_answers_files_json(capsys, name, recommendation):
     assert main(["decide", "--answers", str(ANSWERS / f"{name}.toml"), "--json", "--today", "2026-11-22"]) == 0
@@ -27,7 +27,9 @@ def test_answers_files_json(capsys, name, recommendation):
     if recommendation == "sft":
         assert data["compare"]["break_even_calls"] == 100000
     if recommendation == "rft":
-        assert data["rft"]["budget_usd"] == "400.00" and data["rft"]["available"] is False
+        assert data["rft"]["budget_usd"] == "400.00" and data["rft"]["available"] is True
+        assert data["provider"] == "azure"  # o4-mini shut down on OpenAI on 2026-10-23
+    assert data["as_of"] == "2026-11-22"
 
 
 def test_sft_json_surfaces_the_compare_warnings_on_top(capsys):
@@ -37,23 +39,46 @@ def test_sft_json_surfaces_the_compare_warnings_on_top(capsys):
     assert set(data["compare"]["warnings"]) <= set(data["warnings"])
     assert main(["decide", "--answers", str(ANSWERS / "sft-cost-play.toml")]) == 0
     out = capsys.readouterr().out
-    assert out.count("Horizon capped") == 1  # the table prints each warning once
+    assert out.count("Horizon capped at 1.74") == 1  # the table prints each warning once
 
 
 def test_human_output(capsys):
     assert main(["decide", "--answers", str(ANSWERS / "rft.toml"), "--today", "2026-11-22"]) == 0
     out = capsys.readouterr().out
-    assert "recommendation: rft" in out and "$400.00" in out and "2026-10-23" in out
+    assert out.startswith("as of 2026-11-22")
+    assert "recommendation: rft (provider: Azure OpenAI)" in out and "$400.00" in out and "2026-10-23" in out
 
 
-def test_interactive_walk(monkeypatch, capsys):
-    replies = iter(["no", "n", "yes", "maybe", "y", "1000", "no", "yes", "no"])
+def test_interactive_walk_ends_in_numbers(monkeypatch, capsys):
+    """Interactively: the walk, the eligibility follow-ups, then volume and token counts; 'lots' is re-asked."""
+    replies = iter(["no", "n", "yes", "maybe", "y", "lots", "1000", "no", "yes", "no",
+                    "yes", "yes", "100000", "2000", "500", "300", ""])
     monkeypatch.setattr("builtins.input", lambda prompt="": next(replies))
-    monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
     assert main(["decide", "--json", "--today", "2026-11-22"]) == 0
-    data = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
     assert data["recommendation"] == "sft"
-    assert [s["question"] for s in data["path"]][-1] == "has_preference_data"
+    assert "expected a whole number such as 1200" in captured.err and "Traceback" not in captured.err
+    assert data["compare"] is not None and data["compare"]["inputs"]["calls_per_month"] == 100000
+    assert data["compare"]["cached_fraction_assumed"] is True  # a 2,000-token prompt: half cached, warned
+    assert data["compare"]["verdict"] == "never_pays_back" and data["compare"]["net_savings_over_horizon_usd"]
+    assert not any("No compare figures" in w for w in data["warnings"])
+
+
+def test_interactive_dataset_path_is_priced(monkeypatch, capsys, tmp_path):
+    rows = [json.dumps({"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]})
+            for i in range(60)]
+    dataset = tmp_path / "train.jsonl"
+    dataset.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    replies = iter(["no", "no", "yes", "60", "no", "yes", "yes", "yes", "yes", "100000", "2000", "500", "300",
+                    "/nonexistent.jsonl", str(dataset)])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(replies))
+    assert main(["decide", "--json", "--today", "2026-11-22"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert data["recommendation"] == "sft_then_dpo" and data["dpo"]["cost_usd"] != "0.00"
+    assert "no file at" in captured.err
+    assert data["compare"]["trained_tokens"] > data["dpo"]["trained_tokens"]
 
 
 def test_ask_all_reasks_and_stops_on_eof(capsys):

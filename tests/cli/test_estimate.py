@@ -84,3 +84,77 @@ def test_bad_arguments_exit_2(capsys, argv: list[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["estimate", TOY, "--model", "gpt-4o-mini", *argv])
     assert info.value.code == 2
+
+
+def _bad_file(tmp_path) -> str:
+    import json as _json
+
+    rows = [_json.dumps({"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]})
+            for i in range(40)]
+    rows[4] = "not json"
+    rows[9] = _json.dumps({"messages": [{"role": "user", "content": "no answer"}]})
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def test_partial_estimate_by_default_strict_refuses(tmp_path, capsys) -> None:
+    path = _bad_file(tmp_path)
+    assert main(["estimate", path, "--model", "gpt-4o-mini", "--today", "2026-12-05"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("PARTIAL") and "38 valid examples" in out and "lines 5, 10" in out
+    assert "as of" in out and "2026-12-05" in out
+    assert main(["estimate", path, "--model", "gpt-4o-mini", "--strict"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "line 5" in err
+    assert main(["validate", path]) == 1  # validate stays strict
+
+
+def test_partial_estimate_json(tmp_path, capsys) -> None:
+    import json as _json
+
+    assert main(["estimate", _bad_file(tmp_path), "--model", "gpt-4o-mini", "--json", "--today", "2026-12-05"]) == 0
+    data = _json.loads(capsys.readouterr().out)
+    assert data["partial"] is True and data["n_examples"] == 38 and data["as_of"] == "2026-12-05"
+    assert sum(g["count"] for g in data["errors"]) == 2
+
+
+def test_rft_grader_inputs_and_shutdown(tmp_path, capsys) -> None:
+    import json as _json
+
+    rows = [_json.dumps({"messages": [{"role": "user", "content": f"{i}+{i}?"}], "answer": str(2 * i)})
+            for i in range(20)]
+    path = tmp_path / "rft.jsonl"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    argv = ["estimate", str(path), "--model", "o4-mini", "--method", "reinforcement", "--hours", "4",
+            "--grader-model", "o3-mini", "--grader-input-tokens", "1000", "--grader-output-tokens", "100", "--json"]
+    assert main([*argv, "--today", "2026-12-05"]) == 1
+    assert "2026-10-23" in capsys.readouterr().err
+    assert main([*argv, "--today", "2026-10-01"]) == 0
+    data = _json.loads(capsys.readouterr().out)
+    assert data["rft"]["graders"][0]["model"].startswith("o3-mini")
+    assert main(["estimate", str(path), "--model", "o4-mini", "--method", "reinforcement",
+                 "--grader-input-tokens", "5"]) == 2
+
+
+def test_azure_estimate(capsys) -> None:
+    import json as _json
+
+    assert main(["estimate", TOY, "--model", "gpt-4o-mini", "--provider", "azure", "--azure-tier", "developer",
+                 "--json", "--today", "2026-12-05"]) == 0
+    data = _json.loads(capsys.readouterr().out)
+    assert data["provider"] == "azure" and data["rate_usd"] == "1.50"
+
+
+def test_as_of_defaults_to_today_not_the_catalog_date(capsys) -> None:
+    """Issue 15: estimate counted days left from the catalog's date while compare used today."""
+    import datetime as dt
+    import json as _json
+
+    assert main(["estimate", TOY, "--model", "gpt-4.1-mini", "--json"]) == 0
+    data = _json.loads(capsys.readouterr().out)
+    today = dt.date.today()
+    assert data["as_of"] == today.isoformat() != data["catalog_effective_date"]
+    days = (dt.date(2027, 1, 6) - today).days
+    if days > 0:
+        assert any(f"({days} days left)" in w for w in data["warnings"])

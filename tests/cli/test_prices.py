@@ -39,3 +39,12 @@ def test_user_catalog_and_bad_catalog(capsys, tmp_path: Path) -> None:
     assert main(["prices", "--catalog", str(bad)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("ftsim: catalog") and err.count("\n") == 1
+
+
+def test_azure_prices(capsys):
+    from ftsim.api.cli import main
+
+    assert main(["prices", "--provider", "azure"]) == 0
+    out = capsys.readouterr().out
+    assert "gpt-4.1-mini-2025-04-14" in out and "5.00 / 5.50 / 6.05 / 2.50" in out and "2027-10-14" in out
+    assert "$1.70/h" in out and "2026-07-02" in out

@@ -37,7 +37,7 @@ def test_terminal_table(capsys):
 def test_estimate_scenario_on_the_terminal(capsys):
     assert main(["whatif", DATASET, "--rows", "2"]) == 0
     out = capsys.readouterr().out
-    assert "72 rows" in out and "training_cost_usd" in out
+    assert "72 rows" in out and "as of " in out and "training" in out and "$0.60" in out
 
 
 @pytest.mark.parametrize("argv, code, text", [

@@ -23,7 +23,7 @@ TOY = Path(__file__).resolve().parents[2] / "fixtures" / "datasets" / "toy_chat_
 def tv8(**overrides) -> CompareInput:
     """The reference's TV8 scenario: S=2000, I=500, O=300, T=0, 2.4M training tokens."""
     values = dict(model="gpt-4.1-mini", calls_per_month=100_000, system_prompt_tokens=2000, input_tokens=500,
-                  output_tokens=300, training_tokens=2_400_000, today=TODAY)
+                  output_tokens=300, training_tokens=2_400_000, today=TODAY, cached_fraction=Decimal(0))
     values.update(overrides)
     return CompareInput(**values)
 
@@ -214,7 +214,7 @@ def test_no_training_input_means_no_training_cost_with_a_warning():
     assert result.verdict == "pays_back"
     assert any("No training cost given" in w and "inference only" in w for w in result.warnings)
     assert result.model_dump(mode="json")["tuned"]["training_cost_usd"] == "0.00"
-    assert "cheaper from the first call" in result.summary
+    assert "Pays back from the first call" in result.summary
     never = compare(tv8(training_tokens=None, cached_fraction=Decimal(1)), catalog=CATALOG)
     assert never.break_even_calls is None and never.verdict == "never_pays_back"
     assert not any("No training cost" in w for w in compare(tv8(), catalog=CATALOG).warnings)

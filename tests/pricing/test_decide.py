@@ -37,7 +37,8 @@ def test_questions_are_declared_in_the_briefs_order():
     (dict(PASS, few_shot_works=True), "ship_prompt", 5),
     (dict(PASS, prompt_cost_pain=True, has_preference_data=False), "sft", 7),
     (dict(PASS, prompt_cost_pain=True, has_preference_data=True), "sft_then_dpo", 7),
-    (dict(PASS, prompt_cost_pain=False, verifiable_task=True), "rft", 7),
+    (dict(PASS, prompt_cost_pain=False, verifiable_task=True, azure_existing_customer=True), "rft", 7),
+    (dict(PASS, prompt_cost_pain=False, verifiable_task=True), "prompt_with_grader", 7),
     (dict(PASS, prompt_cost_pain=False, verifiable_task=False), "fix_upstream", 7),
 ])
 def test_every_branch(answers, recommendation, asked):
@@ -46,6 +47,7 @@ def test_every_branch(answers, recommendation, asked):
     assert len(decision.path) == asked
     assert all(step.reason for step in decision.path)
     assert [step.answer for step in decision.path] == [answers[step.question] for step in decision.path]
+    assert decision.as_of == TODAY
 
 
 def test_later_answers_are_ignored_once_the_walk_stops():
@@ -96,8 +98,10 @@ def test_parse_integer_and_bad_answers():
 
 def test_cost_step_shows_the_compare_figures():
     decision = walk(**dict(PASS, prompt_cost_pain=True, has_preference_data=False), calls_per_month=100_000,
-                    system_prompt_tokens=2000, input_tokens=500, output_tokens=300, training_tokens=2_400_000)
-    assert decision.compare is not None
+                    system_prompt_tokens=2000, input_tokens=500, output_tokens=300, training_tokens=2_400_000,
+                    cached_fraction=Decimal(0))
+    assert decision.compare is not None and decision.provider == "openai"
+    assert [r.provider for r in decision.compared] == ["openai", "azure"]
     assert decision.compare.break_even_calls == 100_000
     assert decision.compare.tuned.training_cost_usd == Decimal("12.00")
 
@@ -120,19 +124,44 @@ def test_cost_step_without_figures_says_what_is_missing():
 def test_cost_step_assumes_training_tokens_from_the_examples():
     decision = walk(**dict(PASS, n_examples=1000, prompt_cost_pain=True, has_preference_data=True),
                     calls_per_month=100_000, system_prompt_tokens=2000, input_tokens=500, output_tokens=300)
-    assert decision.compare.trained_tokens == 1000 * 800 * 3
+    # SFT: 1,000 x 800 x 3; DPO (upper bound, the prompt once per output): 1,000 x 1,600 x 3, priced too
+    assert decision.compare.trained_tokens == 1000 * 800 * 3 + 1000 * 1600 * 3
+    assert decision.dpo.trained_tokens == 4_800_000 and decision.dpo.cost_usd == Decimal("24.00")
     assert any("assumed" in w for w in decision.warnings)
-    assert any("DPO" in w for w in decision.warnings)
+    assert any("DPO job" in w for w in decision.warnings)
 
 
-def test_rft_step_shows_the_hourly_budget_and_that_o4_mini_is_gone():
+def test_rft_is_never_recommended_where_no_provider_can_run_it():
+    """o4-mini shut down on OpenAI on 2026-10-23; on Azure new customers lost RFT when the base retired."""
     decision = walk(**dict(PASS, prompt_cost_pain=False, verifiable_task=True), rft_hours=Decimal(4))
-    rft = decision.rft
-    assert rft.hourly_rate_usd == Decimal("100.00")
-    assert rft.budget_usd == Decimal("400.00")
-    assert rft.available is False
-    assert "2026-10-23" in rft.availability and "cannot run" in rft.availability
-    assert any("2026-10-23" in w for w in decision.warnings)
+    assert decision.recommendation == "prompt_with_grader" and decision.rft is None
+    assert "rft" not in decision.summary.lower().split()
+    assert any("2026-10-23" in w and "2026-10-16" in w for w in decision.warnings)
+    assert {a.provider: a.can_train for a in decision.availability} == {"openai": False, "azure": False}
+
+
+def test_rft_on_azure_for_existing_customers_with_its_budget():
+    decision = walk(**dict(PASS, prompt_cost_pain=False, verifiable_task=True), rft_hours=Decimal(4),
+                    azure_existing_customer=True)
+    assert decision.recommendation == "rft" and decision.provider == "azure"
+    assert decision.rft.budget_usd == Decimal("400.00") and decision.rft.available
+    assert "2027-04-16" in decision.rft.availability
+
+
+def test_blocked_organization_moves_the_cost_play_to_azure():
+    decision = walk(**dict(PASS, prompt_cost_pain=True, has_preference_data=False), has_fine_tuned_before=False,
+                    calls_per_month=3_000_000, system_prompt_tokens=2000, input_tokens=500, output_tokens=300,
+                    cached_fraction=Decimal(0), today=dt.date(2026, 12, 5))
+    openai = next(a for a in decision.availability if a.provider == "openai")
+    assert openai.can_train is False and openai.reason.startswith("OpenAI will not train this")
+    assert decision.recommendation == "sft" and decision.provider == "azure"
+    assert decision.compare.provider == "azure" and decision.compare.tuned.hosting_monthly_usd == Decimal("1241.00")
+
+
+def test_no_provider_for_the_cost_play_means_shorten_prompt():
+    decision = walk(**dict(PASS, prompt_cost_pain=True, has_preference_data=False), has_fine_tuned_before=False,
+                    provider="openai", calls_per_month=1, system_prompt_tokens=2000, input_tokens=1, output_tokens=1)
+    assert decision.recommendation == "shorten_prompt" and decision.compare is None
 
 
 def test_rft_was_available_before_the_shutdown():
@@ -146,6 +175,7 @@ EXPECTED = {
     "rag.toml": "rag", "prompting.toml": "prompting", "build-evals.toml": "build_evals",
     "collect-data.toml": "collect_data", "ship-prompt.toml": "ship_prompt", "sft-cost-play.toml": "sft",
     "sft-then-dpo.toml": "sft_then_dpo", "rft.toml": "rft", "fix-upstream.toml": "fix_upstream",
+    "rft-unavailable.toml": "prompt_with_grader",
 }
 
 
@@ -159,4 +189,38 @@ def test_answer_fixtures_cover_every_recommendation():
         assert decision.recommendation == expected, name
         seen.add(decision.recommendation)
     assert seen == {"rag", "prompting", "build_evals", "collect_data", "ship_prompt", "sft", "sft_then_dpo", "rft",
-                    "fix_upstream"}
+                    "fix_upstream", "prompt_with_grader"}
+
+
+def test_answers_files_answer_every_follow_up():
+    for name in EXPECTED:
+        data = tomllib.loads((ANSWERS / name).read_text(encoding="utf-8"))
+        assert next_question(DecideInput(**data).answers()) is None, name
+
+
+def test_follow_ups_come_after_a_training_recommendation():
+    answers = dict(PASS, prompt_cost_pain=True, has_preference_data=False)
+    asked = []
+    script = dict(has_fine_tuned_before=True, recent_fine_tuned_inference=True, calls_per_month=1000,
+                  system_prompt_tokens=2000, input_tokens=10, output_tokens=10, training_file="")
+    while (question := next_question(answers, interactive=True)) is not None:
+        asked.append(question.id)
+        answers[question.id] = script[question.id]
+    assert asked == list(script)
+    assert next_question(dict(PASS, prompt_cost_pain=True, has_preference_data=False, has_fine_tuned_before=False,
+                              calls_per_month=1, system_prompt_tokens=1, input_tokens=1, output_tokens=1)) is None
+
+
+def test_bad_number_answer_states_the_expected_form():
+    with pytest.raises(ValueError, match="expected a whole number such as 1200"):
+        parse_answer(QUESTIONS[3], "lots")
+
+
+def test_after_shutdown_cost_reaches_the_figures():
+    figures = dict(PASS, prompt_cost_pain=True, has_preference_data=False, calls_per_month=100_000,
+                   system_prompt_tokens=2000, input_tokens=500, output_tokens=300, training_tokens=2_400_000,
+                   cached_fraction=Decimal(0), provider="openai", has_fine_tuned_before=True,
+                   recent_fine_tuned_inference=True)
+    plain = walk(**figures)
+    moved = walk(**figures, after_shutdown_cost_usd=Decimal(100))
+    assert moved.compare.tuned.horizon_cost_usd == plain.compare.tuned.horizon_cost_usd + 100

@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 
 from ftsim.pricing.catalog.catalog import bundled_catalogs, load_catalog
 from ftsim.pricing.errors import DatasetError, PricingError
-from ftsim.pricing.costs.estimate import InvalidDataset, estimate, estimate_examples
+from ftsim.pricing.costs.estimate import InvalidDataset, estimate, estimate_examples, summary_lines
+
+TODAY = dt.date(2026, 12, 5)
 from ftsim.pricing.costs.hyperparameters import auto_n_epochs
 from ftsim.pricing.costs.rft import GraderUsage
 from ftsim.pricing.dataset.tokenizer import get_encoding
@@ -206,7 +208,7 @@ def test_rft_given_hours_tv5(tmp_path: Path) -> None:
     assert est.training_cost_usd == Decimal(400) and est.billing_unit == "hour"
     assert est.rft is not None and est.rft.hours_given and est.rft.hours_expected == 4
     graded = estimate(
-        path, model="o4-mini", method="reinforcement", hours="4",
+        path, model="o4-mini", method="reinforcement", hours="4", today=dt.date(2026, 10, 1),
         graders=[GraderUsage(model="o3-mini", input_tokens=5_000_000, output_tokens=4_900_000)],
     )
     assert graded.total_cost_usd == Decimal("427.06")
@@ -335,3 +337,82 @@ def test_no_float_anywhere_in_money(tmp_path: Path, model: str, method: str, kwa
     money = [(k, v) for k, v in _walk(json.loads(est.model_dump_json())) if k.endswith("_usd") or k.startswith("rate")]
     assert money and all(isinstance(v, str) for _, v in money)
     assert all(not isinstance(v, float) for _, v in _walk(est.model_dump()))
+
+
+def test_rft_grader_that_shut_down_is_refused(tmp_path: Path) -> None:
+    """o3-mini stopped serving on OpenAI on 2026-10-23: a job graded by it cannot run after that."""
+    path = write(tmp_path / "r.jsonl", [rft_row(i) for i in range(20)])
+    grader = [GraderUsage(model="o3-mini", input_tokens=1, output_tokens=1)]
+    with pytest.raises(PricingError, match="2026-10-23"):
+        estimate(path, model="o4-mini", method="reinforcement", hours=4, today=dt.date(2026, 10, 23), graders=grader)
+    with pytest.raises(PricingError, match="2026-12-11"):
+        estimate(path, model="o4-mini", method="reinforcement", hours=4, today=dt.date(2026, 12, 11),
+                 graders=[GraderUsage(model="o3", input_tokens=1, output_tokens=1)])
+
+
+def test_rft_tv5_on_azure_grader_tokens_at_data_zone_rates(tmp_path: Path) -> None:
+    """Reference correction: TV5's Azure variant is $400 + $29.77 of grading = $429.77."""
+    path = write(tmp_path / "r.jsonl", [rft_row(i) for i in range(20)])
+    est = estimate(path, model="o4-mini", method="reinforcement", hours=4, today=dt.date(2026, 9, 1),
+                   provider="azure", graders=[GraderUsage(model="o3-mini", input_tokens=5_000_000,
+                                                            output_tokens=4_900_000)])
+    assert est.provider == "azure" and est.training_cost_usd == Decimal(400)
+    assert est.rft.grader_cost_usd.quantize(Decimal("0.01")) == Decimal("29.77")
+    assert est.total_cost_usd.quantize(Decimal("0.01")) == Decimal("429.77")
+
+
+def test_rft_on_azure_is_capped_at_5000(tmp_path: Path) -> None:
+    path = write(tmp_path / "r.jsonl", [rft_row(i) for i in range(20)])
+    est = estimate(path, model="o4-mini", method="reinforcement", hours=60, today=dt.date(2026, 9, 1),
+                   provider="azure")
+    assert est.training_cost_usd == Decimal(5000)
+    assert any("caps an RFT job" in w for w in est.warnings)
+
+
+@pytest.mark.parametrize(("tier", "cost"), [("global", "0.50"), ("data_zone", "0.55"), ("developer", "0.25")])
+def test_sft_on_azure_by_tier(tmp_path: Path, tier: str, cost: str) -> None:
+    """TV10 with gpt-4.1-mini rates: 100,000 trained tokens at $5 / $5.50 / $2.50 per 1M."""
+    rows = [chat(i) for i in range(12)]
+    path = write(tmp_path / "a.jsonl", rows)
+    base = estimate(path, model="gpt-4.1-mini", today=TODAY)
+    est = estimate(path, model="gpt-4.1-mini", provider="azure", azure_tier=tier, today=TODAY)
+    assert est.trained_tokens == base.trained_tokens
+    assert est.training_cost_usd == Decimal(cost) * est.trained_tokens / Decimal(100_000)
+
+
+def test_partial_estimate_of_a_file_with_injected_bad_lines(tmp_path: Path) -> None:
+    rows = [json.dumps(chat(i)) for i in range(3000)]
+    bad = {17: "not json", 1200: json.dumps({"messages": [{"role": "user", "content": "x"}]}),
+           2999: json.dumps({"messages": [{"role": "user", "content": "x"}]})}
+    for index, text in bad.items():
+        rows[index] = text
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(InvalidDataset):
+        estimate(path, model="gpt-4o-mini", today=TODAY)  # the library is strict unless asked
+    est = estimate(path, model="gpt-4o-mini", today=TODAY, partial=True)
+    clean_rows = [r for i, r in enumerate(rows) if i not in bad]
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text("\n".join(clean_rows) + "\n", encoding="utf-8")
+    expected = estimate(clean, model="gpt-4o-mini", today=TODAY)
+    assert est.partial and est.n_examples == 2997 and est.n_lines_with_errors == 3
+    assert est.trained_tokens == expected.trained_tokens and est.training_cost_usd == expected.training_cost_usd
+    lines = sorted(n for group in est.errors for n in group.first_lines)
+    assert lines == [18, 1201, 3000] and sum(g.count for g in est.errors) == 3
+    assert est.warnings[0].startswith("PARTIAL ESTIMATE")
+    assert summary_lines(est)[0][0] == "PARTIAL"
+
+
+def test_a_file_with_no_valid_example_is_refused_even_when_partial(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text("nope\n" * 12, encoding="utf-8")
+    with pytest.raises(InvalidDataset):
+        estimate(path, model="gpt-4o-mini", partial=True)
+
+
+def test_estimate_carries_its_as_of_date(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.jsonl", [chat(i) for i in range(12)])
+    est = estimate(path, model="gpt-4.1-mini", today=dt.date(2026, 12, 5))
+    assert est.as_of == dt.date(2026, 12, 5)
+    assert any("(32 days left)" in w for w in est.warnings)  # to 2027-01-06
+    assert any("(40 days after 2026-12-05)" in w for w in est.warnings)  # to 2027-01-14

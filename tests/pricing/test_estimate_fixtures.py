@@ -172,11 +172,11 @@ def test_rft_fixture(capsys) -> None:
 )
 def test_invalid_fixtures_are_refused_in_one_line(capsys, fixture: str, needle: str) -> None:
     model = "gpt-4o-2024-08-06"
-    assert main(["estimate", str(FIX / fixture), "--model", model]) == 1
+    assert main(["estimate", str(FIX / fixture), "--model", model, "--strict"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("ftsim: ") and needle in err and err.count("\n") == 1
 
 
 def test_dpo_invalid_fixture(capsys) -> None:
-    assert main(["estimate", str(FIX / "dpo_missing_input.jsonl"), "--model", "gpt-4.1", "--method", "dpo"]) == 1
+    assert main(["estimate", str(FIX / "dpo_missing_input.jsonl"), "--model", "gpt-4.1", "--method", "dpo", "--strict"]) == 1
     assert "line 1" in capsys.readouterr().err

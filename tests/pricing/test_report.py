@@ -51,15 +51,16 @@ def test_volume_chart_marks_the_break_even_where_the_lines_cross(support_bot):
     assert len(lines) == 2
     marks = volume.findall(f"{SVG}circle")
     assert len(marks) == 1 and marks[0].get("class") == "break-even"
-    # $12 over 1.74 months amortised against $0.00012 saved per call: 57,471 calls a month
-    assert "57,471 calls/month" in "".join(volume.itertext())
+    # $12 over 1.74 months amortised against $0.00012 saved per call: 57,471.3, compare's break-even volume
+    assert result.break_even_calls_per_month == 57_472
+    assert "break-even volume 57,472 calls/month" in "".join(volume.itertext())
 
 
 def test_cumulative_chart_marks_the_break_even_month(support_bot):
     _, _, result = support_bot
     svg = ET.fromstring(charts(result)["cumulative"])
     assert len(svg.findall(f"{SVG}polyline")) == 2
-    assert "break-even after 1.00 months" in "".join(svg.itertext())
+    assert "payback after 1.00 months" in "".join(svg.itertext())
 
 
 def test_no_break_even_mark_when_it_never_pays_back(support_bot):
@@ -85,7 +86,7 @@ def test_markdown_has_summary_warnings_and_grid(support_bot):
     assert text.startswith("# Support bot")
     assert "| cost per call | $0.001480 | $0.001360 |" in text
     assert "> **Warning:**" in text
-    table = [line for line in text.splitlines() if line.startswith("| calls_per_month")]
+    table = [line for line in text.splitlines() if line.startswith("| calls/month")]
     assert len(table) == 1
     assert text.count("\n| ") >= len(grid)  # every row of a small grid
 
@@ -147,3 +148,63 @@ def test_cumulative_chart_jumps_at_each_retraining():
     tuned = svg.findall(f"{SVG}polyline")[1].get("points").split()
     xs = [p.split(",")[0] for p in tuned]
     assert sum(a == b for a, b in zip(xs, xs[1:])) == 3  # vertical segments at months 3, 6, 9
+
+
+def test_report_leads_with_the_answer(support_bot):
+    """The summary block: as-of date, catalog version, the answer with net saving and the one break-even,
+    the pivot by provider x model x cached share, sources; all before the charts."""
+    scenario, grid, result = support_bot
+    page = render("html", scenario, grid, result, result.warnings)
+    top = page[:page.index("<h2>Charts</h2>")]
+    assert "As of 2026-11-22" in top and "OpenAI catalog 2026-11" in top
+    answer = top[top.index('id="answer"'):]
+    assert "Pays back on OpenAI at 100,000 calls a month: net saving $8.88 over 1.74 months" in answer
+    assert "Break-even volume: 57,472 calls a month" in answer
+    assert "stops paying back above a cached share of 8.5%" in answer
+    assert "Price sources:" in top and "S1 (" in top and "OAI-DEP" in top
+    pivot = top[top.index('id="pivot"'):top.index("</table>", top.index('id="pivot"'))]
+    assert pivot.count("<tr>") == 1 + 2 * 2  # header + (OpenAI, Azure) x (gpt-4.1-mini, gpt-4o-mini)
+    assert "0% cached" in pivot and "50% cached" in pivot and "100% cached" in pivot
+    assert 'class="pays_back"' in pivot and 'class="never_pays_back"' in pivot
+    assert page.count("Break-even volume:") == 2  # the answer and the one definition
+    assert "break-even after" not in page  # payback is named payback, not a second break-even
+
+
+def test_grid_is_formatted_without_na_and_scrolls_inside_the_page(support_bot):
+    scenario, grid, result = support_bot
+    page = render("html", scenario, grid, result, result.warnings)
+    assert "<NA>" not in page and "NaN" not in page and ">nan<" not in page
+    assert '<div class="grid-wrap" id="grid">' in page and "overflow-x:auto" in page
+    grid_html = page[page.index('id="grid"'):]
+    assert "$0.001480" in grid_html and "$148.00" in grid_html and ">never<" in grid_html and ">50%<" in grid_html
+    md = render("md", scenario, grid, result, result.warnings)
+    assert "<NA>" not in md and "| never |" in md
+
+
+def test_pivot_cells_are_compare_results(support_bot):
+    from decimal import Decimal
+
+    from ftsim.pricing.reports.report import pivot
+
+    scenario, _, result = support_bot
+    table = pivot(scenario, result, CATALOG)
+    cell = table["cells"][("openai", "gpt-4.1-mini", Decimal("0"))]
+    assert cell.verdict == "pays_back" and cell.net == result.net_savings_over_horizon_usd
+    azure = table["cells"][("azure", "gpt-4.1-mini", Decimal("0"))]
+    assert azure.verdict == "never_pays_back"  # $1,241 a month of hosting at 100,000 calls
+
+
+def test_estimate_report_has_the_as_of_line():
+    scenario = load_scenario(SCENARIOS / "dataset-size.toml")
+    grid = evaluate(scenario, catalog=CATALOG)
+    page = render("html", scenario, grid, None, [])
+    assert 'id="as-of"' in page and "OpenAI catalog 2026-11" in page
+
+
+def test_grid_counts_are_formatted_from_numpy_scalars(support_bot):
+    from ftsim.pricing.reports.report import display_grid
+
+    _, grid, _ = support_bot
+    labels, rows = display_grid(grid)
+    column = labels.index("break-even calls/month")
+    assert "57,472" in [row[column] for row in rows]

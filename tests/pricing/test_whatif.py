@@ -25,7 +25,7 @@ from ftsim.pricing.planning.whatif import (
 CATALOG = load_catalog()
 SCENARIOS = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
 BASELINE = dict(model="gpt-4.1-mini", calls_per_month=100_000, system_prompt_tokens=2000, input_tokens=500,
-                output_tokens=300, training_tokens=2_400_000)
+                output_tokens=300, training_tokens=2_400_000, cached_fraction=0)
 
 
 def scenario(sweep=None, **baseline):
@@ -89,6 +89,12 @@ def _check_rows_against_decimal(sc, grid, n=60, seed=7):
         expected_be = exact.break_even_calls
         assert (pd.isna(row["break_even_calls"]) and expected_be is None) or row["break_even_calls"] == expected_be
         assert row["verdict"] == exact.verdict
+        be_volume = exact.break_even_calls_per_month
+        assert (pd.isna(row["break_even_calls_per_month"]) and be_volume is None) or \
+            row["break_even_calls_per_month"] == be_volume
+        share = exact.break_even_cached_fraction
+        assert (np.isnan(row["break_even_cached_fraction"]) and share is None) or \
+            abs(D(row["break_even_cached_fraction"]) - share) <= Decimal("0.0001")
         assert D(row["horizon_months"]) == exact.horizon_months
         diff = D(row["tuned_horizon_cost_usd"]) - exact.tuned.horizon_cost_usd
         assert abs(diff) <= Decimal("0.01")
@@ -202,3 +208,23 @@ def test_load_scenario_errors(tmp_path):
     bad.write_text("title = [", encoding="utf-8")
     with pytest.raises(PricingError, match="not valid TOML"):
         load_scenario(bad)
+
+
+def test_provider_scenario_is_evaluated_row_by_row_in_decimal():
+    """A provider sweep goes through compare() row by row: the Azure worked figure appears in the grid."""
+    sc = scenario({"provider": ["openai", "azure"], "calls_per_month": [1_000_000, 2_000_000]},
+                  system_prompt_tokens=2000, training_tokens=0)
+    sc = sc.model_copy(update={"today": dt.date(2026, 12, 5)})
+    grid = evaluate(sc, catalog=CATALOG)
+    assert len(grid) == 4 and set(grid["provider"]) == {"openai", "azure"}
+    azure = grid[grid["provider"] == "azure"].iloc[0]
+    assert azure["break_even_calls_per_month"] == 1_551_250 and azure["hosting_monthly_usd"] == 1241.0
+    assert azure["verdict"] == "never_pays_back"
+
+
+def test_default_cached_share_agrees_between_grid_and_compare():
+    sc = scenario({"system_prompt_tokens": [500, 1024, 3000]}).model_copy(
+        update={"baseline": {k: v for k, v in BASELINE.items() if k != "cached_fraction"}})
+    grid = evaluate(sc, catalog=CATALOG)
+    assert list(grid["cached_fraction_used"]) == [0.0, 0.5, 0.5]
+    _check_rows_against_decimal(sc, grid, n=3)

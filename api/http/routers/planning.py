@@ -20,7 +20,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ftsim.api.http.deps import BackendDep, get_tenant
-from ftsim.pricing.planning.compare import CompareInput, CompareResult, compare
+from ftsim.pricing.planning.bounds import MAX_TRAINING_HOURS
+from ftsim.pricing.planning.compare import (
+    CompareInput, CompareResult, ProviderComparison, compare, compare_providers,
+)
 from ftsim.pricing.planning.decide import DecideInput, Decision, decide
 from ftsim.pricing.errors import PricingError
 from ftsim.pricing.costs.estimate import Estimate
@@ -42,9 +45,10 @@ def _bad(exc: Exception, param: str | None = None) -> BadRequestError:
     return BadRequestError(str(exc), param=param)
 
 
-@router.post("/compare", response_model=CompareResult)
-def post_compare(body: CompareInput, backend: BackendDep) -> CompareResult:
-    """Fine-tuned model with a short prompt vs base model with a long prompt: costs, break-even, verdict."""
+@router.post("/compare", response_model=CompareResult | ProviderComparison)
+def post_compare(body: CompareInput, backend: BackendDep) -> CompareResult | ProviderComparison:
+    """Fine-tuned model with a short prompt vs base model with a long prompt: costs, break-even, verdict
+    (`provider: both`: both providers side by side)."""
     if body.training_file is not None:
         raise BadRequestError(
             "training_file is a local path and cannot be read over HTTP: give training_tokens (from "
@@ -53,6 +57,8 @@ def post_compare(body: CompareInput, backend: BackendDep) -> CompareResult:
         )
     params = body if body.today else body.model_copy(update={"today": _today(backend)})
     try:
+        if params.provider == "both":
+            return compare_providers(params, catalog=backend.catalog)
         return compare(params, catalog=backend.catalog)
     except PricingError as exc:
         raise _bad(exc, "model") from None
@@ -73,6 +79,7 @@ class WhatifResponse(BaseModel):
 
     title: str
     kind: str
+    as_of: dt.date
     n_rows: int
     columns: list[str]
     rows: list[dict[str, Any]]
@@ -102,12 +109,12 @@ def post_whatif(body: WhatifRequest, backend: BackendDep):
     warnings = list(result.warnings) if result is not None else sweep_warnings(scenario, backend.catalog)
     if body.format != "json":
         media = {"html": "text/html", "md": "text/markdown", "csv": "text/csv"}[body.format]
-        text = render(body.format, scenario, grid, result, warnings)
+        text = render(body.format, scenario, grid, result, warnings, backend.catalog)
         return Response(content=text, media_type=f"{media}; charset=utf-8")
     head = grid.head(body.max_rows)
     rows = json.loads(head.to_json(orient="records"))
     return WhatifResponse(
-        title=scenario.title, kind=scenario.kind, n_rows=len(grid), columns=list(grid.columns), rows=rows,
+        title=scenario.title, kind=scenario.kind, as_of=scenario.today, n_rows=len(grid), columns=list(grid.columns), rows=rows,
         baseline=result, warnings=warnings,
     )
 
@@ -134,12 +141,18 @@ class EstimateRequest(BaseModel):
     model: str
     method: Literal["supervised", "dpo", "reinforcement", "vision"] = "supervised"
     n_epochs: int | Literal["auto"] = "auto"
-    hours: Decimal | None = Field(default=None, ge=0, description="RFT: billed training-loop hours")
+    hours: Decimal | None = Field(
+        default=None, ge=0, le=MAX_TRAINING_HOURS, description="RFT: billed training-loop hours"
+    )
     examples: list[dict[str, Any]] | None = None
     validation_examples: list[dict[str, Any]] | None = None
     file_id: str | None = None
     validation_file_id: str | None = None
     today: dt.date | None = None
+    strict: bool = Field(default=False, description="refuse a file with errors (default: price the valid examples)")
+    provider: Literal["openai", "azure"] = "openai"
+    azure_tier: Literal["global", "data_zone", "regional_us", "regional_sweden", "developer"] = "global"
+    azure_existing_customer: bool = False
 
 
 @router.post("/estimate", response_model=Estimate)
@@ -153,7 +166,8 @@ def post_estimate(body: EstimateRequest, backend: BackendDep, request: Request):
         raise BadRequestError("n_epochs must be >= 1 or 'auto'", param="n_epochs")
     options = dict(
         model=body.model, method=body.method, epochs=body.n_epochs, hours=body.hours, catalog=backend.catalog,
-        today=body.today or _today(backend), workers=1,
+        today=body.today or _today(backend), workers=1, partial=not body.strict, provider=body.provider,
+        azure_tier=body.azure_tier, azure_existing_customer=body.azure_existing_customer,
     )
     try:
         if body.examples is not None:
