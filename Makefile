@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 STAMP2 := $(VENV2)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install serve test test-sdk3 test-sdk2 bench clean
+.PHONY: install serve test test-sdk3 test-sdk2 test-wheel bench clean
 
 install: $(STAMP) $(STAMP2)
 
@@ -29,13 +29,18 @@ $(STAMP2): pyproject.toml
 serve: $(STAMP)
 	$(VENV)/bin/ftsim serve --host 127.0.0.1 --port 8000
 
-test: test-sdk3 test-sdk2
+test: test-sdk3 test-sdk2 test-wheel
 
 test-sdk3: $(STAMP)
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 test-sdk2: $(STAMP2)
 	$(PY2) -m pytest -q -m sdk2 $(PYTEST_ARGS)
+
+# The built wheel, core only, in a fresh environment beside a user project with its own api/ and pricing/
+# packages, offline (tests/wheel/check.py says what it checks).
+test-wheel: $(STAMP)
+	$(PY) tests/wheel/check.py
 
 bench: $(STAMP)
 	$(PY) -m bench
