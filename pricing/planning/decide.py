@@ -316,13 +316,15 @@ def _cost_figures(data: DecideInput, *, catalog, today: dt.date | None, warnings
     """The compare figures for the cost step, when the volume and prompt figures were given."""
     needed = ("calls_per_month", "system_prompt_tokens", "input_tokens", "output_tokens")
     missing = [name for name in needed if getattr(data, name) is None]
-    if missing:
+    calls, system_tokens, input_tokens, output_tokens = (
+        data.calls_per_month, data.system_prompt_tokens, data.input_tokens, data.output_tokens)
+    if missing or calls is None or system_tokens is None or input_tokens is None or output_tokens is None:
         warnings.append("No compare figures: give " + ", ".join(missing) + " to see the break-even.")
         return None
     training_tokens = data.training_tokens
     if training_tokens is None:
         n = max(int(data.n_examples or 0), 1)
-        per_example = data.tuned_system_prompt_tokens + int(data.input_tokens) + int(data.output_tokens)
+        per_example = data.tuned_system_prompt_tokens + int(input_tokens) + int(output_tokens)
         training_tokens = n * per_example * auto_n_epochs(n)
         warnings.append(
             f"Training tokens assumed: {n} examples x {per_example} tokens (short prompt + input + output) x "
@@ -331,10 +333,10 @@ def _cost_figures(data: DecideInput, *, catalog, today: dt.date | None, warnings
     params = CompareInput(
         model=data.model,
         base_model=data.base_model,
-        calls_per_month=int(data.calls_per_month),
-        system_prompt_tokens=int(data.system_prompt_tokens),
-        input_tokens=int(data.input_tokens),
-        output_tokens=int(data.output_tokens),
+        calls_per_month=int(calls),
+        system_prompt_tokens=int(system_tokens),
+        input_tokens=int(input_tokens),
+        output_tokens=int(output_tokens),
         tuned_system_prompt_tokens=data.tuned_system_prompt_tokens,
         cached_fraction=data.cached_fraction,
         batch_fraction=data.batch_fraction,

@@ -149,7 +149,8 @@ def reward_metrics_at(
         return t, (round5(_clamp01(valid + _gauss(seed, f"vg{i}:{step}", 0.05))) if valid is not None else None)
 
     rewards = [per_grader(i, g) for i, g in enumerate(graders)]
-    usage, errors, scores, latency, model_usage = [], [], [], [], {}
+    usage, errors, scores, latency = [], [], [], []
+    model_usage: dict[str, Any] = {}
     for g, (t, v) in zip(graders, rewards):
         is_model = g["type"] == "score_model"
         prompt = round(300.0 + _rng(seed, f"gp:{g['name']}").uniform(0, 400), 1) if is_model else 0.0
