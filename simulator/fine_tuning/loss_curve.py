@@ -47,6 +47,7 @@ def _rng(seed: int, label: str) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
+@functools.lru_cache(maxsize=8192)  # a step's draws are asked again by its event, the results file and replays
 def _gauss(seed: int, label: str, sigma: float) -> float:
     """A deterministic normal draw (Box-Muller on a hash): cheap enough for every step of a large job."""
     digest = hashlib.blake2b(f"{seed}:{label}".encode(), digest_size=16).digest()
