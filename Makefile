@@ -11,7 +11,7 @@ STAMP2 := $(VENV2)/.installed
 STAMP1 := $(VENV1)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install serve test test-sdk3 test-sdk2 test-sdk1 bench clean chromium
+.PHONY: install serve test test-sdk3 test-sdk2 test-sdk1 test-wheel typecheck bench clean chromium
 
 install: $(STAMP) $(STAMP2) $(STAMP1) chromium
 
@@ -47,7 +47,7 @@ $(STAMP1): pyproject.toml
 serve: $(STAMP)
 	$(VENV)/bin/ftsim serve --host 127.0.0.1 --port 8000
 
-test: test-sdk3 test-sdk2 test-sdk1
+test: test-sdk3 test-sdk2 test-sdk1 typecheck test-wheel
 
 test-sdk3: $(STAMP)
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
@@ -58,8 +58,21 @@ test-sdk2: $(STAMP2)
 test-sdk1: $(STAMP1)
 	$(PY1) -m pytest -q -m sdk1 $(PYTEST_ARGS)
 
+# mypy over the package as installed: mypy cannot follow setuptools' editable finder, which maps api/, simulator/
+# and pricing/ under `ftsim`, so the package is installed (no deps, no build isolation: offline) into build/.
+TYPECHECK_DIR := build/typecheck
+typecheck: $(STAMP)
+	rm -rf $(TYPECHECK_DIR)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation --target $(TYPECHECK_DIR) .
+	cd $(TYPECHECK_DIR) && $(CURDIR)/$(PY) -m mypy --config-file $(CURDIR)/pyproject.toml --cache-dir $(CURDIR)/.mypy_cache -p ftsim
+
+# The built wheel, core only, in a fresh environment beside a user project with its own api/ and pricing/
+# packages, offline (tests/wheel/check.py says what it checks).
+test-wheel: $(STAMP)
+	$(PY) tests/wheel/check.py
+
 bench: $(STAMP)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) $(VENV2) $(VENV1) .ftsim
+	rm -rf $(VENV) $(VENV2) $(VENV1) .ftsim build .mypy_cache

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import sys
 from decimal import Decimal, InvalidOperation
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -101,9 +102,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def _epochs(text: str | None) -> int | str | None:
-    if text is None or text == "auto":
-        return text
+def _epochs(text: str | None) -> int | Literal["auto"] | None:
+    if text is None:
+        return None
+    if text == "auto":
+        return "auto"
     try:
         return int(text)
     except ValueError:

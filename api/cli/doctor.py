@@ -36,7 +36,7 @@ def collect() -> dict:
          "expected_sha256": ENCODINGS[s.name].sha256}
         for s in status()
     ]
-    versions = {"python": platform.python_version()}
+    versions: dict[str, str | None] = {"python": platform.python_version()}
     for name in PACKAGES:
         version = _version(name)
         if version is not None or name != "httpx2":  # httpx2 only where it is installed

@@ -5,11 +5,14 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import itertools
 import time
 
 from fastapi import FastAPI
+from starlette.datastructures import State
 
 from ftsim.api.http.errors import ErrorMiddleware, install_error_handlers
 from ftsim.api.http.fast_lane import FastLane
@@ -60,6 +63,18 @@ class _Headers:
         await self.app(scope, receive, send_with_headers)
 
 
+@functools.cache
+def _routed_app() -> FastAPI:
+    """The routes and error handlers every app serves (no backend, no middleware): built once a process."""
+    app = FastAPI(title="ftsim", version="0.1.0", docs_url="/docs", redoc_url=None)
+    install_error_handlers(app)
+    # One router per OpenAI path, then planning and the simulator's control plane.
+    for module in (files, uploads, fine_tuning_jobs, checkpoints, graders, models, chat, responses, sim, faults,
+                   planning):
+        app.include_router(module.router)
+    return app
+
+
 def create_app(backend: Backend | None = None, *, fast_lane: bool = True, sim_key: str | None = None) -> FastAPI:
     """An app serving `backend` (a fresh in-memory world when none is given).
 
@@ -67,14 +82,15 @@ def create_app(backend: Backend | None = None, *, fast_lane: bool = True, sim_ke
     `sim_key`: when given, every /_sim route requires it (api/http/deps.py `require_sim_key`).
     """
     backend = backend or Backend()
-    app = FastAPI(title="ftsim", version="0.1.0", docs_url="/docs", redoc_url=None)
+    # Each app is a shallow copy of one routed app built once a process, sharing its router: FastAPI works out a
+    # route's dependencies and validators on the first request that reaches it, once per router, which cost a
+    # test-kit Simulator ~15 ms a test when every app had a router of its own. Per app: state, middleware stack.
+    app = copy.copy(_routed_app())
+    app.state = State()
+    app.user_middleware = list(app.user_middleware)
+    app.middleware_stack = None
     app.state.backend = backend
     app.state.sim_key = sim_key
-    install_error_handlers(app)
-    # One router per OpenAI path, then planning and the simulator's control plane.
-    for module in (files, uploads, fine_tuning_jobs, checkpoints, graders, models, chat, responses, sim, faults,
-                   planning):
-        app.include_router(module.router)
     if fast_lane:
         app.add_middleware(FastLane)  # innermost: polling and uploads skip FastAPI's routing (api/fast_lane.py)
     app.add_middleware(FaultMiddleware)  # injected faults (issue 4); inside _Headers so they carry x-request-id

@@ -311,5 +311,7 @@ async def read_upload(request: Any, store: Any, tenant_key: str, *, file_field: 
 
 async def store_upload(form: Form, durability: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Flush the form's file part (`finish`) and hand it to the committing `call` as path= and size= (`commit`)."""
+    if form.file is None:  # the routes answer 400 for a form without its file part before they get here
+        raise ValueError("store_upload needs a form with its file part")
     path, size = await finish(form.file)
     return await commit(durability, call, *args, path=path, size=size, **kwargs)

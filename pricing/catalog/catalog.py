@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import os
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
@@ -276,7 +277,7 @@ def _load_bundled(name: str) -> Catalog:
     return _parse(text, origin=f"pricing/catalog/{name}")
 
 
-def load_catalog(path: str | Path | None = None) -> Catalog:
+def load_catalog(path: str | os.PathLike[str] | None = None) -> Catalog:
     """Load the newest bundled catalog, or the user's catalog file at `path` (CatalogError on any problem)."""
     if path is None:
         names = bundled_catalogs()

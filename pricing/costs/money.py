@@ -1,8 +1,6 @@
 """Money in Decimal, with explicit rounding. Floats never touch a price: every entry point refuses them.
 
-`Money` is an immutable USD amount in the style of the `prices` library (frozen, Decimal, a float argument
-refused). `TokenRate` is a price per 1M tokens and `HourlyRate` a price per hour. Amounts are exact until a
-caller rounds them with `quantize`/`round_cents` (ROUND_HALF_UP unless told otherwise).
+Amounts are exact until a caller rounds them with `quantize` (ROUND_HALF_UP unless told otherwise).
 
 One rule for money strings in every JSON output (`normalize_usd`, `usd_text`, the `UsdAmount` field type): the
 exact Decimal value, positional (never an exponent), with trailing zeros stripped down to cents and never
@@ -12,20 +10,15 @@ Rounding (to the cent, or not at all) is the computing module's choice; the stri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Annotated, Union
+from typing import Annotated
 
 from pydantic import AfterValidator, PlainSerializer
 
 __all__ = [
-    "Money",
-    "TokenRate",
-    "HourlyRate",
     "to_decimal",
     "per_million",
     "quantize",
-    "round_cents",
     "format_usd",
     "normalize_usd",
     "usd_text",
@@ -41,8 +34,6 @@ CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
 ROUNDING = ROUND_HALF_UP
 SECONDS_PER_HOUR = Decimal(3600)
-
-Number = Union[Decimal, int, str]
 
 
 def to_decimal(value: object, *, what: str = "amount") -> Decimal:
@@ -68,11 +59,6 @@ def to_decimal(value: object, *, what: str = "amount") -> Decimal:
 def quantize(amount: Decimal, places: Decimal = MICRO, rounding: str = ROUNDING) -> Decimal:
     """Round `amount` to `places` (e.g. CENT) with an explicit rounding mode."""
     return to_decimal(amount).quantize(places, rounding=rounding)
-
-
-def round_cents(amount: Decimal, rounding: str = ROUNDING) -> Decimal:
-    """Round to whole cents (ROUND_HALF_UP by default)."""
-    return quantize(amount, CENT, rounding)
 
 
 def per_million(rate_per_1m: Decimal, tokens: int) -> Decimal:
@@ -115,107 +101,3 @@ UsdAmount = Annotated[
     PlainSerializer(usd_text, return_type=str, when_used="json"),
 ]
 """A pydantic field type for USD amounts: normalized on input, serialized by the money-string rule in JSON."""
-
-
-@dataclass(frozen=True, slots=True)
-class Money:
-    """An immutable USD amount: Decimal inside, floats refused, explicit rounding."""
-
-    amount: Decimal
-    currency: str = "USD"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "amount", to_decimal(self.amount))
-        if self.currency != "USD":
-            raise ValueError(f"only USD is supported, got {self.currency!r}")
-
-    @classmethod
-    def zero(cls) -> "Money":
-        """Zero dollars."""
-        return cls(Decimal(0))
-
-    def _other(self, other: object) -> Decimal:
-        if isinstance(other, Money):
-            return other.amount
-        raise TypeError(f"cannot combine Money with {type(other).__name__}")
-
-    def __add__(self, other: "Money") -> "Money":
-        return Money(self.amount + self._other(other))
-
-    def __radd__(self, other: object) -> "Money":
-        if other == 0:  # lets sum() start from 0
-            return self
-        return Money(self._other(other) + self.amount)
-
-    def __sub__(self, other: "Money") -> "Money":
-        return Money(self.amount - self._other(other))
-
-    def __mul__(self, factor: Number) -> "Money":
-        return Money(self.amount * to_decimal(factor, what="factor"))
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, divisor: Number) -> "Money":
-        return Money(self.amount / to_decimal(divisor, what="divisor"))
-
-    def __neg__(self) -> "Money":
-        return Money(-self.amount)
-
-    def __lt__(self, other: "Money") -> bool:
-        return self.amount < self._other(other)
-
-    def __le__(self, other: "Money") -> bool:
-        return self.amount <= self._other(other)
-
-    def __gt__(self, other: "Money") -> bool:
-        return self.amount > self._other(other)
-
-    def __ge__(self, other: "Money") -> bool:
-        return self.amount >= self._other(other)
-
-    def quantize(self, places: Decimal = CENT, rounding: str = ROUNDING) -> "Money":
-        """This amount rounded to `places` (cents by default)."""
-        return Money(quantize(self.amount, places, rounding))
-
-    def __str__(self) -> str:
-        return format_usd(self.amount)
-
-
-@dataclass(frozen=True, slots=True)
-class TokenRate:
-    """A price in USD per 1M tokens."""
-
-    per_1m: Decimal
-
-    def __post_init__(self) -> None:
-        value = to_decimal(self.per_1m, what="rate")
-        if value < 0:
-            raise ValueError("a rate must be >= 0")
-        object.__setattr__(self, "per_1m", value)
-
-    def cost(self, tokens: int) -> Money:
-        """Exact cost of `tokens` tokens."""
-        return Money(per_million(self.per_1m, tokens))
-
-
-@dataclass(frozen=True, slots=True)
-class HourlyRate:
-    """A price in USD per hour, prorated to the second."""
-
-    per_hour: Decimal
-
-    def __post_init__(self) -> None:
-        value = to_decimal(self.per_hour, what="rate")
-        if value < 0:
-            raise ValueError("a rate must be >= 0")
-        object.__setattr__(self, "per_hour", value)
-
-    def cost_hours(self, hours: Number) -> Money:
-        """Exact cost of `hours` (Decimal, int or decimal string)."""
-        return Money(self.per_hour * to_decimal(hours, what="hours"))
-
-    def cost_seconds(self, seconds: int) -> Money:
-        """Cost of whole `seconds`, prorated (rate × seconds / 3600, unrounded)."""
-        if isinstance(seconds, bool) or not isinstance(seconds, int):
-            raise TypeError("seconds must be an int")
-        return Money(self.per_hour * seconds / SECONDS_PER_HOUR)

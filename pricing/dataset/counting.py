@@ -175,7 +175,8 @@ def count_example(obj: Any, method: str, enc: Encoder, context: int) -> ExampleT
     """Billed tokens of one (validated) example under `method`, capped at `context`. Never raises on odd input."""
     counter = _Counter(enc)
     if method == "dpo" and isinstance(obj, dict):
-        inp = obj.get("input") if isinstance(obj.get("input"), dict) else {}
+        raw_input = obj.get("input")
+        inp = raw_input if isinstance(raw_input, dict) else {}
         prompt = counter.messages(inp.get("messages")) + counter.definitions(inp) + TOKENS_PER_EXAMPLE
         preferred = counter.messages(obj.get("preferred_output"))
         rejected = counter.messages(obj.get("non_preferred_output"))

@@ -147,11 +147,12 @@ def read_jsonl(
         while pos < stop:
             raw = readline(limit)  # the line, or its first `limit` bytes when it is longer than the limit
             n = len(raw)
-            if n == limit and not raw.endswith(b"\n"):
-                raw, n = None, n + _rest_of_line(fh)
+            too_long = n == limit and not raw.endswith(b"\n")
+            if too_long:
+                n += _rest_of_line(fh)
             if n == 0:
                 break
-            if raw is None:
+            if too_long:
                 item: Any = format_error(line_no, f" is {n} bytes long, over the {max_line_bytes}-byte line limit.", param)
             else:
                 item = _parse(raw, line_no, param, pos == 0)

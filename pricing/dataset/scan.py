@@ -47,12 +47,16 @@ EXPECTED_FORMAT = {"supervised": "chat", "reinforcement": "chat", "dpo": "prefer
 
 
 class ModelLike(Protocol):
-    """What the scan needs of a catalog `ModelEntry`."""
+    """What the scan needs of a catalog `ModelEntry` (read-only, so that its narrower Literal types match)."""
 
-    snapshot: str
-    tokenizer: str
-    training_context: int
-    methods: frozenset[str]
+    @property
+    def snapshot(self) -> str: ...
+    @property
+    def tokenizer(self) -> str: ...
+    @property
+    def training_context(self) -> int: ...
+    @property
+    def methods(self) -> frozenset[str]: ...
 
 
 class TokenStats(BaseModel):

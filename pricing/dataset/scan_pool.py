@@ -82,7 +82,8 @@ class ChunkPool:
             gc.freeze()  # keep the parent's objects untouched by the collector: fewer copy-on-write pages
         try:
             try:
-                context = multiprocessing.get_context(start_method)
+                # typeshed types get_context(<a str>) as BaseContext, which declares no Process
+                context: Any = multiprocessing.get_context(start_method)
                 counter = context.Value("q", 0)
                 for _ in range(n):
                     recv, send = context.Pipe(duplex=False)

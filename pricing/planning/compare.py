@@ -660,17 +660,17 @@ def _path_parts(
     provider: str = "openai",
 ) -> dict[str, Decimal]:
     """Per-call parts of one path, blending standard and batch prices."""
-    kwargs = dict(
-        prompt_tokens=prompt, cached_tokens=cached, input_tokens=params.input_tokens,
-        output_tokens=params.output_tokens,
-    )
-    parts = per_call_cost(standard, **kwargs)
+    def priced(prices: tuple[Decimal, Decimal, Decimal]) -> dict[str, Decimal]:
+        return per_call_cost(prices, prompt_tokens=prompt, cached_tokens=cached, input_tokens=params.input_tokens,
+                             output_tokens=params.output_tokens)
+
+    parts = priced(standard)
     if params.batch_fraction > 0:
         if batch is None:
             if provider == "openai":  # Azure warns once for both paths
                 warnings.append(f"No Batch API prices for the {label} path: batch calls priced at standard rates.")
             batch = standard
-        parts = _mixed(parts, per_call_cost(batch, **kwargs), params.batch_fraction)
+        parts = _mixed(parts, priced(batch), params.batch_fraction)
     return parts
 
 

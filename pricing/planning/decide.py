@@ -507,7 +507,9 @@ def _cost_figures(data: DecideInput, recommendation: str, providers: list[str], 
     """The cost play priced on each provider that can train (DPO included), and the better of them."""
     needed = ("calls_per_month", "system_prompt_tokens", "input_tokens", "output_tokens")
     missing = [name for name in needed if getattr(data, name) is None]
-    if missing:
+    calls, system_tokens, input_tokens, output_tokens = (
+        data.calls_per_month, data.system_prompt_tokens, data.input_tokens, data.output_tokens)
+    if missing or calls is None or system_tokens is None or input_tokens is None or output_tokens is None:
         warnings.append("No compare figures: give " + ", ".join(missing) + " to see the break-even.")
         return None, [], None
     if not providers:

@@ -85,12 +85,14 @@ class RangeSpec(BaseModel):
         if self.stop < self.start:
             raise ValueError("a range's stop must be >= its start")
         if self.num is not None:
-            points = np.linspace(self.start, self.stop, self.num)
+            points: np.ndarray = np.linspace(self.start, self.stop, self.num)
         else:
-            count = int(np.floor((self.stop - self.start) / self.step + 1e-9)) + 1
+            step = self.step
+            assert step is not None  # exactly one of step and num, checked above
+            count = int(np.floor((self.stop - self.start) / step + 1e-9)) + 1
             if count > 10_000_000:
                 raise ValueError(f"the range has {count:,} points (at most 10,000,000)")
-            points = self.start + self.step * np.arange(count)
+            points = self.start + step * np.arange(count)
         integral = all(float(v).is_integer() for v in (self.start, self.stop, self.step or 1))
         if integral and self.num is None:
             return [int(v) for v in points.round()]

@@ -80,7 +80,10 @@ def evaluate_grid(scenario: Scenario, *, catalog, progress: Callable[[int, int],
 
 def _triple(values) -> tuple[float, float, float]:
     """Decimal prices as floats (NaN when absent)."""
-    return tuple(float(v) for v in values) if values else (np.nan, np.nan, np.nan)
+    if not values:
+        return (np.nan, np.nan, np.nan)
+    first, second, third = values
+    return float(first), float(second), float(third)
 
 
 def _epochs_of(chunk: _Chunk, n: np.ndarray) -> np.ndarray:

@@ -66,6 +66,9 @@ class Backend:
         with self.store.transaction():
             self.boot = int(self.store.meta_get("boots", 0)) + 1
             self.store.meta_set("boots", self.boot)
+            if persisted is None:  # a new store: its clock is stored now, so a first request has nothing to catch up
+                self._clock_saved = self.clock.now()
+                self.store.meta_set("clock", self._clock_saved)
         # One service per resource, each constructed as Service(backend).
         self.files: Files = Files(self)
         self.uploads: Uploads = Uploads(self)

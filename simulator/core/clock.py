@@ -16,7 +16,7 @@ DEFAULT_START = 1_793_491_200
 
 
 class Clock(Protocol):
-    """Anything with `now()` (Unix seconds) and `advance(seconds)`."""
+    """Anything with `now()` (Unix seconds), `advance(seconds)` and `set(when)`."""
 
     def now(self) -> int:
         """The simulated present, in whole Unix seconds."""
@@ -24,6 +24,10 @@ class Clock(Protocol):
 
     def advance(self, seconds: float) -> int:
         """Move forward by `seconds`; the new present."""
+        ...
+
+    def set(self, when: float) -> None:
+        """Jump to `when` if it is ahead (resuming from a persisted clock); never moves back."""
         ...
 
 

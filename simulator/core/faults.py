@@ -345,6 +345,7 @@ def _error_response(f: Fault) -> tuple[dict[str, str], dict[str, Any]]:
     """Headers and OpenAI envelope of an injected error."""
     delay = _duration(f.retry_after_ms)
     headers = {"retry-after-ms": str(f.retry_after_ms)}
+    code: str | None
     if f.retry_after_ms >= 1000:
         headers["retry-after"] = str(math.ceil(f.retry_after_ms / 1000))
     if f.should_retry is not None:

@@ -14,13 +14,21 @@ __all__ = ["IdMinter", "base62"]
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
+# Two base62 digits at a time (least significant first), for half the big-int divisions: ids and event ids are
+# minted for every step of every simulated job.
+_PAIRS = [_ALPHABET[r % 62] + _ALPHABET[r // 62] for r in range(62 * 62)]
+
+
 def base62(data: bytes, length: int) -> str:
-    """Encode bytes as `length` base62 characters."""
+    """Encode bytes as `length` base62 characters: the number's `length` lowest base62 digits, lowest first."""
     n = int.from_bytes(data, "big")
+    pairs = _PAIRS
     out = []
-    for _ in range(length):
-        n, r = divmod(n, 62)
-        out.append(_ALPHABET[r])
+    for _ in range(length >> 1):
+        n, r = divmod(n, 3844)
+        out.append(pairs[r])
+    if length & 1:
+        out.append(_ALPHABET[n % 62])
     return "".join(out)
 
 

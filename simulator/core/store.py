@@ -125,12 +125,12 @@ class Store:
         self.durability = durability
         self.path = str(path)
         self.memory = self.path == ":memory:"
+        self._tmp: str | None = None
         if self.memory:
             self._tmp = tempfile.mkdtemp(prefix="ftsim-blobs-")
             self.blob_dir = Path(blob_dir or self._tmp)
         else:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = None
             self.blob_dir = Path(blob_dir or (Path(self.path).parent / (Path(self.path).name + ".files")))
         self._owner = None if self.memory else _own(self.path)  # one process per database: held until close()
         self.failure: str | None = None  # set once writes must be refused for good (deleted or corrupt database)
@@ -549,23 +549,29 @@ class Spool:
 
     def write(self, chunk: bytes) -> None:
         """Append a chunk (refused past the limit)."""
+        fd = self._open_fd()
         self.size += len(chunk)
         if self._limit is not None and self.size > self._limit:
             self.discard()
             raise self._too_large or ValueError(f"over the limit of {self._limit} bytes")
         view = memoryview(chunk)
         while view:
-            view = view[os.write(self._fd, view):]
+            view = view[os.write(fd, view):]
 
     def finish(self) -> tuple[Path, int]:
         """Close the file, its bytes flushed to disk first when asked; (path, size)."""
-        fd, self._fd = self._fd, None
+        fd, self._fd = self._open_fd(), None
         try:
             if self._fsync:
                 os.fsync(fd)
         finally:
             os.close(fd)
         return self.path, self.size
+
+    def _open_fd(self) -> int:
+        if self._fd is None:
+            raise ValueError(f"spool {self.path.name} is already finished or discarded")
+        return self._fd
 
     def discard(self) -> None:
         """Close and delete the file (idempotent; a no-op for a file already renamed into place)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Iterable, Literal, Optional
+from typing import TYPE_CHECKING, Iterable, Literal, Optional
 
 from pydantic import BaseModel
 
@@ -203,9 +203,3 @@ def iter_file(path: Path, chunk: int = CHUNK) -> Iterable[bytes]:
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
             yield block
-
-
-def copy_stream(stream: BinaryIO, chunk: int = CHUNK) -> Iterable[bytes]:
-    """Chunks of a binary stream."""
-    while block := stream.read(chunk):
-        yield block

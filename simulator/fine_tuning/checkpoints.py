@@ -24,6 +24,7 @@ lowest). The checkpoint object's `metrics` has no reward field in the OpenAPI sc
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Callable
@@ -46,6 +47,7 @@ __all__ = [
 KEEP = 3
 
 
+@functools.lru_cache(maxsize=4096)  # a job's ids are derived again when its plan is replayed (run_until_complete)
 def derived_id(job_id: str, label: str, length: int) -> str:
     """A deterministic base62 token derived from the job id and a label."""
     return base62(hashlib.sha256(f"{job_id}:{label}".encode()).digest(), length)

@@ -47,9 +47,9 @@ def job_cost(rec: dict[str, Any], catalog: Any) -> dict[str, Any]:
             out.update(training_hours=str(cost.duration.hours_expected), training_seconds=seconds,
                        cost_usd=str(cost.total_cost_usd))
         else:
-            cost = training_cost(entry, method=kind, tokens_per_epoch=outcome["tokens_per_epoch"],
-                                 n_epochs=sim["n_epochs"])
-            out.update(trained_tokens=cost.trained_tokens, cost_usd=str(cost.cost_usd))
+            tokens_cost = training_cost(entry, method=kind, tokens_per_epoch=outcome["tokens_per_epoch"],
+                                        n_epochs=sim["n_epochs"])
+            out.update(trained_tokens=tokens_cost.trained_tokens, cost_usd=str(tokens_cost.cost_usd))
             if rec["status"] != "succeeded":
                 out["note"] = "planned: billed on success" if rec["status"] not in ("failed", "cancelled") else \
                     "estimate of the full job; the live API bills only completed work"

@@ -16,6 +16,7 @@ warn event, `enforce` refuses it like the live API, `ignore` says nothing.
 from __future__ import annotations
 
 import base64
+import builtins
 import datetime as dt
 import hashlib
 from typing import TYPE_CHECKING, Any
@@ -337,7 +338,7 @@ class FineTuningJobs:
         return list_envelope(items, more, ids=False)
 
     def list_events_text(self, tenant: Tenant, job_id: str, *, after: str | None = None,
-                         limit: int | None = None) -> tuple[list[str], bool]:
+                         limit: int | None = None) -> tuple[builtins.list[str], bool]:  # `list` is a method here
         """`list_events`' page as the events' stored JSON text, undecoded; (texts, has_more)."""
         if not isinstance(job_id, str) or not self.backend.store.exists("job", tenant.key, job_id):
             raise not_found(job_id)

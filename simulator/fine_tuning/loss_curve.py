@@ -50,6 +50,7 @@ def _rng(seed: int, label: str) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
+@functools.lru_cache(maxsize=8192)  # a step's draws are asked again by its event, the results file and replays
 def _gauss(seed: int, label: str, sigma: float) -> float:
     """A deterministic normal draw (Box-Muller on a hash): cheap enough for every step of a large job."""
     digest = hashlib.blake2b(f"{seed}:{label}".encode(), digest_size=16).digest()
@@ -164,7 +165,8 @@ def reward_metrics_at(
         return t, (round5(_clamp01(valid + _gauss(seed, f"vg{i}:{step}", 0.05))) if valid is not None else None)
 
     rewards = [per_grader(i, g) for i, g in enumerate(graders)]
-    usage, errors, scores, latency, model_usage = [], [], [], [], {}
+    usage, errors, scores, latency = [], [], [], []
+    model_usage: dict[str, Any] = {}
     for g, (t, v) in zip(graders, rewards):
         is_model = g["type"] == "score_model"
         prompt = round(300.0 + _rng(seed, f"gp:{g['name']}").uniform(0, 400), 1) if is_model else 0.0

@@ -134,11 +134,6 @@ def seconds_per_step(
     return SFT_STEP_OVERHEAD_S + factor * tokens / tps
 
 
-def step_seconds_total(total_steps: int, per_step: float) -> int:
-    """Whole seconds for `total_steps` steps (rounded up)."""
-    return math.ceil(total_steps * per_step)
-
-
 def loop_seconds(steps: int, per_step: float) -> int:
     """Training-loop seconds after `steps` steps: the step clock of the lifecycle (ceil, float-safe)."""
     return max(0, math.ceil(steps * per_step - 1e-9))

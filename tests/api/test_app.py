@@ -9,6 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from ftsim.api.http.app import create_app
+from ftsim.api.http.journal import Journal, JournalMiddleware
 from ftsim.simulator.core.backend import Backend
 
 AUTH = {"Authorization": "Bearer sk-test"}
@@ -269,3 +270,35 @@ def test_sdk_with_a_foreign_organization_is_refused(http, backend):
     with pytest.raises(openai.AuthenticationError) as info:
         other.files.list()
     assert info.value.code == "mismatched_organization"
+
+
+def test_apps_share_routes_but_never_a_world():
+    """Apps are copies of one routed app (built once a process): each still serves its own backend, clock,
+    faults and request ids, and a middleware added to one app is not in another."""
+    first, second = Backend(), Backend()
+    try:
+        app_one, app_two = create_app(first), create_app(second)
+        assert app_one.router is app_two.router and app_one.state.backend is first
+        one = TestClient(app_one, base_url="http://testserver")
+        two = TestClient(app_two, base_url="http://testserver")
+        created = one.post("/v1/files", headers=AUTH, files={"file": ("a.jsonl", b"{}\n")},
+                           data={"purpose": "fine-tune"})
+        assert created.status_code == 200, created.text
+        assert [f["id"] for f in one.get("/v1/files", headers=AUTH).json()["data"]] == [created.json()["id"]]
+        assert two.get("/v1/files", headers=AUTH).json()["data"] == []
+        assert two.get(f"/v1/files/{created.json()['id']}", headers=AUTH).status_code == 404
+        two.post("/_sim/clock/advance", json={"seconds": 3600})
+        assert second.now() == first.now() + 3600
+        two.post("/_sim/faults", json={"preset": "rate_limited_once", "path": "/v1/files"})
+        assert two.get("/v1/files", headers=AUTH).status_code == 429
+        assert one.get("/v1/files", headers=AUTH).status_code == 200
+        fresh = TestClient(create_app(Backend()), base_url="http://testserver")
+        assert fresh.get("/v1/models", headers=AUTH).headers["x-request-id"] == \
+            TestClient(create_app(Backend()), base_url="http://testserver").get(
+                "/v1/models", headers=AUTH).headers["x-request-id"]
+        before = len(create_app(first).user_middleware)
+        create_app(first).add_middleware(JournalMiddleware, journal=Journal())
+        assert len(create_app(first).user_middleware) == before
+    finally:
+        first.close()
+        second.close()

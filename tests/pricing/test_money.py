@@ -1,4 +1,4 @@
-"""ftsim.pricing.costs.money: Decimal value objects, explicit rounding, floats refused."""
+"""ftsim.pricing.costs.money: Decimal helpers, explicit rounding, floats refused, one rule for money strings."""
 
 from __future__ import annotations
 
@@ -10,13 +10,9 @@ from hypothesis import strategies as st
 
 from ftsim.pricing.costs.money import (
     CENT,
-    HourlyRate,
-    Money,
-    TokenRate,
     format_usd,
     per_million,
     quantize,
-    round_cents,
     to_decimal,
 )
 
@@ -26,11 +22,7 @@ def test_floats_are_refused_everywhere(bad: object) -> None:
     with pytest.raises(TypeError):
         to_decimal(bad)
     with pytest.raises(TypeError):
-        Money(bad)  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
-        TokenRate(bad)  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
-        Money(Decimal(1)) * bad  # type: ignore[operator]
+        quantize(bad)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         per_million(bad, 10)  # type: ignore[arg-type]
 
@@ -49,20 +41,12 @@ def test_bad_strings(bad: str) -> None:
 def test_per_million_is_exact() -> None:
     assert per_million(Decimal("3.00"), 300_000) == Decimal("0.9")
     assert per_million(Decimal("0.075"), 1) == Decimal("0.000000075")
-    assert TokenRate("8.00").cost(300_000) == Money(Decimal("2.4"))
-
-
-def test_hourly_rate() -> None:
-    assert HourlyRate(Decimal(100)).cost_hours("2.55").quantize() == Money(Decimal("255.00"))
-    assert HourlyRate(Decimal(100)).cost_seconds(14_400) == Money(Decimal(400))
-    assert HourlyRate(Decimal(100)).cost_seconds(1).amount == Decimal(100) / Decimal(3600)
 
 
 def test_rounding_is_explicit() -> None:
-    assert round_cents(Decimal("0.125")) == Decimal("0.13")  # half up, not banker's
-    assert round_cents(Decimal("0.125"), ROUND_DOWN) == Decimal("0.12")
-    assert quantize(Decimal("0.2583649"), Decimal("0.000001")) == Decimal("0.258365")
-    assert Money(Decimal("0.005")).quantize(CENT) == Money(Decimal("0.01"))
+    assert quantize(Decimal("0.125"), CENT) == Decimal("0.13")  # half up, not banker's
+    assert quantize(Decimal("0.125"), CENT, ROUND_DOWN) == Decimal("0.12")
+    assert quantize(Decimal("0.2583649")) == Decimal("0.258365")
 
 
 @pytest.mark.parametrize(
@@ -78,18 +62,6 @@ def test_rounding_is_explicit() -> None:
 )
 def test_format_usd(amount: Decimal, text: str) -> None:
     assert format_usd(amount) == text
-
-
-def test_money_is_frozen_and_only_combines_with_money() -> None:
-    m = Money(Decimal("1.10"))
-    with pytest.raises(AttributeError):
-        m.amount = Decimal(2)  # type: ignore[misc]
-    with pytest.raises(TypeError):
-        m + Decimal(1)  # type: ignore[operator]
-    with pytest.raises(ValueError):
-        Money(Decimal(1), "EUR")
-    assert sum([m, m, m]) == Money(Decimal("3.30"))
-    assert m * 2 - m == m and m / 2 < m and str(m) == "$1.10"
 
 
 @given(

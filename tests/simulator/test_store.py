@@ -167,6 +167,22 @@ def test_spool_over_its_limit_leaves_nothing(store):
     spool.discard()  # idempotent
 
 
+def test_a_finished_or_discarded_spool_refuses_more_work(store):
+    spool = store.spool_file("t")
+    spool.write(b"abc")
+    path, size = spool.finish()
+    assert (path.read_bytes(), size) == (b"abc", 3)
+    with pytest.raises(ValueError, match="already finished or discarded"):
+        spool.write(b"more")
+    with pytest.raises(ValueError, match="already finished or discarded"):
+        spool.finish()
+    assert path.read_bytes() == b"abc"
+    other = store.spool_file("t")
+    other.discard()
+    with pytest.raises(ValueError, match="already finished or discarded"):
+        other.write(b"x")
+
+
 def test_reopening_sweeps_spools_a_killed_server_left(tmp_path):
     """Half-written spools (dot names) beside the blobs are deleted when the store opens; blobs stay."""
     s = Store(tmp_path / "x.db")

@@ -164,7 +164,7 @@ def post_estimate(body: EstimateRequest, backend: BackendDep, request: Request):
         raise BadRequestError("give exactly one of examples or file_id", param="examples")
     if isinstance(body.n_epochs, int) and body.n_epochs < 1:
         raise BadRequestError("n_epochs must be >= 1 or 'auto'", param="n_epochs")
-    options = dict(
+    options: dict[str, Any] = dict(  # the same for an inline run and a file run
         model=body.model, method=body.method, epochs=body.n_epochs, hours=body.hours, catalog=backend.catalog,
         today=body.today or _today(backend), workers=1, partial=not body.strict, provider=body.provider,
         azure_tier=body.azure_tier, azure_existing_customer=body.azure_existing_customer,
@@ -174,6 +174,7 @@ def post_estimate(body: EstimateRequest, backend: BackendDep, request: Request):
             if body.validation_file_id is not None:
                 raise PricingError("validation_file_id goes with file_id; inline runs use validation_examples")
             return estimate_examples(body.examples, validation_examples=body.validation_examples, **options)
+        assert body.file_id is not None  # exactly one of examples and file_id, checked above
         tenant = get_tenant(request, backend)  # uploaded files belong to the key's tenant (401 without one)
         path = _content_path(backend, tenant, body.file_id, "file_id")
         validation = None

@@ -1,0 +1,1 @@
+"""The user's own price tiers: the name `pricing` is theirs, not ftsim's."""
