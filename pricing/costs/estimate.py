@@ -403,7 +403,7 @@ def _check_graders(graders: Sequence[GraderSpec | GraderUsage], today: dt.date, 
         if end is not None and today >= end:
             raise PricingError(
                 f"grader model {grader.model} no longer serves on {provider} since {end.isoformat()} "
-                f"({providers.source_text(source)}): choose a grader model that still serves on {today.isoformat()}"
+                f"({providers.source_text(source or '')}): choose a grader model that still serves on {today.isoformat()}"
             )
 
 

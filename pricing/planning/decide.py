@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ftsim.pricing.planning.bounds import (
     MAX_CALLS_PER_MONTH, MAX_N_EXAMPLES, MAX_TOKENS_PER_CALL, MAX_TRAINING_HOURS, MAX_TRAINING_TOKENS, MAX_USD,
 )
+from ftsim.pricing.errors import PricingError
 from ftsim.pricing.planning.compare import CompareInput, CompareResult, compare
 from ftsim.pricing.costs.hyperparameters import auto_n_epochs
 from ftsim.pricing.costs.money import UsdAmount
@@ -164,7 +165,8 @@ TRAINING = ("sft", "sft_then_dpo", "rft")
 COST_PLAY = ("sft", "sft_then_dpo")
 
 
-def _follow_up(id: str, text: str, kind: str, when: tuple[str, ...], only_if=lambda a: True, optional=False):
+def _follow_up(id: str, text: str, kind: Literal["bool", "int", "path"], when: tuple[str, ...],
+               only_if=lambda a: True, optional=False):
     return Question(id=id, text=text, kind=kind, stop=lambda a: False, reason_stop="", reason_continue="",
                     only_if=only_if, optional=optional, leads_to=None, after=when)
 
@@ -502,7 +504,7 @@ def catalog_effective_date(catalog) -> dt.date | None:
 _VERDICT_RANK = {"pays_back": 0, "pays_back_after_horizon": 1, "never_pays_back": 2, "cannot_train": 3}
 
 
-def _cost_figures(data: DecideInput, recommendation: str, providers: list[str], *, catalog, today: dt.date,
+def _cost_figures(data: DecideInput, recommendation: str, providers: list[Literal["openai", "azure"]], *, catalog, today: dt.date,
                   warnings: list[str]) -> tuple[CompareResult | None, list[CompareResult], "DpoCost | None"]:
     """The cost play priced on each provider that can train (DPO included), and the better of them."""
     needed = ("calls_per_month", "system_prompt_tokens", "input_tokens", "output_tokens")
@@ -514,7 +516,7 @@ def _cost_figures(data: DecideInput, recommendation: str, providers: list[str], 
         return None, [], None
     if not providers:
         return None, [], None
-    per_example = data.tuned_system_prompt_tokens + int(data.input_tokens) + int(data.output_tokens)
+    per_example = data.tuned_system_prompt_tokens + int(input_tokens) + int(output_tokens)
     n = max(int(data.n_examples or 0), 1)
     training_tokens = data.training_tokens
     if data.training_file:
@@ -547,8 +549,8 @@ def _cost_figures(data: DecideInput, recommendation: str, providers: list[str], 
     for provider in providers:
         params = CompareInput(
             model=data.model, base_model=data.base_model if provider == "openai" else None,
-            calls_per_month=int(data.calls_per_month), system_prompt_tokens=int(data.system_prompt_tokens),
-            input_tokens=int(data.input_tokens), output_tokens=int(data.output_tokens),
+            calls_per_month=int(calls), system_prompt_tokens=int(system_tokens),
+            input_tokens=int(input_tokens), output_tokens=int(output_tokens),
             tuned_system_prompt_tokens=data.tuned_system_prompt_tokens, cached_fraction=data.cached_fraction,
             batch_fraction=data.batch_fraction, training_tokens=min(training_tokens, MAX_TRAINING_TOKENS),
             months=data.months, today=today, provider=provider, azure_tier=data.azure_tier,
@@ -585,6 +587,9 @@ def _rft_budget(data: DecideInput, *, catalog, today: dt.date | None, provider: 
         azure = load_providers().azure
         found = azure.resolve(data.rft_model)
         rate = found.training_price(data.azure_tier, azure.tiers)
+        if rate is None:
+            raise PricingError(f"Azure OpenAI does not list an RFT training price for {found.snapshot} "
+                               f"on the {data.azure_tier} tier")
         until = found.training_until(data.azure_existing_customer)
         budget = min(rate * data.rft_hours, azure.rft_job_cap_usd).quantize(Decimal("0.01"))
         available = until is None or today is None or today < until

@@ -288,7 +288,7 @@ def _validate_axes(scenario: Scenario, axes: dict[str, list[Any]], catalog) -> N
                 compare(params, catalog=catalog)
 
 
-ESTIMATE_BOUNDS = {
+ESTIMATE_BOUNDS: dict[str, int | Decimal] = {
     "n_examples": MAX_N_EXAMPLES, "tokens_per_example": MAX_TOKENS_PER_EXAMPLE,
     "training_hours": MAX_TRAINING_HOURS, "epochs": 50,
 }

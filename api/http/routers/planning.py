@@ -114,7 +114,7 @@ def post_whatif(body: WhatifRequest, backend: BackendDep):
     head = grid.head(body.max_rows)
     rows = json.loads(head.to_json(orient="records"))
     return WhatifResponse(
-        title=scenario.title, kind=scenario.kind, as_of=scenario.today, n_rows=len(grid), columns=list(grid.columns), rows=rows,
+        title=scenario.title, kind=scenario.kind, as_of=scenario.today or _today(backend), n_rows=len(grid), columns=list(grid.columns), rows=rows,
         baseline=result, warnings=warnings,
     )
 
