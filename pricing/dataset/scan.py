@@ -11,15 +11,18 @@ count per code.
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Protocol
+from typing import Any, Callable, Iterator, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from ftsim.pricing.dataset.counting import count_example
 from ftsim.pricing.dataset.reader import (
+    MAX_LINE_BYTES,
     binary_reason,
     check_readable,
     iter_training_pairs,
@@ -177,13 +180,18 @@ def _scan_range(job: _Job, start: int, end: int, first_line: int, progress: Call
         part.first_line_of.setdefault(fmt, line_no)
         if fmt not in (expected, "unknown"):
             continue  # reported once for the whole file (see _format_findings)
-        findings, _n_images = validate_example(item, line_no, job.method, vision=job.vision, param=job.param)
-        if findings:
-            for finding in findings:
-                part.add(finding, job.limit)
-            if any(f.severity == "error" for f in findings):
-                continue
-        counted = count_example(item, job.method, enc, job.context)
+        try:
+            findings, _n_images = validate_example(item, line_no, job.method, vision=job.vision, param=job.param)
+            if findings:
+                for finding in findings:
+                    part.add(finding, job.limit)
+                if any(f.severity == "error" for f in findings):
+                    continue
+            counted = count_example(item, job.method, enc, job.context)
+        except RecursionError:  # the reader bounds nesting; this is the net under it (a thread with a deep stack)
+            part.add(format_error(line_no, " nests objects and arrays too deeply to be counted (ftsim wording).",
+                                  job.param), job.limit)
+            continue
         part.hist[counted.tokens] += 1
         part.tokens += counted.tokens
         part.tokens_low += counted.tokens_low
@@ -258,6 +266,51 @@ def scan_dataset(
     """
     size = check_readable(path)
     get_encoding(model.tokenizer)  # fail fast, with the fix, before any work
+    with _BUDGET.reserve(min(size, MAX_LINE_BYTES)):
+        return _scan_dataset(path, size, method=method, model=model, workers=workers, progress=progress,
+                             param=param, file_id=file_id, min_parallel_bytes=min_parallel_bytes)
+
+
+class _MemoryBudget:
+    """Bounds concurrent scans by what their longest lines may hold: each reserves min(file size, line limit)
+    bytes, and scans wait while the reservations would exceed one line limit's worth. Small files scan side by
+    side; scans of large files take turns (each already uses every core)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.used = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def reserve(self, amount: int) -> Iterator[None]:
+        amount = max(1, min(amount, self.capacity))
+        with self._cond:
+            while self.used + amount > self.capacity:
+                self._cond.wait()
+            self.used += amount
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.used -= amount
+                self._cond.notify_all()
+
+
+_BUDGET = _MemoryBudget(MAX_LINE_BYTES)
+
+
+def _scan_dataset(
+    path: str | os.PathLike[str],
+    size: int,
+    *,
+    method: str,
+    model: ModelLike,
+    workers: int | None,
+    progress: Callable[[int, int], None] | None,
+    param: str,
+    file_id: str | None,
+    min_parallel_bytes: int,
+) -> DatasetReport:
     vision = method == "reinforcement" or (method == "supervised" and "vision" in model.methods)
     job = _Job(str(path), method, model.tokenizer, int(model.training_context), vision, param, SAMPLE_LIMIT)
     head: list[Finding] = []

@@ -75,6 +75,7 @@ class Store:
             raise
         self._lock = threading.RLock()
         self._depth = 0
+        self._after: list[Callable[[], None]] = []  # run once the open transaction commits; dropped on rollback
         try:
             self._refuse_foreign()  # before any pragma or table touches someone else's database
             if not self.memory:
@@ -133,10 +134,39 @@ class Store:
                 yield
             except BaseException:
                 self._depth = 0
+                self._after.clear()
                 self._conn.execute("ROLLBACK")
                 raise
             self._depth = 0
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._after.clear()
+                raise
+            after, self._after = self._after, []
+            for hook in after:  # still under the lock: hooks of successive commits run in commit order
+                hook()
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` once the open transaction commits (never if it rolls back); at once outside a transaction.
+
+        In-memory state derived from rows (a schedule, a cached clock) changes here, so it never disagrees with
+        what is committed.
+        """
+        with self._lock:
+            if self._depth:
+                self._after.append(hook)
+                return
+        hook()
+
+    def in_transaction(self) -> bool:
+        """Whether the calling thread has a transaction open (the lock is reentrant: only the owner gets past it)."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            return self._depth > 0
+        finally:
+            self._lock.release()
 
     # -- documents ----------------------------------------------------------------------------------
 

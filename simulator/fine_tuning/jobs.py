@@ -18,13 +18,15 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 from ftsim.pricing.costs.hyperparameters import auto_batch_size, auto_n_epochs
 from ftsim.simulator.fine_tuning import params as job_params
 from ftsim.simulator.fine_tuning import lifecycle
 from ftsim.simulator.fine_tuning import throughput
-from ftsim.simulator.core.errors import BadRequestError, NotFoundError, RateLimitError
+from ftsim.simulator.core.errors import BadRequestError, NotFoundError, RateLimitError, ServiceUnavailableError
 from ftsim.simulator.fine_tuning.types import FineTuningJob
 from ftsim.simulator.fine_tuning.validation import fault_spec, validate_files
 from ftsim.simulator.fine_tuning.loss_curve import results_csv
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
     from ftsim.simulator.core.backend import Backend
 
 __all__ = ["FineTuningJobs", "not_found"]
+
+_log = logging.getLogger("ftsim.jobs")
 
 
 def not_found(job_id: str) -> NotFoundError:
@@ -48,25 +52,48 @@ def _model_not_available(model: str) -> BadRequestError:
 
 
 class FineTuningJobs:
-    """The jobs service; keeps the due time of every moving job in memory (rebuilt from the store)."""
+    """The jobs service; keeps the due time of every moving job in memory (rebuilt from the store).
+
+    The schedule (`_due`) only ever changes after the transaction that wrote the job's row commits
+    (`Store.after_commit`), so a request that fails and rolls back leaves it as the rows say.
+    """
 
     def __init__(self, backend: "Backend") -> None:
         self.backend = backend
         self._due: dict[tuple[str, str], int] = {}
+        self._busy: set[tuple[str, str]] = set()  # jobs a catch-up is working on (their files being scanned)
+        self._claims = threading.Lock()
         self._rebuild()
 
     # -- bookkeeping ------------------------------------------------------------------------------------------
 
     def _rebuild(self) -> None:
         self._due.clear()
+        for key, due in self.schedule_from_rows().items():
+            self._due[key] = due
+
+    def schedule_from_rows(self) -> dict[tuple[str, str], int]:
+        """The schedule as the committed rows say it: (tenant key, job id) -> when the job next changes."""
+        rows: dict[tuple[str, str], int] = {}
         for tenant_key, rec in self.backend.store.scan("job"):
             due = rec.get("_sim", {}).get("next_due")
             if rec["status"] in lifecycle.ACTIVE and due is not None:
-                self._due[(tenant_key, rec["id"])] = due
+                rows[(tenant_key, rec["id"])] = due
+        return rows
+
+    def schedule(self) -> dict[tuple[str, str], int]:
+        """A copy of the in-memory schedule (what `schedule_from_rows` must equal once no catch-up is under way)."""
+        return dict(self._due)
 
     def reset(self) -> None:
         """Forget the in-memory schedule (the store was wiped)."""
         self._rebuild()
+
+    def _set_due(self, key: tuple[str, str], when: int | None) -> None:
+        if when is None:
+            self._due.pop(key, None)
+        else:
+            self._due[key] = when
 
     def _record(self, tenant: Tenant, job_id: str) -> dict[str, Any]:
         rec = self.backend.store.get("job", tenant.key, job_id) if isinstance(job_id, str) else None
@@ -80,7 +107,7 @@ class FineTuningJobs:
         return Tenant(org_id=t[0], org_slug=t[1], project_id=t[2])
 
     def _apply(self, tenant_key: str, adv: lifecycle.Advance) -> dict[str, Any]:
-        """Store what an advance produced and reschedule the job."""
+        """Store what an advance produced and reschedule the job (in memory once the caller's transaction commits)."""
         store, job = self.backend.store, adv.job
         for event in adv.events:
             store.put("event", tenant_key, event["id"], event, parent=job["id"])
@@ -102,13 +129,10 @@ class FineTuningJobs:
             store.delete_children("permission", tenant_key, gone["model"])
         if adv.succeeded:
             job["result_files"] = [self._result_file(job).id]
-        sim["next_due"] = adv.next_due if job["status"] in lifecycle.ACTIVE else None
-        key = (tenant_key, job["id"])
-        if sim["next_due"] is None:
-            self._due.pop(key, None)
-        else:
-            self._due[key] = sim["next_due"]
+        sim["next_due"] = due = adv.next_due if job["status"] in lifecycle.ACTIVE else None
         store.put("job", tenant_key, job["id"], job)
+        key = (tenant_key, job["id"])
+        store.after_commit(lambda: self._set_due(key, due))
         return job
 
     def _result_file(self, job: dict[str, Any]) -> Any:
@@ -122,20 +146,80 @@ class FineTuningJobs:
 
     def is_due(self, now: int) -> bool:
         """Whether some job's next change is due at `now` (the in-memory schedule: no SQLite)."""
-        return bool(self._due) and min(self._due.values()) <= now
+        busy = self._busy
+        return any(when <= now and key not in busy for key, when in list(self._due.items()))
+
+    def next_change(self, tenant_key: str, job_id: str) -> int | None:
+        """When the job next changes by itself (None: paused, terminal or unknown), from its committed row."""
+        rec = self.backend.store.get("job", tenant_key, job_id)
+        if rec is None or rec["status"] not in lifecycle.ACTIVE:
+            return None
+        return rec.get("_sim", {}).get("next_due")
 
     def sync(self, now: int) -> None:
-        """Advance every job whose next change is due, emitting everything up to `now`."""
-        due = sorted(key for key, when in self._due.items() if when <= now)
-        if not due:
-            return
-        with self.backend.lock, self.backend.store.transaction():
-            for tenant_key, job_id in due:
-                rec = self.backend.store.get("job", tenant_key, job_id)
-                if rec is None:
-                    self._due.pop((tenant_key, job_id), None)
+        """Advance every job whose next change is due, emitting everything up to `now`.
+
+        Each job is caught up in its own transaction, its files scanned before (outside the backend lock and any
+        transaction); a job another thread is catching up is skipped rather than waited for. A job whose advance
+        raises fails alone (see `_fail_alone`). Must not run inside a transaction: its work would share the
+        caller's fate.
+        """
+        due = sorted(key for key, when in list(self._due.items()) if when <= now)
+        unavailable: ServiceUnavailableError | None = None
+        for key in due:
+            with self._claims:
+                if key in self._busy:
                     continue
-                self._step(tenant_key, rec, now)
+                self._busy.add(key)
+            try:
+                self._catch_up(key, now)
+            except ServiceUnavailableError as exc:  # a broken install (tokenizer): the job stays in validation
+                unavailable = exc
+            finally:
+                with self._claims:
+                    self._busy.discard(key)
+        if unavailable is not None:
+            raise unavailable
+
+    def _catch_up(self, key: tuple[str, str], now: int) -> None:
+        store, (tenant_key, job_id) = self.backend.store, key
+        try:
+            rec = store.get("job", tenant_key, job_id)
+            validated = None
+            if rec is not None and lifecycle.needs_validation(rec, now):
+                validated = self._validate(rec)  # the scan: no lock, no transaction
+            with self.backend.lock, store.transaction():
+                cur = store.get("job", tenant_key, job_id)
+                if cur is None or cur["status"] not in lifecycle.ACTIVE:
+                    store.after_commit(lambda: self._set_due(key, None))
+                    return
+                if lifecycle.needs_validation(cur, now):
+                    if validated is None or cur != rec:
+                        return  # changed while its files were scanned: the next catch-up starts again
+                    cur = validated
+                self._apply(tenant_key, lifecycle.advance(cur, now))
+        except ServiceUnavailableError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one job's defect must not reach anyone's request
+            _log.exception("fine-tuning job %s could not be advanced; it is marked failed", job_id)
+            self._fail_alone(key, now, exc)
+
+    def _fail_alone(self, key: tuple[str, str], now: int, exc: BaseException) -> None:
+        """Fail a job whose advance raised, in its own transaction; if even that fails, stop scheduling it."""
+        store, (tenant_key, job_id) = self.backend.store, key
+        error = {"code": "internal_error", "param": None,
+                 "message": f"The job failed due to an internal error: the simulator could not advance it "
+                            f"({type(exc).__name__}). The server log has the details."}
+        try:
+            with self.backend.lock, store.transaction():
+                cur = store.get("job", tenant_key, job_id)
+                if cur is None or cur["status"] not in lifecycle.ACTIVE:
+                    store.after_commit(lambda: self._set_due(key, None))
+                    return
+                self._apply(tenant_key, lifecycle.fail_now(cur, now, error))
+        except Exception:  # noqa: BLE001
+            _log.exception("fine-tuning job %s could not be marked failed either; it is no longer scheduled", job_id)
+            self._set_due(key, None)
 
     def _step(self, tenant_key: str, rec: dict[str, Any], now: int) -> dict[str, Any]:
         if lifecycle.needs_validation(rec, now):
@@ -195,8 +279,8 @@ class FineTuningJobs:
         metadata = job_params.check_metadata(metadata)
         norm_method = job_params.normalize_method(method, hyperparameters)
         job_params.normalize_integrations(integrations, "")
+        now = self.backend.sync()  # its own step and transactions: this request failing cannot undo it
         with self.backend.lock, self.backend.store.transaction():
-            now = self.backend.sync()
             files_bytes = self._check_file(tenant, training_file, "training_file")
             if validation_file is not None:
                 files_bytes += self._check_file(tenant, validation_file, "validation_file")
@@ -208,6 +292,8 @@ class FineTuningJobs:
             if kind == "reinforcement" and validation_file is None:
                 raise BadRequestError("A validation_file is required for reinforcement fine-tuning jobs.",
                                       param="validation_file")
+            if kind == "reinforcement":
+                self._check_grader(norm_method["reinforcement"]["grader"])
             warning = self._check_lifecycle(entry, now, model)
             self._check_concurrency(tenant, snapshot)
             job_id = self.backend.new_id("ftjob-")
@@ -240,6 +326,13 @@ class FineTuningJobs:
                 events.append(lifecycle.make_event(rec, now, warning, level="warn"))
             adv = lifecycle.Advance(job=rec, events=events, next_due=rec["_sim"]["validate_until"])
             return FineTuningJob.from_record(self._apply(tenant.key, adv))
+
+    def _check_grader(self, grader: Any) -> None:
+        """The grader as /v1/fine_tuning/alpha/graders/validate checks it, the 400 naming the job's parameter."""
+        try:
+            self.backend.graders.check(grader)
+        except BadRequestError as exc:
+            raise BadRequestError(exc.message, param="method.reinforcement.grader") from None
 
     def _check_file(self, tenant: Tenant, file_id: Any, param: str) -> int:
         data = self.backend.store.get("file", tenant.key, file_id) if isinstance(file_id, str) else None
@@ -332,9 +425,13 @@ class FineTuningJobs:
     # -- actions ----------------------------------------------------------------------------------------------
 
     def _act(self, tenant: Tenant, job_id: str, action: Any) -> FineTuningJob:
+        now = self.backend.sync()  # its own step and transactions: this request failing cannot undo it
         with self.backend.lock, self.backend.store.transaction():
-            now = self.backend.sync()
             rec = self._record(tenant, job_id)
+            due = rec.get("_sim", {}).get("next_due")
+            if rec["status"] in lifecycle.ACTIVE and due is not None and due <= now \
+                    and not lifecycle.needs_validation(rec, now):
+                rec = self._apply(tenant.key, lifecycle.advance(rec, now))  # behind `now`: catch it up first
             return FineTuningJob.from_record(self._apply(tenant.key, action(rec, now)))
 
     def cancel(self, tenant: Tenant, job_id: str) -> FineTuningJob:
