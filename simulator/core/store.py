@@ -147,6 +147,27 @@ class Store:
             for hook in after:  # still under the lock: hooks of successive commits run in commit order
                 hook()
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested part of the open transaction that rolls back alone (with its after-commit hooks) if it raises."""
+        with self._lock:
+            if not self._depth:
+                raise RuntimeError("savepoint() outside a transaction")
+            name = f"ftsim_sp{self._depth}"
+            self._conn.execute(f"SAVEPOINT {name}")
+            mark = len(self._after)
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                self._conn.execute(f"ROLLBACK TO {name}")
+                self._conn.execute(f"RELEASE {name}")
+                del self._after[mark:]
+                raise
+            self._depth -= 1
+            self._conn.execute(f"RELEASE {name}")
+
     def after_commit(self, hook: Callable[[], None]) -> None:
         """Run `hook` once the open transaction commits (never if it rolls back); at once outside a transaction.
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["FineTuningJobs", "not_found"]
 
 _log = logging.getLogger("ftsim.jobs")
+_BATCH = 64  # jobs per catch-up transaction: one commit for many, the backend lock released between batches
 
 
 def not_found(job_id: str) -> NotFoundError:
@@ -159,72 +160,76 @@ class FineTuningJobs:
     def sync(self, now: int) -> None:
         """Advance every job whose next change is due, emitting everything up to `now`.
 
-        Each job is caught up in its own transaction, its files scanned before (outside the backend lock and any
-        transaction); a job another thread is catching up is skipped rather than waited for. A job whose advance
-        raises fails alone (see `_fail_alone`). Must not run inside a transaction: its work would share the
-        caller's fate.
+        Jobs are claimed first (a job another thread is catching up is skipped, not waited for); their files are
+        scanned outside the backend lock and any transaction; then they advance in transactions of `_BATCH` jobs,
+        the lock released between batches, each job in a savepoint: a job whose advance raises fails alone (see
+        `_advance_one`). Must not run inside a transaction: its work would share the caller's fate.
         """
         due = sorted(key for key, when in list(self._due.items()) if when <= now)
+        with self._claims:
+            claimed = [key for key in due if key not in self._busy]
+            self._busy.update(claimed)
         unavailable: ServiceUnavailableError | None = None
-        for key in due:
-            with self._claims:
-                if key in self._busy:
+        store = self.backend.store
+        try:
+            scanned: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
+            broken: dict[tuple[str, str], BaseException] = {}
+            for key in claimed:
+                rec = store.get("job", *key)
+                if rec is None or not lifecycle.needs_validation(rec, now):
                     continue
-                self._busy.add(key)
-            try:
-                self._catch_up(key, now)
-            except ServiceUnavailableError as exc:  # a broken install (tokenizer): the job stays in validation
-                unavailable = exc
-            finally:
-                with self._claims:
-                    self._busy.discard(key)
+                try:
+                    scanned[key] = (rec, self._validate(rec))  # the scan: no lock, no transaction
+                except ServiceUnavailableError as exc:  # a broken install (tokenizer): the job stays in validation
+                    unavailable = exc
+                    broken[key] = exc
+                except Exception as exc:  # noqa: BLE001 - failed alone below
+                    broken[key] = exc
+            todo = [key for key in claimed if not isinstance(broken.get(key), ServiceUnavailableError)]
+            for start in range(0, len(todo), _BATCH):
+                with self.backend.lock, store.transaction():
+                    for key in todo[start:start + _BATCH]:
+                        self._advance_one(key, now, scanned.get(key), broken.get(key))
+        finally:
+            with self._claims:
+                self._busy.difference_update(claimed)
         if unavailable is not None:
             raise unavailable
 
-    def _catch_up(self, key: tuple[str, str], now: int) -> None:
+    def _advance_one(self, key: tuple[str, str], now: int, scanned: tuple[dict[str, Any], dict[str, Any]] | None,
+                     error: BaseException | None) -> None:
+        """Advance one claimed job in a savepoint of the open transaction; if that raises, fail it alone."""
         store, (tenant_key, job_id) = self.backend.store, key
+        if error is None:
+            try:
+                with store.savepoint():
+                    cur = store.get("job", tenant_key, job_id)
+                    if cur is None or cur["status"] not in lifecycle.ACTIVE:
+                        store.after_commit(lambda: self._set_due(key, None))
+                        return
+                    if lifecycle.needs_validation(cur, now):
+                        if scanned is None or cur != scanned[0]:
+                            return  # changed while its files were scanned: the next catch-up starts again
+                        cur = scanned[1]
+                    self._apply(tenant_key, lifecycle.advance(cur, now))
+                    return
+            except Exception as exc:  # noqa: BLE001 - one job's defect must not reach anyone's request
+                error = exc
+        _log.error("fine-tuning job %s could not be advanced; it is marked failed", job_id,
+                   exc_info=(type(error), error, error.__traceback__))
+        message = (f"The job failed due to an internal error: the simulator could not advance it "
+                   f"({type(error).__name__}). The server log has the details.")
         try:
-            rec = store.get("job", tenant_key, job_id)
-            validated = None
-            if rec is not None and lifecycle.needs_validation(rec, now):
-                validated = self._validate(rec)  # the scan: no lock, no transaction
-            with self.backend.lock, store.transaction():
+            with store.savepoint():
                 cur = store.get("job", tenant_key, job_id)
                 if cur is None or cur["status"] not in lifecycle.ACTIVE:
                     store.after_commit(lambda: self._set_due(key, None))
                     return
-                if lifecycle.needs_validation(cur, now):
-                    if validated is None or cur != rec:
-                        return  # changed while its files were scanned: the next catch-up starts again
-                    cur = validated
-                self._apply(tenant_key, lifecycle.advance(cur, now))
-        except ServiceUnavailableError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - one job's defect must not reach anyone's request
-            _log.exception("fine-tuning job %s could not be advanced; it is marked failed", job_id)
-            self._fail_alone(key, now, exc)
-
-    def _fail_alone(self, key: tuple[str, str], now: int, exc: BaseException) -> None:
-        """Fail a job whose advance raised, in its own transaction; if even that fails, stop scheduling it."""
-        store, (tenant_key, job_id) = self.backend.store, key
-        error = {"code": "internal_error", "param": None,
-                 "message": f"The job failed due to an internal error: the simulator could not advance it "
-                            f"({type(exc).__name__}). The server log has the details."}
-        try:
-            with self.backend.lock, store.transaction():
-                cur = store.get("job", tenant_key, job_id)
-                if cur is None or cur["status"] not in lifecycle.ACTIVE:
-                    store.after_commit(lambda: self._set_due(key, None))
-                    return
-                self._apply(tenant_key, lifecycle.fail_now(cur, now, error))
+                self._apply(tenant_key, lifecycle.fail_now(cur, now, {"code": "internal_error", "param": None,
+                                                                      "message": message}))
         except Exception:  # noqa: BLE001
             _log.exception("fine-tuning job %s could not be marked failed either; it is no longer scheduled", job_id)
-            self._set_due(key, None)
-
-    def _step(self, tenant_key: str, rec: dict[str, Any], now: int) -> dict[str, Any]:
-        if lifecycle.needs_validation(rec, now):
-            rec = self._validate(rec)
-        return self._apply(tenant_key, lifecycle.advance(rec, now))
+            store.after_commit(lambda: self._set_due(key, None))
 
     def _validate(self, rec: dict[str, Any]) -> dict[str, Any]:
         """Attach the validation outcome (scan the files; consult injected faults)."""
