@@ -13,7 +13,7 @@ from rich.console import Console
 from bench import RESULTS_DIR
 
 # Benchmark modules, in run order. Add a module here (e.g. "bench.server") to add a benchmark.
-REGISTRY = ["bench.estimate", "bench.server", "bench.catchup", "bench.whatif"]
+REGISTRY = ["bench.estimate", "bench.server", "bench.catchup", "bench.whatif", "bench.fairness"]
 
 
 def main(argv: list[str] | None = None) -> int:

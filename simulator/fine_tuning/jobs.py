@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from ftsim.pricing.costs.hyperparameters import auto_batch_size, auto_n_epochs
@@ -40,6 +41,8 @@ __all__ = ["FineTuningJobs", "not_found"]
 
 _log = logging.getLogger("ftsim.jobs")
 _BATCH = 64  # jobs per catch-up transaction: one commit for many, the backend lock released between batches
+_BATCH_SECONDS = 0.05  # scanned outcomes wait at most about this long for their commit
+_LARGE_SCAN = 8 * 1024 * 1024  # a job's files of this many bytes or more: commit what is scanned before them
 
 
 def not_found(job_id: str) -> NotFoundError:
@@ -63,6 +66,7 @@ class FineTuningJobs:
         self.backend = backend
         self._due: dict[tuple[str, str], int] = {}
         self._busy: set[tuple[str, str]] = set()  # jobs a catch-up is working on (their files being scanned)
+        self._validating: set[tuple[str, str]] = set()  # scheduled jobs still in validating_files
         self._claims = threading.Lock()
         self._rebuild()
 
@@ -70,8 +74,13 @@ class FineTuningJobs:
 
     def _rebuild(self) -> None:
         self._due.clear()
-        for key, due in self.schedule_from_rows().items():
-            self._due[key] = due
+        self._validating.clear()
+        for tenant_key, rec in self.backend.store.scan("job"):
+            due = rec.get("_sim", {}).get("next_due")
+            if rec["status"] in lifecycle.ACTIVE and due is not None:
+                self._due[(tenant_key, rec["id"])] = due
+                if rec["status"] == "validating_files":
+                    self._validating.add((tenant_key, rec["id"]))
 
     def schedule_from_rows(self) -> dict[tuple[str, str], int]:
         """The schedule as the committed rows say it: (tenant key, job id) -> when the job next changes."""
@@ -90,11 +99,15 @@ class FineTuningJobs:
         """Forget the in-memory schedule (the store was wiped)."""
         self._rebuild()
 
-    def _set_due(self, key: tuple[str, str], when: int | None) -> None:
+    def _set_due(self, key: tuple[str, str], when: int | None, validating: bool = False) -> None:
         if when is None:
             self._due.pop(key, None)
         else:
             self._due[key] = when
+        if validating and when is not None:
+            self._validating.add(key)
+        else:
+            self._validating.discard(key)
 
     def _record(self, tenant: Tenant, job_id: str) -> dict[str, Any]:
         rec = self.backend.store.get("job", tenant.key, job_id) if isinstance(job_id, str) else None
@@ -132,8 +145,8 @@ class FineTuningJobs:
             job["result_files"] = [self._result_file(job).id]
         sim["next_due"] = due = adv.next_due if job["status"] in lifecycle.ACTIVE else None
         store.put("job", tenant_key, job["id"], job)
-        key = (tenant_key, job["id"])
-        store.after_commit(lambda: self._set_due(key, due))
+        key, validating = (tenant_key, job["id"]), job["status"] == "validating_files"
+        store.after_commit(lambda: self._set_due(key, due, validating))
         return job
 
     def _result_file(self, job: dict[str, Any]) -> Any:
@@ -160,41 +173,77 @@ class FineTuningJobs:
     def sync(self, now: int) -> None:
         """Advance every job whose next change is due, emitting everything up to `now`.
 
-        Jobs are claimed first (a job another thread is catching up is skipped, not waited for); their files are
-        scanned outside the backend lock and any transaction; then they advance in transactions of `_BATCH` jobs,
-        the lock released between batches, each job in a savepoint: a job whose advance raises fails alone (see
-        `_advance_one`). Must not run inside a transaction: its work would share the caller's fate.
+        A job is claimed while worked on (one another thread works on is skipped, not waited for). Jobs past
+        validation advance first, in transactions of `_BATCH` jobs with the backend lock released between them,
+        each job in a savepoint: one whose advance raises fails alone (see `_advance_one`). Then the files of jobs
+        due for validation are scanned one job at a time, outside the lock and any transaction, and their outcomes
+        committed in batches (at once before a large scan, so that nobody waits on it). Must not run inside a
+        transaction: its work would share the caller's fate.
         """
         due = sorted(key for key, when in list(self._due.items()) if when <= now)
-        with self._claims:
-            claimed = [key for key in due if key not in self._busy]
-            self._busy.update(claimed)
+        validating = self._validating
+        self._advance_batches([key for key in due if key not in validating], now)
         unavailable: ServiceUnavailableError | None = None
         store = self.backend.store
+        pending: list[tuple[tuple[str, str], Any, BaseException | None]] = []
+        started = time.monotonic()
+
+        def flush() -> None:
+            try:
+                if pending:
+                    with self.backend.lock, store.transaction():
+                        for key, scanned, error in pending:
+                            self._advance_one(key, now, scanned, error)
+            finally:
+                self._release([key for key, _, _ in pending])
+                pending.clear()
+
         try:
-            scanned: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
-            broken: dict[tuple[str, str], BaseException] = {}
-            for key in claimed:
-                rec = store.get("job", *key)
-                if rec is None or not lifecycle.needs_validation(rec, now):
+            for key in due:
+                if key not in validating or not self._claim([key]):
                     continue
-                try:
-                    scanned[key] = (rec, self._validate(rec))  # the scan: no lock, no transaction
-                except ServiceUnavailableError as exc:  # a broken install (tokenizer): the job stays in validation
-                    unavailable = exc
-                    broken[key] = exc
-                except Exception as exc:  # noqa: BLE001 - failed alone below
-                    broken[key] = exc
-            todo = [key for key in claimed if not isinstance(broken.get(key), ServiceUnavailableError)]
-            for start in range(0, len(todo), _BATCH):
-                with self.backend.lock, store.transaction():
-                    for key in todo[start:start + _BATCH]:
-                        self._advance_one(key, now, scanned.get(key), broken.get(key))
+                rec = store.get("job", *key)
+                large = rec is None or rec["_sim"].get("files_bytes", _LARGE_SCAN) >= _LARGE_SCAN
+                if pending and (large or len(pending) >= _BATCH or time.monotonic() - started > _BATCH_SECONDS):
+                    flush()
+                    started = time.monotonic()
+                scanned, error = None, None
+                if rec is not None and lifecycle.needs_validation(rec, now):
+                    try:
+                        scanned = (rec, self._validate(rec))  # the scan: no lock, no transaction
+                    except ServiceUnavailableError as exc:  # a broken install (tokenizer): the job stays in validation
+                        unavailable = exc
+                        self._release([key])
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - failed alone in _advance_one
+                        error = exc
+                pending.append((key, scanned, error))
         finally:
-            with self._claims:
-                self._busy.difference_update(claimed)
+            flush()
         if unavailable is not None:
             raise unavailable
+
+    def _claim(self, keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        with self._claims:
+            claimed = [key for key in keys if key not in self._busy]
+            self._busy.update(claimed)
+        return claimed
+
+    def _release(self, keys: list[tuple[str, str]]) -> None:
+        with self._claims:
+            self._busy.difference_update(keys)
+
+    def _advance_batches(self, keys: list[tuple[str, str]], now: int) -> None:
+        store = self.backend.store
+        for start in range(0, len(keys), _BATCH):
+            claimed = self._claim(keys[start:start + _BATCH])
+            try:
+                if claimed:
+                    with self.backend.lock, store.transaction():
+                        for key in claimed:
+                            self._advance_one(key, now, None, None)
+            finally:
+                self._release(claimed)
 
     def _advance_one(self, key: tuple[str, str], now: int, scanned: tuple[dict[str, Any], dict[str, Any]] | None,
                      error: BaseException | None) -> None:
@@ -319,6 +368,7 @@ class FineTuningJobs:
                     "tenant": [tenant.org_id, tenant.org_slug, tenant.project_id],
                     "model_name": lifecycle.model_name(snapshot, tenant.org_slug, suffix, job_id),
                     "validate_until": now + throughput.validation_seconds(files_bytes, seed),
+                    "files_bytes": files_bytes,
                     "outcome": None, "seq": 0,
                 },
             }
