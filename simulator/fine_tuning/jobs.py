@@ -28,7 +28,7 @@ from ftsim.simulator.fine_tuning import params as job_params
 from ftsim.simulator.fine_tuning import lifecycle
 from ftsim.simulator.fine_tuning import throughput
 from ftsim.simulator.core.errors import BadRequestError, NotFoundError, RateLimitError, ServiceUnavailableError
-from ftsim.simulator.fine_tuning.types import FineTuningJob
+from ftsim.simulator.fine_tuning.types import FineTuningJob, JobPlan, JobRecord
 from ftsim.simulator.fine_tuning.validation import fault_spec, validate_files
 from ftsim.simulator.fine_tuning.loss_curve import results_csv
 from ftsim.simulator.core.pagination import check_limit, list_envelope
@@ -144,6 +144,7 @@ class FineTuningJobs:
         if adv.succeeded:
             job["result_files"] = [self._result_file(job).id]
         sim["next_due"] = due = adv.next_due if job["status"] in lifecycle.ACTIVE else None
+        JobPlan.model_validate(sim)  # the stored plan is always a valid JobPlan (else this job fails alone)
         store.put("job", tenant_key, job["id"], job)
         key, validating = (tenant_key, job["id"]), job["status"] == "validating_files"
         store.after_commit(lambda: self._set_due(key, due, validating))
@@ -163,12 +164,31 @@ class FineTuningJobs:
         busy = self._busy
         return any(when <= now and key not in busy for key, when in list(self._due.items()))
 
+    def record(self, tenant_key: str, job_id: str) -> JobRecord | None:
+        """The committed job, typed: its public object and its private plan apart (None if unknown)."""
+        row = self.backend.store.get("job", tenant_key, job_id)
+        return JobRecord.from_row(row) if row is not None else None
+
     def next_change(self, tenant_key: str, job_id: str) -> int | None:
         """When the job next changes by itself (None: paused, terminal or unknown), from its committed row."""
-        rec = self.backend.store.get("job", tenant_key, job_id)
-        if rec is None or rec["status"] not in lifecycle.ACTIVE:
+        rec = self.record(tenant_key, job_id)
+        if rec is None or rec.job.status not in lifecycle.ACTIVE:
             return None
-        return rec.get("_sim", {}).get("next_due")
+        return rec.plan.next_due
+
+    def expected_end(self, tenant_key: str, job_id: str) -> int | None:
+        """When the job reaches a terminal status if nothing interferes: known once its files are validated and
+        while it moves with the clock; None otherwise (validation pending or failed, paused, terminal, unknown)."""
+        row = self.backend.store.get("job", tenant_key, job_id)
+        if row is None or row["status"] not in lifecycle.ACTIVE:
+            return None
+        plan = JobPlan.model_validate(row["_sim"])
+        if plan.outcome is None or not plan.outcome.ok:
+            return None
+        out = lifecycle.advance(row, 2**40)  # pure: the rest of the job's life, computed, not stored
+        if out.job["status"] not in lifecycle.TERMINAL or not out.events:
+            return None
+        return max(e["created_at"] for e in out.events)
 
     def sync(self, now: int) -> None:
         """Advance every job whose next change is due, emitting everything up to `now`.
