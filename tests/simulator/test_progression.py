@@ -204,3 +204,47 @@ def test_a_protocol_only_clock_resumes_a_database_with_a_saved_clock(tmp_path):
     again = Backend(store=Store(tmp_path / "db.sqlite"), clock=clock)
     assert again.now() == DEFAULT_START + 5000
     again.close()
+
+
+def test_a_scan_holds_no_lock_another_tenant_waits_on(backend, tenant, monkeypatch):
+    """Defect 3: while one tenant's files are scanned, another tenant reads, writes and catches up.
+
+    The scan is held open on an event; the other tenant's requests run in a thread given a generous bound, a
+    deadlock detector rather than a timing (before, the scan ran under the backend lock and a write transaction).
+    """
+    import threading
+
+    from ftsim.simulator.fine_tuning import jobs as jobs_module
+
+    bob = backend.tenant("sk-bob")
+    job = backend.jobs.create(tenant, model="gpt-4o-mini-2024-07-18", training_file=upload(backend, tenant))
+    scanning, release = threading.Event(), threading.Event()
+    real = jobs_module.validate_files
+
+    def slow(**kwargs):
+        scanning.set()
+        assert release.wait(60)
+        return real(**kwargs)
+
+    monkeypatch.setattr(jobs_module, "validate_files", slow)
+    mover = threading.Thread(target=backend.advance, args=(DAY,))
+    mover.start()
+    assert scanning.wait(30)
+    done = threading.Event()
+
+    def other_tenant():
+        backend.sync()
+        file_id = upload(backend, bob)
+        backend.jobs.create(bob, model="gpt-4o-mini-2024-07-18", training_file=file_id)
+        assert backend.jobs.list(bob)["data"]
+        done.set()
+
+    worker = threading.Thread(target=other_tenant)
+    worker.start()
+    worker.join(30)
+    finished = done.is_set()
+    release.set()
+    mover.join(60)
+    worker.join(60)
+    assert finished, "another tenant's requests waited for the scan"
+    assert backend.jobs.retrieve(tenant, job.id).status == "succeeded"
