@@ -262,10 +262,16 @@ def scan_dataset(
     `progress(bytes_done, bytes_total)` is called as the scan advances. `param` is `training_file` or
     `validation_file` (validation files have no minimum size). `file_id` names the file in OpenAI's format-mismatch
     text (defaults to the file name). Raises `DatasetError` when the file cannot be read at all, and
-    `EncodingUnavailable` when the model's encoding is not provisioned.
+    `EncodingUnavailable` when the model's encoding is not provisioned. `offload=True` (a server): a file worth
+    splitting is scanned by worker processes only, this interpreter just collecting, so that its other threads
+    keep answering. Concurrent scans are bounded: in-process ones by `_BUDGET`, offloaded ones by `_POOLED`.
     """
     size = check_readable(path)
     get_encoding(model.tokenizer)  # fail fast, with the fix, before any work
+    if offload and size >= max(min_parallel_bytes, 1):  # lines are held in the workers, not here
+        with _POOLED:
+            return _scan_dataset(path, size, method=method, model=model, workers=workers, progress=progress,
+                                 param=param, file_id=file_id, min_parallel_bytes=min_parallel_bytes, offload=offload)
     with _BUDGET.reserve(min(size, MAX_LINE_BYTES)):
         return _scan_dataset(path, size, method=method, model=model, workers=workers, progress=progress,
                              param=param, file_id=file_id, min_parallel_bytes=min_parallel_bytes)
@@ -297,6 +303,8 @@ class _MemoryBudget:
 
 
 _BUDGET = _MemoryBudget(MAX_LINE_BYTES)
+# Offloaded scans at once: each runs a worker per core (each worker holding at most one line of its own).
+_POOLED = threading.BoundedSemaphore(2)
 
 
 def _scan_dataset(

@@ -75,3 +75,24 @@ def test_a_long_text_is_counted_in_pieces_like_the_whole(tmp_path):
     text = "The quick brown fox jumps over the lazy dog; it was 42 degrees. " * 20_000
     assert len(text) > counting._PIECE_CHARS
     assert counting._encoded_len(enc.encode_ordinary, text) == len(enc.encode_ordinary(text))
+
+
+def test_concurrent_scans_share_a_memory_budget():
+    """Reservations beyond the budget wait for a release; small ones run side by side."""
+    import threading
+
+    from ftsim.pricing.dataset.scan import _MemoryBudget
+
+    budget = _MemoryBudget(100)
+    entered = threading.Event()
+    with budget.reserve(60), budget.reserve(30):  # fit together
+        def big():
+            with budget.reserve(60):
+                entered.set()
+
+        thread = threading.Thread(target=big)
+        thread.start()
+        assert not entered.wait(0.2)  # 60 + 30 + 60 > 100: it waits (a bound on progress, not a timing)
+        assert budget.used == 90
+    thread.join(10)
+    assert entered.is_set() and budget.used == 0
