@@ -256,6 +256,7 @@ def scan_dataset(
     param: str = "training_file",
     file_id: str | None = None,
     min_parallel_bytes: int = MIN_PARALLEL_BYTES,
+    offload: bool = False,
 ) -> DatasetReport:
     """Validate and count a dataset for `method` (supervised|dpo|reinforcement) on `model` (a catalog entry).
 
@@ -318,6 +319,7 @@ def _scan_dataset(
     param: str,
     file_id: str | None,
     min_parallel_bytes: int,
+    offload: bool = False,
 ) -> DatasetReport:
     vision = method == "reinforcement" or (method == "supervised" and "vision" in model.methods)
     job = _Job(str(path), method, model.tokenizer, int(model.training_context), vision, param, SAMPLE_LIMIT)
@@ -332,7 +334,7 @@ def _scan_dataset(
             f"prompt/completion pairs or chat messages. ({reason})",
         ))
     else:
-        total = _run(job, size, workers, progress, min_parallel_bytes)
+        total = _run(job, size, workers, progress, min_parallel_bytes, offload)
     if progress:
         progress(size, size)
     detected = _detected(total.formats)
@@ -366,8 +368,14 @@ def _format_findings(total: _Partial, detected: str, method: str, file_id: str, 
     return [format_error(line, detail, param)]
 
 
-def _run(job: _Job, size: int, workers: int | None, progress: Callable[[int, int], None] | None, min_parallel: int) -> _Partial:
+def _run(job: _Job, size: int, workers: int | None, progress: Callable[[int, int], None] | None, min_parallel: int,
+         offload: bool = False) -> _Partial:
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    if offload and size >= max(min_parallel, 1):
+        n_chunks = max(n_workers * 4, min(size // CHUNK_BYTES, MAX_CHUNKS))
+        pool = ChunkPool(_scan_range, job, size, plan_chunks(job.path, n_chunks), progress, empty=_Partial,
+                         merge=lambda total, part: total.merge(part, job.limit))
+        return pool.run(max(1, n_workers), scan_here=False)
     if n_workers <= 1 or size < max(min_parallel, 1):
         done = [0]
 

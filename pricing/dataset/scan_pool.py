@@ -79,8 +79,12 @@ class ChunkPool:
         self.their_bytes = 0
         self.live: list[Any] = []
 
-    def run(self, n: int) -> Any:
-        """Scan every chunk with `n` workers besides this process; the merged partial, in file order."""
+    def run(self, n: int, *, scan_here: bool = True) -> Any:
+        """Scan every chunk with `n` workers besides this process; the merged partial, in file order.
+
+        `scan_here=False`: this process only collects (a server keeps its interpreter for requests), scanning
+        in-process only what no worker delivered.
+        """
         forked = fork_is_safe()
         start_method = "fork" if forked else ("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
         procs: list[Any] = []
@@ -106,7 +110,7 @@ class ChunkPool:
                     self.live.append(recv)
             except Exception:  # noqa: S110 - no usable pool here: fewer (or no) workers, same result
                 pass
-            if counter is not None:
+            if counter is not None and (scan_here or not procs):
                 while (index := _claim(counter)) < len(self.chunks):
                     self._own(index)
             self._collect()

@@ -96,3 +96,17 @@ def test_concurrent_scans_share_a_memory_budget():
         assert budget.used == 90
     thread.join(10)
     assert entered.is_set() and budget.used == 0
+
+
+def test_an_offloaded_scan_gives_the_in_process_report(tmp_path):
+    """offload=True (a server): workers scan every chunk, this process only collects; same report."""
+    from ftsim.pricing.catalog.catalog import load_catalog
+    from ftsim.pricing.dataset.scan import scan_dataset
+
+    path = tmp_path / "t.jsonl"
+    lines = [OK] * 300 + [b'{"messages":[{"role":"user","content":"no reply"}]}\n'] + [OK] * 300
+    path.write_bytes(b"".join(lines))
+    entry = load_catalog().get("gpt-4o-mini-2024-07-18")
+    here = scan_dataset(path, method="supervised", model=entry, workers=1)
+    away = scan_dataset(path, method="supervised", model=entry, workers=2, offload=True, min_parallel_bytes=1)
+    assert away == here and away.n_examples == 601 and away.first_error.line == 301
