@@ -14,7 +14,7 @@ from bench import RESULTS_DIR
 
 # Benchmark modules, in run order. Add a module here (e.g. "bench.server") to add a benchmark.
 REGISTRY = ["bench.estimate", "bench.server", "bench.catchup", "bench.whatif", "bench.learned", "bench.graders",
-            "bench.kit"]
+            "bench.kit", "bench.fairness"]
 
 
 def main(argv: list[str] | None = None) -> int:

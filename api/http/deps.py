@@ -92,14 +92,22 @@ def _check_scope_headers(request: Request, tenant: Tenant) -> None:
 
 
 def get_tenant(request: Request, backend: Backend) -> Tenant:
-    """The request's tenant, after catching the world up to the present (for code already off the event loop)."""
+    """The request's tenant, then the world caught up to the present (for code already off the event loop)."""
     tenant = _authenticate(request, backend)
-    backend.sync()
+    catch_up(backend)
     return tenant
 
 
+def catch_up(backend: Backend) -> None:
+    """Bring the world to the present: a step of its own, after authentication and before (never inside) the
+    request's own transaction. A job that cannot advance fails alone, so this raises only for a broken install
+    (503) or storage."""
+    if backend.sync_pending():
+        backend.sync()
+
+
 async def require_tenant(request: Request) -> Tenant:
-    """The request's tenant; catches the world up first, in a worker thread when anything is due (cheap otherwise)."""
+    """The request's tenant; then catches the world up, in a worker thread when anything is due (cheap otherwise)."""
     backend = request.app.state.backend
     tenant = _authenticate(request, backend)
     if backend.sync_pending():

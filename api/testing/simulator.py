@@ -235,21 +235,18 @@ class Simulator(_View):
         """
         from openai.types.fine_tuning import FineTuningJob
 
-        from ftsim.simulator.fine_tuning import lifecycle
-
         deadline = self.backend.now() + max_seconds
         while True:
             self.backend.sync()
-            record = self._job_record(job_id)
+            tenant_key, record = self._job_record(job_id)
             status = record["status"]
             if status in _TERMINAL:
                 return FineTuningJob.construct(**_public(record))
             now = self.backend.now()
             if status == "paused":
                 raise SimulatorStuck(f"job {job_id} is paused: resume it before run_until_complete")
-            target = self._terminal_time(lifecycle, record, now)
-            if target is None:
-                target = record.get("_sim", {}).get("next_due")
+            jobs = self.backend.jobs  # the service says when the job changes next: no private fields read here
+            target = jobs.expected_end(tenant_key, job_id) or jobs.next_change(tenant_key, job_id)
             if target is None:
                 raise SimulatorStuck(f"job {job_id} ({status}) has no scheduled transition")
             target = max(int(target), now + 1)
@@ -259,24 +256,10 @@ class Simulator(_View):
                 )
             self.backend.advance(target - now)
 
-    @staticmethod
-    def _terminal_time(lifecycle: Any, record: dict[str, Any], now: int) -> int | None:
-        """When the job ends if nothing interferes (its plan is known), else None."""
-        outcome = (record.get("_sim") or {}).get("outcome")
-        if not outcome or not outcome.get("ok"):
-            return None  # validation pending or failed: the stored next_due says when
-        try:
-            out = lifecycle.advance(record, 2**40)
-        except Exception:  # pragma: no cover - fall back to stepping
-            return None
-        if out.job.get("status") not in _TERMINAL or not out.events:
-            return None
-        return max(e["created_at"] for e in out.events)
-
-    def _job_record(self, job_id: str) -> dict[str, Any]:
-        for _, record in self.backend.store.scan("job"):
+    def _job_record(self, job_id: str) -> tuple[str, dict[str, Any]]:
+        for tenant_key, record in self.backend.store.scan("job"):
             if record.get("id") == job_id:
-                return record
+                return tenant_key, record
         raise KeyError(f"no fine-tuning job {job_id!r} in the simulator")
 
     # -- faults and journal ---------------------------------------------------------------------------

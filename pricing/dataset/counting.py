@@ -82,6 +82,27 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+# Texts longer than this are encoded in pieces, so that the token list held at once stays small whatever the
+# example. Pieces end just before a space, where the encodings' pre-tokenizer splits anyway: the count is the
+# whole text's except in contrived cases (a piece with no space at all is cut hard).
+_PIECE_CHARS = 256 * 1024
+
+
+def _encoded_len(encode: Any, text: str) -> int:
+    """len(encode(text)), in pieces for long texts."""
+    if len(text) <= _PIECE_CHARS:
+        return len(encode(text))
+    total, start, size = 0, 0, len(text)
+    while start < size:
+        end = min(start + _PIECE_CHARS, size)
+        if end < size:
+            cut = text.rfind(" ", start + _PIECE_CHARS // 2, end)
+            end = cut if cut > start else end
+        total += len(encode(text[start:end]))
+        start = end
+    return total
+
+
 _SHORT: dict[object, dict[str, int]] = {}  # token counts of short strings (roles, names), per encoder
 _SHORT_MAX_LEN = 24
 _SHORT_MAX_ENTRIES = 50_000
@@ -100,7 +121,7 @@ class _Counter:
 
     def string(self, value: str) -> int:
         if len(value) > _SHORT_MAX_LEN:
-            return len(self.encode(value))
+            return _encoded_len(self.encode, value)
         n = self.short.get(value)
         if n is None:
             n = self.short[value] = len(self.encode(value)) if value else 0
@@ -111,7 +132,7 @@ class _Counter:
             return 0
         if isinstance(value, str):
             return self.string(value)
-        return len(self.encode(_compact(value)))
+        return _encoded_len(self.encode, _compact(value))
 
     def content(self, content: Any) -> int:
         if not isinstance(content, list):
@@ -145,7 +166,9 @@ class _Counter:
                 if key == "weight":
                     continue
                 if type(value) is str:  # the common case, inlined: `string(value)`
-                    if len(value) > max_len:
+                    if len(value) > _PIECE_CHARS:
+                        total += _encoded_len(encode, value)
+                    elif len(value) > max_len:
                         total += len(encode(value))
                     else:
                         n = short.get(value)

@@ -168,12 +168,17 @@ def _inspect(url: str, detail: str) -> ImageRef:
         return ImageRef("remote", image_tokens(w, h, detail))
     if not url.startswith("data:"):
         return ImageRef("invalid", 0, problem="image URL must be an http(s) URL or a base64 data: URL")
-    header, sep, payload = url.partition(",")
-    if not sep or not header.endswith(";base64"):
+    comma = url.find(",", 0, 512)  # the header is short; the payload is never copied whole before decoding
+    header = url[:comma] if comma >= 0 else url[:512]
+    if comma < 0 or not header.endswith(";base64"):
         return ImageRef("invalid", 0, problem="data: image URL must be base64-encoded (data:image/png;base64,...)")
     declared = header[5:].split(";")[0].lower()
+    n_chars = len(url) - comma - 1
+    if n_chars // 4 * 3 - 2 > MAX_IMAGE_BYTES:  # over the limit whatever the padding: no need to decode it
+        n_bytes = n_chars // 4 * 3 - (url.endswith("==") + url.endswith("="))
+        return ImageRef("invalid", 0, n_bytes=n_bytes, problem=f"image is {n_bytes} bytes, over the 10 MB limit")
     try:
-        data = base64.b64decode(payload, validate=False)
+        data = base64.b64decode(url[comma + 1:], validate=False)
     except (binascii.Error, ValueError):
         return ImageRef("invalid", 0, problem="data: image URL holds invalid base64")
     if len(data) > MAX_IMAGE_BYTES:

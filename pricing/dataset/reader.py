@@ -22,6 +22,7 @@ from ftsim.pricing.dataset.validation import Finding, format_error, warning
 
 __all__ = [
     "MAX_LINE_BYTES",
+    "MAX_JSON_DEPTH",
     "check_readable",
     "binary_reason",
     "read_jsonl",
@@ -29,7 +30,14 @@ __all__ = [
     "iter_training_pairs",
 ]
 
-MAX_LINE_BYTES = 256 * 1024 * 1024  # 10 images x 10 MB in base64 fit well below this
+# The sources give no line limit. ftsim's bound keeps a scan's peak memory under 300 MB whatever the file: a line
+# is held at most twice at once (its text, then its parsed values; see `_parse`), so 64 MiB lines peak near 130 MB
+# over the process. It admits four 10 MB images in base64 per example (the live API allows 10; more per line is
+# refused here).
+MAX_LINE_BYTES = 64 * 1024 * 1024
+# ftsim's bound on JSON nesting (the sources give none): far deeper than any real example or tool schema, and
+# shallow enough that counting (which encodes values as JSON) never meets Python's recursion limit, in any thread.
+MAX_JSON_DEPTH = 200
 _BLOCK = 1 << 20
 _BINARY_MAGIC = {
     b"\x89PNG": "a PNG image",
@@ -96,27 +104,49 @@ def _seek_line_start(fh: Any, start: int) -> int:
             return pos
 
 
-def _parse(raw: bytes, line_no: int, param: str, at_file_start: bool) -> dict[str, Any] | Finding:
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether `value` nests lists and objects more than `limit` levels deep (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
+
+
+def _parse(box: list[bytes], line_no: int, param: str, at_file_start: bool) -> dict[str, Any] | Finding:
+    """Parse the line in `box` (taken out of it, so that its bytes are freed once decoded: a line is held at most
+    twice at once, as text and then as values)."""
+    raw = box.pop()
     if at_file_start and raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     if not raw or raw.isspace():  # same test as `not raw.strip()`, without copying the line
         return warning(line_no, "blank_line", f"Line {line_no} is blank; it is skipped.", param)
     if b"\x00" in raw:
         return format_error(line_no, " contains a NUL byte: the file is not JSONL text.", param)
-    raw = raw.rstrip(b"\r\n")
+    brackets = raw.count(b"{") + raw.count(b"[")  # more than MAX_JSON_DEPTH of them is needed to nest that deep
+    end = len(raw)
+    while end and raw[end - 1] in b"\r\n":
+        end -= 1
     try:
-        text = raw.decode("utf-8")
+        text = str(memoryview(raw)[:end], "utf-8")  # the line without its newline, without copying the bytes first
     except UnicodeDecodeError as exc:
         return format_error(line_no, f" is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}).", param)
+    del raw
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         return format_error(line_no, f" is not valid JSON: {exc.msg} at column {exc.colno}.", param)
     except (RecursionError, ValueError):
         return format_error(line_no, " is not valid JSON (nested too deeply or out of range).", param)
+    del text
     if not isinstance(value, dict):
         kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
         return format_error(line_no, f" is not a JSON object (found {kind}).", param)
+    if brackets > MAX_JSON_DEPTH and _depth_over(value, MAX_JSON_DEPTH):
+        return format_error(line_no, f" nests objects and arrays more than {MAX_JSON_DEPTH} levels deep.", param)
     return value
 
 
@@ -149,13 +179,14 @@ def read_jsonl(
             n = len(raw)
             too_long = n == limit and not raw.endswith(b"\n")
             if too_long:
-                n += _rest_of_line(fh)
+                raw, n = b"", n + _rest_of_line(fh)  # drop the head before reading past the rest
             if n == 0:
                 break
             if too_long:
                 item: Any = format_error(line_no, f" is {n} bytes long, over the {max_line_bytes}-byte line limit.", param)
             else:
-                item = _parse(raw, line_no, param, pos == 0)
+                box, raw = [raw], None
+                item = _parse(box, line_no, param, pos == 0)
             yield line_no, item
             pos += n
             line_no += 1

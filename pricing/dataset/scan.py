@@ -11,15 +11,18 @@ count per code.
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Protocol
+from typing import Any, Callable, Iterator, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from ftsim.pricing.dataset.counting import count_example
 from ftsim.pricing.dataset.reader import (
+    MAX_LINE_BYTES,
     binary_reason,
     check_readable,
     iter_training_pairs,
@@ -183,15 +186,19 @@ def _scan_range(job: _Job, start: int, end: int, first_line: int, progress: Call
         part.first_line_of.setdefault(fmt, line_no)
         if fmt not in (expected, "unknown"):
             continue  # reported once for the whole file (see _format_findings)
-        findings, _n_images = validate_example(
-            item, line_no, job.method, vision=job.vision, param=job.param, special=special
-        )
-        if findings:
-            for finding in findings:
-                part.add(finding, job.limit)
-            if any(f.severity == "error" for f in findings):
-                continue
-        counted = count_example(item, job.method, enc, job.context)
+        try:
+            findings, _n_images = validate_example(item, line_no, job.method, vision=job.vision, param=job.param,
+                                                   special=special)
+            if findings:
+                for finding in findings:
+                    part.add(finding, job.limit)
+                if any(f.severity == "error" for f in findings):
+                    continue
+            counted = count_example(item, job.method, enc, job.context)
+        except RecursionError:  # the reader bounds nesting; this is the net under it (a thread with a deep stack)
+            part.add(format_error(line_no, " nests objects and arrays too deeply to be counted.",
+                                  job.param), job.limit)
+            continue
         part.hist[counted.tokens] += 1
         part.tokens += counted.tokens
         part.tokens_low += counted.tokens_low
@@ -256,16 +263,71 @@ def scan_dataset(
     param: str = "training_file",
     file_id: str | None = None,
     min_parallel_bytes: int = MIN_PARALLEL_BYTES,
+    offload: bool = False,
 ) -> DatasetReport:
     """Validate and count a dataset for `method` (supervised|dpo|reinforcement) on `model` (a catalog entry).
 
     `progress(bytes_done, bytes_total)` is called as the scan advances. `param` is `training_file` or
     `validation_file` (validation files have no minimum size). `file_id` names the file in OpenAI's format-mismatch
     text (defaults to the file name). Raises `DatasetError` when the file cannot be read at all, and
-    `EncodingUnavailable` when the model's encoding is not provisioned.
+    `EncodingUnavailable` when the model's encoding is not provisioned. `offload=True` (a server): a file worth
+    splitting is scanned by worker processes only, this interpreter just collecting, so that its other threads
+    keep answering. Concurrent scans are bounded: in-process ones by `_BUDGET`, offloaded ones by `_POOLED`.
     """
     size = check_readable(path)
     get_encoding(model.tokenizer)  # fail fast, with the fix, before any work
+    if offload and size >= max(min_parallel_bytes, 1):  # lines are held in the workers, not here
+        with _POOLED:
+            return _scan_dataset(path, size, method=method, model=model, workers=workers, progress=progress,
+                                 param=param, file_id=file_id, min_parallel_bytes=min_parallel_bytes, offload=offload)
+    with _BUDGET.reserve(min(size, MAX_LINE_BYTES)):
+        return _scan_dataset(path, size, method=method, model=model, workers=workers, progress=progress,
+                             param=param, file_id=file_id, min_parallel_bytes=min_parallel_bytes)
+
+
+class _MemoryBudget:
+    """Bounds concurrent scans by what their longest lines may hold: each reserves min(file size, line limit)
+    bytes, and scans wait while the reservations would exceed one line limit's worth. Small files scan side by
+    side; scans of large files take turns (each already uses every core)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.used = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def reserve(self, amount: int) -> Iterator[None]:
+        amount = max(1, min(amount, self.capacity))
+        with self._cond:
+            while self.used + amount > self.capacity:
+                self._cond.wait()
+            self.used += amount
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.used -= amount
+                self._cond.notify_all()
+
+
+_BUDGET = _MemoryBudget(MAX_LINE_BYTES)
+# Offloaded scans at once: each runs a worker per core (each worker holding at most one line of its own).
+_POOLED = threading.BoundedSemaphore(2)
+
+
+def _scan_dataset(
+    path: str | os.PathLike[str],
+    size: int,
+    *,
+    method: str,
+    model: ModelLike,
+    workers: int | None,
+    progress: Callable[[int, int], None] | None,
+    param: str,
+    file_id: str | None,
+    min_parallel_bytes: int,
+    offload: bool = False,
+) -> DatasetReport:
     vision = method == "reinforcement" or (method == "supervised" and "vision" in model.methods)
     job = _Job(str(path), method, model.tokenizer, int(model.training_context), vision, param, SAMPLE_LIMIT)
     head: list[Finding] = []
@@ -281,7 +343,7 @@ def scan_dataset(
         # why it looks binary is ftsim's diagnosis: a warning for `ftsim validate`, never part of the live text
         head.append(Finding(line=None, severity="warning", code="binary_file", param=param, message=f"The {word} file: {reason}."))
     else:
-        total = _run(job, size, workers, progress, min_parallel_bytes)
+        total = _run(job, size, workers, progress, min_parallel_bytes, offload)
     if progress:
         progress(size, size)
     detected = _detected(total.formats)
@@ -315,8 +377,14 @@ def _format_findings(total: _Partial, detected: str, method: str, file_id: str, 
     return [format_error(line, detail, param)]
 
 
-def _run(job: _Job, size: int, workers: int | None, progress: Callable[[int, int], None] | None, min_parallel: int) -> _Partial:
+def _run(job: _Job, size: int, workers: int | None, progress: Callable[[int, int], None] | None, min_parallel: int,
+         offload: bool = False) -> _Partial:
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    if offload and size >= max(min_parallel, 1):
+        n_chunks = max(n_workers * 4, min(size // CHUNK_BYTES, MAX_CHUNKS))
+        pool = ChunkPool(_scan_range, job, size, plan_chunks(job.path, n_chunks), progress, empty=_Partial,
+                         merge=lambda total, part: total.merge(part, job.limit))
+        return pool.run(max(1, n_workers), scan_here=False)
     if n_workers <= 1 or size < max(min_parallel, 1):
         done = [0]
 

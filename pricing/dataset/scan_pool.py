@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import sys
 import threading
 from multiprocessing.connection import wait
@@ -17,6 +18,7 @@ from typing import Any, Callable
 
 __all__ = ["ChunkPool", "fork_is_safe", "Chunk", "ScanFn"]
 
+_BACKGROUND_NICE = 10  # workers of a scan offloaded by a server run at this lower priority
 Chunk = tuple[int, int, int]  # (start byte, end byte, first line number)
 ScanFn = Callable[..., Any]  # scan(job, start, end, first_line[, tick]) -> partial with .bytes_done
 
@@ -39,8 +41,13 @@ def _claim(counter: Any) -> int:
     return index
 
 
-def _worker(scan: ScanFn, job: Any, chunks: list[Chunk], counter: Any, conn: Any) -> None:
+def _worker(scan: ScanFn, job: Any, chunks: list[Chunk], counter: Any, conn: Any, nice: int = 0) -> None:
     """Worker process: claim chunks until none is left, sending each partial as it is done, then None."""
+    if nice:
+        try:
+            os.nice(nice)  # behind the server that started it: its requests get the cores first
+        except OSError:  # noqa: S110 - not allowed here: same result, same priority
+            pass
     try:
         while (index := _claim(counter)) < len(chunks):
             conn.send((index, scan(job, *chunks[index])))
@@ -72,8 +79,12 @@ class ChunkPool:
         self.their_bytes = 0
         self.live: list[Any] = []
 
-    def run(self, n: int) -> Any:
-        """Scan every chunk with `n` workers besides this process; the merged partial, in file order."""
+    def run(self, n: int, *, scan_here: bool = True) -> Any:
+        """Scan every chunk with `n` workers besides this process; the merged partial, in file order.
+
+        `scan_here=False`: this process only collects (a server keeps its interpreter for requests), scanning
+        in-process only what no worker delivered.
+        """
         forked = fork_is_safe()
         start_method = "fork" if forked else ("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
         procs: list[Any] = []
@@ -87,7 +98,8 @@ class ChunkPool:
                 counter = context.Value("q", 0)
                 for _ in range(n):
                     recv, send = context.Pipe(duplex=False)
-                    proc = context.Process(target=_worker, args=(self.scan, self.job, self.chunks, counter, send), daemon=True)
+                    proc = context.Process(target=_worker, args=(self.scan, self.job, self.chunks, counter, send,
+                                                                 0 if scan_here else _BACKGROUND_NICE), daemon=True)
                     try:
                         proc.start()
                     except BaseException:
@@ -99,7 +111,7 @@ class ChunkPool:
                     self.live.append(recv)
             except Exception:  # noqa: S110 - no usable pool here: fewer (or no) workers, same result
                 pass
-            if counter is not None:
+            if counter is not None and (scan_here or not procs):
                 while (index := _claim(counter)) < len(self.chunks):
                     self._own(index)
             self._collect()

@@ -58,8 +58,9 @@ class Backend:
         self.tenancy = Tenancy(self.config.keys, default_slug=self.config.org_slug)
         self.lock = threading.RLock()
         persisted = self.store.meta_get("clock")
-        if persisted is not None:
-            self.clock.set(persisted)  # carry on from the persisted clock
+        if persisted is not None and persisted > self.clock.now():
+            # Carry on from the persisted clock with the protocol's own `advance` (a user clock need not have `set`).
+            self.clock.advance(persisted - self.clock.now())
         self._clock_saved = persisted  # the clock value in the store, so that a no-op sync() never touches it
         self.ids = IdMinter(self.config.seed, self.store.meta_get("id_counter", 0))
         # Which start of this store this is: request ids mix it in, so they never repeat across restarts.
@@ -102,21 +103,25 @@ class Backend:
             return True
 
     def sync(self) -> int:
-        """Bring every service up to the present in one transaction; returns the present.
+        """Catch every service up to the present; returns the present.
 
-        Fast path: when the stored clock is the present and nothing is due, no transaction and no SQLite round trip.
+        Its own step, never inside a request's transaction: each job moves in its own transaction (see
+        `FineTuningJobs.sync`), then the clock is stored in another; in-memory state follows each commit. Fast path:
+        when the stored clock is the present and nothing is due, no transaction and no SQLite round trip.
         """
-        with self.lock:
-            now = self.clock.now()
-            if not self._pending(now):
-                return now
-            with self.store.transaction():
-                self.jobs.sync(now)
-                if self.store.meta_get("clock") != now:
-                    self.store.meta_set("clock", now)
-            # Inside a caller's transaction that later rolls back, the store keeps the older clock until the next
-            # tick: the same as a crash just before this sync, which the persisted clock already tolerates.
-            self._clock_saved = now
+        now = self.clock.now()
+        if not self._pending(now):
+            return now
+        if self.store.in_transaction():
+            raise RuntimeError("Backend.sync() inside a transaction: catch up before opening one")
+        self.jobs.sync(now)
+        with self.lock, self.store.transaction():
+            stored = self.store.meta_get("clock")
+            if stored is None or stored < now:
+                self.store.meta_set("clock", now)
+                stored = now
+            saved = stored
+            self.store.after_commit(lambda: setattr(self, "_clock_saved", saved))
         return now
 
     def advance(self, seconds: float) -> int:

@@ -141,6 +141,7 @@ class Store:
             raise
         self._lock = threading.RLock()
         self._depth = 0
+        self._after: list[Callable[[], None]] = []  # run once the open transaction commits; dropped on rollback
         try:
             self._refuse_foreign()  # before any pragma or table touches someone else's database
             if not self.memory:
@@ -259,14 +260,19 @@ class Store:
                 yield
             except BaseException:
                 self._depth = 0
+                self._after.clear()
                 self._rollback()
                 raise
             self._depth = 0
             try:
                 self._conn.execute("COMMIT")
             except BaseException:  # e.g. the disk filled up at commit: nothing of it was acknowledged
+                self._after.clear()
                 self._rollback()
                 raise
+            after, self._after = self._after, []
+            for hook in after:  # still under the lock: hooks of successive commits run in commit order
+                hook()
 
     def _rollback(self) -> None:
         """Roll back the open transaction, if SQLite has not already done so (it may, after a failed write)."""
@@ -275,6 +281,48 @@ class Store:
                 self._conn.execute("ROLLBACK")
             except StorageFault:
                 pass
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested part of the open transaction that rolls back alone (with its after-commit hooks) if it raises."""
+        with self._lock:
+            if not self._depth:
+                raise RuntimeError("savepoint() outside a transaction")
+            name = f"ftsim_sp{self._depth}"
+            self._conn.execute(f"SAVEPOINT {name}")
+            mark = len(self._after)
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                self._conn.execute(f"ROLLBACK TO {name}")
+                self._conn.execute(f"RELEASE {name}")
+                del self._after[mark:]
+                raise
+            self._depth -= 1
+            self._conn.execute(f"RELEASE {name}")
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` once the open transaction commits (never if it rolls back); at once outside a transaction.
+
+        In-memory state derived from rows (a schedule, a cached clock) changes here, so it never disagrees with
+        what is committed.
+        """
+        with self._lock:
+            if self._depth:
+                self._after.append(hook)
+                return
+        hook()
+
+    def in_transaction(self) -> bool:
+        """Whether the calling thread has a transaction open (the lock is reentrant: only the owner gets past it)."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            return self._depth > 0
+        finally:
+            self._lock.release()
 
     # -- documents ----------------------------------------------------------------------------------
 

@@ -19,6 +19,9 @@ import base64
 import builtins
 import datetime as dt
 import hashlib
+import logging
+import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from ftsim.pricing.costs.hyperparameters import auto_batch_size, auto_n_epochs
@@ -26,8 +29,8 @@ from ftsim.simulator.fine_tuning import params as job_params
 from ftsim.simulator.fine_tuning import lifecycle
 from ftsim.simulator.fine_tuning import throughput
 from ftsim.simulator.fine_tuning import wind_down
-from ftsim.simulator.core.errors import BadRequestError, NotFoundError, RateLimitError
-from ftsim.simulator.fine_tuning.types import FineTuningJob
+from ftsim.simulator.core.errors import BadRequestError, NotFoundError, RateLimitError, ServiceUnavailableError
+from ftsim.simulator.fine_tuning.types import FineTuningJob, JobPlan, JobRecord
 from ftsim.simulator.fine_tuning.validation import fault_spec, validate_files
 from ftsim.simulator.fine_tuning.loss_curve import results_csv
 from ftsim.simulator.core.pagination import check_limit, list_envelope
@@ -37,6 +40,11 @@ if TYPE_CHECKING:
     from ftsim.simulator.core.backend import Backend
 
 __all__ = ["FineTuningJobs", "not_found"]
+
+_log = logging.getLogger("ftsim.jobs")
+_BATCH = 64  # jobs per catch-up transaction: one commit for many, the backend lock released between batches
+_BATCH_SECONDS = 0.05  # scanned outcomes wait at most about this long for their commit
+_LARGE_SCAN = 8 * 1024 * 1024  # a job's files of this many bytes or more: commit what is scanned before them
 
 
 def not_found(job_id: str) -> NotFoundError:
@@ -50,25 +58,58 @@ def _model_not_available(model: str) -> BadRequestError:
 
 
 class FineTuningJobs:
-    """The jobs service; keeps the due time of every moving job in memory (rebuilt from the store)."""
+    """The jobs service; keeps the due time of every moving job in memory (rebuilt from the store).
+
+    The schedule (`_due`) only ever changes after the transaction that wrote the job's row commits
+    (`Store.after_commit`), so a request that fails and rolls back leaves it as the rows say.
+    """
 
     def __init__(self, backend: "Backend") -> None:
         self.backend = backend
         self._due: dict[tuple[str, str], int] = {}
+        self._busy: set[tuple[str, str]] = set()  # jobs a catch-up is working on (their files being scanned)
+        self._validating: set[tuple[str, str]] = set()  # scheduled jobs still in validating_files
+        self._claims = threading.Lock()
         self._rebuild()
 
     # -- bookkeeping ------------------------------------------------------------------------------------------
 
     def _rebuild(self) -> None:
         self._due.clear()
+        self._validating.clear()
         for tenant_key, rec in self.backend.store.scan("job"):
             due = rec.get("_sim", {}).get("next_due")
             if rec["status"] in lifecycle.ACTIVE and due is not None:
                 self._due[(tenant_key, rec["id"])] = due
+                if rec["status"] == "validating_files":
+                    self._validating.add((tenant_key, rec["id"]))
+
+    def schedule_from_rows(self) -> dict[tuple[str, str], int]:
+        """The schedule as the committed rows say it: (tenant key, job id) -> when the job next changes."""
+        rows: dict[tuple[str, str], int] = {}
+        for tenant_key, rec in self.backend.store.scan("job"):
+            due = rec.get("_sim", {}).get("next_due")
+            if rec["status"] in lifecycle.ACTIVE and due is not None:
+                rows[(tenant_key, rec["id"])] = due
+        return rows
+
+    def schedule(self) -> dict[tuple[str, str], int]:
+        """A copy of the in-memory schedule (what `schedule_from_rows` must equal once no catch-up is under way)."""
+        return dict(self._due)
 
     def reset(self) -> None:
         """Forget the in-memory schedule (the store was wiped)."""
         self._rebuild()
+
+    def _set_due(self, key: tuple[str, str], when: int | None, validating: bool = False) -> None:
+        if when is None:
+            self._due.pop(key, None)
+        else:
+            self._due[key] = when
+        if validating and when is not None:
+            self._validating.add(key)
+        else:
+            self._validating.discard(key)
 
     def _record(self, tenant: Tenant, job_id: str) -> dict[str, Any]:
         rec = self.backend.store.get("job", tenant.key, job_id) if isinstance(job_id, str) else None
@@ -82,7 +123,7 @@ class FineTuningJobs:
         return Tenant(org_id=t[0], org_slug=t[1], project_id=t[2])
 
     def _apply(self, tenant_key: str, adv: lifecycle.Advance) -> dict[str, Any]:
-        """Store what an advance produced and reschedule the job."""
+        """Store what an advance produced and reschedule the job (in memory once the caller's transaction commits)."""
         store, job = self.backend.store, adv.job
         for event in adv.events:
             store.put("event", tenant_key, event["id"], event, parent=job["id"])
@@ -104,13 +145,11 @@ class FineTuningJobs:
             store.delete_children("permission", tenant_key, gone["model"])
         if adv.succeeded:
             job["result_files"] = [self._result_file(job).id]
-        sim["next_due"] = adv.next_due if job["status"] in lifecycle.ACTIVE else None
-        key = (tenant_key, job["id"])
-        if sim["next_due"] is None:
-            self._due.pop(key, None)
-        else:
-            self._due[key] = sim["next_due"]
+        sim["next_due"] = due = adv.next_due if job["status"] in lifecycle.ACTIVE else None
+        JobPlan.model_validate(sim)  # the stored plan is always a valid JobPlan (else this job fails alone)
         store.put("job", tenant_key, job["id"], job)
+        key, validating = (tenant_key, job["id"]), job["status"] == "validating_files"
+        store.after_commit(lambda: self._set_due(key, due, validating))
         return job
 
     def _result_file(self, job: dict[str, Any]) -> Any:
@@ -125,25 +164,144 @@ class FineTuningJobs:
 
     def is_due(self, now: int) -> bool:
         """Whether some job's next change is due at `now` (the in-memory schedule: no SQLite)."""
-        return bool(self._due) and min(self._due.values()) <= now
+        busy = self._busy
+        return any(when <= now and key not in busy for key, when in list(self._due.items()))
+
+    def record(self, tenant_key: str, job_id: str) -> JobRecord | None:
+        """The committed job, typed: its public object and its private plan apart (None if unknown)."""
+        row = self.backend.store.get("job", tenant_key, job_id)
+        return JobRecord.from_row(row) if row is not None else None
+
+    def next_change(self, tenant_key: str, job_id: str) -> int | None:
+        """When the job next changes by itself (None: paused, terminal or unknown), from its committed row."""
+        rec = self.record(tenant_key, job_id)
+        if rec is None or rec.job.status not in lifecycle.ACTIVE:
+            return None
+        return rec.plan.next_due
+
+    def expected_end(self, tenant_key: str, job_id: str) -> int | None:
+        """When the job reaches a terminal status if nothing interferes: known once its files are validated and
+        while it moves with the clock; None otherwise (validation pending or failed, paused, terminal, unknown)."""
+        row = self.backend.store.get("job", tenant_key, job_id)
+        if row is None or row["status"] not in lifecycle.ACTIVE:
+            return None
+        plan = JobPlan.model_validate(row["_sim"])
+        if plan.outcome is None or not plan.outcome.ok:
+            return None
+        out = lifecycle.advance(row, 2**40)  # pure: the rest of the job's life, computed, not stored
+        if out.job["status"] not in lifecycle.TERMINAL or not out.events:
+            return None
+        return max(e["created_at"] for e in out.events)
 
     def sync(self, now: int) -> None:
-        """Advance every job whose next change is due, emitting everything up to `now`."""
-        due = sorted(key for key, when in self._due.items() if when <= now)
-        if not due:
-            return
-        with self.backend.lock, self.backend.store.transaction():
-            for tenant_key, job_id in due:
-                rec = self.backend.store.get("job", tenant_key, job_id)
-                if rec is None:
-                    self._due.pop((tenant_key, job_id), None)
-                    continue
-                self._step(tenant_key, rec, now)
+        """Advance every job whose next change is due, emitting everything up to `now`.
 
-    def _step(self, tenant_key: str, rec: dict[str, Any], now: int) -> dict[str, Any]:
-        if lifecycle.needs_validation(rec, now):
-            rec = self._validate(rec)
-        return self._apply(tenant_key, lifecycle.advance(rec, now))
+        A job is claimed while worked on (one another thread works on is skipped, not waited for). Jobs past
+        validation advance first, in transactions of `_BATCH` jobs with the backend lock released between them,
+        each job in a savepoint: one whose advance raises fails alone (see `_advance_one`). Then the files of jobs
+        due for validation are scanned one job at a time, outside the lock and any transaction, and their outcomes
+        committed in batches (at once before a large scan, so that nobody waits on it). Must not run inside a
+        transaction: its work would share the caller's fate.
+        """
+        due = sorted(key for key, when in list(self._due.items()) if when <= now)
+        validating = self._validating
+        self._advance_batches([key for key in due if key not in validating], now)
+        unavailable: ServiceUnavailableError | None = None
+        store = self.backend.store
+        pending: list[tuple[tuple[str, str], Any, BaseException | None]] = []
+        started = time.monotonic()
+
+        def flush() -> None:
+            try:
+                if pending:
+                    with self.backend.lock, store.transaction():
+                        for key, scanned, error in pending:
+                            self._advance_one(key, now, scanned, error)
+            finally:
+                self._release([key for key, _, _ in pending])
+                pending.clear()
+
+        try:
+            for key in due:
+                if key not in validating or not self._claim([key]):
+                    continue
+                rec = store.get("job", *key)
+                large = rec is None or rec["_sim"].get("files_bytes", _LARGE_SCAN) >= _LARGE_SCAN
+                if pending and (large or len(pending) >= _BATCH or time.monotonic() - started > _BATCH_SECONDS):
+                    flush()
+                    started = time.monotonic()
+                scanned, error = None, None
+                if rec is not None and lifecycle.needs_validation(rec, now):
+                    try:
+                        scanned = (rec, self._validate(rec))  # the scan: no lock, no transaction
+                    except ServiceUnavailableError as exc:  # a broken install (tokenizer): the job stays in validation
+                        unavailable = exc
+                        self._release([key])
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - failed alone in _advance_one
+                        error = exc
+                pending.append((key, scanned, error))
+        finally:
+            flush()
+        if unavailable is not None:
+            raise unavailable
+
+    def _claim(self, keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        with self._claims:
+            claimed = [key for key in keys if key not in self._busy]
+            self._busy.update(claimed)
+        return claimed
+
+    def _release(self, keys: list[tuple[str, str]]) -> None:
+        with self._claims:
+            self._busy.difference_update(keys)
+
+    def _advance_batches(self, keys: list[tuple[str, str]], now: int) -> None:
+        store = self.backend.store
+        for start in range(0, len(keys), _BATCH):
+            claimed = self._claim(keys[start:start + _BATCH])
+            try:
+                if claimed:
+                    with self.backend.lock, store.transaction():
+                        for key in claimed:
+                            self._advance_one(key, now, None, None)
+            finally:
+                self._release(claimed)
+
+    def _advance_one(self, key: tuple[str, str], now: int, scanned: tuple[dict[str, Any], dict[str, Any]] | None,
+                     error: BaseException | None) -> None:
+        """Advance one claimed job in a savepoint of the open transaction; if that raises, fail it alone."""
+        store, (tenant_key, job_id) = self.backend.store, key
+        if error is None:
+            try:
+                with store.savepoint():
+                    cur = store.get("job", tenant_key, job_id)
+                    if cur is None or cur["status"] not in lifecycle.ACTIVE:
+                        store.after_commit(lambda: self._set_due(key, None))
+                        return
+                    if lifecycle.needs_validation(cur, now):
+                        if scanned is None or cur != scanned[0]:
+                            return  # changed while its files were scanned: the next catch-up starts again
+                        cur = scanned[1]
+                    self._apply(tenant_key, lifecycle.advance(cur, now))
+                    return
+            except Exception as exc:  # noqa: BLE001 - one job's defect must not reach anyone's request
+                error = exc
+        _log.error("fine-tuning job %s could not be advanced; it is marked failed", job_id,
+                   exc_info=(type(error), error, error.__traceback__))
+        message = (f"The job failed due to an internal error: the simulator could not advance it "
+                   f"({type(error).__name__}). The server log has the details.")
+        try:
+            with store.savepoint():
+                cur = store.get("job", tenant_key, job_id)
+                if cur is None or cur["status"] not in lifecycle.ACTIVE:
+                    store.after_commit(lambda: self._set_due(key, None))
+                    return
+                self._apply(tenant_key, lifecycle.fail_now(cur, now, {"code": "internal_error", "param": None,
+                                                                      "message": message}))
+        except Exception:  # noqa: BLE001
+            _log.exception("fine-tuning job %s could not be marked failed either; it is no longer scheduled", job_id)
+            store.after_commit(lambda: self._set_due(key, None))
 
     def _validate(self, rec: dict[str, Any]) -> dict[str, Any]:
         """Attach the validation outcome (scan the files; consult injected faults)."""
@@ -198,8 +356,8 @@ class FineTuningJobs:
         metadata = job_params.check_metadata(metadata)
         norm_method = job_params.normalize_method(method, hyperparameters)
         job_params.normalize_integrations(integrations, "")
+        now = self.backend.sync()  # its own step and transactions: this request failing cannot undo it
         with self.backend.lock, self.backend.store.transaction():
-            now = self.backend.sync()
             # the organization's right to train is checked before its files and model (a choice: live order unknown)
             blocked = self._check_wind_down(tenant, now)
             files_bytes = self._check_file(tenant, training_file, "training_file")
@@ -213,6 +371,8 @@ class FineTuningJobs:
             if kind == "reinforcement" and validation_file is None:
                 raise BadRequestError("A validation_file is required for reinforcement fine-tuning jobs.",
                                       param="validation_file")
+            if kind == "reinforcement":
+                self._check_grader(norm_method["reinforcement"]["grader"])
             warning = self._check_lifecycle(entry, now, model)
             self._check_concurrency(tenant, snapshot)
             job_id = self.backend.new_id("ftjob-")
@@ -234,6 +394,7 @@ class FineTuningJobs:
                     "tenant": [tenant.org_id, tenant.org_slug, tenant.project_id],
                     "model_name": lifecycle.model_name(snapshot, tenant.org_slug, suffix, job_id),
                     "validate_until": now + throughput.validation_seconds(files_bytes, seed),
+                    "files_bytes": files_bytes,
                     "outcome": None, "seq": 0,
                 },
             }
@@ -248,6 +409,13 @@ class FineTuningJobs:
                 events.append(lifecycle.make_event(rec, now, blocked, level="warn"))
             adv = lifecycle.Advance(job=rec, events=events, next_due=rec["_sim"]["validate_until"])
             return FineTuningJob.from_record(self._apply(tenant.key, adv))
+
+    def _check_grader(self, grader: Any) -> None:
+        """The grader as /v1/fine_tuning/alpha/graders/validate checks it, the 400 naming the job's parameter."""
+        try:
+            self.backend.graders.check(grader)
+        except BadRequestError as exc:
+            raise BadRequestError(exc.message, param="method.reinforcement.grader") from None
 
     def _check_file(self, tenant: Tenant, file_id: Any, param: str) -> int:
         data = self.backend.store.get("file", tenant.key, file_id) if isinstance(file_id, str) else None
@@ -356,9 +524,13 @@ class FineTuningJobs:
     # -- actions ----------------------------------------------------------------------------------------------
 
     def _act(self, tenant: Tenant, job_id: str, action: Any) -> FineTuningJob:
+        now = self.backend.sync()  # its own step and transactions: this request failing cannot undo it
         with self.backend.lock, self.backend.store.transaction():
-            now = self.backend.sync()
             rec = self._record(tenant, job_id)
+            due = rec.get("_sim", {}).get("next_due")
+            if rec["status"] in lifecycle.ACTIVE and due is not None and due <= now \
+                    and not lifecycle.needs_validation(rec, now):
+                rec = self._apply(tenant.key, lifecycle.advance(rec, now))  # behind `now`: catch it up first
             return FineTuningJob.from_record(self._apply(tenant.key, action(rec, now)))
 
     def cancel(self, tenant: Tenant, job_id: str) -> FineTuningJob:

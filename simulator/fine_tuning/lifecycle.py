@@ -52,6 +52,7 @@ __all__ = [
     "checkpoint_name",
     "derived_id",
     "fail_validation",
+    "fail_now",
     "make_event",
     "model_name",
     "needs_validation",
@@ -364,6 +365,15 @@ def _run(job: dict, out: Advance, now: int) -> bool:
     out.events.append(make_event(job, completed, "The job has successfully completed"))
     out.succeeded = True
     return True
+
+
+def fail_now(job: dict, now: int, error: dict) -> Advance:
+    """Fail an active job at `now` with `error` {code, message, param} (the service's last resort for a job it
+    cannot advance)."""
+    job = copy.deepcopy(job)
+    out = Advance(job=job)
+    _fail(job, out, now, error)
+    return out
 
 
 # -- user actions (pure; the caller has advanced the job to `now` first) ---------------------------------------

@@ -121,6 +121,9 @@ def normalize_integrations(integrations: Any, job_id: str) -> list[dict[str, Any
     return out
 
 
+MAX_EVAL = 2**31 - 1  # eval_interval / eval_samples: larger values overflow the duration model's decimals
+
+
 def _check_hp(kind: str, hp: dict[str, Any], prefix: str) -> None:
     def check(key: str, ok: bool, rule: str) -> None:
         value = hp.get(key, "auto")
@@ -138,8 +141,8 @@ def _check_hp(kind: str, hp: dict[str, Any], prefix: str) -> None:
     if kind == "dpo":
         check("beta", _is_num(v["beta"]) and 0 < v["beta"] <= 2, "is a number greater than 0 and at most 2")
     if kind == "reinforcement":
-        for key in ("eval_interval", "eval_samples"):
-            check(key, _is_int(v[key]) and v[key] >= 1, "is an integer greater than or equal to 1")
+        for key in ("eval_interval", "eval_samples"):  # the live bound above is unknown; ftsim's is int32's
+            check(key, _is_int(v[key]) and 1 <= v[key] <= MAX_EVAL, f"is an integer between 1 and {MAX_EVAL}")
         cm = v["compute_multiplier"]
         check("compute_multiplier", _is_num(cm) and 0.00001 < cm <= 10, "is a number in (0.00001, 10]")
         effort = hp.get("reasoning_effort", "default")

@@ -20,6 +20,10 @@ __all__ = [
     "FineTuningJobEvent",
     "FineTuningJobCheckpoint",
     "CreateJobRequest",
+    "JobPlan",
+    "JobRecord",
+    "ValidationOutcome",
+    "InjectedFault",
 ]
 
 JobStatus = Literal["validating_files", "queued", "running", "succeeded", "failed", "cancelled", "paused"]
@@ -140,3 +144,83 @@ class CreateJobRequest(BaseModel):
     seed: Optional[Any] = None
     metadata: Optional[Any] = None
     integrations: Optional[Any] = None
+
+
+# -- the private plan of a job ---------------------------------------------------------------------------------
+
+
+class ValidationOutcome(BaseModel):
+    """What validating a job's files gave: the counts the plan needs, or the job error."""
+
+    ok: bool
+    n_examples: Optional[int] = None
+    tokens_per_epoch: Optional[int] = None
+    n_validation: Optional[int] = None
+    error: Optional[dict[str, Any]] = None
+
+
+class InjectedFault(BaseModel):
+    """A fault rule's failure planned for this job: at a training step, or (at_step None) at validation."""
+
+    at_step: Optional[int] = None
+    code: str
+    message: str
+    param: Optional[str] = None
+
+
+class JobPlan(BaseModel):
+    """The simulator's private plan of a job, stored beside the public job as `_sim` (never shown to clients).
+
+    Set at create: seed, snapshot, tenant, model name, validation time and the event counter. Set once the files
+    are validated (`resolve_plan`): the step timing. Moved by the clock and the user's actions: steps done, kept
+    checkpoints, pause rounds. Unknown keys are kept (extra="allow") so that a database written by a newer ftsim
+    with more plan keys still loads.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    seed: int
+    snapshot: str
+    org_slug: str
+    tenant: list[str]  # [org_id, org_slug, project_id]
+    model_name: str
+    validate_until: int
+    outcome: Optional[ValidationOutcome] = None
+    seq: int = 0  # events emitted so far (event ids derive from it)
+    next_due: Optional[int] = None  # when the job next changes by itself; None while paused or terminal
+    files_bytes: Optional[int] = None  # absent on jobs created before it was stored
+    n_epochs: Optional[int] = None
+    steps_per_epoch: Optional[int] = None
+    total_steps: Optional[int] = None
+    sec_per_step: Optional[float] = None
+    start_at: Optional[int] = None
+    run_start: Optional[int] = None
+    from_step: Optional[int] = None
+    steps_done: Optional[int] = None
+    metrics_every: Optional[int] = None
+    eval_every: Optional[int] = None
+    fault: Optional[InjectedFault] = None
+    model_emitted: Optional[bool] = None
+    kept: Optional[list[list[Any]]] = None  # [step, checkpoint id, model name], oldest first
+    kept_rewards: Optional[dict[str, Optional[float]]] = None
+    snapshots: Optional[list[int]] = None  # steps checkpointed by a pause
+    paused_at: Optional[int] = None
+    round: Optional[int] = None  # resumes so far
+
+
+class JobRecord(BaseModel):
+    """A stored job: the public `FineTuningJob` and its private `JobPlan`, kept apart."""
+
+    job: FineTuningJob
+    plan: JobPlan
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "JobRecord":
+        """Split a stored row (the public fields plus `_sim`)."""
+        return cls(job=FineTuningJob.from_record(row), plan=JobPlan.model_validate(row["_sim"]))
+
+    def to_row(self) -> dict[str, Any]:
+        """The stored row: the public job's JSON plus `_sim`."""
+        row = self.job.model_dump(mode="json")
+        row["_sim"] = self.plan.model_dump(mode="json", exclude_unset=True)
+        return row

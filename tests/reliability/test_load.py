@@ -235,3 +235,62 @@ def test_in_process_kit_under_concurrent_clients() -> None:
         assert {client.fine_tuning.jobs.retrieve(j).status for j in jobs} == {"succeeded"}
         assert all(entry.status == 200 for entry in sim.journal)
     print(f"\n[load in-process kit {THREADS} threads + {TASKS} tasks] {timings.summary(wall)}")
+
+
+def test_hundred_clients_with_failing_requests_every_job_finishes(tmp_path) -> None:
+    """Issue 13: 100 concurrent clients on a running clock (--speed 600) with a clock mover, each creating a job,
+    sending requests that fail (unknown file, unknown job, an action from the wrong status) and polling; once time
+    has run on, every job is terminal (before, 147 of 2,542 such jobs stuck)."""
+    import httpx
+
+    clients, stop = 100, threading.Event()
+    failures: list[str] = []
+
+    def mover(base: str) -> None:
+        with httpx.Client(base_url=base, timeout=60) as raw:
+            for _ in range(30):  # bounded: moves of an hour while the clients work
+                if stop.is_set():
+                    return
+                if raw.post("/_sim/clock/advance", json={"seconds": 3600}).status_code != 200:
+                    failures.append("clock move failed")
+
+    def client(base: str, w: int) -> tuple[str, str | None]:
+        key = f"sk-hundred-{w}"
+        with httpx.Client(base_url=base + "/v1", headers={"Authorization": f"Bearer {key}"}, timeout=120) as http:
+            up = http.post("/files", files={"file": ("t.jsonl", jsonl(f"h{w}"))}, data={"purpose": "fine-tune"})
+            if up.status_code != 200:
+                failures.append(f"upload {up.status_code}")
+                return key, None
+            body = {"model": "gpt-4o-mini-2024-07-18", "training_file": up.json()["id"]}
+            job = http.post("/fine_tuning/jobs", json=body)
+            if job.status_code != 200:
+                failures.append(f"create {job.status_code} {job.text[:200]}")
+                return key, None
+            job_id = job.json()["id"]
+            for n in range(3):
+                bad = http.post("/fine_tuning/jobs", json={**body, "training_file": "file-unknown"})
+                gone = http.post("/fine_tuning/jobs/ftjob-unknown/cancel")
+                odd = http.post(f"/fine_tuning/jobs/{job_id}/resume")  # never paused: 400
+                got = http.get(f"/fine_tuning/jobs/{job_id}")
+                if (bad.status_code, gone.status_code, odd.status_code, got.status_code) != (400, 404, 400, 200):
+                    failures.append(f"round {n}: {bad.status_code} {gone.status_code} {odd.status_code} "
+                                    f"{got.status_code}")
+            return key, job_id
+
+    with ServerProcess(tmp_path / "ftsim.db", speed=600) as server:
+        driver = threading.Thread(target=mover, args=(server.base,))
+        driver.start()
+        try:
+            with ThreadPoolExecutor(clients) as pool:
+                created = list(pool.map(lambda w: client(server.base, w), range(clients)))
+        finally:
+            stop.set()
+            driver.join()
+        assert not failures, failures[:10]
+        httpx.post(server.base + "/_sim/clock/advance", json={"seconds": 7 * 86400}, timeout=120)
+        statuses: dict[str, int] = {}
+        for key, job_id in created:
+            got = httpx.get(f"{server.base}/v1/fine_tuning/jobs/{job_id}",
+                            headers={"Authorization": f"Bearer {key}"}, timeout=60).json()
+            statuses[got["status"]] = statuses.get(got["status"], 0) + 1
+        assert statuses == {"succeeded": clients}, statuses

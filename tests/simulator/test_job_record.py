@@ -1,0 +1,49 @@
+"""The typed job record: the public job and its private `JobPlan` apart; the service says when a job changes."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from ftsim.simulator.fine_tuning.types import FineTuningJob, JobPlan, JobRecord
+
+LINE = '{"messages":[{"role":"user","content":"q %d"},{"role":"assistant","content":"a %d"}]}\n'
+
+
+def _job(backend, tenant):
+    data = "".join(LINE % (i, i) for i in range(12)).encode()
+    file_id = backend.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[data]).id
+    return backend.jobs.create(tenant, model="gpt-4o-mini-2024-07-18", training_file=file_id)
+
+
+@pytest.mark.parametrize("seconds", [0, 60, 600, 86400])
+def test_stored_rows_split_into_a_public_job_and_a_plan_and_back(backend, tenant, seconds):
+    job = _job(backend, tenant)
+    backend.advance(seconds)
+    row = backend.store.get("job", tenant.key, job.id)
+    rec = JobRecord.from_row(row)
+    assert isinstance(rec.job, FineTuningJob) and isinstance(rec.plan, JobPlan)
+    assert rec.job == backend.jobs.retrieve(tenant, job.id)
+    assert "_sim" not in rec.job.model_dump() and rec.plan.seed == row["_sim"]["seed"]
+    assert JobRecord.from_row(rec.to_row()) == rec
+
+
+def test_a_plan_missing_what_create_sets_is_refused():
+    with pytest.raises(ValidationError):
+        JobPlan.model_validate({"seed": 1, "snapshot": "gpt-4o-mini-2024-07-18"})
+
+
+def test_the_service_says_when_a_job_changes_next_and_ends(backend, tenant):
+    job = _job(backend, tenant)
+    first = backend.jobs.next_change(tenant.key, job.id)
+    assert first is not None and first > backend.now()
+    assert backend.jobs.expected_end(tenant.key, job.id) is None  # not validated yet: unknown
+    backend.advance(first - backend.now())
+    end = backend.jobs.expected_end(tenant.key, job.id)
+    assert end is not None and end > backend.now()
+    backend.advance(end - backend.now() - 1)
+    assert backend.jobs.retrieve(tenant, job.id).status == "running"
+    backend.advance(1)
+    assert backend.jobs.retrieve(tenant, job.id).status == "succeeded"
+    assert backend.jobs.next_change(tenant.key, job.id) is None
+    assert backend.jobs.expected_end(tenant.key, job.id) is None
