@@ -185,7 +185,7 @@ def read_jsonl(
             if too_long:
                 item: Any = format_error(line_no, f" is {n} bytes long, over the {max_line_bytes}-byte line limit.", param)
             else:
-                box, raw = [raw], None
+                box, raw = [raw], b""  # the box holds the only reference: _parse frees it once decoded
                 item = _parse(box, line_no, param, pos == 0)
             yield line_no, item
             pos += n
