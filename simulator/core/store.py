@@ -338,6 +338,21 @@ class Store:
                 (kind, tenant, id, parent, text),
             )
 
+    def put_many(self, kind: str, tenant: str, docs: list[dict], *, parent: str | None = None) -> None:
+        """`put` for several documents of one kind and parent (their `id` keys), in one statement."""
+        if not docs:
+            return
+        dumps = json.dumps
+        rows = [(kind, tenant, doc["id"], parent, dumps(doc, separators=(",", ":"))) for doc in docs]
+        with self._lock:
+            if not self._depth:
+                self.check_writable()
+            self._conn.executemany(
+                "INSERT INTO objects (kind, tenant, id, parent, data) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, tenant, id) DO UPDATE SET data = excluded.data, parent = excluded.parent",
+                rows,
+            )
+
     def get(self, kind: str, tenant: str, id: str) -> dict | None:
         """The document, or None."""
         with self._lock:

@@ -125,10 +125,8 @@ class FineTuningJobs:
     def _apply(self, tenant_key: str, adv: lifecycle.Advance) -> dict[str, Any]:
         """Store what an advance produced and reschedule the job (in memory once the caller's transaction commits)."""
         store, job = self.backend.store, adv.job
-        for event in adv.events:
-            store.put("event", tenant_key, event["id"], event, parent=job["id"])
-        for ckpt in adv.checkpoints:
-            store.put("checkpoint", tenant_key, ckpt["id"], ckpt, parent=job["id"])
+        store.put_many("event", tenant_key, adv.events, parent=job["id"])  # in order: listings go by insertion
+        store.put_many("checkpoint", tenant_key, adv.checkpoints, parent=job["id"])
         sim = job["_sim"]
         for model in adv.models:
             store.put("model", tenant_key, model["id"], {

@@ -279,3 +279,19 @@ def test_reset_keeps_an_upload_under_way(store):
     path, _ = spool.finish()
     store.adopt(path, store.blob_path("t", "file-new"))
     assert store.blob_path("t", "file-new").read_bytes() == b"late"
+
+
+def test_put_many_stores_in_order_and_replaces_like_put(tmp_path):
+    from ftsim.simulator.core.store import Store
+
+    store = Store(str(tmp_path / "db.sqlite"))
+    try:
+        with store.transaction():
+            store.put_many("event", "t", [{"id": f"e{i}", "n": i} for i in range(5)], parent="job")
+            store.put_many("event", "t", [{"id": "e2", "n": 20}], parent="job")  # a replace keeps its place
+            store.put_many("event", "t", [], parent="job")
+        assert store.get("event", "t", "e2") == {"id": "e2", "n": 20}
+        page, _ = store.page("event", "t", parent="job", limit=10)
+        assert [doc["id"] for doc in page] == ["e4", "e3", "e2", "e1", "e0"]  # newest first, by insertion
+    finally:
+        store.close()
