@@ -14,6 +14,7 @@ import time
 from fastapi import FastAPI
 from starlette.datastructures import State
 
+from ftsim.api.http.azure import AzureDialect
 from ftsim.api.http.errors import ErrorMiddleware, install_error_handlers
 from ftsim.api.http.fast_lane import FastLane
 from ftsim.api.http.fault_middleware import FaultMiddleware
@@ -95,5 +96,6 @@ def create_app(backend: Backend | None = None, *, fast_lane: bool = True, sim_ke
         app.add_middleware(FastLane)  # innermost: polling and uploads skip FastAPI's routing (api/fast_lane.py)
     app.add_middleware(FaultMiddleware)  # injected faults (issue 4); inside _Headers so they carry x-request-id
     app.add_middleware(ErrorMiddleware)  # every unexpected error answered inside _Headers: it carries x-request-id
+    app.add_middleware(AzureDialect)  # Azure OpenAI's data plane onto the same routes (api/http/azure.py)
     app.add_middleware(_Headers, seed=f"{backend.config.seed}:{backend.boot}")
     return app

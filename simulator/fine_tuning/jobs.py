@@ -26,6 +26,7 @@ from ftsim.simulator.fine_tuning import params as job_params
 from ftsim.simulator.fine_tuning import lifecycle
 from ftsim.simulator.fine_tuning import throughput
 from ftsim.simulator.fine_tuning import wind_down
+from ftsim.simulator.core import dialect
 from ftsim.simulator.core.errors import BadRequestError, NotFoundError, RateLimitError
 from ftsim.simulator.fine_tuning.types import FineTuningJob
 from ftsim.simulator.fine_tuning.validation import fault_spec, validate_files
@@ -215,7 +216,7 @@ class FineTuningJobs:
                                       param="validation_file")
             warning = self._check_lifecycle(entry, now, model)
             self._check_concurrency(tenant, snapshot)
-            job_id = self.backend.new_id("ftjob-")
+            job_id = dialect.new_job_id(self.backend, tenant)  # Azure: 32 hex
             if seed is None:
                 seed = int.from_bytes(hashlib.sha256(job_id.encode()).digest()[:4], "big") & 0x7FFFFFFF
             rec = {
