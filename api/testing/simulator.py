@@ -186,6 +186,18 @@ class Simulator(_View):
             kwargs["http_client"] = http_client(self.app, module=http, base_url=endpoint.rstrip("/") + "/openai")
         return openai.AzureOpenAI(azure_endpoint=endpoint, api_version=api_version, **kwargs)
 
+    def async_azure_client(self, *, endpoint: str = AZURE_ENDPOINT, api_version: str = AZURE_API_VERSION,
+                           http: str | None = None, **kwargs: Any) -> "openai.AsyncAzureOpenAI":
+        """An openai.AsyncAzureOpenAI wired in-process (see `azure_client`)."""
+        import openai
+
+        if "azure_ad_token" not in kwargs and "azure_ad_token_provider" not in kwargs:
+            kwargs.setdefault("api_key", DEFAULT_API_KEY)
+        if kwargs.get("http_client") is None:
+            kwargs["http_client"] = http_client(self.app, asynchronous=True, module=http,
+                                                base_url=endpoint.rstrip("/") + "/openai")
+        return openai.AsyncAzureOpenAI(azure_endpoint=endpoint, api_version=api_version, **kwargs)
+
     def _scope_defaults(self, kwargs: dict[str, Any]) -> None:
         """The key's own organization and project, so that an OPENAI_ORG_ID / OPENAI_PROJECT_ID meant for the live
         API (sent as headers, which must match the key) does not leak into the simulated one."""

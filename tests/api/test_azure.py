@@ -234,3 +234,49 @@ def test_azure_names_follow_the_job_id(hex_id: str, suffix: str | None, step: in
     # an OpenAI job id (24 base62) keeps OpenAI's forms
     assert dialect.model_name(MODEL, suffix, "ftjob-" + "A" * 24) is None
     assert dialect.event_id("ftjob-" + hex_id[:24], step) is None
+
+
+def test_async_azure_client_reaches_the_same_account() -> None:
+    import asyncio
+
+    with Simulator() as sim:
+        sync = sim.azure_client(api_key="az-async")
+        f = sync.files.create(file=("t.jsonl", io.BytesIO(_rows())), purpose="fine-tune")
+
+        async def main() -> list[str]:
+            client = sim.async_azure_client(api_key="az-async")
+            job = await client.fine_tuning.jobs.create(model=MODEL, training_file=f.id,
+                                                       extra_body={"trainingType": "GlobalStandard"})
+            return [job.id, *(j.id for j in (await client.fine_tuning.jobs.list()).data)]
+
+        job_id, *listed = asyncio.run(main())
+        assert re.fullmatch("ftjob-" + HEX32, job_id) and listed == [job_id]
+
+
+_SEGMENT = st.text(st.characters(codec="ascii", exclude_characters="/?#%"), min_size=1, max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(prefix=st.sampled_from(["/openai/v1", "/openai"]),
+       rest=st.lists(_SEGMENT, min_size=1, max_size=4),
+       method=st.sampled_from(["GET", "POST", "DELETE"]),
+       version=st.none() | st.text(st.characters(codec="ascii", exclude_characters="&#%"), max_size=20),
+       key=st.none() | st.sampled_from(["k1", "k2"]),
+       body=st.none() | st.binary(max_size=200))
+def test_fuzzed_azure_requests_never_5xx_and_answer_azures_envelope(prefix, rest, method, version, key, body):
+    from urllib.parse import quote
+
+    app = _FUZZ_APP
+    path = prefix + "/" + "/".join(quote(s, safe="") for s in rest)
+    if version is not None:
+        path += "?api-version=" + quote(version, safe="")
+    headers = {"api-key": key} if key else {}
+    with TestClient(app, base_url=ENDPOINT) as http:
+        r = http.request(method, path, headers=headers, content=body)
+    assert r.status_code < 500, (path, r.text)
+    if r.status_code >= 400:
+        err = r.json()["error"]
+        assert isinstance(err["code"], str) and err["code"] and isinstance(err["message"], str)
+
+
+_FUZZ_APP = create_app(Backend())
