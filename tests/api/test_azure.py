@@ -280,3 +280,15 @@ def test_fuzzed_azure_requests_never_5xx_and_answer_azures_envelope(prefix, rest
 
 
 _FUZZ_APP = create_app(Backend())
+
+
+def test_uploads_through_azure_make_an_azure_file() -> None:
+    with Simulator() as sim:
+        client = sim.azure_client(api_key="az-up")
+        data = _rows()
+        up = client.uploads.create(bytes=len(data), filename="t.jsonl", mime_type="text/jsonl", purpose="fine-tune")
+        part = client.uploads.parts.create(up.id, data=data)
+        done = client.uploads.complete(up.id, part_ids=[part.id])
+        assert done.status == "completed" and re.fullmatch("file-" + HEX32, done.file.id)
+        assert [f.id for f in client.files.list()] == [done.file.id]
+        assert sim.client(api_key="az-up").files.list().data == []  # the OpenAI org of the same key sees nothing
