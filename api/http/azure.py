@@ -26,17 +26,18 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from ftsim.simulator.core.errors import SimulatorError
 from ftsim.simulator.core.tenancy import azure_tenant
+from ftsim.simulator.fine_tuning import azure as azure_jobs
+from ftsim.simulator.fine_tuning.azure import TRAINING_TYPES
 
 __all__ = ["AzureDialect", "AZURE_TENANT_STATE", "TRAINING_TYPES", "training_type_of"]
 
 AZURE_TENANT_STATE = "azure_tenant"  # scope["state"] key: the Azure account resolved for this request
 TRAINING_KIND = "azure_training"
 
-# Azure's training types, by the lowercase form accepted (the docs write both `DeveloperTier` and `developerTier`);
-# the value kept is the canonical spelling. "Standard" is the default when the body has none (assumed: the docs
-# call Standard the regional default).
-TRAINING_TYPES = {"standard": "Standard", "globalstandard": "GlobalStandard", "developertier": "DeveloperTier"}
+# "Standard" is the training type of a body without one (assumed: the docs call Standard the regional default).
+DEFAULT_TRAINING_TYPE = "Standard"
 
 _V1 = re.compile(r"/openai/v1(/(?:files|uploads|fine_tuning)(?:/.*)?)")
 _VERSIONED = re.compile(r"/openai(/(?:files|uploads|fine_tuning)(?:/.*)?)")
@@ -131,14 +132,17 @@ class AzureDialect:
 
         training_type = None
         if scope["method"] == "POST" and rest.rstrip("/") == "/fine_tuning/jobs":
-            receive, training_type, refusal = await self._take_training_type(receive)
+            receive, training_type, refusal = await self._take_training_type(receive, backend, tenant)
             if refusal is not None:
                 return await _answer(send, 400, refusal)
         await self._forward(inner, receive, send, backend, tenant, training_type)
 
     @staticmethod
-    async def _take_training_type(receive: Any) -> tuple[Any, str | None, dict | None]:
-        """(a receive replaying the body without `trainingType`, its canonical value, an Azure 400 or None)."""
+    async def _take_training_type(receive: Any, backend: Any, tenant: Any) -> tuple[Any, str | None, dict | None]:
+        """(a receive replaying the body without `trainingType`, its canonical value, an Azure 400 or None).
+
+        A well-formed body also passes Azure's own checks (model, method, training type, dates) here, before the
+        shared service checks the rest."""
         chunks = []
         while True:
             message = await receive()
@@ -148,20 +152,26 @@ class AzureDialect:
             if not message.get("more_body"):
                 break
         raw = b"".join(chunks)
-        value: str | None = "Standard"
+        value: str | None = DEFAULT_TRAINING_TYPE
         try:
             body = json.loads(raw)
         except ValueError:
             body = None  # the shared route answers a malformed body
         if isinstance(body, dict) and "trainingType" in body:
             given = body.pop("trainingType")
-            value = TRAINING_TYPES.get(given.lower()) if isinstance(given, str) else None
+            value = azure_jobs.canonical_training_type(given)
             if value is None:
                 return receive, None, {"error": {
                     "code": "invalidPayload", "param": "trainingType",
                     "message": f"Invalid trainingType {given!r}: expected one of Standard, GlobalStandard, "
                                "DeveloperTier."}}
             raw = json.dumps(body).encode()
+        if isinstance(body, dict) and value is not None:
+            try:
+                azure_jobs.check_job(backend, tenant, model=body.get("model"), method=body.get("method"),
+                                     training_type=value)
+            except SimulatorError as exc:
+                return receive, None, _azure_error(exc.status_code, exc.body())
         sent = False
 
         async def replay() -> dict:

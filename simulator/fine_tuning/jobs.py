@@ -202,7 +202,8 @@ class FineTuningJobs:
         with self.backend.lock, self.backend.store.transaction():
             now = self.backend.sync()
             # the organization's right to train is checked before its files and model (a choice: live order unknown)
-            blocked = self._check_wind_down(tenant, now)
+            azure = dialect.is_azure(tenant)  # Azure's own checks ran at its door (simulator/fine_tuning/azure.py)
+            blocked = None if azure else self._check_wind_down(tenant, now)
             files_bytes = self._check_file(tenant, training_file, "training_file")
             if validation_file is not None:
                 files_bytes += self._check_file(tenant, validation_file, "validation_file")
@@ -214,7 +215,7 @@ class FineTuningJobs:
             if kind == "reinforcement" and validation_file is None:
                 raise BadRequestError("A validation_file is required for reinforcement fine-tuning jobs.",
                                       param="validation_file")
-            warning = self._check_lifecycle(entry, now, model)
+            warning = None if azure else self._check_lifecycle(entry, now, model)
             self._check_concurrency(tenant, snapshot)
             job_id = dialect.new_job_id(self.backend, tenant)  # Azure: 32 hex
             if seed is None:

@@ -292,3 +292,44 @@ def test_uploads_through_azure_make_an_azure_file() -> None:
         assert done.status == "completed" and re.fullmatch("file-" + HEX32, done.file.id)
         assert [f.id for f in client.files.list()] == [done.file.id]
         assert sim.client(api_key="az-up").files.list().data == []  # the OpenAI org of the same key sees nothing
+
+
+def test_azure_fine_tunes_only_its_catalog_models_methods_and_tiers() -> None:
+    with Simulator() as sim:
+        client = sim.azure_client(api_key="az-cat")
+        f = client.files.create(file=("t.jsonl", io.BytesIO(_rows())), purpose="fine-tune")
+        refusals = [
+            dict(model="gpt-4.1-mini"),  # an alias: Azure names the snapshot
+            dict(model="gpt-3.5-turbo-0125"),  # not in Azure's catalog entries
+            dict(model="gpt-4o-mini-2024-07-18", method={"type": "dpo", "dpo": {}}),  # SFT only there
+        ]
+        for kwargs in refusals:
+            with pytest.raises(openai.BadRequestError) as err:
+                client.fine_tuning.jobs.create(training_file=f.id, **kwargs)
+            assert err.value.body["code"] == "invalidPayload", kwargs
+        assert client.fine_tuning.jobs.list().data == []  # nothing was created
+        ok = client.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=f.id,
+                                            extra_body={"trainingType": "developerTier"})
+        assert ok.model == "gpt-4o-mini-2024-07-18"
+
+
+def test_azure_training_dates_not_openais_wind_down() -> None:
+    """After OpenAI stops all new jobs (2027-01-06) an Azure account keeps training gpt-4.1-mini until 2027-04-14
+    (existing customers), under the enforcing lifecycle; an OpenAI organization is refused."""
+    import calendar
+    import datetime as dt
+
+    def at(day: str) -> int:
+        return calendar.timegm(dt.date.fromisoformat(day).timetuple())
+
+    with Simulator(lifecycle="enforce", start=at("2027-02-01")) as sim:
+        azure, oai = sim.azure_client(api_key="k"), sim.client(api_key="k")
+        af = azure.files.create(file=("t.jsonl", io.BytesIO(_rows())), purpose="fine-tune")
+        of = oai.files.create(file=("t.jsonl", io.BytesIO(_rows())), purpose="fine-tune")
+        assert azure.fine_tuning.jobs.create(model=MODEL, training_file=af.id).status == "validating_files"
+        with pytest.raises((openai.BadRequestError, openai.PermissionDeniedError)):
+            oai.fine_tuning.jobs.create(model=MODEL, training_file=of.id)
+        sim.backend.clock.set(at("2027-04-14"))
+        with pytest.raises(openai.BadRequestError) as err:
+            azure.fine_tuning.jobs.create(model=MODEL, training_file=af.id)
+        assert "2027-04-14" in err.value.body["message"]
