@@ -19,6 +19,7 @@ from ftsim.api.http.errors import ErrorMiddleware, install_error_handlers
 from ftsim.api.http.fast_lane import FastLane
 from ftsim.api.http.fault_middleware import FaultMiddleware
 from ftsim.api.http.routers import (
+    azure_deployments,
     chat,
     checkpoints,
     faults,
@@ -71,7 +72,7 @@ def _routed_app() -> FastAPI:
     install_error_handlers(app)
     # One router per OpenAI path, then planning and the simulator's control plane.
     for module in (files, uploads, fine_tuning_jobs, checkpoints, graders, models, chat, responses, sim, faults,
-                   planning):
+                   planning, azure_deployments):
         app.include_router(module.router)
     return app
 

@@ -39,8 +39,13 @@ TRAINING_KIND = "azure_training"
 # "Standard" is the training type of a body without one (assumed: the docs call Standard the regional default).
 DEFAULT_TRAINING_TYPE = "Standard"
 
-_V1 = re.compile(r"/openai/v1(/(?:files|uploads|fine_tuning)(?:/.*)?)")
+_V1 = re.compile(r"/openai/v1(/(?:files|uploads|fine_tuning)(?:/.*)?|/chat/completions)")
 _VERSIONED = re.compile(r"/openai(/(?:files|uploads|fine_tuning)(?:/.*)?)")
+_DEPLOYMENT = re.compile(r"/openai/deployments/([^/]+)(/chat/completions)")
+# A call to a deployment that does not serve (unknown, expired or still provisioning): Azure's own answer.
+NO_DEPLOYMENT = (404, {"error": {"code": "DeploymentNotFound", "message": (
+    "The API deployment for this resource does not exist. If you created the deployment within the last 5 "
+    "minutes, please wait a moment and try again.")}})
 
 NOT_FOUND = (404, {"error": {"code": "404", "message": "Resource not found"}})
 NO_KEY = (401, {"error": {"code": "401", "message": (
@@ -72,6 +77,31 @@ def _key(headers: list[tuple[bytes, bytes]]) -> str | None:
     scheme, _, token = found.get(b"authorization", "").partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token and not any(c.isspace() for c in token) else None
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _replay(receive: Any, raw: bytes) -> Any:
+    """A receive that hands `raw` to the app as the whole body, then defers to `receive`."""
+    sent = False
+
+    async def replay() -> dict:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": raw, "more_body": False}
+    return replay
 
 
 def _azure_error(status: int, body: Any) -> dict:
@@ -110,11 +140,14 @@ class AzureDialect:
         path = scope["path"]
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         versions = [v for k, v in query if k == "api-version"]
+        deployment = None
         match = _V1.fullmatch(path)
         if match is None:
-            match = _VERSIONED.fullmatch(path)
+            match = _DEPLOYMENT.fullmatch(path) or _VERSIONED.fullmatch(path)
             if match is None or not versions or not versions[0]:
                 return await _answer(send, *NOT_FOUND)
+            if match.re is _DEPLOYMENT:
+                deployment, rest = match.group(1), match.group(2)
         key = _key(scope.get("headers", []))
         if key is None:
             return await _answer(send, *NO_KEY)
@@ -122,7 +155,8 @@ class AzureDialect:
         tenant = azure_tenant(backend.tenancy, key)
         if tenant is None:
             return await _answer(send, *BAD_KEY)
-        rest = match.group(1)
+        if deployment is None:
+            rest = match.group(1)
         headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() not in (b"api-key", b"authorization")]
         headers.append((b"authorization", f"Bearer {key}".encode("latin-1")))
         kept = urlencode([(k, v) for k, v in query if k != "api-version"]).encode("latin-1")
@@ -131,6 +165,10 @@ class AzureDialect:
         scope.setdefault("state", {})[AZURE_TENANT_STATE] = tenant
 
         training_type = None
+        if rest == "/chat/completions" and scope["method"] == "POST":
+            receive, refusal = await self._to_deployment(receive, backend, tenant, deployment)
+            if refusal is not None:
+                return await _answer(send, *refusal)
         if scope["method"] == "POST" and rest.rstrip("/") == "/fine_tuning/jobs":
             receive, training_type, refusal = await self._take_training_type(receive, backend, tenant)
             if refusal is not None:
@@ -138,20 +176,34 @@ class AzureDialect:
         await self._forward(inner, receive, send, backend, tenant, training_type)
 
     @staticmethod
+    async def _to_deployment(receive: Any, backend: Any, tenant: Any,
+                             deployment: str | None) -> tuple[Any, tuple[int, dict] | None]:
+        """A receive replaying a chat body whose `model` is the deployment's model: the deployment is the path's
+        (`/openai/deployments/{name}/...`) or, on the v1 path, the body's `model`. Azure's 404 when it does not
+        serve (only deployments of tuned models exist in the simulator)."""
+        raw = await _read_body(receive)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return _replay(receive, raw), None  # the shared route answers a malformed body
+        from ftsim.simulator.inference.deployments import Deployments
+
+        name = deployment if deployment is not None else body.get("model")
+        model = Deployments(backend).model_for_call(tenant, name) if isinstance(name, str) else None
+        if model is None:
+            return receive, NO_DEPLOYMENT
+        body["model"] = model
+        return _replay(receive, json.dumps(body).encode()), None
+
+    @staticmethod
     async def _take_training_type(receive: Any, backend: Any, tenant: Any) -> tuple[Any, str | None, dict | None]:
         """(a receive replaying the body without `trainingType`, its canonical value, an Azure 400 or None).
 
         A well-formed body also passes Azure's own checks (model, method, training type, dates) here, before the
         shared service checks the rest."""
-        chunks = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        raw = b"".join(chunks)
+        raw = await _read_body(receive)
         value: str | None = DEFAULT_TRAINING_TYPE
         try:
             body = json.loads(raw)
@@ -172,15 +224,7 @@ class AzureDialect:
                                      training_type=value)
             except SimulatorError as exc:
                 return receive, None, _azure_error(exc.status_code, exc.body())
-        sent = False
-
-        async def replay() -> dict:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": raw, "more_body": False}
-        return replay, value, None
+        return _replay(receive, raw), value, None
 
     async def _forward(self, scope, receive, send, backend, tenant, training_type: str | None) -> None:
         """Run the app, buffering JSON answers to rewrite them in Azure's form (other answers stream through)."""

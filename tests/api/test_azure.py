@@ -333,3 +333,86 @@ def test_azure_training_dates_not_openais_wind_down() -> None:
         with pytest.raises(openai.BadRequestError) as err:
             azure.fine_tuning.jobs.create(model=MODEL, training_file=af.id)
         assert "2027-04-14" in err.value.body["message"]
+
+
+ARM = ("/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.CognitiveServices/accounts/contoso/"
+       "deployments")
+ARM_VERSION = "?api-version=2024-10-21"
+
+
+def _tuned(sim: Simulator, key: str) -> tuple[openai.AzureOpenAI, str]:
+    client = sim.azure_client(endpoint=ENDPOINT, api_key=key)
+    out = _pipeline(client, sim.run_until_complete)
+    return client, out["done"].fine_tuned_model
+
+
+def _deploy_body(model: str, sku: str = "Standard") -> dict:
+    return {"sku": {"name": sku, "capacity": 1}, "properties": {"model": {"format": "OpenAI", "name": model,
+                                                                          "version": "1"}}}
+
+
+def test_deploy_call_and_delete_a_tuned_model() -> None:
+    with Simulator() as sim:
+        client, model = _tuned(sim, "az-dep")
+        with TestClient(sim.app, base_url="https://management.azure.com",
+                        headers={"Authorization": "Bearer az-dep"}) as arm:
+            created = arm.put(f"{ARM}/support{ARM_VERSION}", json=_deploy_body(model))
+            assert created.status_code == 201, created.text
+            body = created.json()
+            assert body["name"] == "support" and body["id"] == f"{ARM}/support"
+            assert body["properties"]["provisioningState"] == "Creating"
+            assert body["properties"]["model"]["name"] == model and body["sku"]["name"] == "Standard"
+            with pytest.raises(openai.NotFoundError) as err:  # still provisioning
+                client.chat.completions.create(model="support", messages=[{"role": "user", "content": "hi"}])
+            assert err.value.body["code"] == "DeploymentNotFound"
+            sim.advance(minutes=10)
+            assert arm.get(f"{ARM}/support{ARM_VERSION}").json()["properties"]["provisioningState"] == "Succeeded"
+            assert [d["name"] for d in arm.get(ARM + ARM_VERSION).json()["value"]] == ["support"]
+            answer = client.chat.completions.create(model="support", messages=[{"role": "user", "content": "hi"}])
+            assert answer.choices[0].message.content
+            v1 = openai.OpenAI(base_url=ENDPOINT + "/openai/v1", api_key="az-dep",
+                               http_client=http_client(sim.app, base_url=ENDPOINT + "/openai/v1"))
+            again = v1.chat.completions.create(model="support", messages=[{"role": "user", "content": "hi"}])
+            assert again.choices[0].message.content == answer.choices[0].message.content  # deterministic
+            assert arm.put(f"{ARM}/support{ARM_VERSION}", json=_deploy_body(model)).status_code == 200  # update
+            assert arm.delete(f"{ARM}/support{ARM_VERSION}").status_code == 200
+            assert arm.delete(f"{ARM}/support{ARM_VERSION}").status_code == 204
+            assert arm.get(f"{ARM}/support{ARM_VERSION}").json()["error"]["code"] == "DeploymentNotFound"
+            with pytest.raises(openai.NotFoundError):
+                client.chat.completions.create(model="support", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_only_the_accounts_own_tuned_models_deploy_and_arm_errors() -> None:
+    with Simulator() as sim:
+        _, model = _tuned(sim, "az-own")
+        with TestClient(sim.app, base_url="https://management.azure.com") as arm:
+            other = {"api-key": "az-other"}
+            refused = arm.put(f"{ARM}/x{ARM_VERSION}", json=_deploy_body(model), headers=other)
+            assert refused.status_code == 400 and refused.json()["error"]["code"] == "DeploymentModelNotSupported"
+            base = arm.put(f"{ARM}/x{ARM_VERSION}", json=_deploy_body(MODEL), headers={"api-key": "az-own"})
+            assert base.status_code == 400
+            assert arm.get(f"{ARM}/x", headers=other).json()["error"]["code"] == "MissingApiVersionParameter"
+            assert arm.get(f"{ARM}/x{ARM_VERSION}").status_code == 401
+            bad = arm.put(f"{ARM}/x{ARM_VERSION}", content=b"{", headers={"api-key": "az-own"})
+            assert bad.status_code == 400 and bad.json()["error"]["code"] == "InvalidRequestContent"
+            sku = arm.put(f"{ARM}/x{ARM_VERSION}", json=_deploy_body(model, "Turbo"), headers={"api-key": "az-own"})
+            assert sku.status_code == 400
+
+
+def test_developer_deployments_end_after_24_hours_and_idle_ones_after_15_days() -> None:
+    with Simulator() as sim:
+        client, model = _tuned(sim, "az-life")
+        with TestClient(sim.app, base_url="https://management.azure.com", headers={"api-key": "az-life"}) as arm:
+            assert arm.put(f"{ARM}/dev{ARM_VERSION}", json=_deploy_body(model, "developerTier")).status_code == 201
+            assert arm.put(f"{ARM}/std{ARM_VERSION}", json=_deploy_body(model, "GlobalStandard")).status_code == 201
+            sim.advance(hours=23)
+            for name in ("dev", "std"):
+                client.chat.completions.create(model=name, messages=[{"role": "user", "content": "hi"}])
+            sim.advance(hours=1)
+            assert arm.get(f"{ARM}/dev{ARM_VERSION}").status_code == 404
+            assert arm.get(f"{ARM}/std{ARM_VERSION}").status_code == 200
+            sim.advance(days=14, hours=22)  # 15 days after the last call (at 23 h), less one hour
+            assert arm.get(f"{ARM}/std{ARM_VERSION}").status_code == 200
+            sim.advance(hours=1)
+            assert arm.get(f"{ARM}/std{ARM_VERSION}").status_code == 404
+        assert sim.backend.store.get("model", dialect_tenant(sim, "az-life").key, model) is not None  # kept
