@@ -135,6 +135,9 @@ class AzureDialect:
         self.app = app
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/subscriptions/") and "\n" in scope["path"]:
+            # the management plane's catch-all route (its path pattern stops at a line break) cannot see it
+            return await _answer(send, 404, {"error": {"code": "NotFound", "message": "Resource not found"}})
         if scope["type"] != "http" or not scope["path"].startswith("/openai/"):
             return await self.app(scope, receive, send)
         path = scope["path"]

@@ -198,6 +198,16 @@ class Simulator(_View):
                                                 base_url=endpoint.rstrip("/") + "/openai")
         return openai.AsyncAzureOpenAI(azure_endpoint=endpoint, api_version=api_version, **kwargs)
 
+    def azure_cost(self, api_key: str = DEFAULT_API_KEY) -> Any:
+        """The Azure account's bill so far (`AccountCost`: training by tier, hosting per deployment-hour)."""
+        from ftsim.simulator.core.tenancy import azure_tenant
+        from ftsim.simulator.fine_tuning.azure import account_cost
+
+        tenant = azure_tenant(self.backend.tenancy, api_key)
+        if tenant is None:
+            raise ValueError("this key names no Azure account of the simulator (strict keys)")
+        return account_cost(self.backend, tenant)
+
     def _scope_defaults(self, kwargs: dict[str, Any]) -> None:
         """The key's own organization and project, so that an OPENAI_ORG_ID / OPENAI_PROJECT_ID meant for the live
         API (sent as headers, which must match the key) does not leak into the simulated one."""

@@ -8,13 +8,17 @@ model retires). The shared job service applies OpenAI's own wind-down and dates 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel
 
 from ftsim.pricing.catalog.providers import AzureModel, load_providers
 from ftsim.pricing.errors import UnknownModel
 from ftsim.simulator.core.errors import BadRequestError
 
-__all__ = ["TRAINING_TYPES", "TIER_OF", "canonical_training_type", "check_job"]
+__all__ = ["TRAINING_TYPES", "TIER_OF", "canonical_training_type", "check_job", "CostLine", "AccountCost",
+           "account_cost"]
 
 # Azure's training types by lowercase name (the docs write both `DeveloperTier` and `developerTier`).
 TRAINING_TYPES = {"standard": "Standard", "globalstandard": "GlobalStandard", "developertier": "DeveloperTier"}
@@ -58,3 +62,58 @@ def check_job(backend: Any, tenant: Any, *, model: Any, method: Any, training_ty
             raise _bad(f"{entry.snapshot} no longer accepts new fine-tuning jobs on Azure OpenAI "
                        f"(since {until.isoformat()}).", "model")
     return entry
+
+
+class CostLine(BaseModel):
+    """One line of an Azure account's bill."""
+
+    kind: Literal["training", "hosting"]
+    id: str  # the job id, or the deployment's name
+    tier: str
+    quantity: Decimal  # trained tokens, or hosted hours
+    unit: Literal["tokens", "hours"]
+    usd: Optional[Decimal]  # None: not priced by the simulator (RFT hours)
+
+
+class AccountCost(BaseModel):
+    lines: list[CostLine]
+    total_usd: Decimal
+
+
+_HOUR = Decimal(3600)
+_MILLION = Decimal(1_000_000)
+
+
+def account_cost(backend: Any, tenant: Any) -> AccountCost:
+    """Training and hosting as Azure bills them, from the catalog's Azure entries (the planner's source).
+
+    Training: succeeded jobs' trained tokens at their training type's price (no charge for failed jobs or jobs
+    cancelled before training: their trained_tokens is empty). RFT bills by the hour, which the simulator does not
+    price yet (its line has no amount). Hosting: every deployment's hours at the hosting rate (no fee on the
+    Developer tier), prorated to the second from its creation to its deletion (assumed: Azure's meter is per hour).
+    """
+    from ftsim.simulator.inference.deployments import SKUS, Deployments
+
+    azure = load_providers().azure
+    lines: list[CostLine] = []
+    for _, job in backend.store.scan("job", tenant.key):
+        tokens = job.get("trained_tokens")
+        if job.get("status") != "succeeded" or not tokens:
+            continue
+        rec = backend.store.get("azure_training", tenant.key, job["id"])
+        training_type = rec["training_type"] if rec else "Standard"
+        tier = TIER_OF[training_type]
+        entry = azure.resolve(job["model"])
+        price = entry.training_price(tier, azure.tiers)
+        per_token = entry.training_unit == "per_1m_tokens" and price is not None
+        lines.append(CostLine(kind="training", id=job["id"], tier=tier, quantity=Decimal(tokens), unit="tokens",
+                              usd=(Decimal(tokens) * price / _MILLION).quantize(Decimal("0.0001"))
+                              if per_token and price is not None else None))
+    rate = azure.hosting_rate()
+    for name, sku, start, end in Deployments(backend).hosting_periods(tenant):
+        tier = SKUS[sku.lower()][1]
+        hours = Decimal(max(0, end - start)) / _HOUR
+        fee = rate if azure.tiers[tier].hosting else Decimal(0)
+        lines.append(CostLine(kind="hosting", id=name, tier=tier, quantity=hours.quantize(Decimal("0.0001")),
+                              unit="hours", usd=(hours * fee).quantize(Decimal("0.0001"))))
+    return AccountCost(lines=lines, total_usd=sum((ln.usd or Decimal(0) for ln in lines), Decimal(0)))

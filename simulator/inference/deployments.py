@@ -21,6 +21,7 @@ from ftsim.simulator.core.errors import SimulatorError
 __all__ = ["Deployments", "Deployment", "DeploymentRequest", "DeploymentError", "SKUS", "PROVISION_SECONDS"]
 
 KIND = "azure_deployment"
+LEDGER = "azure_hosting"  # ended deployments: (sku, start, end), kept for the account's hosting cost
 # Provisioning a fine-tuned deployment takes minutes on Azure; the exact delay is not documented (assumed 10 min).
 PROVISION_SECONDS = 600
 DEVELOPER_LIFETIME = 24 * 3600
@@ -101,13 +102,35 @@ class Deployments:
         rec = self.backend.store.get(KIND, tenant.key, name)
         if rec is None:
             return None
-        expired = now >= rec["last_used"] + INACTIVE_LIMIT or (
-            rec["sku"]["name"] == "DeveloperTier" and now >= rec["created"] + DEVELOPER_LIFETIME)
-        if expired:
-            with self.backend.lock, self.backend.store.transaction():
-                self.backend.store.delete(KIND, tenant.key, name)
+        end = self._expiry(rec)
+        if now >= end:
+            self._end(tenant, rec, end)
             return None
         return rec
+
+    @staticmethod
+    def _expiry(rec: dict) -> int:
+        """When the deployment is deleted if nothing happens: 15 days after its last call, or (Developer) 24 h
+        after its creation."""
+        end = rec["last_used"] + INACTIVE_LIMIT
+        if rec["sku"]["name"] == "DeveloperTier":
+            end = min(end, rec["created"] + DEVELOPER_LIFETIME)
+        return end
+
+    def _end(self, tenant: Any, rec: dict, end: int) -> None:
+        """Delete the deployment, its hosting up to `end` kept in the ledger (one transaction)."""
+        with self.backend.lock, self.backend.store.transaction():
+            self.backend.store.put(LEDGER, tenant.key, f"{rec['name']}@{rec['created']}", {
+                "name": rec["name"], "sku": rec["sku"]["name"], "start": rec["created"], "end": end})
+            self.backend.store.delete(KIND, tenant.key, rec["name"])
+
+    def hosting_periods(self, tenant: Any) -> list[tuple[str, str, int, int]]:
+        """(deployment, sku, start, end) of every deployment the account had, live ones up to now."""
+        now = self.backend.sync()
+        self.list(tenant)  # applies any expiry that is due
+        ended = [(r["name"], r["sku"], r["start"], r["end"]) for _, r in self.backend.store.scan(LEDGER, tenant.key)]
+        live = [(r["name"], r["sku"]["name"], r["created"], now) for _, r in self.backend.store.scan(KIND, tenant.key)]
+        return ended + live
 
     @staticmethod
     def _view(rec: dict, now: int) -> Deployment:
@@ -158,10 +181,11 @@ class Deployments:
     def delete(self, tenant: Any, name: str) -> bool:
         """Whether a deployment was deleted (ARM answers 204 when there was none)."""
         now = self.backend.sync()
-        if self._live(tenant, name, now) is None:
+        rec = self._live(tenant, name, now)
+        if rec is None:
             return False
-        with self.backend.lock, self.backend.store.transaction():
-            return self.backend.store.delete(KIND, tenant.key, name)
+        self._end(tenant, rec, now)
+        return True
 
     def model_for_call(self, tenant: Any, name: str) -> str | None:
         """The model a call to deployment `name` reaches (its last use dated now), or None when it does not serve

@@ -253,13 +253,14 @@ def test_async_azure_client_reaches_the_same_account() -> None:
         assert re.fullmatch("ftjob-" + HEX32, job_id) and listed == [job_id]
 
 
+ARM_PATH = "/subscriptions/s/resourceGroups/r/providers/Microsoft.CognitiveServices/accounts/a/deployments"
 _SEGMENT = st.text(st.characters(codec="ascii", exclude_characters="/?#%"), min_size=1, max_size=30)
 
 
 @settings(max_examples=150, deadline=None)
-@given(prefix=st.sampled_from(["/openai/v1", "/openai"]),
+@given(prefix=st.sampled_from(["/openai/v1", "/openai", "/openai/deployments", ARM_PATH, ARM_PATH + "/d"]),
        rest=st.lists(_SEGMENT, min_size=1, max_size=4),
-       method=st.sampled_from(["GET", "POST", "DELETE"]),
+       method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]),
        version=st.none() | st.text(st.characters(codec="ascii", exclude_characters="&#%"), max_size=20),
        key=st.none() | st.sampled_from(["k1", "k2"]),
        body=st.none() | st.binary(max_size=200))
@@ -273,10 +274,10 @@ def test_fuzzed_azure_requests_never_5xx_and_answer_azures_envelope(prefix, rest
     headers = {"api-key": key} if key else {}
     with TestClient(app, base_url=ENDPOINT) as http:
         r = http.request(method, path, headers=headers, content=body)
-    assert r.status_code < 500, (path, r.text)
+    assert r.status_code < 500, (method, path, r.text)
     if r.status_code >= 400:
         err = r.json()["error"]
-        assert isinstance(err["code"], str) and err["code"] and isinstance(err["message"], str)
+        assert isinstance(err["code"], str) and err["code"] and isinstance(err["message"], str), (method, path, r.text)
 
 
 _FUZZ_APP = create_app(Backend())
@@ -416,3 +417,32 @@ def test_developer_deployments_end_after_24_hours_and_idle_ones_after_15_days() 
             sim.advance(hours=1)
             assert arm.get(f"{ARM}/std{ARM_VERSION}").status_code == 404
         assert sim.backend.store.get("model", dialect_tenant(sim, "az-life").key, model) is not None  # kept
+
+
+def test_azure_cost_training_by_tier_and_hosting_per_hour() -> None:
+    from decimal import Decimal
+
+    from ftsim.pricing.catalog.providers import load_providers
+
+    azure = load_providers().azure
+    with Simulator() as sim:
+        client, model = _tuned(sim, "az-cost")  # GlobalStandard
+        job = client.fine_tuning.jobs.list().data[0]
+        with TestClient(sim.app, base_url="https://management.azure.com", headers={"api-key": "az-cost"}) as arm:
+            arm.put(f"{ARM}/std{ARM_VERSION}", json=_deploy_body(model, "Standard"))
+            arm.put(f"{ARM}/dev{ARM_VERSION}", json=_deploy_body(model, "DeveloperTier"))
+            sim.advance(hours=10)
+            assert arm.delete(f"{ARM}/std{ARM_VERSION}").status_code == 200
+            sim.advance(hours=30)  # the Developer deployment ended at 24 h by itself
+            cost = sim.azure_cost("az-cost")
+            over_http = arm.get("/_sim/azure/cost").json()
+        lines = {(ln.kind, ln.id): ln for ln in cost.lines}
+        training = lines[("training", job.id)]
+        price = azure.resolve(MODEL).training["global"]
+        assert training.tier == "global" and training.quantity == job.trained_tokens
+        assert training.usd == (Decimal(job.trained_tokens) * price / 1_000_000).quantize(Decimal("0.0001"))
+        assert lines[("hosting", "std")].quantity == 10 and lines[("hosting", "std")].usd == 10 * azure.hosting_rate()
+        assert lines[("hosting", "dev")].quantity == 24 and lines[("hosting", "dev")].usd == 0
+        assert cost.total_usd == training.usd + 10 * azure.hosting_rate()
+        assert Decimal(over_http["total_usd"]) == cost.total_usd
+        assert sim.azure_cost("az-nobody").lines == []  # another account pays nothing of this

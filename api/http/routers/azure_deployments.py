@@ -11,15 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from ftsim.api.http.azure import _key
+from ftsim.api.http.deps import require_sim_key
+from ftsim.simulator.fine_tuning.azure import account_cost
 from ftsim.simulator.core.tenancy import azure_tenant
 from ftsim.simulator.inference.deployments import DeploymentError, DeploymentRequest, Deployments
 
-router = APIRouter(tags=["azure"])
+# Out of the OpenAPI document, which describes the OpenAI surface (its fuzzer holds errors to OpenAI's envelope);
+# these ARM shapes and errors are held by tests/api/test_azure.py, its fuzz test included.
+router = APIRouter(tags=["azure"], include_in_schema=False)
 
 PATH = ("/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.CognitiveServices/accounts/"
         "{account}/deployments")
@@ -99,3 +104,21 @@ async def delete_deployment(subscription: str, group: str, account: str, name: s
         return refusal
     deleted = Deployments(request.app.state.backend).delete(tenant, name)
     return Response(status_code=200 if deleted else 204)
+
+
+@router.get("/_sim/azure/cost", dependencies=[Depends(require_sim_key)])
+async def azure_cost(request: Request) -> Response:
+    """The Azure account's bill so far (training by tier, hosting per deployment-hour), priced from the catalog.
+    The account's key goes in `api-key` (a Bearer header may carry the server's sim key)."""
+    key = request.headers.get("api-key", "").strip()
+    tenant = azure_tenant(request.app.state.backend.tenancy, key) if key else None
+    if tenant is None:
+        return _arm_error(401, "401", "Access denied due to missing or invalid subscription key.")
+    cost = await run_in_threadpool(account_cost, request.app.state.backend, tenant)
+    return JSONResponse(cost.model_dump(mode="json"))
+
+
+@router.api_route("/subscriptions/{rest:path}", methods=["GET", "PUT", "POST", "PATCH", "DELETE", "HEAD"])
+async def arm_fallback(rest: str) -> Response:
+    """Anything else under /subscriptions: ARM's envelope (code assumed), not the OpenAI surface's."""
+    return _arm_error(404, "NotFound", "The requested resource or operation is not served by this simulator.")
