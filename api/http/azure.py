@@ -169,9 +169,9 @@ class AzureDialect:
 
         training_type = None
         if rest == "/chat/completions" and scope["method"] == "POST":
-            receive, refusal = await self._to_deployment(receive, backend, tenant, deployment)
-            if refusal is not None:
-                return await _answer(send, *refusal)
+            receive, not_served = await self._to_deployment(receive, backend, tenant, deployment)
+            if not_served is not None:
+                return await _answer(send, *not_served)
         if scope["method"] == "POST" and rest.rstrip("/") == "/fine_tuning/jobs":
             receive, training_type, refusal = await self._take_training_type(receive, backend, tenant)
             if refusal is not None:
