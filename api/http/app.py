@@ -14,10 +14,12 @@ import time
 from fastapi import FastAPI
 from starlette.datastructures import State
 
+from ftsim.api.http.azure import AzureDialect
 from ftsim.api.http.errors import ErrorMiddleware, install_error_handlers
 from ftsim.api.http.fast_lane import FastLane
 from ftsim.api.http.fault_middleware import FaultMiddleware
 from ftsim.api.http.routers import (
+    azure_deployments,
     chat,
     checkpoints,
     faults,
@@ -70,7 +72,7 @@ def _routed_app() -> FastAPI:
     install_error_handlers(app)
     # One router per OpenAI path, then planning and the simulator's control plane.
     for module in (files, uploads, fine_tuning_jobs, checkpoints, graders, models, chat, responses, sim, faults,
-                   planning):
+                   planning, azure_deployments):
         app.include_router(module.router)
     return app
 
@@ -95,5 +97,6 @@ def create_app(backend: Backend | None = None, *, fast_lane: bool = True, sim_ke
         app.add_middleware(FastLane)  # innermost: polling and uploads skip FastAPI's routing (api/fast_lane.py)
     app.add_middleware(FaultMiddleware)  # injected faults (issue 4); inside _Headers so they carry x-request-id
     app.add_middleware(ErrorMiddleware)  # every unexpected error answered inside _Headers: it carries x-request-id
+    app.add_middleware(AzureDialect)  # Azure OpenAI's data plane onto the same routes (api/http/azure.py)
     app.add_middleware(_Headers, seed=f"{backend.config.seed}:{backend.boot}")
     return app

@@ -58,6 +58,10 @@ def _masked(key: str) -> str:
 
 def _authenticate(request: Request, backend: Backend) -> Tenant:
     """The tenant of the request's Bearer key (401 without one), remembered on `request.state`."""
+    azure = (request.scope.get("state") or {}).get("azure_tenant")
+    if azure is not None:  # an Azure account, already resolved from its api-key by api/http/azure.py
+        request.state.tenant = azure
+        return azure
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     key = key.strip()

@@ -12,7 +12,8 @@ the SDK's default clients (httpx2 on openai 3.x, httpx before), `DefaultHttpxCli
 and `http_client=httpx.Client()` / `httpx2.Client()` and their async twins. Each request is then
 
 - served in-process by the simulator when its URL lies under a served base URL: `https://api.openai.com/v1`,
-  the one `OPENAI_BASE_URL` names (read at each request), and any given as `base_url`;
+  the one `OPENAI_BASE_URL` names (read at each request), any given as `base_url`, and the `/openai/...` paths of
+  every Azure OpenAI endpoint `https://<name>.openai.azure.com` (the app serves the Azure dialect);
 - sent on by the original transport when it lies under a `passthrough` prefix (the only way out);
 - refused otherwise with `BlockedRequestError`, before any DNS lookup or socket.
 
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["BlockedRequestError", "OPENAI_BASE_URL", "intercept", "mock_openai"]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+AZURE_HOST_SUFFIX = ".openai.azure.com"  # every Azure OpenAI resource's endpoint host ends so
 # The live account's scope, read by the SDK from the environment and sent as headers (hidden while mocked).
 LIVE_SCOPE_VARIABLES = ("OPENAI_ORG_ID", "OPENAI_PROJECT_ID")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -143,7 +145,13 @@ class _Session:
         return bases
 
     def target(self, url: Any) -> Any:
-        """The URL the app sees for `url` (the base URL's path replaced by /v1), or None if not served."""
+        """The URL the app sees for `url` (the base URL's path replaced by /v1), or None if not served.
+
+        An Azure OpenAI endpoint (`https://<name>.openai.azure.com`) is served with its path unchanged: the app's
+        Azure dialect (api/http/azure.py) answers `/openai/...` itself."""
+        if url.scheme.lower() == "https" and url.host.lower().endswith(AZURE_HOST_SUFFIX) \
+                and url.raw_path.startswith(b"/openai/"):
+            return url
         for base in self.served():
             rest = base.rest(url)
             if rest is not None:  # b"/files?..." or b"?..." or b"": the app serves the API under /v1

@@ -31,6 +31,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Sequence
 from ftsim.api.http.app import create_app
 from ftsim.api.http.journal import Journal, JournalEntry, JournalMiddleware
 from ftsim.api.testing.transport import BASE_URL, http_client
+
+AZURE_ENDPOINT = "https://ftsim.openai.azure.com"  # any `https://<name>.openai.azure.com` is served the same
+AZURE_API_VERSION = "2025-04-01-preview"  # the version of reference §3; the dialect accepts any non-empty one
 from ftsim.simulator.core.backend import Backend, SimConfig
 from ftsim.simulator.core.clock import DEFAULT_START, ManualClock, ScaledClock
 from ftsim.simulator.core.store import Store
@@ -170,6 +173,40 @@ class Simulator(_View):
         if kwargs.get("http_client") is None:
             kwargs["http_client"] = http_client(self.app, module=http, base_url=str(kwargs["base_url"]))
         return openai.OpenAI(**kwargs)
+
+    def azure_client(self, *, endpoint: str = AZURE_ENDPOINT, api_version: str = AZURE_API_VERSION,
+                     http: str | None = None, **kwargs: Any) -> "openai.AzureOpenAI":
+        """An openai.AzureOpenAI wired in-process to the same world: `api_key` (default DEFAULT_API_KEY) or
+        `azure_ad_token` names an Azure account, a tenant apart from the OpenAI organization of the same key."""
+        import openai
+
+        if "azure_ad_token" not in kwargs and "azure_ad_token_provider" not in kwargs:
+            kwargs.setdefault("api_key", DEFAULT_API_KEY)
+        if kwargs.get("http_client") is None:
+            kwargs["http_client"] = http_client(self.app, module=http, base_url=endpoint.rstrip("/") + "/openai")
+        return openai.AzureOpenAI(azure_endpoint=endpoint, api_version=api_version, **kwargs)
+
+    def async_azure_client(self, *, endpoint: str = AZURE_ENDPOINT, api_version: str = AZURE_API_VERSION,
+                           http: str | None = None, **kwargs: Any) -> "openai.AsyncAzureOpenAI":
+        """An openai.AsyncAzureOpenAI wired in-process (see `azure_client`)."""
+        import openai
+
+        if "azure_ad_token" not in kwargs and "azure_ad_token_provider" not in kwargs:
+            kwargs.setdefault("api_key", DEFAULT_API_KEY)
+        if kwargs.get("http_client") is None:
+            kwargs["http_client"] = http_client(self.app, asynchronous=True, module=http,
+                                                base_url=endpoint.rstrip("/") + "/openai")
+        return openai.AsyncAzureOpenAI(azure_endpoint=endpoint, api_version=api_version, **kwargs)
+
+    def azure_cost(self, api_key: str = DEFAULT_API_KEY) -> Any:
+        """The Azure account's bill so far (`AccountCost`: training by tier, hosting per deployment-hour)."""
+        from ftsim.simulator.core.tenancy import azure_tenant
+        from ftsim.simulator.fine_tuning.azure import account_cost
+
+        tenant = azure_tenant(self.backend.tenancy, api_key)
+        if tenant is None:
+            raise ValueError("this key names no Azure account of the simulator (strict keys)")
+        return account_cost(self.backend, tenant)
 
     def _scope_defaults(self, kwargs: dict[str, Any]) -> None:
         """The key's own organization and project, so that an OPENAI_ORG_ID / OPENAI_PROJECT_ID meant for the live

@@ -55,7 +55,7 @@ class Backend:
         self.store = store or Store(":memory:")
         self.clock = clock or ManualClock()
         self.catalog = catalog or load_catalog()
-        self.tenancy = Tenancy(self.config.keys, default_slug=self.config.org_slug)
+        self.tenancy = Tenancy(self.config.keys, default_slug=self.config.org_slug, strict=self.config.strict_keys)
         self.lock = threading.RLock()
         persisted = self.store.meta_get("clock")
         if persisted is not None and persisted > self.clock.now():

@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ftsim.simulator.core.dialect import AZURE_ORG_PREFIX
 from ftsim.simulator.core.ids import base62
 
-__all__ = ["Tenant", "Tenancy", "load_keys", "tenant_from_spec"]
+__all__ = ["Tenant", "Tenancy", "azure_tenant", "load_keys", "tenant_from_spec"]
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,11 @@ class Tenant:
 class Tenancy:
     """Resolves API keys to tenants."""
 
-    def __init__(self, keys: dict[str, Tenant] | None = None, *, default_slug: str = "personal") -> None:
+    def __init__(self, keys: dict[str, Tenant] | None = None, *, default_slug: str = "personal",
+                 strict: bool = False) -> None:
         self.keys = dict(keys or {})
         self.default_slug = default_slug
+        self.strict = strict  # only the keys file's keys name tenants (read by `azure_tenant`)
 
     def knows(self, api_key: str) -> bool:
         """Whether `api_key` is one of the keys file's."""
@@ -82,6 +85,23 @@ class Tenancy:
             org_slug=self.default_slug,
             project_id="proj_" + base62(digest[18:], 24),
         )
+
+
+def azure_tenant(tenancy: Tenancy, api_key: str) -> Tenant | None:
+    """The Azure OpenAI account of `api_key` (the `api-key` header or an Entra token, taken as an opaque key).
+
+    A keys-file entry whose `org_id` starts with `azure-` names an account; any other key is an account of its own,
+    in a namespace apart from OpenAI's (the same string sent to api.openai.com is another tenant). With strict keys,
+    None for a key the file does not map to an account.
+    """
+    mapped = tenancy.keys.get(api_key)
+    if mapped is not None and mapped.org_id.startswith(AZURE_ORG_PREFIX):
+        return mapped
+    if tenancy.strict:
+        return None
+    digest = hashlib.sha256(b"azure:" + api_key.encode()).digest()
+    return Tenant(org_id=AZURE_ORG_PREFIX + base62(digest[:18], 24), org_slug="azure",
+                  project_id="proj_" + base62(digest[18:], 24))
 
 
 def load_keys(path: str | Path) -> dict[str, Tenant]:

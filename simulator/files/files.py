@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Iterable, Literal, Optional
 
 from pydantic import BaseModel
 
+from ftsim.simulator.core import dialect
 from ftsim.simulator.core.errors import BadRequestError, NotFoundError, PayloadTooLargeError
 from ftsim.simulator.core.pagination import check_limit, list_envelope
 from ftsim.simulator.core.tenancy import Tenant
@@ -183,7 +184,7 @@ class Files:
         backend = self.backend
         with backend.lock, backend.store.transaction():
             now = backend.now() if created_at is None else int(created_at)
-            file_id = backend.new_id("file-", 22)
+            file_id = dialect.new_file_id(backend, tenant)
             obj = FileObject(
                 id=file_id,
                 purpose=purpose,

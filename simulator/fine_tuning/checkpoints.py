@@ -30,6 +30,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from ftsim.simulator.core import dialect
 from ftsim.simulator.core.ids import base62
 
 __all__ = [
@@ -56,7 +57,7 @@ def derived_id(job_id: str, label: str, length: int) -> str:
 def checkpoint_name(snapshot: str, org_slug: str, suffix: str | None, job_id: str, step: int) -> str:
     """`ft:{snapshot}:{org}:{suffix}:{own id8}:ckpt-step-{N}` for a non-final checkpoint."""
     own = derived_id(job_id, f"ckpt8:{step}", 8)
-    return f"ft:{snapshot}:{org_slug}:{suffix or ''}:{own}:ckpt-step-{step}"
+    return dialect.checkpoint_name(snapshot, suffix, job_id, step) or f"ft:{snapshot}:{org_slug}:{suffix or ''}:{own}:ckpt-step-{step}"
 
 
 def ckpt_name(job: dict, step: int) -> str:
@@ -69,7 +70,7 @@ def checkpoint_record(job: dict, step: int, at: int, name: str, metrics: dict[st
     """A `fine_tuning.job.checkpoint` record."""
     return {
         "object": "fine_tuning.job.checkpoint",
-        "id": "ftckpt_" + derived_id(job["id"], f"ckpt:{step}", 24),
+        "id": dialect.checkpoint_id(job["id"], step) or "ftckpt_" + derived_id(job["id"], f"ckpt:{step}", 24),
         "created_at": int(at),
         "fine_tuned_model_checkpoint": name,
         "fine_tuning_job_id": job["id"],

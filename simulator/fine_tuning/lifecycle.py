@@ -31,6 +31,7 @@ from ftsim.simulator.fine_tuning.checkpoints import (
     end_of_job_steps,
     epoch_checkpoint_steps,
 )
+from ftsim.simulator.core import dialect
 from ftsim.simulator.core.errors import BadRequestError
 from ftsim.simulator.fine_tuning.loss_curve import (
     checkpoint_metrics_at,
@@ -106,8 +107,8 @@ def transition(status: str, action: str, job_id: str = "") -> str:
 
 
 def model_name(snapshot: str, org_slug: str, suffix: str | None, job_id: str) -> str:
-    """`ft:{snapshot}:{org}:{suffix}:{id8}`, the suffix segment empty when none was given."""
-    return f"ft:{snapshot}:{org_slug}:{suffix or ''}:{derived_id(job_id, 'model', 8)}"
+    """`ft:{snapshot}:{org}:{suffix}:{id8}`, the suffix segment empty when none was given (Azure: its own form)."""
+    return dialect.model_name(snapshot, suffix, job_id) or f"ft:{snapshot}:{org_slug}:{suffix or ''}:{derived_id(job_id, 'model', 8)}"
 
 
 _EMPTY: Any = object()
@@ -119,7 +120,7 @@ def make_event(job: dict, at: int, message: str, *, level: str = "info", data: A
     sim["seq"] = sim.get("seq", 0) + 1
     return {
         "object": "fine_tuning.job.event",
-        "id": "ftevent-" + derived_id(job["id"], f"event:{sim['seq']}", 24),
+        "id": dialect.event_id(job["id"], sim["seq"]) or "ftevent-" + derived_id(job["id"], f"event:{sim['seq']}", 24),
         "created_at": int(at),
         "level": level,
         "message": message,

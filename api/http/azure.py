@@ -1,0 +1,267 @@
+"""The Azure OpenAI data plane: `AzureOpenAI` served by the very routes and services of the OpenAI surface.
+
+A pure ASGI middleware translates, and nothing else:
+
+- paths: `/openai/v1/<rest>` (no api-version needed) and `/openai/<rest>?api-version=...` (the form the openai
+  SDK's `AzureOpenAI(azure_endpoint=..., api_version=...)` calls) become `/v1/<rest>`, for files, uploads and
+  fine-tuning; the `api-version` parameter is dropped once checked;
+- the caller: the `api-key` header, or `Authorization: Bearer <Entra token>` taken as an opaque key, names an
+  Azure account (simulator/core/tenancy.py `azure_tenant`), a tenant of the same world with Azure's id formats
+  (simulator/core/dialect.py);
+- the job create body: Azure's `trainingType` (sent by the SDK through `extra_body`) is checked, taken out of the
+  body the shared service validates, and kept beside the job (kind `azure_training`) for Azure's billing;
+- answers: jobs carry `organization_id: null`; errors carry Azure's envelope.
+
+Azure's envelope, as Microsoft's Q&A threads and REST reference show it: `{"error": {"code": "<string>",
+"message": "..."}}`, gateway errors with the status as the code (`"404"`, "Resource not found"; `"401"`, "Access
+denied due to invalid subscription key or wrong API endpoint..."). Assumptions, where the sources are silent:
+a missing `api-version` answers like an unknown one (404 Resource not found); errors raised by the shared services
+keep their message, `param` and `type`, with the OpenAI code when there is one, else the status as a string.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from ftsim.simulator.core.errors import SimulatorError
+from ftsim.simulator.core.tenancy import azure_tenant
+from ftsim.simulator.fine_tuning import azure as azure_jobs
+from ftsim.simulator.fine_tuning.azure import TRAINING_TYPES
+
+__all__ = ["AzureDialect", "AZURE_TENANT_STATE", "TRAINING_TYPES", "training_type_of"]
+
+AZURE_TENANT_STATE = "azure_tenant"  # scope["state"] key: the Azure account resolved for this request
+TRAINING_KIND = "azure_training"
+
+# "Standard" is the training type of a body without one (assumed: the docs call Standard the regional default).
+DEFAULT_TRAINING_TYPE = "Standard"
+
+_V1 = re.compile(r"/openai/v1(/(?:files|uploads|fine_tuning)(?:/.*)?|/chat/completions)")
+_VERSIONED = re.compile(r"/openai(/(?:files|uploads|fine_tuning)(?:/.*)?)")
+_DEPLOYMENT = re.compile(r"/openai/deployments/([^/]+)(/chat/completions)")
+# A call to a deployment that does not serve (unknown, expired or still provisioning): Azure's own answer.
+NO_DEPLOYMENT = (404, {"error": {"code": "DeploymentNotFound", "message": (
+    "The API deployment for this resource does not exist. If you created the deployment within the last 5 "
+    "minutes, please wait a moment and try again.")}})
+
+NOT_FOUND = (404, {"error": {"code": "404", "message": "Resource not found"}})
+NO_KEY = (401, {"error": {"code": "401", "message": (
+    "Access denied due to missing subscription key. Make sure to include subscription key when making requests "
+    "to an API.")}})
+BAD_KEY = (401, {"error": {"code": "401", "message": (
+    "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an "
+    "active subscription and use a correct regional API endpoint for your resource.")}})
+
+
+def training_type_of(backend: Any, tenant: Any, job_id: str) -> str | None:
+    """The training type an Azure job was created with (None for a job not created through the Azure door)."""
+    rec = backend.store.get(TRAINING_KIND, tenant.key, job_id)
+    return rec["training_type"] if rec else None
+
+
+async def _answer(send: Any, status: int, body: dict) -> None:
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data, "more_body": False})
+
+
+def _key(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The `api-key` header, else an `Authorization: Bearer` token (an Entra token, used as an opaque key)."""
+    found = {k.lower(): v.decode("latin-1").strip() for k, v in headers if k.lower() in (b"api-key", b"authorization")}
+    if found.get(b"api-key"):
+        return found[b"api-key"]
+    scheme, _, token = found.get(b"authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token and not any(c.isspace() for c in token) else None
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _replay(receive: Any, raw: bytes) -> Any:
+    """A receive that hands `raw` to the app as the whole body, then defers to `receive`."""
+    sent = False
+
+    async def replay() -> dict:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": raw, "more_body": False}
+    return replay
+
+
+def _azure_error(status: int, body: Any) -> dict:
+    """An error answer of the shared services in Azure's envelope (see the module's note)."""
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict):
+        return {"error": {"code": str(status), "message": str(body)}}
+    out = {"code": err.get("code") or str(status), "message": err.get("message") or ""}
+    for extra in ("param", "type"):
+        if err.get(extra) is not None:
+            out[extra] = err[extra]
+    return {"error": out}
+
+
+def _azure_success(body: Any) -> Any:
+    """A successful answer in Azure's form: fine-tuning jobs carry `organization_id: null` (reference §3)."""
+    def job(obj: Any) -> Any:
+        if isinstance(obj, dict) and obj.get("object") == "fine_tuning.job":
+            obj["organization_id"] = None
+        return obj
+    if isinstance(body, dict) and body.get("object") == "list" and isinstance(body.get("data"), list):
+        body["data"] = [job(o) for o in body["data"]]
+        return body
+    return job(body)
+
+
+class AzureDialect:
+    """Pure ASGI middleware serving Azure's data-plane paths with the app's own routes (see the module)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/subscriptions/") and "\n" in scope["path"]:
+            # the management plane's catch-all route (its path pattern stops at a line break) cannot see it
+            return await _answer(send, 404, {"error": {"code": "NotFound", "message": "Resource not found"}})
+        if scope["type"] != "http" or not scope["path"].startswith("/openai/"):
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        versions = [v for k, v in query if k == "api-version"]
+        deployment = None
+        match = _V1.fullmatch(path)
+        if match is None:
+            match = _DEPLOYMENT.fullmatch(path) or _VERSIONED.fullmatch(path)
+            if match is None or not versions or not versions[0]:
+                return await _answer(send, *NOT_FOUND)
+            if match.re is _DEPLOYMENT:
+                deployment, rest = match.group(1), match.group(2)
+        key = _key(scope.get("headers", []))
+        if key is None:
+            return await _answer(send, *NO_KEY)
+        backend = scope["app"].state.backend
+        tenant = azure_tenant(backend.tenancy, key)
+        if tenant is None:
+            return await _answer(send, *BAD_KEY)
+        if deployment is None:
+            rest = match.group(1)
+        headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() not in (b"api-key", b"authorization")]
+        headers.append((b"authorization", f"Bearer {key}".encode("latin-1")))
+        kept = urlencode([(k, v) for k, v in query if k != "api-version"]).encode("latin-1")
+        inner = {**scope, "path": "/v1" + rest, "raw_path": ("/v1" + rest).encode(), "query_string": kept,
+                 "headers": headers, "state": {**(scope.get("state") or {}), AZURE_TENANT_STATE: tenant}}
+        scope.setdefault("state", {})[AZURE_TENANT_STATE] = tenant
+
+        training_type = None
+        if rest == "/chat/completions" and scope["method"] == "POST":
+            receive, not_served = await self._to_deployment(receive, backend, tenant, deployment)
+            if not_served is not None:
+                return await _answer(send, *not_served)
+        if scope["method"] == "POST" and rest.rstrip("/") == "/fine_tuning/jobs":
+            receive, training_type, refusal = await self._take_training_type(receive, backend, tenant)
+            if refusal is not None:
+                return await _answer(send, 400, refusal)
+        await self._forward(inner, receive, send, backend, tenant, training_type)
+
+    @staticmethod
+    async def _to_deployment(receive: Any, backend: Any, tenant: Any,
+                             deployment: str | None) -> tuple[Any, tuple[int, dict] | None]:
+        """A receive replaying a chat body whose `model` is the deployment's model: the deployment is the path's
+        (`/openai/deployments/{name}/...`) or, on the v1 path, the body's `model`. Azure's 404 when it does not
+        serve (only deployments of tuned models exist in the simulator)."""
+        raw = await _read_body(receive)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return _replay(receive, raw), None  # the shared route answers a malformed body
+        from ftsim.simulator.inference.deployments import Deployments
+
+        name = deployment if deployment is not None else body.get("model")
+        model = Deployments(backend).model_for_call(tenant, name) if isinstance(name, str) else None
+        if model is None:
+            return receive, NO_DEPLOYMENT
+        body["model"] = model
+        return _replay(receive, json.dumps(body).encode()), None
+
+    @staticmethod
+    async def _take_training_type(receive: Any, backend: Any, tenant: Any) -> tuple[Any, str | None, dict | None]:
+        """(a receive replaying the body without `trainingType`, its canonical value, an Azure 400 or None).
+
+        A well-formed body also passes Azure's own checks (model, method, training type, dates) here, before the
+        shared service checks the rest."""
+        raw = await _read_body(receive)
+        value: str | None = DEFAULT_TRAINING_TYPE
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None  # the shared route answers a malformed body
+        if isinstance(body, dict) and "trainingType" in body:
+            given = body.pop("trainingType")
+            value = azure_jobs.canonical_training_type(given)
+            if value is None:
+                return receive, None, {"error": {
+                    "code": "invalidPayload", "param": "trainingType",
+                    "message": f"Invalid trainingType {given!r}: expected one of Standard, GlobalStandard, "
+                               "DeveloperTier."}}
+            raw = json.dumps(body).encode()
+        if isinstance(body, dict) and value is not None:
+            try:
+                azure_jobs.check_job(backend, tenant, model=body.get("model"), method=body.get("method"),
+                                     training_type=value)
+            except SimulatorError as exc:
+                return receive, None, _azure_error(exc.status_code, exc.body())
+        return _replay(receive, raw), value, None
+
+    async def _forward(self, scope, receive, send, backend, tenant, training_type: str | None) -> None:
+        """Run the app, buffering JSON answers to rewrite them in Azure's form (other answers stream through)."""
+        start: dict | None = None
+        chunks: list[bytes] = []
+
+        async def capture(message: dict) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                content_type = dict((k.lower(), v) for k, v in message.get("headers", [])).get(b"content-type", b"")
+                if content_type.startswith(b"application/json"):
+                    start = message
+                    return
+                return await send(message)
+            if start is None:
+                return await send(message)
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            status = start["status"]
+            try:
+                body = json.loads(b"".join(chunks))
+            except ValueError:
+                body = None
+            if body is None:
+                data = b"".join(chunks)
+            else:
+                if status < 400 and training_type is not None and isinstance(body, dict) and body.get("id"):
+                    with backend.lock, backend.store.transaction():
+                        backend.store.put(TRAINING_KIND, tenant.key, body["id"], {"training_type": training_type})
+                data = json.dumps(_azure_error(status, body) if status >= 400 else _azure_success(body)).encode()
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(data)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": data, "more_body": False})
+
+        await self.app(scope, receive, capture)

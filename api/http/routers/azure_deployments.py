@@ -1,0 +1,124 @@
+"""Azure's management plane for deployments: PUT, GET, DELETE and list of
+`/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/{account}/deployments`.
+
+The caller is the Azure account of the credential the data plane uses (`Authorization: Bearer <token>` or
+`api-key`), so one key serves both planes; the subscription, resource group and account of the path are echoed in
+the resource id. Errors answer ARM's envelope `{"error": {"code", "message"}}` (MissingApiVersionParameter,
+AuthenticationFailed, DeploymentNotFound: ARM's codes; the others are assumed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from ftsim.api.http.azure import _key
+from ftsim.api.http.deps import require_sim_key
+from ftsim.simulator.fine_tuning.azure import account_cost
+from ftsim.simulator.core.tenancy import azure_tenant
+from ftsim.simulator.inference.deployments import DeploymentError, DeploymentRequest, Deployments
+
+# Out of the OpenAPI document, which describes the OpenAI surface (its fuzzer holds errors to OpenAI's envelope);
+# these ARM shapes and errors are held by tests/api/test_azure.py, its fuzz test included.
+router = APIRouter(tags=["azure"], include_in_schema=False)
+
+PATH = ("/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.CognitiveServices/accounts/"
+        "{account}/deployments")
+
+
+def _arm_error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _caller(request: Request) -> tuple[Any, JSONResponse | None]:
+    """(the Azure account, None), or (None, the ARM error to answer)."""
+    if not request.query_params.get("api-version"):
+        return None, _arm_error(400, "MissingApiVersionParameter",
+                                "The api-version query parameter (?api-version=) is required for all requests.")
+    key = _key(list(request.scope.get("headers", [])))
+    if key is None:
+        return None, _arm_error(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is "
+                                                             "missing.")
+    tenant = azure_tenant(request.app.state.backend.tenancy, key)
+    if tenant is None:
+        return None, _arm_error(401, "InvalidAuthenticationToken", "The access token is invalid.")
+    return tenant, None
+
+
+def _resource_id(subscription: str, group: str, account: str, name: str) -> str:
+    return (f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.CognitiveServices/accounts/"
+            f"{account}/deployments/{name}")
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return JSONResponse(value.model_dump(mode="json", by_alias=True, exclude_none=True), status_code=status)
+
+
+@router.put(PATH + "/{name}")
+async def put_deployment(subscription: str, group: str, account: str, name: str, request: Request) -> Response:
+    """Create (201) or update (200) a deployment of one of the account's tuned models."""
+    tenant, refusal = _caller(request)
+    if refusal is not None:
+        return refusal
+    try:
+        body = DeploymentRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        return _arm_error(400, "InvalidRequestContent", f"The request content was invalid: {exc.errors()[0]['msg']}.")
+    try:
+        deployment, new = Deployments(request.app.state.backend).put(
+            tenant, resource_id=_resource_id(subscription, group, account, name), name=name, body=body)
+    except DeploymentError as exc:
+        return JSONResponse(exc.body_arm(), status_code=exc.status_code)
+    return _json(deployment, 201 if new else 200)
+
+
+@router.get(PATH + "/{name}")
+async def get_deployment(subscription: str, group: str, account: str, name: str, request: Request) -> Response:
+    tenant, refusal = _caller(request)
+    if refusal is not None:
+        return refusal
+    try:
+        return _json(Deployments(request.app.state.backend).get(tenant, name))
+    except DeploymentError as exc:
+        return JSONResponse(exc.body_arm(), status_code=exc.status_code)
+
+
+@router.get(PATH)
+async def list_deployments(subscription: str, group: str, account: str, request: Request) -> Response:
+    tenant, refusal = _caller(request)
+    if refusal is not None:
+        return refusal
+    found = Deployments(request.app.state.backend).list(tenant)
+    return JSONResponse({"value": [d.model_dump(mode="json", by_alias=True, exclude_none=True) for d in found]})
+
+
+@router.delete(PATH + "/{name}")
+async def delete_deployment(subscription: str, group: str, account: str, name: str, request: Request) -> Response:
+    """200 when deleted, 204 when there was nothing to delete (ARM's convention for a synchronous delete)."""
+    tenant, refusal = _caller(request)
+    if refusal is not None:
+        return refusal
+    deleted = Deployments(request.app.state.backend).delete(tenant, name)
+    return Response(status_code=200 if deleted else 204)
+
+
+@router.get("/_sim/azure/cost", dependencies=[Depends(require_sim_key)])
+async def azure_cost(request: Request) -> Response:
+    """The Azure account's bill so far (training by tier, hosting per deployment-hour), priced from the catalog.
+    The account's key goes in `api-key` (a Bearer header may carry the server's sim key)."""
+    key = request.headers.get("api-key", "").strip()
+    tenant = azure_tenant(request.app.state.backend.tenancy, key) if key else None
+    if tenant is None:
+        return _arm_error(401, "401", "Access denied due to missing or invalid subscription key.")
+    cost = await run_in_threadpool(account_cost, request.app.state.backend, tenant)
+    return JSONResponse(cost.model_dump(mode="json"))
+
+
+@router.api_route("/subscriptions/{rest:path}", methods=["GET", "PUT", "POST", "PATCH", "DELETE", "HEAD"])
+async def arm_fallback(rest: str) -> Response:
+    """Anything else under /subscriptions: ARM's envelope (code assumed), not the OpenAI surface's."""
+    return _arm_error(404, "NotFound", "The requested resource or operation is not served by this simulator.")

@@ -1,0 +1,199 @@
+"""Azure OpenAI deployments of tuned models: the management plane's state, on the simulated clock.
+
+A deployment names one of the account's tuned models (or checkpoints) and serves it under its own name. Its life,
+as Azure runs it (reference §2): `Creating` then `Succeeded` after a provisioning delay; a Developer-tier deployment
+is deleted 24 hours after it was created; any deployment is deleted after 15 days without a call (the model is
+kept). Expiry is applied when a deployment is read (the clock only moves forward, so a read is never early).
+
+Shapes are those of Microsoft's REST reference for `Deployments - Create Or Update / Get / Delete / List`
+(Microsoft.CognitiveServices): `{id, type, name, sku: {name, capacity}, properties: {model: {format, name,
+version}, provisioningState, ...}}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ftsim.simulator.core.errors import SimulatorError
+
+__all__ = ["Deployments", "Deployment", "DeploymentRequest", "DeploymentError", "SKUS", "PROVISION_SECONDS"]
+
+KIND = "azure_deployment"
+LEDGER = "azure_hosting"  # ended deployments: (sku, start, end), kept for the account's hosting cost
+# Provisioning a fine-tuned deployment takes minutes on Azure; the exact delay is not documented (assumed 10 min).
+PROVISION_SECONDS = 600
+DEVELOPER_LIFETIME = 24 * 3600
+INACTIVE_LIMIT = 15 * 86400
+# Deployment SKUs of fine-tuned models, by lowercase name -> (canonical name, catalog tier). Developer's SKU name
+# is written `DeveloperTier` in Microsoft's samples (assumed case-insensitive, like the training types).
+SKUS = {
+    "standard": ("Standard", "regional_us"),
+    "globalstandard": ("GlobalStandard", "global"),
+    "datazonestandard": ("DataZoneStandard", "data_zone"),
+    "developertier": ("DeveloperTier", "developer"),
+}
+
+
+class DeploymentError(SimulatorError):
+    """An ARM error: `{"error": {"code", "message"}}` with an ARM code (`body_arm`)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message, code=code)
+        self.status_code = status
+
+    def body_arm(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class Sku(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    capacity: Optional[int] = None
+
+
+class DeploymentModel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    format: str = "OpenAI"
+    name: str
+    version: Optional[str] = None
+
+
+class DeploymentProperties(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: DeploymentModel
+    provisioningState: Optional[str] = None
+
+
+class DeploymentRequest(BaseModel):
+    """The PUT body."""
+
+    model_config = ConfigDict(extra="allow")
+
+    sku: Sku
+    properties: DeploymentProperties
+
+
+class Deployment(BaseModel):
+    """A deployment as ARM answers it."""
+
+    id: str
+    type: str = "Microsoft.CognitiveServices/accounts/deployments"
+    name: str
+    sku: Sku
+    properties: DeploymentProperties
+    system_data: dict[str, Any] = Field(default_factory=dict, alias="systemData")
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class Deployments:
+    """The account's deployments (a tenant's, in the store), read and written on the simulated clock."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+
+    def _live(self, tenant: Any, name: str, now: int) -> dict | None:
+        """The stored record, or None (and deleted) once expired."""
+        rec = self.backend.store.get(KIND, tenant.key, name)
+        if rec is None:
+            return None
+        end = self._expiry(rec)
+        if now >= end:
+            self._end(tenant, rec, end)
+            return None
+        return rec
+
+    @staticmethod
+    def _expiry(rec: dict) -> int:
+        """When the deployment is deleted if nothing happens: 15 days after its last call, or (Developer) 24 h
+        after its creation."""
+        end = rec["last_used"] + INACTIVE_LIMIT
+        if rec["sku"]["name"] == "DeveloperTier":
+            end = min(end, rec["created"] + DEVELOPER_LIFETIME)
+        return end
+
+    def _end(self, tenant: Any, rec: dict, end: int) -> None:
+        """Delete the deployment, its hosting up to `end` kept in the ledger (one transaction)."""
+        with self.backend.lock, self.backend.store.transaction():
+            self.backend.store.put(LEDGER, tenant.key, f"{rec['name']}@{rec['created']}", {
+                "name": rec["name"], "sku": rec["sku"]["name"], "start": rec["created"], "end": end})
+            self.backend.store.delete(KIND, tenant.key, rec["name"])
+
+    def hosting_periods(self, tenant: Any) -> list[tuple[str, str, int, int]]:
+        """(deployment, sku, start, end) of every deployment the account had, live ones up to now."""
+        now = self.backend.sync()
+        self.list(tenant)  # applies any expiry that is due
+        ended = [(r["name"], r["sku"], r["start"], r["end"]) for _, r in self.backend.store.scan(LEDGER, tenant.key)]
+        live = [(r["name"], r["sku"]["name"], r["created"], now) for _, r in self.backend.store.scan(KIND, tenant.key)]
+        return ended + live
+
+    @staticmethod
+    def _view(rec: dict, now: int) -> Deployment:
+        state = "Succeeded" if now >= rec["created"] + PROVISION_SECONDS else "Creating"
+        props = {**rec["properties"], "provisioningState": state}
+        return Deployment(id=rec["id"], name=rec["name"], sku=Sku(**rec["sku"]),
+                          properties=DeploymentProperties(**props),
+                          systemData={"createdAt": rec["created"], "lastModifiedAt": rec["modified"]})
+
+    def put(self, tenant: Any, *, resource_id: str, name: str, body: DeploymentRequest) -> tuple[Deployment, bool]:
+        """Create or update; (the deployment, whether it is new). Only the account's tuned models deploy."""
+        sku = SKUS.get(body.sku.name.lower())
+        if sku is None:
+            raise DeploymentError(400, "InvalidResourceProperties",
+                                  f"The specified SKU '{body.sku.name}' for model deployment is not supported.")
+        model = body.properties.model.name
+        if self.backend.store.get("model", tenant.key, model) is None:
+            raise DeploymentError(400, "DeploymentModelNotSupported",
+                                  f"The model '{model}' is not a fine-tuned model or checkpoint of this account.")
+        now = self.backend.sync()
+        old = self._live(tenant, name, now)
+        rec = {
+            "id": resource_id, "name": name,
+            "sku": {**body.sku.model_dump(exclude_none=True), "name": sku[0]},
+            "properties": {**body.properties.model_dump(exclude_none=True, exclude={"provisioningState"})},
+            "created": old["created"] if old else now, "modified": now,
+            "last_used": old["last_used"] if old else now,
+        }
+        if old is not None and old["properties"]["model"]["name"] != model:
+            rec["created"] = now  # a new model provisions again (assumed)
+        with self.backend.lock, self.backend.store.transaction():
+            self.backend.store.put(KIND, tenant.key, name, rec)
+        return self._view(rec, now), old is None
+
+    def get(self, tenant: Any, name: str) -> Deployment:
+        now = self.backend.sync()
+        rec = self._live(tenant, name, now)
+        if rec is None:
+            raise DeploymentError(404, "DeploymentNotFound", f"Deployment '{name}' not found.")
+        return self._view(rec, now)
+
+    def list(self, tenant: Any) -> list[Deployment]:
+        now = self.backend.sync()
+        names = [rec["name"] for _, rec in self.backend.store.scan(KIND, tenant.key)]
+        live = [self._live(tenant, n, now) for n in names]
+        return [self._view(r, now) for r in live if r is not None]
+
+    def delete(self, tenant: Any, name: str) -> bool:
+        """Whether a deployment was deleted (ARM answers 204 when there was none)."""
+        now = self.backend.sync()
+        rec = self._live(tenant, name, now)
+        if rec is None:
+            return False
+        self._end(tenant, rec, now)
+        return True
+
+    def model_for_call(self, tenant: Any, name: str) -> str | None:
+        """The model a call to deployment `name` reaches (its last use dated now), or None when it does not serve
+        (unknown, expired, or still provisioning)."""
+        now = self.backend.sync()
+        rec = self._live(tenant, name, now)
+        if rec is None or now < rec["created"] + PROVISION_SECONDS:
+            return None
+        with self.backend.lock, self.backend.store.transaction():
+            self.backend.store.put(KIND, tenant.key, name, {**rec, "last_used": now})
+        return rec["properties"]["model"]["name"]
