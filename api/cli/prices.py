@@ -33,16 +33,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(catalog.model_dump_json(indent=2))
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(file=sys.stdout, soft_wrap=True)
-    if not console.is_terminal:
-        console.width = 200
-    table = Table(title=f"ftsim price catalog {catalog.catalog_version} (effective {catalog.effective_date}), USD per 1M tokens")
-    for col in ("model", "aliases", "methods", "training", "tuned in / cached / out", "tuned batch in / cached / out",
-                "base in / cached / out", "training until", "inference until"):
-        table.add_column(col)
+    console, table = _table(
+        f"ftsim price catalog {catalog.catalog_version} (effective {catalog.effective_date}), USD per 1M tokens",
+        ("model", "aliases", "methods", "training", "tuned in / cached / out", "tuned batch in / cached / out",
+         "base in / cached / out", "training until", "inference until"),
+    )
     for entry in catalog.models:
         training = "-"
         if entry.training is not None:
@@ -59,6 +54,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _table(title: str, columns: tuple[str, ...]) -> tuple[Any, Any]:
+    """A rich console on stdout (200 columns when not a terminal) and an empty table with these columns."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = 200
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col)
+    return console, table
+
+
 def _azure(args: argparse.Namespace) -> int:
     """Azure OpenAI's fine-tuning prices and dates, with the wind-down facts beside them."""
     from ftsim.pricing.catalog.providers import load_providers
@@ -68,17 +77,11 @@ def _azure(args: argparse.Namespace) -> int:
     if args.json:
         print(providers.model_dump_json(indent=2))
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(file=sys.stdout, soft_wrap=True)
-    if not console.is_terminal:
-        console.width = 200
-    table = Table(title=f"Azure OpenAI fine-tuning ({providers.version}, effective {providers.effective_date}), USD")
-    for col in ("model", "methods", "training global / data zone / Sweden / developer", "unit",
-                "inference in / cached / out (Global)", "training until (existing)", "base retires",
-                "deployments retire"):
-        table.add_column(col)
+    console, table = _table(
+        f"Azure OpenAI fine-tuning ({providers.version}, effective {providers.effective_date}), USD",
+        ("model", "methods", "training global / data zone / Sweden / developer", "unit",
+         "inference in / cached / out (Global)", "training until (existing)", "base retires", "deployments retire"),
+    )
     for m in azure.models:
         t = m.training
         table.add_row(
