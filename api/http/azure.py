@@ -9,7 +9,8 @@ A pure ASGI middleware translates, and nothing else:
   Azure account (simulator/core/tenancy.py `azure_tenant`), a tenant of the same world with Azure's id formats
   (simulator/core/dialect.py);
 - the job create body: Azure's `trainingType` (sent by the SDK through `extra_body`) is checked, taken out of the
-  body the shared service validates, and kept beside the job (kind `azure_training`) for Azure's billing;
+  body the shared service validates, and written beside the job, in the job's own transaction (kind
+  `azure_training`, through the create route's `on_create` hook), for Azure's billing;
 - answers: jobs carry `organization_id: null`; errors carry Azure's envelope.
 
 Azure's envelope, as Microsoft's Q&A threads and REST reference show it: `{"error": {"code": "<string>",
@@ -29,12 +30,11 @@ from urllib.parse import parse_qsl, urlencode
 from ftsim.simulator.core.errors import SimulatorError
 from ftsim.simulator.core.tenancy import azure_tenant
 from ftsim.simulator.fine_tuning import azure as azure_jobs
-from ftsim.simulator.fine_tuning.azure import TRAINING_TYPES
+from ftsim.simulator.fine_tuning.azure import AZURE_TRAINING_TYPE_STATE, TRAINING_TYPES, training_type_of
 
 __all__ = ["AzureDialect", "AZURE_TENANT_STATE", "TRAINING_TYPES", "training_type_of"]
 
 AZURE_TENANT_STATE = "azure_tenant"  # scope["state"] key: the Azure account resolved for this request
-TRAINING_KIND = "azure_training"
 
 # "Standard" is the training type of a body without one (assumed: the docs call Standard the regional default).
 DEFAULT_TRAINING_TYPE = "Standard"
@@ -54,12 +54,6 @@ NO_KEY = (401, {"error": {"code": "401", "message": (
 BAD_KEY = (401, {"error": {"code": "401", "message": (
     "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an "
     "active subscription and use a correct regional API endpoint for your resource.")}})
-
-
-def training_type_of(backend: Any, tenant: Any, job_id: str) -> str | None:
-    """The training type an Azure job was created with (None for a job not created through the Azure door)."""
-    rec = backend.store.get(TRAINING_KIND, tenant.key, job_id)
-    return rec["training_type"] if rec else None
 
 
 async def _answer(send: Any, status: int, body: dict) -> None:
@@ -176,7 +170,8 @@ class AzureDialect:
             receive, training_type, refusal = await self._take_training_type(receive, backend, tenant)
             if refusal is not None:
                 return await _answer(send, 400, refusal)
-        await self._forward(inner, receive, send, backend, tenant, training_type)
+            inner["state"][AZURE_TRAINING_TYPE_STATE] = training_type  # written with the job (routers/fine_tuning_jobs)
+        await self._forward(inner, receive, send)
 
     @staticmethod
     async def _to_deployment(receive: Any, backend: Any, tenant: Any,
@@ -229,7 +224,7 @@ class AzureDialect:
                 return receive, None, _azure_error(exc.status_code, exc.body())
         return _replay(receive, raw), value, None
 
-    async def _forward(self, scope, receive, send, backend, tenant, training_type: str | None) -> None:
+    async def _forward(self, scope, receive, send) -> None:
         """Run the app, buffering JSON answers to rewrite them in Azure's form (other answers stream through)."""
         start: dict | None = None
         chunks: list[bytes] = []
@@ -255,9 +250,6 @@ class AzureDialect:
             if body is None:
                 data = b"".join(chunks)
             else:
-                if status < 400 and training_type is not None and isinstance(body, dict) and body.get("id"):
-                    with backend.lock, backend.store.transaction():
-                        backend.store.put(TRAINING_KIND, tenant.key, body["id"], {"training_type": training_type})
                 data = json.dumps(_azure_error(status, body) if status >= 400 else _azure_success(body)).encode()
             headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
             headers.append((b"content-length", str(len(data)).encode()))

@@ -13,8 +13,8 @@ Three kinds of rule, each held by one backend (no global state) and evaluated in
   validated (so a rule added after the job was created, but before its validation, still applies).
 
 A rule with ``api_key`` is scoped to that key's tenants (its OpenAI organization and its Azure account): it matches
-only those tenants' requests (Bearer or ``api-key``) and jobs, so tests sharing one server do not fault each other. Listed
-rules show the key masked; ``GET /_sim/faults?api_key=KEY`` lists the rules scoped to KEY's tenant.
+only those tenants' requests (Bearer or ``api-key``) and jobs, so tests sharing one server do not fault each other.
+Listed rules show the key masked; ``GET /_sim/faults?api_key=KEY`` lists the rules scoped to KEY's tenant.
 
 Each rule fires ``times`` times (1 = one-shot, None = until deleted); with ``probability`` < 1 each matching
 request draws from the rule's own random generator, seeded from ``seed`` (default: the backend's seed) and the

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
 from pydantic import BaseModel
 
@@ -17,8 +17,11 @@ from ftsim.pricing.catalog.providers import AzureModel, load_providers
 from ftsim.pricing.errors import UnknownModel
 from ftsim.simulator.core.errors import BadRequestError
 
-__all__ = ["TRAINING_TYPES", "TIER_OF", "canonical_training_type", "check_job", "CostLine", "AccountCost",
-           "account_cost"]
+__all__ = ["TRAINING_TYPES", "TIER_OF", "TRAINING_KIND", "AZURE_TRAINING_TYPE_STATE", "canonical_training_type",
+           "check_job", "training_type_writer", "training_type_of", "CostLine", "AccountCost", "account_cost"]
+
+TRAINING_KIND = "azure_training"  # store kind: an Azure job's training type, written with the job
+AZURE_TRAINING_TYPE_STATE = "azure_training_type"  # ASGI scope["state"] key: the create request's training type
 
 # Azure's training types by lowercase name (the docs write both `DeveloperTier` and `developerTier`).
 TRAINING_TYPES = {"standard": "Standard", "globalstandard": "GlobalStandard", "developertier": "DeveloperTier"}
@@ -30,6 +33,20 @@ TIER_OF = {"Standard": "regional_us", "GlobalStandard": "global", "DeveloperTier
 def canonical_training_type(value: Any) -> str | None:
     """`value`'s canonical spelling, or None when it is not one of Azure's training types."""
     return TRAINING_TYPES.get(value.lower()) if isinstance(value, str) else None
+
+
+def training_type_writer(backend: Any, tenant: Any, training_type: str) -> Callable[[str], None]:
+    """The jobs service's `on_create` hook keeping an Azure job's training type in the job's own transaction (so
+    that no crash can leave a job without it)."""
+    def write(job_id: str) -> None:
+        backend.store.put(TRAINING_KIND, tenant.key, job_id, {"training_type": training_type})
+    return write
+
+
+def training_type_of(backend: Any, tenant: Any, job_id: str) -> str | None:
+    """The training type an Azure job was created with (None for a job not created through the Azure door)."""
+    rec = backend.store.get(TRAINING_KIND, tenant.key, job_id)
+    return rec["training_type"] if rec else None
 
 
 def _bad(message: str, param: str) -> BadRequestError:
@@ -100,7 +117,7 @@ def account_cost(backend: Any, tenant: Any) -> AccountCost:
         tokens = job.get("trained_tokens")
         if job.get("status") != "succeeded" or not tokens:
             continue
-        rec = backend.store.get("azure_training", tenant.key, job["id"])
+        rec = backend.store.get(TRAINING_KIND, tenant.key, job["id"])
         training_type = rec["training_type"] if rec else "Standard"
         tier = TIER_OF[training_type]
         entry = azure.resolve(job["model"])
