@@ -27,6 +27,8 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from starlette.concurrency import run_in_threadpool
+
 from ftsim.simulator.core.errors import SimulatorError
 from ftsim.simulator.core.tenancy import azure_tenant
 from ftsim.simulator.fine_tuning import azure as azure_jobs
@@ -162,8 +164,9 @@ class AzureDialect:
         scope.setdefault("state", {})[AZURE_TENANT_STATE] = tenant
 
         training_type = None
+        served: str | None = None  # the deployment a chat call reaches: its usage is billed (Deployments.usage)
         if rest == "/chat/completions" and scope["method"] == "POST":
-            receive, not_served = await self._to_deployment(receive, backend, tenant, deployment)
+            receive, not_served, served = await self._to_deployment(receive, backend, tenant, deployment)
             if not_served is not None:
                 return await _answer(send, *not_served)
         if scope["method"] == "POST" and rest.rstrip("/") == "/fine_tuning/jobs":
@@ -171,29 +174,29 @@ class AzureDialect:
             if refusal is not None:
                 return await _answer(send, 400, refusal)
             inner["state"][AZURE_TRAINING_TYPE_STATE] = training_type  # written with the job (routers/fine_tuning_jobs)
-        await self._forward(inner, receive, send)
+        await self._forward(inner, receive, send, backend, tenant, served)
 
     @staticmethod
     async def _to_deployment(receive: Any, backend: Any, tenant: Any,
-                             deployment: str | None) -> tuple[Any, tuple[int, dict] | None]:
+                             deployment: str | None) -> tuple[Any, tuple[int, dict] | None, str | None]:
         """A receive replaying a chat body whose `model` is the deployment's model: the deployment is the path's
         (`/openai/deployments/{name}/...`) or, on the v1 path, the body's `model`. Azure's 404 when it does not
-        serve (only deployments of tuned models exist in the simulator)."""
+        serve (only deployments of tuned models exist in the simulator). Third: the deployment's name."""
         raw = await _read_body(receive)
         try:
             body = json.loads(raw)
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            return _replay(receive, raw), None  # the shared route answers a malformed body
+            return _replay(receive, raw), None, None  # the shared route answers a malformed body
         from ftsim.simulator.inference.deployments import Deployments
 
         name = deployment if deployment is not None else body.get("model")
         model = Deployments(backend).model_for_call(tenant, name) if isinstance(name, str) else None
         if model is None:
-            return receive, NO_DEPLOYMENT
+            return receive, NO_DEPLOYMENT, None
         body["model"] = model
-        return _replay(receive, json.dumps(body).encode()), None
+        return _replay(receive, json.dumps(body).encode()), None, name
 
     @staticmethod
     async def _take_training_type(receive: Any, backend: Any, tenant: Any) -> tuple[Any, str | None, dict | None]:
@@ -224,7 +227,7 @@ class AzureDialect:
                 return receive, None, _azure_error(exc.status_code, exc.body())
         return _replay(receive, raw), value, None
 
-    async def _forward(self, scope, receive, send) -> None:
+    async def _forward(self, scope, receive, send, backend: Any, tenant: Any, served: str | None) -> None:
         """Run the app, buffering JSON answers to rewrite them in Azure's form (other answers stream through)."""
         start: dict | None = None
         chunks: list[bytes] = []
@@ -250,6 +253,10 @@ class AzureDialect:
             if body is None:
                 data = b"".join(chunks)
             else:
+                if served is not None and status < 400 and isinstance(body, dict):
+                    from ftsim.simulator.inference.deployments import Deployments
+
+                    await run_in_threadpool(Deployments(backend).record_usage, tenant, served, body.get("usage"))
                 data = json.dumps(_azure_error(status, body) if status >= 400 else _azure_success(body)).encode()
             headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
             headers.append((b"content-length", str(len(data)).encode()))
