@@ -48,3 +48,21 @@ def test_job_fault_scoped_to_a_key_fails_its_azure_accounts_job_only() -> None:
         assert other.fine_tuning.jobs.retrieve(spared.id).status == "succeeded"
         done = mine.fine_tuning.jobs.retrieve(faulted.id)
         assert done.status == "failed" and done.error.message == "boom"
+
+
+def test_keys_file_maps_several_keys_to_one_azure_account_for_both_planes_and_faults(tmp_path) -> None:
+    """The README's keys file: two keys and an Entra token reach one account; a fault scoped to one key hits it."""
+    from ftsim.simulator.core.tenancy import load_keys
+
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps({"az-key-1": {"org_id": "azure-contoso"}, "az-key-2": {"org_id": "azure-contoso"},
+                                "entra-token": {"org_id": "azure-contoso"}}))
+    with Simulator(keys=load_keys(path)) as sim:
+        one = sim.azure_client(endpoint=ENDPOINT, api_key="az-key-1", max_retries=0)
+        two = sim.azure_client(endpoint=ENDPOINT, api_key="az-key-2", max_retries=0)
+        entra = sim.azure_client(endpoint=ENDPOINT, azure_ad_token="entra-token", max_retries=0)
+        file_id = _file(one)
+        assert two.files.retrieve(file_id).id == file_id and entra.files.retrieve(file_id).id == file_id
+        sim.fault(kind="error", status=503, path="/v1/files*", api_key="az-key-1", times=1)
+        with pytest.raises(openai.InternalServerError):
+            two.files.list()  # the rule names the account, whichever of its keys calls
