@@ -5,16 +5,24 @@ from __future__ import annotations
 import io
 import json
 from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
 from typing import Any, Iterator
 
 import openai
+import pytest
+from starlette.testclient import TestClient
 
 from ftsim.api.testing.simulator import Simulator
+from ftsim.pricing.catalog.providers import load_providers
 from ftsim.simulator.core.tenancy import azure_tenant
-from ftsim.simulator.fine_tuning.azure import TRAINING_KIND, training_type_of
+from ftsim.simulator.fine_tuning.azure import (TRAINING_KIND, TokenCounts, account_cost, inference_charge,
+                                               training_line, training_type_of)
+from ftsim.simulator.fine_tuning.types import JobRecord
 
 ENDPOINT = "https://contoso.openai.azure.com"
 MODEL = "gpt-4.1-mini-2025-04-14"
+pytestmark = [pytest.mark.sdk1, pytest.mark.sdk2]  # AzureOpenAI exists in openai 1.x and 2.x: run there too
 
 
 def _file(client: openai.AzureOpenAI, n: int = 12) -> str:
@@ -57,16 +65,6 @@ def test_training_type_is_written_in_the_jobs_own_transaction() -> None:
 
 
 # -- cost as Azure bills it: hand computations, to the cent ----------------------------------------------------
-
-from decimal import Decimal  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import pytest  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
-
-from ftsim.pricing.catalog.providers import load_providers  # noqa: E402
-from ftsim.simulator.fine_tuning.azure import TokenCounts, account_cost, inference_charge, training_line  # noqa: E402
-from ftsim.simulator.fine_tuning.types import JobRecord  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "datasets"
 O4 = "o4-mini-2025-04-16"

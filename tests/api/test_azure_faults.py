@@ -13,6 +13,7 @@ from ftsim.api.testing.simulator import Simulator
 
 ENDPOINT = "https://contoso.openai.azure.com"
 MODEL = "gpt-4.1-mini-2025-04-14"
+pytestmark = [pytest.mark.sdk1, pytest.mark.sdk2]  # AzureOpenAI exists in openai 1.x and 2.x: run there too
 
 
 def _file(client: openai.AzureOpenAI) -> str:

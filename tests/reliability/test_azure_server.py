@@ -9,11 +9,13 @@ from pathlib import Path
 
 import httpx
 import openai
+import pytest
 
 from tests.reliability.server_proc import ServerProcess
 
 MODEL = "gpt-4.1-mini-2025-04-14"
 HEX32 = "[0-9a-f]{32}"
+pytestmark = [pytest.mark.sdk1, pytest.mark.sdk2]  # AzureOpenAI exists in openai 1.x and 2.x: run there too
 ARM = ("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/contoso/deployments/"
        "bot?api-version=2024-10-21")
 
