@@ -21,7 +21,7 @@ from ftsim.simulator.fine_tuning.types import JobRecord
 
 __all__ = ["TRAINING_TYPES", "TIER_OF", "TRAINING_KIND", "AZURE_TRAINING_TYPE_STATE", "canonical_training_type",
            "check_job", "training_type_writer", "training_type_of", "TokenCounts", "CostLine", "AccountCost", "account_cost",
-           "billed_steps", "training_line", "inference_charge"]
+           "billed_steps", "billed_hours", "training_line", "inference_charge", "report_billed_hours"]
 
 TRAINING_KIND = "azure_training"  # store kind: an Azure job's training type, written with the job
 AZURE_TRAINING_TYPE_STATE = "azure_training_type"  # ASGI scope["state"] key: the create request's training type
@@ -132,6 +132,32 @@ def billed_steps(rec: JobRecord) -> int:
                  if s in saved or is_eval_step(s, plan.total_steps, plan.eval_every or 1)), 0)
 
 
+def billed_hours(rec: JobRecord) -> Decimal:
+    """An hourly-billed (RFT) job's training time billed so far, unrounded: its billed steps at the plan's pace
+    (queue, validation and paused time are not training time: a paused Developer job pays nothing)."""
+    return Decimal(str(rec.plan.sec_per_step or 0)) * billed_steps(rec) / _HOUR
+
+
+def report_billed_hours(adv: Any) -> None:
+    """The jobs service's hook on every advance of a job: an Azure RFT job that stops moving (paused, or terminal)
+    with more training hours billed than it last reported gets the event "Training hours billed: H" (reference §3;
+    when Azure emits it is not documented: assumed at each stop, with the job's total so far, to 3 decimals)."""
+    from ftsim.simulator.core import dialect
+    from ftsim.simulator.fine_tuning.lifecycle import ACTIVE, make_event
+
+    job = adv.job
+    if not dialect.is_azure_job_id(job["id"]) or job["status"] in ACTIVE:
+        return
+    if (job.get("method") or {}).get("type") != "reinforcement" or not job["_sim"].get("total_steps"):
+        return
+    hours = f"{billed_hours(JobRecord.from_row(job)):.3f}"
+    if hours == job["_sim"].get("hours_reported", "0.000"):
+        return
+    job["_sim"]["hours_reported"] = hours  # a plan key of this module's own (JobPlan keeps unknown keys)
+    at = max((e["created_at"] for e in adv.events), default=job.get("finished_at") or job["created_at"])
+    adv.events.append(make_event(job, at, f"Training hours billed: {hours}"))
+
+
 def training_line(rec: JobRecord, training_type: str) -> CostLine | None:
     """What Azure charges for one job's training so far, from the catalog's Azure entry; None when nothing is
     billed (queue, validation, a failed SFT/DPO job, a job cancelled before training)."""
@@ -144,7 +170,7 @@ def training_line(rec: JobRecord, training_type: str) -> CostLine | None:
         return None
     if entry.training_unit == "per_hour":
         # billed time is training time only: steps run at the plan's pace (paused Developer jobs pay nothing)
-        hours = (Decimal(str(plan.sec_per_step or 0)) * steps / _HOUR).quantize(_HOURS)
+        hours = billed_hours(rec).quantize(_HOURS)
         exact = rate * hours
         charge = azure.rft_charge(rate, hours)
         return CostLine(kind="training", id=rec.job.id, tier=tier, quantity=hours, unit="hours",

@@ -29,6 +29,7 @@ from ftsim.simulator.fine_tuning import params as job_params
 from ftsim.simulator.fine_tuning import lifecycle
 from ftsim.simulator.fine_tuning import throughput
 from ftsim.simulator.fine_tuning import wind_down
+from ftsim.simulator.fine_tuning import azure as azure_jobs
 from ftsim.simulator.core import dialect
 from ftsim.simulator.core.errors import BadRequestError, NotFoundError, RateLimitError, ServiceUnavailableError
 from ftsim.simulator.fine_tuning.types import FineTuningJob, JobPlan, JobRecord
@@ -126,6 +127,7 @@ class FineTuningJobs:
     def _apply(self, tenant_key: str, adv: lifecycle.Advance) -> dict[str, Any]:
         """Store what an advance produced and reschedule the job (in memory once the caller's transaction commits)."""
         store, job = self.backend.store, adv.job
+        azure_jobs.report_billed_hours(adv)  # Azure: "Training hours billed" events (simulator/fine_tuning/azure.py)
         store.put_many("event", tenant_key, adv.events, parent=job["id"])  # in order: listings go by insertion
         store.put_many("checkpoint", tenant_key, adv.checkpoints, parent=job["id"])
         sim = job["_sim"]

@@ -239,3 +239,43 @@ def test_deployment_calls_are_billed_at_base_rates_by_deployment_tier() -> None:
         kinds = {(ln["kind"], ln["id"]) for ln in over_http["lines"]}
         assert ("inference", "std") in kinds and Decimal(over_http["total_usd"]) == sim.azure_cost("az-inf").total_usd
         assert account_cost(sim.backend, azure_tenant(sim.backend.tenancy, "az-other")).lines == []
+
+
+def _billed_events(client: openai.AzureOpenAI, job_id: str) -> list[str]:
+    events = list(client.fine_tuning.jobs.list_events(job_id, limit=100))  # every page
+    return [e.message for e in reversed(events) if e.message.startswith("Training hours billed")]
+
+
+def test_rft_jobs_report_training_hours_billed_at_each_stop_and_pauses_are_free() -> None:
+    with Simulator() as sim:
+        client = sim.azure_client(endpoint=ENDPOINT, api_key="az-hours")
+        job_id = _running(sim, client, model=O4, **{**_rft_body(client), "extra_body": {"trainingType":
+                                                                                         "developerTier"}})
+        client.fine_tuning.jobs.pause(job_id)
+        row = _row(sim, "az-hours", job_id)
+        paused_at = row["_sim"]["steps_done"]
+        per_step = Decimal(str(row["_sim"]["sec_per_step"]))
+        first = f"Training hours billed: {per_step * paused_at / 3600:.3f}"
+        assert _billed_events(client, job_id) == [first]
+        sim.advance(days=3)  # paused: nothing more is billed
+        assert _lines(sim, "az-hours")[("training", job_id)].quantity == (per_step * paused_at / 3600).quantize(CENT)
+        client.fine_tuning.jobs.resume(job_id)
+        sim.run_until_complete(job_id)
+        total = row["_sim"]["total_steps"]
+        assert _billed_events(client, job_id) == [first, f"Training hours billed: {per_step * total / 3600:.3f}"]
+        client2 = sim.azure_client(endpoint=ENDPOINT, api_key="az-hours-sft")
+        sft = client2.fine_tuning.jobs.create(model=MODEL, training_file=_file(client2))
+        sim.run_until_complete(sft.id)
+        assert _billed_events(client2, sft.id) == []  # per-token billing: no hours
+
+
+def test_openai_rft_jobs_have_no_billed_hours_events() -> None:
+    with Simulator() as sim:
+        client = sim.client(api_key="oa-hours")
+        train = client.files.create(file=("t.jsonl", (FIXTURES / "rft_train.jsonl").read_bytes()), purpose="fine-tune")
+        valid = client.files.create(file=("v.jsonl", (FIXTURES / "rft_valid.jsonl").read_bytes()), purpose="fine-tune")
+        job = client.fine_tuning.jobs.create(model=O4, training_file=train.id, validation_file=valid.id,
+                                             method={"type": "reinforcement", "reinforcement": {"grader": GRADER}})
+        sim.run_until_complete(job.id)
+        events = list(client.fine_tuning.jobs.list_events(job.id, limit=100))
+        assert events and not any(e.message.startswith("Training hours billed") for e in events)
