@@ -162,7 +162,10 @@ def training_line(rec: JobRecord, training_type: str) -> CostLine | None:
     """What Azure charges for one job's training so far, from the catalog's Azure entry; None when nothing is
     billed (queue, validation, a failed SFT/DPO job, a job cancelled before training)."""
     azure = load_providers().azure
-    entry = azure.resolve(rec.plan.snapshot)
+    try:
+        entry = azure.resolve(rec.plan.snapshot)
+    except UnknownModel:  # a job the Azure door did not check (created in-process on a model Azure does not tune)
+        return None
     tier = TIER_OF[training_type]
     rate = entry.training_price(tier, azure.tiers)
     steps, plan = billed_steps(rec), rec.plan
@@ -220,7 +223,11 @@ def account_cost(backend: Any, tenant: Any) -> AccountCost:
                               unit="hours", usd=(hours * fee).quantize(_USD)))
     for name, sku, base, tokens in deployments.usage(tenant):
         tier = SKUS[sku.lower()][1]
+        try:
+            usd = inference_charge(base, tier, tokens)
+        except UnknownModel:  # likewise: a base model without Azure prices
+            continue
         lines.append(CostLine(kind="inference", id=name, tier=tier, unit="tokens", tokens=tokens,
                               quantity=Decimal(tokens.input + tokens.cached_input + tokens.output),
-                              usd=inference_charge(base, tier, tokens)))
+                              usd=usd))
     return AccountCost(lines=lines, total_usd=sum((ln.usd for ln in lines), Decimal(0)))

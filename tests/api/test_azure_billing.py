@@ -279,3 +279,17 @@ def test_openai_rft_jobs_have_no_billed_hours_events() -> None:
         sim.run_until_complete(job.id)
         events = list(client.fine_tuning.jobs.list_events(job.id, limit=100))
         assert events and not any(e.message.startswith("Training hours billed") for e in events)
+
+
+def test_a_job_on_a_model_azure_does_not_tune_is_left_off_the_bill_not_a_crash() -> None:
+    """A job created in-process for an Azure account, past the Azure door's checks, on a model without Azure
+    prices: the bill leaves it off instead of failing."""
+    with Simulator() as sim:
+        client = sim.azure_client(endpoint=ENDPOINT, api_key="az-odd")
+        tenant = azure_tenant(sim.backend.tenancy, "az-odd")
+        job = sim.backend.jobs.create(tenant, model="gpt-3.5-turbo-0125", training_file=_file(client))
+        sim.run_until_complete(job.id)
+        assert sim.backend.jobs.retrieve(tenant, job.id).status == "succeeded"
+        assert sim.azure_cost("az-odd").lines == []
+        with TestClient(sim.app) as http:
+            assert http.get("/_sim/azure/cost", headers={"api-key": "az-odd"}).json()["lines"] == []
