@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (0: manual clock)")
     p.add_argument("--seed", type=int, default=0, help="seed of ids and loss curves")
     p.add_argument("--keys", help="JSON file mapping API keys to organizations and projects (and, for the wind-down, "
-                   "fine_tuned_before / last_fine_tuned_inference per organization)")
+                   "fine_tuned_before / last_fine_tuned_inference per organization); an org_id starting with "
+                   "'azure-' makes the key an Azure OpenAI account (api-key header or Entra token)")
     p.add_argument("--strict-keys", action="store_true",
                    help="accept only the keys in --keys FILE; any other key answers 401 invalid_api_key")
     p.add_argument("--lifecycle", choices=["warn", "enforce", "ignore"], default="warn",

@@ -9,7 +9,8 @@ A pure ASGI middleware translates, and nothing else:
   Azure account (simulator/core/tenancy.py `azure_tenant`), a tenant of the same world with Azure's id formats
   (simulator/core/dialect.py);
 - the job create body: Azure's `trainingType` (sent by the SDK through `extra_body`) is checked, taken out of the
-  body the shared service validates, and kept beside the job (kind `azure_training`) for Azure's billing;
+  body the shared service validates, and written beside the job, in the job's own transaction (kind
+  `azure_training`, through the create route's `on_create` hook), for Azure's billing;
 - answers: jobs carry `organization_id: null`; errors carry Azure's envelope.
 
 Azure's envelope, as Microsoft's Q&A threads and REST reference show it: `{"error": {"code": "<string>",
@@ -26,15 +27,16 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from starlette.concurrency import run_in_threadpool
+
 from ftsim.simulator.core.errors import SimulatorError
 from ftsim.simulator.core.tenancy import azure_tenant
 from ftsim.simulator.fine_tuning import azure as azure_jobs
-from ftsim.simulator.fine_tuning.azure import TRAINING_TYPES
+from ftsim.simulator.fine_tuning.azure import AZURE_TRAINING_TYPE_STATE, TRAINING_TYPES, training_type_of
 
 __all__ = ["AzureDialect", "AZURE_TENANT_STATE", "TRAINING_TYPES", "training_type_of"]
 
 AZURE_TENANT_STATE = "azure_tenant"  # scope["state"] key: the Azure account resolved for this request
-TRAINING_KIND = "azure_training"
 
 # "Standard" is the training type of a body without one (assumed: the docs call Standard the regional default).
 DEFAULT_TRAINING_TYPE = "Standard"
@@ -54,12 +56,6 @@ NO_KEY = (401, {"error": {"code": "401", "message": (
 BAD_KEY = (401, {"error": {"code": "401", "message": (
     "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an "
     "active subscription and use a correct regional API endpoint for your resource.")}})
-
-
-def training_type_of(backend: Any, tenant: Any, job_id: str) -> str | None:
-    """The training type an Azure job was created with (None for a job not created through the Azure door)."""
-    rec = backend.store.get(TRAINING_KIND, tenant.key, job_id)
-    return rec["training_type"] if rec else None
 
 
 async def _answer(send: Any, status: int, body: dict) -> None:
@@ -168,37 +164,39 @@ class AzureDialect:
         scope.setdefault("state", {})[AZURE_TENANT_STATE] = tenant
 
         training_type = None
+        served: str | None = None  # the deployment a chat call reaches: its usage is billed (Deployments.usage)
         if rest == "/chat/completions" and scope["method"] == "POST":
-            receive, not_served = await self._to_deployment(receive, backend, tenant, deployment)
+            receive, not_served, served = await self._to_deployment(receive, backend, tenant, deployment)
             if not_served is not None:
                 return await _answer(send, *not_served)
         if scope["method"] == "POST" and rest.rstrip("/") == "/fine_tuning/jobs":
             receive, training_type, refusal = await self._take_training_type(receive, backend, tenant)
             if refusal is not None:
                 return await _answer(send, 400, refusal)
-        await self._forward(inner, receive, send, backend, tenant, training_type)
+            inner["state"][AZURE_TRAINING_TYPE_STATE] = training_type  # written with the job (routers/fine_tuning_jobs)
+        await self._forward(inner, receive, send, backend, tenant, served)
 
     @staticmethod
     async def _to_deployment(receive: Any, backend: Any, tenant: Any,
-                             deployment: str | None) -> tuple[Any, tuple[int, dict] | None]:
+                             deployment: str | None) -> tuple[Any, tuple[int, dict] | None, str | None]:
         """A receive replaying a chat body whose `model` is the deployment's model: the deployment is the path's
         (`/openai/deployments/{name}/...`) or, on the v1 path, the body's `model`. Azure's 404 when it does not
-        serve (only deployments of tuned models exist in the simulator)."""
+        serve (only deployments of tuned models exist in the simulator). Third: the deployment's name."""
         raw = await _read_body(receive)
         try:
             body = json.loads(raw)
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            return _replay(receive, raw), None  # the shared route answers a malformed body
+            return _replay(receive, raw), None, None  # the shared route answers a malformed body
         from ftsim.simulator.inference.deployments import Deployments
 
         name = deployment if deployment is not None else body.get("model")
         model = Deployments(backend).model_for_call(tenant, name) if isinstance(name, str) else None
         if model is None:
-            return receive, NO_DEPLOYMENT
+            return receive, NO_DEPLOYMENT, None
         body["model"] = model
-        return _replay(receive, json.dumps(body).encode()), None
+        return _replay(receive, json.dumps(body).encode()), None, name
 
     @staticmethod
     async def _take_training_type(receive: Any, backend: Any, tenant: Any) -> tuple[Any, str | None, dict | None]:
@@ -229,7 +227,7 @@ class AzureDialect:
                 return receive, None, _azure_error(exc.status_code, exc.body())
         return _replay(receive, raw), value, None
 
-    async def _forward(self, scope, receive, send, backend, tenant, training_type: str | None) -> None:
+    async def _forward(self, scope, receive, send, backend: Any, tenant: Any, served: str | None) -> None:
         """Run the app, buffering JSON answers to rewrite them in Azure's form (other answers stream through)."""
         start: dict | None = None
         chunks: list[bytes] = []
@@ -255,9 +253,10 @@ class AzureDialect:
             if body is None:
                 data = b"".join(chunks)
             else:
-                if status < 400 and training_type is not None and isinstance(body, dict) and body.get("id"):
-                    with backend.lock, backend.store.transaction():
-                        backend.store.put(TRAINING_KIND, tenant.key, body["id"], {"training_type": training_type})
+                if served is not None and status < 400 and isinstance(body, dict):
+                    from ftsim.simulator.inference.deployments import Deployments
+
+                    await run_in_threadpool(Deployments(backend).record_usage, tenant, served, body.get("usage"))
                 data = json.dumps(_azure_error(status, body) if status >= 400 else _azure_success(body)).encode()
             headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
             headers.append((b"content-length", str(len(data)).encode()))

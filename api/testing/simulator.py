@@ -199,7 +199,8 @@ class Simulator(_View):
         return openai.AsyncAzureOpenAI(azure_endpoint=endpoint, api_version=api_version, **kwargs)
 
     def azure_cost(self, api_key: str = DEFAULT_API_KEY) -> Any:
-        """The Azure account's bill so far (`AccountCost`: training by tier, hosting per deployment-hour)."""
+        """The Azure account's bill so far (`AccountCost`: training by tier, RFT hours with the per-job cap, hosting
+        per deployment-hour, deployments' tokens at their base model's rates)."""
         from ftsim.simulator.core.tenancy import azure_tenant
         from ftsim.simulator.fine_tuning.azure import account_cost
 

@@ -148,6 +148,18 @@ class Azure(_Frozen):
             raise CatalogError(f"unknown Azure hosting region {region!r} (one of {', '.join(self.hosting_per_hour)})")
         return self.hosting_per_hour[region]
 
+    def inference_prices(self, model: AzureModel, tier: str) -> AzureInference:
+        """Tuned inference on a `tier` deployment, per 1M tokens: the base model's Global rates, times the regional
+        uplift on tiers that pay it (regional Standard and Data Zone; Developer pays Global rates)."""
+        uplift = self.regional_uplift if self.tiers[tier].inference_uplift else Decimal(1)
+        inf = model.inference
+        return AzureInference(input=inf.input * uplift, cached_input=inf.cached_input * uplift,
+                              output=inf.output * uplift)
+
+    def rft_charge(self, rate_per_hour: Decimal, hours: Decimal) -> Decimal:
+        """An RFT job's training charge: its billed hours at the hourly rate, capped per job (`rft_job_cap_usd`)."""
+        return min(rate_per_hour * hours, self.rft_job_cap_usd)
+
     def grader(self, model: str) -> AzureGrader | None:
         base = model.split("-20")[0]
         return next((g for g in self.graders if g.model in (model, base)), None)

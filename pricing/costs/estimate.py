@@ -364,8 +364,7 @@ def _azure_rft(rcost: RftCost, rate: Decimal, warnings: list[str]) -> RftCost:
     d = rcost.duration
 
     def hourly(seconds: int, hours: Decimal) -> Decimal:
-        exact = rate * hours if d.given else rate * seconds / 3600
-        return min(exact, cap)
+        return azure.rft_charge(rate, hours if d.given else Decimal(seconds) / 3600)
 
     lines = []
     for line in rcost.graders:

@@ -419,9 +419,8 @@ def _azure_plan(params: CompareInput, today: dt.date, warnings: list[str]) -> _P
     if params.base_model and azure.resolve(params.base_model).snapshot != tuned.snapshot:
         raise PricingError("on Azure the base path is the tuned model's own base (tuned inference costs its price)")
     tier = azure.tiers[params.azure_tier]
-    uplift = azure.regional_uplift if tier.inference_uplift else Decimal(1)
-    inf = tuned.inference
-    prices = (inf.input * uplift, inf.cached_input * uplift, inf.output * uplift)
+    inf = azure.inference_prices(tuned, params.azure_tier)  # one source with the simulator's Azure bill
+    prices = (inf.input, inf.cached_input, inf.output)
     rate = tuned.training_price(params.azure_tier, azure.tiers)
     per_1m = rate if tuned.training_unit == "per_1m_tokens" else None
     per_hour = rate if tuned.training_unit == "per_hour" else None

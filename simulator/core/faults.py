@@ -12,9 +12,9 @@ Three kinds of rule, each held by one backend (no global state) and evaluated in
   code and message. The jobs service asks ``job_failure(tenant, job)`` once per job, when the job's files are
   validated (so a rule added after the job was created, but before its validation, still applies).
 
-A rule with ``api_key`` is scoped to that key's tenant (organization): it matches only requests whose Bearer key
-belongs to that tenant, and only that tenant's jobs, so tests sharing one server do not fault each other. Listed
-rules show the key masked; ``GET /_sim/faults?api_key=KEY`` lists the rules scoped to KEY's tenant.
+A rule with ``api_key`` is scoped to that key's tenants (its OpenAI organization and its Azure account): it matches
+only those tenants' requests (Bearer or ``api-key``) and jobs, so tests sharing one server do not fault each other.
+Listed rules show the key masked; ``GET /_sim/faults?api_key=KEY`` lists the rules scoped to KEY's tenant.
 
 Each rule fires ``times`` times (1 = one-shot, None = until deleted); with ``probability`` < 1 each matching
 request draws from the rule's own random generator, seeded from ``seed`` (default: the backend's seed) and the
@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Optional
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ftsim.simulator.core.errors import BadRequestError, NotFoundError
+from ftsim.simulator.core.tenancy import azure_tenant
 
 if TYPE_CHECKING:
     from ftsim.simulator.core.backend import Backend
@@ -163,10 +164,11 @@ def _masked(key: str) -> str:
 class _Rule:
     """A live rule: its spec (the key shown masked), counters, seeded generator and the tenant it is scoped to."""
 
-    def __init__(self, fault: Fault, seed: int, tenant_key: Optional[str] = None) -> None:
+    def __init__(self, fault: Fault, seed: int, tenant_keys: Optional[frozenset[str]] = None) -> None:
         self.fault = fault
         self.rng = random.Random(f"{seed}:{fault.id}")
-        self.tenant_key = tenant_key  # the organization of the rule's api_key; None = every tenant
+        # the tenants of the rule's api_key: its OpenAI organization and its Azure account; None = every tenant
+        self.tenant_keys = tenant_keys
 
     def fires(self) -> bool:
         """Draw (when probabilistic) and consume one use if it fires."""
@@ -204,7 +206,7 @@ class Faults:
             parsed = FaultSpec.model_validate(fields)
         except ValueError as exc:
             raise BadRequestError(f"Invalid fault: {_first_error(exc)}", param="fault") from None
-        tenant_key = self.backend.tenant(parsed.api_key).key if parsed.api_key is not None else None
+        tenant_keys = self._tenants_of(parsed.api_key) if parsed.api_key is not None else None
         shown = parsed.model_dump() | {"api_key": _masked(parsed.api_key) if parsed.api_key is not None else None}
         with self._lock:
             self._counter += 1
@@ -215,8 +217,16 @@ class Faults:
                 remaining=parsed.times,
             )
             seed = parsed.seed if parsed.seed is not None else getattr(self.backend.config, "seed", 0)
-            self._rules.append(_Rule(fault, seed, tenant_key))
+            self._rules.append(_Rule(fault, seed, tenant_keys))
         return fault.model_copy()
+
+    def _tenants_of(self, api_key: str) -> frozenset[str]:
+        """The tenants one key names: an OpenAI organization (Bearer) and an Azure account (`api-key`)."""
+        keys = {self.backend.tenant(api_key).key}
+        azure = azure_tenant(self.backend.tenancy, api_key)
+        if azure is not None:
+            keys.add(azure.key)
+        return frozenset(keys)
 
     def list(self, *, api_key: Optional[str] = None, kind: Optional[str] = None) -> list[Fault]:
         """Every rule, oldest first (exhausted ones show remaining=0); only those scoped to `api_key`'s tenant
@@ -225,7 +235,8 @@ class Faults:
         with self._lock:
             return [
                 r.fault.model_copy() for r in self._rules
-                if (tenant_key is None or r.tenant_key == tenant_key) and (kind is None or r.fault.kind == kind)
+                if (tenant_key is None or tenant_key in (r.tenant_keys or ()))
+                and (kind is None or r.fault.kind == kind)
             ]
 
     def get(self, fault_id: str) -> Fault:
@@ -275,12 +286,12 @@ class Faults:
                 f = rule.fault
                 if f.kind == "job" or not _matches(f, method, path):
                     continue
-                if rule.tenant_key is not None:
+                if rule.tenant_keys is not None:
                     if api_key is None:
                         continue
-                    if tenant_key is None:
+                    if tenant_key is None:  # an Azure request reaches here with its key as a Bearer key too
                         tenant_key = self.backend.tenant(api_key).key
-                    if rule.tenant_key != tenant_key:
+                    if tenant_key not in rule.tenant_keys:
                         continue
                 if f.kind == "latency":
                     if rule.fires():
@@ -301,7 +312,7 @@ class Faults:
                 f = rule.fault
                 if f.kind != "job":
                     continue
-                if rule.tenant_key is not None and rule.tenant_key != tenant.key:
+                if rule.tenant_keys is not None and tenant.key not in rule.tenant_keys:
                     continue
                 if f.model is not None and f.model != model and not str(model or "").startswith(f.model + "-"):
                     continue

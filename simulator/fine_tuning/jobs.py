@@ -22,13 +22,14 @@ import hashlib
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ftsim.pricing.costs.hyperparameters import auto_batch_size, auto_n_epochs
 from ftsim.simulator.fine_tuning import params as job_params
 from ftsim.simulator.fine_tuning import lifecycle
 from ftsim.simulator.fine_tuning import throughput
 from ftsim.simulator.fine_tuning import wind_down
+from ftsim.simulator.fine_tuning import azure as azure_jobs
 from ftsim.simulator.core import dialect
 from ftsim.simulator.core.errors import BadRequestError, NotFoundError, RateLimitError, ServiceUnavailableError
 from ftsim.simulator.fine_tuning.types import FineTuningJob, JobPlan, JobRecord
@@ -126,6 +127,7 @@ class FineTuningJobs:
     def _apply(self, tenant_key: str, adv: lifecycle.Advance) -> dict[str, Any]:
         """Store what an advance produced and reschedule the job (in memory once the caller's transaction commits)."""
         store, job = self.backend.store, adv.job
+        azure_jobs.report_billed_hours(adv)  # Azure: "Training hours billed" events (simulator/fine_tuning/azure.py)
         store.put_many("event", tenant_key, adv.events, parent=job["id"])  # in order: listings go by insertion
         store.put_many("checkpoint", tenant_key, adv.checkpoints, parent=job["id"])
         sim = job["_sim"]
@@ -348,8 +350,11 @@ class FineTuningJobs:
         seed: Any = None,
         metadata: Any = None,
         integrations: Any = None,
+        on_create: Callable[[str], None] | None = None,
     ) -> FineTuningJob:
-        """Create a job in `validating_files` (synchronous checks only; the files are validated later)."""
+        """Create a job in `validating_files` (synchronous checks only; the files are validated later).
+
+        `on_create(job_id)` runs in the job's own transaction (Azure keeps its training type that way)."""
         suffix = job_params.check_suffix(suffix)
         seed = job_params.check_seed(seed)
         metadata = job_params.check_metadata(metadata)
@@ -376,6 +381,8 @@ class FineTuningJobs:
             warning = None if azure else self._check_lifecycle(entry, now, model)
             self._check_concurrency(tenant, snapshot)
             job_id = dialect.new_job_id(self.backend, tenant)  # Azure: 32 hex
+            if on_create is not None:
+                on_create(job_id)
             if seed is None:
                 seed = int.from_bytes(hashlib.sha256(job_id.encode()).digest()[:4], "big") & 0x7FFFFFFF
             rec = {

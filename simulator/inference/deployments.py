@@ -12,6 +12,7 @@ version}, provisioningState, ...}}`.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +23,7 @@ __all__ = ["Deployments", "Deployment", "DeploymentRequest", "DeploymentError", 
 
 KIND = "azure_deployment"
 LEDGER = "azure_hosting"  # ended deployments: (sku, start, end), kept for the account's hosting cost
+USAGE = "azure_usage"  # tokens each deployment served (by name@created): its base model, SKU and token counts
 # Provisioning a fine-tuned deployment takes minutes on Azure; the exact delay is not documented (assumed 10 min).
 PROVISION_SECONDS = 600
 DEVELOPER_LIFETIME = 24 * 3600
@@ -186,6 +188,37 @@ class Deployments:
             return False
         self._end(tenant, rec, now)
         return True
+
+    def record_usage(self, tenant: Any, name: str, usage: Any) -> None:
+        """Add one answered call's `usage` (the chat completion's) to what deployment `name` served."""
+        if not isinstance(usage, dict):
+            return
+        details = usage.get("prompt_tokens_details") or {}
+        prompt, output = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        cached = (details.get("cached_tokens") if isinstance(details, dict) else 0) or 0
+        if not (isinstance(prompt, int) and isinstance(output, int) and isinstance(cached, int)
+                and min(prompt, output, cached) >= 0):
+            return
+        with self.backend.lock, self.backend.store.transaction():
+            rec = self.backend.store.get(KIND, tenant.key, name)
+            tuned = rec and self.backend.store.get("model", tenant.key, rec["properties"]["model"]["name"])
+            if not rec or not tuned:
+                return
+            key = f"{name}@{rec['created']}"
+            old = self.backend.store.get(USAGE, tenant.key, key) or {
+                "name": name, "sku": rec["sku"]["name"], "base": tuned["base_model"],
+                "input": 0, "cached_input": 0, "output": 0}
+            self.backend.store.put(USAGE, tenant.key, key, {
+                **old, "input": old["input"] + prompt - min(cached, prompt),
+                "cached_input": old["cached_input"] + min(cached, prompt), "output": old["output"] + output})
+
+    def usage(self, tenant: Any) -> "builtins.list[tuple[str, str, str, Any]]":
+        """(deployment, sku, base model, TokenCounts) of every deployment that served tokens."""
+        from ftsim.simulator.fine_tuning.azure import TokenCounts
+
+        return [(r["name"], r["sku"], r["base"], TokenCounts(input=r["input"], cached_input=r["cached_input"],
+                                                             output=r["output"]))
+                for _, r in self.backend.store.scan(USAGE, tenant.key)]
 
     def model_for_call(self, tenant: Any, name: str) -> str | None:
         """The model a call to deployment `name` reaches (its last use dated now), or None when it does not serve

@@ -28,6 +28,7 @@ ENDPOINT = "https://contoso.openai.azure.com"
 VERSION = "2025-04-01-preview"
 MODEL = "gpt-4.1-mini-2025-04-14"
 HEX32 = "[0-9a-f]{32}"
+pytestmark = [pytest.mark.sdk1, pytest.mark.sdk2]  # AzureOpenAI exists in openai 1.x and 2.x: run there too
 
 
 def _rows(n: int = 12) -> bytes:

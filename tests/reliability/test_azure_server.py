@@ -9,11 +9,13 @@ from pathlib import Path
 
 import httpx
 import openai
+import pytest
 
 from tests.reliability.server_proc import ServerProcess
 
 MODEL = "gpt-4.1-mini-2025-04-14"
 HEX32 = "[0-9a-f]{32}"
+pytestmark = [pytest.mark.sdk1, pytest.mark.sdk2]  # AzureOpenAI exists in openai 1.x and 2.x: run there too
 ARM = ("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/contoso/deployments/"
        "bot?api-version=2024-10-21")
 
@@ -66,9 +68,18 @@ def test_azure_pipeline_against_ftsim_serve_survives_kill_9(tmp_path: Path) -> N
         assert reply.choices[0].message.content
         cost = httpx.get(server.base + "/_sim/azure/cost", headers={"api-key": "az-served"}).json()
         kinds = sorted(line["kind"] for line in cost["lines"])
-        assert kinds == ["hosting", "training"]
+        assert kinds == ["hosting", "inference", "training"]
+        served = next(line for line in cost["lines"] if line["kind"] == "inference")
+        assert served["id"] == "bot" and int(served["quantity"]) == reply.usage.total_tokens
         training = next(line for line in cost["lines"] if line["kind"] == "training")
         assert training["tier"] == "global"  # the training type survived the kill -9 with its job
+    finally:
+        server.kill()
+    server = ServerProcess(db).start()
+    try:  # the answered call's tokens were committed before its answer: a kill -9 keeps them on the bill
+        again = httpx.get(server.base + "/_sim/azure/cost", headers={"api-key": "az-served"}).json()
+        assert [ln for ln in again["lines"] if ln["kind"] != "hosting"] == \
+            [ln for ln in cost["lines"] if ln["kind"] != "hosting"]
         assert httpx.delete(server.base + ARM, headers={"api-key": "az-served"}).status_code == 200
     finally:
         server.stop()

@@ -108,7 +108,8 @@ async def delete_deployment(subscription: str, group: str, account: str, name: s
 
 @router.get("/_sim/azure/cost", dependencies=[Depends(require_sim_key)])
 async def azure_cost(request: Request) -> Response:
-    """The Azure account's bill so far (training by tier, hosting per deployment-hour), priced from the catalog.
+    """The Azure account's bill so far (training by tier, RFT hours with the per-job cap, hosting per
+    deployment-hour, deployments' tokens at their base model's rates), priced from the catalog's Azure entries.
     The account's key goes in `api-key` (a Bearer header may carry the server's sim key)."""
     key = request.headers.get("api-key", "").strip()
     tenant = azure_tenant(request.app.state.backend.tenancy, key) if key else None

@@ -11,6 +11,8 @@ from typing import Any, Optional
 from fastapi import APIRouter, Request, Response
 
 from ftsim.api.http.deps import BackendDep, TenantDep, json_list_response, json_response
+from ftsim.simulator.fine_tuning import azure as azure_jobs
+from ftsim.simulator.fine_tuning.azure import AZURE_TRAINING_TYPE_STATE
 from ftsim.simulator.fine_tuning.types import CreateJobRequest, FineTuningJob
 
 router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["fine_tuning"])
@@ -28,9 +30,11 @@ def _metadata_filter(request: Request) -> tuple[dict[str, str] | None, bool]:
 
 
 @router.post("", response_model=FineTuningJob)
-def create_job(body: CreateJobRequest, backend: BackendDep, tenant: TenantDep) -> Response:
-    """Create a fine-tuning job (it starts in `validating_files`)."""
-    return json_response(backend.jobs.create(tenant, **body.model_dump()))
+def create_job(body: CreateJobRequest, backend: BackendDep, tenant: TenantDep, request: Request) -> Response:
+    """Create a fine-tuning job (it starts in `validating_files`); an Azure job keeps its training type with it."""
+    training_type = (request.scope.get("state") or {}).get(AZURE_TRAINING_TYPE_STATE)
+    hook = azure_jobs.training_type_writer(backend, tenant, training_type) if training_type else None
+    return json_response(backend.jobs.create(tenant, **body.model_dump(), on_create=hook))
 
 
 @router.get("", response_model=dict[str, Any])
