@@ -493,7 +493,7 @@ class FineTuningJobs:
     def _check_concurrency(self, tenant: Tenant, snapshot: str) -> None:
         limit = self.backend.config.max_concurrent_jobs_per_model
         running = sum(1 for _, row in self.backend.store.scan("job", tenant.key)
-                      if row["status"] not in lifecycle.TERMINAL and JobPlan.from_row(row).snapshot == snapshot)
+                      if row["status"] not in lifecycle.TERMINAL and JobPlan.snapshot_of(row) == snapshot)
         if running >= limit:
             raise RateLimitError(
                 f"You can only have {limit} simultaneous fine-tuning jobs for {snapshot} per organization. "

@@ -182,7 +182,7 @@ class InjectedFault(BaseModel):
     param: Optional[str] = None
 
 
-PLAN_KEY = "_sim"  # where a stored job row keeps its plan (the layout of existing databases); only this module reads it
+PLAN_KEY = "_sim"  # where a stored job row keeps its plan (the layout of existing databases); read only here
 
 
 class JobPlan(BaseModel):
@@ -228,6 +228,14 @@ class JobPlan(BaseModel):
     def from_row(cls, row: dict[str, Any]) -> "JobPlan":
         """The plan of a stored job row."""
         return cls.model_validate(row[PLAN_KEY])
+
+    @staticmethod
+    def snapshot_of(row: dict[str, Any]) -> Optional[str]:
+        """The base snapshot of a stored job row, read without validating its whole plan: every create counts the
+        tenant's unfinished jobs per snapshot, and validating each plan there made creates several times slower."""
+        plan = row.get(PLAN_KEY)
+        snapshot = plan.get("snapshot") if isinstance(plan, dict) else None
+        return snapshot if isinstance(snapshot, str) else None
 
 
 class JobRecord(BaseModel):
