@@ -38,6 +38,7 @@ from ftsim.simulator.core.backend import Backend, SimConfig
 from ftsim.simulator.core.clock import DEFAULT_START, ManualClock, ScaledClock
 from ftsim.simulator.core.store import Store
 from ftsim.simulator.core.tenancy import tenant_from_spec
+from ftsim.simulator.fine_tuning.types import PLAN_KEY
 
 if TYPE_CHECKING:
     import openai
@@ -65,7 +66,7 @@ def _start(start: Any) -> float:
 
 
 def _public(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k != "_sim"}
+    return {k: v for k, v in record.items() if k != PLAN_KEY}
 
 
 class _View:

@@ -145,17 +145,18 @@ def report_billed_hours(adv: Any) -> None:
     from ftsim.simulator.core import dialect
     from ftsim.simulator.fine_tuning.lifecycle import ACTIVE, make_event
 
-    job = adv.job
-    if not dialect.is_azure_job_id(job["id"]) or job["status"] in ACTIVE:
+    rec = adv.record
+    job, plan = rec.job, rec.plan
+    if not dialect.is_azure_job_id(job.id) or job.status in ACTIVE:
         return
-    if (job.get("method") or {}).get("type") != "reinforcement" or not job["_sim"].get("total_steps"):
+    if job.method.type != "reinforcement" or not plan.total_steps:
         return
-    hours = f"{billed_hours(JobRecord.from_row(job)):.3f}"
-    if hours == job["_sim"].get("hours_reported", "0.000"):
+    hours = f"{billed_hours(rec):.3f}"
+    if hours == (plan.hours_reported or "0.000"):
         return
-    job["_sim"]["hours_reported"] = hours  # a plan key of this module's own (JobPlan keeps unknown keys)
-    at = max((e["created_at"] for e in adv.events), default=job.get("finished_at") or job["created_at"])
-    adv.events.append(make_event(job, at, f"Training hours billed: {hours}"))
+    plan.hours_reported = hours
+    at = max((e["created_at"] for e in adv.events), default=job.finished_at or job.created_at)
+    adv.events.append(make_event(rec, at, f"Training hours billed: {hours}"))
 
 
 def training_line(rec: JobRecord, training_type: str) -> CostLine | None:

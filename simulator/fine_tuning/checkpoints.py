@@ -16,9 +16,9 @@
     (its dropped entry has `"model": None`).
 * The final checkpoint is named exactly like `fine_tuned_model`; the others `ft:...:{own id8}:ckpt-step-{N}`.
 
-The job's `_sim["kept"]` lists the stored checkpoints, oldest first, as `[step, checkpoint id, model name]`. An RFT
-job's `_sim["kept_rewards"]` maps each kept step (as a string) to the `valid_reward_mean` it is ranked by (None:
-lowest). The checkpoint object's `metrics` has no reward field in the OpenAPI schema, so RFT checkpoints carry
+The job's plan `kept` (`JobPlan.kept`) lists the stored checkpoints, oldest first, as `[step, checkpoint id, model
+name]`. An RFT job's `kept_rewards` maps each kept step (as a string) to the `valid_reward_mean` it is ranked by
+(None: lowest). The checkpoint object's `metrics` has no reward field in the OpenAPI schema, so RFT checkpoints carry
 `{"step": N}` only.
 """
 
@@ -32,6 +32,7 @@ from typing import Any
 
 from ftsim.simulator.core import dialect
 from ftsim.simulator.core.ids import base62
+from ftsim.simulator.fine_tuning.types import FineTuningJob, JobPlan, JobRecord
 
 __all__ = [
     "KEEP",
@@ -60,67 +61,79 @@ def checkpoint_name(snapshot: str, org_slug: str, suffix: str | None, job_id: st
     return dialect.checkpoint_name(snapshot, suffix, job_id, step) or f"ft:{snapshot}:{org_slug}:{suffix or ''}:{own}:ckpt-step-{step}"
 
 
-def ckpt_name(job: dict, step: int) -> str:
+def ckpt_name(rec: JobRecord, step: int) -> str:
     """The name of the job's non-final checkpoint at `step`."""
-    sim = job["_sim"]
-    return checkpoint_name(sim["snapshot"], sim["org_slug"], job.get("user_provided_suffix"), job["id"], step)
+    plan, job = rec.plan, rec.job
+    return checkpoint_name(plan.snapshot, plan.org_slug, job.user_provided_suffix, job.id, step)
 
 
-def checkpoint_record(job: dict, step: int, at: int, name: str, metrics: dict[str, Any]) -> dict[str, Any]:
+def checkpoint_record(rec: JobRecord, step: int, at: int, name: str, metrics: dict[str, Any]) -> dict[str, Any]:
     """A `fine_tuning.job.checkpoint` record."""
+    job_id = rec.job.id
     return {
         "object": "fine_tuning.job.checkpoint",
-        "id": dialect.checkpoint_id(job["id"], step) or "ftckpt_" + derived_id(job["id"], f"ckpt:{step}", 24),
+        "id": dialect.checkpoint_id(job_id, step) or "ftckpt_" + derived_id(job_id, f"ckpt:{step}", 24),
         "created_at": int(at),
         "fine_tuned_model_checkpoint": name,
-        "fine_tuning_job_id": job["id"],
+        "fine_tuning_job_id": job_id,
         "metrics": metrics,
         "step_number": step,
     }
 
 
-def epoch_checkpoint_steps(sim: dict) -> list[int]:
+def epoch_checkpoint_steps(plan: JobPlan) -> list[int]:
     """Epoch-end steps that get a checkpoint (the last 3 epochs), oldest first, the final step included."""
-    spe, n = sim["steps_per_epoch"], sim["n_epochs"]
+    spe, n = _req(plan.steps_per_epoch), _req(plan.n_epochs)
     return [e * spe for e in range(max(1, n - 2), n + 1)]
 
 
-def ranks_by_reward(job: dict) -> bool:
+def ranks_by_reward(job: FineTuningJob) -> bool:
     """True when the job keeps its best checkpoints by `valid_reward_mean` (RFT) rather than the newest."""
-    return (job.get("method") or {}).get("type") == "reinforcement"
+    return job.method.type == "reinforcement"
 
 
-def _rank(sim: dict, entry: list) -> tuple[float, int]:
+def _req(value: int | None) -> int:
+    """A plan value set once the files are validated (checkpoints are planned only after that)."""
+    assert value is not None, "the job's steps are not planned yet"
+    return value
+
+
+def _rank(plan: JobPlan, entry: list[Any]) -> tuple[float, int]:
     """Retention order of a kept RFT entry: (reward, step), a missing reward lowest, the newer step winning ties."""
-    reward = sim.get("kept_rewards", {}).get(str(entry[0]))
+    reward = (plan.kept_rewards or {}).get(str(entry[0]))
     return (-math.inf if reward is None else float(reward), int(entry[0]))
 
 
 def add_checkpoint(
-    job: dict, out: Any, step: int, at: int, name: str, metrics: Callable[[int], dict[str, Any]],
+    rec: JobRecord, out: Any, step: int, at: int, name: str, metrics: Callable[[int], dict[str, Any]],
     *, model: bool = True, reward: float | None = None,
 ) -> None:
     """Store a checkpoint (and its model unless final), then drop beyond `KEEP` the oldest (RFT: the lowest `reward`)."""
-    sim = job["_sim"]
-    record = checkpoint_record(job, step, at, name, metrics(step))
+    plan = rec.plan
+    record = checkpoint_record(rec, step, at, name, metrics(step))
     out.checkpoints.append(record)
     if model:
         out.models.append({"id": name, "created": int(at), "step": step, "checkpoint": True})
-    kept = sim.setdefault("kept", [])
+    if plan.kept is None:
+        plan.kept = []
+    kept = plan.kept
     kept.append([step, record["id"], name])
-    ranked = ranks_by_reward(job)
+    ranked = ranks_by_reward(rec.job)
     if ranked:
-        sim.setdefault("kept_rewards", {})[str(step)] = reward
+        if plan.kept_rewards is None:
+            plan.kept_rewards = {}
+        plan.kept_rewards[str(step)] = reward
     while len(kept) > KEEP:  # the store writes `out.checkpoints` first, then deletes `out.dropped`
-        worst = min(range(len(kept)), key=lambda i: _rank(sim, kept[i])) if ranked else 0
+        worst = min(range(len(kept)), key=lambda i: _rank(plan, kept[i])) if ranked else 0
         old_step, old_id, old_name = kept.pop(worst)
-        sim.get("kept_rewards", {}).pop(str(old_step), None)
-        final = old_name == sim.get("model_name")  # the job's tuned model outlives its checkpoint record
+        if plan.kept_rewards is not None:
+            plan.kept_rewards.pop(str(old_step), None)
+        final = old_name == plan.model_name  # the job's tuned model outlives its checkpoint record
         out.dropped.append({"checkpoint_id": old_id, "model": None if final else old_name})
 
 
-def end_of_job_steps(sim: dict) -> list[int]:
+def end_of_job_steps(plan: JobPlan) -> list[int]:
     """Non-final kept epoch checkpoints announced at the end of the job, newest first (pause ones were announced)."""
-    total, snapshots = sim["total_steps"], set(sim.get("snapshots", []))
-    steps = {int(s) for s, _, _ in sim.get("kept", []) if s != total and s not in snapshots}
+    total, snapshots = plan.total_steps, set(plan.snapshots or [])
+    steps = {int(s) for s, _, _ in plan.kept or [] if s != total and s not in snapshots}
     return sorted(steps, reverse=True)

@@ -18,40 +18,44 @@ from ftsim.pricing.costs.money import CENT, SECONDS_PER_HOUR, quantize
 from ftsim.pricing.costs.rft import RftDuration, rft_cost
 from ftsim.pricing.costs.training import training_cost
 from ftsim.simulator.fine_tuning.throughput import loop_seconds
+from ftsim.simulator.fine_tuning.types import JobPlan, JobRecord
 
 __all__ = ["job_cost", "last_checkpoint_step"]
 
 
-def job_cost(rec: dict[str, Any], catalog: Any) -> dict[str, Any]:
+def job_cost(rec: JobRecord, catalog: Any) -> dict[str, Any]:
     """A JSON-ready cost summary of one stored job record."""
-    sim = rec["_sim"]
-    kind = rec["method"]["type"]
-    entry = catalog.resolve(sim["snapshot"])
-    outcome = sim.get("outcome") or {}
+    job, plan = rec.job, rec.plan
+    kind = job.method.type
+    entry = catalog.resolve(plan.snapshot)
+    outcome = plan.outcome
     out: dict[str, Any] = {
-        "object": "fine_tuning.job.cost", "job_id": rec["id"], "status": rec["status"], "model": sim["snapshot"],
+        "object": "fine_tuning.job.cost", "job_id": job.id, "status": job.status, "model": plan.snapshot,
         "method": kind, "currency": "USD", "billing": entry.training.unit if entry.training else None,
         "trained_tokens": None, "training_hours": None, "training_seconds": None, "cost_usd": None,
         "note": None,
     }
-    if not outcome.get("ok"):
-        out["note"] = "not billed: the files are not validated yet" if not outcome else "not billed: validation failed"
+    if outcome is None or not outcome.ok:
+        out["note"] = "not billed: the files are not validated yet" if outcome is None else \
+            "not billed: validation failed"
         return out
     try:
         if kind == "reinforcement":
-            steps = sim["steps_done"]
-            if rec["status"] == "failed":  # captured forward progress: work after the last checkpoint is not billed
-                steps = last_checkpoint_step(sim)
-            seconds = loop_seconds(steps, sim["sec_per_step"])
+            steps = int(plan.steps_done or 0)
+            if job.status == "failed":  # captured forward progress: work after the last checkpoint is not billed
+                steps = last_checkpoint_step(plan)
+            assert plan.sec_per_step is not None  # validated: the steps are planned
+            seconds = loop_seconds(steps, plan.sec_per_step)
             cost = rft_cost(entry, _measured(seconds), catalog=catalog)
             out.update(training_hours=str(cost.duration.hours_expected), training_seconds=seconds,
                        cost_usd=str(cost.total_cost_usd))
         else:
-            tokens_cost = training_cost(entry, method=kind, tokens_per_epoch=outcome["tokens_per_epoch"],
-                                        n_epochs=sim["n_epochs"])
+            assert outcome.tokens_per_epoch is not None and plan.n_epochs is not None  # validated: planned
+            tokens_cost = training_cost(entry, method=kind, tokens_per_epoch=outcome.tokens_per_epoch,
+                                        n_epochs=plan.n_epochs)
             out.update(trained_tokens=tokens_cost.trained_tokens, cost_usd=str(tokens_cost.cost_usd))
-            if rec["status"] != "succeeded":
-                out["note"] = "planned: billed on success" if rec["status"] not in ("failed", "cancelled") else \
+            if job.status != "succeeded":
+                out["note"] = "planned: billed on success" if job.status not in ("failed", "cancelled") else \
                     "estimate of the full job; the live API bills only completed work"
     except PricingError as exc:
         out["note"] = str(exc)
@@ -65,13 +69,13 @@ def _measured(seconds: int) -> RftDuration:
                        hours_expected=hours, hours_high=hours, given=False, samples=0, n_evals=0, graded_calls=0)
 
 
-def last_checkpoint_step(sim: dict[str, Any]) -> int:
+def last_checkpoint_step(plan: JobPlan) -> int:
     """The step of an RFT job's newest checkpoint so far, kept or since ranked out (0 before the first).
 
     RFT checkpoints come at every validation step (`eval_every`) and at each pause, so the newest one is derived
     from the steps done rather than from the three kept, which are the best, not the newest.
     """
-    steps, every = int(sim["steps_done"]), int(sim.get("eval_every") or 0)
+    steps, every = int(plan.steps_done or 0), int(plan.eval_every or 0)
     at_validation = (steps // every) * every if every > 0 else 0
-    paused = [int(s) for s in sim.get("snapshots", []) if int(s) <= steps]
+    paused = [int(s) for s in plan.snapshots or [] if int(s) <= steps]
     return max([at_validation, *paused])

@@ -24,6 +24,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
+from pydantic import ValidationError
+
 from ftsim.pricing.costs.hyperparameters import auto_batch_size, auto_n_epochs
 from ftsim.simulator.fine_tuning import params as job_params
 from ftsim.simulator.fine_tuning import lifecycle
@@ -32,7 +34,7 @@ from ftsim.simulator.fine_tuning import wind_down
 from ftsim.simulator.fine_tuning import azure as azure_jobs
 from ftsim.simulator.core import dialect
 from ftsim.simulator.core.errors import BadRequestError, NotFoundError, RateLimitError, ServiceUnavailableError
-from ftsim.simulator.fine_tuning.types import FineTuningJob, JobPlan, JobRecord
+from ftsim.simulator.fine_tuning.types import FineTuningJob, InjectedFault, JobPlan, JobRecord
 from ftsim.simulator.fine_tuning.validation import fault_spec, validate_files
 from ftsim.simulator.fine_tuning.loss_curve import results_csv
 from ftsim.simulator.core.pagination import check_limit, list_envelope
@@ -79,21 +81,31 @@ class FineTuningJobs:
     def _rebuild(self) -> None:
         self._due.clear()
         self._validating.clear()
-        for tenant_key, rec in self.backend.store.scan("job"):
-            due = rec.get("_sim", {}).get("next_due")
-            if rec["status"] in lifecycle.ACTIVE and due is not None:
-                self._due[(tenant_key, rec["id"])] = due
-                if rec["status"] == "validating_files":
-                    self._validating.add((tenant_key, rec["id"]))
+        for (tenant_key, job_id), (due, status) in self._moving_rows().items():
+            self._due[(tenant_key, job_id)] = due
+            if status == "validating_files":
+                self._validating.add((tenant_key, job_id))
+
+    def _moving_rows(self) -> dict[tuple[str, str], tuple[int, str]]:
+        """(tenant key, job id) -> (next change, status) of every committed job that moves with the clock.
+
+        A row whose plan does not load as a `JobPlan` is left out (logged): advancing it could only fail."""
+        rows: dict[tuple[str, str], tuple[int, str]] = {}
+        for tenant_key, row in self.backend.store.scan("job"):
+            if row.get("status") not in lifecycle.ACTIVE:
+                continue
+            try:
+                due = JobPlan.from_row(row).next_due
+            except (KeyError, TypeError, ValidationError):
+                _log.warning("fine-tuning job %s has an unreadable plan; it is not scheduled", row.get("id"))
+                continue
+            if due is not None:
+                rows[(tenant_key, row["id"])] = (due, row["status"])
+        return rows
 
     def schedule_from_rows(self) -> dict[tuple[str, str], int]:
         """The schedule as the committed rows say it: (tenant key, job id) -> when the job next changes."""
-        rows: dict[tuple[str, str], int] = {}
-        for tenant_key, rec in self.backend.store.scan("job"):
-            due = rec.get("_sim", {}).get("next_due")
-            if rec["status"] in lifecycle.ACTIVE and due is not None:
-                rows[(tenant_key, rec["id"])] = due
-        return rows
+        return {key: due for key, (due, _) in self._moving_rows().items()}
 
     def schedule(self) -> dict[tuple[str, str], int]:
         """A copy of the in-memory schedule (what `schedule_from_rows` must equal once no catch-up is under way)."""
@@ -113,30 +125,33 @@ class FineTuningJobs:
         else:
             self._validating.discard(key)
 
-    def _record(self, tenant: Tenant, job_id: str) -> dict[str, Any]:
-        rec = self.backend.store.get("job", tenant.key, job_id) if isinstance(job_id, str) else None
-        if rec is None:
+    def _row(self, tenant: Tenant, job_id: str) -> dict[str, Any]:
+        row = self.backend.store.get("job", tenant.key, job_id) if isinstance(job_id, str) else None
+        if row is None:
             raise not_found(job_id)
-        return rec
+        return row
+
+    def _record(self, tenant: Tenant, job_id: str) -> JobRecord:
+        return JobRecord.from_row(self._row(tenant, job_id))
 
     @staticmethod
-    def _tenant_of(rec: dict[str, Any]) -> Tenant:
-        t = rec["_sim"]["tenant"]
+    def _tenant_of(rec: JobRecord) -> Tenant:
+        t = rec.plan.tenant
         return Tenant(org_id=t[0], org_slug=t[1], project_id=t[2])
 
-    def _apply(self, tenant_key: str, adv: lifecycle.Advance) -> dict[str, Any]:
+    def _apply(self, tenant_key: str, adv: lifecycle.Advance) -> JobRecord:
         """Store what an advance produced and reschedule the job (in memory once the caller's transaction commits)."""
-        store, job = self.backend.store, adv.job
+        store, rec = self.backend.store, adv.record
+        job, plan = rec.job, rec.plan
         azure_jobs.report_billed_hours(adv)  # Azure: "Training hours billed" events (simulator/fine_tuning/azure.py)
-        store.put_many("event", tenant_key, adv.events, parent=job["id"])  # in order: listings go by insertion
-        store.put_many("checkpoint", tenant_key, adv.checkpoints, parent=job["id"])
-        sim = job["_sim"]
+        store.put_many("event", tenant_key, adv.events, parent=job.id)  # in order: listings go by insertion
+        store.put_many("checkpoint", tenant_key, adv.checkpoints, parent=job.id)
         for model in adv.models:
             store.put("model", tenant_key, model["id"], {
-                "id": model["id"], "object": "model", "created": model["created"], "owned_by": self._tenant_of(job).owner,
-                "fine_tuning_job_id": job["id"], "base_model": sim["snapshot"], "training_file": job["training_file"],
-                "validation_file": job.get("validation_file"), "method": job["method"]["type"],
-                "checkpoint": model["checkpoint"], "step_number": model["step"], "project_id": sim["tenant"][2],
+                "id": model["id"], "object": "model", "created": model["created"], "owned_by": self._tenant_of(rec).owner,
+                "fine_tuning_job_id": job.id, "base_model": plan.snapshot, "training_file": job.training_file,
+                "validation_file": job.validation_file, "method": job.method.type,
+                "checkpoint": model["checkpoint"], "step_number": model["step"], "project_id": plan.tenant[2],
             })
         for gone in adv.dropped:  # beyond the 3 kept checkpoints (reference §3.3), with what was granted on them
             store.delete("checkpoint", tenant_key, gone["checkpoint_id"])
@@ -145,21 +160,22 @@ class FineTuningJobs:
             store.delete("model", tenant_key, gone["model"])
             store.delete_children("permission", tenant_key, gone["model"])
         if adv.succeeded:
-            job["result_files"] = [self._result_file(job).id]
-        sim["next_due"] = due = adv.next_due if job["status"] in lifecycle.ACTIVE else None
-        JobPlan.model_validate(sim)  # the stored plan is always a valid JobPlan (else this job fails alone)
-        store.put("job", tenant_key, job["id"], job)
-        key, validating = (tenant_key, job["id"]), job["status"] == "validating_files"
+            job.result_files = [self._result_file(rec).id]
+        plan.next_due = due = adv.next_due if job.status in lifecycle.ACTIVE else None
+        # to_row checks the plan: the stored plan is always a valid JobPlan (else this job fails alone)
+        store.put("job", tenant_key, job.id, rec.to_row())
+        key, validating = (tenant_key, job.id), job.status == "validating_files"
         store.after_commit(lambda: self._set_due(key, due, validating))
-        return job
+        return rec
 
-    def _result_file(self, job: dict[str, Any]) -> Any:
-        sim = job["_sim"]
-        text = results_csv(sim["seed"], sim["total_steps"], steps_per_epoch=sim["steps_per_epoch"],
-                           has_validation=bool(job.get("validation_file")))
-        return self.backend.files.create_bytes(self._tenant_of(job), filename="step_metrics.csv",
+    def _result_file(self, rec: JobRecord) -> Any:
+        plan, job = rec.plan, rec.job
+        assert plan.total_steps is not None and plan.steps_per_epoch is not None  # a succeeded job was planned
+        text = results_csv(plan.seed, plan.total_steps, steps_per_epoch=plan.steps_per_epoch,
+                           has_validation=bool(job.validation_file))
+        return self.backend.files.create_bytes(self._tenant_of(rec), filename="step_metrics.csv",
                                                purpose="fine-tune-results", content=base64.b64encode(text.encode()),
-                                               created_at=job["finished_at"])  # live: the finish time
+                                               created_at=job.finished_at)  # live: the finish time
 
     # -- catch-up ---------------------------------------------------------------------------------------------
 
@@ -183,14 +199,14 @@ class FineTuningJobs:
     def expected_end(self, tenant_key: str, job_id: str) -> int | None:
         """When the job reaches a terminal status if nothing interferes: known once its files are validated and
         while it moves with the clock; None otherwise (validation pending or failed, paused, terminal, unknown)."""
-        row = self.backend.store.get("job", tenant_key, job_id)
-        if row is None or row["status"] not in lifecycle.ACTIVE:
+        rec = self.record(tenant_key, job_id)
+        if rec is None or rec.job.status not in lifecycle.ACTIVE:
             return None
-        plan = JobPlan.model_validate(row["_sim"])
+        plan = rec.plan
         if plan.outcome is None or not plan.outcome.ok:
             return None
-        out = lifecycle.advance(row, 2**40)  # pure: the rest of the job's life, computed, not stored
-        if out.job["status"] not in lifecycle.TERMINAL or not out.events:
+        out = lifecycle.advance(rec, 2**40)  # pure: the rest of the job's life, computed, not stored
+        if out.record.job.status not in lifecycle.TERMINAL or not out.events:
             return None
         return max(e["created_at"] for e in out.events)
 
@@ -209,7 +225,7 @@ class FineTuningJobs:
         self._advance_batches([key for key in due if key not in validating], now)
         unavailable: ServiceUnavailableError | None = None
         store = self.backend.store
-        pending: list[tuple[tuple[str, str], Any, BaseException | None]] = []
+        pending: list[tuple[tuple[str, str], tuple[dict[str, Any], JobRecord] | None, BaseException | None]] = []
         started = time.monotonic()
 
         def flush() -> None:
@@ -226,15 +242,22 @@ class FineTuningJobs:
             for key in due:
                 if key not in validating or not self._claim([key]):
                     continue
-                rec = store.get("job", *key)
-                large = rec is None or rec["_sim"].get("files_bytes", _LARGE_SCAN) >= _LARGE_SCAN
+                row = store.get("job", *key)
+                scanned: tuple[dict[str, Any], JobRecord] | None = None
+                error: BaseException | None = None
+                rec: JobRecord | None = None
+                try:
+                    rec = JobRecord.from_row(row) if row is not None else None
+                except (KeyError, TypeError, ValidationError) as exc:  # failed alone in _advance_one
+                    error = exc
+                files_bytes = rec.plan.files_bytes if rec is not None else None
+                large = files_bytes is None or files_bytes >= _LARGE_SCAN  # unknown (older rows): large
                 if pending and (large or len(pending) >= _BATCH or time.monotonic() - started > _BATCH_SECONDS):
                     flush()
                     started = time.monotonic()
-                scanned, error = None, None
-                if rec is not None and lifecycle.needs_validation(rec, now):
+                if row is not None and rec is not None and lifecycle.needs_validation(rec, now):
                     try:
-                        scanned = (rec, self._validate(rec))  # the scan: no lock, no transaction
+                        scanned = (row, self._validate(rec))  # the scan: no lock, no transaction
                     except ServiceUnavailableError as exc:  # a broken install (tokenizer): the job stays in validation
                         unavailable = exc
                         self._release([key])
@@ -269,19 +292,20 @@ class FineTuningJobs:
             finally:
                 self._release(claimed)
 
-    def _advance_one(self, key: tuple[str, str], now: int, scanned: tuple[dict[str, Any], dict[str, Any]] | None,
+    def _advance_one(self, key: tuple[str, str], now: int, scanned: tuple[dict[str, Any], JobRecord] | None,
                      error: BaseException | None) -> None:
         """Advance one claimed job in a savepoint of the open transaction; if that raises, fail it alone."""
         store, (tenant_key, job_id) = self.backend.store, key
         if error is None:
             try:
                 with store.savepoint():
-                    cur = store.get("job", tenant_key, job_id)
-                    if cur is None or cur["status"] not in lifecycle.ACTIVE:
+                    row = store.get("job", tenant_key, job_id)
+                    if row is None or row["status"] not in lifecycle.ACTIVE:
                         store.after_commit(lambda: self._set_due(key, None))
                         return
+                    cur = JobRecord.from_row(row)
                     if lifecycle.needs_validation(cur, now):
-                        if scanned is None or cur != scanned[0]:
+                        if scanned is None or row != scanned[0]:
                             return  # changed while its files were scanned: the next catch-up starts again
                         cur = scanned[1]
                     self._apply(tenant_key, lifecycle.advance(cur, now))
@@ -294,24 +318,24 @@ class FineTuningJobs:
                    f"({type(error).__name__}). The server log has the details.")
         try:
             with store.savepoint():
-                cur = store.get("job", tenant_key, job_id)
-                if cur is None or cur["status"] not in lifecycle.ACTIVE:
+                row = store.get("job", tenant_key, job_id)
+                if row is None or row["status"] not in lifecycle.ACTIVE:
                     store.after_commit(lambda: self._set_due(key, None))
                     return
-                self._apply(tenant_key, lifecycle.fail_now(cur, now, {"code": "internal_error", "param": None,
+                self._apply(tenant_key, lifecycle.fail_now(JobRecord.from_row(row), now, {"code": "internal_error", "param": None,
                                                                       "message": message}))
         except Exception:  # noqa: BLE001
             _log.exception("fine-tuning job %s could not be marked failed either; it is no longer scheduled", job_id)
             store.after_commit(lambda: self._set_due(key, None))
 
-    def _validate(self, rec: dict[str, Any]) -> dict[str, Any]:
+    def _validate(self, rec: JobRecord) -> JobRecord:
         """Attach the validation outcome (scan the files; consult injected faults)."""
-        sim, tenant = rec["_sim"], self._tenant_of(rec)
+        plan, job, tenant = rec.plan, rec.job, self._tenant_of(rec)
         faults = getattr(self.backend, "faults", None)
-        fault = fault_spec(faults.job_failure(tenant, FineTuningJob.from_record(rec)) if faults else None)
+        fault = fault_spec(faults.job_failure(tenant, job.model_copy(deep=True)) if faults else None)
         if fault is not None and fault["at_step"] is None:
             return lifecycle.fail_validation(rec, fault)
-        entry = self.backend.catalog.resolve(sim["snapshot"])
+        entry = self.backend.catalog.resolve(plan.snapshot)
         files = self.backend.files
 
         def path_of(file_id: str) -> Any:
@@ -320,19 +344,21 @@ class FineTuningJobs:
             except NotFoundError:
                 return None
 
-        validation = (rec["validation_file"], path_of(rec["validation_file"])) if rec.get("validation_file") else None
-        result = validate_files(method=rec["method"]["type"], entry=entry,
-                                training=(rec["training_file"], path_of(rec["training_file"])), validation=validation)
+        validation = (job.validation_file, path_of(job.validation_file)) if job.validation_file else None
+        result = validate_files(method=job.method.type, entry=entry,
+                                training=(job.training_file, path_of(job.training_file)), validation=validation)
         if result.error is not None:
             return lifecycle.fail_validation(rec, result.error)
         n = result.n_examples
         rec = lifecycle.resolve_plan(
             rec, n_examples=n, tokens_per_epoch=result.tokens_per_epoch, auto_epochs=auto_n_epochs(n),
             auto_batch=auto_batch_size(n), lr_default=_lr_default(entry, self.backend.catalog),
-            tps=throughput.tokens_per_second(sim["snapshot"], entry), n_validation=result.n_validation,
+            tps=throughput.tokens_per_second(plan.snapshot, entry), n_validation=result.n_validation,
         )
         if fault is not None:
-            rec["_sim"]["fault"] = {**fault, "at_step": max(1, min(fault["at_step"], rec["_sim"]["total_steps"]))}
+            total = rec.plan.total_steps
+            assert total is not None  # resolve_plan planned the steps
+            rec.plan.fault = InjectedFault.model_validate({**fault, "at_step": max(1, min(fault["at_step"], total))})
         return rec
 
     # -- create -----------------------------------------------------------------------------------------------
@@ -385,7 +411,7 @@ class FineTuningJobs:
                 on_create(job_id)
             if seed is None:
                 seed = int.from_bytes(hashlib.sha256(job_id.encode()).digest()[:4], "big") & 0x7FFFFFFF
-            rec = {
+            public = {
                 "object": "fine_tuning.job", "id": job_id, "model": model if model.startswith("ft:") else snapshot,
                 "created_at": now,
                 "finished_at": None, "fine_tuned_model": None, "organization_id": tenant.org_id,
@@ -396,15 +422,15 @@ class FineTuningJobs:
                 "metadata": metadata, "usage_metrics": None, "shared_with_openai": False,
                 "eval_id": "eval_" + lifecycle.derived_id(job_id, "eval", 32) if kind == "reinforcement" else None,
                 "method": norm_method,
-                "_sim": {
-                    "seed": seed, "snapshot": snapshot, "org_slug": tenant.org_slug,
-                    "tenant": [tenant.org_id, tenant.org_slug, tenant.project_id],
-                    "model_name": lifecycle.model_name(snapshot, tenant.org_slug, suffix, job_id),
-                    "validate_until": now + throughput.validation_seconds(files_bytes, seed),
-                    "files_bytes": files_bytes,
-                    "outcome": None, "seq": 0,
-                },
             }
+            plan = JobPlan(
+                seed=seed, snapshot=snapshot, org_slug=tenant.org_slug,
+                tenant=[tenant.org_id, tenant.org_slug, tenant.project_id],
+                model_name=lifecycle.model_name(snapshot, tenant.org_slug, suffix, job_id),
+                validate_until=now + throughput.validation_seconds(files_bytes, seed),
+                files_bytes=files_bytes, outcome=None, seq=0,
+            )
+            rec = JobRecord(job=FineTuningJob.model_validate(public), plan=plan)
             events = [lifecycle.make_event(rec, now, f"Created fine-tuning job: {job_id}")]
             text = f"Validating training file: {training_file}"
             if validation_file is not None:
@@ -414,8 +440,8 @@ class FineTuningJobs:
                 events.append(lifecycle.make_event(rec, now, warning, level="warn"))
             if blocked:
                 events.append(lifecycle.make_event(rec, now, blocked, level="warn"))
-            adv = lifecycle.Advance(job=rec, events=events, next_due=rec["_sim"]["validate_until"])
-            return FineTuningJob.from_record(self._apply(tenant.key, adv))
+            adv = lifecycle.Advance(record=rec, events=events, next_due=plan.validate_until)
+            return self._apply(tenant.key, adv).job
 
     def _check_grader(self, grader: Any) -> None:
         """The grader as /v1/fine_tuning/alpha/graders/validate checks it, the 400 naming the job's parameter."""
@@ -473,8 +499,8 @@ class FineTuningJobs:
 
     def _check_concurrency(self, tenant: Tenant, snapshot: str) -> None:
         limit = self.backend.config.max_concurrent_jobs_per_model
-        running = sum(1 for _, rec in self.backend.store.scan("job", tenant.key)
-                      if rec["status"] not in lifecycle.TERMINAL and rec["_sim"]["snapshot"] == snapshot)
+        running = sum(1 for _, row in self.backend.store.scan("job", tenant.key)
+                      if row["status"] not in lifecycle.TERMINAL and JobPlan.snapshot_of(row) == snapshot)
         if running >= limit:
             raise RateLimitError(
                 f"You can only have {limit} simultaneous fine-tuning jobs for {snapshot} per organization. "
@@ -486,7 +512,7 @@ class FineTuningJobs:
 
     def retrieve(self, tenant: Tenant, job_id: str) -> FineTuningJob:
         """One job (404 if unknown or another tenant's)."""
-        return FineTuningJob.from_record(self._record(tenant, job_id))
+        return self._record(tenant, job_id).job
 
     def list(self, tenant: Tenant, *, after: str | None = None, limit: int | None = None,
              metadata: dict[str, str] | None = None, metadata_null: bool = False) -> dict[str, Any]:
@@ -507,7 +533,7 @@ class FineTuningJobs:
     def list_events(self, tenant: Tenant, job_id: str, *, after: str | None = None,
                     limit: int | None = None) -> dict[str, Any]:
         """A job's events, newest first."""
-        self._record(tenant, job_id)
+        self._row(tenant, job_id)
         size = check_limit(limit, default=20)
         items, more = self.backend.store.page("event", tenant.key, parent=job_id, after=after, limit=size)
         return list_envelope(items, more, ids=False)
@@ -523,7 +549,7 @@ class FineTuningJobs:
     def list_checkpoints(self, tenant: Tenant, job_id: str, *, after: str | None = None,
                          limit: int | None = None) -> dict[str, Any]:
         """A job's checkpoints, newest first, with first_id/last_id."""
-        self._record(tenant, job_id)
+        self._row(tenant, job_id)
         size = check_limit(limit, default=10)
         items, more = self.backend.store.page("checkpoint", tenant.key, parent=job_id, after=after, limit=size)
         return list_envelope(items, more, ids=True)
@@ -534,11 +560,11 @@ class FineTuningJobs:
         now = self.backend.sync()  # its own step and transactions: this request failing cannot undo it
         with self.backend.lock, self.backend.store.transaction():
             rec = self._record(tenant, job_id)
-            due = rec.get("_sim", {}).get("next_due")
-            if rec["status"] in lifecycle.ACTIVE and due is not None and due <= now \
+            due = rec.plan.next_due
+            if rec.job.status in lifecycle.ACTIVE and due is not None and due <= now \
                     and not lifecycle.needs_validation(rec, now):
                 rec = self._apply(tenant.key, lifecycle.advance(rec, now))  # behind `now`: catch it up first
-            return FineTuningJob.from_record(self._apply(tenant.key, action(rec, now)))
+            return self._apply(tenant.key, action(rec, now)).job
 
     def cancel(self, tenant: Tenant, job_id: str) -> FineTuningJob:
         """Cancel a job that is not terminal (400 otherwise)."""
@@ -558,9 +584,9 @@ class FineTuningJobs:
         A paused job is left as it is: the sources do not say what happens to it."""
         with self.backend.lock, self.backend.store.transaction():
             now = self.backend.sync()
-            for _, rec in list(self.backend.store.scan("job", tenant.key)):
-                if rec["status"] in lifecycle.ACTIVE and rec["training_file"] == file_id:
-                    self._apply(tenant.key, lifecycle.training_file_deleted(rec, now))
+            for _, row in list(self.backend.store.scan("job", tenant.key)):
+                if row["status"] in lifecycle.ACTIVE and row["training_file"] == file_id:
+                    self._apply(tenant.key, lifecycle.training_file_deleted(JobRecord.from_row(row), now))
 
     # -- cost -------------------------------------------------------------------------------------------------
 

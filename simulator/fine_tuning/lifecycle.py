@@ -5,22 +5,22 @@
            ↓                        │            │ pause → paused ─resume→ queued → running …
          failed        cancel from validating_files, queued, running or paused → cancelled
 
-The transitions are data (`TRANSITIONS`). A job is a JSON dict: the public fields of the live object plus a
-private `_sim` plan (seed, timings, step counters). `advance(job, now)` returns the job as it stands at `now`
+The transitions are data (`TRANSITIONS`). A job is a typed `JobRecord`: the public `FineTuningJob` and its private
+`JobPlan` (seed, timings, step counters) apart. `advance(rec, now)` returns the record as it stands at `now`
 together with *every* event, checkpoint and tuned-model record due since the last call, in chronological order:
 advancing hours emits everything in between at once. No I/O, no clock reads, no global random; ids of events,
 checkpoints and model names are derived from the job id, so the same job gives the same world.
 
 The validation outcome needs the dataset (I/O), so the service attaches it with `resolve_plan` or
-`fail_validation` once `needs_validation(job, now)` says it is due; `advance` then applies it at its time.
+`fail_validation` once `needs_validation(rec, now)` says it is due; `advance` then applies it at its time.
 """
 
 from __future__ import annotations
 
-import copy
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ftsim.simulator.fine_tuning import throughput
 from ftsim.simulator.fine_tuning.checkpoints import (
@@ -33,6 +33,7 @@ from ftsim.simulator.fine_tuning.checkpoints import (
 )
 from ftsim.simulator.core import dialect
 from ftsim.simulator.core.errors import BadRequestError
+from ftsim.simulator.fine_tuning.types import Hyperparameters, JobError, JobPlan, JobRecord, JobStatus, ValidationOutcome
 from ftsim.simulator.fine_tuning.loss_curve import (
     checkpoint_metrics_at,
     is_eval_step,
@@ -63,7 +64,7 @@ __all__ = [
     "transition",
 ]
 
-TRANSITIONS: dict[tuple[str, str], str] = {
+TRANSITIONS: dict[tuple[str, str], JobStatus] = {
     ("validating_files", "validated"): "queued",
     ("validating_files", "fail"): "failed",
     ("validating_files", "cancel"): "cancelled",
@@ -86,9 +87,9 @@ _VERB = {"cancel": "cancelled", "pause": "paused", "resume": "resumed"}
 
 @dataclass
 class Advance:
-    """What one call produced: the new job and the records to store, oldest first."""
+    """What one call produced: the new record and the records to store, oldest first."""
 
-    job: dict[str, Any]
+    record: JobRecord
     events: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     models: list[dict[str, Any]] = field(default_factory=list)  # tuned-model records: {id, created, step, checkpoint}
@@ -97,7 +98,7 @@ class Advance:
     next_due: int | None = None  # when the job next changes by itself; None while paused or terminal
 
 
-def transition(status: str, action: str, job_id: str = "") -> str:
+def transition(status: str, action: str, job_id: str = "") -> JobStatus:
     """The status after `action` from `status`; 400 (never 409) when the action is not allowed."""
     target = TRANSITIONS.get((status, action))
     if target is None:
@@ -114,13 +115,14 @@ def model_name(snapshot: str, org_slug: str, suffix: str | None, job_id: str) ->
 _EMPTY: Any = object()
 
 
-def make_event(job: dict, at: int, message: str, *, level: str = "info", data: Any = _EMPTY, type: str = "message") -> dict:
+def make_event(rec: JobRecord, at: int, message: str, *, level: str = "info", data: Any = _EMPTY,
+               type: str = "message") -> dict[str, Any]:
     """A `fine_tuning.job.event` (data `{}` unless given), its id derived from the job's event counter."""
-    sim = job["_sim"]
-    sim["seq"] = sim.get("seq", 0) + 1
+    plan, job_id = rec.plan, rec.job.id
+    plan.seq = seq = plan.seq + 1
     return {
         "object": "fine_tuning.job.event",
-        "id": dialect.event_id(job["id"], sim["seq"]) or "ftevent-" + derived_id(job["id"], f"event:{sim['seq']}", 24),
+        "id": dialect.event_id(job_id, seq) or "ftevent-" + derived_id(job_id, f"event:{seq}", 24),
         "created_at": int(at),
         "level": level,
         "message": message,
@@ -129,10 +131,21 @@ def make_event(job: dict, at: int, message: str, *, level: str = "info", data: A
     }
 
 
-def needs_validation(job: dict, now: int) -> bool:
+def needs_validation(rec: JobRecord, now: int) -> bool:
     """True when the job's files are due to be validated and no outcome is attached yet."""
-    sim = job["_sim"]
-    return job["status"] == "validating_files" and sim.get("outcome") is None and now >= sim["validate_until"]
+    plan = rec.plan
+    return rec.job.status == "validating_files" and plan.outcome is None and now >= plan.validate_until
+
+
+def _int(value: int | None) -> int:
+    """A plan number set once the files are validated (the running phase only starts after that)."""
+    assert value is not None, "the job's steps are not planned yet"
+    return value
+
+
+def _float(value: float | None) -> float:
+    assert value is not None, "the job's steps are not planned yet"
+    return value
 
 
 # -- attaching the validation outcome (pure) ---------------------------------------------------------------
@@ -143,7 +156,7 @@ def _resolved(value: Any, auto: Any) -> Any:
 
 
 def resolve_plan(
-    job: dict,
+    rec: JobRecord,
     *,
     n_examples: int,
     tokens_per_epoch: int,
@@ -152,241 +165,246 @@ def resolve_plan(
     lr_default: float,
     tps: int,
     n_validation: int = 0,
-) -> dict:
+) -> JobRecord:
     """Attach a successful validation: resolve `auto` hyperparameters (mirrored in method) and plan the steps.
 
     RFT: the core training loop lasts the planner's expected duration (`throughput.rft_loop_seconds`).
     """
-    job = copy.deepcopy(job)
-    sim = job["_sim"]
-    kind = job["method"]["type"]
-    hp = job["method"][kind].setdefault("hyperparameters", {})
+    rec = rec.model_copy(deep=True)
+    job, plan = rec.job, rec.plan
+    kind = job.method.type
+    hp = job.method.active().hyperparameters
     hp["n_epochs"] = n_epochs = int(_resolved(hp.get("n_epochs"), auto_epochs))
     hp["batch_size"] = batch = int(_resolved(hp.get("batch_size"), auto_batch))
     hp["learning_rate_multiplier"] = _resolved(hp.get("learning_rate_multiplier"), lr_default)
     if kind == "dpo":
         hp["beta"] = _resolved(hp.get("beta"), 0.1)
-    if job.get("hyperparameters") is not None:
-        job["hyperparameters"] = {
-            "n_epochs": n_epochs,
-            "batch_size": batch,
-            "learning_rate_multiplier": hp["learning_rate_multiplier"],
-        }
+    if job.hyperparameters is not None:
+        job.hyperparameters = Hyperparameters(
+            n_epochs=n_epochs,
+            batch_size=batch,
+            learning_rate_multiplier=hp["learning_rate_multiplier"],
+        )
     steps_per_epoch = math.ceil(n_examples / batch)
     total = n_epochs * steps_per_epoch
     if kind == "reinforcement":
         loop = throughput.rft_loop_seconds(hp, n_examples=n_examples, n_validation=n_validation,
-                                           grader=job["method"][kind].get("grader"))
+                                           grader=job.method.grader())
         per_step = loop / total
     else:
         per_step = throughput.seconds_per_step(
             method=kind, tokens_per_step=batch * tokens_per_epoch / max(n_examples, 1), tps=tps)
-    start = sim["validate_until"] + throughput.queue_seconds(sim["seed"], 0)
+    start = plan.validate_until + throughput.queue_seconds(plan.seed, 0)
     eval_interval = hp.get("eval_interval")
-    sim.update(
-        outcome={"ok": True, "n_examples": n_examples, "tokens_per_epoch": tokens_per_epoch,
-                 "n_validation": n_validation},
-        n_epochs=n_epochs,
-        steps_per_epoch=steps_per_epoch,
-        total_steps=total,
-        sec_per_step=per_step,
-        start_at=start,
-        run_start=start,
-        from_step=0,
-        steps_done=0,
-        metrics_every=max(1, math.ceil(total / MAX_METRIC_EVENTS)),
-        eval_every=eval_interval if isinstance(eval_interval, int) else max(1, total // 10),
-    )
-    return job
+    plan.outcome = ValidationOutcome(ok=True, n_examples=n_examples, tokens_per_epoch=tokens_per_epoch,
+                                     n_validation=n_validation)
+    plan.n_epochs = n_epochs
+    plan.steps_per_epoch = steps_per_epoch
+    plan.total_steps = total
+    plan.sec_per_step = per_step
+    plan.start_at = start
+    plan.run_start = start
+    plan.from_step = 0
+    plan.steps_done = 0
+    plan.metrics_every = max(1, math.ceil(total / MAX_METRIC_EVENTS))
+    plan.eval_every = eval_interval if isinstance(eval_interval, int) else max(1, total // 10)
+    return rec
 
 
-def fail_validation(job: dict, error: dict) -> dict:
+def fail_validation(rec: JobRecord, error: Mapping[str, Any]) -> JobRecord:
     """Attach a failed validation: `error` is {code, message, param}; the job fails at its validation time."""
-    job = copy.deepcopy(job)
-    job["_sim"]["outcome"] = {"ok": False, "error": dict(error)}
-    return job
+    rec = rec.model_copy(deep=True)
+    rec.plan.outcome = ValidationOutcome(ok=False, error=dict(error))
+    return rec
 
 
 # -- the clock-driven part -----------------------------------------------------------------------------------
 
 
-def _step_time(sim: dict, step: int) -> int:
-    return sim["run_start"] + math.ceil((step - sim["from_step"]) * sim["sec_per_step"] - 1e-9)
+def _step_time(plan: JobPlan, step: int) -> int:
+    return _int(plan.run_start) + math.ceil((step - _int(plan.from_step)) * _float(plan.sec_per_step) - 1e-9)
 
 
-def _due_step(sim: dict, now: int) -> int:
-    if now < sim["run_start"]:
-        return sim["steps_done"]
-    k = sim["from_step"] + int((now - sim["run_start"]) / sim["sec_per_step"] + 1e-9)
-    k = min(k, sim["total_steps"])
-    while k > sim["steps_done"] and _step_time(sim, k) > now:
+def _due_step(plan: JobPlan, now: int) -> int:
+    done, total, run_start = _int(plan.steps_done), _int(plan.total_steps), _int(plan.run_start)
+    if now < run_start:
+        return done
+    k = _int(plan.from_step) + int((now - run_start) / _float(plan.sec_per_step) + 1e-9)
+    k = min(k, total)
+    while k > done and _step_time(plan, k) > now:
         k -= 1
-    while k < sim["total_steps"] and _step_time(sim, k + 1) <= now:
+    while k < total and _step_time(plan, k + 1) <= now:
         k += 1
-    return max(k, sim["steps_done"])
+    return max(k, done)
 
 
-def _fail(job: dict, out: Advance, at: int, error: dict) -> None:
-    job["status"] = transition(job["status"], "fail", job["id"])
-    job["error"] = {"code": error.get("code"), "message": error.get("message"), "param": error.get("param")}
-    out.events.append(make_event(job, at, str(error.get("message") or "The job failed."), level="error"))
+def _fail(rec: JobRecord, out: Advance, at: int, error: Mapping[str, Any]) -> None:
+    job = rec.job
+    job.status = transition(job.status, "fail", job.id)
+    job.error = JobError(code=error.get("code"), message=error.get("message"), param=error.get("param"))
+    out.events.append(make_event(rec, at, str(error.get("message") or "The job failed."), level="error"))
 
 
-def _step_records(job: dict, out: Advance, step: int, at: int) -> None:
-    sim = job["_sim"]
-    total, spe = sim["total_steps"], sim["steps_per_epoch"]
-    is_rft = job["method"]["type"] == "reinforcement"
-    if step % sim["metrics_every"] == 0 or step == total:
+def _step_records(rec: JobRecord, out: Advance, step: int, at: int) -> None:
+    job, plan = rec.job, rec.plan
+    total, spe = _int(plan.total_steps), _int(plan.steps_per_epoch)
+    is_rft = job.method.type == "reinforcement"
+    if step % _int(plan.metrics_every) == 0 or step == total:
         if is_rft:
-            data = reward_metrics_at(sim["seed"], step, total, eval_every=sim["eval_every"],
-                                     grader=job["method"]["reinforcement"].get("grader"),
-                                     sec_per_step=sim["sec_per_step"])
+            data = reward_metrics_at(plan.seed, step, total, eval_every=_int(plan.eval_every),
+                                     grader=job.method.grader(), sec_per_step=_float(plan.sec_per_step))
             msg = reward_message(data)
         else:
-            data = _metrics(job, step)
+            data = _metrics(rec, step)
             msg = f"Step {step}/{total}: training loss={data['train_loss']:.2f}"
             if "valid_loss" in data:
                 msg += f", validation loss={data['valid_loss']:.2f}"
             if "full_valid_loss" in data:
                 msg += f", full validation loss={data['full_valid_loss']:.2f}"
-        out.events.append(make_event(job, at, msg, data=data, type="metrics"))
+        out.events.append(make_event(rec, at, msg, data=data, type="metrics"))
     if is_rft:  # RFT: a checkpoint at each validation step, the best 3 by valid_reward_mean kept
-        due = is_eval_step(step, total, sim["eval_every"])
+        due = is_eval_step(step, total, _int(plan.eval_every))
     else:
-        due = step % spe == 0 and step in epoch_checkpoint_steps(sim)
+        due = step % spe == 0 and step in epoch_checkpoint_steps(plan)
     if due:
         final = step == total
-        name = sim["model_name"] if final else ckpt_name(job, step)
+        name = plan.model_name if final else ckpt_name(rec, step)
         # live: checkpoint models appear with the tuned model at the end of the job (see `_run`)
-        add_checkpoint(job, out, step, at, name, lambda s: _checkpoint_metrics(job, s), model=False,
-                       reward=_rank_reward(job, step))
+        add_checkpoint(rec, out, step, at, name, lambda s: _checkpoint_metrics(rec, s), model=False,
+                       reward=_rank_reward(rec, step))
 
 
-def _metrics(job: dict, step: int) -> dict:
-    sim = job["_sim"]
-    return metrics_at(sim["seed"], step, sim["total_steps"], steps_per_epoch=sim["steps_per_epoch"],
-                      has_validation=bool(job.get("validation_file")))
+def _metrics(rec: JobRecord, step: int) -> dict[str, Any]:
+    plan = rec.plan
+    return cast(dict[str, Any], metrics_at(plan.seed, step, _int(plan.total_steps),
+                                           steps_per_epoch=_int(plan.steps_per_epoch),
+                                           has_validation=bool(rec.job.validation_file)))
 
 
-def _checkpoint_metrics(job: dict, step: int) -> dict:
-    if job["method"]["type"] == "reinforcement":  # the schema's checkpoint metrics have no reward field
+def _checkpoint_metrics(rec: JobRecord, step: int) -> dict[str, Any]:
+    if rec.job.method.type == "reinforcement":  # the schema's checkpoint metrics have no reward field
         return {"step": step}
-    sim = job["_sim"]
-    return checkpoint_metrics_at(sim["seed"], step, sim["total_steps"], has_validation=bool(job.get("validation_file")))
+    plan = rec.plan
+    return cast(dict[str, Any], checkpoint_metrics_at(plan.seed, step, _int(plan.total_steps),
+                                                      has_validation=bool(rec.job.validation_file)))
 
 
-def _rank_reward(job: dict, step: int) -> float | None:
+def _rank_reward(rec: JobRecord, step: int) -> float | None:
     """RFT: the valid_reward_mean of the latest validation step at or before `step` (None before the first)."""
-    sim = job["_sim"]
-    if job["method"]["type"] != "reinforcement":
+    plan = rec.plan
+    if rec.job.method.type != "reinforcement":
         return None
-    total, every = sim["total_steps"], sim["eval_every"]
+    total, every = _int(plan.total_steps), _int(plan.eval_every)
     last = step if is_eval_step(step, total, every) else (step // every) * every
     if last < 1:
         return None
-    data = reward_metrics_at(sim["seed"], last, total, eval_every=every,
-                             grader=job["method"]["reinforcement"].get("grader"), sec_per_step=sim["sec_per_step"])
-    return data["scores"]["valid_reward_mean"]
+    data = reward_metrics_at(plan.seed, last, total, eval_every=every, grader=rec.job.method.grader(),
+                             sec_per_step=_float(plan.sec_per_step))
+    return cast(float, data["scores"]["valid_reward_mean"])
 
 
-def advance(job: dict, now: int) -> Advance:
+def advance(rec: JobRecord, now: int) -> Advance:
     """The job as of `now`, with every event, checkpoint and model record due since the last call."""
-    job = copy.deepcopy(job)
-    out = Advance(job=job)
-    sim = job["_sim"]
+    rec = rec.model_copy(deep=True)
+    out = Advance(record=rec)
+    job, plan = rec.job, rec.plan
     while True:
-        status = job["status"]
+        status = job.status
         if status == "validating_files":
-            outcome = sim.get("outcome")
-            if outcome is None or now < sim["validate_until"]:
-                out.next_due = sim["validate_until"]
+            outcome = plan.outcome
+            if outcome is None or now < plan.validate_until:
+                out.next_due = plan.validate_until
                 break
-            if not outcome["ok"]:
-                _fail(job, out, sim["validate_until"], outcome["error"])
+            if not outcome.ok:
+                _fail(rec, out, plan.validate_until, outcome.error or {})
                 continue
-            job["status"] = transition(status, "validated", job["id"])
-            out.events.append(make_event(job, sim["validate_until"], "Files validated, moving job to queued state"))
+            job.status = transition(status, "validated", job.id)
+            out.events.append(make_event(rec, plan.validate_until, "Files validated, moving job to queued state"))
         elif status == "queued":
-            if now < sim["start_at"]:
-                out.next_due = sim["start_at"]
+            start_at = _int(plan.start_at)
+            if now < start_at:
+                out.next_due = start_at
                 break
-            job["status"] = transition(status, "start", job["id"])
-            out.events.append(make_event(job, sim["start_at"], "Fine-tuning job started", data=None))
+            job.status = transition(status, "start", job.id)
+            out.events.append(make_event(rec, start_at, "Fine-tuning job started", data=None))
         elif status == "running":
-            if not _run(job, out, now):
+            if not _run(rec, out, now):
                 break
         else:
             break
-    out.job = job
     return out
 
 
-def _run(job: dict, out: Advance, now: int) -> bool:
+def _run(rec: JobRecord, out: Advance, now: int) -> bool:
     """Emit the running phase up to `now`; True when the status changed (the loop continues)."""
-    sim = job["_sim"]
-    total = sim["total_steps"]
-    fault = sim.get("fault") or {}
-    fault_step = fault.get("at_step")
-    target = _due_step(sim, now)
-    for step in range(sim["steps_done"] + 1, target + 1):
-        at = _step_time(sim, step)
-        if fault_step is not None and step == fault_step:
-            sim["steps_done"] = step - 1
-            _fail(job, out, at, fault)
+    job, plan = rec.job, rec.plan
+    total = _int(plan.total_steps)
+    fault = plan.fault
+    fault_step = fault.at_step if fault is not None else None
+    target = _due_step(plan, now)
+    done = _int(plan.steps_done)
+    for step in range(done + 1, target + 1):
+        at = _step_time(plan, step)
+        if fault is not None and fault_step is not None and step == fault_step:
+            plan.steps_done = step - 1
+            _fail(rec, out, at, fault.model_dump())
             return True
-        _step_records(job, out, step, at)
-        sim["steps_done"] = step
-    if sim["steps_done"] < total:
-        out.next_due = _step_time(sim, sim["steps_done"] + 1)
+        _step_records(rec, out, step, at)
+        done = step
+    plan.steps_done = done
+    if done < total:
+        out.next_due = _step_time(plan, done + 1)
         return False
-    t_last = _step_time(sim, total)
+    t_last = _step_time(plan, total)
     created = t_last + throughput.MODEL_CREATED_AFTER_LAST_STEP
     finished = t_last + throughput.FINISHED_AFTER_LAST_STEP
-    if not sim.get("model_emitted"):
+    if not plan.model_emitted:
         if now < created:
             out.next_due = created
             return False
         # emitted lower step first, so the newest-first list shows the higher step first, as recorded live
-        for step in reversed(end_of_job_steps(sim)):
-            name = ckpt_name(job, step)
-            out.events.append(make_event(job, created, f"Checkpoint created at step {step} with Snapshot ID: {name}"))
+        for step in reversed(end_of_job_steps(plan)):
+            name = ckpt_name(rec, step)
+            out.events.append(make_event(rec, created, f"Checkpoint created at step {step} with Snapshot ID: {name}"))
             # live: a checkpoint model's `created`, like the tuned model's, is a few seconds after `finished_at`
             out.models.append({"id": name, "created": created, "step": step, "checkpoint": True})
-        out.events.append(make_event(job, created, f"New fine-tuned model created: {sim['model_name']}"))
-        job["fine_tuned_model"] = sim["model_name"]
-        out.models.append({"id": sim["model_name"], "created": created, "step": total, "checkpoint": False})
-        sim["model_emitted"] = True
+        out.events.append(make_event(rec, created, f"New fine-tuned model created: {plan.model_name}"))
+        job.fine_tuned_model = plan.model_name
+        out.models.append({"id": plan.model_name, "created": created, "step": total, "checkpoint": False})
+        plan.model_emitted = True
     completed = t_last + throughput.COMPLETED_AFTER_LAST_STEP
     if now < completed:
         out.next_due = completed
         return False
-    job["status"] = transition(job["status"], "succeed", job["id"])
-    job["finished_at"] = finished
-    job["trained_tokens"] = sim["n_epochs"] * sim["outcome"]["tokens_per_epoch"]
-    out.events.append(make_event(job, completed, "The job has successfully completed"))
+    job.status = transition(job.status, "succeed", job.id)
+    job.finished_at = finished
+    assert plan.outcome is not None and plan.outcome.tokens_per_epoch is not None
+    job.trained_tokens = _int(plan.n_epochs) * plan.outcome.tokens_per_epoch
+    out.events.append(make_event(rec, completed, "The job has successfully completed"))
     out.succeeded = True
     return True
 
 
-def fail_now(job: dict, now: int, error: dict) -> Advance:
+def fail_now(rec: JobRecord, now: int, error: Mapping[str, Any]) -> Advance:
     """Fail an active job at `now` with `error` {code, message, param} (the service's last resort for a job it
     cannot advance)."""
-    job = copy.deepcopy(job)
-    out = Advance(job=job)
-    _fail(job, out, now, error)
+    rec = rec.model_copy(deep=True)
+    out = Advance(record=rec)
+    _fail(rec, out, now, error)
     return out
 
 
 # -- user actions (pure; the caller has advanced the job to `now` first) ---------------------------------------
 
 
-def cancel(job: dict, now: int) -> Advance:
+def cancel(rec: JobRecord, now: int) -> Advance:
     """Cancel from validating_files, queued, running or paused."""
-    job = copy.deepcopy(job)
-    job["status"] = transition(job["status"], "cancel", job["id"])
-    job["finished_at"] = None  # live: about 90 recorded cancelled jobs all carry `finished_at: null`
-    event = make_event(job, now, "Fine tuning process stopping due to job cancellation", level="warn", data=None)
-    return Advance(job=job, events=[event])
+    rec = rec.model_copy(deep=True)
+    job = rec.job
+    job.status = transition(job.status, "cancel", job.id)
+    job.finished_at = None  # live: about 90 recorded cancelled jobs all carry `finished_at: null`
+    event = make_event(rec, now, "Fine tuning process stopping due to job cancellation", level="warn", data=None)
+    return Advance(record=rec, events=[event])
 
 
 TRAINING_FILE_DELETED = {
@@ -396,42 +414,46 @@ TRAINING_FILE_DELETED = {
 }
 
 
-def training_file_deleted(job: dict, now: int) -> Advance:
+def training_file_deleted(rec: JobRecord, now: int) -> Advance:
     """Fail a validating, queued or running job whose training file was just deleted (live code and text)."""
-    job = copy.deepcopy(job)
-    out = Advance(job=job)
-    _fail(job, out, now, TRAINING_FILE_DELETED)
+    rec = rec.model_copy(deep=True)
+    out = Advance(record=rec)
+    _fail(rec, out, now, TRAINING_FILE_DELETED)
     return out
 
 
-def pause(job: dict, now: int) -> Advance:
+def pause(rec: JobRecord, now: int) -> Advance:
     """Pause a running job: snapshot the current step as a checkpoint model, then stop."""
-    job = copy.deepcopy(job)
-    job["status"] = transition(job["status"], "pause", job["id"])
-    sim = job["_sim"]
-    out = Advance(job=job)
-    step = sim["steps_done"]
-    has_one = step in {s for s, _, _ in sim.get("kept", [])} or step in sim.get("snapshots", [])
-    if job["method"]["type"] == "reinforcement" and 0 < step:  # every validation step got one (maybe ranked out)
-        has_one = has_one or is_eval_step(step, sim["total_steps"], sim["eval_every"])
-    if 0 < step < sim["total_steps"] and not has_one:
-        sim.setdefault("snapshots", []).append(step)
-        name = ckpt_name(job, step)
-        add_checkpoint(job, out, step, now, name, lambda s: _checkpoint_metrics(job, s),
-                       reward=_rank_reward(job, step))
-        out.events.append(make_event(job, now, f"Checkpoint created at step {step} with Snapshot ID: {name}"))
-    out.events.append(make_event(job, now, f"Fine-tuning job paused at step {step}/{sim['total_steps']}"))
-    sim["paused_at"] = int(now)
+    rec = rec.model_copy(deep=True)
+    job, plan = rec.job, rec.plan
+    job.status = transition(job.status, "pause", job.id)
+    out = Advance(record=rec)
+    step, total = _int(plan.steps_done), _int(plan.total_steps)
+    has_one = step in {s for s, _, _ in plan.kept or []} or step in (plan.snapshots or [])
+    if job.method.type == "reinforcement" and 0 < step:  # every validation step got one (maybe ranked out)
+        has_one = has_one or is_eval_step(step, total, _int(plan.eval_every))
+    if 0 < step < total and not has_one:
+        if plan.snapshots is None:
+            plan.snapshots = []
+        plan.snapshots.append(step)
+        name = ckpt_name(rec, step)
+        add_checkpoint(rec, out, step, now, name, lambda s: _checkpoint_metrics(rec, s),
+                       reward=_rank_reward(rec, step))
+        out.events.append(make_event(rec, now, f"Checkpoint created at step {step} with Snapshot ID: {name}"))
+    out.events.append(make_event(rec, now, f"Fine-tuning job paused at step {step}/{total}"))
+    plan.paused_at = int(now)
     return out
 
 
-def resume(job: dict, now: int) -> Advance:
+def resume(rec: JobRecord, now: int) -> Advance:
     """Resume a paused job: back to `queued`, then training continues from the paused step."""
-    job = copy.deepcopy(job)
-    job["status"] = transition(job["status"], "resume", job["id"])
-    sim = job["_sim"]
-    sim["round"] = sim.get("round", 0) + 1
-    start = int(now) + throughput.queue_seconds(sim["seed"], sim["round"])
-    sim.update(start_at=start, run_start=start, from_step=sim["steps_done"], paused_at=None)
-    event = make_event(job, now, f"Fine-tuning job resumed from step {sim['steps_done']}")
-    return Advance(job=job, events=[event], next_due=start)
+    rec = rec.model_copy(deep=True)
+    job, plan = rec.job, rec.plan
+    job.status = transition(job.status, "resume", job.id)
+    plan.round = (plan.round or 0) + 1
+    start = int(now) + throughput.queue_seconds(plan.seed, plan.round)
+    plan.start_at = plan.run_start = start
+    plan.from_step = plan.steps_done
+    plan.paused_at = None
+    event = make_event(rec, now, f"Fine-tuning job resumed from step {plan.steps_done}")
+    return Advance(record=rec, events=[event], next_due=start)

@@ -22,6 +22,7 @@ __all__ = [
     "CreateJobRequest",
     "JobPlan",
     "JobRecord",
+    "PLAN_KEY",
     "ValidationOutcome",
     "InjectedFault",
 ]
@@ -72,6 +73,19 @@ class Method(BaseModel):
         data = handler(self)
         return {k: v for k, v in data.items() if k == "type" or v is not None}
 
+    def active(self) -> _Sub:
+        """The active method's settings (`method[method.type]`), created empty if absent."""
+        sub = getattr(self, self.type)
+        if sub is None:
+            sub = _Sub()
+            setattr(self, self.type, sub)
+        return sub
+
+    def grader(self) -> Any:
+        """The active method's `grader` (reinforcement), None when it has none."""
+        sub = getattr(self, self.type)
+        return (sub.model_extra or {}).get("grader") if sub is not None else None
+
 
 class FineTuningJob(BaseModel):
     """The `fine_tuning.job` object in the live key order."""
@@ -103,7 +117,7 @@ class FineTuningJob(BaseModel):
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "FineTuningJob":
         """Build from a stored job record (its private `_sim` plan is dropped)."""
-        return cls.model_validate({k: v for k, v in record.items() if k != "_sim"})
+        return cls.model_validate({k: v for k, v in record.items() if k != PLAN_KEY})
 
 
 class FineTuningJobEvent(BaseModel):
@@ -168,6 +182,9 @@ class InjectedFault(BaseModel):
     param: Optional[str] = None
 
 
+PLAN_KEY = "_sim"  # where a stored job row keeps its plan (the layout of existing databases); read only here
+
+
 class JobPlan(BaseModel):
     """The simulator's private plan of a job, stored beside the public job as `_sim` (never shown to clients).
 
@@ -206,6 +223,20 @@ class JobPlan(BaseModel):
     snapshots: Optional[list[int]] = None  # steps checkpointed by a pause
     paused_at: Optional[int] = None
     round: Optional[int] = None  # resumes so far
+    hours_reported: Optional[str] = None  # Azure RFT: the billed hours last reported in an event (3 decimals)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "JobPlan":
+        """The plan of a stored job row."""
+        return cls.model_validate(row[PLAN_KEY])
+
+    @staticmethod
+    def snapshot_of(row: dict[str, Any]) -> Optional[str]:
+        """The base snapshot of a stored job row, read without validating its whole plan: every create counts the
+        tenant's unfinished jobs per snapshot, and validating each plan there made creates several times slower."""
+        plan = row.get(PLAN_KEY)
+        snapshot = plan.get("snapshot") if isinstance(plan, dict) else None
+        return snapshot if isinstance(snapshot, str) else None
 
 
 class JobRecord(BaseModel):
@@ -216,11 +247,16 @@ class JobRecord(BaseModel):
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "JobRecord":
-        """Split a stored row (the public fields plus `_sim`)."""
-        return cls(job=FineTuningJob.from_record(row), plan=JobPlan.model_validate(row["_sim"]))
+        """Split a stored row (the public fields plus the plan under `PLAN_KEY`)."""
+        return cls(job=FineTuningJob.from_record(row), plan=JobPlan.from_row(row))
 
     def to_row(self) -> dict[str, Any]:
-        """The stored row: the public job's JSON plus `_sim`."""
+        """The stored row: the public job's JSON plus the plan under `PLAN_KEY`.
+
+        The plan's JSON is validated again (its fields are assigned without validation), so that what is stored
+        always loads as a `JobPlan`; a plan that does not raises here, before anything is written."""
         row = self.job.model_dump(mode="json")
-        row["_sim"] = self.plan.model_dump(mode="json", exclude_unset=True)
+        plan = self.plan.model_dump(mode="json", exclude_unset=True)
+        JobPlan.model_validate(plan)
+        row[PLAN_KEY] = plan
         return row

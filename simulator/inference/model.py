@@ -36,6 +36,7 @@ from ftsim.simulator.inference.learned import (
 from ftsim.simulator.inference.models import ResolvedModel
 from ftsim.simulator.inference.structured import json_reply
 from ftsim.simulator.core.tenancy import Tenant
+from ftsim.simulator.fine_tuning.types import JobRecord
 
 if TYPE_CHECKING:
     from ftsim.simulator.core.backend import Backend
@@ -391,47 +392,51 @@ class Inference:
             return shots.answer(conv), False
         return None, False
 
-    def _job(self, tenant: Tenant, record: dict[str, Any]) -> Optional[dict[str, Any]]:
+    def _job(self, tenant: Tenant, record: dict[str, Any]) -> Optional[JobRecord]:
         for key in ("fine_tuning_job_id", "job_id", "fine_tuning_job"):
             job_id = record.get(key)
             if isinstance(job_id, str):
-                job = self.backend.store.get("job", tenant.key, job_id)
-                if job is not None:
-                    return job
+                row = self.backend.store.get("job", tenant.key, job_id)
+                if row is not None:
+                    try:
+                        return JobRecord.from_row(row)
+                    except (KeyError, TypeError, ValueError):  # unreadable (the catch-up fails such a job): no skill
+                        return None
         return None
 
     def _tuned(self, tenant: Tenant, model: ResolvedModel) -> Optional[_Tuned]:
         """The tuned model's learned index, with the skill of its checkpoint (see learned.py, rule 5)."""
         record = model.record or {}
-        job = self._job(tenant, record)
+        rec = self._job(tenant, record)
+        job, plan = (rec.job, rec.plan) if rec is not None else (None, None)
         file_id = record.get("training_file")
         if not isinstance(file_id, str):
-            file_id = job.get("training_file") if job else None
+            file_id = job.training_file if job else None
         if not isinstance(file_id, str):
             return None
-        sim = (job or {}).get("_sim") or {}
-        total = sim.get("total_steps")
+        total = plan.total_steps if plan else None
         step = record.get("step_number")
         progress = 1.0
         limit = MAX_LEARNED_EXAMPLES
         if isinstance(total, int) and isinstance(step, int) and total > 0 and 0 < step < total:
             progress = step / total
-        method = (job or {}).get("method") or {}
+        kind = job.method.type if job else None
         if isinstance(step, int) and progress < 1.0:  # a first-epoch checkpoint saw `step * batch_size` examples
-            per_epoch = sim.get("steps_per_epoch")
-            batch = ((method.get(method.get("type")) or {}).get("hyperparameters") or {}).get("batch_size")
+            per_epoch = plan.steps_per_epoch if plan else None
+            sub = getattr(job.method, job.method.type) if job else None
+            batch = ((sub.hyperparameters if sub is not None else None) or {}).get("batch_size")
             if isinstance(per_epoch, int) and step < per_epoch and isinstance(batch, int) and batch > 0:
                 limit = step * batch
         grader = None
-        if method.get("type") == "reinforcement":
-            grader = (method.get("reinforcement") or {}).get("grader")
+        if job is not None and kind == "reinforcement":
+            grader = job.method.grader()
             if not isinstance(grader, dict):
                 return None
         learned = self._learned(tenant, file_id, limit, grader)
         if learned is None:
             return None
         skill = progress * data_factor(len(learned.examples))
-        seed = (job or {}).get("seed", sim.get("seed"))
+        seed = job.seed if job else None
         return _Tuned(learned=learned, skill=skill, seed=seed)
 
     def _learned(self, tenant: Tenant, file_id: str, limit: int, grader: Any) -> Optional[Learned]:

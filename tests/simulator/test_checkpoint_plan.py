@@ -9,6 +9,7 @@ import re
 import pytest
 
 from ftsim.simulator.fine_tuning import checkpoints as checkpoint_plan
+from ftsim.simulator.fine_tuning.types import FineTuningJob, JobPlan, JobRecord
 
 MINI = "gpt-4.1-mini-2025-04-14"
 CKPT = re.compile(rf"^ft:{re.escape(MINI)}:[a-z0-9-]+:(?:[A-Za-z0-9_-]*):[A-Za-z0-9]{{8}}:ckpt-step-(\d+)$")
@@ -21,8 +22,9 @@ def _chat(n: int) -> bytes:
     return "\n".join(json.dumps(r) for r in rows).encode()
 
 
-def _record(backend, job_id: str) -> dict:
-    return next(r for _, r in backend.store.scan("job") if r["id"] == job_id)
+def _plan(backend, job_id: str) -> JobPlan:
+    """The job's stored plan (typed), whatever its tenant."""
+    return next(JobRecord.from_row(r).plan for _, r in backend.store.scan("job") if r["id"] == job_id)
 
 
 def _checkpoints(backend, tenant, job_id: str) -> list[dict]:
@@ -31,12 +33,12 @@ def _checkpoints(backend, tenant, job_id: str) -> list[dict]:
 
 def _run_to_step(backend, tenant, job_id: str, step: int) -> int:
     """Advance the clock to the time of `step` (the step clock groups steps by whole seconds); steps done."""
-    backend.advance(_record(backend, job_id)["_sim"]["validate_until"] - backend.now())  # validated, queued
-    sim = _record(backend, job_id)["_sim"]
-    assert sim["steps_done"] < step
-    at = sim["run_start"] + math.ceil((step - sim["from_step"]) * sim["sec_per_step"] - 1e-9)
+    backend.advance(_plan(backend, job_id).validate_until - backend.now())  # validated, queued
+    plan = _plan(backend, job_id)
+    assert plan.steps_done < step
+    at = plan.run_start + math.ceil((step - plan.from_step) * plan.sec_per_step - 1e-9)
     backend.advance(at - backend.now())
-    return _record(backend, job_id)["_sim"]["steps_done"]
+    return _plan(backend, job_id).steps_done
 
 
 @pytest.mark.parametrize("pause_at", [78, 30])  # between the kept epoch ends 72 and 84; before them
@@ -44,8 +46,8 @@ def test_pause_resume_keeps_at_most_three_newest_checkpoints(backend, tenant, pa
     f = backend.files.create(tenant, filename="d.jsonl", purpose="fine-tune", chunks=[_chat(12)])
     job = backend.jobs.create(tenant, model=MINI, training_file=f.id)  # 12 examples: 8 epochs x 12 steps = 96
     done = _run_to_step(backend, tenant, job.id, pause_at)
-    sim = _record(backend, job.id)["_sim"]
-    assert sim["total_steps"] == 96 and sim["steps_per_epoch"] == 12
+    plan = _plan(backend, job.id)
+    assert plan.total_steps == 96 and plan.steps_per_epoch == 12
     assert done % 12 != 0
     backend.jobs.pause(tenant, job.id)
     assert done in [c["step_number"] for c in _checkpoints(backend, tenant, job.id)]
@@ -78,12 +80,15 @@ def test_add_checkpoint_drops_the_oldest_beyond_three():
         def __init__(self) -> None:
             self.checkpoints, self.models, self.dropped = [], [], []
 
-    job = {"id": "ftjob-x", "user_provided_suffix": None,
-           "_sim": {"snapshot": MINI, "org_slug": "personal"}}
+    job = JobRecord(
+        job=FineTuningJob(id="ftjob-x", model=MINI, created_at=0, organization_id="org-x", status="running",
+                          training_file="file-t", seed=1, method={"type": "supervised", "supervised": {}}),
+        plan=JobPlan(seed=1, snapshot=MINI, org_slug="personal", tenant=["org-x", "personal", "proj_x"],
+                     model_name="ft:final-not-a-checkpoint", validate_until=0))
     out = Out()
     for step in (10, 15, 20, 30):
         name = checkpoint_plan.ckpt_name(job, step)
         checkpoint_plan.add_checkpoint(job, out, step, 1000 + step, name, lambda s: {"step": s})
-    assert [s for s, _, _ in job["_sim"]["kept"]] == [15, 20, 30]
+    assert [s for s, _, _ in job.plan.kept] == [15, 20, 30]
     assert out.dropped == [{"checkpoint_id": out.checkpoints[0]["id"],
                             "model": out.checkpoints[0]["fine_tuned_model_checkpoint"]}]

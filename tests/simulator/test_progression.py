@@ -74,10 +74,10 @@ def test_a_job_whose_advance_raises_fails_alone(backend, tenant, monkeypatch, ca
     good = backend.jobs.create(bob, model="gpt-4o-mini-2024-07-18", training_file=upload(backend, bob))
     real = lifecycle.advance
 
-    def advance(job, now):
-        if job["id"] == bad.id:
+    def advance(rec, now):
+        if rec.job.id == bad.id:
             raise TypeError("unsupported operand")
-        return real(job, now)
+        return real(rec, now)
 
     monkeypatch.setattr(lifecycle, "advance", advance)
     with caplog.at_level(logging.ERROR, logger="ftsim.jobs"):

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from ftsim.simulator.fine_tuning import checkpoints as checkpoint_plan
 
 from ftsim.simulator.fine_tuning import lifecycle
+from ftsim.simulator.fine_tuning.types import FineTuningJob, JobPlan, JobRecord
 from ftsim.simulator.fine_tuning.loss_curve import reward_metrics_at
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "datasets"
@@ -67,8 +68,9 @@ def _create(backend, tenant, *, seed: int, every: int, n_epochs: int = 2, batch:
                                                                                   "hyperparameters": hp}})
 
 
-def _record(backend, job_id: str) -> dict:
-    return next(r for _, r in backend.store.scan("job") if r["id"] == job_id)
+def _plan(backend, job_id: str) -> JobPlan:
+    """The job's stored plan (typed), whatever its tenant."""
+    return next(JobRecord.from_row(r).plan for _, r in backend.store.scan("job") if r["id"] == job_id)
 
 
 def _checkpoints(backend, tenant, job_id: str) -> list[dict]:
@@ -81,11 +83,11 @@ def _job_models(backend, tenant, job_id: str) -> set[str]:
 
 def _run_to_step(backend, job_id: str, step: int) -> int:
     """Advance the clock to the time of `step`; the steps done."""
-    backend.advance(_record(backend, job_id)["_sim"]["validate_until"] - backend.now())
-    sim = _record(backend, job_id)["_sim"]
-    at = sim["run_start"] + math.ceil((step - sim["from_step"]) * sim["sec_per_step"] - 1e-9)
+    backend.advance(_plan(backend, job_id).validate_until - backend.now())
+    plan = _plan(backend, job_id)
+    at = plan.run_start + math.ceil((step - plan.from_step) * plan.sec_per_step - 1e-9)
     backend.advance(at - backend.now())
-    return _record(backend, job_id)["_sim"]["steps_done"]
+    return _plan(backend, job_id).steps_done
 
 
 def _end_checkpoint_events(backend, tenant, job_id: str) -> list[int]:
@@ -100,7 +102,7 @@ def test_a_finished_rft_job_keeps_the_three_best_validation_checkpoints(backend,
     backend.advance(30 * 86400)
     final = backend.jobs.retrieve(tenant, job.id)
     assert final.status == "succeeded"
-    total = _record(backend, job.id)["_sim"]["total_steps"]
+    total = _plan(backend, job.id).total_steps
     assert total == 2 * N_TRAIN
     rewards = _valid_rewards(seed, total, every)
     expected = _best3(rewards)
@@ -187,7 +189,7 @@ def test_a_pause_before_any_validation_ranks_lowest(backend, tenant):
     assert paused_name in _job_models(backend, tenant, job.id)
     backend.jobs.resume(tenant, job.id)
     backend.advance(30 * 86400)
-    total = _record(backend, job.id)["_sim"]["total_steps"]
+    total = _plan(backend, job.id).total_steps
     steps = [c["step_number"] for c in _checkpoints(backend, tenant, job.id)]
     assert steps == _best3(_valid_rewards(4, total, 6)) and done not in steps
     assert paused_name not in _job_models(backend, tenant, job.id)
@@ -207,19 +209,21 @@ def test_a_pause_on_a_validation_step_adds_no_second_checkpoint(backend, tenant)
 # -- the pure state machine, over open-ended plans ---------------------------------------------------------------
 
 
-def _pure_job(seed: int, every: int) -> dict:
+def _pure_job(seed: int, every: int) -> JobRecord:
     hp = {"batch_size": "auto", "learning_rate_multiplier": "auto", "n_epochs": "auto", "eval_interval": every,
           "eval_samples": "auto", "compute_multiplier": "auto", "reasoning_effort": "default"}
-    return {
+    job = FineTuningJob.model_validate({
         "object": "fine_tuning.job", "id": f"ftjob-rft{seed}", "model": O4, "created_at": T0,
+        "organization_id": "org-x",
         "status": "validating_files", "validation_file": "file-v", "training_file": "file-t",
         "hyperparameters": None, "user_provided_suffix": None, "seed": seed, "error": {}, "finished_at": None,
         "fine_tuned_model": None, "trained_tokens": None,
         "method": {"type": "reinforcement", "reinforcement": {"hyperparameters": hp, "grader": GRADER}},
-        "_sim": {"seed": seed, "snapshot": O4, "org_slug": "personal",
-                 "model_name": lifecycle.model_name(O4, "personal", None, f"ftjob-rft{seed}"),
-                 "validate_until": T0 + 40, "outcome": None, "seq": 0},
-    }
+    })
+    plan = JobPlan(seed=seed, snapshot=O4, org_slug="personal", tenant=["org-x", "personal", "proj_x"],
+                   model_name=lifecycle.model_name(O4, "personal", None, f"ftjob-rft{seed}"),
+                   validate_until=T0 + 40, outcome=None, seq=0)
+    return JobRecord(job=job, plan=plan)
 
 
 @settings(max_examples=40, deadline=None)
@@ -228,26 +232,26 @@ def _pure_job(seed: int, every: int) -> dict:
 def test_kept_rft_checkpoints_are_always_the_best_three_so_far(seed, every, n, epochs, batch, cuts):
     job = lifecycle.resolve_plan(_pure_job(seed, every), n_examples=n, tokens_per_epoch=1000, auto_epochs=epochs,
                                  auto_batch=batch, lr_default=1.0, tps=200, n_validation=3)
-    sim = job["_sim"]
-    total = sim["total_steps"]
+    plan = job.plan
+    total = plan.total_steps
     rewards = _valid_rewards(seed, total, every)
-    end = sim["start_at"] + math.ceil(total * sim["sec_per_step"]) + 7 * 86400
+    end = plan.start_at + math.ceil(total * plan.sec_per_step) + 7 * 86400
     created, dropped = [], []
     for cut in sorted(cuts) + [1.0]:  # advancing in chunks or at once gives the same world
-        adv = lifecycle.advance(job, int(sim["start_at"] + cut * (end - sim["start_at"])))
-        job, sim = adv.job, adv.job["_sim"]
+        adv = lifecycle.advance(job, int(plan.start_at + cut * (end - plan.start_at)))
+        job, plan = adv.record, adv.record.plan
         created += [c["step_number"] for c in adv.checkpoints]
         dropped += adv.dropped
-        kept = [s for s, _, _ in sim.get("kept", [])]
+        kept = [s for s, _, _ in plan.kept or []]
         assert len(kept) <= checkpoint_plan.KEEP
-        so_far = {s: v for s, v in rewards.items() if s <= sim["steps_done"]}
+        so_far = {s: v for s, v in rewards.items() if s <= plan.steps_done}
         assert sorted(kept, reverse=True) == _best3(so_far)
-        assert {int(k): v for k, v in sim.get("kept_rewards", {}).items()} == {s: rewards[s] for s in kept}
-    assert job["status"] == "succeeded" and job["fine_tuned_model"] == sim["model_name"]
+        assert {int(k): v for k, v in (plan.kept_rewards or {}).items()} == {s: rewards[s] for s in kept}
+    assert job.job.status == "succeeded" and job.job.fine_tuned_model == plan.model_name
     assert created == sorted(rewards)  # a checkpoint at each validation step, the final one included
-    assert len(dropped) == len(created) - len(sim["kept"])
-    assert all(d["model"] != sim["model_name"] for d in dropped)  # the job's model is never deleted
-    if total not in [s for s, _, _ in sim["kept"]]:
+    assert len(dropped) == len(created) - len(plan.kept)
+    assert all(d["model"] != plan.model_name for d in dropped)  # the job's model is never deleted
+    if total not in [s for s, _, _ in plan.kept]:
         assert {"checkpoint_id": checkpoint_plan.checkpoint_record(job, total, 0, "", {})["id"], "model": None} \
             in dropped
 
@@ -257,9 +261,12 @@ def test_add_checkpoint_ranks_rft_by_reward_and_sft_by_age():
         def __init__(self) -> None:
             self.checkpoints, self.models, self.dropped = [], [], []
 
-    def run(kind: str, plan: list[tuple[int, float | None]]) -> tuple[dict, Out]:
-        job = {"id": "ftjob-x", "user_provided_suffix": None, "method": {"type": kind},
-               "_sim": {"snapshot": O4, "org_slug": "personal", "model_name": "ft:final"}}
+    def run(kind: str, plan: list[tuple[int, float | None]]) -> tuple[JobRecord, Out]:
+        job = JobRecord(
+            job=FineTuningJob(id="ftjob-x", model=O4, created_at=T0, organization_id="org-x", status="running",
+                              training_file="file-t", seed=1, method={"type": kind, kind: {}}),
+            plan=JobPlan(seed=1, snapshot=O4, org_slug="personal", tenant=["org-x", "personal", "proj_x"],
+                         model_name="ft:final", validate_until=T0))
         out = Out()
         for step, reward in plan:
             name = "ft:final" if step == 50 else checkpoint_plan.ckpt_name(job, step)
@@ -269,8 +276,9 @@ def test_add_checkpoint_ranks_rft_by_reward_and_sft_by_age():
 
     plan = [(5, None), (10, 0.7), (20, 0.9), (30, 0.7), (40, 0.8), (50, 0.6)]
     job, out = run("reinforcement", plan)
-    assert [s for s, _, _ in job["_sim"]["kept"]] == [20, 30, 40]  # 30 beats 10 on the tie: newer
+    assert [s for s, _, _ in job.plan.kept] == [20, 30, 40]  # 30 beats 10 on the tie: newer
     assert [d["model"] for d in out.dropped] == [None if s == 50 else checkpoint_plan.ckpt_name(job, s)
                                                  for s in (5, 10, 50)]
     job, out = run("supervised", plan)
-    assert [s for s, _, _ in job["_sim"]["kept"]] == [30, 40, 50] and "kept_rewards" not in job["_sim"]
+    assert [s for s, _, _ in job.plan.kept] == [30, 40, 50]
+    assert "kept_rewards" not in job.plan.model_dump(exclude_unset=True)

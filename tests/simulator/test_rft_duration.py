@@ -17,6 +17,7 @@ from ftsim.pricing.costs.estimate import estimate
 from ftsim.pricing.costs.rft import estimate_duration
 from ftsim.simulator.fine_tuning import throughput
 from ftsim.simulator.fine_tuning.cost import job_cost
+from ftsim.simulator.fine_tuning.types import JobRecord
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "datasets"
 TRAIN, VALID = FIXTURES / "rft_train.jsonl", FIXTURES / "rft_valid.jsonl"
@@ -33,7 +34,7 @@ def _upload(http, path: Path) -> str:
     return res.json()["id"]
 
 
-def _run_rft(http, backend, hyperparameters: dict | None = None) -> tuple[dict, dict]:
+def _run_rft(http, backend, hyperparameters: dict | None = None) -> tuple[JobRecord, dict]:
     """Create the RFT job on the fixtures, run it to the end; (job record, cost JSON)."""
     body = {"model": O4, "training_file": _upload(http, TRAIN), "validation_file": _upload(http, VALID),
             "method": {"type": "reinforcement",
@@ -45,8 +46,17 @@ def _run_rft(http, backend, hyperparameters: dict | None = None) -> tuple[dict, 
     job = http.get(f"/v1/fine_tuning/jobs/{job_id}", headers=AUTH).json()
     assert job["status"] == "succeeded", job
     cost = http.get(f"/_sim/fine_tuning/jobs/{job_id}/cost", headers=AUTH).json()
-    record = next(r for _, r in backend.store.scan("job") if r["id"] == job_id)
+    record = next(JobRecord.from_row(r) for _, r in backend.store.scan("job") if r["id"] == job_id)
     return record, cost
+
+
+def _variant(record: JobRecord, status: str, **plan) -> JobRecord:
+    """A copy of the record with another status and plan values."""
+    rec = record.model_copy(deep=True)
+    rec.job.status = status
+    for key, value in plan.items():
+        setattr(rec.plan, key, value)
+    return rec
 
 
 def _loop_seconds(backend, job_id: str) -> int:
@@ -71,11 +81,11 @@ def test_simulated_rft_job_costs_what_ftsim_estimate_expects(http, backend, caps
     expected = estimate_duration(n_examples=planned["n_examples"], n_validation=planned["validation"]["n_examples"],
                                  n_epochs=planned["n_epochs"])
     assert expected.hours_expected == Decimal(planned["rft"]["hours_expected"])
-    assert _loop_seconds(backend, record["id"]) == expected.seconds_expected
+    assert _loop_seconds(backend, record.job.id) == expected.seconds_expected
     assert cost["training_hours"] == planned["rft"]["hours_expected"]
     assert Decimal(cost["cost_usd"]) == Decimal(planned["total_cost_usd"])
-    assert cost["training_seconds"] == _loop_seconds(backend, record["id"])
-    assert record["method"]["reinforcement"]["hyperparameters"]["n_epochs"] == planned["n_epochs"]
+    assert cost["training_seconds"] == _loop_seconds(backend, record.job.id)
+    assert record.job.method.reinforcement.hyperparameters["n_epochs"] == planned["n_epochs"]
 
 
 @pytest.mark.parametrize("hp", [
@@ -91,15 +101,15 @@ def test_job_hyperparameters_reach_the_planners_duration_model(http, backend, hp
     record, cost = _run_rft(http, backend, hp)
     assert Decimal(cost["cost_usd"]) == planned.total_cost_usd
     assert cost["training_hours"] == str(planned.rft.hours_expected)
-    sim = record["_sim"]
-    assert throughput.loop_seconds(sim["total_steps"], sim["sec_per_step"]) == cost["training_seconds"]
+    plan = record.plan
+    assert throughput.loop_seconds(plan.total_steps, plan.sec_per_step) == cost["training_seconds"]
 
 
 def test_a_paused_rft_job_bills_the_loop_so_far(http, backend):
     record, done = _run_rft(http, backend)
     full = done["training_seconds"]
     # the same plan stopped half way bills half the loop, prorated to the second
-    half = dict(record, status="paused", _sim={**record["_sim"], "steps_done": record["_sim"]["total_steps"] // 2})
+    half = _variant(record, "paused", steps_done=record.plan.total_steps // 2)
     partial = job_cost(half, backend.catalog)
     assert abs(partial["training_seconds"] - full / 2) <= 1
     assert Decimal(partial["cost_usd"]) < Decimal(done["cost_usd"])
@@ -112,17 +122,17 @@ def test_a_failed_rft_job_bills_only_up_to_its_last_checkpoint(http, backend):
     has since ranked it out of the three best kept.
     """
     record, done = _run_rft(http, backend)
-    sim = record["_sim"]
-    every = record["method"]["reinforcement"]["hyperparameters"]["eval_interval"]
+    plan = record.plan
+    every = record.job.method.reinforcement.hyperparameters["eval_interval"]
     if not isinstance(every, int):
-        every = sim["eval_every"]
+        every = plan.eval_every
     midway = 2 * every - 1  # past the first validation step, just before the second
-    assert every >= 2 and midway < sim["total_steps"]
-    failed = dict(record, status="failed", _sim={**sim, "steps_done": midway, "snapshots": []})
-    assert job_cost(failed, backend.catalog)["training_seconds"] == throughput.loop_seconds(every, sim["sec_per_step"])
-    paused_later = dict(failed, _sim={**failed["_sim"], "snapshots": [every + 1]})
+    assert every >= 2 and midway < plan.total_steps
+    failed = _variant(record, "failed", steps_done=midway, snapshots=[])
+    assert job_cost(failed, backend.catalog)["training_seconds"] == throughput.loop_seconds(every, plan.sec_per_step)
+    paused_later = _variant(failed, "failed", snapshots=[every + 1])
     assert job_cost(paused_later, backend.catalog)["training_seconds"] == \
-        throughput.loop_seconds(every + 1, sim["sec_per_step"])
-    early = dict(failed, _sim={**failed["_sim"], "steps_done": every - 1})
+        throughput.loop_seconds(every + 1, plan.sec_per_step)
+    early = _variant(failed, "failed", steps_done=every - 1)
     no_ckpt = job_cost(early, backend.catalog)
     assert no_ckpt["training_seconds"] == 0 and Decimal(no_ckpt["cost_usd"]) == 0

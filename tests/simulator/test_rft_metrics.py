@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ftsim.simulator.fine_tuning import lifecycle
+from ftsim.simulator.fine_tuning.types import FineTuningJob, JobPlan, JobRecord
 from ftsim.simulator.fine_tuning.loss_curve import reward_message, reward_metrics_at
 
 T0 = 1_793_491_200
@@ -84,16 +85,19 @@ def test_values_are_seeded_plausible_and_in_range(seed, total, every, data):
 def test_rft_job_metrics_events_carry_the_full_data():
     hp = {"batch_size": "auto", "learning_rate_multiplier": "auto", "n_epochs": "auto", "eval_interval": 5,
           "eval_samples": "auto", "compute_multiplier": "auto", "reasoning_effort": "default"}
-    job = {
-        "object": "fine_tuning.job", "id": "ftjob-rft", "model": "o4-mini-2025-04-16", "created_at": T0,
-        "status": "validating_files", "validation_file": "file-v", "training_file": "file-t",
-        "hyperparameters": None, "user_provided_suffix": None, "seed": 9, "error": {}, "finished_at": None,
-        "fine_tuned_model": None, "trained_tokens": None,
-        "method": {"type": "reinforcement", "reinforcement": {"hyperparameters": hp, "grader": MULTI}},
-        "_sim": {"seed": 9, "snapshot": "o4-mini-2025-04-16", "org_slug": "personal",
-                 "model_name": lifecycle.model_name("o4-mini-2025-04-16", "personal", None, "ftjob-rft"),
-                 "validate_until": T0 + 40, "outcome": None, "seq": 0},
-    }
+    job = JobRecord(
+        job=FineTuningJob.model_validate({
+            "object": "fine_tuning.job", "id": "ftjob-rft", "model": "o4-mini-2025-04-16", "created_at": T0,
+            "organization_id": "org-x",
+            "status": "validating_files", "validation_file": "file-v", "training_file": "file-t",
+            "hyperparameters": None, "user_provided_suffix": None, "seed": 9, "error": {}, "finished_at": None,
+            "fine_tuned_model": None, "trained_tokens": None,
+            "method": {"type": "reinforcement", "reinforcement": {"hyperparameters": hp, "grader": MULTI}},
+        }),
+        plan=JobPlan(seed=9, snapshot="o4-mini-2025-04-16", org_slug="personal", tenant=["org-x", "personal", "p"],
+                     model_name=lifecycle.model_name("o4-mini-2025-04-16", "personal", None, "ftjob-rft"),
+                     validate_until=T0 + 40, outcome=None, seq=0),
+    )
     job = lifecycle.resolve_plan(job, n_examples=10, tokens_per_epoch=2000, auto_epochs=2, auto_batch=1,
                                  lr_default=2.0, tps=200, n_validation=4)
     adv = lifecycle.advance(job, T0 + 30 * 86400)
@@ -105,4 +109,4 @@ def test_rft_job_metrics_events_carry_the_full_data():
         assert [k for k in e["data"] if k not in EVAL_KEYS] == TOP_KEYS
     evals = [e["data"]["step"] for e in metrics if "full_valid_mean_reward" in e["data"]]
     assert evals == [5, 10, 15, 20]
-    assert metrics[0]["data"]["timing"]["step"]["full_iteration"] == round(job["_sim"]["sec_per_step"], 2)
+    assert metrics[0]["data"]["timing"]["step"]["full_iteration"] == round(job.plan.sec_per_step, 2)
