@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from starlette.datastructures import State
 
 from ftsim.api.http.azure import AzureDialect
+from ftsim.api.http.console import router as console_router
 from ftsim.api.http.errors import ErrorMiddleware, install_error_handlers
 from ftsim.api.http.fast_lane import FastLane
 from ftsim.api.http.fault_middleware import FaultMiddleware
@@ -74,6 +75,7 @@ def _routed_app() -> FastAPI:
     for module in (files, uploads, fine_tuning_jobs, checkpoints, graders, models, chat, responses, sim, faults,
                    planning, azure_deployments):
         app.include_router(module.router)
+    app.include_router(console_router)  # the web console at / and /console/... (api/http/console/)
     return app
 
 
