@@ -84,12 +84,17 @@ def _check_origin(request: Request) -> None:
 def _tenant(request: Request) -> Tenant:
     """The organization of the console's API key (401 page without a usable one)."""
     key = request.cookies.get(KEY_COOKIE, "")
-    if not key or any(c.isspace() for c in key):
+    if not _usable_key(key):
         raise ConsoleError(401, "Choose an API key", "The console shows one organization: choose its API key first.")
     tenant = _tenant_of(_backend(request), key)
     if tenant is None:
         raise ConsoleError(401, "Unknown API key", "This server accepts only its listed keys: choose another one.")
     return tenant
+
+
+def _usable_key(key: str) -> bool:
+    """Whether `key` can be kept in a cookie: printable ASCII without spaces (every real API key is)."""
+    return bool(key) and all("!" <= c <= "~" for c in key)
 
 
 def _form(body: bytes) -> dict[str, str]:
@@ -205,9 +210,9 @@ async def set_key(request: Request) -> Response:
     org = form.get("org", "").strip()
     if not key and org:
         key = next((k for k, t in (backend.config.keys or {}).items() if t.org_id == org), "")
-    if not key or any(c.isspace() for c in key):
-        return HTMLResponse(v.page("Choose an organization", _key_form(request, "Type an API key or pick an "
-                                                                                "organization.")), status_code=400)
+    if not _usable_key(key):
+        return HTMLResponse(v.page("Choose an organization", _key_form(
+            request, "Type an API key (printable ASCII, no spaces) or pick an organization.")), status_code=400)
     if _tenant_of(backend, key) is None:
         return HTMLResponse(v.page("Choose an organization", _key_form(request, "This server accepts only its "
                                                                                 "listed keys.")), status_code=401)

@@ -1,0 +1,362 @@
+"""The web console (issue 17): every page and fragment, its guard, its tenant isolation and its error pages."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
+
+from ftsim.api.http.app import create_app
+from ftsim.api.http.console.routes import KEY_COOKIE, run_every_job
+from ftsim.simulator.core.backend import Backend, SimConfig
+from ftsim.simulator.core.tenancy import tenant_from_spec
+
+ALICE, BOB = "sk-alice-0000000000", "sk-bob-00000000000"
+MODEL = "gpt-4o-mini-2024-07-18"
+PAGES = ["/", "/console/jobs", "/console/files", "/console/models", "/console/faults"]
+
+
+def _rows(n: int = 20) -> bytes:
+    return "\n".join(json.dumps({"messages": [{"role": "user", "content": f"question {i}"},
+                                              {"role": "assistant", "content": f"answer {i}"}]})
+                     for i in range(n)).encode()
+
+
+@pytest.fixture
+def backend():
+    b = Backend()
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def client(backend):
+    return TestClient(create_app(backend))
+
+
+def _login(client: TestClient, key: str = ALICE) -> TestClient:
+    resp = client.post("/console/key", data={"api_key": key}, follow_redirects=False)
+    assert resp.status_code == 303 and resp.headers["location"] == "/console/jobs"
+    return client
+
+
+def _job(client: TestClient, key: str = ALICE, **extra) -> str:
+    auth = {"Authorization": f"Bearer {key}"}
+    file = client.post("/v1/files", headers=auth, files={"file": ("train.jsonl", _rows())},
+                       data={"purpose": "fine-tune"}).json()
+    job = client.post("/v1/fine_tuning/jobs", headers=auth,
+                      json={"model": MODEL, "training_file": file["id"], **extra}).json()
+    return job["id"]
+
+
+def _points(html: str, chart_id: str) -> int:
+    """How many points the chart's polylines hold (0 when the chart is not drawn yet)."""
+    m = re.search(rf'<svg[^>]*id="{chart_id}".*?</svg>', html, re.S)
+    if m is None:
+        return 0
+    return sum(len(p.split()) for p in re.findall(r'<polyline points="([^"]*)"', m.group(0)))
+
+
+# -- pages and fragments ---------------------------------------------------------------------------------------
+
+
+def test_front_page_without_a_key_goes_to_the_key_page(client):
+    resp = client.get("/", follow_redirects=False)
+    assert resp.status_code == 303 and resp.headers["location"] == "/console/key"
+    page = client.get("/console/key")
+    assert page.status_code == 200 and '<label for="api_key">' in page.text and 'id="api_key"' in page.text
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_renders_with_the_clock_bar_and_navigation(client, path):
+    _login(client)
+    resp = client.get(path)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"].startswith("text/html")
+    assert 'id="clock"' in resp.text and "Advance 1 hour" in resp.text and "Run every job to the end" in resp.text
+    assert '<script src="/console/static/htmx.min.js"' in resp.text
+    assert "http://" not in resp.text.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing from a CDN
+    assert "sk-alice" not in resp.text  # the key is never echoed into a page
+
+
+@pytest.mark.parametrize("path", PAGES[1:] + ["/console/jobs/rows", "/console/clock"])
+def test_pages_need_a_chosen_key_except_the_clock(client, path):
+    resp = client.get(path)
+    if path == "/console/clock":
+        assert resp.status_code == 200 and 'id="clock"' in resp.text
+    else:
+        assert resp.status_code == 401 and "Choose an API key" in resp.text
+        assert resp.headers["content-type"].startswith("text/html")
+
+
+def test_the_vendored_assets_ship_with_the_package(client):
+    js = client.get("/console/static/htmx.min.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    assert "htmx" in js.text[:200]
+    assert "Zero-Clause BSD" in client.get("/console/static/htmx.LICENSE").text
+    assert client.get("/console/static/console.css").status_code == 200
+    assert client.get("/console/static/../routes.py").status_code == 404
+    assert client.get("/console/static/routes.py").status_code == 404
+
+
+def test_clock_bar_advances_and_tells_the_page(client, backend):
+    before = backend.now()
+    resp = client.post("/console/clock/advance?seconds=3600")
+    assert resp.status_code == 200 and resp.headers["hx-trigger"] == "clock-changed"
+    assert backend.now() == before + 3600
+    assert 'id="clock"' in resp.text
+    for bad in (0, -5, 400 * 86400):
+        assert client.post(f"/console/clock/advance?seconds={bad}").status_code == 400
+    assert backend.now() == before + 3600
+
+
+def test_jobs_table_lists_filters_and_searches(client, backend):
+    _login(client)
+    first = _job(client, suffix="alpha")
+    second = _job(client, suffix="beta")
+    client.post(f"/v1/fine_tuning/jobs/{second}/cancel", headers={"Authorization": f"Bearer {ALICE}"})
+    page = client.get("/console/jobs").text
+    assert first in page and second in page
+    assert page.index(second) < page.index(first)  # newest first
+    assert 'class="badge cancelled"' in page and 'class="badge validating_files"' in page
+    for header in ("Model", "Method", "Status", "Created", "Finished", "Trained tokens", "Fine-tuned model",
+                   "Estimated cost"):
+        assert f'<th scope="col">{header}</th>' in page
+    only_cancelled = client.get("/console/jobs/rows?status=cancelled").text
+    assert second in only_cancelled and first not in only_cancelled
+    searched = client.get("/console/jobs/rows?q=ALPHA").text
+    assert first not in searched or second not in searched
+    assert client.get("/console/jobs/rows?q=nothing-like-this").text.count("No job matches.") == 1
+    assert client.get("/console/jobs?status=bogus").status_code == 400
+
+
+def test_job_page_shows_the_run_and_its_loss_curve_grows(client, backend):
+    _login(client)
+    job_id = _job(client)
+    page = client.get(f"/console/jobs/{job_id}")
+    assert page.status_code == 200
+    assert 'class="badge validating_files"' in page.text and _points(page.text, "chart-loss") == 0
+    for label in ("Cancel job", "Pause job", "Resume job", '<label for="fail-step">Fail at step</label>'):
+        assert label in page.text
+    client.post("/console/clock/advance?seconds=60")  # a small job: running within the minute
+    early = client.get(f"/console/jobs/{job_id}/live").text
+    assert 'class="badge running"' in early
+    client.post("/console/clock/advance?seconds=60")
+    later = client.get(f"/console/jobs/{job_id}/live").text
+    assert 0 < _points(early, "chart-loss") < _points(later, "chart-loss")
+    run_every_job(backend)
+    done = client.get(f"/console/jobs/{job_id}/live").text
+    assert 'class="badge succeeded"' in done
+    assert _points(done, "chart-loss") >= _points(later, "chart-loss") > 0
+    assert _points(done, "chart-accuracy") > 0
+    assert "ft:" + MODEL in done and ":ckpt-step-" in done  # the model and the checkpoints with their models
+    assert "Estimated cost" in done and "$" in done
+    events = re.findall(r"<time datetime=\"([^\"]+)\">", done.split('id="events"')[1])
+    assert events == sorted(events, reverse=True) and len(events) > 3  # newest first
+
+
+def test_the_charts_come_from_the_shared_chart_module(client, backend, monkeypatch):
+    import ftsim.api.http.console.routes as routes
+
+    calls = []
+    real = routes.line_chart
+    monkeypatch.setattr(routes, "line_chart", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    _login(client)
+    job_id = _job(client)
+    run_every_job(backend)
+    client.get(f"/console/jobs/{job_id}/live")
+    assert calls == ["Loss", "Token accuracy"]
+    from ftsim.pricing.reports import charts, report
+    assert report.line_chart is charts.line_chart is real
+
+
+def test_cancel_pause_resume_from_the_job_page(client, backend):
+    _login(client)
+    job_id = _job(client)
+    client.post("/console/clock/advance?seconds=60")
+    paused = client.post(f"/console/jobs/{job_id}/pause").text
+    assert 'class="badge paused"' in paused and "Job pause requested." in paused
+    resumed = client.post(f"/console/jobs/{job_id}/resume").text
+    assert 'class="badge paused"' not in resumed.split("Timeline")[0]
+    cancelled = client.post(f"/console/jobs/{job_id}/cancel").text
+    assert 'class="badge cancelled"' in cancelled
+    again = client.post(f"/console/jobs/{job_id}/cancel")
+    assert again.status_code == 200 and 'role="status"' in again.text  # refused by the API: said on the page
+    assert client.post(f"/console/jobs/{job_id}/explode").status_code == 404
+
+
+def test_fail_at_step_adds_a_job_rule_that_fails_the_job(client, backend):
+    _login(client)
+    job_id = _job(client)
+    resp = client.post(f"/console/jobs/{job_id}/fail", data={"step": "3"})
+    assert resp.status_code == 200 and "fails at step 3" in resp.text
+    rules = backend.faults.list(api_key=ALICE)
+    assert [(r.kind, r.stage, r.step, r.job_id) for r in rules] == [("job", "step", 3, job_id)]
+    run_every_job(backend)
+    done = client.get(f"/console/jobs/{job_id}/live").text
+    assert 'class="badge failed"' in done
+    for bad in ("0", "x", ""):
+        assert "whole number" in client.post(f"/console/jobs/{job_id}/fail", data={"step": bad}).text
+    assert len(backend.faults.list(api_key=ALICE)) == 1
+
+
+def test_run_every_job_ends_every_moving_job_of_every_organization(client, backend):
+    a, b = _job(client, ALICE), _job(client, BOB)
+    c = _job(client, ALICE)
+    client.post(f"/v1/fine_tuning/jobs/{c}/cancel", headers={"Authorization": f"Bearer {ALICE}"})
+    assert client.post("/console/clock/run").status_code == 200
+    for key, job_id in ((ALICE, a), (BOB, b)):
+        status = client.get(f"/v1/fine_tuning/jobs/{job_id}", headers={"Authorization": f"Bearer {key}"}).json()
+        assert status["status"] == "succeeded"
+    assert run_every_job(backend) == 0  # nothing left to move: the clock stays
+
+
+def test_files_models_and_faults_pages(client, backend):
+    _login(client)
+    job_id = _job(client)
+    run_every_job(backend)
+    files = client.get("/console/files").text
+    assert "train.jsonl" in files and "fine-tune" in files
+    models = client.get("/console/models").text
+    tuned = re.findall(r'<span class="mono">(ft:[^<]+)</span>', models)
+    assert any(":ckpt-step-" not in m for m in tuned) and any(":ckpt-step-" in m for m in tuned)
+    final = next(m for m in tuned if ":ckpt-step-" not in m)
+    assert final in client.get(f"/console/jobs/{job_id}").text
+    deleted = client.post(f"/console/models/{final}/delete")
+    assert deleted.status_code == 200 and f"Deleted {final}." in deleted.text
+    assert client.get(f"/v1/models/{final}", headers={"Authorization": f"Bearer {ALICE}"}).status_code == 404
+    assert client.post(f"/console/models/{final}/delete").status_code == 404
+    assert client.post(f"/console/models/{MODEL}/delete").status_code == 403  # a base model
+
+    added = client.post("/console/faults", data={"preset": "job_fails_midway"})
+    assert added.status_code == 200 and "job_fails_midway" in added.text
+    (rule,) = backend.faults.list(api_key=ALICE)
+    assert rule.id in client.get("/console/faults").text
+    assert client.post("/console/faults", data={"preset": "nope"}).status_code == 400
+    assert client.post(f"/console/faults/{rule.id}/delete").status_code == 200
+    assert backend.faults.list() == []
+    assert client.post(f"/console/faults/{rule.id}/delete").status_code == 404
+
+
+# -- tenant isolation --------------------------------------------------------------------------------------------
+
+
+def test_a_key_never_sees_another_organizations_objects(backend):
+    alice, bob = TestClient(create_app(backend)), TestClient(create_app(backend))
+    _login(alice, ALICE)
+    _login(bob, BOB)
+    job_id = _job(alice, ALICE)
+    run_every_job(backend)
+    model = backend.jobs.retrieve(backend.tenant(ALICE), job_id).fine_tuned_model
+    fault = alice.post("/console/faults", data={"preset": "slow"})
+    (rule,) = backend.faults.list(api_key=ALICE)
+    assert job_id in alice.get("/console/jobs").text and model in alice.get("/console/models").text
+    for path in PAGES + ["/console/jobs/rows"]:
+        text = bob.get(path).text
+        assert job_id not in text and model not in text and "train.jsonl" not in text and rule.id not in text
+    assert bob.get(f"/console/jobs/{job_id}").status_code == 404
+    assert bob.get(f"/console/jobs/{job_id}/live").status_code == 404
+    for action in ("cancel", "pause", "resume"):
+        assert bob.post(f"/console/jobs/{job_id}/{action}").status_code == 404
+    assert bob.post(f"/console/jobs/{job_id}/fail", data={"step": "2"}).status_code == 404
+    assert bob.post(f"/console/models/{model}/delete").status_code == 404
+    assert bob.post(f"/console/faults/{rule.id}/delete").status_code == 404
+    assert backend.faults.list(api_key=ALICE) == [rule] and fault.status_code == 200
+    assert alice.get(f"/console/jobs/{job_id}").status_code == 200
+
+
+def test_keys_file_organizations_are_picked_without_showing_keys():
+    keys = {ALICE: tenant_from_spec({"org_id": "org-alice"}), BOB: tenant_from_spec({"org_id": "org-bob"})}
+    backend = Backend(config=SimConfig(keys=keys, strict_keys=True))
+    try:
+        client = TestClient(create_app(backend))
+        page = client.get("/console/key").text
+        assert '<option value="org-alice">' in page and '<option value="org-bob">' in page
+        assert ALICE not in page and BOB not in page
+        resp = client.post("/console/key", data={"org": "org-bob", "api_key": ""}, follow_redirects=False)
+        assert resp.status_code == 303 and client.cookies.get(KEY_COOKIE) == BOB
+        assert "org-bob" in client.get("/console/jobs").text
+        assert client.post("/console/key", data={"api_key": "sk-stranger"}).status_code == 401
+        client.cookies.clear()
+        client.cookies.set(KEY_COOKIE, "sk-stranger")
+        assert client.get("/console/jobs").status_code == 401
+    finally:
+        backend.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(key=st.text(min_size=0, max_size=40))
+def test_any_typed_key_answers_a_page_never_a_5xx(key):
+    backend = Backend()
+    try:
+        client = TestClient(create_app(backend))
+        resp = client.post("/console/key", data={"api_key": key}, follow_redirects=False)
+        assert resp.status_code in (303, 400)
+        if resp.status_code == 303:
+            assert client.get("/console/jobs").status_code == 200
+    finally:
+        backend.close()
+
+
+# -- the guard ---------------------------------------------------------------------------------------------------
+
+
+def test_with_a_sim_key_the_console_needs_it(backend):
+    client = TestClient(create_app(backend, sim_key="the-sim-key"))
+    assert client.post("/console/key", data={"api_key": ALICE, "sim_key": "wrong"}).status_code == 401
+    client.cookies.clear()
+    client.cookies.set(KEY_COOKIE, ALICE)
+    for path in PAGES[1:] + ["/console/clock"]:
+        resp = client.get(path)
+        assert resp.status_code == 401 and "sim key" in resp.text, path
+    before = backend.now()
+    assert client.post("/console/clock/advance?seconds=60").status_code == 401
+    assert backend.now() == before
+    assert client.get("/console/jobs", headers={"x-ftsim-sim-key": "the-sim-key"}).status_code == 200
+    resp = client.post("/console/key", data={"api_key": ALICE, "sim_key": "the-sim-key"}, follow_redirects=False)
+    assert resp.status_code == 303
+    assert client.get("/console/jobs").status_code == 200  # the cookie now carries it
+    assert client.post("/console/clock/advance?seconds=60").status_code == 200
+
+
+def test_cross_site_posts_are_refused(client, backend):
+    _login(client)
+    job_id = _job(client)
+    before = backend.now()
+    for headers in ({"origin": "http://evil.example"}, {"sec-fetch-site": "cross-site"}):
+        assert client.post("/console/clock/advance?seconds=60", headers=headers).status_code == 403
+        assert client.post(f"/console/jobs/{job_id}/cancel", headers=headers).status_code == 403
+        assert client.post("/console/key", data={"api_key": BOB}, headers=headers).status_code == 403
+    assert backend.now() == before
+    assert backend.jobs.retrieve(backend.tenant(ALICE), job_id).status == "validating_files"
+    ok = client.post("/console/clock/advance?seconds=60", headers={"origin": "http://testserver"})
+    assert ok.status_code == 200
+
+
+# -- errors ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/console/jobs/ftjob-nope", "/console/jobs/ftjob-nope/live", "/console/nowhere",
+                                  "/console/static/nothing.js"])
+def test_not_found_pages_are_in_the_console_style(client, path):
+    _login(client)
+    resp = client.get(path)
+    assert resp.status_code == 404
+    assert resp.headers["content-type"].startswith("text/html")
+    assert "ftsim console" in resp.text or 'role="alert"' in resp.text
+    assert '{"error"' not in resp.text  # not the JSON envelope
+
+
+def test_a_fragment_error_is_a_fragment(client):
+    _login(client)
+    resp = client.get("/console/jobs/ftjob-nope/live", headers={"hx-request": "true"})
+    assert resp.status_code == 404 and "<html" not in resp.text and 'role="alert"' in resp.text
+
+
+def test_the_api_keeps_its_json_errors(client):
+    resp = client.get("/v1/nowhere", headers={"Authorization": f"Bearer {ALICE}"})
+    assert resp.status_code == 404 and resp.headers["content-type"].startswith("application/json")
