@@ -69,7 +69,7 @@ class _Headers:
 @functools.cache
 def _routed_app() -> FastAPI:
     """The routes and error handlers every app serves (no backend, no middleware): built once a process."""
-    app = FastAPI(title="ftsim", version="0.1.0", docs_url="/docs", redoc_url=None)
+    app = FastAPI(title="ftsim", version="0.1.0", docs_url=None, redoc_url=None)  # /docs, /redoc: the console's offline copies
     install_error_handlers(app)
     # One router per OpenAI path, then planning and the simulator's control plane.
     for module in (files, uploads, fine_tuning_jobs, checkpoints, graders, models, chat, responses, sim, faults,

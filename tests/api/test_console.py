@@ -360,3 +360,17 @@ def test_a_fragment_error_is_a_fragment(client):
 def test_the_api_keeps_its_json_errors(client):
     resp = client.get("/v1/nowhere", headers={"Authorization": f"Bearer {ALICE}"})
     assert resp.status_code == 404 and resp.headers["content-type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("path, asset", [("/docs", "/console/static/swagger-ui-bundle.js"),
+                                         ("/redoc", "/console/static/redoc.standalone.js")])
+def test_api_docs_render_from_the_packaged_assets(client, path, asset):
+    resp = client.get(path)
+    assert resp.status_code == 200 and asset in resp.text and "/openapi.json" in resp.text
+    urls = re.findall(r'(?:src|href)="([^"]+)"', resp.text) + re.findall(r"url: '([^']+)'", resp.text)
+    assert urls and all(u.startswith("/") for u in urls), urls  # nothing from a CDN (fonts included)
+    assert "fonts.googleapis" not in resp.text
+    for u in urls:
+        if u.startswith("/console/static/"):
+            assert client.get(u).status_code == 200, u
+    assert client.get("/openapi.json").json()["info"]["title"] == "ftsim"

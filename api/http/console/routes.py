@@ -18,6 +18,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -37,7 +38,9 @@ KEY_COOKIE = "ftsim_console_key"
 SIM_COOKIE = "ftsim_console_sim_key"
 STATUSES = ["validating_files", "queued", "running", "paused", "succeeded", "failed", "cancelled"]
 ACTIVE = {"validating_files", "queued", "running"}
-STATIC = {"htmx.min.js": "text/javascript", "console.css": "text/css", "htmx.LICENSE": "text/plain"}
+STATIC = {"htmx.min.js": "text/javascript", "console.css": "text/css", "htmx.LICENSE": "text/plain",
+          "swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css", "swagger-ui.LICENSE": "text/plain",
+          "redoc.standalone.js": "text/javascript", "redoc.LICENSE": "text/plain", "favicon.svg": "image/svg+xml"}
 # "Run every job to the end" moves the clock job end by job end; a world whose jobs keep moving past this many
 # rounds (or past a simulated year) stops there, so one click can never spin for ever.
 RUN_ROUNDS, RUN_HORIZON = 200, 366 * 86400
@@ -157,6 +160,23 @@ def static(name: str) -> Response:
         return HTMLResponse(v.page("Not found", '<p class="error">No such asset.</p>'), status_code=404)
     data = resources.files("ftsim.api.http.console").joinpath("static", name).read_bytes()
     return Response(data, media_type=STATIC[name], headers={"cache-control": "max-age=3600"})
+
+
+@router.get("/docs")
+def swagger_docs(request: Request) -> HTMLResponse:
+    """The API's interactive docs (Swagger UI) from the package's own copy: they render offline."""
+    return get_swagger_ui_html(openapi_url=request.app.openapi_url or "/openapi.json", title="ftsim API",
+                               swagger_js_url="/console/static/swagger-ui-bundle.js",
+                               swagger_css_url="/console/static/swagger-ui.css",
+                               swagger_favicon_url="/console/static/favicon.svg")
+
+
+@router.get("/redoc")
+def redoc_docs(request: Request) -> HTMLResponse:
+    """The API's reference (ReDoc) from the package's own copy, without web fonts: it renders offline."""
+    return get_redoc_html(openapi_url=request.app.openapi_url or "/openapi.json", title="ftsim API",
+                          redoc_js_url="/console/static/redoc.standalone.js",
+                          redoc_favicon_url="/console/static/favicon.svg", with_google_fonts=False)
 
 
 @router.get("/")

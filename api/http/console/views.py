@@ -14,7 +14,7 @@ from typing import Any, Iterable
 __all__ = ["esc", "page", "clock_bar", "when", "badge", "table", "kv", "money"]
 
 NAV = [("/console/jobs", "Jobs"), ("/console/files", "Files"), ("/console/models", "Models"),
-       ("/console/faults", "Faults"), ("/docs", "API docs")]
+       ("/console/faults", "Faults"), ("/docs", "API docs"), ("/redoc", "API reference")]
 
 
 def esc(value: Any) -> str:
@@ -88,6 +88,7 @@ def page(title: str, body: str, *, clock: str = "", tenant: str = "", status: in
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{esc(title)} · ftsim console</title>
 <link rel="stylesheet" href="/console/static/console.css">
+<link rel="icon" href="/console/static/favicon.svg" type="image/svg+xml">
 <script src="/console/static/htmx.min.js" defer></script>
 </head><body>
 <a class="skip" href="#main">Skip to content</a>
