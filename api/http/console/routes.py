@@ -438,16 +438,20 @@ def _job_live(backend: Any, tenant: Tenant, job_id: str, note: str = "") -> str:
     return (f'<div id="live"{polling}>'
             + (f'<p class="note" role="status">{esc(note)}</p>' if note else "")
             + f'<p>Status: <span id="job-status">{v.badge(job["status"])}</span>'
+            + (f' · Fine-tuned model: <span class="mono" id="job-model">{esc(job["fine_tuned_model"])}</span>'
+               if job.get("fine_tuned_model") else "")
             + (f' <span class="error">{esc(error.get("message"))}</span>' if error.get("message") else "") + "</p>"
             + '<div class="grid"><section><h2>Timeline</h2><ol class="timeline">'
             + (timeline or '<li class="muted">No event yet.</li>') + "</ol></section>"
             + f"<section><h2>Cost</h2>{v.kv(cost_pairs)}</section></div>"
-            + f"<h2>Metrics</h2>{charts}"
+            + f'<h2>Metrics</h2><div class="grid charts">{charts}</div>'
             + "<h2>Checkpoints</h2>" + v.table(["Step", "Model", "Metrics", "Created"], ck_rows,
                                                 caption="Checkpoints", table_id="checkpoints",
                                                 empty="No checkpoint yet.")
-            + "<h2>Events (newest first)</h2>" + v.table(["Time", "Level", "Message"], ev_rows, caption="Events",
-                                                         table_id="events", empty="No event yet.")
+            + '<h2 id="events-title">Events (newest first)</h2><div class="scroll" tabindex="0" '
+              'role="region" aria-labelledby="events-title">'
+            + v.table(["Time", "Level", "Message"], ev_rows, caption="Events", table_id="events",
+                      empty="No event yet.") + "</div>"
             + "</div>")
 
 
@@ -457,8 +461,7 @@ def _job_static(job: dict[str, Any]) -> str:
     hyper = (method.get(kind) or {}).get("hyperparameters") or job.get("hyperparameters") or {}
     pairs = [("Model", esc(job["model"])), ("Method", esc(kind)), ("Training file", esc(job.get("training_file"))),
              ("Validation file", esc(job.get("validation_file"))), ("Suffix", esc(job.get("user_provided_suffix"))),
-             ("Seed", esc(job.get("seed"))), ("Created", v.when(job["created_at"])),
-             ("Fine-tuned model", f'<span class="mono">{esc(job.get("fine_tuned_model"))}</span>')]
+             ("Seed", esc(job.get("seed"))), ("Created", v.when(job["created_at"]))]
     pairs += [(f"Hyperparameter: {k}", esc(val)) for k, val in hyper.items()]
     if job.get("metadata"):
         pairs.append(("Metadata", f'<code>{esc(json.dumps(job["metadata"]))}</code>'))
