@@ -374,3 +374,25 @@ def test_api_docs_render_from_the_packaged_assets(client, path, asset):
         if u.startswith("/console/static/"):
             assert client.get(u).status_code == 200, u
     assert client.get("/openapi.json").json()["info"]["title"] == "ftsim"
+
+
+def test_file_page_previews_and_validates_a_training_file(client, backend):
+    _login(client)
+    _job(client)
+    (f,) = client.get("/v1/files", headers={"Authorization": f"Bearer {ALICE}"}).json()["data"]
+    assert f'href="/console/files/{f["id"]}"' in client.get("/console/files").text
+    page = client.get(f"/console/files/{f['id']}")
+    assert page.status_code == 200
+    assert "question 0" in page.text and "question 4" in page.text and "question 5" not in page.text  # 5 lines
+    assert "Billed tokens per epoch" in page.text and "Tokens per example" in page.text
+    assert "No finding: the file is ready to train on." in page.text
+    bad = client.post("/v1/files", headers={"Authorization": f"Bearer {ALICE}"},
+                      files={"file": ("bad.jsonl", b'{"messages": []}\n' + b"x" * 5000 + b"\n")},
+                      data={"purpose": "fine-tune"}).json()
+    report = client.get(f"/console/files/{bad['id']}").text
+    assert "Valid</dt><dd>no" in report and 'id="findings"' in report
+    assert "x" * 400 + " …" in report and "x" * 401 not in report  # a long line is cut
+    bob = TestClient(create_app(backend))
+    _login(bob, BOB)
+    assert bob.get(f"/console/files/{f['id']}").status_code == 404
+    assert "bad.jsonl" not in bob.get("/console/files").text

@@ -191,6 +191,11 @@ def test_faults_models_files_pages_and_the_docs(page, server, sdk, tmp_path):
     page.goto(server.base + "/console/files")
     assert page.locator("#files-table tbody tr", has_text="train.jsonl").count() >= 1
     _shot(page, shots, "files")
+    page.locator("#files-table tbody tr", has_text="train.jsonl").first.get_by_role("link").click()
+    page.get_by_role("heading", name="Validation and token statistics").wait_for(timeout=WAIT)
+    assert "question 0" in page.locator("pre.preview").inner_text()
+    assert _axe(page) == []
+    _shot(page, shots, "file")
 
     page.goto(server.base + "/docs")
     page.locator(".swagger-ui .opblock").first.wait_for(timeout=WAIT)

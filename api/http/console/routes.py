@@ -545,10 +545,75 @@ async def files_page(request: Request) -> Response:
     """The organization's files, newest first."""
     def build(tenant: Any) -> tuple[str, str]:
         files = _backend(request).files.list(tenant)["data"]
-        rows = [[f'<span class="mono">{esc(f["id"])}</span>', esc(f.get("filename")), esc(f.get("purpose")),
+        rows = [[f'<a class="mono" href="/console/files/{esc(f["id"])}">{esc(f["id"])}</a>', esc(f.get("filename")), esc(f.get("purpose")),
                  esc(f'{f.get("bytes", 0):,}'), v.when(f.get("created_at")), esc(f.get("status"))] for f in files]
         return "Files", v.table(["ID", "Filename", "Purpose", "Bytes", "Created", "Status"], rows,
                                 caption="Files", table_id="files-table", empty="No file uploaded yet.")
+
+    return await _serve(request, build)
+
+
+PREVIEW_LINES, PREVIEW_CHARS = 5, 400
+
+
+def _preview(path: Any) -> str:
+    """The file's first lines, each cut at PREVIEW_CHARS characters (read as UTF-8, damage replaced); a long
+    line is never read whole."""
+    limit = PREVIEW_CHARS * 4  # bytes: enough for PREVIEW_CHARS characters of any UTF-8 text
+    lines = []
+    with open(path, "rb") as fh:
+        for _ in range(PREVIEW_LINES):
+            raw = fh.readline(limit)
+            if not raw:
+                break
+            cut = not raw.endswith(b"\n") and len(raw) == limit
+            rest = raw
+            while rest and not rest.endswith(b"\n"):  # skip the rest of a long line, a block at a time
+                rest = fh.readline(65536)
+            text = raw.decode("utf-8", "replace").rstrip("\r\n")
+            lines.append(text[:PREVIEW_CHARS] + (" …" if cut or len(text) > PREVIEW_CHARS else ""))
+    return "\n".join(lines)
+
+
+def _validation(backend: Any, path: Any, file_id: str) -> str:
+    """The training-file report of `ftsim validate` (the method and model it would pick), as HTML."""
+    from ftsim.api.cli.validate import default_model, detect_method
+    from ftsim.pricing.dataset.scan import scan_dataset
+
+    try:
+        method = detect_method(str(path))
+        model = backend.catalog.resolve(default_model(method, str(path)))
+        report = scan_dataset(path, method=method, model=model, file_id=file_id)
+    except Exception as exc:  # an unreadable file or a missing encoding: said on the page, not a 500
+        return f'<p class="note" role="status">No validation report: {esc(exc)}</p>'
+    stats = report.token_stats
+    pairs = [("Valid", "yes" if report.valid else "no"), ("Checked as", esc(f"{report.method} on {report.model}")),
+             ("Format", esc(report.detected_format)), ("Examples", esc(f"{report.n_examples:,}")),
+             ("Billed tokens per epoch", esc(f"{report.tokens_per_epoch:,}")),
+             ("Errors / warnings", esc(f"{report.n_errors} / {report.n_warnings}"))]
+    if stats is not None:
+        pairs.append(("Tokens per example", esc(f"min {stats.min:,} · median {stats.median:g} · mean "
+                                               f"{stats.mean:.1f} · p90 {stats.p90:g} · max {stats.max:,}")))
+    rows = [[esc(f.line), esc(f.severity), esc(f.code), esc(f.message)] for f in report.findings[:50]]
+    return v.kv(pairs) + v.table(["Line", "Severity", "Code", "Message"], rows, caption="Findings",
+                                 table_id="findings", empty="No finding: the file is ready to train on.")
+
+
+@router.get("/console/files/{file_id}")
+async def file_page(request: Request, file_id: str) -> Response:
+    """One file: what it is, a preview of its first lines, and for a training file the validation report."""
+    def build(tenant: Any) -> tuple[str, str]:
+        backend = _backend(request)
+        f = backend.files.get(tenant, file_id).model_dump(mode="json")
+        path = backend.files.content_path(tenant, file_id)
+        pairs = [("Filename", esc(f.get("filename"))), ("Purpose", esc(f.get("purpose"))),
+                 ("Bytes", esc(f"{f.get('bytes', 0):,}")), ("Created", v.when(f.get("created_at"))),
+                 ("Status", esc(f.get("status")))]
+        body = (v.kv(pairs) + f'<h2>First lines</h2><pre class="preview" tabindex="0" aria-label="First lines">'
+                f"{esc(_preview(path))}</pre>")
+        if f.get("purpose") == "fine-tune":
+            body += "<h2>Validation and token statistics</h2>" + _validation(backend, path, file_id)
+        return f"File {file_id}", body
 
     return await _serve(request, build)
 
