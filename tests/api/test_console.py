@@ -17,7 +17,7 @@ from ftsim.simulator.core.tenancy import tenant_from_spec
 
 ALICE, BOB = "sk-alice-0000000000", "sk-bob-00000000000"
 MODEL = "gpt-4o-mini-2024-07-18"
-PAGES = ["/", "/console/jobs", "/console/files", "/console/models", "/console/faults"]
+PAGES = ["/", "/console/jobs", "/console/files", "/console/models", "/console/faults", "/console/planner/estimate"]
 
 
 def _rows(n: int = 20) -> bytes:
@@ -396,3 +396,28 @@ def test_file_page_previews_and_validates_a_training_file(client, backend):
     _login(bob, BOB)
     assert bob.get(f"/console/files/{f['id']}").status_code == 404
     assert "bad.jsonl" not in bob.get("/console/files").text
+
+
+def test_estimate_page_prices_an_uploaded_file(client, backend):
+    _login(client)
+    _job(client)
+    (f,) = client.get("/v1/files", headers={"Authorization": f"Bearer {ALICE}"}).json()["data"]
+    empty = client.get("/console/planner/estimate")
+    assert empty.status_code == 200 and f'<option value="{f["id"]}">' in empty.text
+    assert "Pick an uploaded training file" in empty.text
+    page = client.get(f"/console/planner/estimate?file_id={f['id']}&n_epochs=3")
+    via_api = client.post("/planning/estimate", headers={"Authorization": f"Bearer {ALICE}"},
+                          json={"model": MODEL, "file_id": f["id"], "n_epochs": 3}).json()
+    cost = re.search(r'<strong id="estimate-cost">([^<]+)</strong>', page.text).group(1)
+    from decimal import Decimal
+    assert cost == f"${Decimal(via_api['training_cost_usd']).quantize(Decimal('0.0001')):,}"
+    fragment = client.get(f"/console/planner/estimate?file_id={f['id']}", headers={"hx-request": "true"})
+    assert "<html" not in fragment.text and 'id="estimate-cost"' in fragment.text
+    assert "whole number" in client.get(f"/console/planner/estimate?file_id={f['id']}&n_epochs=0").text
+    assert client.get("/console/planner/estimate?file_id=x&method=nope").status_code == 400
+    unknown_model = client.get(f"/console/planner/estimate?file_id={f['id']}&model=nope")
+    assert unknown_model.status_code == 200 and 'role="status"' in unknown_model.text
+    bob = TestClient(create_app(backend))
+    _login(bob, BOB)
+    assert bob.get(f"/console/planner/estimate?file_id={f['id']}").status_code == 404
+    assert f["id"] not in bob.get("/console/planner/estimate").text

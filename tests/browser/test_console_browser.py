@@ -197,6 +197,13 @@ def test_faults_models_files_pages_and_the_docs(page, server, sdk, tmp_path):
     assert _axe(page) == []
     _shot(page, shots, "file")
 
+    page.goto(server.base + "/console/planner/estimate")
+    page.get_by_label("Training file").select_option(index=1)
+    page.locator("#estimate-cost").wait_for(timeout=WAIT)  # the result comes in as the form changes
+    assert page.locator("#estimate-cost").inner_text().startswith("$")
+    assert _axe(page) == []
+    _shot(page, shots, "estimate")
+
     page.goto(server.base + "/docs")
     page.locator(".swagger-ui .opblock").first.wait_for(timeout=WAIT)
     page.goto(server.base + "/redoc")
@@ -206,7 +213,7 @@ def test_faults_models_files_pages_and_the_docs(page, server, sdk, tmp_path):
 
 
 @pytest.mark.parametrize("path", ["/console/jobs", "/console/files", "/console/models", "/console/faults",
-                                  "/console/key"])
+                                  "/console/planner/estimate", "/console/key"])
 def test_pages_pass_axe_and_work_by_keyboard(page, server, sdk, path):
     _login(page, server)
     if path == "/console/jobs":

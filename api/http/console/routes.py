@@ -702,9 +702,3 @@ async def delete_fault(request: Request, fault_id: str) -> Response:
         return _faults_table(backend, request, note=f"Deleted {fault_id}.")
 
     return await _serve(request, build, write=True)
-
-
-@router.get("/console/{rest:path}")
-async def console_not_found(request: Request, rest: str) -> HTMLResponse:
-    """Any other console address: a 404 page in the console's style."""
-    return _error_page(request, ConsoleError(404, "Not found", f"No console page at /console/{rest}."))
