@@ -421,3 +421,24 @@ def test_estimate_page_prices_an_uploaded_file(client, backend):
     _login(bob, BOB)
     assert bob.get(f"/console/planner/estimate?file_id={f['id']}").status_code == 404
     assert f["id"] not in bob.get("/console/planner/estimate").text
+
+
+def test_the_jobs_table_is_bounded_and_says_so(client, backend, monkeypatch):
+    import ftsim.api.http.console.routes as routes
+
+    monkeypatch.setattr(routes, "TABLE_ROWS", 2)
+    _login(client)
+    ids = [_job(client) for _ in range(3)]
+    rows = client.get("/console/jobs/rows").text
+    assert ids[2] in rows and ids[1] in rows and ids[0] not in rows
+    assert "The newest 2 of 3 jobs" in rows
+    assert "The newest" not in client.get(f"/console/jobs/rows?q={ids[0]}").text
+
+
+def test_a_finished_job_page_stops_polling(client, backend):
+    _login(client)
+    job_id = _job(client)
+    assert 'hx-trigger="every 2s, clock-changed from:body"' in client.get(f"/console/jobs/{job_id}/live").text
+    run_every_job(backend)
+    live = client.get(f"/console/jobs/{job_id}/live").text
+    assert 'hx-trigger="clock-changed from:body"' in live and "every 2s" not in live.split('id="live"')[1][:300]

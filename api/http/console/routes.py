@@ -15,7 +15,7 @@ import hmac
 import json
 from importlib import resources
 from typing import Any, Callable
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
@@ -29,6 +29,7 @@ from ftsim.pricing.reports.charts import line_chart, plain_number
 from ftsim.simulator.core.errors import NotFoundError, SimulatorError
 from ftsim.simulator.core.faults import PRESETS
 from ftsim.simulator.core.tenancy import Tenant
+from ftsim.simulator.fine_tuning.lifecycle import ACTIVE, TERMINAL
 
 __all__ = ["router", "KEY_COOKIE", "SIM_COOKIE"]
 
@@ -37,13 +38,15 @@ router = APIRouter(include_in_schema=False)
 KEY_COOKIE = "ftsim_console_key"
 SIM_COOKIE = "ftsim_console_sim_key"
 STATUSES = ["validating_files", "queued", "running", "paused", "succeeded", "failed", "cancelled"]
-ACTIVE = {"validating_files", "queued", "running"}
 STATIC = {"htmx.min.js": "text/javascript", "console.css": "text/css", "htmx.LICENSE": "text/plain",
           "swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css", "swagger-ui.LICENSE": "text/plain",
           "redoc.standalone.js": "text/javascript", "redoc.LICENSE": "text/plain", "favicon.svg": "image/svg+xml"}
 # "Run every job to the end" moves the clock job end by job end; a world whose jobs keep moving past this many
 # rounds (or past a simulated year) stops there, so one click can never spin for ever.
 RUN_ROUNDS, RUN_HORIZON = 200, 366 * 86400
+# The jobs table shows the newest matching jobs up to this many (each row prices its job): a bound on the work
+# of a page that reloads every 2 seconds.
+TABLE_ROWS = 200
 SERIES_COLOURS = ["#2563eb", "#ea580c", "#059669", "#7c3aed", "#db2777"]
 
 
@@ -343,9 +346,8 @@ def _matches(job: dict[str, Any], status: str, q: str) -> bool:
 
 def _jobs_rows(backend: Any, tenant: Tenant, status: str, q: str) -> str:
     rows = []
-    for job in _jobs(backend, tenant):
-        if not _matches(job, status, q):
-            continue
+    matching = [job for job in _jobs(backend, tenant) if _matches(job, status, q)]
+    for job in matching[:TABLE_ROWS]:
         cost = _cost(backend, tenant, job["id"])
         rows.append([
             f'<a href="/console/jobs/{esc(job["id"])}" class="mono">{esc(job["id"])}</a>', esc(job["model"]),
@@ -355,8 +357,10 @@ def _jobs_rows(backend: Any, tenant: Tenant, status: str, q: str) -> str:
         ])
     headers = ["ID", "Model", "Method", "Status", "Created", "Finished", "Trained tokens", "Fine-tuned model",
                "Estimated cost"]
+    more = (f'<p class="muted">The newest {TABLE_ROWS} of {len(matching)} jobs: filter or search to see others.</p>'
+            if len(matching) > TABLE_ROWS else "")
     return v.table(headers, rows, caption="Fine-tuning jobs", table_id="jobs-table",
-                   empty="No job matches." if (status or q) else "No fine-tuning job yet.")
+                   empty="No job matches." if (status or q) else "No fine-tuning job yet.") + more
 
 
 @router.get("/console/jobs")
@@ -367,7 +371,6 @@ async def jobs_page(request: Request, status: str = "", q: str = "") -> Response
             raise ConsoleError(400, "Refused", f"Unknown status '{status}'.")
         options = "".join(f'<option value="{s}"{" selected" if s == status else ""}>{s.replace("_", " ")}</option>'
                           for s in STATUSES)
-        query = urlencode({"status": status, "q": q})
         body = (f'<form class="filters" method="get" action="/console/jobs" role="search" '
                 f'hx-get="/console/jobs/rows" hx-target="#jobs-rows" hx-trigger="input changed delay:300ms, change" '
                 f'hx-push-url="false">'
@@ -375,7 +378,7 @@ async def jobs_page(request: Request, status: str = "", q: str = "") -> Response
                 f'{options}</select><label for="q">Search</label>'
                 f'<input id="q" name="q" type="search" value="{esc(q)}" placeholder="id, model, suffix, metadata">'
                 f'<button type="submit">Filter</button></form>'
-                f'<div id="jobs-rows" hx-get="/console/jobs/rows?{esc(query)}" '
+                f'<div id="jobs-rows" hx-get="/console/jobs/rows" '
                 f'hx-trigger="every 2s, clock-changed from:body" hx-include=".filters">'
                 f'{_jobs_rows(_backend(request), tenant, status, q)}</div>')
         return "Fine-tuning jobs", body
@@ -433,8 +436,9 @@ def _job_live(backend: Any, tenant: Tenant, job_id: str, note: str = "") -> str:
     cost_pairs = [("Estimated cost", v.money(cost.get("cost_usd")) or "—"),
                   ("Billing", esc(cost.get("billing"))), ("Note", esc(cost.get("note")))]
     error = job.get("error") or {}
-    polling = ' hx-get="/console/jobs/{0}/live" hx-trigger="every 2s, clock-changed from:body" hx-swap="outerHTML"' \
-        .format(esc(job_id))
+    # A finished job changes no more by itself: it is reloaded only when the clock is moved from this page.
+    trigger = "clock-changed from:body" if job["status"] in TERMINAL else "every 2s, clock-changed from:body"
+    polling = f' hx-get="/console/jobs/{esc(job_id)}/live" hx-trigger="{trigger}" hx-swap="outerHTML"'
     return (f'<div id="live"{polling}>'
             + (f'<p class="note" role="status">{esc(note)}</p>' if note else "")
             + f'<p>Status: <span id="job-status">{v.badge(job["status"])}</span>'
