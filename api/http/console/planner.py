@@ -50,7 +50,7 @@ def _result(backend: Any, tenant: Any, file_id: str, model: str, method: str, ep
              ("Model", esc(est.model)), ("Method", esc(est.method)), ("Examples", esc(f"{est.n_examples:,}")),
              ("Tokens per epoch", esc(f"{est.tokens_per_epoch:,}")), ("Epochs", esc(est.n_epochs)),
              ("Trained tokens", esc(f"{est.trained_tokens:,}")), ("Billing", esc(est.billing_unit)),
-             ("Prices", esc(f"{est.price_source} (catalog {est.catalog_version})"))]
+             ("Prices", esc(est.price_source))]
     warnings = "".join(f'<p class="note">{esc(w)}</p>' for w in est.warnings)
     if est.partial and est.n_lines_with_errors:
         warnings += (f'<p class="note">{est.n_lines_with_errors} line(s) with errors are left out of the price: '
