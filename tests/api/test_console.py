@@ -17,7 +17,8 @@ from ftsim.simulator.core.tenancy import tenant_from_spec
 
 ALICE, BOB = "sk-alice-0000000000", "sk-bob-00000000000"
 MODEL = "gpt-4o-mini-2024-07-18"
-PAGES = ["/", "/console/jobs", "/console/files", "/console/models", "/console/faults", "/console/planner/estimate"]
+PAGES = ["/", "/console/jobs", "/console/files", "/console/models", "/console/faults", "/console/planner/estimate",
+         "/console/planner/compare"]
 
 
 def _rows(n: int = 20) -> bytes:
@@ -442,3 +443,37 @@ def test_a_finished_job_page_stops_polling(client, backend):
     run_every_job(backend)
     live = client.get(f"/console/jobs/{job_id}/live").text
     assert 'hx-trigger="clock-changed from:body"' in live and "every 2s" not in live.split('id="live"')[1][:300]
+
+
+def test_compare_page_gives_the_verdict_of_the_planner_with_the_reports_charts(client, backend):
+    from ftsim.pricing.planning.compare import CompareInput, compare
+    from ftsim.pricing.reports.report import VERDICT_WORDS
+
+    _login(client)
+    query = {"model": "gpt-4.1-mini-2025-04-14", "calls_per_month": "100000", "system_prompt_tokens": "2000",
+             "tuned_system_prompt_tokens": "0", "input_tokens": "200", "output_tokens": "150",
+             "training_tokens": "1000000", "months": "12"}
+    for calls in ("100000", "10"):
+        page = client.get("/console/planner/compare", params=query | {"calls_per_month": calls})
+        assert page.status_code == 200
+        expected = compare(CompareInput(**(query | {"calls_per_month": calls}), today=backend_today(backend)),
+                           catalog=backend.catalog)
+        verdict = re.search(r'<strong id="verdict" class="([a-z_]+)">([^<]+)</strong>', page.text)
+        assert verdict.groups() == (expected.verdict, VERDICT_WORDS[expected.verdict])
+        assert page.text.count('<svg xmlns="http://www.w3.org/2000/svg" class="chart"') == 2
+    assert 'class="pays_back"' in client.get("/console/planner/compare", params=query).text
+    low = client.get("/console/planner/compare", params=query | {"calls_per_month": "10"}).text
+    assert 'class="pays_back_after_horizon"' in low  # 10 calls a month cannot repay $5 of training in time
+    fragment = client.get("/console/planner/compare", params=query, headers={"hx-request": "true"})
+    assert "<html" not in fragment.text and 'id="verdict"' in fragment.text
+    bad = client.get("/console/planner/compare", params=query | {"calls_per_month": "-1", "months": "x"})
+    assert bad.status_code == 200 and "calls_per_month" in bad.text and "months" in bad.text
+    assert 'id="verdict"' not in bad.text
+    unknown = client.get("/console/planner/compare", params=query | {"model": "nope"})
+    assert unknown.status_code == 200 and 'role="status"' in unknown.text
+
+
+def backend_today(backend):
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(backend.now(), dt.timezone.utc).date()

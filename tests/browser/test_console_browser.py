@@ -213,7 +213,8 @@ def test_faults_models_files_pages_and_the_docs(page, server, sdk, tmp_path):
 
 
 @pytest.mark.parametrize("path", ["/console/jobs", "/console/files", "/console/models", "/console/faults",
-                                  "/console/planner/estimate", "/console/key"])
+                                  "/console/planner/estimate", "/console/planner/compare",
+                                  "/console/key"])
 def test_pages_pass_axe_and_work_by_keyboard(page, server, sdk, path):
     _login(page, server)
     if path == "/console/jobs":
@@ -236,3 +237,18 @@ def test_a_job_page_passes_axe(page, server, sdk):
     page.get_by_role("button", name="Advance 1 hour").click()
     page.locator("#job-status .badge.succeeded").wait_for(timeout=WAIT)
     assert _axe(page) == []
+
+
+def test_fill_the_compare_form_and_read_the_verdict(page, server, tmp_path):
+    shots = _shots_dir(tmp_path)
+    _login(page, server)
+    page.goto(server.base + "/console/planner/compare")
+    assert page.locator("#verdict").inner_text() == "pays back"
+    page.get_by_label("Calls per month").fill("10")  # the verdict follows the input, without a reload
+    page.locator("#verdict.pays_back_after_horizon").wait_for(timeout=WAIT)
+    page.get_by_label("Calls per month").fill("250000")
+    page.locator("#verdict.pays_back").wait_for(timeout=WAIT)
+    assert page.locator("#compare svg.chart").count() == 2
+    assert _axe(page) == []
+    _shot(page, shots, "compare")
+    assert page.offsite == []

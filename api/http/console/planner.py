@@ -88,3 +88,81 @@ async def estimate_page(request: Request, file_id: str = "", model: str = "gpt-4
         return "Estimate a training run", form + f'<section id="estimate" aria-live="polite">{result}</section>'
 
     return await _serve(request, build)
+
+
+# The compare form's fields and their starting values (an example a budget owner edits); the model list is the
+# catalog's. Only the main inputs of `ftsim compare` are on the form; the rest keep compare's defaults.
+COMPARE_FIELDS: list[tuple[str, str, str]] = [
+    ("calls_per_month", "Calls per month", "100000"),
+    ("system_prompt_tokens", "Base path: system prompt tokens", "2000"),
+    ("tuned_system_prompt_tokens", "Tuned path: system prompt tokens", "0"),
+    ("input_tokens", "Input tokens per call", "200"),
+    ("output_tokens", "Output tokens per call", "150"),
+    ("training_tokens", "Training tokens (epochs included; empty: none)", "1000000"),
+    ("months", "Horizon (months)", "12"),
+]
+
+
+def _compare_result(backend: Any, values: dict[str, str]) -> str:
+    """The verdict, break-even and the report's two charts for these inputs (a section, never an error page)."""
+    from pydantic import ValidationError
+
+    from ftsim.pricing.errors import PricingError
+    from ftsim.pricing.planning.compare import CompareInput, compare
+
+    try:
+        from ftsim.pricing.reports.report import VERDICT_WORDS, charts
+    except ImportError:  # pandas: the planning extra
+        return ('<p class="note" role="status">The compare page needs the planner: pip install '
+                "'ftsim-openai[planning]'.</p>")
+    fields = {k: val.strip() for k, val in values.items() if val.strip() != ""}
+    try:
+        params = CompareInput(**fields, today=_today(backend))
+        result = compare(params, catalog=backend.catalog)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors())
+        return f'<p class="note" role="status">{esc(problems)}</p>'
+    except PricingError as exc:
+        return f'<p class="note" role="status">{esc(exc)}</p>'
+    verdict = VERDICT_WORDS.get(result.verdict, result.verdict)
+    payback = f"{result.break_even_months} months" if result.break_even_months is not None else "—"
+    volume = f"{result.break_even_calls_per_month:,} calls/month" if result.break_even_calls_per_month else "—"
+    pairs = [("Verdict", f'<strong id="verdict" class="{esc(result.verdict)}">{esc(verdict)}</strong>'),
+             ("Net savings over the horizon", v.money(result.net_savings_over_horizon_usd)),
+             ("Monthly savings", v.money(result.monthly_savings_usd)),
+             ("Break-even volume", esc(volume)), ("Payback", esc(payback)),
+             ("Horizon", esc(f"{result.horizon_months} months, to {result.horizon_end}")),
+             ("Base path per month", v.money(result.base.monthly_cost_usd)),
+             ("Tuned path per month", v.money(result.tuned.monthly_cost_usd)),
+             ("Training", v.money(result.tuned.training_cost_usd))]
+    drawn = charts(result)
+    warnings = "".join(f'<p class="note">{esc(w)}</p>' for w in result.warnings)
+    return (f'<p id="summary">{esc(result.summary)}</p>' + v.kv(pairs) + warnings
+            + f'<div class="grid charts">{drawn["volume"]}{drawn["cumulative"]}</div>')
+
+
+@router.get("/console/planner/compare")
+async def compare_page(request: Request) -> Response:
+    """Fine-tuned model with a short prompt against the base model with a long one: the verdict as inputs change."""
+    def build(tenant: Any) -> Any:
+        backend = _backend(request)
+        query = request.query_params
+        models = [e.snapshot for e in backend.catalog.fine_tunable() if e.training is not None]
+        model = query.get("model") or ("gpt-4.1-mini-2025-04-14" if "gpt-4.1-mini-2025-04-14" in models
+                                       else models[0])
+        values = {name: query.get(name, default) for name, _, default in COMPARE_FIELDS}
+        result = _compare_result(backend, {"model": model, **values})
+        if request.headers.get("hx-request"):
+            return result
+        inputs = "".join(f'<label for="{n}">{esc(label)}</label><input id="{n}" name="{n}" '
+                         f'value="{esc(values[n])}" inputmode="numeric" size="10">'
+                         for n, label, _ in COMPARE_FIELDS)
+        form = ('<form class="filters" method="get" action="/console/planner/compare" '
+                'hx-get="/console/planner/compare" hx-target="#compare" '
+                'hx-trigger="input changed delay:400ms, change, submit">'
+                f'<label for="model">Model to fine-tune</label><select id="model" name="model">'
+                f'{_options(models, model)}</select>{inputs}<button type="submit">Compare</button></form>')
+        return "Compare: fine-tune or keep the long prompt?", (
+            form + f'<section id="compare" aria-live="polite">{result}</section>')
+
+    return await _serve(request, build)
