@@ -18,7 +18,7 @@ from ftsim.simulator.core.tenancy import tenant_from_spec
 ALICE, BOB = "sk-alice-0000000000", "sk-bob-00000000000"
 MODEL = "gpt-4o-mini-2024-07-18"
 PAGES = ["/", "/console/jobs", "/console/files", "/console/models", "/console/faults", "/console/planner/estimate",
-         "/console/planner/compare"]
+         "/console/planner/compare", "/console/planner/decide"]
 
 
 def _rows(n: int = 20) -> bytes:
@@ -477,3 +477,49 @@ def backend_today(backend):
     import datetime as dt
 
     return dt.datetime.fromtimestamp(backend.now(), dt.timezone.utc).date()
+
+
+def _walk(client, choose):
+    """Answer decide's questions with `choose(question_id, kind)` until the recommendation; the answers given."""
+    answers: dict[str, str] = {}
+    for _ in range(30):
+        page = client.get("/console/planner/decide", params=answers)
+        assert page.status_code == 200
+        if 'id="recommendation"' in page.text:
+            return answers, page.text
+        bool_q = re.search(r'<button type="submit" name="([a-z_]+)" value="true">Yes</button>', page.text)
+        int_q = re.search(r'<input id="answer" name="([a-z_]+)" type="number"', page.text)
+        qid, kind = (bool_q.group(1), "bool") if bool_q else (int_q.group(1), "int")
+        for done in answers:  # every earlier answer rides along in the form
+            assert f'<input type="hidden" name="{done}" value="{answers[done]}">' in page.text
+        answers[qid] = choose(qid, kind)
+    raise AssertionError("the walk did not end")
+
+
+@pytest.mark.parametrize("plan", ["all_no", "cost_play"])
+def test_decide_walks_one_question_at_a_time_to_the_planners_recommendation(client, backend, plan):
+    from ftsim.pricing.planning.decide import DecideInput, decide
+
+    _login(client)
+    if plan == "all_no":
+        choose = lambda qid, kind: "false" if kind == "bool" else "500"  # noqa: E731
+    else:
+        yes = {"failure_is_style", "has_rubric", "few_shot_works", "prompt_cost_pain", "has_fine_tuned_before",
+               "recent_fine_tuned_inference"}
+        choose = lambda qid, kind: ("true" if qid in yes else "false") if kind == "bool" else "1000"  # noqa: E731
+    answers, page = _walk(client, choose)
+    typed = {k: (v == "true") if v in ("true", "false") else int(v) for k, v in answers.items()}
+    expected = decide(DecideInput(**typed), catalog=backend.catalog, today=backend_today(backend))
+    assert f'data-recommendation="{expected.recommendation}"' in page
+    assert expected.summary in page.replace("&#x27;", "'")
+    first = next(iter(answers))
+    restart = client.get("/console/planner/decide", params={first: answers[first]}).text
+    assert 'id="question-text"' in restart  # one answer only: the walk asks on
+
+
+def test_decide_ignores_unreadable_answers_and_asks_again(client):
+    _login(client)
+    page = client.get("/console/planner/decide", params={"fact_retrieval": "maybe", "n_examples": "-3",
+                                                          "bogus": "true"})
+    assert page.status_code == 200 and "retrieving facts" in page.text
+    assert 'name="fact_retrieval" value="maybe"' not in page.text

@@ -213,7 +213,7 @@ def test_faults_models_files_pages_and_the_docs(page, server, sdk, tmp_path):
 
 
 @pytest.mark.parametrize("path", ["/console/jobs", "/console/files", "/console/models", "/console/faults",
-                                  "/console/planner/estimate", "/console/planner/compare",
+                                  "/console/planner/estimate", "/console/planner/compare", "/console/planner/decide",
                                   "/console/key"])
 def test_pages_pass_axe_and_work_by_keyboard(page, server, sdk, path):
     _login(page, server)
@@ -251,4 +251,29 @@ def test_fill_the_compare_form_and_read_the_verdict(page, server, tmp_path):
     assert page.locator("#compare svg.chart").count() == 2
     assert _axe(page) == []
     _shot(page, shots, "compare")
+    assert page.offsite == []
+
+
+def test_step_through_decide(page, server, tmp_path):
+    shots = _shots_dir(tmp_path)
+    _login(page, server)
+    page.goto(server.base + "/console/planner/decide")
+    asked = []
+    for _ in range(30):
+        if page.locator("#recommendation").count():
+            break
+        asked.append(page.locator("#question-text").inner_text())
+        if page.get_by_role("button", name="No").count():
+            page.get_by_role("button", name="No").click()
+        else:
+            page.get_by_label("Your answer").fill("500")
+            page.keyboard.press("Enter")  # the form works by keyboard
+        page.wait_for_load_state()
+    assert len(asked) >= 2 and asked[0].startswith("Is the task mainly retrieving facts")
+    assert page.locator("#recommendation").inner_text()
+    assert page.locator("#answers li").count() == len(asked)
+    assert _axe(page) == []
+    _shot(page, shots, "decide")
+    page.get_by_role("link", name=re.compile("Change the answer to fact retrieval")).click()
+    assert page.locator("#question-text").inner_text() == asked[0]
     assert page.offsite == []

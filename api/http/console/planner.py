@@ -166,3 +166,73 @@ async def compare_page(request: Request) -> Response:
             form + f'<section id="compare" aria-live="polite">{result}</section>')
 
     return await _serve(request, build)
+
+
+def _answers(query: Any) -> dict[str, bool | int]:
+    """The walkthrough's answers carried in the query (unknown names and unreadable values are ignored, so that
+    question is simply asked again)."""
+    from ftsim.pricing.planning.decide import FOLLOW_UPS, QUESTIONS
+
+    out: dict[str, bool | int] = {}
+    for q in QUESTIONS + FOLLOW_UPS:
+        raw = (query.get(q.id) or "").strip().lower()
+        if q.kind == "bool" and raw in ("true", "false"):
+            out[q.id] = raw == "true"
+        elif q.kind == "int" and raw.isdigit() and len(raw) <= 10:
+            out[q.id] = int(raw)
+    return out
+
+
+@router.get("/console/planner/decide")
+async def decide_page(request: Request) -> Response:
+    """Should we fine-tune? `ftsim decide`'s walkthrough as a form, one question at a time, ending in the
+    recommendation and its figures."""
+    def build(tenant: Any) -> Any:
+        from pydantic import ValidationError
+
+        from ftsim.pricing.errors import PricingError
+        from ftsim.pricing.planning.decide import DecideInput, decide, next_question
+
+        backend = _backend(request)
+        answers = _answers(request.query_params)
+        done = list(answers.items())
+        rows = []
+        for k, (qid, answer) in enumerate(done):
+            back = "&".join(f"{i}={str(a).lower()}" for i, a in done[:k])  # this answer and the later ones unset
+            shown = ("yes" if answer else "no") if isinstance(answer, bool) else f"{answer:,}"
+            rows.append(f'<li><span class="muted">{esc(qid.replace("_", " "))}:</span> <strong>{esc(shown)}</strong>'
+                        f' <a href="/console/planner/decide?{esc(back)}" aria-label="Change the answer to '
+                        f'{esc(qid.replace("_", " "))}">change</a></li>')
+        walked = f'<ol id="answers">{"".join(rows)}</ol>' if rows else ""
+        question = next_question(answers)
+        if question is not None:
+            hidden = "".join(f'<input type="hidden" name="{esc(i)}" value="{esc(str(a).lower())}">'
+                             for i, a in done)
+            if question.kind == "bool":
+                control = (f'<button type="submit" name="{esc(question.id)}" value="true">Yes</button> '
+                           f'<button type="submit" name="{esc(question.id)}" value="false">No</button>')
+            else:
+                control = (f'<label for="answer">Your answer</label> <input id="answer" name="{esc(question.id)}" '
+                           'type="number" min="0" required> <button type="submit">Next</button>')
+            body = (walked + f'<form method="get" action="/console/planner/decide" id="question">{hidden}'
+                    f'<fieldset><legend id="question-text">{esc(question.text)}</legend>{control}</fieldset></form>')
+            return "Should we fine-tune?", body
+        try:
+            decision = decide(DecideInput(**answers), catalog=backend.catalog, today=_today(backend))
+        except (ValidationError, PricingError, ValueError) as exc:
+            return "Should we fine-tune?", walked + f'<p class="note" role="status">{esc(exc)}</p>'
+        steps = "".join(f"<li><strong>{esc(s.text)}</strong> {esc(s.reason)}</li>" for s in decision.path)
+        figures = ""
+        if decision.compare is not None:
+            c = decision.compare
+            figures = v.kv([("Verdict", esc(c.verdict.replace("_", " "))),
+                            ("Net savings over the horizon", v.money(c.net_savings_over_horizon_usd)),
+                            ("Training", v.money(c.tuned.training_cost_usd))])
+        warnings = "".join(f'<p class="note">{esc(w)}</p>' for w in decision.warnings)
+        body = (walked + f'<section aria-labelledby="rec"><h2 id="rec">Recommendation</h2>'
+                f'<p id="recommendation" data-recommendation="{esc(decision.recommendation)}">'
+                f"<strong>{esc(decision.summary)}</strong></p>{figures}<h2>Why</h2><ol>{steps}</ol>{warnings}"
+                '<p><a href="/console/planner/decide">Start again</a></p></section>')
+        return "Should we fine-tune?", body
+
+    return await _serve(request, build)
