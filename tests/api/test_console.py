@@ -18,7 +18,7 @@ from ftsim.simulator.core.tenancy import tenant_from_spec
 ALICE, BOB = "sk-alice-0000000000", "sk-bob-00000000000"
 MODEL = "gpt-4o-mini-2024-07-18"
 PAGES = ["/", "/console/jobs", "/console/files", "/console/models", "/console/faults", "/console/planner/estimate",
-         "/console/planner/compare", "/console/planner/decide"]
+         "/console/planner/compare", "/console/planner/decide", "/console/planner/whatif"]
 
 
 def _rows(n: int = 20) -> bytes:
@@ -523,3 +523,36 @@ def test_decide_ignores_unreadable_answers_and_asks_again(client):
                                                           "bogus": "true"})
     assert page.status_code == 200 and "retrieving facts" in page.text
     assert 'name="fact_retrieval" value="maybe"' not in page.text
+
+
+def test_whatif_runs_a_pasted_scenario_inline_and_as_downloads(client, backend):
+    import html as html_lib
+
+    from ftsim.api.http.console.planner import WHATIF_EXAMPLE
+    from ftsim.pricing.planning.whatif import evaluate, parse_scenario
+    import tomllib
+
+    _login(client)
+    form = client.get("/console/planner/whatif")
+    assert form.status_code == 200 and '<label for="scenario">' in form.text and "kind = &quot;compare&quot;" in form.text
+    page = client.post("/console/planner/whatif", data={"scenario": WHATIF_EXAMPLE, "format": "page"})
+    assert page.status_code == 200
+    frame = re.search(r'<iframe id="report" title="([^"]+)" srcdoc="([^"]*)"', page.text)
+    report = html_lib.unescape(frame.group(2))
+    assert report.lower().startswith("<!doctype html")
+    assert report.count('<svg xmlns="http://www.w3.org/2000/svg" class="chart"') == 3  # the report's own charts
+    scenario = parse_scenario(tomllib.loads(WHATIF_EXAMPLE))
+    rows = len(evaluate(scenario.model_copy(update={"today": backend_today(backend)}), catalog=backend.catalog))
+    csv = client.post("/console/planner/whatif", data={"scenario": WHATIF_EXAMPLE, "format": "csv"})
+    assert csv.headers["content-disposition"] == 'attachment; filename="whatif.csv"'
+    assert len(csv.text.strip().splitlines()) == rows + 1
+    md = client.post("/console/planner/whatif", data={"scenario": WHATIF_EXAMPLE, "format": "md"})
+    assert md.headers["content-type"].startswith("text/markdown") and md.text.startswith("#")
+    for bad, words in (("x = ", "not valid TOML"), ('kind = "nope"', "scenario"),
+                       (WHATIF_EXAMPLE.replace("step = 50000", "step = 1"), "at most")):
+        resp = client.post("/console/planner/whatif", data={"scenario": bad, "format": "page"})
+        assert resp.status_code == 200 and words in resp.text and 'id="report"' not in resp.text, bad
+    assert client.post("/console/planner/whatif", data={"scenario": WHATIF_EXAMPLE, "format": "pdf"}).status_code == 400
+    cross = client.post("/console/planner/whatif", data={"scenario": WHATIF_EXAMPLE},
+                        headers={"origin": "http://evil.example"})
+    assert cross.status_code == 403

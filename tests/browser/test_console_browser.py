@@ -214,6 +214,7 @@ def test_faults_models_files_pages_and_the_docs(page, server, sdk, tmp_path):
 
 @pytest.mark.parametrize("path", ["/console/jobs", "/console/files", "/console/models", "/console/faults",
                                   "/console/planner/estimate", "/console/planner/compare", "/console/planner/decide",
+                                  "/console/planner/whatif",
                                   "/console/key"])
 def test_pages_pass_axe_and_work_by_keyboard(page, server, sdk, path):
     _login(page, server)
@@ -276,4 +277,22 @@ def test_step_through_decide(page, server, tmp_path):
     _shot(page, shots, "decide")
     page.get_by_role("link", name=re.compile("Change the answer to fact retrieval")).click()
     assert page.locator("#question-text").inner_text() == asked[0]
+    assert page.offsite == []
+
+
+def test_run_a_whatif_scenario_and_download_its_csv(page, server, tmp_path):
+    shots = _shots_dir(tmp_path)
+    _login(page, server)
+    page.goto(server.base + "/console/planner/whatif")
+    page.get_by_role("button", name="Run", exact=True).click()
+    report = page.frame_locator("iframe#report")
+    report.locator("svg.chart").first.wait_for(timeout=WAIT)
+    assert report.locator("svg.chart").count() == 3
+    with page.expect_download(timeout=WAIT) as download:
+        page.get_by_role("button", name="Download CSV").click()
+    path = tmp_path / "whatif.csv"
+    download.value.save_as(str(path))
+    assert path.read_text().startswith("calls_per_month,")
+    assert _axe(page) == [], "the console page and the report inside it pass axe"
+    _shot(page, shots, "whatif")
     assert page.offsite == []

@@ -236,3 +236,101 @@ async def decide_page(request: Request) -> Response:
         return "Should we fine-tune?", body
 
     return await _serve(request, build)
+
+
+# The what-if page starts from this scenario (the same shape as fixtures/scenarios/*.toml); a user pastes their
+# own over it. The console keeps the grid small enough for a page: the CLI is the tool for big sweeps.
+WHATIF_EXAMPLE = """title = "Support bot: fine-tuned gpt-4.1-mini vs a 2,000-token prompt"
+kind = "compare"
+
+[baseline]
+model = "gpt-4.1-mini"
+calls_per_month = 100000
+system_prompt_tokens = 2000
+input_tokens = 500
+output_tokens = 300
+tuned_system_prompt_tokens = 0
+training_tokens = 2400000
+months = 12
+
+[sweep]
+calls_per_month = { start = 0, stop = 500000, step = 50000 }
+cached_fraction = [0, 0.5, 1]
+"""
+MAX_CONSOLE_ROWS = 100_000
+DOWNLOADS = {"html": ("text/html", "html"), "md": ("text/markdown", "md"), "csv": ("text/csv", "csv")}
+
+
+def _whatif_form(text: str) -> str:
+    buttons = "".join(f'<button type="submit" name="format" value="{f}">Download {label}</button> '
+                      for f, label in (("html", "HTML"), ("md", "Markdown"), ("csv", "CSV")))
+    return ('<form method="post" action="/console/planner/whatif" id="whatif-form">'
+            '<p><label for="scenario">Scenario (TOML, as for <code>ftsim whatif</code>)</label><br>'
+            f'<textarea id="scenario" name="scenario" rows="18" cols="90" spellcheck="false">{esc(text)}</textarea></p>'
+            f'<p><button type="submit" name="format" value="page">Run</button> {buttons}</p></form>')
+
+
+def _whatif_run(backend: Any, text: str) -> tuple[Any, Any, Any, list[str]] | str:
+    """(scenario, grid, compare result, warnings), or why not as a sentence."""
+    import tomllib
+
+    from ftsim.pricing.errors import PricingError
+    from ftsim.pricing.planning.compare import compare
+    from ftsim.pricing.planning.whatif import baseline_input, evaluate, grid_size, parse_scenario, sweep_warnings
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return f"The scenario is not valid TOML: {exc}"
+    try:
+        scenario = parse_scenario(data)
+        if scenario.today is None:
+            scenario = scenario.model_copy(update={"today": _today(backend)})
+        size = grid_size(scenario)
+        if size > MAX_CONSOLE_ROWS:
+            return f"The grid has {size:,} rows; the console runs at most {MAX_CONSOLE_ROWS:,} (use ftsim whatif)."
+        grid = evaluate(scenario, catalog=backend.catalog)
+        result = compare(baseline_input(scenario), catalog=backend.catalog) if scenario.kind == "compare" else None
+    except PricingError as exc:
+        return str(exc)
+    warnings = list(result.warnings) if result is not None else sweep_warnings(scenario, backend.catalog)
+    return scenario, grid, result, warnings
+
+
+@router.get("/console/planner/whatif")
+async def whatif_page(request: Request) -> Response:
+    """Paste a what-if scenario; run it to read the report inline, or download it as HTML, Markdown or CSV."""
+    return await _serve(request, lambda tenant: ("What if?", _whatif_form(WHATIF_EXAMPLE)))
+
+
+@router.post("/console/planner/whatif")
+async def whatif_run(request: Request) -> Response:
+    """The report of the pasted scenario: inline (in a frame: it is a whole page with its own style) or a file."""
+    from ftsim.api.http.console.routes import _form
+
+    form = _form(await request.body())
+
+    def build(tenant: Any) -> Any:
+        try:
+            from ftsim.pricing.reports.report import render
+        except ImportError:  # pandas: the planning extra
+            return "What if?", ('<p class="note" role="status">The what-if page needs the planner: pip install '
+                                "'ftsim-openai[planning]'.</p>")
+        text, fmt = form.get("scenario", ""), form.get("format", "page")
+        if fmt not in DOWNLOADS and fmt != "page":
+            raise ConsoleError(400, "Refused", f"Unknown format '{fmt}'.")
+        out = _whatif_run(_backend(request), text)
+        if isinstance(out, str):
+            return "What if?", f'<p class="note" role="alert">{esc(out)}</p>' + _whatif_form(text)
+        scenario, grid, result, warnings = out
+        if fmt in DOWNLOADS:
+            media, ext = DOWNLOADS[fmt]
+            body = render(fmt, scenario, grid, result, warnings, _backend(request).catalog)  # type: ignore[arg-type]
+            return Response(body, media_type=f"{media}; charset=utf-8",
+                            headers={"content-disposition": f'attachment; filename="whatif.{ext}"'})
+        report = render("html", scenario, grid, result, warnings, _backend(request).catalog)
+        frame = (f'<iframe id="report" title="What-if report: {esc(scenario.title)}" srcdoc="{esc(report)}" '
+                 'style="width:100%;height:70rem;border:1px solid #e5e7eb;background:#fff"></iframe>')
+        return "What if?", _whatif_form(text) + f"<h2>Report: {esc(scenario.title)}</h2>{frame}"
+
+    return await _serve(request, build, write=True)

@@ -15,7 +15,8 @@ __all__ = ["esc", "page", "clock_bar", "when", "badge", "table", "kv", "money"]
 
 NAV = [("/console/jobs", "Jobs"), ("/console/files", "Files"), ("/console/models", "Models"),
        ("/console/faults", "Faults"), ("/console/planner/estimate", "Estimate"),
-       ("/console/planner/compare", "Compare"), ("/console/planner/decide", "Decide"), ("/docs", "API docs"),
+       ("/console/planner/compare", "Compare"), ("/console/planner/whatif", "What if"),
+       ("/console/planner/decide", "Decide"), ("/docs", "API docs"),
        ("/redoc", "API reference")]
 
 
