@@ -556,3 +556,23 @@ def test_whatif_runs_a_pasted_scenario_inline_and_as_downloads(client, backend):
     cross = client.post("/console/planner/whatif", data={"scenario": WHATIF_EXAMPLE},
                         headers={"origin": "http://evil.example"})
     assert cross.status_code == 403
+
+
+def test_an_rft_job_page_draws_reward_curves(client, backend):
+    _login(client)
+    auth = {"Authorization": f"Bearer {ALICE}"}
+    rows = "\n".join(json.dumps({"messages": [{"role": "user", "content": f"Complete {i}"}], "reference": "x"})
+                     for i in range(12)).encode()
+    file = client.post("/v1/files", headers=auth, files={"file": ("rft.jsonl", rows)},
+                       data={"purpose": "fine-tune"}).json()
+    grader = {"type": "string_check", "name": "g", "input": "{{sample.output_text}}", "reference": "x",
+              "operation": "eq"}
+    job = client.post("/v1/fine_tuning/jobs", headers=auth, json={
+        "model": "o4-mini-2025-04-16", "training_file": file["id"], "validation_file": file["id"],
+        "method": {"type": "reinforcement", "reinforcement": {"grader": grader}}}).json()
+    assert "id" in job, job
+    run_every_job(backend)
+    live = client.get(f"/console/jobs/{job['id']}/live").text
+    assert 'class="badge succeeded"' in live
+    assert _points(live, "chart-reward") > 0
+    assert "reinforcement" in client.get(f"/console/jobs/{job['id']}").text
