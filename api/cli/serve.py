@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -42,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="allow a non-loopback --host without --sim-key: anyone who reaches the port can reset "
                         "the world and inject faults")
     p.add_argument("--log-level", default="warning")
+    p.add_argument("--open", action="store_true", help="open the web console (/) in the default browser")
     p.set_defaults(handler=run)
 
 
@@ -132,6 +134,38 @@ def preload_encodings(backend) -> None:
         get_encoding(name)
 
 
+def console_url(host: str, port: int) -> str:
+    """The console's address for a browser (a wildcard bind is reached on loopback)."""
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/"
+
+
+def open_when_listening(url: str, host: str, port: int, *, attempts: int = 300) -> threading.Thread:
+    """Open `url` in the default browser once the port accepts connections (a daemon thread; gives up quietly
+    after `attempts` tries 0.1 s apart, e.g. when the port was taken)."""
+    import socket
+    import webbrowser
+
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+
+    def wait_then_open() -> None:
+        for _ in range(attempts):
+            try:
+                with socket.create_connection((target, port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            return
+        webbrowser.open(url)
+
+    thread = threading.Thread(target=wait_then_open, name="ftsim-open-console", daemon=True)
+    thread.start()
+    return thread
+
+
 def run(args: argparse.Namespace) -> int:
     """Start uvicorn on the backend."""
     import uvicorn
@@ -144,6 +178,9 @@ def run(args: argparse.Namespace) -> int:
     guard = "/_sim needs the sim key" if args.sim_key else "/_sim open"
     print(f"ftsim: serving on http://{args.host}:{args.port}/v1 (db {args.db}, speed {args.speed:g}x, {guard})",
           flush=True)
+    print(f"ftsim: console on {console_url(args.host, args.port)}", flush=True)
+    if getattr(args, "open", False):
+        open_when_listening(console_url(args.host, args.port), args.host, args.port)
     if not args.sim_key and not is_loopback(args.host):
         print("ftsim: WARNING: /_sim is open to anyone who can reach this port (--unsafe-open-control-plane)",
               flush=True)

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from starlette.datastructures import State
 
 from ftsim.api.http.azure import AzureDialect
+from ftsim.api.http.console import router as console_router
 from ftsim.api.http.errors import ErrorMiddleware, install_error_handlers
 from ftsim.api.http.fast_lane import FastLane
 from ftsim.api.http.fault_middleware import FaultMiddleware
@@ -68,12 +69,13 @@ class _Headers:
 @functools.cache
 def _routed_app() -> FastAPI:
     """The routes and error handlers every app serves (no backend, no middleware): built once a process."""
-    app = FastAPI(title="ftsim", version="0.1.0", docs_url="/docs", redoc_url=None)
+    app = FastAPI(title="ftsim", version="0.1.0", docs_url=None, redoc_url=None)  # /docs, /redoc: the console's offline copies
     install_error_handlers(app)
     # One router per OpenAI path, then planning and the simulator's control plane.
     for module in (files, uploads, fine_tuning_jobs, checkpoints, graders, models, chat, responses, sim, faults,
                    planning, azure_deployments):
         app.include_router(module.router)
+    app.include_router(console_router)  # the web console at / and /console/... (api/http/console/)
     return app
 
 

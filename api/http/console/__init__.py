@@ -1,0 +1,19 @@
+"""The web console served by `ftsim serve` at `/` (issue 17): server-rendered pages, htmx vendored in static/."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from ftsim.api.http.console import planner, routes
+from ftsim.api.http.console.routes import ConsoleError, _error_page
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+router.include_router(routes.router)
+router.include_router(planner.router)
+
+
+@router.get("/console/{rest:path}")
+async def console_not_found(request: Request, rest: str) -> HTMLResponse:
+    """Any other console address (matched last): a 404 page in the console's style."""
+    return _error_page(request, ConsoleError(404, "Not found", f"No console page at /console/{rest}."))

@@ -1,0 +1,336 @@
+"""The console's planner pages. Built so far: estimate (the cost of training on one of the organization's uploaded
+files, with its range and warnings, from the planner's own `estimate`). Compare, what-if and decide are not
+built yet (issue 17)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from ftsim.api.http.console import views as v
+from ftsim.api.http.console.routes import ConsoleError, _backend, _serve
+from ftsim.api.http.console.views import esc
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+METHODS = ["supervised", "dpo", "reinforcement", "vision"]
+
+
+def _options(values: list[str], chosen: str, labels: dict[str, str] | None = None) -> str:
+    return "".join(f'<option value="{esc(x)}"{" selected" if x == chosen else ""}>{esc((labels or {}).get(x, x))}'
+                   "</option>" for x in values)
+
+
+def _result(backend: Any, tenant: Any, file_id: str, model: str, method: str, epochs: str) -> str:
+    """The estimate's figures, or why there are none (a page section, never an error page)."""
+    from ftsim.pricing.costs.estimate import estimate
+    from ftsim.pricing.errors import PricingError
+
+    if not file_id:
+        return '<p class="muted">Pick an uploaded training file to price.</p>'
+    if method not in METHODS:
+        raise ConsoleError(400, "Refused", f"Unknown method '{method}'.")
+    n_epochs: int | str = "auto"
+    if epochs and epochs != "auto":
+        if not epochs.isdigit() or not 1 <= int(epochs) <= 50:
+            return '<p class="note" role="status">Epochs: "auto" or a whole number from 1 to 50.</p>'
+        n_epochs = int(epochs)
+    path = backend.files.content_path(tenant, file_id)  # 404 for another organization's file
+    try:
+        est = estimate(path, model=model, method=method, epochs=n_epochs, catalog=backend.catalog,
+                       today=_today(backend), workers=1, partial=True)
+    except PricingError as exc:
+        return f'<p class="note" role="status">{esc(exc)}</p>'
+    pairs = [("Estimated training cost", f'<strong id="estimate-cost">{v.money(est.training_cost_usd)}</strong>'),
+             ("Range", f"{v.money(est.training_cost_usd_low)} – {v.money(est.training_cost_usd_high)}"),
+             ("Model", esc(est.model)), ("Method", esc(est.method)), ("Examples", esc(f"{est.n_examples:,}")),
+             ("Tokens per epoch", esc(f"{est.tokens_per_epoch:,}")), ("Epochs", esc(est.n_epochs)),
+             ("Trained tokens", esc(f"{est.trained_tokens:,}")), ("Billing", esc(est.billing_unit)),
+             ("Prices", esc(est.price_source))]
+    warnings = "".join(f'<p class="note">{esc(w)}</p>' for w in est.warnings)
+    if est.partial and est.n_lines_with_errors:
+        warnings += (f'<p class="note">{est.n_lines_with_errors} line(s) with errors are left out of the price: '
+                     "fix them before training.</p>")
+    return v.kv(pairs) + warnings
+
+
+def _today(backend: Any) -> Any:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(backend.now(), dt.timezone.utc).date()
+
+
+@router.get("/console/planner/estimate")
+async def estimate_page(request: Request, file_id: str = "", model: str = "gpt-4o-mini-2024-07-18",
+                        method: str = "supervised", n_epochs: str = "auto") -> Response:
+    """Price a training run on one of the organization's uploaded files."""
+    def build(tenant: Any) -> Any:
+        backend = _backend(request)
+        result = _result(backend, tenant, file_id, model, method, n_epochs)
+        if request.headers.get("hx-request"):
+            return result
+        files = [f for f in backend.files.list(tenant)["data"] if f.get("purpose") == "fine-tune"]
+        file_opts = '<option value="">(choose)</option>' + _options(
+            [f["id"] for f in files], file_id, {f["id"]: f"{f['filename']} ({f['id']})" for f in files})
+        models = [e.snapshot for e in backend.catalog.fine_tunable()]
+        form = ('<form class="filters" method="get" action="/console/planner/estimate" '
+                'hx-get="/console/planner/estimate" hx-target="#estimate" hx-trigger="change, submit">'
+                f'<label for="file_id">Training file</label><select id="file_id" name="file_id">{file_opts}</select>'
+                f'<label for="model">Model</label><select id="model" name="model">{_options(models, model)}</select>'
+                f'<label for="method">Method</label><select id="method" name="method">'
+                f'{_options(METHODS, method)}</select>'
+                f'<label for="n_epochs">Epochs</label><input id="n_epochs" name="n_epochs" value="{esc(n_epochs)}" '
+                'size="5"><button type="submit">Estimate</button></form>')
+        return "Estimate a training run", form + f'<section id="estimate" aria-live="polite">{result}</section>'
+
+    return await _serve(request, build)
+
+
+# The compare form's fields and their starting values (an example a budget owner edits); the model list is the
+# catalog's. Only the main inputs of `ftsim compare` are on the form; the rest keep compare's defaults.
+COMPARE_FIELDS: list[tuple[str, str, str]] = [
+    ("calls_per_month", "Calls per month", "100000"),
+    ("system_prompt_tokens", "Base path: system prompt tokens", "2000"),
+    ("tuned_system_prompt_tokens", "Tuned path: system prompt tokens", "0"),
+    ("input_tokens", "Input tokens per call", "200"),
+    ("output_tokens", "Output tokens per call", "150"),
+    ("training_tokens", "Training tokens (epochs included; empty: none)", "1000000"),
+    ("months", "Horizon (months)", "12"),
+]
+
+
+def _compare_result(backend: Any, values: dict[str, str]) -> str:
+    """The verdict, break-even and the report's two charts for these inputs (a section, never an error page)."""
+    from pydantic import ValidationError
+
+    from ftsim.pricing.errors import PricingError
+    from ftsim.pricing.planning.compare import CompareInput, compare
+
+    try:
+        from ftsim.pricing.reports.report import VERDICT_WORDS, charts
+    except ImportError:  # pandas: the planning extra
+        return ('<p class="note" role="status">The compare page needs the planner: pip install '
+                "'ftsim-openai[planning]'.</p>")
+    fields = {k: val.strip() for k, val in values.items() if val.strip() != ""}
+    try:
+        params = CompareInput(**fields, today=_today(backend))
+        result = compare(params, catalog=backend.catalog)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors())
+        return f'<p class="note" role="status">{esc(problems)}</p>'
+    except PricingError as exc:
+        return f'<p class="note" role="status">{esc(exc)}</p>'
+    verdict = VERDICT_WORDS.get(result.verdict, result.verdict)
+    payback = f"{result.break_even_months} months" if result.break_even_months is not None else "—"
+    volume = f"{result.break_even_calls_per_month:,} calls/month" if result.break_even_calls_per_month else "—"
+    pairs = [("Verdict", f'<strong id="verdict" class="{esc(result.verdict)}">{esc(verdict)}</strong>'),
+             ("Net savings over the horizon", v.money(result.net_savings_over_horizon_usd)),
+             ("Monthly savings", v.money(result.monthly_savings_usd)),
+             ("Break-even volume", esc(volume)), ("Payback", esc(payback)),
+             ("Horizon", esc(f"{result.horizon_months} months, to {result.horizon_end}")),
+             ("Base path per month", v.money(result.base.monthly_cost_usd)),
+             ("Tuned path per month", v.money(result.tuned.monthly_cost_usd)),
+             ("Training", v.money(result.tuned.training_cost_usd))]
+    drawn = charts(result)
+    warnings = "".join(f'<p class="note">{esc(w)}</p>' for w in result.warnings)
+    return (f'<p id="summary">{esc(result.summary)}</p>' + v.kv(pairs) + warnings
+            + f'<div class="grid charts">{drawn["volume"]}{drawn["cumulative"]}</div>')
+
+
+@router.get("/console/planner/compare")
+async def compare_page(request: Request) -> Response:
+    """Fine-tuned model with a short prompt against the base model with a long one: the verdict as inputs change."""
+    def build(tenant: Any) -> Any:
+        backend = _backend(request)
+        query = request.query_params
+        models = [e.snapshot for e in backend.catalog.fine_tunable() if e.training is not None]
+        model = query.get("model") or ("gpt-4.1-mini-2025-04-14" if "gpt-4.1-mini-2025-04-14" in models
+                                       else models[0])
+        values = {name: query.get(name, default) for name, _, default in COMPARE_FIELDS}
+        result = _compare_result(backend, {"model": model, **values})
+        if request.headers.get("hx-request"):
+            return result
+        inputs = "".join(f'<label for="{n}">{esc(label)}</label><input id="{n}" name="{n}" '
+                         f'value="{esc(values[n])}" inputmode="numeric" size="10">'
+                         for n, label, _ in COMPARE_FIELDS)
+        form = ('<form class="filters" method="get" action="/console/planner/compare" '
+                'hx-get="/console/planner/compare" hx-target="#compare" '
+                'hx-trigger="input changed delay:400ms, change, submit">'
+                f'<label for="model">Model to fine-tune</label><select id="model" name="model">'
+                f'{_options(models, model)}</select>{inputs}<button type="submit">Compare</button></form>')
+        return "Compare: fine-tune or keep the long prompt?", (
+            form + f'<section id="compare" aria-live="polite">{result}</section>')
+
+    return await _serve(request, build)
+
+
+def _answers(query: Any) -> dict[str, bool | int]:
+    """The walkthrough's answers carried in the query (unknown names and unreadable values are ignored, so that
+    question is simply asked again)."""
+    from ftsim.pricing.planning.decide import FOLLOW_UPS, QUESTIONS
+
+    out: dict[str, bool | int] = {}
+    for q in QUESTIONS + FOLLOW_UPS:
+        raw = (query.get(q.id) or "").strip().lower()
+        if q.kind == "bool" and raw in ("true", "false"):
+            out[q.id] = raw == "true"
+        elif q.kind == "int" and raw.isdigit() and len(raw) <= 10:
+            out[q.id] = int(raw)
+    return out
+
+
+@router.get("/console/planner/decide")
+async def decide_page(request: Request) -> Response:
+    """Should we fine-tune? `ftsim decide`'s walkthrough as a form, one question at a time, ending in the
+    recommendation and its figures."""
+    def build(tenant: Any) -> Any:
+        from pydantic import ValidationError
+
+        from ftsim.pricing.errors import PricingError
+        from ftsim.pricing.planning.decide import DecideInput, decide, next_question
+
+        backend = _backend(request)
+        answers = _answers(request.query_params)
+        done = list(answers.items())
+        rows = []
+        for k, (qid, answer) in enumerate(done):
+            back = "&".join(f"{i}={str(a).lower()}" for i, a in done[:k])  # this answer and the later ones unset
+            shown = ("yes" if answer else "no") if isinstance(answer, bool) else f"{answer:,}"
+            rows.append(f'<li><span class="muted">{esc(qid.replace("_", " "))}:</span> <strong>{esc(shown)}</strong>'
+                        f' <a href="/console/planner/decide?{esc(back)}" aria-label="Change the answer to '
+                        f'{esc(qid.replace("_", " "))}">change</a></li>')
+        walked = f'<ol id="answers">{"".join(rows)}</ol>' if rows else ""
+        question = next_question(answers)
+        if question is not None:
+            hidden = "".join(f'<input type="hidden" name="{esc(i)}" value="{esc(str(a).lower())}">'
+                             for i, a in done)
+            if question.kind == "bool":
+                control = (f'<button type="submit" name="{esc(question.id)}" value="true">Yes</button> '
+                           f'<button type="submit" name="{esc(question.id)}" value="false">No</button>')
+            else:
+                control = (f'<label for="answer">Your answer</label> <input id="answer" name="{esc(question.id)}" '
+                           'type="number" min="0" required> <button type="submit">Next</button>')
+            body = (walked + f'<form method="get" action="/console/planner/decide" id="question">{hidden}'
+                    f'<fieldset><legend id="question-text">{esc(question.text)}</legend>{control}</fieldset></form>')
+            return "Should we fine-tune?", body
+        try:
+            decision = decide(DecideInput(**answers), catalog=backend.catalog, today=_today(backend))
+        except (ValidationError, PricingError, ValueError) as exc:
+            return "Should we fine-tune?", walked + f'<p class="note" role="status">{esc(exc)}</p>'
+        steps = "".join(f"<li><strong>{esc(s.text)}</strong> {esc(s.reason)}</li>" for s in decision.path)
+        figures = ""
+        if decision.compare is not None:
+            c = decision.compare
+            figures = v.kv([("Verdict", esc(c.verdict.replace("_", " "))),
+                            ("Net savings over the horizon", v.money(c.net_savings_over_horizon_usd)),
+                            ("Training", v.money(c.tuned.training_cost_usd))])
+        warnings = "".join(f'<p class="note">{esc(w)}</p>' for w in decision.warnings)
+        body = (walked + f'<section aria-labelledby="rec"><h2 id="rec">Recommendation</h2>'
+                f'<p id="recommendation" data-recommendation="{esc(decision.recommendation)}">'
+                f"<strong>{esc(decision.summary)}</strong></p>{figures}<h2>Why</h2><ol>{steps}</ol>{warnings}"
+                '<p><a href="/console/planner/decide">Start again</a></p></section>')
+        return "Should we fine-tune?", body
+
+    return await _serve(request, build)
+
+
+# The what-if page starts from this scenario (the same shape as fixtures/scenarios/*.toml); a user pastes their
+# own over it. The console keeps the grid small enough for a page: the CLI is the tool for big sweeps.
+WHATIF_EXAMPLE = """title = "Support bot: fine-tuned gpt-4.1-mini vs a 2,000-token prompt"
+kind = "compare"
+
+[baseline]
+model = "gpt-4.1-mini"
+calls_per_month = 100000
+system_prompt_tokens = 2000
+input_tokens = 500
+output_tokens = 300
+tuned_system_prompt_tokens = 0
+training_tokens = 2400000
+months = 12
+
+[sweep]
+calls_per_month = { start = 0, stop = 500000, step = 50000 }
+cached_fraction = [0, 0.5, 1]
+"""
+MAX_CONSOLE_ROWS = 100_000
+DOWNLOADS = {"html": ("text/html", "html"), "md": ("text/markdown", "md"), "csv": ("text/csv", "csv")}
+
+
+def _whatif_form(text: str) -> str:
+    buttons = "".join(f'<button type="submit" name="format" value="{f}">Download {label}</button> '
+                      for f, label in (("html", "HTML"), ("md", "Markdown"), ("csv", "CSV")))
+    return ('<form method="post" action="/console/planner/whatif" id="whatif-form">'
+            '<p><label for="scenario">Scenario (TOML, as for <code>ftsim whatif</code>)</label><br>'
+            f'<textarea id="scenario" name="scenario" rows="18" cols="90" spellcheck="false">{esc(text)}</textarea></p>'
+            f'<p><button type="submit" name="format" value="page">Run</button> {buttons}</p></form>')
+
+
+def _whatif_run(backend: Any, text: str) -> tuple[Any, Any, Any, list[str]] | str:
+    """(scenario, grid, compare result, warnings), or why not as a sentence."""
+    import tomllib
+
+    from ftsim.pricing.errors import PricingError
+    from ftsim.pricing.planning.compare import compare
+    from ftsim.pricing.planning.whatif import baseline_input, evaluate, grid_size, parse_scenario, sweep_warnings
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return f"The scenario is not valid TOML: {exc}"
+    try:
+        scenario = parse_scenario(data)
+        if scenario.today is None:
+            scenario = scenario.model_copy(update={"today": _today(backend)})
+        size = grid_size(scenario)
+        if size > MAX_CONSOLE_ROWS:
+            return f"The grid has {size:,} rows; the console runs at most {MAX_CONSOLE_ROWS:,} (use ftsim whatif)."
+        grid = evaluate(scenario, catalog=backend.catalog)
+        result = compare(baseline_input(scenario), catalog=backend.catalog) if scenario.kind == "compare" else None
+    except PricingError as exc:
+        return str(exc)
+    warnings = list(result.warnings) if result is not None else sweep_warnings(scenario, backend.catalog)
+    return scenario, grid, result, warnings
+
+
+@router.get("/console/planner/whatif")
+async def whatif_page(request: Request) -> Response:
+    """Paste a what-if scenario; run it to read the report inline, or download it as HTML, Markdown or CSV."""
+    return await _serve(request, lambda tenant: ("What if?", _whatif_form(WHATIF_EXAMPLE)))
+
+
+@router.post("/console/planner/whatif")
+async def whatif_run(request: Request) -> Response:
+    """The report of the pasted scenario: inline (in a frame: it is a whole page with its own style) or a file."""
+    from ftsim.api.http.console.routes import _form
+
+    form = _form(await request.body())
+
+    def build(tenant: Any) -> Any:
+        try:
+            from ftsim.pricing.reports.report import render
+        except ImportError:  # pandas: the planning extra
+            return "What if?", ('<p class="note" role="status">The what-if page needs the planner: pip install '
+                                "'ftsim-openai[planning]'.</p>")
+        text, fmt = form.get("scenario", ""), form.get("format", "page")
+        if fmt not in DOWNLOADS and fmt != "page":
+            raise ConsoleError(400, "Refused", f"Unknown format '{fmt}'.")
+        out = _whatif_run(_backend(request), text)
+        if isinstance(out, str):
+            return "What if?", f'<p class="note" role="alert">{esc(out)}</p>' + _whatif_form(text)
+        scenario, grid, result, warnings = out
+        if fmt in DOWNLOADS:
+            media, ext = DOWNLOADS[fmt]
+            body = render(fmt, scenario, grid, result, warnings, _backend(request).catalog)  # type: ignore[arg-type]
+            return Response(body, media_type=f"{media}; charset=utf-8",
+                            headers={"content-disposition": f'attachment; filename="whatif.{ext}"'})
+        report = render("html", scenario, grid, result, warnings, _backend(request).catalog)
+        frame = (f'<iframe id="report" title="What-if report: {esc(scenario.title)}" srcdoc="{esc(report)}" '
+                 'style="width:100%;height:70rem;border:1px solid #e5e7eb;background:#fff"></iframe>')
+        return "What if?", _whatif_form(text) + f"<h2>Report: {esc(scenario.title)}</h2>{frame}"
+
+    return await _serve(request, build, write=True)
