@@ -41,7 +41,7 @@ def _result(backend: Any, tenant: Any, file_id: str, model: str, method: str, ep
         n_epochs = int(epochs)
     path = backend.files.content_path(tenant, file_id)  # 404 for another organization's file
     try:
-        est = estimate(path, model=model, method=method, epochs=n_epochs, catalog=backend.catalog,
+        est = estimate(path, model=model, method=method, epochs=n_epochs,  # type: ignore[arg-type]  # checked above catalog=backend.catalog,
                        today=_today(backend), workers=1, partial=True)
     except PricingError as exc:
         return f'<p class="note" role="status">{esc(exc)}</p>'
@@ -117,7 +117,7 @@ def _compare_result(backend: Any, values: dict[str, str]) -> str:
                 "'ftsim-openai[planning]'.</p>")
     fields = {k: val.strip() for k, val in values.items() if val.strip() != ""}
     try:
-        params = CompareInput(**fields, today=_today(backend))
+        params = CompareInput.model_validate({**fields, "today": _today(backend)})
         result = compare(params, catalog=backend.catalog)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors())
@@ -218,7 +218,7 @@ async def decide_page(request: Request) -> Response:
                     f'<fieldset><legend id="question-text">{esc(question.text)}</legend>{control}</fieldset></form>')
             return "Should we fine-tune?", body
         try:
-            decision = decide(DecideInput(**answers), catalog=backend.catalog, today=_today(backend))
+            decision = decide(DecideInput.model_validate(answers), catalog=backend.catalog, today=_today(backend))
         except (ValidationError, PricingError, ValueError) as exc:
             return "Should we fine-tune?", walked + f'<p class="note" role="status">{esc(exc)}</p>'
         steps = "".join(f"<li><strong>{esc(s.text)}</strong> {esc(s.reason)}</li>" for s in decision.path)

@@ -122,9 +122,11 @@ def _error_page(request: Request, exc: ConsoleError) -> HTMLResponse:
     return HTMLResponse(v.page(exc.title, body), status_code=exc.status)
 
 
-async def _serve(request: Request, build: Callable[[Tenant | None], Any], *, tenant: bool = True,
+async def _serve(request: Request, build: Callable[[Any], Any], *, tenant: bool = True,
                  write: bool = False) -> Response:
     """Guard, resolve the tenant, catch the world up, run `build` in a worker thread; errors become pages.
+
+    `build` takes the request's Tenant (None when `tenant=False`: pages that show no organization's objects).
 
     `build` returns a Response, or (title, body) for a whole page (a fragment when it returns a str)."""
     try:
