@@ -181,8 +181,10 @@ class FineTuningJobs:
 
     def is_due(self, now: int) -> bool:
         """Whether some job's next change is due at `now` (the in-memory schedule: no SQLite)."""
-        busy = self._busy
-        return any(when <= now and key not in busy for key, when in list(self._due.items()))
+        due, busy = self._due, self._busy
+        if not busy:  # the usual case: one pass in C (every request asks)
+            return min(list(due.values()), default=now + 1) <= now
+        return any(when <= now and key not in busy for key, when in list(due.items()))
 
     def record(self, tenant_key: str, job_id: str) -> JobRecord | None:
         """The committed job, typed: its public object and its private plan apart (None if unknown)."""
@@ -308,7 +310,7 @@ class FineTuningJobs:
                         if scanned is None or row != scanned[0]:
                             return  # changed while its files were scanned: the next catch-up starts again
                         cur = scanned[1]
-                    self._apply(tenant_key, lifecycle.advance(cur, now))
+                    self._apply(tenant_key, lifecycle.advance(cur, now, owned=True))  # cur: read or scanned for this call
                     return
             except Exception as exc:  # noqa: BLE001 - one job's defect must not reach anyone's request
                 error = exc
@@ -499,8 +501,8 @@ class FineTuningJobs:
 
     def _check_concurrency(self, tenant: Tenant, snapshot: str) -> None:
         limit = self.backend.config.max_concurrent_jobs_per_model
-        running = sum(1 for _, row in self.backend.store.scan("job", tenant.key)
-                      if row["status"] not in lifecycle.TERMINAL and JobPlan.snapshot_of(row) == snapshot)
+        running = self.backend.store.count_where("job", tenant.key, equal=(JobPlan.SNAPSHOT_PATH, snapshot),
+                                                 not_in=("$.status", sorted(lifecycle.TERMINAL)))
         if running >= limit:
             raise RateLimitError(
                 f"You can only have {limit} simultaneous fine-tuning jobs for {snapshot} per organization. "
