@@ -207,7 +207,7 @@ class FineTuningJobs:
         plan = rec.plan
         if plan.outcome is None or not plan.outcome.ok:
             return None
-        out = lifecycle.advance(rec, 2**40)  # pure: the rest of the job's life, computed, not stored
+        out = lifecycle.advance(rec, 2**40, owned=True)  # the rest of the job's life, computed, not stored
         if out.record.job.status not in lifecycle.TERMINAL or not out.events:
             return None
         return max(e["created_at"] for e in out.events)
@@ -331,10 +331,11 @@ class FineTuningJobs:
             store.after_commit(lambda: self._set_due(key, None))
 
     def _validate(self, rec: JobRecord) -> JobRecord:
-        """Attach the validation outcome (scan the files; consult injected faults)."""
+        """Attach the validation outcome (scan the files; consult injected faults). `rec` is handed over: a
+        record read for this call, which the result may be (it is not copied)."""
         plan, job, tenant = rec.plan, rec.job, self._tenant_of(rec)
         faults = getattr(self.backend, "faults", None)
-        fault = fault_spec(faults.job_failure(tenant, job.model_copy(deep=True)) if faults else None)
+        fault = fault_spec(faults.job_failure(tenant, job) if faults else None)  # reads the job, never changes it
         if fault is not None and fault["at_step"] is None:
             return lifecycle.fail_validation(rec, fault)
         entry = self.backend.catalog.resolve(plan.snapshot)
@@ -355,7 +356,7 @@ class FineTuningJobs:
         rec = lifecycle.resolve_plan(
             rec, n_examples=n, tokens_per_epoch=result.tokens_per_epoch, auto_epochs=auto_n_epochs(n),
             auto_batch=auto_batch_size(n), lr_default=_lr_default(entry, self.backend.catalog),
-            tps=throughput.tokens_per_second(plan.snapshot, entry), n_validation=result.n_validation,
+            tps=throughput.tokens_per_second(plan.snapshot, entry), n_validation=result.n_validation, owned=True,
         )
         if fault is not None:
             total = rec.plan.total_steps

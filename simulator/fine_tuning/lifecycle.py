@@ -165,12 +165,15 @@ def resolve_plan(
     lr_default: float,
     tps: int,
     n_validation: int = 0,
+    owned: bool = False,
 ) -> JobRecord:
     """Attach a successful validation: resolve `auto` hyperparameters (mirrored in method) and plan the steps.
 
     RFT: the core training loop lasts the planner's expected duration (`throughput.rft_loop_seconds`).
+    `owned`: as for `advance`, the caller hands `rec` over (no copy).
     """
-    rec = rec.model_copy(deep=True)
+    if not owned:
+        rec = rec.model_copy(deep=True)
     job, plan = rec.job, rec.plan
     kind = job.method.type
     hp = job.method.active().hyperparameters
