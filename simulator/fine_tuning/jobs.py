@@ -207,7 +207,7 @@ class FineTuningJobs:
         plan = rec.plan
         if plan.outcome is None or not plan.outcome.ok:
             return None
-        out = lifecycle.advance(rec, 2**40, owned=True)  # the rest of the job's life, computed, not stored
+        out = lifecycle.advance(rec, 2**40, owned=True, timeline_only=True)  # the rest of its life, not stored
         if out.record.job.status not in lifecycle.TERMINAL or not out.events:
             return None
         return max(e["created_at"] for e in out.events)

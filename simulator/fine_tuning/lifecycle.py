@@ -96,6 +96,9 @@ class Advance:
     dropped: list[dict[str, Any]] = field(default_factory=list)  # stored checkpoints to delete: {checkpoint_id, model}
     succeeded: bool = False  # the job reached `succeeded` in this call (the caller writes its result file)
     next_due: int | None = None  # when the job next changes by itself; None while paused or terminal
+    # Set by the caller before the run: the statuses and their events only, without a record per step (for when
+    # a job will end, asked before every jump of run_until_complete: no step's metrics change that).
+    timeline_only: bool = False
 
 
 def transition(status: str, action: str, job_id: str = "") -> JobStatus:
@@ -312,7 +315,7 @@ def _rank_reward(rec: JobRecord, step: int) -> float | None:
     return cast(float, data["scores"]["valid_reward_mean"])
 
 
-def advance(rec: JobRecord, now: int, *, owned: bool = False) -> Advance:
+def advance(rec: JobRecord, now: int, *, owned: bool = False, timeline_only: bool = False) -> Advance:
     """The job as of `now`, with every event, checkpoint and model record due since the last call.
 
     `rec` is left as it was, unless `owned`: the caller hands over a record it will not use again (one just read
@@ -321,7 +324,7 @@ def advance(rec: JobRecord, now: int, *, owned: bool = False) -> Advance:
     """
     if not owned:
         rec = rec.model_copy(deep=True)
-    out = Advance(record=rec)
+    out = Advance(record=rec, timeline_only=timeline_only)
     job, plan = rec.job, rec.plan
     while True:
         status = job.status
@@ -358,6 +361,12 @@ def _run(rec: JobRecord, out: Advance, now: int) -> bool:
     fault_step = fault.at_step if fault is not None else None
     target = _due_step(plan, now)
     done = _int(plan.steps_done)
+    if out.timeline_only and target > done:  # straight to the fault's step, or to the target
+        if fault is not None and fault_step is not None and done < fault_step <= target:
+            plan.steps_done = fault_step - 1
+            _fail(rec, out, _step_time(plan, fault_step), fault.model_dump())
+            return True
+        done = target
     steps = _Steps(rec)
     for step in range(done + 1, target + 1):
         at = _step_time(plan, step)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from ftsim.simulator.core.backend import Backend
 from ftsim.simulator.fine_tuning.types import FineTuningJob, JobPlan, JobRecord
 
 LINE = '{"messages":[{"role":"user","content":"q %d"},{"role":"assistant","content":"a %d"}]}\n'
@@ -85,3 +88,40 @@ def test_the_concurrency_count_reads_the_snapshot_of_stored_rows(backend, tenant
     backend.jobs.cancel(tenant, job.id)
     assert store.count_where("job", tenant.key, equal=(path, snapshot), not_in=("$.status", terminal)) == 0
     assert store.count_where("job", tenant.key, equal=(path, snapshot)) == 1
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(examples=st.integers(min_value=10, max_value=60), epochs=st.integers(min_value=1, max_value=4),
+       fault_step=st.one_of(st.none(), st.integers(min_value=1, max_value=300)),
+       method=st.sampled_from(["supervised", "dpo"]), polls=st.integers(min_value=0, max_value=3))
+def test_expected_end_is_when_the_job_ends(examples, epochs, fault_step, method, polls):
+    """`expected_end` is computed from the timeline alone (no step records): it must be the very second the job
+    becomes terminal, whatever its size, method, an injected failure at a step, or polls part-way through."""
+    backend = Backend()
+    try:
+        tenant = backend.tenant("sk-alice")
+        if method == "dpo":
+            line = ('{"input":{"messages":[{"role":"user","content":"q %d"}]},"preferred_output":[{"role":'
+                    '"assistant","content":"a %d"}],"non_preferred_output":[{"role":"assistant","content":"b"}]}\n')
+        else:
+            line = LINE
+        data = "".join(line % (i, i) for i in range(examples)).encode()
+        file_id = backend.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[data]).id
+        if fault_step is not None:
+            backend.faults.add(kind="job", stage="step", step=fault_step, code="custom_code", message="Injected.")
+        job = backend.jobs.create(tenant, model="gpt-4o-mini-2024-07-18", training_file=file_id, method={
+            "type": method, method: {"hyperparameters": {"n_epochs": epochs}}})
+        backend.advance(backend.jobs.next_change(tenant.key, job.id) - backend.now())
+        end = backend.jobs.expected_end(tenant.key, job.id)
+        assert end is not None and end > backend.now()
+        for _ in range(polls):  # part of the run emitted first: the rest ends at the same second
+            backend.advance(max(1, (end - backend.now()) // 3))
+            assert backend.jobs.expected_end(tenant.key, job.id) in (end, None)
+        backend.advance(end - backend.now() - 1)
+        assert backend.jobs.retrieve(tenant, job.id).status not in ("succeeded", "failed")
+        backend.advance(1)
+        done = backend.jobs.retrieve(tenant, job.id)
+        # a fault past the last step fails the job at its last step (the service clamps it)
+        assert done.status == ("succeeded" if fault_step is None else "failed")
+    finally:
+        backend.close()
