@@ -3,7 +3,10 @@
 No sockets and no threads left behind. An async transport awaits the app on the caller's event loop. A sync
 transport runs each request to completion on a private event loop in the calling thread, or, when that thread
 already runs an event loop (a sync client used inside an async test), in a short-lived blocking portal thread
-that ends with the request. The response body is read whole before it is returned.
+that ends with the request. On such a private loop, the app's synchronous work (FastAPI runs sync routes through
+`anyio.to_thread.run_sync`) runs inline rather than in a new worker thread: nothing else waits on that loop, and
+a thread started and joined per request cost more than the request itself. The response body is read whole
+before it is returned.
 
 The same classes exist for both HTTP stacks, because the openai SDK changed stack between generations:
 
@@ -16,12 +19,15 @@ Client timeouts are not enforced in-process (the app is awaited until it answers
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import importlib
+import threading
 from types import ModuleType
 from typing import Any, Callable
 
 import anyio
 import anyio.from_thread
+import anyio.to_thread
 
 __all__ = [
     "call_asgi",
@@ -97,14 +103,42 @@ async def call_asgi(
     return status, out_headers, b"".join(chunks)
 
 
+# Set only inside the private loops of `_run_blocking` (a context variable: tasks started there inherit it, code
+# outside never sees it), where `anyio.to_thread.run_sync` then calls the function inline.
+_PRIVATE_LOOP: contextvars.ContextVar[bool] = contextvars.ContextVar("ftsim_private_loop", default=False)
+_patch_lock = threading.Lock()
+
+
+def _install_inline_threads() -> None:
+    """Wrap `anyio.to_thread.run_sync` once: inline on a private loop of ours, anyio's own everywhere else."""
+    with _patch_lock:
+        current = anyio.to_thread.run_sync
+        if getattr(current, "_ftsim_inline", False):
+            return
+
+        async def run_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            if _PRIVATE_LOOP.get():
+                return func(*args)
+            return await current(func, *args, **kwargs)
+
+        run_sync._ftsim_inline = True  # type: ignore[attr-defined]
+        anyio.to_thread.run_sync = run_sync  # type: ignore[assignment]
+
+
+async def _on_private_loop(fn: Callable, kwargs: dict[str, Any]) -> Any:
+    _PRIVATE_LOOP.set(True)  # this task's context only (a copy made by the loop for it)
+    return await fn(**kwargs)
+
+
 def _run_blocking(fn: Callable, **kwargs: Any) -> Any:
     """Run an async function to completion from sync code, whether or not this thread runs a loop."""
+    _install_inline_threads()
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return anyio.run(lambda: fn(**kwargs))
+        return anyio.run(_on_private_loop, fn, kwargs)
     with anyio.from_thread.start_blocking_portal() as portal:
-        return portal.call(lambda: fn(**kwargs))
+        return portal.call(_on_private_loop, fn, kwargs)
 
 
 def _http_module(request: Any) -> ModuleType:

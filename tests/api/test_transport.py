@@ -142,3 +142,34 @@ def test_bytes_round_trip_unchanged(app, content, name):
         assert up.status_code == 200, up.text
         assert up.json()["bytes"] == len(content)
         assert client.get(f"/v1/files/{up.json()['id']}/content", headers=KEY).content == content
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_sync_routes_run_on_the_callers_thread_and_nowhere_else_changes(name):
+    """A sync client's request runs the app's sync work inline on its private loop (no worker thread a request);
+    code of the user's own that hands work to anyio's threads still gets a worker thread."""
+    import anyio
+    import anyio.to_thread
+    from fastapi import FastAPI
+
+    small = FastAPI()
+
+    @small.get("/where")
+    def where() -> dict:
+        return {"thread": threading.get_ident()}
+
+    with http_client(small, module=name) as client:
+        assert client.get("/where").json()["thread"] == threading.get_ident()
+
+    async def users_own() -> int:
+        return await anyio.to_thread.run_sync(threading.get_ident)
+
+    assert anyio.run(users_own) != threading.get_ident()
+
+    async def inside_a_running_loop() -> tuple[int, int]:  # a sync client in an async test: the portal's loop
+        with http_client(small, module=name) as client:
+            inner = client.get("/where").json()["thread"]
+        return inner, await anyio.to_thread.run_sync(threading.get_ident)
+
+    inner, own = asyncio.run(inside_a_running_loop())
+    assert inner != threading.get_ident() and own != threading.get_ident()
