@@ -205,6 +205,47 @@ def test_fail_at_step_adds_a_job_rule_that_fails_the_job(client, backend):
     assert len(backend.faults.list(api_key=ALICE)) == 1
 
 
+def _metric_steps(client: TestClient, job_id: str, key: str = ALICE) -> list[int]:
+    events = client.get(f"/v1/fine_tuning/jobs/{job_id}/events?limit=100",
+                        headers={"Authorization": f"Bearer {key}"}).json()["data"]
+    return sorted(e["data"]["step"] for e in events if e["type"] == "metrics")
+
+
+def _running_job(client: TestClient, backend, done_at_least: int) -> str:
+    job_id = _job(client)
+    for _ in range(1000):
+        backend.advance(5)
+        if len(_metric_steps(client, job_id)) >= done_at_least:
+            break
+    assert backend.jobs.retrieve(backend.tenant(ALICE), job_id).status == "running"
+    return job_id
+
+
+@pytest.mark.parametrize("ahead", [2, -1])  # a step still to come; a step already trained
+def test_fail_at_step_bites_a_job_that_is_already_running(client, backend, ahead):
+    _login(client)
+    job_id = _running_job(client, backend, done_at_least=3)
+    done = len(_metric_steps(client, job_id))
+    step = done + ahead
+    resp = client.post(f"/console/jobs/{job_id}/fail", data={"step": str(step)})
+    expected = max(step, done + 1)
+    assert resp.status_code == 200 and f"this job fails at step {expected}." in resp.text
+    assert ("already past" in resp.text) == (ahead < 0)
+    assert 'class="badge running"' in resp.text  # not before that step's time on the simulated clock
+    run_every_job(backend)
+    assert 'class="badge failed"' in client.get(f"/console/jobs/{job_id}/live").text
+    assert _metric_steps(client, job_id) == list(range(1, expected))
+
+
+def test_fail_at_step_on_a_finished_job_says_it_cannot_fail(client, backend):
+    _login(client)
+    job_id = _job(client)
+    run_every_job(backend)
+    resp = client.post(f"/console/jobs/{job_id}/fail", data={"step": "2"})
+    assert resp.status_code == 200 and "no step left to train" in resp.text
+    assert 'class="badge succeeded"' in resp.text
+
+
 def test_run_every_job_ends_every_moving_job_of_every_organization(client, backend):
     a, b = _job(client, ALICE), _job(client, BOB)
     c = _job(client, ALICE)
