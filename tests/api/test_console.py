@@ -465,6 +465,29 @@ def test_estimate_page_prices_an_uploaded_file(client, backend):
     assert f["id"] not in bob.get("/console/planner/estimate").text
 
 
+def test_estimate_page_prices_with_the_servers_own_catalog():
+    # regression: the page priced with the packaged catalog, not the one the server was started with
+    from decimal import Decimal
+
+    from ftsim.pricing.catalog.catalog import load_catalog
+
+    packaged = load_catalog()
+    models = tuple(m.model_copy(update={"training": m.training.model_copy(update={"price": m.training.price * 10})})
+                   if m.training is not None else m for m in packaged.models)
+    world = Backend(catalog=packaged.model_copy(update={"models": models}))
+    try:
+        client = _login(TestClient(create_app(world)))
+        _job(client)
+        (f,) = client.get("/v1/files", headers={"Authorization": f"Bearer {ALICE}"}).json()["data"]
+        page = client.get(f"/console/planner/estimate?file_id={f['id']}&n_epochs=3")
+        via_api = client.post("/planning/estimate", headers={"Authorization": f"Bearer {ALICE}"},
+                              json={"model": MODEL, "file_id": f["id"], "n_epochs": 3}).json()
+        cost = re.search(r'<strong id="estimate-cost">([^<]+)</strong>', page.text).group(1)
+        assert cost == f"${Decimal(via_api['training_cost_usd']).quantize(Decimal('0.0001')):,}"
+    finally:
+        world.close()
+
+
 def test_the_jobs_table_is_bounded_and_says_so(client, backend, monkeypatch):
     import ftsim.api.http.console.routes as routes
 

@@ -41,8 +41,8 @@ def _result(backend: Any, tenant: Any, file_id: str, model: str, method: str, ep
         n_epochs = int(epochs)
     path = backend.files.content_path(tenant, file_id)  # 404 for another organization's file
     try:
-        est = estimate(path, model=model, method=method, epochs=n_epochs,  # type: ignore[arg-type]  # checked above catalog=backend.catalog,
-                       today=_today(backend), workers=1, partial=True)
+        est = estimate(path, model=model, method=method,  # type: ignore[arg-type]  # checked above
+                       epochs=n_epochs, catalog=backend.catalog, today=_today(backend), workers=1, partial=True)
     except PricingError as exc:
         return f'<p class="note" role="status">{esc(exc)}</p>'
     pairs = [("Estimated training cost", f'<strong id="estimate-cost">{v.money(est.training_cost_usd)}</strong>'),
