@@ -184,7 +184,8 @@ def test_faults_models_files_pages_and_the_docs(page, server, sdk, tmp_path):
     page.get_by_text("No fault rule for this organization.").wait_for(timeout=WAIT)
 
     _new_job(sdk, "listed")
-    page.get_by_role("button", name="Run every job to the end").click()
+    with page.expect_response(re.compile(r".*/console/clock/run$"), timeout=WAIT):  # done before the next page
+        page.get_by_role("button", name="Run every job to the end").click()
     page.goto(server.base + "/console/models")
     assert page.locator("#models-table tbody tr", has_text="ft:").count() >= 1
     _shot(page, shots, "models")
@@ -202,7 +203,6 @@ def test_faults_models_files_pages_and_the_docs(page, server, sdk, tmp_path):
     page.locator("#estimate-cost").wait_for(timeout=WAIT)  # the result comes in as the form changes
     assert page.locator("#estimate-cost").inner_text().startswith("$")
     assert _axe(page) == []
-    _shot(page, shots, "estimate")
 
     page.goto(server.base + "/docs")
     page.locator(".swagger-ui .opblock").first.wait_for(timeout=WAIT)
@@ -238,6 +238,37 @@ def test_a_job_page_passes_axe(page, server, sdk):
     page.get_by_role("button", name="Advance 1 hour").click()
     page.locator("#job-status .badge.succeeded").wait_for(timeout=WAIT)
     assert _axe(page) == []
+
+
+def test_upload_a_training_file_and_a_scenario_from_the_browser(page, server, sdk, tmp_path):
+    shots = _shots_dir(tmp_path)
+    _login(page, server)
+    page.goto(server.base + "/console/planner/estimate")
+    page.get_by_label("Epochs").fill("2")
+    dataset = tmp_path / "dropped.jsonl"
+    dataset.write_bytes(_rows(40))
+    page.get_by_label(re.compile("Or upload a new dataset")).set_input_files(str(dataset))
+    page.get_by_role("button", name="Upload and estimate").click()
+    page.locator("#upload-note", has_text="Uploaded dropped.jsonl as file-").wait_for(timeout=WAIT)
+    assert page.locator("#estimate-cost").inner_text().startswith("$")
+    picked = page.get_by_label("Training file").evaluate("s => s.options[s.selectedIndex].text")
+    assert picked.startswith("dropped.jsonl (file-")
+    assert page.get_by_label("Epochs").input_value() == "2"  # the picker's inputs went with the upload
+    assert any(f.filename == "dropped.jsonl" for f in sdk.files.list())  # one of the organization's files now
+    assert _axe(page) == []
+    _shot(page, shots, "estimate")
+
+    page.goto(server.base + "/console/planner/whatif")
+    from ftsim.api.http.console.planner import WHATIF_EXAMPLE
+
+    scenario = tmp_path / "bot.toml"
+    scenario.write_text(WHATIF_EXAMPLE.replace("Support bot", "Uploaded bot"), encoding="utf-8")
+    page.get_by_label(re.compile("Or drop a scenario file")).set_input_files(str(scenario))
+    page.get_by_role("button", name="Run", exact=True).click()
+    report = page.frame_locator("iframe#report")
+    report.get_by_text("Uploaded bot").first.wait_for(timeout=WAIT)
+    assert "Uploaded bot" in page.get_by_label(re.compile("^Scenario")).input_value()
+    assert page.offsite == []
 
 
 def test_fill_the_compare_form_and_read_the_verdict(page, server, tmp_path):

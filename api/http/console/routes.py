@@ -123,12 +123,13 @@ def _error_page(request: Request, exc: ConsoleError) -> HTMLResponse:
 
 
 async def _serve(request: Request, build: Callable[[Any], Any], *, tenant: bool = True,
-                 write: bool = False) -> Response:
+                 write: bool = False, status: int = 200) -> Response:
     """Guard, resolve the tenant, catch the world up, run `build` in a worker thread; errors become pages.
 
     `build` takes the request's Tenant (None when `tenant=False`: pages that show no organization's objects).
 
-    `build` returns a Response, or (title, body) for a whole page (a fragment when it returns a str)."""
+    `build` returns a Response, or (title, body) for a whole page (a fragment when it returns a str); a page or
+    fragment is answered with `status`."""
     try:
         _check_sim_key(request)
         if write:
@@ -150,9 +151,10 @@ async def _serve(request: Request, build: Callable[[Any], Any], *, tenant: bool 
     if isinstance(out, Response):
         return out
     if isinstance(out, str):
-        return HTMLResponse(out)
+        return HTMLResponse(out, status_code=status)
     title, body = out
-    return HTMLResponse(v.page(title, body, clock=_clock(request), tenant=who.org_id if who else ""))
+    return HTMLResponse(v.page(title, body, clock=_clock(request), tenant=who.org_id if who else ""),
+                        status_code=status)
 
 
 # -- static, key, clock ------------------------------------------------------------------------------------------
