@@ -18,7 +18,8 @@ from ftsim.simulator.core.tenancy import tenant_from_spec
 ALICE, BOB = "sk-alice-0000000000", "sk-bob-00000000000"
 MODEL = "gpt-4o-mini-2024-07-18"
 PAGES = ["/", "/console/jobs", "/console/files", "/console/models", "/console/faults", "/console/planner/estimate",
-         "/console/planner/compare", "/console/planner/decide", "/console/planner/whatif"]
+         "/console/planner/compare", "/console/planner/decide", "/console/planner/whatif",
+         "/console/azure/deployments"]
 
 
 def _rows(n: int = 20) -> bytes:

@@ -203,7 +203,8 @@ async def estimate_upload(request: Request) -> Response:
 
 
 # The compare form's fields and their starting values (an example a budget owner edits); the model list is the
-# catalog's. Only the main inputs of `ftsim compare` are on the form; the rest keep compare's defaults.
+# catalog's. The main inputs of `ftsim compare`, the provider (OpenAI, Azure OpenAI or both side by side) with
+# Azure's training type, hosting rate and deployments, and the lifecycle inputs; the rest keep compare's defaults.
 COMPARE_FIELDS: list[tuple[str, str, str]] = [
     ("calls_per_month", "Calls per month", "100000"),
     ("system_prompt_tokens", "Base path: system prompt tokens", "2000"),
@@ -213,67 +214,142 @@ COMPARE_FIELDS: list[tuple[str, str, str]] = [
     ("training_tokens", "Training tokens (epochs included; empty: none)", "1000000"),
     ("months", "Horizon (months)", "12"),
 ]
+YES_NO = [("", "not known"), ("true", "yes"), ("false", "no")]
+# (name, label, choices, default) of the select inputs, by fieldset
+PROVIDER_CHOICES: list[tuple[str, str, list[tuple[str, str]], str]] = [
+    ("provider", "Provider", [("openai", "OpenAI"), ("azure", "Azure OpenAI"), ("both", "both, side by side")],
+     "openai"),
+    ("azure_tier", "Azure training and deployment type",
+     [("global", "Global"), ("data_zone", "Data zone"), ("regional_us", "Regional (US)"),
+      ("regional_sweden", "Regional (Sweden)"), ("developer", "Developer")], "global"),
+    ("hosting_region", "Azure hosting rate", [("default", "default region"), ("southeast_asia", "Southeast Asia")],
+     "default"),
+]
+AZURE_NUMBERS: list[tuple[str, str, str]] = [("deployments", "Azure: fine-tuned deployments kept", "1")]
+LIFECYCLE_CHOICES: list[tuple[str, str, list[tuple[str, str]], str]] = [
+    ("has_fine_tuned_before", "OpenAI: has the organization fine-tuned before?", YES_NO, ""),
+    ("recent_fine_tuned_inference", "OpenAI: inference on a fine-tuned model in the last 60 days?", YES_NO, ""),
+]
+LIFECYCLE_NUMBERS: list[tuple[str, str, str]] = [
+    ("retrain_every", "Retrain every (months; empty: never)", ""),
+    ("after_shutdown_cost_usd", "One-off cost of retraining elsewhere after a shutdown (USD)", "0"),
+]
+EXISTING_CUSTOMER = ("azure_existing_customer", "Azure: already fine-tunes there (training continues past the "
+                                                "base model's retirement)")
+PROVIDER_NAMES = {"openai": "OpenAI", "azure": "Azure OpenAI"}
 
 
-def _compare_result(backend: Any, values: dict[str, str]) -> str:
-    """The verdict, break-even and the report's two charts for these inputs (a section, never an error page)."""
-    from pydantic import ValidationError
+def _compare_figures(result: Any, suffix: str = "") -> str:
+    """One provider's verdict, figures and the report's two charts (ids suffixed when several are on the page)."""
+    from ftsim.pricing.reports.report import VERDICT_WORDS, charts
 
-    from ftsim.pricing.errors import PricingError
-    from ftsim.pricing.planning.compare import CompareInput, compare
-
-    try:
-        from ftsim.pricing.reports.report import VERDICT_WORDS, charts
-    except ImportError:  # pandas: the planning extra
-        return ('<p class="note" role="status">The compare page needs the planner: pip install '
-                "'ftsim-openai[planning]'.</p>")
-    fields = {k: val.strip() for k, val in values.items() if val.strip() != ""}
-    try:
-        params = CompareInput.model_validate({**fields, "today": _today(backend)})
-        result = compare(params, catalog=backend.catalog)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors())
-        return f'<p class="note" role="status">{esc(problems)}</p>'
-    except PricingError as exc:
-        return f'<p class="note" role="status">{esc(exc)}</p>'
     verdict = VERDICT_WORDS.get(result.verdict, result.verdict)
     payback = f"{result.break_even_months} months" if result.break_even_months is not None else "—"
     volume = f"{result.break_even_calls_per_month:,} calls/month" if result.break_even_calls_per_month else "—"
-    pairs = [("Verdict", f'<strong id="verdict" class="{esc(result.verdict)}">{esc(verdict)}</strong>'),
+    pairs = [("Verdict", f'<strong id="verdict{suffix}" class="{esc(result.verdict)}">{esc(verdict)}</strong>'),
              ("Net savings over the horizon", v.money(result.net_savings_over_horizon_usd)),
              ("Monthly savings", v.money(result.monthly_savings_usd)),
              ("Break-even volume", esc(volume)), ("Payback", esc(payback)),
              ("Horizon", esc(f"{result.horizon_months} months, to {result.horizon_end}")),
              ("Base path per month", v.money(result.base.monthly_cost_usd)),
              ("Tuned path per month", v.money(result.tuned.monthly_cost_usd)),
-             ("Training", v.money(result.tuned.training_cost_usd))]
-    drawn = charts(result)
-    warnings = "".join(f'<p class="note">{esc(w)}</p>' for w in result.warnings)
-    return (f'<p id="summary">{esc(result.summary)}</p>' + v.kv(pairs) + warnings
-            + f'<div class="grid charts">{drawn["volume"]}{drawn["cumulative"]}</div>')
+             ("Training", v.money(result.tuned.training_cost_usd)
+              + (f" × {result.tuned.trainings}" if result.tuned.trainings > 1 else ""))]
+    if result.provider == "azure":
+        pairs.append(("Hosting per month", v.money(result.tuned.hosting_monthly_usd)))
+    shown = result.eligibility and result.eligibility not in result.warnings  # else said below with the warnings
+    pairs.append(("Can train", esc({True: "yes", False: "no", None: "not known"}[result.can_train])
+                  + (f' <span class="muted">{esc(result.eligibility)}</span>' if shown else "")))
+    drawn = {k: svg.replace(f'id="chart-{k}"', f'id="chart-{k}{suffix}"') for k, svg in charts(result).items()}
+    return v.kv(pairs) + f'<div class="grid charts">{drawn["volume"]}{drawn["cumulative"]}</div>'
+
+
+def _compare_result(backend: Any, values: dict[str, str]) -> str:
+    """The verdict, break-even and the report's two charts for these inputs, per provider when both are asked
+    for (a section, never an error page)."""
+    from pydantic import ValidationError
+
+    from ftsim.pricing.errors import PricingError
+    from ftsim.pricing.planning.compare import CompareInput, compare, compare_providers
+
+    try:
+        from ftsim.pricing.reports.report import charts  # noqa: F401  # pandas: the planning extra
+    except ImportError:
+        return ('<p class="note" role="status">The compare page needs the planner: pip install '
+                "'ftsim-openai[planning]'.</p>")
+    fields = {k: val.strip() for k, val in values.items() if val.strip() != ""}
+    try:
+        params = CompareInput.model_validate({"today": _today(backend), **fields})
+        both = compare_providers(params, catalog=backend.catalog) if params.provider == "both" else None
+        result = compare(params, catalog=backend.catalog) if both is None else None
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors())
+        return f'<p class="note" role="status">{esc(problems)}</p>'
+    except PricingError as exc:
+        return f'<p class="note" role="status">{esc(exc)}</p>'
+    if result is not None:
+        warnings = "".join(f'<p class="note">{esc(w)}</p>' for w in result.warnings)
+        return f'<p id="summary">{esc(result.summary)}</p>' + _compare_figures(result) + warnings
+    assert both is not None
+    best = f'<p>Lowest horizon total that can run: <strong id="best">{esc(both.best or "none")}</strong></p>'
+    parts = [f'<p id="summary">{esc(both.summary)}</p>', best]
+    for r in both.results:
+        name = PROVIDER_NAMES.get(r.provider, r.provider)
+        parts.append(f'<section aria-labelledby="provider-{esc(r.provider)}"><h2 id="provider-{esc(r.provider)}">'
+                     f"{esc(name)}</h2>{_compare_figures(r, '-' + r.provider)}</section>")
+    for provider, why in both.unavailable.items():
+        parts.append(f'<p class="note" role="status" id="unavailable-{esc(provider)}">'
+                     f"{esc(PROVIDER_NAMES.get(provider, provider))}: not available. {esc(why)}</p>")
+    parts += [f'<p class="note">{esc(w)}</p>' for w in both.warnings]
+    return "".join(parts)
+
+
+def _number_inputs(fields: list[tuple[str, str, str]], values: dict[str, str]) -> str:
+    return "".join(f'<label for="{n}">{esc(label)}</label><input id="{n}" name="{n}" '
+                   f'value="{esc(values[n])}" inputmode="numeric" size="10">' for n, label, _ in fields)
+
+
+def _selects(fields: list[tuple[str, str, list[tuple[str, str]], str]], values: dict[str, str]) -> str:
+    return "".join(f'<label for="{n}">{esc(label)}</label><select id="{n}" name="{n}">'
+                   + "".join(f'<option value="{esc(x)}"{" selected" if x == values[n] else ""}>{esc(text)}</option>'
+                             for x, text in choices) + "</select>"
+                   for n, label, choices, _ in fields)
 
 
 @router.get("/console/planner/compare")
 async def compare_page(request: Request) -> Response:
-    """Fine-tuned model with a short prompt against the base model with a long one: the verdict as inputs change."""
+    """Fine-tuned model with a short prompt against the base model with a long one: the verdict as inputs change,
+    on OpenAI, on Azure OpenAI, or both side by side."""
     def build(tenant: Any) -> Any:
         backend = _backend(request)
         query = request.query_params
         models = [e.snapshot for e in backend.catalog.fine_tunable() if e.training is not None]
         model = query.get("model") or ("gpt-4.1-mini-2025-04-14" if "gpt-4.1-mini-2025-04-14" in models
                                        else models[0])
-        values = {name: query.get(name, default) for name, _, default in COMPARE_FIELDS}
-        result = _compare_result(backend, {"model": model, **values})
+        numbers = COMPARE_FIELDS + AZURE_NUMBERS + LIFECYCLE_NUMBERS
+        values = {name: query.get(name, default) for name, _, default in numbers}
+        values |= {name: query.get(name, default) for name, _, _, default in PROVIDER_CHOICES + LIFECYCLE_CHOICES}
+        existing = query.get(EXISTING_CUSTOMER[0], "") == "true"
+        values["today"] = query.get("today", "")
+        result = _compare_result(backend, {"model": model, **values, EXISTING_CUSTOMER[0]: str(existing).lower()})
         if request.headers.get("hx-request"):
             return result
-        inputs = "".join(f'<label for="{n}">{esc(label)}</label><input id="{n}" name="{n}" '
-                         f'value="{esc(values[n])}" inputmode="numeric" size="10">'
-                         for n, label, _ in COMPARE_FIELDS)
-        form = ('<form class="filters" method="get" action="/console/planner/compare" '
+        checked = " checked" if existing else ""
+        form = ('<form class="stack" id="compare-form" method="get" action="/console/planner/compare" '
                 'hx-get="/console/planner/compare" hx-target="#compare" '
                 'hx-trigger="input changed delay:400ms, change, submit">'
+                '<fieldset class="filters"><legend>Usage and training</legend>'
                 f'<label for="model">Model to fine-tune</label><select id="model" name="model">'
-                f'{_options(models, model)}</select>{inputs}<button type="submit">Compare</button></form>')
+                f'{_options(models, model)}</select>{_number_inputs(COMPARE_FIELDS, values)}</fieldset>'
+                '<fieldset class="filters"><legend>Provider</legend>'
+                f'{_selects(PROVIDER_CHOICES, values)}{_number_inputs(AZURE_NUMBERS, values)}'
+                f'<input type="checkbox" id="{EXISTING_CUSTOMER[0]}" name="{EXISTING_CUSTOMER[0]}" value="true"'
+                f'{checked}><label for="{EXISTING_CUSTOMER[0]}">{esc(EXISTING_CUSTOMER[1])}</label></fieldset>'
+                '<fieldset class="filters"><legend>Lifecycle</legend>'
+                f'<label for="today">As of (empty: the simulated date)</label><input id="today" name="today" '
+                f'type="date" value="{esc(values["today"])}">'
+                f'{_selects(LIFECYCLE_CHOICES, values)}{_number_inputs(LIFECYCLE_NUMBERS, values)}</fieldset>'
+                '<p><button type="submit">Compare</button></p></form>')
         return "Compare: fine-tune or keep the long prompt?", (
             form + f'<section id="compare" aria-live="polite">{result}</section>')
 
