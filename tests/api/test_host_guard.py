@@ -106,12 +106,16 @@ def test_a_missing_or_doubled_host_header_is_refused(backend):
 def test_ftsim_serve_turns_the_guard_on(tmp_path, monkeypatch):
     monkeypatch.delenv("FTSIM_SIM_KEY", raising=False)
     seen = {}
-    monkeypatch.setattr("uvicorn.run", lambda app, **k: seen.update(app=app))
+
+    def serving(app, **kwargs):  # while `ftsim serve` runs (its world is closed once uvicorn returns)
+        client = TestClient(app)
+        seen["foreign"] = client.get("/_sim/clock", headers={"host": "attacker.example:8000"}).status_code
+        seen["loopback"] = client.get("/_sim/clock", headers={"host": "127.0.0.1:8000"}).status_code
+
+    monkeypatch.setattr("uvicorn.run", serving)
     monkeypatch.setattr("ftsim.api.cli.serve.preload_encodings", lambda backend: None)
     assert main(["serve", "--db", str(tmp_path / "s.db")]) == 0
-    client = TestClient(seen["app"])
-    assert client.get("/_sim/clock", headers={"host": "attacker.example:8000"}).status_code == 403
-    assert client.get("/_sim/clock", headers={"host": "127.0.0.1:8000"}).status_code == 200
+    assert seen == {"foreign": 403, "loopback": 200}
 
 
 @given(name=st.from_regex(r"[a-z][a-z0-9-]{0,20}(\.[a-z][a-z0-9-]{0,10}){0,3}", fullmatch=True),
