@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
 
     backend = build_backend(args)
     preload_encodings(backend)
-    app = create_app(backend, sim_key=args.sim_key)
+    app = create_app(backend, sim_key=args.sim_key, bound_host=args.host)
     guard = "/_sim needs the sim key" if args.sim_key else "/_sim open"
     print(f"ftsim: serving on http://{args.host}:{args.port}/v1 (db {args.db}, speed {args.speed:g}x, {guard})",
           flush=True)

@@ -19,6 +19,7 @@ from ftsim.api.http.console import router as console_router
 from ftsim.api.http.errors import ErrorMiddleware, install_error_handlers
 from ftsim.api.http.fast_lane import FastLane
 from ftsim.api.http.fault_middleware import FaultMiddleware
+from ftsim.api.http.host_guard import HostGuard, is_loopback
 from ftsim.api.http.routers import (
     azure_deployments,
     chat,
@@ -79,11 +80,14 @@ def _routed_app() -> FastAPI:
     return app
 
 
-def create_app(backend: Backend | None = None, *, fast_lane: bool = True, sim_key: str | None = None) -> FastAPI:
+def create_app(backend: Backend | None = None, *, fast_lane: bool = True, sim_key: str | None = None,
+               bound_host: str | None = None) -> FastAPI:
     """An app serving `backend` (a fresh in-memory world when none is given).
 
     `fast_lane=False` sends every request through FastAPI (the fast lane's tests compare both doors).
     `sim_key`: when given, every /_sim route requires it (api/http/deps.py `require_sim_key`).
+    `bound_host`: the address the server listens on (`ftsim serve`); a loopback one without a sim key turns on
+    the DNS-rebinding guard of the console and /_sim (api/http/host_guard.py).
     """
     backend = backend or Backend()
     # Each app is a shallow copy of one routed app built once a process, sharing its router: FastAPI works out a
@@ -100,5 +104,7 @@ def create_app(backend: Backend | None = None, *, fast_lane: bool = True, sim_ke
     app.add_middleware(FaultMiddleware)  # injected faults (issue 4); inside _Headers so they carry x-request-id
     app.add_middleware(ErrorMiddleware)  # every unexpected error answered inside _Headers: it carries x-request-id
     app.add_middleware(AzureDialect)  # Azure OpenAI's data plane onto the same routes (api/http/azure.py)
+    if bound_host is not None and not sim_key and is_loopback(bound_host):
+        app.add_middleware(HostGuard, bound_host=bound_host)  # inside _Headers: a refusal carries x-request-id
     app.add_middleware(_Headers, seed=f"{backend.config.seed}:{backend.boot}")
     return app

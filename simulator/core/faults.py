@@ -10,7 +10,9 @@ Three kinds of rule, each held by one backend (no global state) and evaluated in
 - ``latency``: matching requests are delayed by ``latency_ms`` of real time (the simulated clock does not move).
 - ``job``: a job created while the rule is active fails at validation or at training step N with the given
   code and message. The jobs service asks ``job_failure(tenant, job)`` once per job, when the job's files are
-  validated (so a rule added after the job was created, but before its validation, still applies).
+  validated (so a rule added after the job was created, but before its validation, still applies). A step rule
+  that names a job (``job_id``) added once that job is past validation (queued, running or paused) takes effect
+  at once: the job fails at step N on the simulated clock, or at its next step when N is already past.
 
 A rule with ``api_key`` is scoped to that key's tenants (its OpenAI organization and its Azure account): it matches
 only those tenants' requests (Bearer or ``api-key``) and jobs, so tests sharing one server do not fault each other.
@@ -218,6 +220,14 @@ class Faults:
             )
             seed = parsed.seed if parsed.seed is not None else getattr(self.backend.config, "seed", 0)
             self._rules.append(_Rule(fault, seed, tenant_keys))
+        if parsed.kind == "job" and parsed.stage == "step" and parsed.job_id is not None:
+            # The named job may already be past validation, where rules are otherwise read: the jobs service
+            # attaches the rule to it now (consuming it) if it can still fail at a step.
+            jobs = getattr(self.backend, "jobs", None)
+            if jobs is not None:
+                jobs.step_rule_added(parsed.job_id, tenant_keys)
+            with self._lock:
+                return fault.model_copy()
         return fault.model_copy()
 
     def _tenants_of(self, api_key: str) -> frozenset[str]:
@@ -303,14 +313,19 @@ class Faults:
         headers, body = _error_response(chosen)
         return RequestFault(latency, chosen.status, headers, body)
 
-    def job_failure(self, tenant: "Tenant", job: Any) -> JobFailure | None:
-        """How a newly created job must fail, or None; call once per job (it consumes the rule)."""
+    def job_failure(self, tenant: "Tenant", job: Any, *, started: bool = False) -> JobFailure | None:
+        """How a newly created job must fail, or None; call once per job (it consumes the rule).
+
+        `started`: the job is past validation (a step rule naming it was just added): only step rules that name
+        the job apply, a rule that names no job being kept for the jobs validated after it."""
         model = _field(job, "model")
         suffix = _field(job, "user_provided_suffix") or _field(job, "suffix")
         with self._lock:
             for rule in self._rules:
                 f = rule.fault
                 if f.kind != "job":
+                    continue
+                if started and (f.stage != "step" or f.job_id is None):
                     continue
                 if rule.tenant_keys is not None and tenant.key not in rule.tenant_keys:
                     continue

@@ -581,6 +581,57 @@ class FineTuningJobs:
         """Resume a paused job: back to `queued`, then training continues where it stopped."""
         return self._act(tenant, job_id, lifecycle.resume)
 
+    def step_rule_added(self, job_id: str, tenant_keys: frozenset[str] | None) -> None:
+        """A step fault rule naming `job_id` was just added (`Faults.add`; `tenant_keys`: the tenants of its api_key,
+        None for every tenant). A job still validating reads it at validation like any rule; a job past validation
+        that can still train a step (queued, running, paused) takes it now: caught up to the present, it fails at
+        step N on the simulated clock. A terminal job, or one whose last step is done, leaves the rule unconsumed."""
+        key = self._find(job_id, tenant_keys)
+        if key is None:
+            return
+        now = self.backend.sync()  # its own step and transactions, as for the user's actions
+        faults = self.backend.faults
+        with self.backend.lock, self.backend.store.transaction():
+            row = self.backend.store.get("job", *key)
+            if row is None or row["status"] not in ("queued", "running", "paused"):
+                return
+            try:
+                rec = JobRecord.from_row(row)
+            except (KeyError, TypeError, ValidationError):  # an unreadable plan: the catch-up fails that job alone
+                return
+            due = rec.plan.next_due
+            if rec.job.status in lifecycle.ACTIVE and due is not None and due <= now:
+                rec = self._apply(key[0], lifecycle.advance(rec, now))  # behind `now`: catch it up first
+            plan = rec.plan
+            if rec.job.status not in ("queued", "running", "paused") or plan.total_steps is None \
+                    or plan.steps_done is None or plan.steps_done >= plan.total_steps:
+                return
+            failure = faults.job_failure(self._tenant_of(rec), rec.job.model_copy(deep=True), started=True)
+            if failure is None or failure.step is None:
+                return
+            # Steps up to `steps_done` are history (their events are stored): a step N already past fails the job
+            # at its next step instead, the first one still to come; past the last step, at the last step (as
+            # `_validate` clamps a rule's step).
+            at_step = min(max(failure.step, plan.steps_done + 1), plan.total_steps)
+            if plan.fault is not None and plan.fault.at_step is not None:
+                at_step = min(at_step, plan.fault.at_step)  # a failure planned earlier still comes first
+                if at_step == plan.fault.at_step:
+                    return
+            plan.fault = InjectedFault(at_step=at_step, code=failure.code, message=failure.message,
+                                       param=failure.param)
+            self._apply(key[0], lifecycle.Advance(record=rec, next_due=plan.next_due))
+
+    def _find(self, job_id: str, tenant_keys: frozenset[str] | None) -> tuple[str, str] | None:
+        """(tenant key, job id) of a stored job, among `tenant_keys` (every tenant when None)."""
+        store = self.backend.store
+        if tenant_keys is not None:
+            return next(((k, job_id) for k in sorted(tenant_keys) if store.exists("job", k, job_id)), None)
+        moving = next((key for key in list(self._due) if key[1] == job_id), None)
+        if moving is not None:
+            return moving
+        # not moving by itself (paused, terminal or unknown): every tenant's jobs are looked through once
+        return next(((tenant_key, job_id) for tenant_key, row in store.scan("job") if row.get("id") == job_id), None)
+
     def training_file_deleted(self, tenant: Tenant, file_id: str) -> None:
         """Fail the tenant's moving jobs that train on `file_id` (called when the file is deleted).
 

@@ -18,7 +18,8 @@ from ftsim.simulator.core.tenancy import tenant_from_spec
 ALICE, BOB = "sk-alice-0000000000", "sk-bob-00000000000"
 MODEL = "gpt-4o-mini-2024-07-18"
 PAGES = ["/", "/console/jobs", "/console/files", "/console/models", "/console/faults", "/console/planner/estimate",
-         "/console/planner/compare", "/console/planner/decide", "/console/planner/whatif"]
+         "/console/planner/compare", "/console/planner/decide", "/console/planner/whatif",
+         "/console/azure/deployments"]
 
 
 def _rows(n: int = 20) -> bytes:
@@ -203,6 +204,47 @@ def test_fail_at_step_adds_a_job_rule_that_fails_the_job(client, backend):
     for bad in ("0", "x", ""):
         assert "whole number" in client.post(f"/console/jobs/{job_id}/fail", data={"step": bad}).text
     assert len(backend.faults.list(api_key=ALICE)) == 1
+
+
+def _metric_steps(client: TestClient, job_id: str, key: str = ALICE) -> list[int]:
+    events = client.get(f"/v1/fine_tuning/jobs/{job_id}/events?limit=100",
+                        headers={"Authorization": f"Bearer {key}"}).json()["data"]
+    return sorted(e["data"]["step"] for e in events if e["type"] == "metrics")
+
+
+def _running_job(client: TestClient, backend, done_at_least: int) -> str:
+    job_id = _job(client)
+    for _ in range(1000):
+        backend.advance(5)
+        if len(_metric_steps(client, job_id)) >= done_at_least:
+            break
+    assert backend.jobs.retrieve(backend.tenant(ALICE), job_id).status == "running"
+    return job_id
+
+
+@pytest.mark.parametrize("ahead", [2, -1])  # a step still to come; a step already trained
+def test_fail_at_step_bites_a_job_that_is_already_running(client, backend, ahead):
+    _login(client)
+    job_id = _running_job(client, backend, done_at_least=3)
+    done = len(_metric_steps(client, job_id))
+    step = done + ahead
+    resp = client.post(f"/console/jobs/{job_id}/fail", data={"step": str(step)})
+    expected = max(step, done + 1)
+    assert resp.status_code == 200 and f"this job fails at step {expected}." in resp.text
+    assert ("already past" in resp.text) == (ahead < 0)
+    assert 'class="badge running"' in resp.text  # not before that step's time on the simulated clock
+    run_every_job(backend)
+    assert 'class="badge failed"' in client.get(f"/console/jobs/{job_id}/live").text
+    assert _metric_steps(client, job_id) == list(range(1, expected))
+
+
+def test_fail_at_step_on_a_finished_job_says_it_cannot_fail(client, backend):
+    _login(client)
+    job_id = _job(client)
+    run_every_job(backend)
+    resp = client.post(f"/console/jobs/{job_id}/fail", data={"step": "2"})
+    assert resp.status_code == 200 and "no step left to train" in resp.text
+    assert 'class="badge succeeded"' in resp.text
 
 
 def test_run_every_job_ends_every_moving_job_of_every_organization(client, backend):
@@ -422,6 +464,29 @@ def test_estimate_page_prices_an_uploaded_file(client, backend):
     _login(bob, BOB)
     assert bob.get(f"/console/planner/estimate?file_id={f['id']}").status_code == 404
     assert f["id"] not in bob.get("/console/planner/estimate").text
+
+
+def test_estimate_page_prices_with_the_servers_own_catalog():
+    # regression: the page priced with the packaged catalog, not the one the server was started with
+    from decimal import Decimal
+
+    from ftsim.pricing.catalog.catalog import load_catalog
+
+    packaged = load_catalog()
+    models = tuple(m.model_copy(update={"training": m.training.model_copy(update={"price": m.training.price * 10})})
+                   if m.training is not None else m for m in packaged.models)
+    world = Backend(catalog=packaged.model_copy(update={"models": models}))
+    try:
+        client = _login(TestClient(create_app(world)))
+        _job(client)
+        (f,) = client.get("/v1/files", headers={"Authorization": f"Bearer {ALICE}"}).json()["data"]
+        page = client.get(f"/console/planner/estimate?file_id={f['id']}&n_epochs=3")
+        via_api = client.post("/planning/estimate", headers={"Authorization": f"Bearer {ALICE}"},
+                              json={"model": MODEL, "file_id": f["id"], "n_epochs": 3}).json()
+        cost = re.search(r'<strong id="estimate-cost">([^<]+)</strong>', page.text).group(1)
+        assert cost == f"${Decimal(via_api['training_cost_usd']).quantize(Decimal('0.0001')):,}"
+    finally:
+        world.close()
 
 
 def test_the_jobs_table_is_bounded_and_says_so(client, backend, monkeypatch):

@@ -230,3 +230,24 @@ def test_control_plane_works_while_everything_is_faulted(client):
     assert client.get("/_sim/clock").status_code == 200
     assert client.delete("/_sim/faults").status_code == 200
     assert client.get("/v1/files", headers=KEY).status_code == 200
+
+
+def test_a_step_rule_posted_for_a_running_job_fails_it_at_that_step(client, backend):
+    import json as json_lib
+
+    rows = "\n".join(json_lib.dumps({"messages": [{"role": "user", "content": f"q{i}"},
+                                                  {"role": "assistant", "content": f"a{i}"}]}) for i in range(30))
+    file = client.post("/v1/files", headers=KEY, files={"file": ("t.jsonl", rows.encode())},
+                       data={"purpose": "fine-tune"}).json()
+    job = client.post("/v1/fine_tuning/jobs", headers=KEY,
+                      json={"model": "gpt-4o-mini-2024-07-18", "training_file": file["id"]}).json()
+    client.post("/_sim/clock/advance", json={"seconds": 60})
+    assert client.get(f"/v1/fine_tuning/jobs/{job['id']}", headers=KEY).json()["status"] == "running"
+    rule = client.post("/_sim/faults", json={"kind": "job", "stage": "step", "step": 40, "job_id": job["id"],
+                                             "api_key": "sk-faults"}).json()
+    assert rule["hits"] == 1 and rule["remaining"] == 0  # taken by the running job at once
+    client.post("/_sim/clock/advance", json={"seconds": 7 * 86400})
+    done = client.get(f"/v1/fine_tuning/jobs/{job['id']}", headers=KEY).json()
+    assert done["status"] == "failed" and done["error"]["code"] == "server_error"
+    events = client.get(f"/v1/fine_tuning/jobs/{job['id']}/events?limit=100", headers=KEY).json()["data"]
+    assert max(e["data"]["step"] for e in events if e["type"] == "metrics") == 39

@@ -184,7 +184,8 @@ def test_faults_models_files_pages_and_the_docs(page, server, sdk, tmp_path):
     page.get_by_text("No fault rule for this organization.").wait_for(timeout=WAIT)
 
     _new_job(sdk, "listed")
-    page.get_by_role("button", name="Run every job to the end").click()
+    with page.expect_response(re.compile(r".*/console/clock/run$"), timeout=WAIT):  # done before the next page
+        page.get_by_role("button", name="Run every job to the end").click()
     page.goto(server.base + "/console/models")
     assert page.locator("#models-table tbody tr", has_text="ft:").count() >= 1
     _shot(page, shots, "models")
@@ -202,7 +203,6 @@ def test_faults_models_files_pages_and_the_docs(page, server, sdk, tmp_path):
     page.locator("#estimate-cost").wait_for(timeout=WAIT)  # the result comes in as the form changes
     assert page.locator("#estimate-cost").inner_text().startswith("$")
     assert _axe(page) == []
-    _shot(page, shots, "estimate")
 
     page.goto(server.base + "/docs")
     page.locator(".swagger-ui .opblock").first.wait_for(timeout=WAIT)
@@ -214,7 +214,7 @@ def test_faults_models_files_pages_and_the_docs(page, server, sdk, tmp_path):
 
 @pytest.mark.parametrize("path", ["/console/jobs", "/console/files", "/console/models", "/console/faults",
                                   "/console/planner/estimate", "/console/planner/compare", "/console/planner/decide",
-                                  "/console/planner/whatif",
+                                  "/console/planner/whatif", "/console/azure/deployments",
                                   "/console/key"])
 def test_pages_pass_axe_and_work_by_keyboard(page, server, sdk, path):
     _login(page, server)
@@ -240,6 +240,37 @@ def test_a_job_page_passes_axe(page, server, sdk):
     assert _axe(page) == []
 
 
+def test_upload_a_training_file_and_a_scenario_from_the_browser(page, server, sdk, tmp_path):
+    shots = _shots_dir(tmp_path)
+    _login(page, server)
+    page.goto(server.base + "/console/planner/estimate")
+    page.get_by_label("Epochs").fill("2")
+    dataset = tmp_path / "dropped.jsonl"
+    dataset.write_bytes(_rows(40))
+    page.get_by_label(re.compile("Or upload a new dataset")).set_input_files(str(dataset))
+    page.get_by_role("button", name="Upload and estimate").click()
+    page.locator("#upload-note", has_text="Uploaded dropped.jsonl as file-").wait_for(timeout=WAIT)
+    assert page.locator("#estimate-cost").inner_text().startswith("$")
+    picked = page.get_by_label("Training file").evaluate("s => s.options[s.selectedIndex].text")
+    assert picked.startswith("dropped.jsonl (file-")
+    assert page.get_by_label("Epochs").input_value() == "2"  # the picker's inputs went with the upload
+    assert any(f.filename == "dropped.jsonl" for f in sdk.files.list())  # one of the organization's files now
+    assert _axe(page) == []
+    _shot(page, shots, "estimate")
+
+    page.goto(server.base + "/console/planner/whatif")
+    from ftsim.api.http.console.planner import WHATIF_EXAMPLE
+
+    scenario = tmp_path / "bot.toml"
+    scenario.write_text(WHATIF_EXAMPLE.replace("Support bot", "Uploaded bot"), encoding="utf-8")
+    page.get_by_label(re.compile("Or drop a scenario file")).set_input_files(str(scenario))
+    page.get_by_role("button", name="Run", exact=True).click()
+    report = page.frame_locator("iframe#report")
+    report.get_by_text("Uploaded bot").first.wait_for(timeout=WAIT)
+    assert "Uploaded bot" in page.get_by_label(re.compile("^Scenario")).input_value()
+    assert page.offsite == []
+
+
 def test_fill_the_compare_form_and_read_the_verdict(page, server, tmp_path):
     shots = _shots_dir(tmp_path)
     _login(page, server)
@@ -252,6 +283,46 @@ def test_fill_the_compare_form_and_read_the_verdict(page, server, tmp_path):
     assert page.locator("#compare svg.chart").count() == 2
     assert _axe(page) == []
     _shot(page, shots, "compare")
+    page.get_by_label("Provider").select_option("both")  # OpenAI and Azure OpenAI side by side
+    page.locator("#verdict-azure").wait_for(timeout=WAIT)
+    assert page.locator("#verdict-openai").count() == 1 and page.locator("#compare svg.chart").count() == 4
+    page.get_by_label("Azure hosting rate").select_option("southeast_asia")
+    page.get_by_label("Azure: fine-tuned deployments kept").fill("3")
+    page.locator("#verdict-azure.never_pays_back").wait_for(timeout=WAIT)  # three deployments' hosting
+    assert _axe(page) == []
+    assert page.offsite == []
+
+
+def test_the_azure_deployments_page(page, server, tmp_path):
+    import httpx
+    from openai import AzureOpenAI
+
+    shots = _shots_dir(tmp_path)
+    azure = AzureOpenAI(azure_endpoint=server.base, api_key=KEY, api_version="2025-04-01-preview", max_retries=0)
+    file = azure.files.create(file=("train.jsonl", io.BytesIO(_rows())), purpose="fine-tune")
+    job = azure.fine_tuning.jobs.create(model="gpt-4.1-mini-2025-04-14", training_file=file.id, suffix="bot",
+                                        extra_body={"trainingType": "GlobalStandard"})
+    _login(page, server)
+    page.goto(server.base + "/console/azure/deployments")
+    with page.expect_response(re.compile(r".*/console/clock/run$"), timeout=WAIT):
+        page.get_by_role("button", name="Run every job to the end").click()
+    model = azure.fine_tuning.jobs.retrieve(job.id).fine_tuned_model
+    arm = (f"{server.base}/subscriptions/s/resourceGroups/g/providers/Microsoft.CognitiveServices/accounts/a/"
+           "deployments/support-bot?api-version=2024-10-21")
+    body = {"sku": {"name": "GlobalStandard", "capacity": 1},
+            "properties": {"model": {"format": "OpenAI", "name": model, "version": "1"}}}
+    assert httpx.put(arm, json=body, headers={"api-key": KEY}).status_code == 201
+    row = page.locator("#deployments-table tbody tr", has_text="support-bot")
+    row.locator(".badge.creating").wait_for(timeout=WAIT)  # the table follows the world without a reload
+    assert model in row.inner_text()
+    page.get_by_role("button", name="Advance 1 hour").click()
+    row.locator(".badge.succeeded").wait_for(timeout=WAIT)
+    assert _axe(page) == []
+    _shot(page, shots, "azure")
+    page.once("dialog", lambda d: d.accept())
+    row.get_by_role("button", name="Delete deployment support-bot").click()
+    page.get_by_text("Deleted the deployment support-bot.").wait_for(timeout=WAIT)
+    assert httpx.get(arm, headers={"api-key": KEY}).status_code == 404
     assert page.offsite == []
 
 

@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from ftsim.api.http.console import planner, routes
+from ftsim.api.http.console import azure, planner, routes
 from ftsim.api.http.console.routes import ConsoleError, _error_page
 
 __all__ = ["router"]
@@ -11,6 +11,7 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 router.include_router(routes.router)
 router.include_router(planner.router)
+router.include_router(azure.router)
 
 
 @router.get("/console/{rest:path}")

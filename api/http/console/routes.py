@@ -123,12 +123,13 @@ def _error_page(request: Request, exc: ConsoleError) -> HTMLResponse:
 
 
 async def _serve(request: Request, build: Callable[[Any], Any], *, tenant: bool = True,
-                 write: bool = False) -> Response:
+                 write: bool = False, status: int = 200) -> Response:
     """Guard, resolve the tenant, catch the world up, run `build` in a worker thread; errors become pages.
 
     `build` takes the request's Tenant (None when `tenant=False`: pages that show no organization's objects).
 
-    `build` returns a Response, or (title, body) for a whole page (a fragment when it returns a str)."""
+    `build` returns a Response, or (title, body) for a whole page (a fragment when it returns a str); a page or
+    fragment is answered with `status`."""
     try:
         _check_sim_key(request)
         if write:
@@ -150,9 +151,10 @@ async def _serve(request: Request, build: Callable[[Any], Any], *, tenant: bool 
     if isinstance(out, Response):
         return out
     if isinstance(out, str):
-        return HTMLResponse(out)
+        return HTMLResponse(out, status_code=status)
     title, body = out
-    return HTMLResponse(v.page(title, body, clock=_clock(request), tenant=who.org_id if who else ""))
+    return HTMLResponse(v.page(title, body, clock=_clock(request), tenant=who.org_id if who else ""),
+                        status_code=status)
 
 
 # -- static, key, clock ------------------------------------------------------------------------------------------
@@ -528,11 +530,21 @@ async def job_action(request: Request, job_id: str, action: str) -> Response:
                 return _job_live(backend, tenant, job_id, note="The step must be a whole number of 1 or more.")
             if step < 1:
                 return _job_live(backend, tenant, job_id, note="The step must be a whole number of 1 or more.")
-            backend.faults.add(None, kind="job", stage="step", step=step, job_id=job.id, api_key=_key(request))
-            # A job rule is read once, when the job's files are validated (simulator/core/faults.py).
-            note = f"Fault added: this job fails at step {step}." if job.status == "validating_files" else \
-                (f"Fault added (job rule for step {step}), but this job's files are already validated: "
-                 "job rules apply at validation, so it only affects a job still validating.")
+            fault = backend.faults.add(None, kind="job", stage="step", step=step, job_id=job.id,
+                                       api_key=_key(request))
+            if fault.hits:  # taken at once by a job past validation (simulator/fine_tuning/jobs.py)
+                rec = backend.jobs.record(tenant.key, job_id)
+                planned = rec.plan.fault.at_step if rec is not None and rec.plan.fault is not None else step
+                note = f"Fault added: this job fails at step {planned}."
+                if planned > step:
+                    note += f" Step {step} is already past: it fails at its next step."
+                elif planned < step:
+                    note += f" It has no step {step}: it fails at its last step."
+            elif job.status == "validating_files":  # read when its files are validated
+                note = f"Fault added: this job fails at step {step}."
+            else:
+                note = (f"Fault added (job rule for step {step}), but this job has no step left to train: "
+                        "it does not fail.")
             return _job_live(backend, tenant, job_id, note=note)
         raise ConsoleError(404, "Not found", f"No action '{action}'.")
 

@@ -14,7 +14,8 @@ from typing import Any, Iterable
 __all__ = ["esc", "page", "clock_bar", "when", "badge", "table", "kv", "money"]
 
 NAV = [("/console/jobs", "Jobs"), ("/console/files", "Files"), ("/console/models", "Models"),
-       ("/console/faults", "Faults"), ("/console/planner/estimate", "Estimate"),
+       ("/console/faults", "Faults"), ("/console/azure/deployments", "Azure"),
+       ("/console/planner/estimate", "Estimate"),
        ("/console/planner/compare", "Compare"), ("/console/planner/whatif", "What if"),
        ("/console/planner/decide", "Decide"), ("/docs", "API docs"),
        ("/redoc", "API reference")]
