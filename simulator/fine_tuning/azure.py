@@ -25,7 +25,7 @@ from ftsim.simulator.fine_tuning.types import JobRecord
 __all__ = ["TRAINING_TYPES", "TIER_OF", "TRAINING_KIND", "AZURE_TRAINING_TYPE_STATE", "canonical_training_type",
            "check_job", "training_type_writer", "training_type_of", "TokenCounts", "CostLine", "AccountCost", "account_cost",
            "billed_steps", "billed_hours", "training_line", "inference_charge", "report_billed_hours",
-           "grader_tokens", "grading_charge", "plan_stops", "job_cost_lines", "MODEL_GRADERS"]
+           "grader_tokens", "grading_charge", "report_hours_at", "plan_stops", "job_cost_lines", "MODEL_GRADERS"]
 
 TRAINING_KIND = "azure_training"  # store kind: an Azure job's training type, written with the job
 AZURE_TRAINING_TYPE_STATE = "azure_training_type"  # ASGI scope["state"] key: the create request's training type
@@ -147,21 +147,29 @@ def report_billed_hours(adv: Any) -> None:
     """The jobs service's hook on every advance of a job: an Azure RFT job that stops moving (paused, or terminal)
     with more training hours billed than it last reported gets the event "Training hours billed: H" (reference §3;
     when Azure emits it is not documented: assumed at each stop, with the job's total so far, to 3 decimals)."""
-    from ftsim.simulator.core import dialect
-    from ftsim.simulator.fine_tuning.lifecycle import ACTIVE, make_event
+    from ftsim.simulator.fine_tuning.lifecycle import ACTIVE
 
     rec = adv.record
-    job, plan = rec.job, rec.plan
-    if not dialect.is_azure_job_id(job.id) or job.status in ACTIVE:
+    if rec.job.status in ACTIVE:
         return
-    if job.method.type != "reinforcement" or not plan.total_steps:
+    at = max((e["created_at"] for e in adv.events), default=rec.job.finished_at or rec.job.created_at)
+    report_hours_at(rec, adv.events, at)
+
+
+def report_hours_at(rec: JobRecord, events: list[dict[str, Any]], at: int) -> None:
+    """Append "Training hours billed: H" at `at` to `events` when an Azure RFT job's billed hours grew since its
+    last report (also called by a pause the job takes by itself, which may end within the same advance)."""
+    from ftsim.simulator.core import dialect
+    from ftsim.simulator.fine_tuning.lifecycle import make_event
+
+    job, plan = rec.job, rec.plan
+    if not dialect.is_azure_job_id(job.id) or job.method.type != "reinforcement" or not plan.total_steps:
         return
     hours = f"{billed_hours(rec):.3f}"
     if hours == (plan.hours_reported or "0.000"):
         return
     plan.hours_reported = hours
-    at = max((e["created_at"] for e in adv.events), default=job.finished_at or job.created_at)
-    adv.events.append(make_event(rec, at, f"Training hours billed: {hours}"))
+    events.append(make_event(rec, at, f"Training hours billed: {hours}"))
 
 
 MODEL_GRADERS = ("score_model", "label_model")  # graders that call a model: their tokens are billed

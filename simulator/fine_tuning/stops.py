@@ -64,6 +64,7 @@ def stop_after(plan: JobPlan, step: int) -> StopReason | None:
 def system_pause(rec: JobRecord, out: Any, at: int, reason: StopReason) -> None:
     """Pause the running job at `at` after its current step (`plan.steps_done`), as Azure does for `reason`."""
     from ftsim.simulator.fine_tuning import lifecycle
+    from ftsim.simulator.fine_tuning.azure import report_hours_at
     from ftsim.simulator.fine_tuning.checkpoints import add_checkpoint, ckpt_name
 
     job, plan = rec.job, rec.plan
@@ -77,6 +78,7 @@ def system_pause(rec: JobRecord, out: Any, at: int, reason: StopReason) -> None:
         out.events.append(lifecycle.make_event(
             rec, at, f"Fine-tuning job paused by the system at step {step}/{total}: Developer training runs on "
                      "preemptible capacity. The job resumes automatically.", level="warn"))
+        report_hours_at(rec, out.events, at)  # now: the job may resume within the same advance
         return
     # the cost cap: a checkpoint at the paused step (unless a validation step's is kept there), and every kept
     # checkpoint a model now, so that the latest one can be deployed (RFT checkpoint models otherwise appear with
@@ -99,3 +101,4 @@ def system_pause(rec: JobRecord, out: Any, at: int, reason: StopReason) -> None:
         rec, at, f"Fine-tuning job paused at step {step}/{total}: the job reached the ${cap:,.0f} limit on training "
                  "costs. Deploy its latest checkpoint, or resume the job to continue training without a cost "
                  "limit.", level="warn"))
+    report_hours_at(rec, out.events, at)

@@ -3,17 +3,22 @@ preemption; and what such jobs are billed (hand computations, to the cent)."""
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from ftsim.api.testing.simulator import Simulator, SimulatorStuck
 from ftsim.simulator.core.tenancy import azure_tenant
-from ftsim.simulator.fine_tuning.types import JobRecord
+from ftsim.simulator.fine_tuning.azure import job_cost_lines, plan_stops
+from ftsim.simulator.fine_tuning.stops import stop_after
+from ftsim.simulator.fine_tuning.types import JobPlan, JobRecord
 
 ENDPOINT = "https://contoso.openai.azure.com"
 O4 = "o4-mini-2025-04-16"
@@ -225,3 +230,139 @@ def test_grading_counts_in_the_cap() -> None:
 
         assert graded(step) == grading.usd
         assert _hours(rec, step - 1) * 100 + graded(step - 1) < CAP <= _hours(rec, step) * 100 + graded(step)
+
+
+# -- Developer tier: "may be paused by the system but automatically resume" -----------------------------------
+
+PREEMPTED = "paused by the system"
+
+
+def _developer_world(rate: float) -> tuple[Simulator, openai.AzureOpenAI, str, str]:
+    sim = Simulator(developer_preemption=rate)
+    client = sim.azure_client(endpoint=ENDPOINT, api_key="az-dev")
+    return sim, client, _rft(client, "developerTier"), _rft(client, "GlobalStandard", hyperparameters=SHORT)
+
+
+def test_developer_jobs_are_preempted_and_resume_by_themselves_unbilled() -> None:
+    sim, client, job_id, other = _developer_world(0.1)  # 0.1 preemptions per training hour, ~80 h of training
+    with sim:
+        statuses = []
+        for _ in range(24 * 12):
+            sim.advance(hours=1)
+            status = client.fine_tuning.jobs.retrieve(job_id).status
+            statuses.append(status)
+            if status == "succeeded":
+                break
+        assert statuses[-1] == "succeeded"
+        first = statuses.index("paused")  # paused by the system, then running again with no user action
+        assert "running" in statuses[first:]
+        messages = _messages(client, job_id)
+        pauses = [i for i, e in enumerate(messages) if PREEMPTED in e.message]
+        assert pauses and all(messages[i].level == "warn" for i in pauses)
+        for i in pauses:  # each preemption ends in a resume after 15 min to 2 h, and no checkpoint is written
+            resumed = next(e for e in messages[i:] if e.message.startswith("Fine-tuning job resumed from step"))
+            assert 15 * 60 <= resumed.created_at - messages[i].created_at <= 2 * 3600
+            assert not messages[i - 1].message.startswith("Checkpoint created")
+        assert not any(PREEMPTED in e.message for e in _messages(client, other))  # GlobalStandard: never
+        lines = _job_lines(sim, "az-dev", job_id)
+        done = client.fine_tuning.jobs.retrieve(job_id)
+        events = [(e.created_at, e.message) for e in messages]
+
+    # the same job in a world without preemption: the same bill (paused time is free), finished earlier
+    calm, calm_client, calm_id, _ = _developer_world(0.0)
+    with calm:
+        assert calm_id == job_id
+        calm.run_until_complete(calm_id, max_seconds=30 * 86400)
+        assert _job_lines(calm, "az-dev", calm_id) == lines
+        assert not any(PREEMPTED in e.message for e in _messages(calm_client, calm_id))
+        assert calm_client.fine_tuning.jobs.retrieve(calm_id).finished_at < done.finished_at
+
+    # seeded: the same world preempts the same steps at the same times
+    again, again_client, again_id, _ = _developer_world(0.1)
+    with again:
+        again.run_until_complete(again_id, max_seconds=30 * 86400)
+        assert [(e.created_at, e.message) for e in _messages(again_client, again_id)] == events
+
+
+def test_a_preempted_job_can_be_resumed_early_or_cancelled() -> None:
+    sim, client, job_id, _ = _developer_world(2.0)
+    with sim:
+        for _ in range(24 * 12):
+            sim.advance(minutes=10)
+            if client.fine_tuning.jobs.retrieve(job_id).status == "paused":
+                break
+        paused = _record(sim, "az-dev", job_id)
+        assert paused.job.status == "paused" and paused.plan.resume_at is not None
+        with pytest.raises(openai.BadRequestError):  # already paused
+            client.fine_tuning.jobs.pause(job_id)
+        assert client.fine_tuning.jobs.resume(job_id).status == "queued"  # before the system would
+        assert _record(sim, "az-dev", job_id).plan.resume_at is None
+        for _ in range(24 * 12):
+            sim.advance(minutes=10)
+            if client.fine_tuning.jobs.retrieve(job_id).status == "paused":
+                break
+        assert client.fine_tuning.jobs.cancel(job_id).status == "cancelled"
+        sim.advance(days=1)  # its planned resume does not bring it back
+        assert client.fine_tuning.jobs.retrieve(job_id).status == "cancelled"
+
+
+def test_preemption_is_off_by_default_and_rejects_a_bad_rate() -> None:
+    with Simulator() as sim:
+        client = sim.azure_client(endpoint=ENDPOINT, api_key="az-calm")
+        job_id = _rft(client, "developerTier")
+        sim.run_until_complete(job_id, max_seconds=30 * 86400)
+        assert not any(PREEMPTED in e.message for e in _messages(client, job_id))
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            Simulator(developer_preemption=bad)
+
+
+# -- properties: the planned stops and the bill before a resume -----------------------------------------------
+
+@functools.cache
+def _graded_world() -> tuple[Simulator, JobRecord]:
+    """One Azure RFT job with a model grader, planned (validated), in a world kept for the property tests."""
+    sim = Simulator()
+    client = sim.azure_client(endpoint=ENDPOINT, api_key="az-prop")
+    job_id = _rft(client, "Standard", grader=O3_MINI_GRADER, hyperparameters=SHORT)
+    sim.advance(hours=2)
+    return sim, _record(sim, "az-prop", job_id)
+
+
+@settings(max_examples=60, deadline=None)
+@given(sec_per_step=st.floats(min_value=1, max_value=200_000), done=st.floats(min_value=0, max_value=1))
+def test_before_a_resume_the_bill_of_an_rft_job_never_exceeds_the_cap(sec_per_step: float, done: float) -> None:
+    sim, base = _graded_world()
+    rec = base.model_copy(deep=True)
+    rec.plan.sec_per_step, rec.plan.cap_step = sec_per_step, None
+    tenant = azure_tenant(sim.backend.tenancy, "az-prop")
+    plan_stops(sim.backend, tenant, rec)
+    total, cap_step = rec.plan.total_steps, rec.plan.cap_step
+    last = cap_step if cap_step is not None else total
+    rec.plan.steps_done = round(done * last)
+    lines = job_cost_lines(rec, "Standard", sim.backend.catalog)
+    assert sum((ln.usd for ln in lines), Decimal(0)) <= CAP
+    if cap_step is not None:  # the cap step is the first at the cap: one step earlier is under it
+        assert 1 <= cap_step < total
+        rec.plan.steps_done = cap_step - 1
+        assert sum((ln.usd for ln in job_cost_lines(rec, "Standard", sim.backend.catalog)), Decimal(0)) < CAP
+        rec.plan.steps_done = cap_step  # at the cap step: the cap (the training line rounded down)
+        at_cap = sum((ln.usd for ln in job_cost_lines(rec, "Standard", sim.backend.catalog)), Decimal(0))
+        assert CAP - Decimal("0.0001") < at_cap <= CAP
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=2**31 - 1), low=st.floats(min_value=0, max_value=50),
+       more=st.floats(min_value=0, max_value=50), sec=st.floats(min_value=1, max_value=20_000),
+       step=st.integers(min_value=1, max_value=500))
+def test_preemption_is_seeded_never_after_the_last_step_and_grows_with_the_rate(
+        seed: int, low: float, more: float, sec: float, step: int) -> None:
+    plan = JobPlan(seed=seed, snapshot=O4, org_slug="x", tenant=["a", "b", "c"], model_name="m", validate_until=0,
+                   total_steps=500, sec_per_step=sec, preempt_per_hour=low)
+    first = stop_after(plan, step)
+    assert first == stop_after(plan, step)  # a pure function of the plan
+    assert stop_after(plan, 500) is None  # the last step completes the job
+    if low == 0:
+        assert first is None
+    if first == "preempted":  # at a higher rate the same draw preempts too
+        assert stop_after(plan.model_copy(update={"preempt_per_hour": low + more}), step) == "preempted"
