@@ -301,7 +301,7 @@ class AzureDialect:
                              and content_type.startswith(b"text/event-stream"))
                 return await send(message)
             if start is None:
-                if streaming and stream is not None and message["type"] == "http.response.body":
+                if streaming and stream is not None and served is not None and message["type"] == "http.response.body":
                     data = stream.feed(message.get("body", b""), final=not message.get("more_body"))
                     if not message.get("more_body") and stream.usage is not None:
                         from ftsim.simulator.inference.deployments import Deployments

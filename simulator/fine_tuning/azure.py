@@ -360,9 +360,9 @@ def inference_charge(model: str, tier: str, tokens: TokenCounts) -> Decimal:
 def account_cost(backend: Any, tenant: Any) -> AccountCost:
     """Training, hosting and inference as Azure bills them, from the catalog's Azure entries (the planner's source).
 
-    Training: see `job_cost_lines` (per 1M tokens, or RFT per billed hour and grading with the per-job cap). Hosting: every
-    deployment's hours at the hosting rate (no fee on the Developer tier), prorated to the second from its creation
-    to its deletion (assumed: Azure's meter is per hour). Inference: the tokens each deployment served, at its base
+    Training and grading: see `job_cost_lines` (per 1M tokens, or RFT per billed hour plus grading, with the
+    per-job cap). Hosting: every deployment's hours at the hosting rate (no fee on the Developer tier), prorated to
+    the second from its creation to its deletion (assumed: Azure's meter is per hour). Inference: the tokens each deployment served, at its base
     model's rates for the deployment's tier.
     """
     from ftsim.simulator.inference.deployments import SKUS, Deployments
