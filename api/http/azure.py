@@ -249,8 +249,17 @@ class AzureDialect:
         stream = None
         options = body.get("stream_options")
         if body.get("stream") is True and (options is None or isinstance(options, dict)):
-            stream = _UsageStream(asked=bool(options and options.get("include_usage") is True))
-            body["stream_options"] = {**(options or {}), "include_usage": True}
+            from pydantic import ValidationError
+
+            from ftsim.simulator.inference.chat import StreamOptions
+
+            try:  # read as the shared route reads it (a value it refuses: left to its 400)
+                asked = bool(options is not None and StreamOptions.model_validate(options).include_usage)
+            except ValidationError:
+                asked = None
+            if asked is not None:
+                stream = _UsageStream(asked=asked)
+                body["stream_options"] = {**(options or {}), "include_usage": True}
         return _replay(receive, json.dumps(body).encode()), None, name, stream
 
     @staticmethod

@@ -351,3 +351,27 @@ def test_a_streams_usage_is_read_however_its_bytes_are_cut(cuts: list[int], aske
     for i, piece in enumerate(pieces):
         out += reader.feed(piece, final=i == len(pieces) - 1)
     assert out == expected and reader.usage == usage
+
+
+@pytest.mark.parametrize(("options", "asked"), [({"include_usage": "true"}, True), ({"include_usage": 0}, False),
+                                                 ({}, False), (None, False)])
+def test_a_streams_usage_option_is_read_as_the_chat_route_reads_it(options: Any, asked: bool) -> None:
+    with Simulator() as sim:
+        client = sim.azure_client(endpoint=ENDPOINT, api_key="az-opt")
+        job = client.fine_tuning.jobs.create(model=MODEL, training_file=_file(client))
+        sim.run_until_complete(job.id)
+        model = client.fine_tuning.jobs.retrieve(job.id).fine_tuned_model
+        body = {"sku": {"name": "GlobalStandard", "capacity": 1},
+                "properties": {"model": {"format": "OpenAI", "name": model, "version": "1"}}}
+        with TestClient(sim.app, base_url="https://management.azure.com", headers={"api-key": "az-opt"}) as arm:
+            assert arm.put(f"{ARM}/opt{ARM_VERSION}", json=body).status_code == 201
+        sim.advance(hours=1)
+        request = {"messages": [{"role": "user", "content": "hi"}], "stream": True}
+        if options is not None:
+            request["stream_options"] = options
+        with TestClient(sim.app, base_url=ENDPOINT, headers={"api-key": "az-opt"}) as http:
+            raw = http.post("/openai/deployments/opt/chat/completions?api-version=2024-10-21", json=request).text
+            refused = http.post("/openai/deployments/opt/chat/completions?api-version=2024-10-21",
+                                json={**request, "stream_options": {"include_usage": "sometimes"}})
+        assert ('"usage":{' in raw) is asked and refused.status_code == 400
+        assert _lines(sim, "az-opt")[("inference", "opt")].tokens.output > 0  # billed either way
