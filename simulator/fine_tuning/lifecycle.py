@@ -351,6 +351,7 @@ def _run(rec: JobRecord, out: Advance, now: int) -> bool:
     fault_step = fault.at_step if fault is not None else None
     target = _due_step(plan, now)
     done = _int(plan.steps_done)
+    stopping = plan.cap_step is not None or bool(plan.preempt_per_hour)  # pauses the job may take by itself
     for step in range(done + 1, target + 1):
         at = _step_time(plan, step)
         if fault is not None and fault_step is not None and step == fault_step:
@@ -359,7 +360,7 @@ def _run(rec: JobRecord, out: Advance, now: int) -> bool:
             return True
         _step_records(rec, out, step, at)
         done = step
-        stop = stops.stop_after(plan, step)  # Azure: the RFT cost cap, Developer-tier preemption
+        stop = stops.stop_after(plan, step) if stopping else None  # Azure: RFT cost cap, Developer preemption
         if stop is not None:
             plan.steps_done = done
             stops.system_pause(rec, out, at, stop)
