@@ -466,6 +466,17 @@ class Store:
         for t, text in rows:
             yield t, json.loads(text)
 
+    def count_where(self, kind: str, tenant: str, *, equal: tuple[str, Any],
+                    not_in: tuple[str, Iterable[Any]] = ("$.id", ())) -> int:
+        """How many of a tenant's documents have JSON path `equal[0]` equal to `equal[1]` and path `not_in[0]`
+        outside `not_in[1]`: counted by SQLite, without decoding each document in Python."""
+        excluded = list(not_in[1])
+        sql = ("SELECT COUNT(*) FROM objects WHERE kind = ? AND tenant = ? AND json_extract(data, ?) = ?"
+               + (f" AND json_extract(data, ?) NOT IN ({', '.join('?' * len(excluded))})" if excluded else ""))
+        args: list[Any] = [kind, tenant, equal[0], equal[1]] + ([not_in[0], *excluded] if excluded else [])
+        with self._lock:
+            return int(self._conn.execute(sql, args).fetchone()[0])
+
     def count(self, kind: str, tenant: str | None = None) -> int:
         """How many documents of a kind (for one tenant, or all)."""
         sql, args = "SELECT COUNT(*) FROM objects WHERE kind = ?", [kind]

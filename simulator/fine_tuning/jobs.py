@@ -181,8 +181,10 @@ class FineTuningJobs:
 
     def is_due(self, now: int) -> bool:
         """Whether some job's next change is due at `now` (the in-memory schedule: no SQLite)."""
-        busy = self._busy
-        return any(when <= now and key not in busy for key, when in list(self._due.items()))
+        due, busy = self._due, self._busy
+        if not busy:  # the usual case: one pass in C (every request asks)
+            return min(list(due.values()), default=now + 1) <= now
+        return any(when <= now and key not in busy for key, when in list(due.items()))
 
     def record(self, tenant_key: str, job_id: str) -> JobRecord | None:
         """The committed job, typed: its public object and its private plan apart (None if unknown)."""
@@ -190,7 +192,7 @@ class FineTuningJobs:
         return JobRecord.from_row(row) if row is not None else None
 
     def next_change(self, tenant_key: str, job_id: str) -> int | None:
-        """When the job next changes by itself (None: paused, terminal or unknown), from its committed row."""
+        """When the job next changes by itself (None: paused by the user, terminal or unknown), from its committed row."""
         rec = self.record(tenant_key, job_id)
         if rec is None or rec.job.status not in lifecycle.SCHEDULED:
             return None
@@ -205,7 +207,7 @@ class FineTuningJobs:
         plan = rec.plan
         if plan.outcome is None or not plan.outcome.ok:
             return None
-        out = lifecycle.advance(rec, 2**40)  # pure: the rest of the job's life, computed, not stored
+        out = lifecycle.advance(rec, 2**40, owned=True)  # the rest of the job's life, computed, not stored
         if out.record.job.status not in lifecycle.TERMINAL or not out.events:
             return None
         return max(e["created_at"] for e in out.events)
@@ -308,7 +310,7 @@ class FineTuningJobs:
                         if scanned is None or row != scanned[0]:
                             return  # changed while its files were scanned: the next catch-up starts again
                         cur = scanned[1]
-                    self._apply(tenant_key, lifecycle.advance(cur, now))
+                    self._apply(tenant_key, lifecycle.advance(cur, now, owned=True))  # cur: read or scanned for this call
                     return
             except Exception as exc:  # noqa: BLE001 - one job's defect must not reach anyone's request
                 error = exc
@@ -329,10 +331,11 @@ class FineTuningJobs:
             store.after_commit(lambda: self._set_due(key, None))
 
     def _validate(self, rec: JobRecord) -> JobRecord:
-        """Attach the validation outcome (scan the files; consult injected faults)."""
+        """Attach the validation outcome (scan the files; consult injected faults). `rec` is handed over: a
+        record read for this call, which the result may be (it is not copied)."""
         plan, job, tenant = rec.plan, rec.job, self._tenant_of(rec)
         faults = getattr(self.backend, "faults", None)
-        fault = fault_spec(faults.job_failure(tenant, job.model_copy(deep=True)) if faults else None)
+        fault = fault_spec(faults.job_failure(tenant, job) if faults else None)  # reads the job, never changes it
         if fault is not None and fault["at_step"] is None:
             return lifecycle.fail_validation(rec, fault)
         entry = self.backend.catalog.resolve(plan.snapshot)
@@ -353,7 +356,7 @@ class FineTuningJobs:
         rec = lifecycle.resolve_plan(
             rec, n_examples=n, tokens_per_epoch=result.tokens_per_epoch, auto_epochs=auto_n_epochs(n),
             auto_batch=auto_batch_size(n), lr_default=_lr_default(entry, self.backend.catalog),
-            tps=throughput.tokens_per_second(plan.snapshot, entry), n_validation=result.n_validation,
+            tps=throughput.tokens_per_second(plan.snapshot, entry), n_validation=result.n_validation, owned=True,
         )
         azure_jobs.plan_stops(self.backend, tenant, rec)  # Azure: the RFT cost cap, Developer preemption
         if fault is not None:
@@ -500,8 +503,8 @@ class FineTuningJobs:
 
     def _check_concurrency(self, tenant: Tenant, snapshot: str) -> None:
         limit = self.backend.config.max_concurrent_jobs_per_model
-        running = sum(1 for _, row in self.backend.store.scan("job", tenant.key)
-                      if row["status"] not in lifecycle.TERMINAL and JobPlan.snapshot_of(row) == snapshot)
+        running = self.backend.store.count_where("job", tenant.key, equal=(JobPlan.SNAPSHOT_PATH, snapshot),
+                                                 not_in=("$.status", sorted(lifecycle.TERMINAL)))
         if running >= limit:
             raise RateLimitError(
                 f"You can only have {limit} simultaneous fine-tuning jobs for {snapshot} per organization. "

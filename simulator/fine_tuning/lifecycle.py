@@ -168,12 +168,15 @@ def resolve_plan(
     lr_default: float,
     tps: int,
     n_validation: int = 0,
+    owned: bool = False,
 ) -> JobRecord:
     """Attach a successful validation: resolve `auto` hyperparameters (mirrored in method) and plan the steps.
 
     RFT: the core training loop lasts the planner's expected duration (`throughput.rft_loop_seconds`).
+    `owned`: as for `advance`, the caller hands `rec` over (no copy).
     """
-    rec = rec.model_copy(deep=True)
+    if not owned:
+        rec = rec.model_copy(deep=True)
     job, plan = rec.job, rec.plan
     kind = job.method.type
     hp = job.method.active().hyperparameters
@@ -248,40 +251,46 @@ def _fail(rec: JobRecord, out: Advance, at: int, error: Mapping[str, Any]) -> No
     out.events.append(make_event(rec, at, str(error.get("message") or "The job failed."), level="error"))
 
 
-def _step_records(rec: JobRecord, out: Advance, step: int, at: int) -> None:
-    job, plan = rec.job, rec.plan
-    total, spe = _int(plan.total_steps), _int(plan.steps_per_epoch)
-    is_rft = job.method.type == "reinforcement"
-    if step % _int(plan.metrics_every) == 0 or step == total:
-        if is_rft:
-            data = reward_metrics_at(plan.seed, step, total, eval_every=_int(plan.eval_every),
+class _Steps:
+    """What every step of one running job shares, read from its record once per advance rather than per step
+    (a day of catch-up emits a few hundred thousand step events)."""
+
+    __slots__ = ("total", "spe", "rft", "metrics_every", "eval_every", "epoch_ends", "has_validation")
+
+    def __init__(self, rec: JobRecord) -> None:
+        plan = rec.plan
+        self.total, self.spe = _int(plan.total_steps), _int(plan.steps_per_epoch)
+        self.rft = rec.job.method.type == "reinforcement"
+        self.metrics_every, self.eval_every = _int(plan.metrics_every), _int(plan.eval_every)
+        self.epoch_ends = frozenset(epoch_checkpoint_steps(plan))
+        self.has_validation = bool(rec.job.validation_file)
+
+
+def _step_records(rec: JobRecord, out: Advance, step: int, at: int, steps: _Steps) -> None:
+    job, plan, total = rec.job, rec.plan, steps.total
+    if step % steps.metrics_every == 0 or step == total:
+        if steps.rft:
+            data = reward_metrics_at(plan.seed, step, total, eval_every=steps.eval_every,
                                      grader=job.method.grader(), sec_per_step=_float(plan.sec_per_step))
             msg = reward_message(data)
         else:
-            data = _metrics(rec, step)
+            data = metrics_at(plan.seed, step, total, steps_per_epoch=steps.spe, has_validation=steps.has_validation)
             msg = f"Step {step}/{total}: training loss={data['train_loss']:.2f}"
             if "valid_loss" in data:
                 msg += f", validation loss={data['valid_loss']:.2f}"
             if "full_valid_loss" in data:
                 msg += f", full validation loss={data['full_valid_loss']:.2f}"
         out.events.append(make_event(rec, at, msg, data=data, type="metrics"))
-    if is_rft:  # RFT: a checkpoint at each validation step, the best 3 by valid_reward_mean kept
-        due = is_eval_step(step, total, _int(plan.eval_every))
+    if steps.rft:  # RFT: a checkpoint at each validation step, the best 3 by valid_reward_mean kept
+        due = is_eval_step(step, total, steps.eval_every)
     else:
-        due = step % spe == 0 and step in epoch_checkpoint_steps(plan)
+        due = step % steps.spe == 0 and step in steps.epoch_ends
     if due:
         final = step == total
         name = plan.model_name if final else ckpt_name(rec, step)
         # live: checkpoint models appear with the tuned model at the end of the job (see `_run`)
         add_checkpoint(rec, out, step, at, name, lambda s: _checkpoint_metrics(rec, s), model=False,
                        reward=_rank_reward(rec, step))
-
-
-def _metrics(rec: JobRecord, step: int) -> dict[str, Any]:
-    plan = rec.plan
-    return cast(dict[str, Any], metrics_at(plan.seed, step, _int(plan.total_steps),
-                                           steps_per_epoch=_int(plan.steps_per_epoch),
-                                           has_validation=bool(rec.job.validation_file)))
 
 
 def _checkpoint_metrics(rec: JobRecord, step: int) -> dict[str, Any]:
@@ -306,9 +315,15 @@ def _rank_reward(rec: JobRecord, step: int) -> float | None:
     return cast(float, data["scores"]["valid_reward_mean"])
 
 
-def advance(rec: JobRecord, now: int) -> Advance:
-    """The job as of `now`, with every event, checkpoint and model record due since the last call."""
-    rec = rec.model_copy(deep=True)
+def advance(rec: JobRecord, now: int, *, owned: bool = False) -> Advance:
+    """The job as of `now`, with every event, checkpoint and model record due since the last call.
+
+    `rec` is left as it was, unless `owned`: the caller hands over a record it will not use again (one just read
+    from its row), which then becomes the returned one without a deep copy (a copy costs about a tenth of a
+    catch-up that polls every minute).
+    """
+    if not owned:
+        rec = rec.model_copy(deep=True)
     out = Advance(record=rec)
     job, plan = rec.job, rec.plan
     while True:
@@ -351,6 +366,7 @@ def _run(rec: JobRecord, out: Advance, now: int) -> bool:
     fault_step = fault.at_step if fault is not None else None
     target = _due_step(plan, now)
     done = _int(plan.steps_done)
+    steps = _Steps(rec)
     stopping = plan.cap_step is not None or bool(plan.preempt_per_hour)  # pauses the job may take by itself
     for step in range(done + 1, target + 1):
         at = _step_time(plan, step)
@@ -358,7 +374,7 @@ def _run(rec: JobRecord, out: Advance, now: int) -> bool:
             plan.steps_done = step - 1
             _fail(rec, out, at, fault.model_dump())
             return True
-        _step_records(rec, out, step, at)
+        _step_records(rec, out, step, at, steps)
         done = step
         stop = stops.stop_after(plan, step) if stopping else None  # Azure: RFT cost cap, Developer preemption
         if stop is not None:

@@ -61,13 +61,27 @@ def test_a_row_in_the_stored_layout_of_earlier_versions_still_runs(backend, tena
         backend.store.put("job", tenant.key, job.id, old)
     backend.jobs.reset()  # the schedule as a restart rebuilds it from the rows
     assert backend.jobs.schedule() == backend.jobs.schedule_from_rows()
-    assert JobPlan.snapshot_of(old) == "gpt-4o-mini-2024-07-18" and JobPlan.from_row(old).files_bytes is None
+    assert JobPlan.from_row(old).files_bytes is None
     backend.advance(30 * 86400)
     done = backend.jobs.retrieve(tenant, job.id)
     assert done.status == "succeeded" and done.fine_tuned_model
     assert backend.jobs.estimated_cost(tenant, job.id)["cost_usd"] is not None
 
 
-def test_snapshot_of_tolerates_a_row_without_a_plan():
-    assert JobPlan.snapshot_of({"id": "ftjob-x"}) is None
-    assert JobPlan.snapshot_of({"_sim": {"snapshot": 3}}) is None
+def test_the_concurrency_count_reads_the_snapshot_of_stored_rows(backend, tenant):
+    """Creates count a tenant's unfinished jobs per snapshot in SQL: rows without a plan, or with another or a
+    malformed snapshot, are not counted; finished jobs are not either."""
+    job = _job(backend, tenant)
+    store, path = backend.store, JobPlan.SNAPSHOT_PATH
+    snapshot = JobPlan.from_row(store.get("job", tenant.key, job.id)).snapshot
+    terminal = ("succeeded", "failed", "cancelled")
+    assert store.count_where("job", tenant.key, equal=(path, snapshot), not_in=("$.status", terminal)) == 1
+    with backend.lock, store.transaction():
+        store.put("job", tenant.key, "ftjob-noplan", {"id": "ftjob-noplan", "status": "running"})
+        store.put("job", tenant.key, "ftjob-odd", {"id": "ftjob-odd", "status": "running", "_sim": {"snapshot": 3}})
+        store.put("job", "another-tenant", "ftjob-other", {"id": "ftjob-other", "status": "running",
+                                                           "_sim": {"snapshot": snapshot}})
+    assert store.count_where("job", tenant.key, equal=(path, snapshot), not_in=("$.status", terminal)) == 1
+    backend.jobs.cancel(tenant, job.id)
+    assert store.count_where("job", tenant.key, equal=(path, snapshot), not_in=("$.status", terminal)) == 0
+    assert store.count_where("job", tenant.key, equal=(path, snapshot)) == 1

@@ -74,10 +74,10 @@ def test_a_job_whose_advance_raises_fails_alone(backend, tenant, monkeypatch, ca
     good = backend.jobs.create(bob, model="gpt-4o-mini-2024-07-18", training_file=upload(backend, bob))
     real = lifecycle.advance
 
-    def advance(rec, now):
+    def advance(rec, now, **kwargs):
         if rec.job.id == bad.id:
             raise TypeError("unsupported operand")
-        return real(rec, now)
+        return real(rec, now, **kwargs)
 
     monkeypatch.setattr(lifecycle, "advance", advance)
     with caplog.at_level(logging.ERROR, logger="ftsim.jobs"):
@@ -97,7 +97,7 @@ def test_a_job_failing_over_http_gives_no_500(backend, http, monkeypatch):
     """Over HTTP: the catch-up before a request never turns one job's error into that request's 500."""
     alice = backend.tenant("sk-alice")
     job = backend.jobs.create(alice, model="gpt-4o-mini-2024-07-18", training_file=upload(backend, alice))
-    monkeypatch.setattr(lifecycle, "advance", lambda job, now: (_ for _ in ()).throw(RecursionError("deep")))
+    monkeypatch.setattr(lifecycle, "advance", lambda job, now, **_: (_ for _ in ()).throw(RecursionError("deep")))
     backend.clock.advance(DAY)
     r = http.get("/v1/files", headers={"Authorization": "Bearer sk-carol"})
     assert r.status_code == 200
