@@ -15,6 +15,17 @@ from ftsim.api.cli import CliError
 DEFAULT_DB = ".ftsim/ftsim.db"
 
 
+def _rate(text: str) -> float:
+    """A non-negative finite number (argparse reports anything else as a usage error, one line)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `serve` subcommand."""
     p = sub.add_parser("serve", help="serve the simulator (OpenAI-compatible API under /v1)")
@@ -35,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="retired models: warn (default), enforce (refuse like the live API), ignore")
     p.add_argument("--max-concurrent-jobs", type=int, default=3, help="simultaneous jobs per model per organization")
     p.add_argument("--enable-python-graders", action="store_true", help="allow python graders (runs user code)")
+    p.add_argument("--developer-preemption", type=_rate, default=0.0, metavar="PER_HOUR",
+                   help="Azure Developer-tier training is preempted (paused, then resumed by itself) this many "
+                        "times per training hour on average, seeded (default 0: never)")
     p.add_argument("--catalog", help="price catalog JSON (default: the bundled newest)")
     p.add_argument("--sim-key", default=os.environ.get("FTSIM_SIM_KEY"),
                    help="require this key on /_sim (header x-ftsim-sim-key or Authorization: Bearer); "
@@ -80,6 +94,7 @@ def build_backend(args: argparse.Namespace):
         lifecycle=args.lifecycle,
         max_concurrent_jobs_per_model=args.max_concurrent_jobs,
         python_graders=args.enable_python_graders,
+        developer_preemption=args.developer_preemption,
         keys=keys,
         strict_keys=args.strict_keys,
     )

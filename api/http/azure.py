@@ -124,6 +124,54 @@ def _azure_success(body: Any) -> Any:
     return job(body)
 
 
+class _UsageStream:
+    """The usage of a streamed chat answer of a deployment, which Azure bills like any other call.
+
+    The inner call always asks for usage (`stream_options.include_usage`); when the client did not, the chunks are
+    given back as the shared route writes them without it: the usage chunk dropped and the `usage` key taken off
+    the others. Events are split on their blank line, so a chunk cut across body messages is read whole."""
+
+    def __init__(self, asked: bool) -> None:
+        self.asked = asked
+        self.usage: dict | None = None
+        self._pending = b""
+
+    def feed(self, data: bytes, *, final: bool) -> bytes:
+        """The bytes to send for `data` (all of it when `final`), noting the usage chunk on the way."""
+        from ftsim.simulator.inference.chat import sse
+
+        self._pending += data
+        events = self._pending.split(b"\n\n")
+        tail = events.pop()  # an event not ended yet (b"" when the data ends on a blank line)
+        self._pending = b"" if final else tail
+        out = []
+        for raw in events:
+            if not raw:
+                continue
+            text = raw.decode("utf-8")
+            chunk = None
+            if text.startswith("data: ") and "\n" not in text and text != "data: [DONE]":
+                try:
+                    chunk = json.loads(text[len("data: "):])
+                except ValueError:
+                    chunk = None
+            if not isinstance(chunk, dict) or "usage" not in chunk:
+                out.append(raw + b"\n\n")
+                continue
+            if isinstance(chunk["usage"], dict):
+                self.usage = chunk["usage"]
+            if self.asked:
+                out.append(raw + b"\n\n")
+                continue
+            if chunk.get("choices") == [] and isinstance(chunk["usage"], dict):
+                continue  # the usage chunk the client did not ask for
+            del chunk["usage"]
+            out.append(sse(chunk).encode("utf-8"))
+        if final:
+            out.append(tail)
+        return b"".join(out)
+
+
 class AzureDialect:
     """Pure ASGI middleware serving Azure's data-plane paths with the app's own routes (see the module)."""
 
@@ -165,8 +213,9 @@ class AzureDialect:
 
         training_type = None
         served: str | None = None  # the deployment a chat call reaches: its usage is billed (Deployments.usage)
+        stream: _UsageStream | None = None  # a streamed call's usage, read off its chunks
         if rest == "/chat/completions" and scope["method"] == "POST":
-            receive, not_served, served = await self._to_deployment(receive, backend, tenant, deployment)
+            receive, not_served, served, stream = await self._to_deployment(receive, backend, tenant, deployment)
             if not_served is not None:
                 return await _answer(send, *not_served)
         if scope["method"] == "POST" and rest.rstrip("/") == "/fine_tuning/jobs":
@@ -174,29 +223,44 @@ class AzureDialect:
             if refusal is not None:
                 return await _answer(send, 400, refusal)
             inner["state"][AZURE_TRAINING_TYPE_STATE] = training_type  # written with the job (routers/fine_tuning_jobs)
-        await self._forward(inner, receive, send, backend, tenant, served)
+        await self._forward(inner, receive, send, backend, tenant, served, stream)
 
     @staticmethod
-    async def _to_deployment(receive: Any, backend: Any, tenant: Any,
-                             deployment: str | None) -> tuple[Any, tuple[int, dict] | None, str | None]:
+    async def _to_deployment(receive: Any, backend: Any, tenant: Any, deployment: str | None
+                             ) -> tuple[Any, tuple[int, dict] | None, str | None, "_UsageStream | None"]:
         """A receive replaying a chat body whose `model` is the deployment's model: the deployment is the path's
         (`/openai/deployments/{name}/...`) or, on the v1 path, the body's `model`. Azure's 404 when it does not
-        serve (only deployments of tuned models exist in the simulator). Third: the deployment's name."""
+        serve (only deployments of tuned models exist in the simulator). Third: the deployment's name. Fourth, for
+        a streamed call: the reader of its usage (the inner call always includes it; see `_UsageStream`)."""
         raw = await _read_body(receive)
         try:
             body = json.loads(raw)
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            return _replay(receive, raw), None, None  # the shared route answers a malformed body
+            return _replay(receive, raw), None, None, None  # the shared route answers a malformed body
         from ftsim.simulator.inference.deployments import Deployments
 
         name = deployment if deployment is not None else body.get("model")
         model = Deployments(backend).model_for_call(tenant, name) if isinstance(name, str) else None
         if model is None:
-            return receive, NO_DEPLOYMENT, None
+            return receive, NO_DEPLOYMENT, None, None
         body["model"] = model
-        return _replay(receive, json.dumps(body).encode()), None, name
+        stream = None
+        options = body.get("stream_options")
+        if body.get("stream") is True and (options is None or isinstance(options, dict)):
+            from pydantic import ValidationError
+
+            from ftsim.simulator.inference.chat import StreamOptions
+
+            try:  # read as the shared route reads it (a value it refuses: left to its 400)
+                asked = bool(options is not None and StreamOptions.model_validate(options).include_usage)
+            except ValidationError:
+                asked = None
+            if asked is not None:
+                stream = _UsageStream(asked=asked)
+                body["stream_options"] = {**(options or {}), "include_usage": True}
+        return _replay(receive, json.dumps(body).encode()), None, name, stream
 
     @staticmethod
     async def _take_training_type(receive: Any, backend: Any, tenant: Any) -> tuple[Any, str | None, dict | None]:
@@ -227,20 +291,32 @@ class AzureDialect:
                 return receive, None, _azure_error(exc.status_code, exc.body())
         return _replay(receive, raw), value, None
 
-    async def _forward(self, scope, receive, send, backend: Any, tenant: Any, served: str | None) -> None:
-        """Run the app, buffering JSON answers to rewrite them in Azure's form (other answers stream through)."""
+    async def _forward(self, scope, receive, send, backend: Any, tenant: Any, served: str | None,
+                       stream: "_UsageStream | None" = None) -> None:
+        """Run the app, buffering JSON answers to rewrite them in Azure's form (other answers stream through; a
+        streamed chat answer of a deployment is read for its usage on the way)."""
         start: dict | None = None
         chunks: list[bytes] = []
+        streaming = False
 
         async def capture(message: dict) -> None:
-            nonlocal start
+            nonlocal start, streaming
             if message["type"] == "http.response.start":
                 content_type = dict((k.lower(), v) for k, v in message.get("headers", [])).get(b"content-type", b"")
                 if content_type.startswith(b"application/json"):
                     start = message
                     return
+                streaming = (stream is not None and served is not None and message["status"] < 400
+                             and content_type.startswith(b"text/event-stream"))
                 return await send(message)
             if start is None:
+                if streaming and stream is not None and served is not None and message["type"] == "http.response.body":
+                    data = stream.feed(message.get("body", b""), final=not message.get("more_body"))
+                    if not message.get("more_body") and stream.usage is not None:
+                        from ftsim.simulator.inference.deployments import Deployments
+
+                        await run_in_threadpool(Deployments(backend).record_usage, tenant, served, stream.usage)
+                    return await send({**message, "body": data})
                 return await send(message)
             chunks.append(message.get("body", b""))
             if message.get("more_body"):

@@ -134,18 +134,24 @@ class Simulator(_View):
         catalog: Any = None,
         db: str | Path = ":memory:",
         keys: dict[str, Any] | None = None,
+        developer_preemption: float = 0.0,
     ) -> None:
         """`keys`: API key -> organization, as in `ftsim serve --keys FILE` (`{"org_id": ..., "fine_tuned_before":
-        false, "last_fine_tuned_inference": "2026-03-31", ...}`; see `ftsim.simulator.core.tenancy`)."""
+        false, "last_fine_tuned_inference": "2026-03-31", ...}`; see `ftsim.simulator.core.tenancy`).
+        `developer_preemption`: Azure Developer-tier training is preempted this many times per training hour on
+        average (seeded; 0, the default: never; see `ftsim.simulator.fine_tuning.stops`)."""
         if lifecycle not in ("warn", "enforce", "ignore"):
             raise ValueError("lifecycle must be 'warn', 'enforce' or 'ignore'")
         if speed < 0:
             raise ValueError("speed must be >= 0")
+        if not 0 <= developer_preemption < float("inf"):
+            raise ValueError("developer_preemption must be a finite number >= 0")
         config = SimConfig(
             seed=seed,
             lifecycle=lifecycle,
             max_concurrent_jobs_per_model=max_concurrent_jobs,
             python_graders=python_graders,
+            developer_preemption=float(developer_preemption),
             keys={key: tenant_from_spec(spec) for key, spec in (keys or {}).items()},
         )
         begin = _start(start)
@@ -282,9 +288,9 @@ class Simulator(_View):
             if status in _TERMINAL:
                 return FineTuningJob.construct(**_public(record))
             now = self.backend.now()
-            if status == "paused":
-                raise SimulatorStuck(f"job {job_id} is paused: resume it before run_until_complete")
             jobs = self.backend.jobs  # the service says when the job changes next: no private fields read here
+            if status == "paused" and jobs.next_change(tenant_key, job_id) is None:  # not a pause that ends by itself
+                raise SimulatorStuck(f"job {job_id} is paused: resume it before run_until_complete")
             target = jobs.expected_end(tenant_key, job_id) or jobs.next_change(tenant_key, job_id)
             if target is None:
                 raise SimulatorStuck(f"job {job_id} ({status}) has no scheduled transition")

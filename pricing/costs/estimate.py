@@ -356,16 +356,14 @@ def _azure_pricing(entry: ModelEntry, method: str, tier: str, existing: bool, to
 
 
 def _azure_rft(rcost: RftCost, rate: Decimal, warnings: list[str]) -> RftCost:
-    """An RFT cost re-priced at Azure's hourly rate, capped per job, graders at Azure's data-zone rates."""
+    """An RFT cost re-priced at Azure's hourly rate, graders at Azure's data-zone rates, the pair capped per job
+    (Microsoft's RFT how-to: jobs pause "once they have hit $5K in total training costs (training + grading)";
+    the grading is counted in full, the training stops where the pair reaches the cap, as the simulator bills it)."""
     from ftsim.pricing.catalog.providers import load_providers
 
     azure = load_providers().azure
     cap = azure.rft_job_cap_usd
     d = rcost.duration
-
-    def hourly(seconds: int, hours: Decimal) -> Decimal:
-        return azure.rft_charge(rate, hours if d.given else Decimal(seconds) / 3600)
-
     lines = []
     for line in rcost.graders:
         grader = azure.grader(line.model)
@@ -375,11 +373,16 @@ def _azure_rft(rcost: RftCost, rate: Decimal, warnings: list[str]) -> RftCost:
             continue
         cost = per_million(grader.input, line.input_tokens) + per_million(grader.output, line.output_tokens)
         lines.append(line.model_copy(update={"cost_usd": cost}))
-    expected = hourly(d.seconds_expected, d.hours_expected)
-    if rate * (d.hours_expected if d.given else Decimal(d.seconds_expected) / 3600) > cap:
-        warnings.append(f"Azure caps an RFT job at {format_usd(cap)}: training pauses at the cap with a deployable "
-                        "checkpoint (resuming continues without a cap)")
     graders_total = sum((line.cost_usd for line in lines), Decimal(0))
+
+    def hourly(seconds: int, hours: Decimal) -> Decimal:
+        return min(azure.rft_charge(rate, hours if d.given else Decimal(seconds) / 3600),
+                   cap - min(graders_total, cap))
+
+    expected = hourly(d.seconds_expected, d.hours_expected)
+    if rate * (d.hours_expected if d.given else Decimal(d.seconds_expected) / 3600) + graders_total > cap:
+        warnings.append(f"Azure caps an RFT job at {format_usd(cap)} of training and grading: training pauses at "
+                        "the cap with a deployable checkpoint (resuming continues without a cap)")
     return rcost.model_copy(update={
         "rate_per_hour": rate, "training_cost_usd_low": hourly(d.seconds_low, d.hours_low),
         "training_cost_usd": expected, "training_cost_usd_high": hourly(d.seconds_high, d.hours_high),

@@ -35,6 +35,7 @@ class SimConfig:
     lifecycle: str = "warn"  # warn | enforce | ignore
     max_concurrent_jobs_per_model: int = 3
     python_graders: bool = False
+    developer_preemption: float = 0.0  # Azure Developer-tier training: preemptions per training hour (0: none)
     org_slug: str = "personal"
     keys: dict[str, Tenant] = field(default_factory=dict)
     strict_keys: bool = False  # only the keys in `keys` are accepted; any other answers 401 invalid_api_key

@@ -92,7 +92,7 @@ class FineTuningJobs:
         A row whose plan does not load as a `JobPlan` is left out (logged): advancing it could only fail."""
         rows: dict[tuple[str, str], tuple[int, str]] = {}
         for tenant_key, row in self.backend.store.scan("job"):
-            if row.get("status") not in lifecycle.ACTIVE:
+            if row.get("status") not in lifecycle.SCHEDULED:  # a paused job only when it resumes by itself
                 continue
             try:
                 due = JobPlan.from_row(row).next_due
@@ -161,7 +161,7 @@ class FineTuningJobs:
             store.delete_children("permission", tenant_key, gone["model"])
         if adv.succeeded:
             job.result_files = [self._result_file(rec).id]
-        plan.next_due = due = adv.next_due if job.status in lifecycle.ACTIVE else None
+        plan.next_due = due = adv.next_due if job.status in lifecycle.SCHEDULED else None
         # to_row checks the plan: the stored plan is always a valid JobPlan (else this job fails alone)
         store.put("job", tenant_key, job.id, rec.to_row())
         key, validating = (tenant_key, job.id), job.status == "validating_files"
@@ -192,9 +192,9 @@ class FineTuningJobs:
         return JobRecord.from_row(row) if row is not None else None
 
     def next_change(self, tenant_key: str, job_id: str) -> int | None:
-        """When the job next changes by itself (None: paused, terminal or unknown), from its committed row."""
+        """When the job next changes by itself (None: paused by the user, terminal or unknown), from its committed row."""
         rec = self.record(tenant_key, job_id)
-        if rec is None or rec.job.status not in lifecycle.ACTIVE:
+        if rec is None or rec.job.status not in lifecycle.SCHEDULED:
             return None
         return rec.plan.next_due
 
@@ -302,7 +302,7 @@ class FineTuningJobs:
             try:
                 with store.savepoint():
                     row = store.get("job", tenant_key, job_id)
-                    if row is None or row["status"] not in lifecycle.ACTIVE:
+                    if row is None or row["status"] not in lifecycle.SCHEDULED:
                         store.after_commit(lambda: self._set_due(key, None))
                         return
                     cur = JobRecord.from_row(row)
@@ -358,6 +358,7 @@ class FineTuningJobs:
             auto_batch=auto_batch_size(n), lr_default=_lr_default(entry, self.backend.catalog),
             tps=throughput.tokens_per_second(plan.snapshot, entry), n_validation=result.n_validation, owned=True,
         )
+        azure_jobs.plan_stops(self.backend, tenant, rec)  # Azure: the RFT cost cap, Developer preemption
         if fault is not None:
             total = rec.plan.total_steps
             assert total is not None  # resolve_plan planned the steps
@@ -564,7 +565,7 @@ class FineTuningJobs:
         with self.backend.lock, self.backend.store.transaction():
             rec = self._record(tenant, job_id)
             due = rec.plan.next_due
-            if rec.job.status in lifecycle.ACTIVE and due is not None and due <= now \
+            if rec.job.status in lifecycle.SCHEDULED and due is not None and due <= now \
                     and not lifecycle.needs_validation(rec, now):
                 rec = self._apply(tenant.key, lifecycle.advance(rec, now))  # behind `now`: catch it up first
             return self._apply(tenant.key, action(rec, now)).job

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from ftsim.simulator.fine_tuning import throughput
+from ftsim.simulator.fine_tuning import stops, throughput
 from ftsim.simulator.fine_tuning.checkpoints import (
     add_checkpoint,
     checkpoint_name,
@@ -44,6 +44,7 @@ from ftsim.simulator.fine_tuning.loss_curve import (
 
 __all__ = [
     "ACTIVE",
+    "SCHEDULED",
     "MAX_METRIC_EVENTS",
     "TERMINAL",
     "TRANSITIONS",
@@ -80,6 +81,8 @@ TRANSITIONS: dict[tuple[str, str], JobStatus] = {
 }
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 ACTIVE = frozenset({"validating_files", "queued", "running"})  # statuses that move with the clock
+# statuses a job may leave by itself: the active ones, and `paused` when the system paused it (`plan.resume_at`)
+SCHEDULED = ACTIVE | {"paused"}
 MAX_METRIC_EVENTS = 1000  # above this many steps, a metrics event every ceil(total/1000) steps (+ the last)
 
 _VERB = {"cancel": "cancelled", "pause": "paused", "resume": "resumed"}
@@ -348,6 +351,11 @@ def advance(rec: JobRecord, now: int, *, owned: bool = False, timeline_only: boo
         elif status == "running":
             if not _run(rec, out, now):
                 break
+        elif status == "paused" and plan.resume_at is not None:  # paused by the system: resumes by itself
+            if now < plan.resume_at:
+                out.next_due = plan.resume_at
+                break
+            _resume(rec, out, plan.resume_at)
         else:
             break
     return out
@@ -368,6 +376,7 @@ def _run(rec: JobRecord, out: Advance, now: int) -> bool:
             return True
         done = target
     steps = _Steps(rec)
+    stopping = plan.cap_step is not None or bool(plan.preempt_per_hour)  # pauses the job may take by itself
     for step in range(done + 1, target + 1):
         at = _step_time(plan, step)
         if fault is not None and fault_step is not None and step == fault_step:
@@ -376,6 +385,11 @@ def _run(rec: JobRecord, out: Advance, now: int) -> bool:
             return True
         _step_records(rec, out, step, at, steps)
         done = step
+        stop = stops.stop_after(plan, step) if stopping else None  # Azure: RFT cost cap, Developer preemption
+        if stop is not None:
+            plan.steps_done = done
+            stops.system_pause(rec, out, at, stop)
+            return True
     plan.steps_done = done
     if done < total:
         out.next_due = _step_time(plan, done + 1)
@@ -473,12 +487,20 @@ def pause(rec: JobRecord, now: int) -> Advance:
 def resume(rec: JobRecord, now: int) -> Advance:
     """Resume a paused job: back to `queued`, then training continues from the paused step."""
     rec = rec.model_copy(deep=True)
+    out = Advance(record=rec)
+    _resume(rec, out, now)
+    return out
+
+
+def _resume(rec: JobRecord, out: Advance, at: int) -> None:
     job, plan = rec.job, rec.plan
     job.status = transition(job.status, "resume", job.id)
     plan.round = (plan.round or 0) + 1
-    start = int(now) + throughput.queue_seconds(plan.seed, plan.round)
+    start = int(at) + throughput.queue_seconds(plan.seed, plan.round)
     plan.start_at = plan.run_start = start
     plan.from_step = plan.steps_done
     plan.paused_at = None
-    event = make_event(rec, now, f"Fine-tuning job resumed from step {plan.steps_done}")
-    return Advance(record=rec, events=[event], next_due=start)
+    if plan.resume_at is not None:
+        plan.resume_at = None
+    out.events.append(make_event(rec, at, f"Fine-tuning job resumed from step {plan.steps_done}"))
+    out.next_due = start

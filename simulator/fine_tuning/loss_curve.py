@@ -168,7 +168,7 @@ def reward_metrics_at(
     usage, errors, scores, latency = [], [], [], []
     model_usage: dict[str, Any] = {}
     for g, (t, v) in zip(graders, rewards):
-        is_model = g["type"] == "score_model"
+        is_model = g["type"] in ("score_model", "label_model")  # graders that call a model use tokens
         prompt = round(300.0 + _rng(seed, f"gp:{g['name']}").uniform(0, 400), 1) if is_model else 0.0
         completion = round(20.0 + _rng(seed, f"gc:{g['name']}").uniform(0, 60), 1) if is_model else 0.0
         head = {"name": g["name"], "type": g["type"]}

@@ -224,6 +224,10 @@ class JobPlan(BaseModel):
     paused_at: Optional[int] = None
     round: Optional[int] = None  # resumes so far
     hours_reported: Optional[str] = None  # Azure RFT: the billed hours last reported in an event (3 decimals)
+    # Pauses the service makes by itself (simulator/fine_tuning/stops.py), set once the files are validated:
+    cap_step: Optional[int] = None  # Azure RFT: the step whose billed cost reaches the per-job cap (it pauses there)
+    preempt_per_hour: Optional[float] = None  # Azure Developer tier: mean preemptions per hour of training
+    resume_at: Optional[int] = None  # a job paused by the system resumes by itself at this time
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "JobPlan":

@@ -13,6 +13,7 @@ version}, provisioningState, ...}}`.
 from __future__ import annotations
 
 import builtins
+import datetime as dt
 from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -93,6 +94,11 @@ class Deployment(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
+def _iso(seconds: int) -> str:
+    """ARM's `date-time` (ISO 8601, UTC), as Microsoft's `systemData` schema types `createdAt` / `lastModifiedAt`."""
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class Deployments:
     """The account's deployments (a tenant's, in the store), read and written on the simulated clock."""
 
@@ -140,7 +146,7 @@ class Deployments:
         props = {**rec["properties"], "provisioningState": state}
         return Deployment(id=rec["id"], name=rec["name"], sku=Sku(**rec["sku"]),
                           properties=DeploymentProperties(**props),
-                          systemData={"createdAt": rec["created"], "lastModifiedAt": rec["modified"]})
+                          systemData={"createdAt": _iso(rec["created"]), "lastModifiedAt": _iso(rec["modified"])})
 
     def put(self, tenant: Any, *, resource_id: str, name: str, body: DeploymentRequest) -> tuple[Deployment, bool]:
         """Create or update; (the deployment, whether it is new). Only the account's tuned models deploy."""

@@ -11,6 +11,8 @@ from typing import Any, Iterator
 
 import openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from ftsim.api.testing.simulator import Simulator
@@ -293,3 +295,83 @@ def test_a_job_on_a_model_azure_does_not_tune_is_left_off_the_bill_not_a_crash()
         assert sim.azure_cost("az-odd").lines == []
         with TestClient(sim.app) as http:
             assert http.get("/_sim/azure/cost", headers={"api-key": "az-odd"}).json()["lines"] == []
+
+
+def test_streamed_calls_to_a_deployment_are_billed_and_the_stream_is_unchanged() -> None:
+    """Azure bills a streamed call's tokens whether or not the client asked for `stream_options.include_usage`;
+    a client that did not ask sees no usage in the stream."""
+    with Simulator() as sim:
+        client = sim.azure_client(endpoint=ENDPOINT, api_key="az-stream")
+        job = client.fine_tuning.jobs.create(model=MODEL, training_file=_file(client))
+        sim.run_until_complete(job.id)
+        model = client.fine_tuning.jobs.retrieve(job.id).fine_tuned_model
+        body = {"sku": {"name": "GlobalStandard", "capacity": 1},
+                "properties": {"model": {"format": "OpenAI", "name": model, "version": "1"}}}
+        with TestClient(sim.app, base_url="https://management.azure.com", headers={"api-key": "az-stream"}) as arm:
+            assert arm.put(f"{ARM}/live{ARM_VERSION}", json=body).status_code == 201
+        sim.advance(hours=1)
+        messages = [{"role": "user", "content": "tell me about the weather in a few words"}]
+        plain = client.chat.completions.create(model="live", messages=messages)  # the same reply, not streamed
+        asked = list(client.chat.completions.create(model="live", messages=messages, stream=True,
+                                                    stream_options={"include_usage": True}))
+        silent = list(client.chat.completions.create(model="live", messages=messages, stream=True))
+        assert asked[-1].usage is not None and asked[-1].choices == []
+        assert asked[-1].usage.prompt_tokens == plain.usage.prompt_tokens
+        assert all(chunk.usage is None for chunk in silent) and all(chunk.choices for chunk in silent)
+        text = "".join(c.choices[0].delta.content or "" for c in silent)
+        assert text == plain.choices[0].message.content
+        with TestClient(sim.app, base_url=ENDPOINT, headers={"api-key": "az-stream"}) as http:
+            raw = http.post("/openai/deployments/live/chat/completions?api-version=2024-10-21",
+                            json={"messages": messages, "stream": True}).text
+        assert '"usage"' not in raw and raw.endswith("data: [DONE]\n\n")
+        line = _lines(sim, "az-stream")[("inference", "live")]
+        calls = 4  # the plain call, the two SDK streams, the raw stream: each billed alike
+        assert line.tokens == TokenCounts(input=calls * plain.usage.prompt_tokens,
+                                          output=calls * plain.usage.completion_tokens)
+        assert line.usd == calls * (Decimal(plain.usage.prompt_tokens) * Decimal("0.40")
+                                    + plain.usage.completion_tokens * Decimal("1.60")) / 1_000_000
+
+
+@settings(max_examples=100, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=12), asked=st.booleans())
+def test_a_streams_usage_is_read_however_its_bytes_are_cut(cuts: list[int], asked: bool) -> None:
+    from ftsim.api.http.azure import _UsageStream
+    from ftsim.simulator.inference.chat import sse
+
+    usage = {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}
+    chunks = [{"id": "c", "choices": [{"index": 0, "delta": {"content": "é" * 3}}], "usage": None},
+              {"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": None},
+              {"id": "c", "choices": [], "usage": usage}]
+    data = "".join(sse(c) for c in chunks).encode() + sse("[DONE]").encode()
+    expected = data if asked else "".join(sse({k: v for k, v in c.items() if k != "usage"})
+                                          for c in chunks[:2]).encode() + sse("[DONE]").encode()
+    reader, out = _UsageStream(asked=asked), b""
+    bounds = sorted({min(c, len(data)) for c in cuts})
+    pieces = [data[a:b] for a, b in zip([0, *bounds], [*bounds, len(data)])]
+    for i, piece in enumerate(pieces):
+        out += reader.feed(piece, final=i == len(pieces) - 1)
+    assert out == expected and reader.usage == usage
+
+
+@pytest.mark.parametrize(("options", "asked"), [({"include_usage": "true"}, True), ({"include_usage": 0}, False),
+                                                 ({}, False), (None, False)])
+def test_a_streams_usage_option_is_read_as_the_chat_route_reads_it(options: Any, asked: bool) -> None:
+    with Simulator() as sim:
+        client = sim.azure_client(endpoint=ENDPOINT, api_key="az-opt")
+        job = client.fine_tuning.jobs.create(model=MODEL, training_file=_file(client))
+        sim.run_until_complete(job.id)
+        model = client.fine_tuning.jobs.retrieve(job.id).fine_tuned_model
+        body = {"sku": {"name": "GlobalStandard", "capacity": 1},
+                "properties": {"model": {"format": "OpenAI", "name": model, "version": "1"}}}
+        with TestClient(sim.app, base_url="https://management.azure.com", headers={"api-key": "az-opt"}) as arm:
+            assert arm.put(f"{ARM}/opt{ARM_VERSION}", json=body).status_code == 201
+        sim.advance(hours=1)
+        request = {"messages": [{"role": "user", "content": "hi"}], "stream": True}
+        if options is not None:
+            request["stream_options"] = options
+        with TestClient(sim.app, base_url=ENDPOINT, headers={"api-key": "az-opt"}) as http:
+            raw = http.post("/openai/deployments/opt/chat/completions?api-version=2024-10-21", json=request).text
+            refused = http.post("/openai/deployments/opt/chat/completions?api-version=2024-10-21",
+                                json={**request, "stream_options": {"include_usage": "sometimes"}})
+        assert ('"usage":{' in raw) is asked and refused.status_code == 400
+        assert _lines(sim, "az-opt")[("inference", "opt")].tokens.output > 0  # billed either way

@@ -369,6 +369,20 @@ def test_rft_on_azure_is_capped_at_5000(tmp_path: Path) -> None:
     assert any("caps an RFT job" in w for w in est.warnings)
 
 
+def test_rft_on_azure_counts_grading_in_the_cap(tmp_path: Path) -> None:
+    """Microsoft: RFT jobs pause at $5,000 of "training + grading": the grading in full, the training up to the cap."""
+    path = write(tmp_path / "r.jsonl", [rft_row(i) for i in range(20)])
+    graders = [GraderUsage(model="o3-mini", input_tokens=10_000_000, output_tokens=1_000_000)]
+    est = estimate(path, model="o4-mini", method="reinforcement", hours=60, today=dt.date(2026, 9, 1),
+                   provider="azure", graders=graders)
+    grading = Decimal("12.10") + Decimal("4.84")  # o3-mini at Azure's data-zone $1.21 / $4.84 per 1M
+    assert est.rft.grader_cost_usd == grading
+    assert est.training_cost_usd == Decimal(5000) - grading and est.total_cost_usd == Decimal(5000)
+    under = estimate(path, model="o4-mini", method="reinforcement", hours=10, today=dt.date(2026, 9, 1),
+                     provider="azure", graders=graders)
+    assert under.training_cost_usd == Decimal(1000) and under.total_cost_usd == Decimal(1000) + grading
+
+
 @pytest.mark.parametrize(("tier", "cost"), [("global", "0.50"), ("data_zone", "0.55"), ("developer", "0.25")])
 def test_sft_on_azure_by_tier(tmp_path: Path, tier: str, cost: str) -> None:
     """TV10 with gpt-4.1-mini rates: 100,000 trained tokens at $5 / $5.50 / $2.50 per 1M."""
