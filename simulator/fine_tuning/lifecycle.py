@@ -369,14 +369,14 @@ def _run(rec: JobRecord, out: Advance, now: int) -> bool:
     fault_step = fault.at_step if fault is not None else None
     target = _due_step(plan, now)
     done = _int(plan.steps_done)
-    if out.timeline_only and target > done:  # straight to the fault's step, or to the target
+    stopping = plan.cap_step is not None or bool(plan.preempt_per_hour)  # pauses the job may take by itself
+    if out.timeline_only and target > done and not stopping:  # straight to the fault's step, or to the target
         if fault is not None and fault_step is not None and done < fault_step <= target:
             plan.steps_done = fault_step - 1
             _fail(rec, out, _step_time(plan, fault_step), fault.model_dump())
             return True
         done = target
     steps = _Steps(rec)
-    stopping = plan.cap_step is not None or bool(plan.preempt_per_hour)  # pauses the job may take by itself
     for step in range(done + 1, target + 1):
         at = _step_time(plan, step)
         if fault is not None and fault_step is not None and step == fault_step:

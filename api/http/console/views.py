@@ -27,10 +27,13 @@ def esc(value: Any) -> str:
 
 
 def when(ts: Any) -> str:
-    """A Unix time as a UTC date and time (empty for None)."""
+    """A Unix time, or an ISO 8601 UTC date-time as ARM writes them, as a UTC date and time (empty for None)."""
     if ts is None:
         return ""
-    moment = dt.datetime.fromtimestamp(int(ts), dt.timezone.utc)
+    if isinstance(ts, str) and not ts.isdigit():
+        moment = dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+    else:
+        moment = dt.datetime.fromtimestamp(int(ts), dt.timezone.utc)
     return f'<time datetime="{moment.isoformat().replace("+00:00", "Z")}">{moment:%Y-%m-%d %H:%M:%S}</time>'
 
 
