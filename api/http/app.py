@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from starlette.datastructures import State
 
 from ftsim.api.http.azure import AzureDialect
-from ftsim.api.http.console import router as console_router
 from ftsim.api.http.errors import ErrorMiddleware, install_error_handlers
 from ftsim.api.http.fast_lane import FastLane
 from ftsim.api.http.fault_middleware import FaultMiddleware
@@ -68,22 +67,28 @@ class _Headers:
 
 
 @functools.cache
-def _routed_app() -> FastAPI:
-    """The routes and error handlers every app serves (no backend, no middleware): built once a process."""
+def _routed_app(console: bool = True) -> FastAPI:
+    """The routes and error handlers every app serves (no backend, no middleware): built once a process (one with
+    the console, one without)."""
     app = FastAPI(title="ftsim", version="0.1.0", docs_url=None, redoc_url=None)  # /docs, /redoc: the console's offline copies
     install_error_handlers(app)
     # One router per OpenAI path, then planning and the simulator's control plane.
     for module in (files, uploads, fine_tuning_jobs, checkpoints, graders, models, chat, responses, sim, faults,
                    planning, azure_deployments):
         app.include_router(module.router)
-    app.include_router(console_router)  # the web console at / and /console/... (api/http/console/)
+    if console:  # the web console at / and /console/... (api/http/console/), imported only for apps that serve it
+        from ftsim.api.http.console import router as console_router
+
+        app.include_router(console_router)
     return app
 
 
 def create_app(backend: Backend | None = None, *, fast_lane: bool = True, sim_key: str | None = None,
-               bound_host: str | None = None) -> FastAPI:
+               bound_host: str | None = None, console: bool = True) -> FastAPI:
     """An app serving `backend` (a fresh in-memory world when none is given).
 
+    `console=False`: the API without the web console (the in-process test kit's app: a test drives the API, and
+    the console's pages and their imports would cost every test session's first Simulator a fifth of a second).
     `fast_lane=False` sends every request through FastAPI (the fast lane's tests compare both doors).
     `sim_key`: when given, every /_sim route requires it (api/http/deps.py `require_sim_key`).
     `bound_host`: the address the server listens on (`ftsim serve`); a loopback one without a sim key turns on
@@ -93,7 +98,7 @@ def create_app(backend: Backend | None = None, *, fast_lane: bool = True, sim_ke
     # Each app is a shallow copy of one routed app built once a process, sharing its router: FastAPI works out a
     # route's dependencies and validators on the first request that reaches it, once per router, which cost a
     # test-kit Simulator ~15 ms a test when every app had a router of its own. Per app: state, middleware stack.
-    app = copy.copy(_routed_app())
+    app = copy.copy(_routed_app(console))
     app.state = State()
     app.user_middleware = list(app.user_middleware)
     app.middleware_stack = None

@@ -135,11 +135,14 @@ class Simulator(_View):
         db: str | Path = ":memory:",
         keys: dict[str, Any] | None = None,
         developer_preemption: float = 0.0,
+        console: bool = False,
     ) -> None:
         """`keys`: API key -> organization, as in `ftsim serve --keys FILE` (`{"org_id": ..., "fine_tuned_before":
         false, "last_fine_tuned_inference": "2026-03-31", ...}`; see `ftsim.simulator.core.tenancy`).
         `developer_preemption`: Azure Developer-tier training is preempted this many times per training hour on
-        average (seeded; 0, the default: never; see `ftsim.simulator.fine_tuning.stops`)."""
+        average (seeded; 0, the default: never; see `ftsim.simulator.fine_tuning.stops`).
+        `console`: `sim.app` also serves the web console at `/` (off by default: tests drive the API, and the
+        console's pages cost the first Simulator of a session their import)."""
         if lifecycle not in ("warn", "enforce", "ignore"):
             raise ValueError("lifecycle must be 'warn', 'enforce' or 'ignore'")
         if speed < 0:
@@ -164,7 +167,7 @@ class Simulator(_View):
         super().__init__(self.backend, None)
         self.seed = seed
         self._journal = Journal()
-        self.app = create_app(self.backend)
+        self.app = create_app(self.backend, console=console)
         self.app.add_middleware(JournalMiddleware, journal=self._journal)
         self._closed = False
 

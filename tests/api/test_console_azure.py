@@ -138,7 +138,7 @@ def _deploy(sim: Simulator, key: str, name: str, sku: str = "Standard") -> str:
 
 
 def test_the_azure_page_lists_the_keys_deployments_with_state_and_model_and_deletes():
-    with Simulator() as sim:
+    with Simulator(console=True) as sim:
         model = _deploy(sim, ALICE, "support-bot")
         console = _login(TestClient(sim.app))
         page = console.get("/console/azure/deployments")
@@ -159,7 +159,7 @@ def test_the_azure_page_lists_the_keys_deployments_with_state_and_model_and_dele
 
 
 def test_a_key_never_sees_or_deletes_another_accounts_deployments():
-    with Simulator() as sim:
+    with Simulator(console=True) as sim:
         _deploy(sim, ALICE, "alice-bot")
         bob = _login(TestClient(sim.app), BOB)
         assert "alice-bot" not in bob.get("/console/azure/deployments").text
@@ -172,9 +172,17 @@ def test_a_key_never_sees_or_deletes_another_accounts_deployments():
 
 
 def test_a_developer_deployment_leaves_the_page_after_24_hours():
-    with Simulator() as sim:
+    with Simulator(console=True) as sim:
         _deploy(sim, ALICE, "dev-bot", sku="DeveloperTier")
         console = _login(TestClient(sim.app))
         assert "dev-bot</span>" in console.get("/console/azure/deployments").text
         sim.advance(hours=24)
         assert "dev-bot</span>" not in console.get("/console/azure/deployments").text
+
+
+def test_the_test_kit_serves_the_console_only_when_asked():
+    with Simulator() as sim:
+        assert TestClient(sim.app).get("/console/jobs").status_code == 404
+        assert sim.client().models.list().data is not None  # the API itself is served
+    with Simulator(console=True) as sim:
+        assert TestClient(sim.app).get("/console/jobs").status_code != 404
