@@ -112,11 +112,24 @@ def _azure_error(status: int, body: Any) -> dict:
     return {"error": out}
 
 
+# Azure's job statuses and event levels where OpenAI's differ. Microsoft's published data-plane schema
+# (fixtures/azure/fine-tuning.data-plane-2025-04-01-preview.json: FineTuningState, LogLevel) has no
+# `validating_files` or `queued`, only `pending` before a job runs, and `warning` for OpenAI's `warn`; Microsoft's
+# fine-tuning how-to shows a new job as `pending`. Assumed: a resumed job waiting to run is `pending` too (the
+# schema also lists `resuming`, which no source shows answered).
+_AZURE_STATUS = {"validating_files": "pending", "queued": "pending"}
+_AZURE_LEVEL = {"warn": "warning"}
+
+
 def _azure_success(body: Any) -> Any:
-    """A successful answer in Azure's form: fine-tuning jobs carry `organization_id: null` (reference §3)."""
+    """A successful answer in Azure's form: fine-tuning jobs carry `organization_id: null` (reference §3) and
+    Azure's statuses; events Azure's levels."""
     def job(obj: Any) -> Any:
         if isinstance(obj, dict) and obj.get("object") == "fine_tuning.job":
             obj["organization_id"] = None
+            obj["status"] = _AZURE_STATUS.get(obj.get("status"), obj.get("status"))
+        elif isinstance(obj, dict) and obj.get("object") == "fine_tuning.job.event":
+            obj["level"] = _AZURE_LEVEL.get(obj.get("level"), obj.get("level"))
         return obj
     if isinstance(body, dict) and body.get("object") == "list" and isinstance(body.get("data"), list):
         body["data"] = [job(o) for o in body["data"]]

@@ -42,7 +42,7 @@ def _pipeline(client: openai.AzureOpenAI, run) -> dict:
     f = client.files.create(file=("train.jsonl", io.BytesIO(_rows())), purpose="fine-tune")
     job = client.fine_tuning.jobs.create(model=MODEL, training_file=f.id, suffix="support",
                                          extra_body={"trainingType": "GlobalStandard"})
-    assert job.status == "validating_files"
+    assert job.status == "pending"  # Azure's status for a job not yet running (Microsoft's FineTuningState)
     run(job.id)
     done = client.fine_tuning.jobs.retrieve(job.id)
     events = client.fine_tuning.jobs.list_events(job.id, limit=5)
@@ -149,7 +149,7 @@ def test_cancel_pause_resume_and_delete_through_azure() -> None:
             if client.fine_tuning.jobs.retrieve(job.id).status == "running":
                 break
         assert client.fine_tuning.jobs.pause(job.id).status == "paused"
-        assert client.fine_tuning.jobs.resume(job.id).status == "queued"  # the shared service queues a resumed job again
+        assert client.fine_tuning.jobs.resume(job.id).status == "pending"  # queued again: Azure says pending
         cancelled = client.fine_tuning.jobs.cancel(job.id)
         assert cancelled.status == "cancelled" and cancelled.organization_id is None
         assert training_type_of(sim.backend, dialect_tenant(sim, "az-ops"), job.id) == "DeveloperTier"
@@ -328,7 +328,7 @@ def test_azure_training_dates_not_openais_wind_down() -> None:
         azure, oai = sim.azure_client(api_key="k"), sim.client(api_key="k")
         af = azure.files.create(file=("t.jsonl", io.BytesIO(_rows())), purpose="fine-tune")
         of = oai.files.create(file=("t.jsonl", io.BytesIO(_rows())), purpose="fine-tune")
-        assert azure.fine_tuning.jobs.create(model=MODEL, training_file=af.id).status == "validating_files"
+        assert azure.fine_tuning.jobs.create(model=MODEL, training_file=af.id).status == "pending"
         with pytest.raises((openai.BadRequestError, openai.PermissionDeniedError)):
             oai.fine_tuning.jobs.create(model=MODEL, training_file=of.id)
         sim.backend.clock.set(at("2027-04-14"))
