@@ -127,9 +127,11 @@ def _azure_success(body: Any) -> Any:
     def job(obj: Any) -> Any:
         if isinstance(obj, dict) and obj.get("object") == "fine_tuning.job":
             obj["organization_id"] = None
-            obj["status"] = _AZURE_STATUS.get(obj.get("status"), obj.get("status"))
+            status = obj.get("status")
+            obj["status"] = _AZURE_STATUS.get(status, status) if isinstance(status, str) else status
         elif isinstance(obj, dict) and obj.get("object") == "fine_tuning.job.event":
-            obj["level"] = _AZURE_LEVEL.get(obj.get("level"), obj.get("level"))
+            level = obj.get("level")
+            obj["level"] = _AZURE_LEVEL.get(level, level) if isinstance(level, str) else level
         return obj
     if isinstance(body, dict) and body.get("object") == "list" and isinstance(body.get("data"), list):
         body["data"] = [job(o) for o in body["data"]]
