@@ -15,9 +15,12 @@ A pure ASGI middleware translates, and nothing else:
 
 Azure's envelope, as Microsoft's Q&A threads and REST reference show it: `{"error": {"code": "<string>",
 "message": "..."}}`, gateway errors with the status as the code (`"404"`, "Resource not found"; `"401"`, "Access
-denied due to invalid subscription key or wrong API endpoint..."). Assumptions, where the sources are silent:
-a missing `api-version` answers like an unknown one (404 Resource not found); errors raised by the shared services
-keep their message, `param` and `type`, with the OpenAI code when there is one, else the status as a string.
+denied due to invalid subscription key or wrong API endpoint..."). Errors of files, uploads and fine-tuning carry a
+code of Microsoft's published data-plane schema (fixtures/azure/: `ErrorCode`, e.g. `invalidPayload`, `notFound`),
+chosen by the status (`_AUTHORING_CODES`); a chat call's errors keep the OpenAI code, or the status as a string
+(the inference schema types the code as any string). Assumptions, where the sources are silent: a missing
+`api-version` answers like an unknown one (404 Resource not found); errors raised by the shared services keep their
+message, `param` and `type`.
 """
 
 from __future__ import annotations
@@ -100,12 +103,31 @@ def _replay(receive: Any, raw: bytes) -> Any:
     return replay
 
 
-def _azure_error(status: int, body: Any) -> dict:
-    """An error answer of the shared services in Azure's envelope (see the module's note)."""
+# The codes of Microsoft's data-plane schema for files, uploads and fine-tuning (fixtures/azure/, `ErrorCode`; the
+# service answers one of them: live answers quoted on Microsoft Q&A show `invalidPayload` for a refused job).
+AUTHORING_CODES = frozenset({
+    "conflict", "invalidPayload", "forbidden", "notFound", "unexpectedEntityState", "itemDoesAlreadyExist",
+    "serviceUnavailable", "internalFailure", "quotaExceeded", "jsonlValidationFailed", "fileImportFailed",
+    "tooManyRequests", "unauthorized", "contentFilter"})
+# The code for an error of the shared services, by its status. Assumed where the schema's descriptions do not pin
+# it: a wrong-state 400 (cancel a finished job, resume a running one) is `invalidPayload` like any 400 (the schema
+# also has `unexpectedEntityState`, which no source shows answered, nor with which status); an upload over its limit
+# (413) is `invalidPayload`; every 429 (an injected fault, the simultaneous-job limit) is `tooManyRequests`.
+_AUTHORING_CODES = {400: "invalidPayload", 401: "unauthorized", 403: "forbidden", 404: "notFound", 409: "conflict",
+                    413: "invalidPayload", 429: "tooManyRequests", 500: "internalFailure", 503: "serviceUnavailable"}
+
+
+def _azure_error(status: int, body: Any, *, authoring: bool = False) -> dict:
+    """An error answer of the shared services in Azure's envelope (see the module's note). `authoring`: an answer
+    of files, uploads or fine-tuning, whose code is one of Microsoft's schema (`AUTHORING_CODES`)."""
     err = body.get("error") if isinstance(body, dict) else None
     if not isinstance(err, dict):
-        return {"error": {"code": str(status), "message": str(body)}}
-    out = {"code": err.get("code") or str(status), "message": err.get("message") or ""}
+        err = {"message": str(body)}
+    code = err.get("code")
+    if authoring and code not in AUTHORING_CODES:
+        code = _AUTHORING_CODES.get(status)
+    # the schema's message has minLength 1: an empty one says the status instead
+    out = {"code": code or str(status), "message": err.get("message") or f"HTTP {status}"}
     for extra in ("param", "type"):
         if err.get(extra) is not None:
             out[extra] = err[extra]
@@ -118,6 +140,9 @@ def _azure_error(status: int, body: Any) -> dict:
 # fine-tuning how-to shows a new job as `pending`. Assumed: a resumed job waiting to run is `pending` too (the
 # schema also lists `resuming`, which no source shows answered).
 _AZURE_STATUS = {"validating_files": "pending", "queued": "pending"}
+# The creates Microsoft's data-plane schema and REST reference answer 201 Created (Files_Upload, FineTuning_Create);
+# an upload's create, parts and complete answer 200 there, as on OpenAI.
+_CREATED = ("/files", "/fine_tuning/jobs")
 _AZURE_LEVEL = {"warn": "warning"}
 
 
@@ -128,10 +153,12 @@ def _azure_success(body: Any) -> Any:
         if isinstance(obj, dict) and obj.get("object") == "fine_tuning.job":
             obj["organization_id"] = None
             status = obj.get("status")
-            obj["status"] = _AZURE_STATUS.get(status, status) if isinstance(status, str) else status
+            if isinstance(status, str):
+                obj["status"] = _AZURE_STATUS.get(status, status)
         elif isinstance(obj, dict) and obj.get("object") == "fine_tuning.job.event":
             level = obj.get("level")
-            obj["level"] = _AZURE_LEVEL.get(level, level) if isinstance(level, str) else level
+            if isinstance(level, str):
+                obj["level"] = _AZURE_LEVEL.get(level, level)
         return obj
     if isinstance(body, dict) and body.get("object") == "list" and isinstance(body.get("data"), list):
         body["data"] = [job(o) for o in body["data"]]
@@ -238,7 +265,9 @@ class AzureDialect:
             if refusal is not None:
                 return await _answer(send, 400, refusal)
             inner["state"][AZURE_TRAINING_TYPE_STATE] = training_type  # written with the job (routers/fine_tuning_jobs)
-        await self._forward(inner, receive, send, backend, tenant, served, stream)
+        authoring = deployment is None and rest != "/chat/completions"
+        await self._forward(inner, receive, send, backend, tenant, served, stream, authoring=authoring,
+                            created=scope["method"] == "POST" and rest.rstrip("/") in _CREATED)
 
     @staticmethod
     async def _to_deployment(receive: Any, backend: Any, tenant: Any, deployment: str | None
@@ -303,13 +332,16 @@ class AzureDialect:
                 azure_jobs.check_job(backend, tenant, model=body.get("model"), method=body.get("method"),
                                      training_type=value)
             except SimulatorError as exc:
-                return receive, None, _azure_error(exc.status_code, exc.body())
+                return receive, None, _azure_error(exc.status_code, exc.body(), authoring=True)
         return _replay(receive, raw), value, None
 
     async def _forward(self, scope, receive, send, backend: Any, tenant: Any, served: str | None,
-                       stream: "_UsageStream | None" = None) -> None:
+                       stream: "_UsageStream | None" = None, *, authoring: bool = False, created: bool = False
+                       ) -> None:
         """Run the app, buffering JSON answers to rewrite them in Azure's form (other answers stream through; a
-        streamed chat answer of a deployment is read for its usage on the way)."""
+        streamed chat answer of a deployment is read for its usage on the way). `authoring`: files, uploads or
+        fine-tuning (their error codes are the schema's); `created`: an upload of a file or a job create, which
+        Azure answers 201 where OpenAI answers 200."""
         start: dict | None = None
         chunks: list[bytes] = []
         streaming = False
@@ -337,6 +369,9 @@ class AzureDialect:
             if message.get("more_body"):
                 return
             status = start["status"]
+            if created and status == 200:
+                status = 201
+                start = {**start, "status": 201}
             try:
                 body = json.loads(b"".join(chunks))
             except ValueError:
@@ -348,7 +383,8 @@ class AzureDialect:
                     from ftsim.simulator.inference.deployments import Deployments
 
                     await run_in_threadpool(Deployments(backend).record_usage, tenant, served, body.get("usage"))
-                data = json.dumps(_azure_error(status, body) if status >= 400 else _azure_success(body)).encode()
+                data = json.dumps(_azure_error(status, body, authoring=authoring) if status >= 400
+                                  else _azure_success(body)).encode()
             headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
             headers.append((b"content-length", str(len(data)).encode()))
             await send({**start, "headers": headers})
