@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from ftsim.simulator.inference.model import Answer, Inference
 from ftsim.simulator.inference.structured import json_format
+from ftsim.simulator.core.errors import BadRequestError
 from ftsim.simulator.core.tenancy import Tenant
 
 if TYPE_CHECKING:
@@ -203,6 +204,29 @@ def usage_of(answer: Answer) -> CompletionUsage:
     )
 
 
+# The sampling knobs' ranges (OpenAI's API reference: temperature 0..2, top_p 0..1, penalties -2..2). The live
+# refusal's wording is taken from a live answer quoted in a public issue thread (Frrrrrrrrank/auto_job__find__chatgpt__rpa
+# #40, 2024: "3.0 is greater than the maximum of 2 - 'temperature'", param and code null); the reference does not
+# record one for chat, so the form of the minimum's message is assumed to mirror it.
+_RANGES = {"temperature": (0, 2), "top_p": (0, 1), "presence_penalty": (-2, 2), "frequency_penalty": (-2, 2)}
+
+
+def check_sampling(body: Any) -> None:
+    """400 for a sampling knob outside its range or not a number (they cannot change a deterministic reply, but the
+    live API refuses them)."""
+    extra = getattr(body, "model_extra", None) or {}
+    for name, (low, high) in _RANGES.items():
+        value = extra.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise BadRequestError(f"{value!r} is not of type 'number' - '{name}'")
+        if value > high:
+            raise BadRequestError(f"{value} is greater than the maximum of {high} - '{name}'")
+        if value < low:
+            raise BadRequestError(f"{value} is less than the minimum of {low} - '{name}'")
+
+
 class Chat:
     """The chat completions service."""
 
@@ -211,6 +235,7 @@ class Chat:
         self.inference = Inference(backend)
 
     def _answer(self, tenant: Tenant, request: ChatCompletionRequest) -> Answer:
+        check_sampling(request)
         messages = [m.model_dump(exclude_none=True) for m in request.messages]
         limit = request.max_completion_tokens or request.max_tokens
         return self.inference.answer(

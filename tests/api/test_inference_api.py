@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.openapi_schema import assert_schema
 
@@ -90,3 +92,31 @@ def test_response_stream_events_validate(http):
 def test_responses_bad_request(http):
     resp = http.post("/v1/responses", json={"model": "gpt-4o-mini"}, headers=AUTH)
     assert resp.status_code == 400 and resp.json()["error"]["param"] == "input"
+
+
+SAMPLING = {"temperature": (0, 2), "top_p": (0, 1), "presence_penalty": (-2, 2), "frequency_penalty": (-2, 2)}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(sorted(SAMPLING)), value=st.floats(min_value=-10, max_value=10, allow_nan=False),
+       stream=st.booleans())
+def test_sampling_knobs_outside_their_range_are_refused_as_live(http, name, value, stream):
+    """temperature 0..2, top_p 0..1, the penalties -2..2: inside, the deterministic answer (they cannot change
+    it); outside, the live API's 400 (`<value> is greater than the maximum of <max> - '<name>'`), before any
+    streamed byte."""
+    low, high = SAMPLING[name]
+    body = {"model": "gpt-4o-mini", "messages": HELLO, name: value, "stream": stream}
+    resp = http.post("/v1/chat/completions", json=body, headers=AUTH)
+    if low <= value <= high:
+        assert resp.status_code == 200, resp.text
+        return
+    assert resp.status_code == 400
+    error = resp.json()["error"]
+    bound = f"greater than the maximum of {high}" if value > high else f"less than the minimum of {low}"
+    assert error["message"] == f"{value} is {bound} - '{name}'" and error["type"] == "invalid_request_error"
+
+
+def test_a_sampling_knob_that_is_not_a_number_is_refused(http):
+    resp = http.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO, "temperature": "hot"},
+                     headers=AUTH)
+    assert resp.status_code == 400 and resp.json()["error"]["message"] == "'hot' is not of type 'number' - 'temperature'"
