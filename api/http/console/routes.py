@@ -447,9 +447,10 @@ def _cost(backend: Any, tenant: Tenant, job_id: str) -> tuple[Any, list[tuple[st
         cost = _estimate(backend, tenant, job_id)
         label = "Estimated cost" if not is_azure(tenant) else "Planner estimate (OpenAI list prices)"
         pairs = [(label, v.money(cost.get("cost_usd")) or "—"), ("Billing", esc(cost.get("billing")))]
-        note = cost.get("note") or ("" if not is_azure(tenant) else
-                                    "Azure publishes no price for this model: this is OpenAI's, not Azure's bill.")
-        return cost.get("cost_usd"), pairs + [("Note", esc(note))]
+        notes = [cost.get("note") or ""]
+        if is_azure(tenant):
+            notes.insert(0, "Azure publishes no price for this model: this is OpenAI's price, not Azure's bill.")
+        return cost.get("cost_usd"), pairs + [("Note", esc(" ".join(n for n in notes if n)))]
     pairs = [("Billed so far (Azure)", v.money(bill.total_usd)), ("Training type", esc(bill.training_type))]
     for line in bill.lines:
         amount = f"{line.quantity:,} {line.unit}"
