@@ -293,11 +293,12 @@ def test_with_a_keys_file_the_switch_lists_its_azure_accounts_without_their_keys
     _switch(console, "azure-fabrikam")
     assert job_id not in console.get("/console/jobs").text
     assert console.get(f"/console/jobs/{job_id}").status_code == 404
-    console.cookies.clear()
-    console.cookies.set(KEY_COOKIE, ALICE)
-    console.cookies.set(ACCOUNT_COOKIE, "azure-gone")  # a choice the server no longer lists
+    console.cookies.set(ACCOUNT_COOKIE, "azure-gone", domain="testserver.local")  # a choice no longer listed
     gone = console.get("/console/jobs")
     assert gone.status_code == 404 and "lists no Azure account azure-gone" in gone.text
+    assert '<a href="/console/key">Choose the organization again</a>' in gone.text
+    _login(console)  # choosing the key again shows its organization
+    assert console.get("/console/jobs").status_code == 200
 
 
 def test_the_deployments_page_follows_the_account_shown(strict):

@@ -49,6 +49,7 @@ SIM_COOKIE = "ftsim_console_sim_key"
 # org_id of an Azure account listed in the keys file.
 ACCOUNT_COOKIE = "ftsim_console_account"
 OPENAI, AZURE = "openai", "azure"
+GONE = ("/console/key", "Choose the organization again")  # the way out when the account chosen is gone
 # The list pages the switch may return to (a job or file page of one account is not found in another).
 SWITCH_BACK = ("/console/jobs", "/console/files", "/console/models", "/console/faults", "/console/azure/deployments")
 STATIC = {"htmx.min.js": "text/javascript", "console.css": "text/css", "htmx.LICENSE": "text/plain",
@@ -66,9 +67,10 @@ SERIES_COLOURS = ["#2563eb", "#ea580c", "#059669", "#7c3aed", "#db2777"]
 class ConsoleError(Exception):
     """A page-level failure: rendered as a console page with this status."""
 
-    def __init__(self, status: int, title: str, message: str) -> None:
+    def __init__(self, status: int, title: str, message: str, *, back: tuple[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.title, self.message = status, title, message
+        self.back = back  # (href, text) of the page's way out; default: the key page for a 401, else the jobs
 
 
 # -- access ------------------------------------------------------------------------------------------------------
@@ -131,12 +133,13 @@ def _viewed(request: Request) -> tuple[Tenant, str]:
         account = azure_tenant(backend.tenancy, key)
         if account is None:
             raise ConsoleError(404, "No Azure account", "This server maps the console's key to no Azure account "
-                                                         "(its keys file lists the Azure accounts it accepts).")
+                                                         "(its keys file lists the Azure accounts it accepts).",
+                               back=GONE)
         return account, key
     listed = _listed_azure(backend).get(choice)
     if listed is None:
         raise ConsoleError(404, "No Azure account", f"This server lists no Azure account {choice}: choose the "
-                                                     "organization again.")
+                                                     "organization again.", back=GONE)
     return listed[1], listed[0]
 
 
@@ -192,8 +195,9 @@ def _clock(request: Request) -> str:
 
 
 def _error_page(request: Request, exc: ConsoleError) -> HTMLResponse:
-    link = '<p><a href="/console/key">Choose an API key</a></p>' if exc.status == 401 else \
-        '<p><a href="/console/jobs">Back to the jobs</a></p>'
+    href, text = exc.back or (("/console/key", "Choose an API key") if exc.status == 401
+                              else ("/console/jobs", "Back to the jobs"))
+    link = f'<p><a href="{esc(href)}">{esc(text)}</a></p>'
     body = f'<p class="error" role="alert">{esc(exc.message)}</p>{link}'
     if request.headers.get("hx-request"):
         return HTMLResponse(body, status_code=exc.status)
