@@ -9,10 +9,12 @@ import re
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from ftsim.api.http.app import create_app
-from ftsim.api.http.console.routes import ACCOUNT_COOKIE, KEY_COOKIE, run_every_job
+from ftsim.api.http.console.routes import ACCOUNT_COOKIE, KEY_COOKIE, SWITCH_BACK, run_every_job
 from ftsim.api.testing.simulator import Simulator
 from ftsim.simulator.core.backend import Backend, SimConfig
 from ftsim.simulator.core.tenancy import azure_tenant, tenant_from_spec
@@ -320,3 +322,35 @@ def test_every_page_renders_for_the_azure_account_with_the_switch(sim, path):
     account = azure_tenant(sim.backend.tenancy, ALICE).org_id
     assert f'Azure account <strong id="tenant">{account}</strong>' in resp.text
     assert '<option value="azure" selected>' in resp.text and 'id="clock"' in resp.text
+
+
+_SWITCH_SIM: list[Simulator] = []
+
+
+def _shared_sim() -> Simulator:
+    """One world for the property test's examples (a Simulator per example would dominate its run)."""
+    if not _SWITCH_SIM:
+        _SWITCH_SIM.append(Simulator(console=True).__enter__())
+    return _SWITCH_SIM[0]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_shared_sim():
+    yield
+    while _SWITCH_SIM:
+        _SWITCH_SIM.pop().__exit__(None, None, None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(account=st.text(max_size=40), back=st.text(max_size=60))
+def test_any_switch_input_answers_a_page_or_a_redirect_to_a_list_page(account, back):
+    console = _login(TestClient(_shared_sim().app))
+    resp = console.post("/console/account", data={"account": account, "next": back}, follow_redirects=False)
+    if account in ("openai", "azure"):
+        assert resp.status_code == 303
+        assert resp.headers["location"] == (back if back in SWITCH_BACK else "/console/jobs")
+        assert console.cookies.get(ACCOUNT_COOKIE) == account
+    else:
+        assert resp.status_code == 400 and resp.headers["content-type"].startswith("text/html")
+        assert console.cookies.get(ACCOUNT_COOKIE) is None
+    assert console.get("/console/jobs").status_code == 200
