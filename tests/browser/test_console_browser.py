@@ -293,7 +293,7 @@ def test_fill_the_compare_form_and_read_the_verdict(page, server, tmp_path):
     assert page.offsite == []
 
 
-def test_the_azure_deployments_page(page, server, tmp_path):
+def test_the_azure_account_its_jobs_and_its_deployments(page, server, tmp_path):
     import httpx
     from openai import AzureOpenAI
 
@@ -303,6 +303,25 @@ def test_the_azure_deployments_page(page, server, tmp_path):
     job = azure.fine_tuning.jobs.create(model="gpt-4.1-mini-2025-04-14", training_file=file.id, suffix="bot",
                                         extra_body={"trainingType": "GlobalStandard"})
     _login(page, server)
+    # the header's switch shows the key's Azure account: its jobs as Azure answers them, and its bill
+    page.get_by_label("Account", exact=True).select_option("azure")
+    page.get_by_role("button", name="Switch").click()
+    page.wait_for_url(re.compile(r".*/console/jobs$"))
+    page.get_by_role("heading", name="Azure fine-tuning jobs").wait_for(timeout=WAIT)
+    row = page.locator("#jobs-table tbody tr", has_text=job.id)
+    row.locator(".badge.pending").wait_for(timeout=WAIT)
+    assert page.locator("#jobs-table tbody tr", has_text=re.compile(r"ftjob-[A-Za-z0-9]{24}\b")).count() == 0
+    assert page.locator("#azure-bill").inner_text().startswith("Azure bill so far: $")
+    assert _axe(page) == []
+    page.get_by_role("button", name="Advance 1 hour").click()
+    row.locator(".badge.succeeded").wait_for(timeout=WAIT)
+    _shot(page, shots, "azure-jobs")
+    page.get_by_role("link", name=job.id).click()
+    page.wait_for_url(re.compile(rf".*/console/jobs/{job.id}$"))
+    page.locator("svg#chart-loss").wait_for(timeout=WAIT)
+    assert "Billed so far (Azure)" in page.locator("#live").inner_text()
+    assert _axe(page) == []
+    _shot(page, shots, "azure-job")
     page.goto(server.base + "/console/azure/deployments")
     with page.expect_response(re.compile(r".*/console/clock/run$"), timeout=WAIT):
         page.get_by_role("button", name="Run every job to the end").click()

@@ -1,7 +1,8 @@
 """The console's Azure page: the Azure OpenAI deployments of the console key's Azure account (issue 17).
 
 One key names an OpenAI organization and, apart from it, an Azure account (simulator/core/tenancy.py
-`azure_tenant`); the other pages show the organization, this one the account's deployments: name, state on the
+`azure_tenant`); the other pages show the account the header's switch picks, this one the deployments of the Azure
+account shown (of the key's own Azure account while its organization is shown): name, state on the
 simulated clock (Creating, then Succeeded), SKU, the tuned model it serves, and a delete button. Read only through
 `Deployments` (simulator/inference/deployments.py), which applies Azure's expiry rules when it lists.
 """
@@ -15,8 +16,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ftsim.api.http.console import views as v
-from ftsim.api.http.console.routes import KEY_COOKIE, ConsoleError, _backend, _serve
+from ftsim.api.http.console.routes import ConsoleError, _backend, _serve, _viewed
 from ftsim.api.http.console.views import esc
+from ftsim.simulator.core.dialect import is_azure
 from ftsim.simulator.core.tenancy import Tenant, azure_tenant
 from ftsim.simulator.inference.deployments import Deployments
 
@@ -26,8 +28,12 @@ router = APIRouter(include_in_schema=False)
 
 
 def _account(request: Request) -> Tenant:
-    """The Azure account of the console's key (a 404 page when the server maps the key to none)."""
-    account = azure_tenant(_backend(request).tenancy, request.cookies.get(KEY_COOKIE, ""))
+    """The Azure account the console shows (the switch's), else the one of the console's key (a 404 page when the
+    server maps the key to none)."""
+    shown, key = _viewed(request)
+    if is_azure(shown):
+        return shown
+    account = azure_tenant(_backend(request).tenancy, key)
     if account is None:
         raise ConsoleError(404, "No Azure account", "This server maps the console's key to no Azure account "
                                                      "(its keys file lists the Azure accounts it accepts).")

@@ -6,6 +6,11 @@ page sets). One organization at a time: the API key typed on the key page (or pi
 organizations) is kept in an HttpOnly cookie and resolved to its tenant on every request, exactly as /v1 does,
 so a page only ever reads that tenant's objects.
 
+Two dialects: the account switch in the page header (a cookie) shows either the key's OpenAI organization or its
+Azure OpenAI account (or, with `--keys FILE`, one of the Azure accounts the file lists: entries whose org_id starts
+with `azure-`). The jobs, job, files, models and faults pages are the same for both, parameterised by the tenant
+(api/http/console/accounts.py says what an Azure account shows differently).
+
 Errors are pages in the console's style (never the JSON envelope): a simulator error keeps its status.
 """
 
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from decimal import Decimal
 from importlib import resources
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
@@ -22,22 +28,30 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from ftsim.api.http.console import accounts
 from ftsim.api.http.console import views as v
 from ftsim.api.http.console.views import esc
 from ftsim.api.http.deps import SIM_KEY_HEADER, _tenant_of, bearer_key
 from ftsim.pricing.reports.charts import line_chart, plain_number
 from ftsim.simulator.core.errors import NotFoundError, SimulatorError
 from ftsim.simulator.core.faults import PRESETS
-from ftsim.simulator.core.tenancy import Tenant
+from ftsim.simulator.core.dialect import AZURE_ORG_PREFIX, is_azure
+from ftsim.simulator.core.tenancy import Tenant, azure_tenant
 from ftsim.simulator.fine_tuning.lifecycle import ACTIVE, TERMINAL
 
-__all__ = ["router", "KEY_COOKIE", "SIM_COOKIE"]
+__all__ = ["router", "KEY_COOKIE", "SIM_COOKIE", "ACCOUNT_COOKIE"]
 
 router = APIRouter(include_in_schema=False)
 
 KEY_COOKIE = "ftsim_console_key"
 SIM_COOKIE = "ftsim_console_sim_key"
-STATUSES = ["validating_files", "queued", "running", "paused", "succeeded", "failed", "cancelled"]
+# Which account of the key the pages show: "openai" (or absent), "azure" (the key's own Azure account), or the
+# org_id of an Azure account listed in the keys file.
+ACCOUNT_COOKIE = "ftsim_console_account"
+OPENAI, AZURE = "openai", "azure"
+GONE = ("/console/key", "Choose the organization again")  # the way out when the account chosen is gone
+# The list pages the switch may return to (a job or file page of one account is not found in another).
+SWITCH_BACK = ("/console/jobs", "/console/files", "/console/models", "/console/faults", "/console/azure/deployments")
 STATIC = {"htmx.min.js": "text/javascript", "console.css": "text/css", "htmx.LICENSE": "text/plain",
           "swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css", "swagger-ui.LICENSE": "text/plain",
           "redoc.standalone.js": "text/javascript", "redoc.LICENSE": "text/plain", "favicon.svg": "image/svg+xml"}
@@ -53,9 +67,10 @@ SERIES_COLOURS = ["#2563eb", "#ea580c", "#059669", "#7c3aed", "#db2777"]
 class ConsoleError(Exception):
     """A page-level failure: rendered as a console page with this status."""
 
-    def __init__(self, status: int, title: str, message: str) -> None:
+    def __init__(self, status: int, title: str, message: str, *, back: tuple[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.title, self.message = status, title, message
+        self.back = back  # (href, text) of the page's way out; default: the key page for a 401, else the jobs
 
 
 # -- access ------------------------------------------------------------------------------------------------------
@@ -87,15 +102,81 @@ def _check_origin(request: Request) -> None:
         raise ConsoleError(403, "Refused", "This action must come from the console's own pages.")
 
 
-def _tenant(request: Request) -> Tenant:
-    """The organization of the console's API key (401 page without a usable one)."""
+def _organization(request: Request) -> tuple[Tenant, str]:
+    """The OpenAI organization of the console's API key, and the key (401 page without a usable one)."""
     key = request.cookies.get(KEY_COOKIE, "")
     if not _usable_key(key):
         raise ConsoleError(401, "Choose an API key", "The console shows one organization: choose its API key first.")
     tenant = _tenant_of(_backend(request), key)
     if tenant is None:
         raise ConsoleError(401, "Unknown API key", "This server accepts only its listed keys: choose another one.")
-    return tenant
+    return tenant, key
+
+
+def _listed_azure(backend: Any) -> dict[str, tuple[str, Tenant]]:
+    """The Azure accounts of the keys file by org_id: (the first key listed for it, the account)."""
+    out: dict[str, tuple[str, Tenant]] = {}
+    for key, tenant in (backend.config.keys or {}).items():
+        if tenant.org_id.startswith(AZURE_ORG_PREFIX):
+            out.setdefault(tenant.org_id, (key, tenant))
+    return out
+
+
+def _viewed(request: Request) -> tuple[Tenant, str]:
+    """The tenant the pages show (the switch's choice) and the API key that names it (faults are scoped to it)."""
+    organization, key = _organization(request)
+    choice = request.cookies.get(ACCOUNT_COOKIE, "")
+    if choice in ("", OPENAI):
+        return organization, key
+    backend = _backend(request)
+    if choice == AZURE:
+        account = azure_tenant(backend.tenancy, key)
+        if account is None:
+            raise ConsoleError(404, "No Azure account", "This server maps the console's key to no Azure account "
+                                                         "(its keys file lists the Azure accounts it accepts).",
+                               back=GONE)
+        return account, key
+    listed = _listed_azure(backend).get(choice)
+    if listed is None:
+        raise ConsoleError(404, "No Azure account", f"This server lists no Azure account {choice}: choose the "
+                                                     "organization again.", back=GONE)
+    return listed[1], listed[0]
+
+
+def _tenant(request: Request) -> Tenant:
+    """The tenant the console shows (an OpenAI organization or an Azure account)."""
+    return _viewed(request)[0]
+
+
+def _accounts(request: Request) -> list[tuple[str, str, str]]:
+    """The switch's choices: (cookie value, kind, org_id); the key's organization first, then its Azure account,
+    then the keys file's other Azure accounts. One choice per tenant."""
+    backend = _backend(request)
+    organization, key = _organization(request)
+    out = [(OPENAI, "Azure account" if is_azure(organization) else "OpenAI organization", organization.org_id)]
+    account = azure_tenant(backend.tenancy, key)
+    if account is not None and account.org_id != organization.org_id:
+        out.append((AZURE, "Azure account", account.org_id))
+    seen = {org for _, _, org in out}
+    for org in sorted(_listed_azure(backend)):
+        if org not in seen:
+            out.append((org, "Azure account", org))
+    return out
+
+
+def _switch(request: Request, tenant: Tenant) -> str:
+    """The account switch of the page header (a plain form: it works without scripts)."""
+    try:
+        choices = _accounts(request)
+    except ConsoleError:
+        return ""
+    current = request.cookies.get(ACCOUNT_COOKIE, "") or OPENAI
+    options = "".join(f'<option value="{esc(value)}"{" selected" if value == current else ""}>'
+                      f"{esc(kind)} {esc(org)}</option>" for value, kind, org in choices)
+    back = request.url.path if request.url.path in SWITCH_BACK else "/console/jobs"
+    return ('<form class="switch" method="post" action="/console/account">'
+            f'<label for="account">Account</label><select id="account" name="account">{options}</select>'
+            f'<input type="hidden" name="next" value="{esc(back)}"><button type="submit">Switch</button></form>')
 
 
 def _usable_key(key: str) -> bool:
@@ -114,8 +195,9 @@ def _clock(request: Request) -> str:
 
 
 def _error_page(request: Request, exc: ConsoleError) -> HTMLResponse:
-    link = '<p><a href="/console/key">Choose an API key</a></p>' if exc.status == 401 else \
-        '<p><a href="/console/jobs">Back to the jobs</a></p>'
+    href, text = exc.back or (("/console/key", "Choose an API key") if exc.status == 401
+                              else ("/console/jobs", "Back to the jobs"))
+    link = f'<p><a href="{esc(href)}">{esc(text)}</a></p>'
     body = f'<p class="error" role="alert">{esc(exc.message)}</p>{link}'
     if request.headers.get("hx-request"):
         return HTMLResponse(body, status_code=exc.status)
@@ -153,8 +235,9 @@ async def _serve(request: Request, build: Callable[[Any], Any], *, tenant: bool 
     if isinstance(out, str):
         return HTMLResponse(out, status_code=status)
     title, body = out
-    return HTMLResponse(v.page(title, body, clock=_clock(request), tenant=who.org_id if who else ""),
-                        status_code=status)
+    kind = ("Azure account" if is_azure(who) else "Organization") if who else ""
+    return HTMLResponse(v.page(title, body, clock=_clock(request), tenant=who.org_id if who else "", kind=kind,
+                               switch=_switch(request, who) if who else ""), status_code=status)
 
 
 # -- static, key, clock ------------------------------------------------------------------------------------------
@@ -250,9 +333,27 @@ async def set_key(request: Request) -> Response:
         return HTMLResponse(v.page("Choose an organization", _key_form(request, "Wrong sim key.")), status_code=401)
     resp = RedirectResponse("/console/jobs", status_code=303)
     resp.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict", max_age=365 * 86400)
+    resp.delete_cookie(ACCOUNT_COOKIE)  # a new key shows its own organization first
     if expected and sim:
         resp.set_cookie(SIM_COOKIE, sim, httponly=True, samesite="strict", max_age=365 * 86400)
     return resp
+
+
+@router.post("/console/account")
+async def switch_account(request: Request) -> Response:
+    """Show another account of the key: its OpenAI organization, its Azure account, or a listed Azure account."""
+    form = _form(await request.body())
+
+    def build(_: Any) -> Response:
+        choice = form.get("account", "")
+        if choice not in {value for value, _, _ in _accounts(request)}:
+            raise ConsoleError(400, "Refused", f"No account '{choice}' for this key.")
+        back = form.get("next", "")
+        resp = RedirectResponse(back if back in SWITCH_BACK else "/console/jobs", status_code=303)
+        resp.set_cookie(ACCOUNT_COOKIE, choice, httponly=True, samesite="strict", max_age=365 * 86400)
+        return resp
+
+    return await _serve(request, build, tenant=False, write=True)
 
 
 def _clock_response(request: Request) -> HTMLResponse:
@@ -326,16 +427,60 @@ def _all(fetch: Callable[[str | None], dict[str, Any]], cap: int = 2000) -> list
 
 
 def _jobs(backend: Any, tenant: Tenant) -> list[dict[str, Any]]:
-    return _all(lambda after: backend.jobs.list(tenant, after=after, limit=100))
+    """The tenant's jobs, newest first, as its door answers them (Azure's statuses for an Azure account)."""
+    return [accounts.shown(j, tenant) for j in _all(lambda after: backend.jobs.list(tenant, after=after, limit=100))]
 
 
-def _cost(backend: Any, tenant: Tenant, job_id: str) -> dict[str, Any]:
+def _estimate(backend: Any, tenant: Tenant, job_id: str) -> dict[str, Any]:
     try:
         return backend.jobs.estimated_cost(tenant, job_id)
     except SimulatorError:
         raise
     except Exception as exc:  # a catalog without this model's price: the page still shows the job
         return {"cost_usd": None, "note": str(exc)}
+
+
+def _cost(backend: Any, tenant: Tenant, job_id: str) -> tuple[Any, list[tuple[str, str]]]:
+    """(the amount of the jobs table's cost column, the job page's cost lines, built).
+
+    An OpenAI job: the planner's estimate at list prices. An Azure job: Azure's bill so far (its training and
+    grading lines, as `/_sim/azure/cost` has them) and, while it trains, the bill once it has trained every step;
+    the planner's estimate only when Azure publishes no price for the model, labelled so."""
+    bill = accounts.job_bill(backend, tenant, job_id) if is_azure(tenant) else None
+    if bill is None:
+        cost = _estimate(backend, tenant, job_id)
+        label = "Estimated cost" if not is_azure(tenant) else "Planner estimate (OpenAI list prices)"
+        pairs = [(label, v.money(cost.get("cost_usd")) or "—"), ("Billing", esc(cost.get("billing")))]
+        notes = [cost.get("note") or ""]
+        if is_azure(tenant):
+            notes.insert(0, "Azure publishes no price for this model: this is OpenAI's price, not Azure's bill.")
+        return cost.get("cost_usd"), pairs + [("Note", esc(" ".join(n for n in notes if n)))]
+    pairs = [("Billed so far (Azure)", v.money(bill.total_usd)), ("Training type", esc(bill.training_type))]
+    for line in bill.lines:
+        amount = f"{line.quantity:,} {line.unit}"
+        if line.kind == "grading":
+            label = f"Grading ({line.model}, {line.tier})"
+        else:
+            label = f"Training ({line.tier})"
+        pairs.append((label, esc(amount) + " · " + v.money(line.usd)
+                      + (" (per-job cap reached)" if line.capped else "")))
+    if bill.projected_usd is not None:
+        pairs.append(("Bill once every step is trained", v.money(bill.projected_usd)))
+    if not bill.lines:
+        pairs.append(("Note", esc("Nothing billed yet: Azure bills the steps a job trains.")))
+    return bill.total_usd, pairs
+
+
+def _account_bill(backend: Any, tenant: Tenant) -> str:
+    """An Azure account's whole bill so far (what `/_sim/azure/cost` answers), by kind of charge."""
+    from ftsim.simulator.fine_tuning.azure import account_cost
+
+    cost = account_cost(backend, tenant)
+    kinds = ("training", "grading", "hosting", "inference")
+    parts = " · ".join(f"{k} {v.money(sum((ln.usd for ln in cost.lines if ln.kind == k), Decimal(0)))}"
+                       for k in kinds)
+    return (f'<p id="azure-bill">Azure bill so far: <strong>{v.money(cost.total_usd)}</strong> '
+            f'<span class="muted">({parts})</span></p>')
 
 
 def _matches(job: dict[str, Any], status: str, q: str) -> bool:
@@ -352,29 +497,33 @@ def _jobs_rows(backend: Any, tenant: Tenant, status: str, q: str) -> str:
     rows = []
     matching = [job for job in _jobs(backend, tenant) if _matches(job, status, q)]
     for job in matching[:TABLE_ROWS]:
-        cost = _cost(backend, tenant, job["id"])
+        amount, _ = _cost(backend, tenant, job["id"])
         rows.append([
             f'<a href="/console/jobs/{esc(job["id"])}" class="mono">{esc(job["id"])}</a>', esc(job["model"]),
             esc((job.get("method") or {}).get("type", "")), v.badge(job["status"]), v.when(job["created_at"]),
             v.when(job.get("finished_at")), esc(f'{job["trained_tokens"]:,}' if job.get("trained_tokens") else ""),
-            f'<span class="mono">{esc(job.get("fine_tuned_model"))}</span>', v.money(cost.get("cost_usd")),
+            f'<span class="mono">{esc(job.get("fine_tuned_model"))}</span>', v.money(amount),
         ])
+    azure = is_azure(tenant)
     headers = ["ID", "Model", "Method", "Status", "Created", "Finished", "Trained tokens", "Fine-tuned model",
-               "Estimated cost"]
+               "Billed so far" if azure else "Estimated cost"]
     more = (f'<p class="muted">The newest {TABLE_ROWS} of {len(matching)} jobs: filter or search to see others.</p>'
             if len(matching) > TABLE_ROWS else "")
-    return v.table(headers, rows, caption="Fine-tuning jobs", table_id="jobs-table",
-                   empty="No job matches." if (status or q) else "No fine-tuning job yet.") + more
+    return ((_account_bill(backend, tenant) if azure else "")
+            + v.table(headers, rows, caption="Azure fine-tuning jobs" if azure else "Fine-tuning jobs",
+                      table_id="jobs-table",
+                      empty="No job matches." if (status or q) else "No fine-tuning job yet.") + more)
 
 
 @router.get("/console/jobs")
 async def jobs_page(request: Request, status: str = "", q: str = "") -> Response:
     """The organization's fine-tuning jobs, newest first; filter by status, search ids, models and metadata."""
     def build(tenant: Any) -> tuple[str, str]:
-        if status and status not in STATUSES:
+        known = accounts.statuses(tenant)
+        if status and status not in known:
             raise ConsoleError(400, "Refused", f"Unknown status '{status}'.")
         options = "".join(f'<option value="{s}"{" selected" if s == status else ""}>{s.replace("_", " ")}</option>'
-                          for s in STATUSES)
+                          for s in known)
         body = (f'<form class="filters" method="get" action="/console/jobs" role="search" '
                 f'hx-get="/console/jobs/rows" hx-target="#jobs-rows" hx-trigger="input changed delay:300ms, change" '
                 f'hx-push-url="false">'
@@ -385,7 +534,7 @@ async def jobs_page(request: Request, status: str = "", q: str = "") -> Response
                 f'<div id="jobs-rows" hx-get="/console/jobs/rows" '
                 f'hx-trigger="every 2s, clock-changed from:body" hx-include=".filters">'
                 f'{_jobs_rows(_backend(request), tenant, status, q)}</div>')
-        return "Fine-tuning jobs", body
+        return ("Azure fine-tuning jobs" if is_azure(tenant) else "Fine-tuning jobs"), body
 
     return await _serve(request, build)
 
@@ -393,11 +542,18 @@ async def jobs_page(request: Request, status: str = "", q: str = "") -> Response
 @router.get("/console/jobs/rows")
 async def jobs_rows(request: Request, status: str = "", q: str = "") -> Response:
     """The jobs table alone (polled, and swapped in by the filters)."""
-    return await _serve(request, lambda tenant: _jobs_rows(_backend(request), tenant, status, q))
+    def build(tenant: Any) -> str:
+        if status and status not in accounts.statuses(tenant):
+            raise ConsoleError(400, "Refused", f"Unknown status '{status}'.")
+        return _jobs_rows(_backend(request), tenant, status, q)
+
+    return await _serve(request, build)
 
 
 def _events(backend: Any, tenant: Tenant, job_id: str) -> list[dict[str, Any]]:
-    return _all(lambda after: backend.jobs.list_events(tenant, job_id, after=after, limit=100), cap=20_000)
+    """The job's events, newest first, as the tenant's door answers them (Azure's levels for an Azure account)."""
+    return [accounts.shown(e, tenant) for e in
+            _all(lambda after: backend.jobs.list_events(tenant, job_id, after=after, limit=100), cap=20_000)]
 
 
 def _curve_chart(title: str, metrics: list[dict[str, Any]], keys: list[str], chart_id: str) -> str:
@@ -417,7 +573,7 @@ def _curve_chart(title: str, metrics: list[dict[str, Any]], keys: list[str], cha
 
 def _job_live(backend: Any, tenant: Tenant, job_id: str, note: str = "") -> str:
     """The parts of a job page that change while it runs: status, timeline, charts, checkpoints, events, cost."""
-    job = backend.jobs.retrieve(tenant, job_id).model_dump(mode="json")
+    job = accounts.shown(backend.jobs.retrieve(tenant, job_id).model_dump(mode="json"), tenant)
     events = _events(backend, tenant, job_id)  # newest first
     metrics = [e.get("data") or {} for e in reversed(events) if e.get("type") == "metrics"]
     keys = sorted({k for m in metrics for k in m if isinstance(m.get(k), (int, float)) and k != "step"})
@@ -436,9 +592,7 @@ def _job_live(backend: Any, tenant: Tenant, job_id: str, note: str = "") -> str:
                               for k, val in (c.get("metrics") or {}).items())), v.when(c.get("created_at"))]
                for c in checkpoints]
     ev_rows = [[v.when(e["created_at"]), esc(e.get("level")), esc(e["message"])] for e in events[:200]]
-    cost = _cost(backend, tenant, job_id)
-    cost_pairs = [("Estimated cost", v.money(cost.get("cost_usd")) or "—"),
-                  ("Billing", esc(cost.get("billing"))), ("Note", esc(cost.get("note")))]
+    _, cost_pairs = _cost(backend, tenant, job_id)
     error = job.get("error") or {}
     # A finished job changes no more by itself: it is reloaded only when the clock is moved from this page.
     trigger = "clock-changed from:body" if job["status"] in TERMINAL else "every 2s, clock-changed from:body"
@@ -463,13 +617,13 @@ def _job_live(backend: Any, tenant: Tenant, job_id: str, note: str = "") -> str:
             + "</div>")
 
 
-def _job_static(job: dict[str, Any]) -> str:
+def _job_static(job: dict[str, Any], extra: tuple[tuple[str, str], ...] = ()) -> str:
     method = job.get("method") or {}
     kind = method.get("type", "")
     hyper = (method.get(kind) or {}).get("hyperparameters") or job.get("hyperparameters") or {}
     pairs = [("Model", esc(job["model"])), ("Method", esc(kind)), ("Training file", esc(job.get("training_file"))),
              ("Validation file", esc(job.get("validation_file"))), ("Suffix", esc(job.get("user_provided_suffix"))),
-             ("Seed", esc(job.get("seed"))), ("Created", v.when(job["created_at"]))]
+             ("Seed", esc(job.get("seed"))), ("Created", v.when(job["created_at"])), *extra]
     pairs += [(f"Hyperparameter: {k}", esc(val)) for k, val in hyper.items()]
     if job.get("metadata"):
         pairs.append(("Metadata", f'<code>{esc(json.dumps(job["metadata"]))}</code>'))
@@ -495,7 +649,13 @@ async def job_page(request: Request, job_id: str) -> Response:
     def build(tenant: Any) -> tuple[str, str]:
         backend = _backend(request)
         job = backend.jobs.retrieve(tenant, job_id).model_dump(mode="json")
-        body = (_actions(job_id) + f"<h2>Job</h2>{_job_static(job)}" + _job_live(backend, tenant, job_id))
+        extra: tuple[tuple[str, str], ...] = ()
+        if is_azure(tenant):
+            from ftsim.simulator.fine_tuning.azure import training_type_of
+
+            extra = (("Training type", esc(training_type_of(backend, tenant, job_id)
+                                           or accounts.DEFAULT_TRAINING_TYPE)),)
+        body = (_actions(job_id) + f"<h2>Job</h2>{_job_static(job, extra)}" + _job_live(backend, tenant, job_id))
         return f"Job {job_id}", body
 
     return await _serve(request, build)
@@ -552,7 +712,8 @@ async def job_action(request: Request, job_id: str, action: str) -> Response:
 
 
 def _key(request: Request) -> str:
-    return request.cookies.get(KEY_COOKIE, "")
+    """The API key of the account shown (fault rules are scoped to it: its organization and its Azure account)."""
+    return _viewed(request)[1]
 
 
 # -- files, models, faults ---------------------------------------------------------------------------------------
@@ -637,7 +798,7 @@ async def file_page(request: Request, file_id: str) -> Response:
 
 
 def _models_table(backend: Any, tenant: Tenant, note: str = "") -> str:
-    models = [m for m in backend.models.list(tenant)["data"] if m["id"].startswith("ft:")]
+    models = [m for m in backend.models.list(tenant)["data"] if accounts.is_tuned_model(m["id"], tenant)]
     rows = []
     for m in models:
         button = (f'<button type="button" class="danger" hx-post="/console/models/{esc(m["id"])}/delete" '
@@ -685,7 +846,8 @@ def _faults_table(backend: Any, request: Request, note: str = "") -> str:
     return (f'<div id="faults">{form}' + (f'<p class="note" role="status">{esc(note)}</p>' if note else "")
             + v.table(["ID", "Kind", "What", "Hits", "Remaining", ""], rows, caption="Fault rules",
                       table_id="faults-table", empty="No fault rule for this organization.")
-            + '<p class="muted">Rules added here are scoped to this organization\'s API key.</p></div>')
+            + '<p class="muted">Rules added here are scoped to this account\'s API key: its OpenAI organization and '
+              "its Azure account.</p></div>")
 
 
 @router.get("/console/faults")

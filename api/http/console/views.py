@@ -86,11 +86,14 @@ def clock_bar(now: int, speed: float) -> str:
             f'<span class="muted" id="speed">{esc(speed_text)}</span>{buttons}</section>')
 
 
-def page(title: str, body: str, *, clock: str = "", tenant: str = "", status: int = 200) -> str:
-    """A whole console page: skip link, navigation, tenant, clock bar, then `body`."""
+def page(title: str, body: str, *, clock: str = "", tenant: str = "", kind: str = "Organization", switch: str = "",
+         status: int = 200) -> str:
+    """A whole console page: skip link, navigation, tenant (`kind`: Organization or Azure account) with the account
+    switch, clock bar, then `body`."""
     nav = "".join(f'<li><a href="{href}">{esc(label)}</a></li>' for href, label in NAV)
-    who = (f'<span class="tenant">Organization <strong>{esc(tenant)}</strong> · <a href="/console/key">change</a>'
-           "</span>" if tenant else '<span class="tenant"><a href="/console/key">Choose an API key</a></span>')
+    who = (f'<span class="tenant">{esc(kind)} <strong id="tenant">{esc(tenant)}</strong> · '
+           f'<a href="/console/key">change key</a></span>{switch}'
+           if tenant else '<span class="tenant"><a href="/console/key">Choose an API key</a></span>')
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{esc(title)} · ftsim console</title>
