@@ -29,13 +29,6 @@ def _rows(n: int = 20) -> bytes:
 
 
 @pytest.fixture
-def backend():
-    b = Backend()
-    yield b
-    b.close()
-
-
-@pytest.fixture
 def client(backend):
     return TestClient(create_app(backend))
 

@@ -12,7 +12,6 @@ from starlette.testclient import TestClient
 from ftsim.api.http.app import create_app
 from ftsim.api.testing.simulator import Simulator
 from ftsim.pricing.planning.compare import CompareInput, compare, compare_providers
-from ftsim.simulator.core.backend import Backend
 from tests.api.test_console import ALICE, BOB, _login, _rows, backend_today
 
 QUERY = {"model": "gpt-4.1-mini-2025-04-14", "calls_per_month": "100000", "system_prompt_tokens": "2000",
@@ -21,13 +20,6 @@ QUERY = {"model": "gpt-4.1-mini-2025-04-14", "calls_per_month": "100000", "syste
 ARM = ("/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.CognitiveServices/accounts/contoso/"
        "deployments")
 ARM_VERSION = "?api-version=2024-10-21"
-
-
-@pytest.fixture
-def backend():
-    b = Backend()
-    yield b
-    b.close()
 
 
 @pytest.fixture

@@ -12,17 +12,9 @@ from starlette.testclient import TestClient
 from ftsim.api.http.app import create_app
 from ftsim.api.http.console import planner
 from ftsim.api.http.console.planner import WHATIF_EXAMPLE
-from ftsim.simulator.core.backend import Backend
 from tests.api.test_console import ALICE, BOB, MODEL, _login, _rows
 
 AUTH = {"Authorization": f"Bearer {ALICE}"}
-
-
-@pytest.fixture
-def backend():
-    b = Backend()
-    yield b
-    b.close()
 
 
 @pytest.fixture
