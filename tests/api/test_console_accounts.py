@@ -354,3 +354,27 @@ def test_any_switch_input_answers_a_page_or_a_redirect_to_a_list_page(account, b
         assert resp.status_code == 400 and resp.headers["content-type"].startswith("text/html")
         assert console.cookies.get(ACCOUNT_COOKIE) is None
     assert console.get("/console/jobs").status_code == 200
+
+
+def test_the_estimate_page_prices_at_azures_rates_in_the_azure_account(sim):
+    """The same dataset priced from each view: the Azure account's estimate is the planner's at Azure OpenAI's
+    rates (its price source names Azure), the organization's at OpenAI's."""
+    import datetime as dt
+    import html
+
+    from ftsim.pricing.costs.estimate import estimate
+
+    _azure_job(sim)
+    _openai_job(sim)
+    console = _login(TestClient(sim.app))
+    today = dt.datetime.fromtimestamp(sim.backend.now(), dt.timezone.utc).date()
+    for account, provider in (("azure", "azure"), ("openai", "openai")):
+        _switch(console, account, back="/console/files")
+        file_id = re.search(r'href="/console/files/(file-[0-9A-Za-z]+)"', console.get("/console/files").text).group(1)
+        page = console.get("/console/planner/estimate", params={"file_id": file_id, "model": AZURE_MODEL})
+        assert page.status_code == 200, page.text
+        tenant = azure_tenant(sim.backend.tenancy, ALICE) if account == "azure" else sim.backend.tenant(ALICE)
+        expected = estimate(sim.backend.files.content_path(tenant, file_id), model=AZURE_MODEL, method="supervised",
+                            catalog=sim.backend.catalog, today=today, workers=1, partial=True, provider=provider)
+        prices = html.unescape(re.search(r"<dt>Prices</dt>\s*<dd>([^<]*)</dd>", page.text).group(1))
+        assert prices == expected.price_source and ("Azure" in prices) == (provider == "azure")

@@ -8,7 +8,7 @@ not UTF-8) is said on the page, never a traceback."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from urllib.parse import urlencode
 
@@ -27,6 +27,7 @@ from ftsim.api.http.console.routes import (
 )
 from ftsim.api.http.console.views import esc
 from ftsim.api.http.multipart import Form, finish, read_upload, store_upload
+from ftsim.simulator.core.dialect import is_azure
 from ftsim.simulator.core.errors import BadRequestError, PayloadTooLargeError, SimulatorError
 from ftsim.simulator.core.tenancy import Tenant
 from ftsim.simulator.files.files import MAX_FILE_BYTES
@@ -87,9 +88,13 @@ def _result(backend: Any, tenant: Any, file_id: str, model: str, method: str, ep
             return '<p class="note" role="status">Epochs: "auto" or a whole number from 1 to 50.</p>'
         n_epochs = int(epochs)
     path = backend.files.content_path(tenant, file_id)  # 404 for another organization's file
+    # The Azure account's view prices at Azure OpenAI's rates; Global Standard, the tier a new job gets when it names
+    # none (assumed: the console has no tier picker here; `ftsim estimate --azure-tier` has).
+    provider: Literal["openai", "azure"] = "azure" if is_azure(tenant) else "openai"
     try:
         est = estimate(path, model=model, method=method,  # type: ignore[arg-type]  # checked above
-                       epochs=n_epochs, catalog=backend.catalog, today=_today(backend), workers=1, partial=True)
+                       epochs=n_epochs, catalog=backend.catalog, today=_today(backend), workers=1, partial=True,
+                       provider=provider)
     except PricingError as exc:
         return f'<p class="note" role="status">{esc(exc)}</p>'
     pairs = [("Estimated training cost", f'<strong id="estimate-cost">{v.money(est.training_cost_usd)}</strong>'),
