@@ -305,10 +305,10 @@ class Simulator(_View):
             self.backend.advance(target - now)
 
     def _job_record(self, job_id: str) -> tuple[str, dict[str, Any]]:
-        for tenant_key, record in self.backend.store.scan("job"):
-            if record.get("id") == job_id:
-                return tenant_key, record
-        raise KeyError(f"no fine-tuning job {job_id!r} in the simulator")
+        found = self.backend.store.locate("job", job_id)
+        if found is None:
+            raise KeyError(f"no fine-tuning job {job_id!r} in the simulator")
+        return found
 
     # -- faults and journal ---------------------------------------------------------------------------
 

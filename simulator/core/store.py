@@ -466,6 +466,14 @@ class Store:
         for t, text in rows:
             yield t, json.loads(text)
 
+    def locate(self, kind: str, id: str) -> tuple[str, dict] | None:
+        """(tenant, document) of the first stored document of a kind with this id, whichever its tenant (ids are
+        minted unique across tenants); None when there is none. One query: no other document is decoded."""
+        with self._lock:
+            row = self._conn.execute("SELECT tenant, data FROM objects WHERE kind = ? AND id = ? ORDER BY seq LIMIT 1",
+                                     (kind, id)).fetchone()
+        return (row[0], json.loads(row[1])) if row else None
+
     def count_where(self, kind: str, tenant: str, *, equal: tuple[str, Any],
                     not_in: tuple[str, Iterable[Any]] = ("$.id", ())) -> int:
         """How many of a tenant's documents have JSON path `equal[0]` equal to `equal[1]` and path `not_in[0]`

@@ -630,8 +630,8 @@ class FineTuningJobs:
         moving = next((key for key in list(self._due) if key[1] == job_id), None)
         if moving is not None:
             return moving
-        # not moving by itself (paused, terminal or unknown): every tenant's jobs are looked through once
-        return next(((tenant_key, job_id) for tenant_key, row in store.scan("job") if row.get("id") == job_id), None)
+        found = store.locate("job", job_id)  # not moving by itself: paused, terminal or unknown
+        return (found[0], job_id) if found is not None else None
 
     def training_file_deleted(self, tenant: Tenant, file_id: str) -> None:
         """Fail the tenant's moving jobs that train on `file_id` (called when the file is deleted).

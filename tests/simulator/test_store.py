@@ -295,3 +295,14 @@ def test_put_many_stores_in_order_and_replaces_like_put(tmp_path):
         assert [doc["id"] for doc in page] == ["e4", "e3", "e2", "e1", "e0"]  # newest first, by insertion
     finally:
         store.close()
+
+
+def test_locate_finds_a_document_by_id_whatever_its_tenant(store):
+    store.put("job", "tenant-a", "ftjob-1", {"id": "ftjob-1", "n": 1})
+    store.put("job", "tenant-b", "ftjob-2", {"id": "ftjob-2", "n": 2})
+    store.put("file", "tenant-b", "ftjob-3", {"id": "ftjob-3"})  # another kind with the id asked below
+    assert store.locate("job", "ftjob-2") == ("tenant-b", {"id": "ftjob-2", "n": 2})
+    assert store.locate("job", "ftjob-1") == ("tenant-a", {"id": "ftjob-1", "n": 1})
+    assert store.locate("job", "ftjob-3") is None and store.locate("job", "ftjob-9") is None
+    store.delete("job", "tenant-a", "ftjob-1")
+    assert store.locate("job", "ftjob-1") is None
