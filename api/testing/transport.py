@@ -136,9 +136,27 @@ def _run_blocking(fn: Callable, **kwargs: Any) -> Any:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return anyio.run(_on_private_loop, fn, kwargs)
+        return _on_new_loop(_on_private_loop(fn, kwargs))
     with anyio.from_thread.start_blocking_portal() as portal:
         return portal.call(_on_private_loop, fn, kwargs)
+
+
+def _on_new_loop(coro: Any) -> Any:
+    """Run `coro` on a new event loop of this thread, closed before returning (what `anyio.run` does for asyncio,
+    without its runner's signal handling and backend set-up, which cost as much as the rest of the loop's life)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        try:
+            left = asyncio.all_tasks(loop)  # none in practice: the request's tasks end with its answer
+            for task in left:
+                task.cancel()
+            if left:
+                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
 
 
 def _http_module(request: Any) -> ModuleType:
