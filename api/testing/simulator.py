@@ -294,7 +294,7 @@ class Simulator(_View):
             jobs = self.backend.jobs  # the service says when the job changes next: no private fields read here
             if status == "paused" and jobs.next_change(tenant_key, job_id) is None:  # not a pause that ends by itself
                 raise SimulatorStuck(f"job {job_id} is paused: resume it before run_until_complete")
-            target = jobs.expected_end(tenant_key, job_id) or jobs.next_change(tenant_key, job_id)
+            target = jobs.settles_at(tenant_key, job_id)
             if target is None:
                 raise SimulatorStuck(f"job {job_id} ({status}) has no scheduled transition")
             target = max(int(target), now + 1)

@@ -199,18 +199,27 @@ class FineTuningJobs:
         return rec.plan.next_due
 
     def expected_end(self, tenant_key: str, job_id: str) -> int | None:
-        """When the job reaches a terminal status if nothing interferes: known once its files are validated and
-        while it moves with the clock; None otherwise (validation pending or failed, paused, terminal, unknown)."""
+        """When the job stops changing by itself if nothing interferes: the second it becomes terminal, or pauses
+        with nothing to resume it (Azure's RFT cost cap). Known once its files are validated and while it moves with
+        the clock (a job the system paused resumes by itself, and counts); None otherwise (validation pending or
+        failed, paused by the user, terminal, unknown)."""
         rec = self.record(tenant_key, job_id)
-        if rec is None or rec.job.status not in lifecycle.ACTIVE:
+        if rec is None or rec.job.status not in lifecycle.SCHEDULED:
             return None
         plan = rec.plan
         if plan.outcome is None or not plan.outcome.ok:
             return None
         out = lifecycle.advance(rec, 2**40, owned=True, timeline_only=True)  # the rest of its life, not stored
-        if out.record.job.status not in lifecycle.TERMINAL or not out.events:
+        after = out.record
+        settled = after.job.status in lifecycle.TERMINAL or (after.job.status == "paused" and after.plan.resume_at is None)
+        if not settled or not out.events:
             return None
         return max(e["created_at"] for e in out.events)
+
+    def settles_at(self, tenant_key: str, job_id: str) -> int | None:
+        """Where to move the clock to see the job settle: its `expected_end` when known, else its next change (None
+        when it will not move by itself). What `run_until_complete` and the console's "run every job" jump to."""
+        return self.expected_end(tenant_key, job_id) or self.next_change(tenant_key, job_id)
 
     def sync(self, now: int) -> None:
         """Advance every job whose next change is due, emitting everything up to `now`.
@@ -321,14 +330,28 @@ class FineTuningJobs:
         try:
             with store.savepoint():
                 row = store.get("job", tenant_key, job_id)
-                if row is None or row["status"] not in lifecycle.ACTIVE:
+                if row is None or row["status"] not in lifecycle.SCHEDULED:  # a job paused by the system too
                     store.after_commit(lambda: self._set_due(key, None))
                     return
                 self._apply(tenant_key, lifecycle.fail_now(JobRecord.from_row(row), now, {"code": "internal_error", "param": None,
                                                                       "message": message}))
         except Exception:  # noqa: BLE001
             _log.exception("fine-tuning job %s could not be marked failed either; it is no longer scheduled", job_id)
-            store.after_commit(lambda: self._set_due(key, None))
+            self._unschedule_row(key)
+
+    def _unschedule_row(self, key: tuple[str, str]) -> None:
+        """Last resort for a job that can be neither advanced nor failed: its row loses its due time too, so that
+        the schedule still matches the rows (and a restart does not pick the job up again). The row is changed
+        as stored (`JobPlan.unschedule_row`), not through `JobRecord`, since loading it may be what fails."""
+        store = self.backend.store
+        try:
+            with store.savepoint():
+                row = store.get("job", *key)
+                if row is not None and JobPlan.unschedule_row(row):
+                    store.put("job", key[0], key[1], row)
+        except Exception:  # noqa: BLE001 - the store refuses: the schedule below still forgets the job
+            _log.exception("fine-tuning job %s: its row could not be unscheduled", key[1])
+        store.after_commit(lambda: self._set_due(key, None))
 
     def _validate(self, rec: JobRecord) -> JobRecord:
         """Attach the validation outcome (scan the files; consult injected faults). `rec` is handed over: a

@@ -78,6 +78,7 @@ TRANSITIONS: dict[tuple[str, str], JobStatus] = {
     ("running", "cancel"): "cancelled",
     ("paused", "resume"): "queued",
     ("paused", "cancel"): "cancelled",
+    ("paused", "fail"): "failed",  # only the simulator's own last resort (a job paused by the system it cannot move)
 }
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 ACTIVE = frozenset({"validating_files", "queued", "running"})  # statuses that move with the clock

@@ -234,6 +234,16 @@ class JobPlan(BaseModel):
         """The plan of a stored job row."""
         return cls.model_validate(row[PLAN_KEY])
 
+    @staticmethod
+    def unschedule_row(row: dict[str, Any]) -> bool:
+        """Clear a stored row's due time in place, without loading its plan (for a row that may not load); True
+        when there was one to clear."""
+        plan = row.get(PLAN_KEY)
+        if not isinstance(plan, dict) or plan.get("next_due") is None:
+            return False
+        plan["next_due"] = None
+        return True
+
     # The JSON path of the base snapshot in a stored job row: every create counts the tenant's unfinished jobs per
     # snapshot in SQL with it, without loading (or validating) each row's plan in Python.
     SNAPSHOT_PATH: ClassVar[str] = f"$.{PLAN_KEY}.snapshot"

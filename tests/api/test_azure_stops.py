@@ -366,3 +366,79 @@ def test_preemption_is_seeded_never_after_the_last_step_and_grows_with_the_rate(
         assert first is None
     if first == "preempted":  # at a higher rate the same draw preempts too
         assert stop_after(plan.model_copy(update={"preempt_per_hour": low + more}), step) == "preempted"
+
+
+def test_a_preempted_job_whose_advance_raises_fails_alone_and_leaves_no_schedule_behind(monkeypatch) -> None:
+    """A job paused by the system is scheduled (it resumes by itself): when advancing it raises, it fails like an
+    active job would (internal_error), and the in-memory schedule still matches the rows."""
+    from ftsim.simulator.fine_tuning import lifecycle
+
+    sim, client, job_id, _ = _developer_world(3000.0)  # preempted at once, many times
+    with sim:
+        for _ in range(24 * 12):
+            sim.advance(minutes=5)
+            if _record(sim, "az-dev", job_id).plan.resume_at is not None:
+                break
+        paused = _record(sim, "az-dev", job_id)
+        assert paused.job.status == "paused" and paused.plan.resume_at is not None
+        real = lifecycle.advance
+
+        def advance(rec, now, **kwargs):
+            if rec.job.id == job_id:
+                raise ZeroDivisionError("poisoned")
+            return real(rec, now, **kwargs)
+
+        monkeypatch.setattr(lifecycle, "advance", advance)
+        sim.advance(hours=3)  # past its resume time
+        failed = client.fine_tuning.jobs.retrieve(job_id)
+        assert failed.status == "failed" and failed.error.code == "internal_error"
+        jobs = sim.backend.jobs
+        assert jobs.schedule() == jobs.schedule_from_rows()
+
+
+def test_a_job_that_can_be_neither_advanced_nor_failed_is_unscheduled_in_its_row_too(monkeypatch) -> None:
+    from ftsim.simulator.fine_tuning import lifecycle
+
+    sim, client, job_id, other = _developer_world(0.0)
+    with sim:
+        def boom(*_args, **_kwargs):
+            raise ZeroDivisionError("poisoned")
+
+        monkeypatch.setattr(lifecycle, "advance", boom)
+        monkeypatch.setattr(lifecycle, "fail_now", boom)
+        sim.advance(hours=1)
+        jobs = sim.backend.jobs
+        assert jobs.schedule() == jobs.schedule_from_rows() == {}
+
+
+def test_run_until_complete_jumps_to_the_cap_pause_and_says_the_job_is_paused(monkeypatch) -> None:
+    """A job that will pause at the cap settles there: run_until_complete jumps to that second in a few moves
+    (not one step at a time) and then raises SimulatorStuck, since only a resume moves it on."""
+    with Simulator() as sim:
+        client = sim.azure_client(endpoint=ENDPOINT, api_key="az-cap2")
+        job_id = _rft(client, "GlobalStandard")
+        moves = []
+        real = sim.backend.advance
+        monkeypatch.setattr(sim.backend, "advance", lambda seconds: moves.append(seconds) or real(seconds))
+        with pytest.raises(SimulatorStuck, match="paused"):
+            sim.run_until_complete(job_id)
+        rec = _record(sim, "az-cap2", job_id)
+        assert rec.job.status == "paused" and rec.plan.resume_at is None and rec.plan.steps_done == rec.plan.cap_step
+        assert len(moves) <= 4, moves  # validation, then straight to the pause
+        pause = [e for e in _messages(client, job_id) if "$5,000 limit" in e.message][0]
+        assert sim.backend.now() == pause.created_at  # not a second past it
+
+
+def test_the_consoles_run_every_job_lets_preempted_jobs_resume_and_finish() -> None:
+    from ftsim.api.http.console.routes import run_every_job
+
+    sim, client, job_id, other = _developer_world(3000.0)
+    with sim:
+        for _ in range(24 * 12):
+            sim.advance(minutes=5)
+            if _record(sim, "az-dev", job_id).plan.resume_at is not None:
+                break
+        assert _record(sim, "az-dev", job_id).job.status == "paused"
+        run_every_job(sim.backend)
+        assert client.fine_tuning.jobs.retrieve(job_id).status == "succeeded"
+        assert client.fine_tuning.jobs.retrieve(other).status == "succeeded"

@@ -37,7 +37,7 @@ from ftsim.simulator.core.errors import NotFoundError, SimulatorError
 from ftsim.simulator.core.faults import PRESETS
 from ftsim.simulator.core.dialect import AZURE_ORG_PREFIX, is_azure
 from ftsim.simulator.core.tenancy import Tenant, azure_tenant
-from ftsim.simulator.fine_tuning.lifecycle import ACTIVE, TERMINAL
+from ftsim.simulator.fine_tuning.lifecycle import SCHEDULED, TERMINAL
 
 __all__ = ["router", "KEY_COOKIE", "SIM_COOKIE", "ACCOUNT_COOKIE"]
 
@@ -380,15 +380,15 @@ async def advance(request: Request, seconds: int = 0) -> Response:
 
 def run_every_job(backend: Any) -> int:
     """Advance the clock until no job of any organization moves by itself any more (the clock is shared by
-    every organization); returns how many seconds it moved. Paused jobs stay paused."""
+    every organization); returns how many seconds it moved. Jobs paused by their users, or at Azure's cost cap,
+    stay paused; jobs the system paused resume as they would."""
     start = backend.sync()
     for _ in range(RUN_ROUNDS):
         now = backend.sync()
         targets = []
         for tenant_key, rec in backend.store.scan("job"):
-            if rec.get("status") in ACTIVE:
-                when = backend.jobs.expected_end(tenant_key, rec["id"]) or backend.jobs.next_change(tenant_key,
-                                                                                                    rec["id"])
+            if rec.get("status") in SCHEDULED:
+                when = backend.jobs.settles_at(tenant_key, rec["id"])
                 if when is not None:
                     targets.append(int(when))
         if not targets:
