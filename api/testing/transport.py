@@ -118,7 +118,7 @@ def _install_inline_threads() -> None:
 
         async def run_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             if _PRIVATE_LOOP.get():
-                return func(*args)
+                return contextvars.copy_context().run(func, *args)  # a copy, as a worker thread would run it in
             return await current(func, *args, **kwargs)
 
         run_sync._ftsim_inline = True  # type: ignore[attr-defined]

@@ -166,10 +166,39 @@ def test_sync_routes_run_on_the_callers_thread_and_nowhere_else_changes(name):
 
     assert anyio.run(users_own) != threading.get_ident()
 
-    async def inside_a_running_loop() -> tuple[int, int]:  # a sync client in an async test: the portal's loop
-        with http_client(small, module=name) as client:
-            inner = client.get("/where").json()["thread"]
-        return inner, await anyio.to_thread.run_sync(threading.get_ident)
+    @small.get("/loop")
+    async def loop_thread() -> dict:
+        return {"thread": threading.get_ident()}
 
-    inner, own = asyncio.run(inside_a_running_loop())
-    assert inner != threading.get_ident() and own != threading.get_ident()
+    async def inside_a_running_loop() -> tuple[int, int, int]:  # a sync client in an async test: the portal's loop
+        with http_client(small, module=name) as client:
+            sync_route, async_route = client.get("/where").json()["thread"], client.get("/loop").json()["thread"]
+        return sync_route, async_route, await anyio.to_thread.run_sync(threading.get_ident)
+
+    sync_route, portal, own = asyncio.run(inside_a_running_loop())
+    assert sync_route == portal != threading.get_ident()  # inline on the portal's loop thread, not a worker's
+    assert own != threading.get_ident()
+
+
+def test_an_inline_sync_route_sets_context_variables_in_a_copy():
+    """As in a worker thread, a sync route's context variables stay its own: the app around it never sees them."""
+    import contextvars
+
+    from fastapi import FastAPI
+
+    seen: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="unset")
+    small = FastAPI()
+    after: list[str] = []
+
+    @small.get("/set")
+    def set_it() -> dict:
+        seen.set("by the route")
+        return {}
+
+    async def around(scope, receive, send):  # pure ASGI: awaits the app in the same task
+        await small(scope, receive, send)
+        after.append(seen.get())
+
+    with http_client(around, module="httpx") as client:
+        assert client.get("/set").status_code == 200
+    assert after == ["unset"]
