@@ -166,17 +166,19 @@ def test_sync_routes_run_on_the_callers_thread_and_nowhere_else_changes(name):
 
     assert anyio.run(users_own) != threading.get_ident()
 
-    @small.get("/loop")
-    async def loop_thread() -> dict:
-        return {"thread": threading.get_ident()}
+    loops: list[int] = []
 
-    async def inside_a_running_loop() -> tuple[int, int, int]:  # a sync client in an async test: the portal's loop
-        with http_client(small, module=name) as client:
-            sync_route, async_route = client.get("/where").json()["thread"], client.get("/loop").json()["thread"]
-        return sync_route, async_route, await anyio.to_thread.run_sync(threading.get_ident)
+    async def around(scope, receive, send):  # runs on the request's loop thread, around the sync route
+        loops.append(threading.get_ident())
+        await small(scope, receive, send)
 
-    sync_route, portal, own = asyncio.run(inside_a_running_loop())
-    assert sync_route == portal != threading.get_ident()  # inline on the portal's loop thread, not a worker's
+    async def inside_a_running_loop() -> tuple[int, int]:  # a sync client in an async test: the portal's loop
+        with http_client(around, module=name) as client:
+            sync_route = client.get("/where").json()["thread"]
+        return sync_route, await anyio.to_thread.run_sync(threading.get_ident)
+
+    sync_route, own = asyncio.run(inside_a_running_loop())
+    assert sync_route == loops[-1] != threading.get_ident()  # inline on the portal's loop thread, not a worker's
     assert own != threading.get_ident()
 
 
