@@ -117,17 +117,21 @@ _AUTHORING_CODES = {400: "invalidPayload", 401: "unauthorized", 403: "forbidden"
                     413: "invalidPayload", 429: "tooManyRequests", 500: "internalFailure", 503: "serviceUnavailable"}
 
 
-def _azure_error(status: int, body: Any, *, authoring: bool = False) -> dict:
+def _azure_error(status: int, body: Any, *, authoring: bool = False, paths: tuple[str, str] | None = None) -> dict:
     """An error answer of the shared services in Azure's envelope (see the module's note). `authoring`: an answer
-    of files, uploads or fine-tuning, whose code is one of Microsoft's schema (`AUTHORING_CODES`)."""
+    of files, uploads or fine-tuning, whose code is one of Microsoft's schema (`AUTHORING_CODES`); a status without
+    its own code gets its class's (any other 4xx `invalidPayload`, 5xx `internalFailure`). `paths`: (the shared
+    route's path, the caller's), so that a message naming the path names the one the caller sent."""
     err = body.get("error") if isinstance(body, dict) else None
     if not isinstance(err, dict):
         err = {"message": str(body)}
     code = err.get("code")
     if authoring and code not in AUTHORING_CODES:
-        code = _AUTHORING_CODES.get(status)
-    # the schema's message has minLength 1: an empty one says the status instead
-    out = {"code": code or str(status), "message": err.get("message") or f"HTTP {status}"}
+        code = _AUTHORING_CODES.get(status) or ("internalFailure" if status >= 500 else "invalidPayload")
+    message = err.get("message") or f"HTTP {status}"  # the schema's message has minLength 1
+    if paths is not None and isinstance(message, str):
+        message = message.replace(paths[0], paths[1])
+    out = {"code": code or str(status), "message": message}
     for extra in ("param", "type"):
         if err.get(extra) is not None:
             out[extra] = err[extra]
@@ -267,7 +271,7 @@ class AzureDialect:
             inner["state"][AZURE_TRAINING_TYPE_STATE] = training_type  # written with the job (routers/fine_tuning_jobs)
         authoring = deployment is None and rest != "/chat/completions"
         await self._forward(inner, receive, send, backend, tenant, served, stream, authoring=authoring,
-                            created=scope["method"] == "POST" and rest.rstrip("/") in _CREATED)
+                            created=scope["method"] == "POST" and rest.rstrip("/") in _CREATED, outer_path=path)
 
     @staticmethod
     async def _to_deployment(receive: Any, backend: Any, tenant: Any, deployment: str | None
@@ -336,8 +340,8 @@ class AzureDialect:
         return _replay(receive, raw), value, None
 
     async def _forward(self, scope, receive, send, backend: Any, tenant: Any, served: str | None,
-                       stream: "_UsageStream | None" = None, *, authoring: bool = False, created: bool = False
-                       ) -> None:
+                       stream: "_UsageStream | None" = None, *, authoring: bool = False, created: bool = False,
+                       outer_path: str = "") -> None:
         """Run the app, buffering JSON answers to rewrite them in Azure's form (other answers stream through; a
         streamed chat answer of a deployment is read for its usage on the way). `authoring`: files, uploads or
         fine-tuning (their error codes are the schema's); `created`: an upload of a file or a job create, which
@@ -345,6 +349,8 @@ class AzureDialect:
         start: dict | None = None
         chunks: list[bytes] = []
         streaming = False
+        inner_path = scope["path"]
+        outer_path = outer_path or inner_path
 
         async def capture(message: dict) -> None:
             nonlocal start, streaming
@@ -383,8 +389,8 @@ class AzureDialect:
                     from ftsim.simulator.inference.deployments import Deployments
 
                     await run_in_threadpool(Deployments(backend).record_usage, tenant, served, body.get("usage"))
-                data = json.dumps(_azure_error(status, body, authoring=authoring) if status >= 400
-                                  else _azure_success(body)).encode()
+                data = json.dumps(_azure_error(status, body, authoring=authoring, paths=(inner_path, outer_path))
+                                  if status >= 400 else _azure_success(body)).encode()
             headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
             headers.append((b"content-length", str(len(data)).encode()))
             await send({**start, "headers": headers})

@@ -296,6 +296,9 @@ def _error_cases(http: TestClient, file_id: str, job_id: str) -> dict[str, Any]:
         "job with a bad limit": http.get(f"/openai/fine_tuning/jobs{v}&limit=-4"),
         "resume a finished job": http.post(f"/openai/fine_tuning/jobs/{job_id}/resume{v}"),
         "cancel a finished job": http.post(f"/openai/fine_tuning/jobs/{job_id}/cancel{v}"),
+        "a method files do not take": http.put(f"/openai/files{v}"),
+        "a method jobs do not take": http.delete("/openai/v1/fine_tuning/jobs"),
+        "an unknown upload": http.get(f"/openai/uploads/upload_x{v}"),
     }
 
 
@@ -309,6 +312,8 @@ def test_data_plane_errors_match_microsofts_error_response() -> None:
             for name, response in _error_cases(http, file_id, job_id).items():
                 assert 400 <= response.status_code < 500, (name, response.status_code, response.text)
                 assert data_errors("ErrorResponse", response.json()) == [], (name, response.text)
+                message = response.json()["error"]["message"]  # a path it names is the one the caller sent
+                assert " /v1/" not in message and "(GET /v1" not in message, (name, response.text)
             sim.fault(kind="error", status=429, path="/v1/files*", api_key="az-errors", times=1)
             limited = http.get(f"/openai/files{VERSION}")
             assert limited.status_code == 429 and data_errors("ErrorResponse", limited.json()) == []
@@ -323,7 +328,7 @@ def test_data_plane_errors_match_microsofts_error_response() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(status=st.sampled_from([400, 401, 403, 404, 409, 413, 429, 500, 503]),
+@given(status=st.sampled_from([400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 502, 503]),
        code=st.none() | st.text(max_size=30), message=st.none() | st.text(max_size=50),
        param=st.none() | st.text(max_size=20), wrapped=st.booleans())
 def test_any_error_of_the_shared_services_becomes_microsofts_error_response(status, code, message, param,
