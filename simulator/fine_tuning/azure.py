@@ -24,7 +24,7 @@ from ftsim.simulator.fine_tuning.types import JobRecord
 
 __all__ = ["TRAINING_TYPES", "TIER_OF", "TRAINING_KIND", "AZURE_TRAINING_TYPE_STATE", "canonical_training_type",
            "check_job", "training_type_writer", "training_type_of", "TokenCounts", "CostLine", "AccountCost", "account_cost",
-           "billed_steps", "billed_hours", "training_line", "inference_charge", "report_billed_hours",
+           "billed_steps", "billed_hours", "inference_charge", "report_billed_hours",
            "grader_tokens", "grading_charge", "report_hours_at", "plan_stops", "job_cost_lines", "MODEL_GRADERS"]
 
 TRAINING_KIND = "azure_training"  # store kind: an Azure job's training type, written with the job
@@ -341,11 +341,6 @@ def job_cost_lines(rec: JobRecord, training_type: str, catalog: Any = None) -> l
         tokens = (plan.n_epochs or 0) * per_epoch * steps // plan.total_steps
     return [CostLine(kind="training", id=rec.job.id, tier=tier, quantity=Decimal(tokens), unit="tokens",
                      usd=(Decimal(tokens) * rate / _MILLION).quantize(_USD))]
-
-
-def training_line(rec: JobRecord, training_type: str, catalog: Any = None) -> CostLine | None:
-    """The training line of `job_cost_lines` (None when nothing is billed)."""
-    return next((ln for ln in job_cost_lines(rec, training_type, catalog) if ln.kind == "training"), None)
 
 
 def inference_charge(model: str, tier: str, tokens: TokenCounts) -> Decimal:

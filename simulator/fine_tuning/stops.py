@@ -7,7 +7,7 @@
   limit, training pauses and a deployable checkpoint is created." The Azure door plans the step at which the billed
   cost first reaches the cap (simulator/fine_tuning/azure.py `plan_stops`); after that step the job pauses with a
   checkpoint model at it (deployable), and stays paused until the user resumes or cancels it. A resumed job trains
-  on with no further cap (billing: `azure.training_line`).
+  on with no further cap (billing: `azure.job_cost_lines`).
 * **Developer-tier preemption** (`JobPlan.preempt_per_hour`). Microsoft's cost-management article: "developer
   training will run on pre-emptible spot capacity so may take longer to complete. Developer tier jobs may be paused
   by the system but automatically resume; you don't incur charges for jobs in paused states." The sources give no

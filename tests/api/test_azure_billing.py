@@ -19,7 +19,7 @@ from ftsim.api.testing.simulator import Simulator
 from ftsim.pricing.catalog.providers import load_providers
 from ftsim.simulator.core.tenancy import azure_tenant
 from ftsim.simulator.fine_tuning.azure import (TRAINING_KIND, TokenCounts, account_cost, inference_charge,
-                                               training_line, training_type_of)
+                                               job_cost_lines, training_type_of)
 from ftsim.simulator.fine_tuning.types import JobRecord
 
 ENDPOINT = "https://contoso.openai.azure.com"
@@ -179,7 +179,7 @@ def test_rft_bills_training_hours_rounded_to_the_hundredth_with_the_cap() -> Non
         assert _cents(line.usd) == _cents(hours * 100)  # o4-mini Global: $100 an hour
         # the same job, had each step taken 1,000 times longer, on the regional tier: capped at $5,000
         slow = {**row, "_sim": {**row["_sim"], "sec_per_step": row["_sim"]["sec_per_step"] * 1000}}
-        capped = training_line(JobRecord.from_row(slow), "Standard")
+        capped = next((ln for ln in job_cost_lines(JobRecord.from_row(slow), "Standard") if ln.kind == "training"), None)
         assert capped is not None and capped.capped and capped.usd == Decimal("5000")
         assert capped.quantity * 110 > 5000
 
