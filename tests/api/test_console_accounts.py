@@ -342,7 +342,8 @@ def _close_shared_sim():
 
 
 @settings(max_examples=60, deadline=None)
-@given(account=st.text(max_size=40), back=st.text(max_size=60))
+@given(account=st.sampled_from(["openai", "azure"]) | st.text(max_size=40),
+       back=st.sampled_from(sorted(SWITCH_BACK)) | st.text(max_size=60))
 def test_any_switch_input_answers_a_page_or_a_redirect_to_a_list_page(account, back):
     console = _login(TestClient(_shared_sim().app))
     resp = console.post("/console/account", data={"account": account, "next": back}, follow_redirects=False)

@@ -127,6 +127,15 @@ def test_a_name_that_is_not_localhost_never_passes(name, port):
     assert host_name(header) == name
 
 
+@pytest.mark.parametrize(("path", "kind"), [
+    ("/_sim", "sim"), ("/_sim/", "sim"), ("/_sim/reset", "sim"), ("/_simx", None), ("//_sim", None), ("/x/_sim", None),
+    ("/", "console"), ("/console", "console"), ("/console/", "console"), ("/console/jobs", "console"),
+    ("/consolex", None), ("//console", None), ("/v1/files", None), ("/planning/estimate", None), ("/docs", None),
+])
+def test_the_guarded_paths_at_their_boundaries(path, kind):
+    assert guarded_path(path) == kind
+
+
 @given(path=st.text(alphabet="/abcdefghijklmnopqrstuvwxyz_", max_size=30))
 def test_only_the_console_and_sim_paths_are_guarded(path):
     path = "/" + path

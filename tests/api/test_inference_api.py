@@ -98,7 +98,8 @@ SAMPLING = {"temperature": (0, 2), "top_p": (0, 1), "presence_penalty": (-2, 2),
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=st.sampled_from(sorted(SAMPLING)), value=st.floats(min_value=-10, max_value=10, allow_nan=False),
+@given(name=st.sampled_from(sorted(SAMPLING)),
+       value=st.floats(min_value=-10, max_value=10, allow_nan=False) | st.integers(min_value=-10, max_value=10),
        stream=st.booleans())
 def test_sampling_knobs_outside_their_range_are_refused_as_live(http, name, value, stream):
     """temperature 0..2, top_p 0..1, the penalties -2..2: inside, the deterministic answer (they cannot change
