@@ -35,14 +35,13 @@ from starlette.concurrency import run_in_threadpool
 from ftsim.simulator.core.errors import SimulatorError
 from ftsim.simulator.core.tenancy import azure_tenant
 from ftsim.simulator.fine_tuning import azure as azure_jobs
-from ftsim.simulator.fine_tuning.azure import AZURE_TRAINING_TYPE_STATE, TRAINING_TYPES, training_type_of
+from ftsim.simulator.fine_tuning.azure import (AZURE_TRAINING_TYPE_STATE, DEFAULT_TRAINING_TYPE, TRAINING_TYPES,
+                                               training_type_of)
 
 __all__ = ["AzureDialect", "AZURE_TENANT_STATE", "TRAINING_TYPES", "training_type_of"]
 
 AZURE_TENANT_STATE = "azure_tenant"  # scope["state"] key: the Azure account resolved for this request
 
-# "Standard" is the training type of a body without one (assumed: the docs call Standard the regional default).
-DEFAULT_TRAINING_TYPE = "Standard"
 
 _V1 = re.compile(r"/openai/v1(/(?:files|uploads|fine_tuning)(?:/.*)?|/chat/completions)")
 _VERSIONED = re.compile(r"/openai(/(?:files|uploads|fine_tuning)(?:/.*)?)")
@@ -228,7 +227,7 @@ class AzureDialect:
         if scope["type"] == "http" and scope["path"].startswith("/subscriptions/") and "\n" in scope["path"]:
             # the management plane's catch-all route (its path pattern stops at a line break) cannot see it
             return await _answer(send, 404, {"error": {"code": "NotFound", "message": "Resource not found"}})
-        if scope["type"] != "http" or not scope["path"].startswith("/openai/"):
+        if scope["type"] != "http" or not (scope["path"] == "/openai" or scope["path"].startswith("/openai/")):
             return await self.app(scope, receive, send)
         path = scope["path"]
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)

@@ -22,7 +22,7 @@ from ftsim.simulator.core.errors import BadRequestError
 from ftsim.simulator.fine_tuning.loss_curve import _graders, is_eval_step, reward_metrics_at
 from ftsim.simulator.fine_tuning.types import JobRecord
 
-__all__ = ["TRAINING_TYPES", "TIER_OF", "TRAINING_KIND", "AZURE_TRAINING_TYPE_STATE", "canonical_training_type",
+__all__ = ["DEFAULT_TRAINING_TYPE", "TRAINING_TYPES", "TIER_OF", "TRAINING_KIND", "AZURE_TRAINING_TYPE_STATE", "canonical_training_type",
            "check_job", "training_type_writer", "training_type_of", "TokenCounts", "CostLine", "AccountCost", "account_cost",
            "billed_steps", "billed_hours", "inference_charge", "report_billed_hours",
            "grader_tokens", "grading_charge", "report_hours_at", "plan_stops", "job_cost_lines", "MODEL_GRADERS"]
@@ -32,6 +32,9 @@ AZURE_TRAINING_TYPE_STATE = "azure_training_type"  # ASGI scope["state"] key: th
 
 # Azure's training types by lowercase name (the docs write both `DeveloperTier` and `developerTier`).
 TRAINING_TYPES = {"standard": "Standard", "globalstandard": "GlobalStandard", "developertier": "DeveloperTier"}
+# The training type of a job created without one (the Azure door's body, or a job stored without its kind):
+# "Standard" (assumed: Microsoft's docs call Standard the regional default).
+DEFAULT_TRAINING_TYPE = "Standard"
 # The catalog tier each training type is priced at. Standard is regional; the region of a simulated account is not
 # known, so US (assumed; Sweden is the other regional price in the catalog).
 TIER_OF = {"Standard": "regional_us", "GlobalStandard": "global", "DeveloperTier": "developer"}
@@ -270,7 +273,7 @@ def plan_stops(backend: Any, tenant: Any, rec: JobRecord) -> None:
     plan = rec.plan
     if not dialect.is_azure_job_id(rec.job.id) or not plan.total_steps:
         return
-    training_type = training_type_of(backend, tenant, rec.job.id) or "Standard"
+    training_type = training_type_of(backend, tenant, rec.job.id) or DEFAULT_TRAINING_TYPE
     rate = getattr(backend.config, "developer_preemption", 0.0)
     if training_type == "DeveloperTier" and rate and rate > 0:
         plan.preempt_per_hour = float(rate)

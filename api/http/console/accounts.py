@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any, Optional, get_args
 
 from pydantic import BaseModel
 
@@ -23,14 +23,13 @@ from ftsim.pricing.catalog.providers import load_providers
 from ftsim.pricing.errors import UnknownModel
 from ftsim.simulator.core.dialect import is_azure
 from ftsim.simulator.core.tenancy import Tenant
-from ftsim.simulator.fine_tuning.azure import CostLine, job_cost_lines, training_type_of
+from ftsim.simulator.fine_tuning.azure import DEFAULT_TRAINING_TYPE, CostLine, job_cost_lines, training_type_of
 from ftsim.simulator.fine_tuning.lifecycle import ACTIVE
+from ftsim.simulator.fine_tuning.types import JobStatus
 
 __all__ = ["STATUSES", "statuses", "shown", "is_tuned_model", "JobBill", "job_bill", "DEFAULT_TRAINING_TYPE"]
 
-STATUSES = ["validating_files", "queued", "running", "paused", "succeeded", "failed", "cancelled"]
-# The training type of an Azure job stored without one (a job created in-process): what `account_cost` assumes.
-DEFAULT_TRAINING_TYPE = "Standard"
+STATUSES = list(get_args(JobStatus))
 _AZURE_MODEL = re.compile(r".+\.ft-[0-9a-f]{32}(-.*)?(:ckpt-step-\d+)?")
 
 
