@@ -38,7 +38,7 @@ from ftsim.simulator.fine_tuning import azure as azure_jobs
 from ftsim.simulator.fine_tuning.azure import (AZURE_TRAINING_TYPE_STATE, DEFAULT_TRAINING_TYPE, TRAINING_TYPES,
                                                training_type_of)
 
-__all__ = ["AzureDialect", "AZURE_TENANT_STATE", "TRAINING_TYPES", "training_type_of"]
+__all__ = ["AzureDialect", "AZURE_TENANT_STATE", "TRAINING_TYPES", "training_type_of", "azure_success"]
 
 AZURE_TENANT_STATE = "azure_tenant"  # scope["state"] key: the Azure account resolved for this request
 
@@ -149,7 +149,7 @@ _CREATED = ("/files", "/fine_tuning/jobs")
 _AZURE_LEVEL = {"warn": "warning"}
 
 
-def _azure_success(body: Any) -> Any:
+def azure_success(body: Any) -> Any:
     """A successful answer in Azure's form: fine-tuning jobs carry `organization_id: null` (reference §3) and
     Azure's statuses; events Azure's levels."""
     def job(obj: Any) -> Any:
@@ -389,7 +389,7 @@ class AzureDialect:
 
                     await run_in_threadpool(Deployments(backend).record_usage, tenant, served, body.get("usage"))
                 data = json.dumps(_azure_error(status, body, authoring=authoring, paths=(inner_path, outer_path))
-                                  if status >= 400 else _azure_success(body)).encode()
+                                  if status >= 400 else azure_success(body)).encode()
             headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
             headers.append((b"content-length", str(len(data)).encode()))
             await send({**start, "headers": headers})

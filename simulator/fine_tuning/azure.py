@@ -19,7 +19,7 @@ from ftsim.pricing.catalog.providers import AzureModel, load_providers
 from ftsim.pricing.costs.rft import GraderUsage, grader_cost
 from ftsim.pricing.errors import PricingError, UnknownModel
 from ftsim.simulator.core.errors import BadRequestError
-from ftsim.simulator.fine_tuning.loss_curve import _graders, is_eval_step, reward_metrics_at
+from ftsim.simulator.fine_tuning.loss_curve import graders_of, is_eval_step, reward_metrics_at
 from ftsim.simulator.fine_tuning.types import JobRecord
 
 __all__ = ["DEFAULT_TRAINING_TYPE", "TRAINING_TYPES", "TIER_OF", "TRAINING_KIND", "AZURE_TRAINING_TYPE_STATE", "canonical_training_type",
@@ -180,7 +180,7 @@ MODEL_GRADERS = ("score_model", "label_model")  # graders that call a model: the
 
 def _grader_key(grader: Any) -> str | None:
     """The job's grader as hashable text, or None when none of its graders calls a model (nothing to bill)."""
-    if not any(g["type"] in MODEL_GRADERS and isinstance(g["model"], str) for g in _graders(grader)):
+    if not any(g["type"] in MODEL_GRADERS and isinstance(g["model"], str) for g in graders_of(grader)):
         return None
     return json.dumps(grader, sort_keys=True)
 

@@ -100,9 +100,6 @@ class Advance:
     dropped: list[dict[str, Any]] = field(default_factory=list)  # stored checkpoints to delete: {checkpoint_id, model}
     succeeded: bool = False  # the job reached `succeeded` in this call (the caller writes its result file)
     next_due: int | None = None  # when the job next changes by itself; None while paused or terminal
-    # Set by the caller before the run: the statuses and their events only, without a record per step (for when
-    # a job will end, asked before every jump of run_until_complete: no step's metrics change that).
-    timeline_only: bool = False
 
 
 def transition(status: str, action: str, job_id: str = "") -> JobStatus:
@@ -324,11 +321,11 @@ def advance(rec: JobRecord, now: int, *, owned: bool = False, timeline_only: boo
 
     `rec` is left as it was, unless `owned`: the caller hands over a record it will not use again (one just read
     from its row), which then becomes the returned one without a deep copy (a copy costs about a tenth of a
-    catch-up that polls every minute).
+    catch-up that polls every minute). `timeline_only`: see `_run` (what `expected_end` asks).
     """
     if not owned:
         rec = rec.model_copy(deep=True)
-    out = Advance(record=rec, timeline_only=timeline_only)
+    out = Advance(record=rec)
     job, plan = rec.job, rec.plan
     while True:
         status = job.status
@@ -350,7 +347,7 @@ def advance(rec: JobRecord, now: int, *, owned: bool = False, timeline_only: boo
             job.status = transition(status, "start", job.id)
             out.events.append(make_event(rec, start_at, "Fine-tuning job started", data=None))
         elif status == "running":
-            if not _run(rec, out, now):
+            if not _run(rec, out, now, timeline_only):
                 break
         elif status == "paused" and plan.resume_at is not None:  # paused by the system: resumes by itself
             if now < plan.resume_at:
@@ -362,8 +359,9 @@ def advance(rec: JobRecord, now: int, *, owned: bool = False, timeline_only: boo
     return out
 
 
-def _run(rec: JobRecord, out: Advance, now: int) -> bool:
-    """Emit the running phase up to `now`; True when the status changed (the loop continues)."""
+def _run(rec: JobRecord, out: Advance, now: int, timeline_only: bool = False) -> bool:
+    """Emit the running phase up to `now`; True when the status changed (the loop continues). `timeline_only`: the
+    statuses and their events, without a record per step (for when a job will end: no step's metrics change that)."""
     job, plan = rec.job, rec.plan
     total = _int(plan.total_steps)
     fault = plan.fault
@@ -371,7 +369,7 @@ def _run(rec: JobRecord, out: Advance, now: int) -> bool:
     target = _due_step(plan, now)
     done = _int(plan.steps_done)
     stopping = plan.cap_step is not None or bool(plan.preempt_per_hour)  # pauses the job may take by itself
-    if out.timeline_only and target > done and not stopping:  # straight to the fault's step, or to the target
+    if timeline_only and target > done and not stopping:  # straight to the fault's step, or to the target
         if fault is not None and fault_step is not None and done < fault_step <= target:
             plan.steps_done = fault_step - 1
             _fail(rec, out, _step_time(plan, fault_step), fault.model_dump())

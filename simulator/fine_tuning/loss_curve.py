@@ -24,7 +24,7 @@ import random
 from typing import Any
 
 __all__ = ["VALID_EVERY", "MAX_GRADERS", "is_eval_step", "metrics_at", "reward_metrics_at", "reward_message",
-           "round5", "csv_number", "results_csv", "checkpoint_metrics_at"]
+           "round5", "csv_number", "results_csv", "checkpoint_metrics_at", "graders_of"]
 
 VALID_EVERY = 10
 MAX_GRADERS = 4
@@ -117,7 +117,7 @@ def checkpoint_metrics_at(seed: int, step: int, total_steps: int, *, has_validat
     return out
 
 
-def _graders(grader: Any) -> list[dict[str, Any]]:
+def graders_of(grader: Any) -> list[dict[str, Any]]:
     """[{name, type, model}] of a job's grader: itself, or the sub-graders of a multi (at most MAX_GRADERS)."""
     if not isinstance(grader, dict):
         return [{"name": "grader", "type": "string_check", "model": None}]
@@ -152,7 +152,7 @@ def reward_metrics_at(
     train = _clamp01(mean + _gauss(seed, f"reward:{step}", 0.03))
     is_eval = is_eval_step(step, total_steps, eval_every)
     valid = round5(_clamp01(mean + _gauss(seed, f"vreward:{step}", 0.03))) if is_eval else None
-    graders = _graders(grader)
+    graders = graders_of(grader)
     reasoning = 250.0 + _rng(seed, "reasoning").uniform(200, 900) * (1.0 - 0.3 * progress)
     reasoning *= math.exp(_gauss(seed, f"rt:{step}", 0.05))
     v_reasoning = round(reasoning * 1.02, 1) if is_eval else None

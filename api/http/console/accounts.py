@@ -3,7 +3,7 @@
 An Azure account is a tenant of its own (simulator/core/tenancy.py `azure_tenant`); the jobs, files and models
 pages read it through the same services as an organization. What differs is only how Azure shows it:
 
-- statuses and event levels as the Azure door answers them (api/http/azure.py `_azure_success`: `pending` for a
+- statuses and event levels as the Azure door answers them (api/http/azure.py `azure_success`: `pending` for a
   job not yet running, `warning` events), so the console and `AzureOpenAI` agree;
 - tuned models named `<base>.ft-<hex>` (simulator/core/dialect.py);
 - the cost: Azure's bill for the job (simulator/fine_tuning/azure.py `job_cost_lines`, the lines `/_sim/azure/cost`
@@ -18,7 +18,7 @@ from typing import Any, Optional, get_args
 
 from pydantic import BaseModel
 
-from ftsim.api.http.azure import _azure_success
+from ftsim.api.http.azure import azure_success
 from ftsim.pricing.catalog.providers import load_providers
 from ftsim.pricing.errors import UnknownModel
 from ftsim.simulator.core.dialect import is_azure
@@ -35,7 +35,7 @@ _AZURE_MODEL = re.compile(r".+\.ft-[0-9a-f]{32}(-.*)?(:ckpt-step-\d+)?")
 
 def shown(obj: dict[str, Any], tenant: Tenant) -> dict[str, Any]:
     """A job or event (JSON form) as the tenant's door answers it: Azure's statuses and levels for an account."""
-    return _azure_success(dict(obj)) if is_azure(tenant) else obj
+    return azure_success(dict(obj)) if is_azure(tenant) else obj
 
 
 def statuses(tenant: Tenant) -> list[str]:
