@@ -586,12 +586,17 @@ class FineTuningJobs:
     def _act(self, tenant: Tenant, job_id: str, action: Any) -> FineTuningJob:
         now = self.backend.sync()  # its own step and transactions: this request failing cannot undo it
         with self.backend.lock, self.backend.store.transaction():
-            rec = self._record(tenant, job_id)
-            due = rec.plan.next_due
-            if rec.job.status in lifecycle.SCHEDULED and due is not None and due <= now \
-                    and not lifecycle.needs_validation(rec, now):
-                rec = self._apply(tenant.key, lifecycle.advance(rec, now))  # behind `now`: catch it up first
+            rec = self._caught_up(tenant.key, self._record(tenant, job_id), now)
             return self._apply(tenant.key, action(rec, now)).job
+
+    def _caught_up(self, tenant_key: str, rec: JobRecord, now: int) -> JobRecord:
+        """The job as of `now` (inside the caller's transaction): one the catch-up has not reached yet is advanced
+        first, unless its files still wait for their scan (the catch-up's own step does that, outside the lock)."""
+        due = rec.plan.next_due
+        if rec.job.status in lifecycle.SCHEDULED and due is not None and due <= now \
+                and not lifecycle.needs_validation(rec, now):
+            return self._apply(tenant_key, lifecycle.advance(rec, now))
+        return rec
 
     def cancel(self, tenant: Tenant, job_id: str) -> FineTuningJob:
         """Cancel a job that is not terminal (400 otherwise)."""
@@ -623,9 +628,7 @@ class FineTuningJobs:
                 rec = JobRecord.from_row(row)
             except (KeyError, TypeError, ValidationError):  # an unreadable plan: the catch-up fails that job alone
                 return
-            due = rec.plan.next_due
-            if rec.job.status in lifecycle.ACTIVE and due is not None and due <= now:
-                rec = self._apply(key[0], lifecycle.advance(rec, now))  # behind `now`: catch it up first
+            rec = self._caught_up(key[0], rec, now)
             plan = rec.plan
             if rec.job.status not in ("queued", "running", "paused") or plan.total_steps is None \
                     or plan.steps_done is None or plan.steps_done >= plan.total_steps:
