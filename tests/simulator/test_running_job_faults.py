@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from ftsim.simulator.core.backend import Backend, SimConfig
 from ftsim.simulator.core.clock import ManualClock
 from ftsim.simulator.core.store import Store
+from tests.simulator.test_fine_tuning_jobs import all_events
 
 MINI = "gpt-4.1-mini-2025-04-14"
 DAY = 24 * 3600
@@ -28,18 +29,8 @@ def _world() -> Backend:
     return Backend(store=Store(":memory:"), clock=ManualClock(), config=SimConfig(seed=1))
 
 
-def _events(backend, tenant, job_id):
-    out, after = [], None
-    while True:
-        page = backend.jobs.list_events(tenant, job_id, after=after, limit=100)
-        out += page["data"]
-        if not page["has_more"]:
-            return out
-        after = page["data"][-1]["id"]
-
-
 def _steps(backend, tenant, job_id) -> list[int]:
-    return sorted(e["data"]["step"] for e in _events(backend, tenant, job_id) if e["type"] == "metrics")
+    return sorted(e["data"]["step"] for e in all_events(backend, tenant, job_id) if e["type"] == "metrics")
 
 
 def _running(backend, tenant, *, done_at_least: int, key: str = "sk-alice"):
@@ -76,7 +67,7 @@ def test_a_rule_added_while_the_job_runs_fails_it_at_that_step_on_the_clock(worl
     job = world.jobs.retrieve(tenant, job_id)
     assert job.status == "failed" and job.error.code == "boom" and job.error.message == "Injected mid-run."
     assert _steps(world, tenant, job_id) == list(range(1, target))  # trained up to N-1, never step N
-    failed_at = next(e["created_at"] for e in _events(world, tenant, job_id) if e["level"] == "error")
+    failed_at = next(e["created_at"] for e in all_events(world, tenant, job_id) if e["level"] == "error")
     assert failed_at > added_at  # at step N's time on the simulated clock, not when the rule was added
 
 
