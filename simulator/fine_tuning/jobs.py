@@ -538,8 +538,9 @@ class FineTuningJobs:
     # -- reads ------------------------------------------------------------------------------------------------
 
     def retrieve(self, tenant: Tenant, job_id: str) -> FineTuningJob:
-        """One job (404 if unknown or another tenant's)."""
-        return self._record(tenant, job_id).job
+        """One job (404 if unknown or another tenant's): the public job alone (its plan is not loaded, a poll being
+        the hottest request)."""
+        return FineTuningJob.from_record(self._row(tenant, job_id))
 
     def list(self, tenant: Tenant, *, after: str | None = None, limit: int | None = None,
              metadata: dict[str, str] | None = None, metadata_null: bool = False) -> dict[str, Any]:
