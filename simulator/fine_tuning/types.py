@@ -116,8 +116,8 @@ class FineTuningJob(BaseModel):
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "FineTuningJob":
-        """Build from a stored job record (its private `_sim` plan is dropped)."""
-        return cls.model_validate({k: v for k, v in record.items() if k != PLAN_KEY})
+        """Build from a stored job record (its private plan under `PLAN_KEY` is ignored, as any extra key is)."""
+        return cls.model_validate(record)
 
 
 class FineTuningJobEvent(BaseModel):
