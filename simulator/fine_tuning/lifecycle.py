@@ -454,10 +454,7 @@ TRAINING_FILE_DELETED = {
 
 def training_file_deleted(rec: JobRecord, now: int) -> Advance:
     """Fail a validating, queued or running job whose training file was just deleted (live code and text)."""
-    rec = rec.model_copy(deep=True)
-    out = Advance(record=rec)
-    _fail(rec, out, now, TRAINING_FILE_DELETED)
-    return out
+    return fail_now(rec, now, TRAINING_FILE_DELETED)
 
 
 def pause(rec: JobRecord, now: int) -> Advance:
