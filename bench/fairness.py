@@ -27,7 +27,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.server import BOUNDARY, ROOT, free_port, stop, wait_ready
+from bench.server import BOUNDARY, ROOT, call, free_port, stop, wait_ready
 
 NAME = "fairness"
 P99_TARGET_MS = 50.0
@@ -50,18 +50,6 @@ def write_dataset(path: Path, size: int) -> int:
             fh.write("".join(LINE % (i, i) for i in range(n, n + block_lines)).encode())
             n += block_lines
         return fh.tell()
-
-
-def _request(port: int, key: str, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
-    conn.request(method, path, body=body, headers={"Authorization": f"Bearer {key}",
-                                                     "Content-Type": "application/json"})
-    response = conn.getresponse()
-    data = response.read()
-    conn.close()
-    if response.status != 200:
-        raise RuntimeError(f"{method} {path}: {response.status} {data[:300]!r}")
-    return json.loads(data)
 
 
 def upload(port: int, key: str, path: Path) -> str:
@@ -133,19 +121,20 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             small_path = work / "small.jsonl"
             small_path.write_bytes(b"".join((LINE % (i, i)).encode() for i in range(20)))
             small = upload(port, b, small_path)
-            job_b = _request(port, b, "POST", "/v1/fine_tuning/jobs",
-                             json.dumps({"model": MODEL, "training_file": small}).encode())["id"]
-            _request(port, b, "POST", "/_sim/clock/advance", json.dumps({"seconds": 3600}).encode())
+            job_b = call(port, "POST", "/v1/fine_tuning/jobs",
+                         json.dumps({"model": MODEL, "training_file": small}).encode(), key=b, timeout=3600)["id"]
+            call(port, "POST", "/_sim/clock/advance", json.dumps({"seconds": 3600}).encode(), key=b, timeout=3600)
             idle = _summary(poll(port, b, job_b, threading.Event(), limit=2000))
-            job_a = _request(port, a, "POST", "/v1/fine_tuning/jobs",
-                             json.dumps({"model": MODEL, "training_file": big}).encode())["id"]
+            job_a = call(port, "POST", "/v1/fine_tuning/jobs",
+                         json.dumps({"model": MODEL, "training_file": big}).encode(), key=a, timeout=3600)["id"]
             done = threading.Event()
             scan: dict[str, float] = {}
 
             def jump() -> None:
                 started = time.perf_counter()
                 try:
-                    _request(port, a, "POST", "/_sim/clock/advance", json.dumps({"seconds": 86400}).encode())
+                    call(port, "POST", "/_sim/clock/advance", json.dumps({"seconds": 86400}).encode(), key=a,
+                         timeout=3600)
                 finally:
                     scan["seconds"] = time.perf_counter() - started
                     done.set()
@@ -154,7 +143,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             mover.start()
             during = _summary(poll(port, b, job_b, done))
             mover.join()
-            status_a = _request(port, a, "GET", f"/v1/fine_tuning/jobs/{job_a}")["status"]
+            status_a = call(port, "GET", f"/v1/fine_tuning/jobs/{job_a}", key=a, timeout=3600)["status"]
         finally:
             stop(proc)
     ok = during["p99_ms"] is not None and during["p99_ms"] <= P99_TARGET_MS and status_a != "validating_files"

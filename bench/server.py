@@ -127,9 +127,11 @@ def multipart(content: bytes) -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={BOUNDARY}"
 
 
-def _call(port: int, method: str, path: str, body: bytes | None = None, ctype: str = "application/json") -> dict:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": ctype}
+def call(port: int, method: str, path: str, body: bytes | None = None, ctype: str = "application/json", *,
+         key: str = KEY, timeout: float = 60) -> dict:
+    """One request to a local server as `key`; its JSON answer (RuntimeError unless 200)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": ctype}
     conn.request(method, path, body=body, headers=headers)
     response = conn.getresponse()
     data = response.read()
@@ -147,11 +149,11 @@ def start_ftsim(workdir: Path) -> tuple[subprocess.Popen, int, str]:
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ready(proc, port, "/_sim/clock", 60)
     body, ctype = multipart(training_jsonl())
-    file_id = _call(port, "POST", "/v1/files", body, ctype)["id"]
-    job = _call(port, "POST", "/v1/fine_tuning/jobs", json.dumps(
+    file_id = call(port, "POST", "/v1/files", body, ctype)["id"]
+    job = call(port, "POST", "/v1/fine_tuning/jobs", json.dumps(
         {"model": "gpt-4.1-mini-2025-04-14", "training_file": file_id, "suffix": "bench"}).encode())
-    _call(port, "POST", "/_sim/clock/advance", json.dumps({"seconds": 86400}).encode())
-    status = _call(port, "GET", f"/v1/fine_tuning/jobs/{job['id']}")["status"]
+    call(port, "POST", "/_sim/clock/advance", json.dumps({"seconds": 86400}).encode())
+    status = call(port, "GET", f"/v1/fine_tuning/jobs/{job['id']}")["status"]
     if status != "succeeded":
         raise RuntimeError(f"bench job ended {status}")
     return proc, port, job["id"]
