@@ -154,6 +154,7 @@ class Backend:
             self.ids = IdMinter(self.config.seed, 0)
             self.jobs.reset()
             self.faults.reset()
+            self.chat.reset()  # its learned tables are keyed by file id, and ids restart now
 
     def close(self) -> None:
         """Release the store."""

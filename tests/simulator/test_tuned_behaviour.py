@@ -303,3 +303,16 @@ def test_indexing_and_prompt_length_are_capped(backend, tenant, monkeypatch):
     (learned,) = backend.chat.inference._cache.values()
     assert len(learned.examples) == 30
     assert all(len(ex.prompt) <= learned_mod.MAX_PROMPT_CHARS for ex in learned.examples)
+
+
+def test_after_a_reset_a_tuned_model_answers_from_the_new_worlds_data(backend, tenant):
+    # Ids restart with the seed after a reset: the new file, job and model reuse the old names, so an answer
+    # remembered from the old training file would be served for the new one.
+    question = [{"role": "user", "content": "What is the code word?"}]
+    old = [{"messages": question + [{"role": "assistant", "content": "marmalade"}]}] * 10
+    new = [{"messages": question + [{"role": "assistant", "content": "tangerine"}]}] * 10
+    model = train(backend, tenant, old)["fine_tuned_model"]
+    assert reply(backend, tenant, model, question) == "marmalade"
+    backend.reset()
+    assert train(backend, tenant, new)["fine_tuned_model"] == model
+    assert reply(backend, tenant, model, question) == "tangerine"
