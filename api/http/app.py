@@ -10,6 +10,7 @@ import functools
 import hashlib
 import itertools
 import time
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.datastructures import State
@@ -19,20 +20,8 @@ from ftsim.api.http.errors import ErrorMiddleware, install_error_handlers
 from ftsim.api.http.fast_lane import FastLane
 from ftsim.api.http.fault_middleware import FaultMiddleware
 from ftsim.api.http.host_guard import HostGuard, is_loopback
-from ftsim.api.http.routers import (
-    azure_deployments,
-    chat,
-    checkpoints,
-    faults,
-    files,
-    fine_tuning_jobs,
-    graders,
-    models,
-    planning,
-    responses,
-    sim,
-    uploads,
-)
+from ftsim.api.http.lazy_routes import LazyRouters, LazyRoutes
+from ftsim.api.http.routers import checkpoints, files, fine_tuning_jobs, models, uploads
 from ftsim.simulator.core.backend import Backend
 
 __all__ = ["create_app"]
@@ -67,20 +56,28 @@ class _Headers:
 
 
 @functools.cache
-def _routed_app(console: bool = True) -> FastAPI:
+def _routed_app(console: bool = True) -> tuple[FastAPI, LazyRouters]:
     """The routes and error handlers every app serves (no backend, no middleware): built once a process (one with
-    the console, one without)."""
+    the console, one without), with the rarely used routers it routes on their first request."""
     app = FastAPI(title="ftsim", version="0.1.0", docs_url=None, redoc_url=None)  # /docs, /redoc: the console's offline copies
     install_error_handlers(app)
-    # One router per OpenAI path, then planning and the simulator's control plane.
-    for module in (files, uploads, fine_tuning_jobs, checkpoints, graders, models, chat, responses, sim, faults,
-                   planning, azure_deployments):
+    lazy = LazyRouters(app)
+    app.openapi = functools.partial(_openapi, app, lazy)  # type: ignore[method-assign]
+    # One router per OpenAI path; chat, responses, graders, planning and the control plane are in `lazy`.
+    for module in (files, uploads, fine_tuning_jobs, checkpoints, models):
         app.include_router(module.router)
     if console:  # the web console at / and /console/... (api/http/console/), imported only for apps that serve it
         from ftsim.api.http.console import router as console_router
 
         app.include_router(console_router)
-    return app
+        lazy.route_all()  # a server (or a kit that asked for the console): no first request pays for imports
+    return app, lazy
+
+
+def _openapi(app: FastAPI, lazy: LazyRouters) -> dict[str, Any]:
+    """The OpenAPI document, every lazy router routed first (`/openapi.json` is served by the shared app)."""
+    lazy.route_all()
+    return FastAPI.openapi(app)
 
 
 def create_app(backend: Backend | None = None, *, fast_lane: bool = True, sim_key: str | None = None,
@@ -95,17 +92,19 @@ def create_app(backend: Backend | None = None, *, fast_lane: bool = True, sim_ke
     the DNS-rebinding guard of the console and /_sim (api/http/host_guard.py).
     """
     backend = backend or Backend()
+    routed, lazy = _routed_app(console)
     # Each app is a shallow copy of one routed app built once a process, sharing its router: FastAPI works out a
     # route's dependencies and validators on the first request that reaches it, once per router, which cost a
     # test-kit Simulator ~15 ms a test when every app had a router of its own. Per app: state, middleware stack.
-    app = copy.copy(_routed_app(console))
+    app = copy.copy(routed)
     app.state = State()
     app.user_middleware = list(app.user_middleware)
     app.middleware_stack = None
     app.state.backend = backend
     app.state.sim_key = sim_key
+    app.add_middleware(LazyRoutes, routers=lazy)  # innermost: it routes what FastAPI is about to look for
     if fast_lane:
-        app.add_middleware(FastLane)  # innermost: polling and uploads skip FastAPI's routing (api/fast_lane.py)
+        app.add_middleware(FastLane)  # polling and uploads skip FastAPI's routing (api/http/fast_lane.py)
     app.add_middleware(FaultMiddleware)  # injected faults (issue 4); inside _Headers so they carry x-request-id
     app.add_middleware(ErrorMiddleware)  # every unexpected error answered inside _Headers: it carries x-request-id
     app.add_middleware(AzureDialect)  # Azure OpenAI's data plane onto the same routes (api/http/azure.py)
