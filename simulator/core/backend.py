@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Optional
 
 from ftsim.pricing.catalog.catalog import Catalog, load_catalog
 from ftsim.simulator.core.clock import Clock, ManualClock
@@ -20,10 +21,12 @@ from ftsim.simulator.files.files import Files
 from ftsim.simulator.files.uploads import Uploads
 from ftsim.simulator.fine_tuning.jobs import FineTuningJobs
 from ftsim.simulator.fine_tuning.permissions import Permissions
-from ftsim.simulator.graders.graders import Graders
-from ftsim.simulator.inference.chat import Chat
 from ftsim.simulator.inference.models import Models
-from ftsim.simulator.inference.responses import Responses
+
+if TYPE_CHECKING:
+    from ftsim.simulator.graders.graders import Graders
+    from ftsim.simulator.inference.chat import Chat
+    from ftsim.simulator.inference.responses import Responses
 
 __all__ = ["Backend", "SimConfig"]
 
@@ -77,10 +80,43 @@ class Backend:
         self.jobs: FineTuningJobs = FineTuningJobs(self)
         self.permissions: Permissions = Permissions(self)
         self.models: Models = Models(self)
-        self.chat: Chat = Chat(self)
-        self.responses: Responses = Responses(self)
-        self.graders: Graders = Graders(self)
         self.faults: Faults = Faults(self)
+        # Inference and graders are built on first use, under the lock (one per backend: the chat service holds
+        # the learned-data cache). Their modules (pydantic models of every request shape) are imported then, so
+        # that a world whose tests never call a model or a grader does not pay for them.
+        self._chat: Optional[Chat] = None
+        self._responses: Optional[Responses] = None
+        self._graders: Optional[Graders] = None
+
+    @property
+    def chat(self) -> Chat:
+        """Chat completions with tuned and base models."""
+        if self._chat is None:
+            from ftsim.simulator.inference.chat import Chat
+
+            with self.lock:
+                self._chat = self._chat or Chat(self)
+        return self._chat
+
+    @property
+    def responses(self) -> Responses:
+        """The Responses API with tuned and base models."""
+        if self._responses is None:
+            from ftsim.simulator.inference.responses import Responses
+
+            with self.lock:
+                self._responses = self._responses or Responses(self)
+        return self._responses
+
+    @property
+    def graders(self) -> Graders:
+        """Grader validation and runs (`/v1/fine_tuning/alpha/graders`, RFT jobs)."""
+        if self._graders is None:
+            from ftsim.simulator.graders.graders import Graders
+
+            with self.lock:
+                self._graders = self._graders or Graders(self)
+        return self._graders
 
     # -- time ---------------------------------------------------------------------------------------
 
@@ -154,7 +190,8 @@ class Backend:
             self.ids = IdMinter(self.config.seed, 0)
             self.jobs.reset()
             self.faults.reset()
-            self.chat.reset()  # its learned tables are keyed by file id, and ids restart now
+            if self._chat is not None:  # its learned tables are keyed by file id, and ids restart now
+                self._chat.reset()
 
     def close(self) -> None:
         """Release the store."""

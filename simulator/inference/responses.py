@@ -228,17 +228,11 @@ class Responses:
 
     def __init__(self, backend: "Backend") -> None:
         self.backend = backend
-        self._own: Inference | None = None
 
     @property
     def inference(self) -> Inference:
-        """The chat service's inference engine (one learned-data cache), or a private one."""
-        chat = getattr(self.backend, "chat", None)
-        if chat is not None:
-            return chat.inference
-        if self._own is None:
-            self._own = Inference(self.backend)
-        return self._own
+        """The chat service's inference engine: one learned-data cache for both APIs."""
+        return self.backend.chat.inference
 
     def _build(self, tenant: Tenant, request: ResponseRequest) -> tuple[Response, Answer]:
         text_format = (request.text or {}).get("format")
