@@ -11,16 +11,18 @@ import datetime as dt
 import functools
 import json
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
-from typing import Any, Callable, Literal, Optional
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional
 
 from pydantic import BaseModel
 
-from ftsim.pricing.catalog.providers import AzureModel, load_providers
 from ftsim.pricing.costs.rft import GraderUsage, grader_cost
 from ftsim.pricing.errors import PricingError, UnknownModel
 from ftsim.simulator.core.errors import BadRequestError
 from ftsim.simulator.fine_tuning.loss_curve import graders_of, is_eval_step, reward_metrics_at
 from ftsim.simulator.fine_tuning.types import JobRecord
+
+if TYPE_CHECKING:
+    from ftsim.pricing.catalog.providers import Azure, AzureModel
 
 __all__ = ["DEFAULT_TRAINING_TYPE", "TRAINING_TYPES", "TIER_OF", "TRAINING_KIND", "AZURE_TRAINING_TYPE_STATE", "canonical_training_type",
            "check_job", "training_type_writer", "training_type_of", "TokenCounts", "CostLine", "AccountCost", "account_cost",
@@ -38,6 +40,14 @@ DEFAULT_TRAINING_TYPE = "Standard"
 # The catalog tier each training type is priced at. Standard is regional; the region of a simulated account is not
 # known, so US (assumed; Sweden is the other regional price in the catalog).
 TIER_OF = {"Standard": "regional_us", "GlobalStandard": "global", "DeveloperTier": "developer"}
+
+
+def azure_prices() -> Azure:
+    """Azure's prices and rules (pricing/catalog/providers.py), imported on the first Azure job or bill rather
+    than with the app: a world without Azure accounts never reads them."""
+    from ftsim.pricing.catalog.providers import load_providers
+
+    return load_providers().azure
 
 
 def canonical_training_type(value: Any) -> str | None:
@@ -67,7 +77,7 @@ def _bad(message: str, param: str) -> BadRequestError:
 
 def check_job(backend: Any, tenant: Any, *, model: Any, method: Any, training_type: str) -> AzureModel:
     """The Azure entry of `model` once the job passes Azure's checks; BadRequestError (Azure's code) otherwise."""
-    azure = load_providers().azure
+    azure = azure_prices()
     try:
         entry = azure.resolve(model if isinstance(model, str) else "")
     except UnknownModel:
@@ -220,7 +230,7 @@ def grading_charge(model: str, tokens: TokenCounts, catalog: Any) -> Decimal | N
     data-zone rates"), from the catalog's Azure graders; a grader model without an Azure price is priced at its
     OpenAI standard rate, as the planner does (`pricing/costs/estimate.py`); None when neither is known. Cached
     grader input is billed as input (assumed: no cached grader rate is published)."""
-    found = load_providers().azure.grader(model)
+    found = azure_prices().grader(model)
     if found is not None and found.input is not None and found.output is not None:
         return (found.input * (tokens.input + tokens.cached_input) + found.output * tokens.output) / _MILLION
     if catalog is None:
@@ -251,7 +261,7 @@ def _hourly(rate: Decimal, rec: JobRecord, steps: int) -> tuple[Decimal, Decimal
 
 def _rft_rate(rec: JobRecord, training_type: str) -> Decimal | None:
     """An hourly-billed job's rate for its training type; None when it is billed per token or unpriced."""
-    azure = load_providers().azure
+    azure = azure_prices()
     try:
         entry = azure.resolve(rec.plan.snapshot)
     except UnknownModel:
@@ -280,7 +290,7 @@ def plan_stops(backend: Any, tenant: Any, rec: JobRecord) -> None:
     hourly = _rft_rate(rec, training_type)
     if hourly is None:
         return
-    cap = load_providers().azure.rft_job_cap_usd
+    cap = azure_prices().rft_job_cap_usd
     catalog = getattr(backend, "catalog", None)
 
     def cost(steps: int) -> Decimal:
@@ -310,7 +320,7 @@ def job_cost_lines(rec: JobRecord, training_type: str, catalog: Any = None) -> l
     step. Grading is shown as it accrues, step by step like the hours (Microsoft bills it "once training is
     complete"; the invoice's timing is not simulated).
     """
-    azure = load_providers().azure
+    azure = azure_prices()
     try:
         entry = azure.resolve(rec.plan.snapshot)
     except UnknownModel:  # a job the Azure door did not check (created in-process on a model Azure does not tune)
@@ -348,7 +358,7 @@ def job_cost_lines(rec: JobRecord, training_type: str, catalog: Any = None) -> l
 
 def inference_charge(model: str, tier: str, tokens: TokenCounts) -> Decimal:
     """Tuned inference on a `tier` deployment at the base model's token rates (regional uplift from the catalog)."""
-    azure = load_providers().azure
+    azure = azure_prices()
     prices = azure.inference_prices(azure.resolve(model), tier)
     # exact (not rounded per call or per line: a call costs a fraction of a cent; Azure rounds its invoice)
     return (prices.input * tokens.input + prices.cached_input * tokens.cached_input
@@ -365,7 +375,7 @@ def account_cost(backend: Any, tenant: Any) -> AccountCost:
     """
     from ftsim.simulator.inference.deployments import SKUS, Deployments
 
-    azure = load_providers().azure
+    azure = azure_prices()
     lines: list[CostLine] = []
     for _, row in backend.store.scan("job", tenant.key):
         rec = JobRecord.from_row(row)

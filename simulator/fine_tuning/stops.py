@@ -27,7 +27,6 @@ import hashlib
 import math
 from typing import Any, Literal
 
-from ftsim.pricing.catalog.providers import load_providers
 from ftsim.simulator.fine_tuning.types import JobPlan, JobRecord
 
 __all__ = ["StopReason", "PREEMPTED_SECONDS", "stop_after", "system_pause", "preempted_after"]
@@ -64,7 +63,7 @@ def stop_after(plan: JobPlan, step: int) -> StopReason | None:
 def system_pause(rec: JobRecord, out: Any, at: int, reason: StopReason) -> None:
     """Pause the running job at `at` after its current step (`plan.steps_done`), as Azure does for `reason`."""
     from ftsim.simulator.fine_tuning import lifecycle
-    from ftsim.simulator.fine_tuning.azure import report_hours_at
+    from ftsim.simulator.fine_tuning.azure import azure_prices, report_hours_at
     from ftsim.simulator.fine_tuning.checkpoints import add_checkpoint, ckpt_name
 
     job, plan = rec.job, rec.plan
@@ -95,7 +94,7 @@ def system_pause(rec: JobRecord, out: Any, at: int, reason: StopReason) -> None:
         out.models.append({"id": name, "created": int(at), "step": kept_step, "checkpoint": True})
         out.events.append(lifecycle.make_event(
             rec, at, f"Checkpoint created at step {kept_step} with Snapshot ID: {name}"))
-    cap = load_providers().azure.rft_job_cap_usd
+    cap = azure_prices().rft_job_cap_usd
     # wording assumed (Microsoft documents the behaviour, not the event)
     out.events.append(lifecycle.make_event(
         rec, at, f"Fine-tuning job paused at step {step}/{total}: the job reached the ${cap:,.0f} limit on training "
