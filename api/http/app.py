@@ -102,7 +102,8 @@ def create_app(backend: Backend | None = None, *, fast_lane: bool = True, sim_ke
     app.middleware_stack = None
     app.state.backend = backend
     app.state.sim_key = sim_key
-    app.add_middleware(LazyRoutes, routers=lazy)  # innermost: it routes what FastAPI is about to look for
+    if lazy.pending:  # innermost: it routes what FastAPI is about to look for (a server has routed everything)
+        app.add_middleware(LazyRoutes, routers=lazy)
     if fast_lane:
         app.add_middleware(FastLane)  # polling and uploads skip FastAPI's routing (api/http/fast_lane.py)
     app.add_middleware(FaultMiddleware)  # injected faults (issue 4); inside _Headers so they carry x-request-id

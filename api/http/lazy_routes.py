@@ -72,9 +72,14 @@ class LazyRouters:
         self._routed: set[Callable[[], APIRouter]] = set()
         self._lock = threading.Lock()
 
+    @property
+    def pending(self) -> bool:
+        """Whether a lazy router is still to be routed."""
+        return len(self._routed) < len(LAZY)
+
     def route_for(self, path: str) -> None:
         """Route the router that `path` needs, if it is a lazy one not routed yet."""
-        if len(self._routed) == len(LAZY):
+        if not self.pending:
             return
         for prefixes, load in LAZY:
             if path.startswith(prefixes):
