@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any, Iterator, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
@@ -28,6 +28,8 @@ __all__ = [
     "ChatCompletionChunk",
     "CompletionUsage",
     "Chat",
+    "SAMPLING_RANGES",
+    "check_sampling",
     "sse",
 ]
 
@@ -204,27 +206,38 @@ def usage_of(answer: Answer) -> CompletionUsage:
     )
 
 
-# The sampling knobs' ranges (OpenAI's API reference: temperature 0..2, top_p 0..1, penalties -2..2). The live
-# refusal's wording is taken from a live answer quoted in a public issue thread (Frrrrrrrrank/auto_job__find__chatgpt__rpa
-# #40, 2024: "3.0 is greater than the maximum of 2 - 'temperature'", param and code null); the reference does not
-# record one for chat, so the form of the minimum's message is assumed to mirror it.
-_RANGES = {"temperature": (0, 2), "top_p": (0, 1), "presence_penalty": (-2, 2), "frequency_penalty": (-2, 2)}
+# The sampling knobs' ranges (OpenAI's API reference: temperature 0..2, top_p 0..1, penalties -2..2) and the live
+# refusal: a live answer of /v1/chat/completions quoted with its request id in litellm's exception mapping
+# (BerriAI/litellm, litellm_core_utils/exception_mapping_utils.py, 2025): 400, message "Invalid 'temperature': decimal
+# above maximum value. Expected a value <= 2, but got 200 instead.", param "temperature", code
+# "decimal_above_max_value". An older wording ("3.0 is greater than the maximum of 2 - 'temperature'", 2024) is
+# superseded by it. Assumed, as the same validator family's mirror: the minimum's message and code
+# ("decimal_below_min_value"), the wrong type's ("Invalid type for 'temperature': expected a decimal, but got a
+# string instead.", code "invalid_type", the family's form for other fields), the value printed as JSON has it, and
+# the same answer from /v1/responses (a public note on the Responses API reports the same code and param).
+SAMPLING_RANGES = {"temperature": (0, 2), "top_p": (0, 1), "presence_penalty": (-2, 2), "frequency_penalty": (-2, 2)}
+_JSON_TYPES = {str: "a string", bool: "a boolean", list: "an array", dict: "an object", float: "NaN"}  # NaN: json.loads takes it
 
 
-def check_sampling(body: Any) -> None:
-    """400 for a sampling knob outside its range or not a number (they cannot change a deterministic reply, but the
-    live API refuses them)."""
-    extra = getattr(body, "model_extra", None) or {}
-    for name, (low, high) in _RANGES.items():
-        value = extra.get(name)
+def check_sampling(values: dict[str, Any], names: Iterable[str] = SAMPLING_RANGES) -> None:
+    """400, as live, for a sampling knob in `values` outside its range or not a number (they cannot change a
+    deterministic reply, but the live API refuses them); a null knob is an absent one."""
+    for name in names:
+        value = values.get(name)
         if value is None:
             continue
+        low, high = SAMPLING_RANGES[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            raise BadRequestError(f"{value!r} is not of type 'number' - '{name}'")
+            got = _JSON_TYPES.get(type(value), "a value")
+            raise BadRequestError(f"Invalid type for '{name}': expected a decimal, but got {got} instead.",
+                                  param=name, code="invalid_type")
+        shown = json.dumps(value)
         if value > high:
-            raise BadRequestError(f"{value} is greater than the maximum of {high} - '{name}'")
+            raise BadRequestError(f"Invalid '{name}': decimal above maximum value. Expected a value <= {high}, but got "
+                                  f"{shown} instead.", param=name, code="decimal_above_max_value")
         if value < low:
-            raise BadRequestError(f"{value} is less than the minimum of {low} - '{name}'")
+            raise BadRequestError(f"Invalid '{name}': decimal below minimum value. Expected a value >= {low}, but got "
+                                  f"{shown} instead.", param=name, code="decimal_below_min_value")
 
 
 class Chat:
@@ -235,7 +248,7 @@ class Chat:
         self.inference = Inference(backend)
 
     def _answer(self, tenant: Tenant, request: ChatCompletionRequest) -> Answer:
-        check_sampling(request)
+        check_sampling(request.model_extra or {})
         messages = [m.model_dump(exclude_none=True) for m in request.messages]
         limit = request.max_completion_tokens or request.max_tokens
         return self.inference.answer(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from ftsim.simulator.core.errors import BadRequestError
-from ftsim.simulator.inference.chat import sse
+from ftsim.simulator.inference.chat import check_sampling, sse
 from ftsim.simulator.inference.model import Answer, Inference
 from ftsim.simulator.inference.structured import json_format
 from ftsim.simulator.core.tenancy import Tenant
@@ -46,8 +46,7 @@ class ResponseRequest(BaseModel):
     stream: Optional[bool] = False
     max_output_tokens: Optional[int] = Field(default=None, ge=1)
     metadata: Optional[dict[str, str]] = None
-    temperature: Optional[float] = Field(default=None, ge=0, le=2)
-    top_p: Optional[float] = Field(default=None, ge=0, le=1)
+    # temperature and top_p stay in the extras: checked with the live wording by `check_sampling`, then echoed
     user: Optional[str] = None
     previous_response_id: Optional[str] = None
     store: Optional[bool] = None
@@ -223,6 +222,12 @@ def _echo_tool(tool: dict[str, Any]) -> dict[str, Any]:
     return {"strict": True, "parameters": None, **tool}
 
 
+def _knob(knobs: dict[str, Any], name: str) -> float:
+    """A sampling knob as the response echoes it (1.0 when not given)."""
+    value = knobs.get(name)
+    return 1.0 if value is None else float(value)
+
+
 class Responses:
     """The responses service."""
 
@@ -235,6 +240,8 @@ class Responses:
         return self.backend.chat.inference
 
     def _build(self, tenant: Tenant, request: ResponseRequest) -> tuple[Response, Answer]:
+        knobs = request.model_extra or {}
+        check_sampling(knobs, ("temperature", "top_p"))
         text_format = (request.text or {}).get("format")
         messages = input_messages(request)
         answer = self.inference.answer(
@@ -280,8 +287,8 @@ class Responses:
             tools=[_echo_tool(t) for t in request.tools or []],
             previous_response_id=request.previous_response_id,
             store=True if request.store is None else request.store,
-            temperature=1.0 if request.temperature is None else request.temperature,
-            top_p=1.0 if request.top_p is None else request.top_p,
+            temperature=_knob(knobs, "temperature"),
+            top_p=_knob(knobs, "top_p"),
             reasoning={"effort": effort, "summary": summary},
             usage=ResponseUsage(
                 input_tokens=answer.prompt_tokens,

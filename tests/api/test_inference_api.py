@@ -95,29 +95,53 @@ def test_responses_bad_request(http):
 
 
 SAMPLING = {"temperature": (0, 2), "top_p": (0, 1), "presence_penalty": (-2, 2), "frequency_penalty": (-2, 2)}
+RESPONSES_SAMPLING = ("temperature", "top_p")  # the Responses API has no penalties
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=st.sampled_from(sorted(SAMPLING)),
+def _request(path: str, name: str, value, stream: bool) -> dict:
+    if path == "/v1/responses":
+        return {"model": "gpt-4o-mini", "input": "hi", name: value, "stream": stream}
+    return {"model": "gpt-4o-mini", "messages": HELLO, name: value, "stream": stream}
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path_name=st.sampled_from([("/v1/chat/completions", n) for n in sorted(SAMPLING)]
+                                 + [("/v1/responses", n) for n in RESPONSES_SAMPLING]),
        value=st.floats(min_value=-10, max_value=10, allow_nan=False) | st.integers(min_value=-10, max_value=10),
        stream=st.booleans())
-def test_sampling_knobs_outside_their_range_are_refused_as_live(http, name, value, stream):
+def test_sampling_knobs_outside_their_range_are_refused_as_live(http, path_name, value, stream):
     """temperature 0..2, top_p 0..1, the penalties -2..2: inside, the deterministic answer (they cannot change
-    it); outside, the live API's 400 (`<value> is greater than the maximum of <max> - '<name>'`), before any
-    streamed byte."""
+    it); outside, the live API's 400 (`Invalid '<name>': decimal above maximum value. Expected a value <= <max>,
+    but got <value> instead.`, param and code set), before any streamed byte."""
+    path, name = path_name
     low, high = SAMPLING[name]
-    body = {"model": "gpt-4o-mini", "messages": HELLO, name: value, "stream": stream}
-    resp = http.post("/v1/chat/completions", json=body, headers=AUTH)
+    resp = http.post(path, json=_request(path, name, value, stream), headers=AUTH)
     if low <= value <= high:
         assert resp.status_code == 200, resp.text
+        if path == "/v1/responses" and not stream:
+            assert resp.json()[name] == value  # echoed
         return
     assert resp.status_code == 400
     error = resp.json()["error"]
-    bound = f"greater than the maximum of {high}" if value > high else f"less than the minimum of {low}"
-    assert error["message"] == f"{value} is {bound} - '{name}'" and error["type"] == "invalid_request_error"
+    if value > high:
+        message = f"Invalid '{name}': decimal above maximum value. Expected a value <= {high}, but got {json.dumps(value)} instead."
+    else:
+        message = f"Invalid '{name}': decimal below minimum value. Expected a value >= {low}, but got {json.dumps(value)} instead."
+    assert error == {"message": message, "type": "invalid_request_error", "param": name,
+                     "code": "decimal_above_max_value" if value > high else "decimal_below_min_value"}
 
 
-def test_a_sampling_knob_that_is_not_a_number_is_refused(http):
-    resp = http.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO, "temperature": "hot"},
-                     headers=AUTH)
-    assert resp.status_code == 400 and resp.json()["error"]["message"] == "'hot' is not of type 'number' - 'temperature'"
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/responses"])
+@pytest.mark.parametrize("value,got", [("hot", "a string"), (True, "a boolean"), ([1], "an array"), ({}, "an object")])
+def test_a_sampling_knob_that_is_not_a_number_is_refused(http, path, value, got):
+    resp = http.post(path, json=_request(path, "temperature", value, False), headers=AUTH)
+    assert resp.status_code == 400
+    assert resp.json()["error"] == {
+        "message": f"Invalid type for 'temperature': expected a decimal, but got {got} instead.",
+        "type": "invalid_request_error", "param": "temperature", "code": "invalid_type"}
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/responses"])
+def test_a_null_sampling_knob_is_an_absent_one(http, path):
+    resp = http.post(path, json=_request(path, "top_p", None, False), headers=AUTH)
+    assert resp.status_code == 200, resp.text
