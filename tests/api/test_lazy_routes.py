@@ -78,3 +78,32 @@ def test_the_openapi_document_lists_the_lazy_routes_before_any_was_asked_for() -
     for path in ("/v1/chat/completions", "/v1/responses", "/v1/fine_tuning/alpha/graders/run",
                  "/planning/compare", "/_sim/clock", "/_sim/faults", "/v1/files", "/v1/fine_tuning/jobs"):
         assert path in out
+
+
+def test_azure_chat_on_a_deployment_routes_chat_after_the_dialect_rewrites_the_path() -> None:
+    # Azure's /openai/deployments/{name}/chat/completions becomes /v1/chat/completions in the Azure door, outside
+    # the lazy routing: the first chat request of the process may come through it.
+    out = _fresh("""
+        import json, sys
+        from starlette.testclient import TestClient
+        from ftsim import Simulator
+
+        sim = Simulator()
+        client = sim.azure_client(endpoint="https://contoso.openai.azure.com", api_key="az-lazy")
+        rows = b'{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}\\n' * 10
+        f = client.files.create(file=("train.jsonl", rows), purpose="fine-tune")
+        job = client.fine_tuning.jobs.create(model="gpt-4.1-mini-2025-04-14", training_file=f.id,
+                                             extra_body={"trainingType": "GlobalStandard"})
+        model = sim.run_until_complete(job.id).fine_tuned_model
+        arm = TestClient(sim.app, base_url="https://management.azure.com", headers={"Authorization": "Bearer az-lazy"})
+        path = ("/subscriptions/s/resourceGroups/g/providers/Microsoft.CognitiveServices/accounts/contoso/deployments/"
+                "support?api-version=2024-10-21")
+        body = {"sku": {"name": "Standard", "capacity": 1},
+                "properties": {"model": {"format": "OpenAI", "name": model, "version": "1"}}}
+        assert arm.put(path, json=body).status_code == 201
+        sim.advance(minutes=10)
+        before = "ftsim.api.http.routers.chat" in sys.modules
+        answer = client.chat.completions.create(model="support", messages=[{"role": "user", "content": "hi"}])
+        print(json.dumps([before, bool(answer.choices[0].message.content)]))
+    """)
+    assert out == [False, True]
