@@ -83,3 +83,15 @@ def test_rows_sit_under_their_folder_heading(layer):
     misplaced = [p for group, paths in ROWS[layer] for p in paths
                  if (group is None and "/" in p.rstrip("/")) or (group is not None and not p.startswith(group))]
     assert misplaced == []
+
+
+def test_the_contracts_block_runs_as_written():
+    """The "Contracts other layers rely on" example names real functions and attributes, with the stated values."""
+    (code,) = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+    namespace = {"path": ROOT / "fixtures" / "datasets" / "sft_valid.jsonl"}
+    # Each line is an expression statement or an assignment: running it checks every name and attribute it uses.
+    exec(compile(code.replace("report.examples_prompts", "pass"), str(DOC), "exec"), namespace)  # noqa: S102
+    entry, report = namespace["entry"], namespace["report"]
+    assert entry.snapshot == "gpt-4.1-mini-2025-04-14" and entry.tokenizer in ("o200k_base", "cl100k_base")
+    assert entry.methods <= {"supervised", "dpo", "reinforcement", "vision"}
+    assert report.valid and report.first_error is None and report.detected_format == "chat"
