@@ -2,7 +2,7 @@
 
 FastAPI's route matching and dependency solving cost about half a millisecond a request, several times the work
 itself. This pure ASGI middleware answers those three requests, when they are well formed, with the very calls
-the routes in api/routers/ make (`require_tenant`, the service, `json_response`), so the bytes are the same.
+the routes in api/http/routers/ make (`require_tenant`, the service, `json_response`), so the bytes are the same.
 Everything else goes on to FastAPI untouched: other paths, a root path, a query string with anything but one
 `after` and one digits-only `limit`. tests/api/test_fast_lane.py holds both doors to the same answers.
 """

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware that applies the backend's fault rules (simulator/faults.py) to every request.
+"""Pure ASGI middleware that applies the backend's fault rules (simulator/core/faults.py) to every request.
 
 Installed by `create_app`, so server mode and the in-process test kit honour the same rules. Latency is real
 time (`anyio.sleep`) and never moves the simulated clock; an injected error answers OpenAI's envelope without

@@ -314,7 +314,7 @@ class Simulator(_View):
 
     @property
     def faults(self) -> Any:
-        """The fault service (add, list, get, delete, clear); see simulator/faults.py."""
+        """The fault service (add, list, get, delete, clear); see simulator/core/faults.py."""
         return self.backend.faults
 
     def fault(self, preset: str | None = None, **spec: Any) -> Any:

@@ -1,7 +1,7 @@
 """Alpha graders: validate and run (POST /v1/fine_tuning/alpha/graders/{validate,run}).
 
 - `string_check`: eq, ne (case-sensitive equality), like (input contains reference), ilike (same, ignoring case).
-- `text_similarity`: simulator/grader_metrics.py (fuzzy_match, bleu, gleu, meteor, rouge_1..5, rouge_l, cosine;
+- `text_similarity`: simulator/graders/metrics.py (fuzzy_match, bleu, gleu, meteor, rouge_1..5, rouge_l, cosine;
   approximations documented there).
 - `score_model` (DETERMINISTIC STAND-IN, no model is called): a score in `range` (default [0, 1]) derived from a
   sha256 of (model, rendered input, sample, sampling seed), rounded to 2 decimals; token usage counted with
@@ -10,9 +10,10 @@
   word in the sample (ignoring case), else a label picked by a sha256 of (model, rendered input, sample);
   reward 1 if it is a passing label, else 0.
 - `multi`: `graders` is a map name -> grader (a single grader object is accepted as a map of one, named by its
-  `name`); `calculate_output` is evaluated by simulator/grader_formula.py (never eval).
+  `name`); `calculate_output` is evaluated by simulator/graders/formula.py (never eval).
 - `python`: refused (400) unless the server runs with python graders enabled; then `grade(sample, item)` runs in a
-  fresh `python -I` subprocess (simulator/grader_python.py) with a time limit; failures are reported in metadata.
+  fresh `python -I` subprocess (simulator/graders/python_runner.py) with a time limit; failures are reported in
+  metadata.
 
 Bounds (ftsim's own: the live API documents none besides the python source's 256 kB; each is a 400 with the
 limit in the message): a grader nests at most `MAX_GRADER_DEPTH` JSON levels and an item `MAX_ITEM_DEPTH`;

@@ -1,4 +1,4 @@
-"""POST /v1/chat/completions: deterministic replies (see simulator/inference.py), plain or streamed as SSE.
+"""POST /v1/chat/completions: deterministic replies (see simulator/inference/model.py), plain or streamed as SSE.
 
 A stream is `data: {chat.completion.chunk}` lines: a first chunk with the assistant role, one chunk per token
 of content, a final chunk with `finish_reason`, a usage chunk (empty `choices`) when

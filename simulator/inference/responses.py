@@ -1,4 +1,4 @@
-"""POST /v1/responses: the same deterministic model as chat (simulator/inference.py), plain or streamed.
+"""POST /v1/responses: the same deterministic model as chat (simulator/inference/model.py), plain or streamed.
 
 `input` is a string (one user message) or a list of input items; `instructions` becomes a leading system
 message. A stream is the typed event sequence the SDK's accumulator expects: response.created,

@@ -1,4 +1,5 @@
-"""The streaming multipart parser (api/multipart.py): round trips, a differential check, chunking, errors, limits."""
+"""The streaming multipart parser (api/http/multipart.py): round trips, a differential check, chunking, errors,
+limits."""
 
 from __future__ import annotations
 

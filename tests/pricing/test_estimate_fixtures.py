@@ -1,6 +1,6 @@
 """`ftsim estimate` on every fixture dataset gives the figure computed here independently, to the cent.
 
-The independent counter below follows the documented convention (pricing/counting.py docstring; the live API's
+The independent counter below follows the documented convention (pricing/dataset/counting.py docstring; the live API's
 count, measured on real jobs): 1 per example + per message (3 + tokens of every value except `weight`, +1 for `name`), non-string values as
 compact JSON, `tools` as compact JSON once per example; image parts by the gpt-4o rule, the size read from the
 PNG header here. It shares no code with ftsim.pricing.dataset.counting.

@@ -1,4 +1,4 @@
-"""/_sim/faults: create, list, inspect and delete fault rules (see simulator/faults.py)."""
+"""/_sim/faults: create, list, inspect and delete fault rules (see simulator/core/faults.py)."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ async def list_jobs(
 
 @router.get("/{fine_tuning_job_id}", response_model=FineTuningJob)
 async def retrieve_job(fine_tuning_job_id: str, backend: BackendDep, tenant: TenantDep) -> Response:
-    """One job (well-formed polls are answered by api/fast_lane.py with this same call)."""
+    """One job (well-formed polls are answered by api/http/fast_lane.py with this same call)."""
     return json_response(backend.jobs.retrieve(tenant, fine_tuning_job_id))
 
 
@@ -78,7 +78,7 @@ async def list_events(
     after: Optional[str] = None,
     limit: Optional[int] = None,
 ) -> Response:
-    """A job's events, newest first (well-formed pages are answered by api/fast_lane.py with this same call)."""
+    """A job's events, newest first (well-formed pages are answered by api/http/fast_lane.py with this same call)."""
     return json_list_response(*backend.jobs.list_events_text(tenant, fine_tuning_job_id, after=after, limit=limit))
 
 
