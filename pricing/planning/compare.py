@@ -518,6 +518,15 @@ def compare(params: CompareInput, *, catalog) -> CompareResult:
             f"{params.retrain_every} months at this volume: the tuned path never pays back."
         )
         break_even_calls, break_even_months = None, None
+    if break_even_calls is not None and after_shutdown and monthly_net * horizon_months < (
+            training_cost * trainings + after_shutdown):
+        # The model serves no longer than the horizon, so savings after it cannot repay the retraining elsewhere.
+        warnings.append(
+            f"Over the {horizon_months} months the tuned model serves, its savings ({usd(monthly_net * horizon_months)})"
+            f" do not cover its training and the {usd(after_shutdown)} of retraining after it stops serving: the tuned"
+            " path never pays back."
+        )
+        break_even_calls, break_even_months = None, None
 
     base_total = base_month * horizon_months
     tuned_total = tuned_month * horizon_months + training_cost * trainings + after_shutdown

@@ -12,7 +12,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ftsim.pricing.catalog.catalog import load_catalog
@@ -229,3 +229,17 @@ def test_compare_both_providers_side_by_side():
 def test_compare_both_lists_a_provider_that_cannot_host_the_model():
     both = compare_providers(openai(model="gpt-3.5-turbo", today=dt.date(2026, 9, 1)), catalog=CATALOG)
     assert [r.provider for r in both.results] == ["openai"] and "azure" in both.unavailable
+
+
+@settings(max_examples=60, deadline=None)
+@example(after=100, calls=100_000)  # was pays_back, with a net of -$96.28 over the 40 days left
+@given(after=st.integers(min_value=0, max_value=100_000), calls=st.integers(min_value=0, max_value=2_000_000))
+def test_the_verdict_never_says_pays_back_when_the_horizon_loses_money(after, calls):
+    # The after-shutdown cost is paid inside the horizon: a verdict of pays_back with a negative net over the
+    # horizon (savings repaid the training, not the retraining elsewhere) contradicted the figures beside it.
+    result = compare(openai(after_shutdown_cost_usd=Decimal(after), calls_per_month=calls, cached_fraction=Decimal(0)),
+                     catalog=CATALOG)
+    if result.verdict == "pays_back":
+        assert result.net_savings_over_horizon_usd >= 0
+    if result.net_savings_over_horizon_usd < 0:
+        assert result.verdict in ("never_pays_back", "pays_back_after_horizon", "cannot_train")
