@@ -133,11 +133,14 @@ class Files:
         return list_envelope(items, more, ids=True)
 
     def delete(self, tenant: Tenant, file_id: str) -> FileDeleted:
-        """Delete a file and its bytes."""
+        """Delete a file and its bytes (the jobs training on it fail)."""
+        # The catch-up is its own step, never inside this transaction (Backend.sync refuses that): every job is
+        # brought up to the present first, so that one that already finished is not failed by the deletion.
+        now = self.backend.sync()
         with self.backend.lock, self.backend.store.transaction():
             self.get(tenant, file_id)
             self.backend.store.delete("file", tenant.key, file_id)
-            self.backend.jobs.training_file_deleted(tenant, file_id)
+            self.backend.jobs.training_file_deleted(tenant, file_id, now)
         self.backend.store.delete_blob(tenant.key, file_id)
         return FileDeleted(id=file_id)
 

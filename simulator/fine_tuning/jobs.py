@@ -660,15 +660,18 @@ class FineTuningJobs:
         found = store.locate("job", job_id)  # not moving by itself: paused, terminal or unknown
         return (found[0], job_id) if found is not None else None
 
-    def training_file_deleted(self, tenant: Tenant, file_id: str) -> None:
-        """Fail the tenant's moving jobs that train on `file_id` (called when the file is deleted).
+    def training_file_deleted(self, tenant: Tenant, file_id: str, now: int) -> None:
+        """Fail the tenant's moving jobs that train on `file_id` (called in the deletion's transaction, once
+        `Backend.sync()` ran: a catch-up cannot run inside a transaction). A job the catch-up has not reached yet
+        (the clock moved on since) is caught up to `now` first, so one that finished before stays finished.
 
         A paused job is left as it is: the sources do not say what happens to it."""
         with self.backend.lock, self.backend.store.transaction():
-            now = self.backend.sync()
             for _, row in list(self.backend.store.scan("job", tenant.key)):
                 if row["status"] in lifecycle.ACTIVE and row["training_file"] == file_id:
-                    self._apply(tenant.key, lifecycle.training_file_deleted(JobRecord.from_row(row), now))
+                    rec = self._caught_up(tenant.key, JobRecord.from_row(row), now)
+                    if rec.job.status in lifecycle.ACTIVE:
+                        self._apply(tenant.key, lifecycle.training_file_deleted(rec, now))
 
     # -- cost -------------------------------------------------------------------------------------------------
 
