@@ -45,14 +45,19 @@ class IdMinter:
         with self._lock:
             self.counter += 1
             n = self.counter
-        digest = hashlib.sha256(f"{self.seed}:{n}".encode()).digest()
-        return base62(digest, length)
+        return self.mint("", n, length)
 
     def new(self, prefix: str, length: int = 24, *, hex: bool = False) -> str:
         """Next id with `prefix` (e.g. 'ftjob-', 'file-', 'ftckpt_'); `hex`: lowercase hex digits (uploads, parts)."""
+        with self._lock:
+            self.counter += 1
+            n = self.counter
+        return self.mint(prefix, n, length, hex=hex)
+
+    def mint(self, prefix: str, n: int, length: int = 24, *, hex: bool = False, scope: str | None = None) -> str:
+        """The id numbered `n` (of the counter of `scope`, a tenant; None: the world's own counter)."""
+        material = f"{self.seed}:{n}" if scope is None else f"{self.seed}:{scope}:{n}"
+        digest = hashlib.sha256(material.encode())
         if hex:
-            with self._lock:
-                self.counter += 1
-                n = self.counter
-            return prefix + hashlib.sha256(f"{self.seed}:{n}".encode()).hexdigest()[:length]
-        return prefix + self.token(length)
+            return prefix + digest.hexdigest()[:length]
+        return prefix + base62(digest.digest(), length)

@@ -98,11 +98,13 @@ class Files:
         return self._commit(tenant, path, size, name, purpose, expires_after_seconds)
 
     def create_bytes(
-        self, tenant: Tenant, *, filename: str, purpose: str, content: bytes, created_at: int | None = None
+        self, tenant: Tenant, *, filename: str, purpose: str, content: bytes, created_at: int | None = None,
+        file_id: str | None = None,
     ) -> FileObject:
-        """Store a file the simulator makes itself (e.g. a job's result file, dated `created_at` when given)."""
+        """Store a file the simulator makes itself (e.g. a job's result file, dated `created_at` when given, with
+        the id `file_id` when given, else a new one)."""
         tmp, size = self._spool(tenant, [content], None)
-        return self._commit(tenant, tmp, size, filename, purpose, None, created_at)
+        return self._commit(tenant, tmp, size, filename, purpose, None, created_at, file_id)
 
     def create_from_path(self, tenant: Tenant, *, filename: str, purpose: str, path: Path, size: int) -> FileObject:
         """Adopt an assembled file (an upload's parts) as a new file object."""
@@ -182,12 +184,12 @@ class Files:
 
     def _commit(
         self, tenant: Tenant, tmp: Path, size: int, filename: str, purpose: str, expires_after: int | None,
-        created_at: int | None = None,
+        created_at: int | None = None, file_id: str | None = None,
     ) -> FileObject:
         backend = self.backend
         with backend.lock, backend.store.transaction():
             now = backend.now() if created_at is None else int(created_at)
-            file_id = dialect.new_file_id(backend, tenant)
+            file_id = file_id or dialect.new_file_id(backend, tenant)
             obj = FileObject(
                 id=file_id,
                 purpose=purpose,

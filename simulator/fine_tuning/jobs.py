@@ -175,7 +175,8 @@ class FineTuningJobs:
                            has_validation=bool(job.validation_file))
         return self.backend.files.create_bytes(self._tenant_of(rec), filename="step_metrics.csv",
                                                purpose="fine-tune-results", content=base64.b64encode(text.encode()),
-                                               created_at=job.finished_at)  # live: the finish time
+                                               created_at=job.finished_at,  # live: the finish time
+                                               file_id=dialect.result_file_id(job.id))
 
     # -- catch-up ---------------------------------------------------------------------------------------------
 

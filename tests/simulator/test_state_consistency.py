@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from ftsim.simulator.core.errors import BadRequestError
 from ftsim.simulator.core.backend import Backend, SimConfig
 from ftsim.simulator.core.clock import ManualClock
 from ftsim.simulator.core.store import Store
@@ -64,3 +67,110 @@ def test_a_warm_learned_cache_forgets_a_deleted_training_file(backend):
     backend.files.delete(tenant, f.id)
     cold = Backend(store=backend.store, clock=ManualClock(backend.now()), config=SimConfig(seed=3))
     assert ask(backend, tenant, "Capital of France?") == ask(cold, tenant, "Capital of France?") != "Paris."
+
+
+# -- ids: per tenant, never ahead of the store ---------------------------------------------------------------------
+
+OPS = st.lists(st.sampled_from(["file", "job", "upload", "chat", "bad_job"]), min_size=1, max_size=6)
+LINE = b'{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}\n'
+
+
+def _do(backend: Backend, key: str, op: str, seen: list[str]) -> None:
+    """One request of tenant `key`; the ids it is answered with go to `seen`."""
+    tenant = backend.tenant(key)
+    if op == "file" or (op == "job" and not any(i.startswith("file-") for i in seen)):
+        seen.append(backend.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[LINE * 12]).id)
+    elif op == "job":
+        files = [i for i in seen if i.startswith("file-")]
+        seen.append(backend.jobs.create(tenant, model=MINI, training_file=files[-1]).id)
+    elif op == "upload":
+        seen.append(backend.uploads.create(tenant, filename="u.jsonl", purpose="fine-tune", bytes=3,
+                                           mime_type="text/jsonl").id)
+    elif op == "chat":
+        req = ChatCompletionRequest(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        seen.append(backend.chat.create(tenant, req).id)
+    else:  # refused: it must not use up an id either
+        with pytest.raises(BadRequestError):
+            backend.jobs.create(tenant, model="gpt-unknown", training_file="file-nope")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(a=OPS, b=OPS, order=st.lists(st.booleans(), max_size=12))
+def test_a_tenants_ids_do_not_depend_on_other_tenants_requests(a, b, order):
+    """Each tenant gets the ids it would get alone, however its requests interleave with another tenant's (ids used
+    to come from one counter for the whole world)."""
+
+    def run(plan: list[tuple[str, str]]) -> dict[str, list[str]]:
+        world = Backend(store=Store(":memory:"), clock=ManualClock(), config=SimConfig(seed=5))
+        seen: dict[str, list[str]] = {"sk-a": [], "sk-b": []}
+        try:
+            for key, op in plan:
+                _do(world, key, op, seen[key])
+        finally:
+            world.close()
+        return seen
+
+    alone = {**run([("sk-a", op) for op in a]), "sk-b": run([("sk-b", op) for op in b])["sk-b"]}
+    queues = {"sk-a": list(a), "sk-b": list(b)}
+    plan: list[tuple[str, str]] = []
+    for pick_a in order + [True] * len(a) + [False] * len(b):
+        key = "sk-a" if pick_a else "sk-b"
+        if queues[key]:
+            plan.append((key, queues[key].pop(0)))
+    assert run(plan) == alone
+
+
+def test_a_rolled_back_transaction_takes_its_ids_back(tmp_path):
+    """An id minted in a transaction that rolls back is minted again next, as a restart on the same file would do
+    (the counter used to stay ahead in memory)."""
+    path = tmp_path / "ids.db"
+    backend = Backend(store=Store(path), clock=ManualClock(), config=SimConfig(seed=7))
+    tenant = backend.tenant("sk-rollback")
+    with pytest.raises(ZeroDivisionError), backend.store.transaction():
+        lost = backend.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[LINE]).id
+        1 / 0
+    again = backend.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[LINE]).id
+    assert again == lost
+    with pytest.raises(ZeroDivisionError), backend.store.transaction():
+        next_lost = backend.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[LINE]).id
+        1 / 0
+    backend.close()
+    restarted = Backend(store=Store(path), clock=ManualClock(), config=SimConfig(seed=7))
+    try:
+        assert restarted.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[LINE]).id == next_lost
+    finally:
+        restarted.close()
+
+
+# -- the clock: one big step or many small ones give the same world --------------------------------------------
+
+def _world_after(chunks: list[int]) -> dict[str, object]:
+    """Two tenants, three jobs of different lengths, the clock moved by `chunks`; every job, event and file."""
+    world = Backend(store=Store(":memory:"), clock=ManualClock(), config=SimConfig(seed=11))
+    try:
+        jobs = []
+        for key, sizes in (("sk-x", (12, 90, 30)), ("sk-y", (40, 20))):
+            tenant = world.tenant(key)
+            for n in sizes:
+                f = world.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[chat_lines(n)])
+                jobs.append((tenant, world.jobs.create(tenant, model=MINI, training_file=f.id).id))
+        for step in chunks:
+            world.advance(step)
+        out: dict[str, object] = {}
+        for tenant, job_id in jobs:
+            out[job_id] = (world.jobs.retrieve(tenant, job_id).model_dump(mode="json"),
+                           sorted(e["id"] for e in world.jobs.list_events(tenant, job_id, limit=100)["data"]))
+            out[tenant.key] = sorted(f["id"] for f in world.files.list(tenant)["data"])
+        return out
+    finally:
+        world.close()
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chunks=st.lists(st.integers(min_value=1, max_value=200), min_size=1, max_size=12))  # the jobs end 200 to 500 s in
+def test_advancing_in_chunks_gives_the_world_of_one_step(chunks):
+    """Job objects (result files included), their events and every tenant's files are the same whether the clock
+    moved in one step or in many (results files used to take the next number of a counter, in whichever order the
+    catch-up reached the jobs)."""
+    total = sum(chunks) + 3 * 24 * 3600  # every job is over by then
+    assert _world_after(chunks + [3 * 24 * 3600]) == _world_after([total])
