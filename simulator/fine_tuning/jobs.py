@@ -34,6 +34,7 @@ from ftsim.simulator.fine_tuning import wind_down
 from ftsim.simulator.fine_tuning import azure as azure_jobs
 from ftsim.simulator.core import dialect
 from ftsim.simulator.core.errors import BadRequestError, NotFoundError, RateLimitError, ServiceUnavailableError
+from ftsim.simulator.core.store import StorageFault
 from ftsim.simulator.fine_tuning.types import FineTuningJob, InjectedFault, JobPlan, JobRecord
 from ftsim.simulator.fine_tuning.validation import fault_spec, validate_files
 from ftsim.simulator.fine_tuning.loss_curve import results_csv
@@ -322,6 +323,8 @@ class FineTuningJobs:
                         cur = scanned[1]
                     self._apply(tenant_key, lifecycle.advance(cur, now, owned=True))  # cur: read or scanned for this call
                     return
+            except StorageFault:  # the store's fault, not the job's: the catch-up stops (503), the job is retried
+                raise
             except Exception as exc:  # noqa: BLE001 - one job's defect must not reach anyone's request
                 error = exc
         _log.error("fine-tuning job %s could not be advanced; it is marked failed", job_id,
@@ -336,6 +339,8 @@ class FineTuningJobs:
                     return
                 self._apply(tenant_key, lifecycle.fail_now(JobRecord.from_row(row), now, {"code": "internal_error", "param": None,
                                                                       "message": message}))
+        except StorageFault:
+            raise
         except Exception:  # noqa: BLE001
             _log.exception("fine-tuning job %s could not be marked failed either; it is no longer scheduled", job_id)
             self._unschedule_row(key)

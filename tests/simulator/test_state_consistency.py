@@ -4,16 +4,18 @@ service answers as a fresh backend on the same rows would (caches, counters, the
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ftsim.simulator.core.errors import BadRequestError
+from ftsim.simulator.core.errors import BadRequestError, RateLimitError
 from ftsim.simulator.core.backend import Backend, SimConfig
 from ftsim.simulator.core.clock import ManualClock
-from ftsim.simulator.core.store import Store
+from ftsim.simulator.core.store import StorageFault, Store
 from ftsim.simulator.inference.chat import ChatCompletionRequest
+from tests.api.test_storage_faults import _fill_database
 
 MINI = "gpt-4.1-mini-2025-04-14"
 TUNED = "ft:gpt-4o-mini-2024-07-18:personal:qa:abc12345"
@@ -82,7 +84,10 @@ def _do(backend: Backend, key: str, op: str, seen: list[str]) -> None:
         seen.append(backend.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[LINE * 12]).id)
     elif op == "job":
         files = [i for i in seen if i.startswith("file-")]
-        seen.append(backend.jobs.create(tenant, model=MINI, training_file=files[-1]).id)
+        try:
+            seen.append(backend.jobs.create(tenant, model=MINI, training_file=files[-1]).id)
+        except RateLimitError:  # the tenant's 4th simultaneous job: refused, without using up an id
+            seen.append("refused")
     elif op == "upload":
         seen.append(backend.uploads.create(tenant, filename="u.jsonl", purpose="fine-tune", bytes=3,
                                            mime_type="text/jsonl").id)
@@ -174,3 +179,46 @@ def test_advancing_in_chunks_gives_the_world_of_one_step(chunks):
     catch-up reached the jobs)."""
     total = sum(chunks) + 3 * 24 * 3600  # every job is over by then
     assert _world_after(chunks + [3 * 24 * 3600]) == _world_after([total])
+
+
+# -- storage faults: a transaction SQLite rolled back by itself stays rolled back ----------------------------------
+
+def _full(store: Store) -> None:
+    """From now on the database may not grow by one page (SQLITE_FULL, the real error)."""
+    _fill_database(SimpleNamespace(store=store))
+
+
+def test_no_write_escapes_a_transaction_sqlite_rolled_back(tmp_path):
+    """After a full disk SQLite may roll the whole transaction back: a caller that catches the error and writes on
+    used to write in autocommit, outside any transaction (and its commit then failed with a bare sqlite3 error)."""
+    store = Store(tmp_path / "s.db")
+    store.put("doc", "t", "kept", {"v": 1})
+    _full(store)
+    with pytest.raises(StorageFault):
+        with store.transaction():
+            store.put("doc", "t", "kept", {"v": 2})  # fits: an update in place
+            with pytest.raises(StorageFault):
+                with store.savepoint():
+                    store.put_many("doc", "t", [{"id": f"big{i}", "pad": "x" * 4000} for i in range(50)])
+            store.delete("doc", "t", "kept")  # would have run alone, committed at once
+    assert store.get("doc", "t", "kept") == {"v": 1}
+    store.close()
+
+
+def test_a_full_disk_during_the_catch_up_fails_no_job_and_keeps_the_schedule(tmp_path):
+    """The catch-up under a full disk answers a StorageFault (503) and changes nothing: it used to take the disk's
+    error for the job's own defect, try to fail the job, write its row unscheduled in autocommit (the in-memory
+    schedule still had it) and end with a bare sqlite3 error (500)."""
+    backend = Backend(store=Store(tmp_path / "w.db"), clock=ManualClock(), config=SimConfig(seed=2))
+    tenant = backend.tenant("sk-full")
+    f = backend.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[chat_lines(20)])
+    job = backend.jobs.create(tenant, model=MINI, training_file=f.id)
+    _full(backend.store)
+    with pytest.raises(StorageFault):
+        backend.advance(3600)
+    assert backend.jobs.retrieve(tenant, job.id).status == "validating_files"
+    assert backend.jobs.schedule() == backend.jobs.schedule_from_rows() != {}
+    backend.store._conn.execute("PRAGMA max_page_count = 1073741823")  # room again: the job carries on
+    backend.sync()
+    assert backend.jobs.retrieve(tenant, job.id).status == "succeeded"
+    backend.close()
