@@ -22,6 +22,9 @@ Each rule fires ``times`` times (1 = one-shot, None = until deleted); with ``pro
 request draws from the rule's own random generator, seeded from ``seed`` (default: the backend's seed) and the
 rule id, so the same request sequence gives the same faults. A draw that does not fire consumes nothing.
 
+A job rule's use is spent only with the job it fails: when the transaction that stores the job's planned failure
+rolls back (a storage fault), or the catch-up drops that outcome, the rule gets its use back (`refund`).
+
 Rules are kept in memory only: they are test-time configuration, not state of the simulated world. They do
 not survive a restart, and ``backend.reset()`` (``POST /_sim/reset``) clears them. Requests under ``/_sim``
 are never faulted, so the control plane always works.
@@ -193,6 +196,9 @@ class Faults:
         self._lock = threading.Lock()
         self._rules: list[_Rule] = []
         self._counter = 0
+        # job id -> the rule whose use `job_failure` granted it, until the job's outcome commits (`settle`) or
+        # is given up (`refund`): a use is spent only when the failure it planned is committed
+        self._granted: dict[str, str] = {}
 
     # -- management ---------------------------------------------------------------------------------
 
@@ -278,6 +284,7 @@ class Faults:
         with self._lock:
             self._rules.clear()
             self._counter = 0
+            self._granted.clear()
 
     # -- evaluation ---------------------------------------------------------------------------------
 
@@ -314,7 +321,8 @@ class Faults:
         return RequestFault(latency, chosen.status, headers, body)
 
     def job_failure(self, tenant: "Tenant", job: Any, *, started: bool = False) -> JobFailure | None:
-        """How a newly created job must fail, or None; call once per job (it consumes the rule).
+        """How a newly created job must fail, or None; call once per job (it consumes the rule's use, which the
+        caller gives back with `refund(job id)` if the job's outcome is not committed, or keeps with `settle`).
 
         `started`: the job is past validation (a step rule naming it was just added): only step rules that name
         the job apply, a rule that names no job being kept for the jobs validated after it."""
@@ -336,6 +344,9 @@ class Faults:
                 if f.job_id is not None and f.job_id != _field(job, "id"):
                     continue
                 if rule.fires():
+                    job_id = _field(job, "id")
+                    if isinstance(job_id, str):
+                        self._granted[job_id] = f.id
                     code, message = _JOB_DEFAULTS[f.stage]
                     return JobFailure(
                         stage=f.stage,
@@ -344,6 +355,24 @@ class Faults:
                         message=f.message or message,
                     )
         return None
+
+
+    def settle(self, job_id: str) -> None:
+        """The failure granted to `job_id` is committed with the job: its use stays spent."""
+        with self._lock:
+            self._granted.pop(job_id, None)
+
+    def refund(self, job_id: str) -> None:
+        """The failure granted to `job_id` was not committed (its transaction rolled back, or the outcome was given
+        up to be worked out again): the rule gets its use back, so that the job's next validation meets it as if
+        the first had never happened. A no-op once settled. (A probabilistic rule's generator is not rewound.)"""
+        with self._lock:
+            rule_id = self._granted.pop(job_id, None)
+            for rule in self._rules:
+                if rule.fault.id == rule_id:
+                    rule.fault.hits -= 1
+                    if rule.fault.remaining is not None:
+                        rule.fault.remaining += 1
 
 
 def _field(job: Any, name: str) -> Any:

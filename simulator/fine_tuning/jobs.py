@@ -248,6 +248,8 @@ class FineTuningJobs:
                         for key, scanned, error in pending:
                             self._advance_one(key, now, scanned, error)
             finally:
+                for key, _, _ in pending:  # a fault rule's use not committed with its job's outcome is given back
+                    self._fault_rule(key[1], settle=False)
                 self._release([key for key, _, _ in pending])
                 pending.clear()
 
@@ -273,6 +275,7 @@ class FineTuningJobs:
                         scanned = (row, self._validate(rec))  # the scan: no lock, no transaction
                     except ServiceUnavailableError as exc:  # a broken install (tokenizer): the job stays in validation
                         unavailable = exc
+                        self._fault_rule(key[1], settle=False)
                         self._release([key])
                         continue
                     except Exception as exc:  # noqa: BLE001 - failed alone in _advance_one
@@ -321,6 +324,7 @@ class FineTuningJobs:
                         if scanned is None or row != scanned[0]:
                             return  # changed while its files were scanned: the next catch-up starts again
                         cur = scanned[1]
+                        store.after_commit(lambda: self._fault_rule(job_id, settle=True))
                     self._apply(tenant_key, lifecycle.advance(cur, now, owned=True))  # cur: read or scanned for this call
                     return
             except StorageFault:  # the store's fault, not the job's: the catch-up stops (503), the job is retried
@@ -344,6 +348,14 @@ class FineTuningJobs:
         except Exception:  # noqa: BLE001
             _log.exception("fine-tuning job %s could not be marked failed either; it is no longer scheduled", job_id)
             self._unschedule_row(key)
+
+    def _fault_rule(self, job_id: str, *, settle: bool) -> None:
+        """A fault rule's use granted to the job at validation: spent for good once the job's outcome committed
+        (`settle`), else given back (the outcome was rolled back or dropped, to be worked out again)."""
+        faults = getattr(self.backend, "faults", None)
+        hook = getattr(faults, "settle" if settle else "refund", None)
+        if hook is not None:
+            hook(job_id)
 
     def _unschedule_row(self, key: tuple[str, str]) -> None:
         """Last resort for a job that can be neither advanced nor failed: its row loses its due time too, so that
@@ -626,7 +638,14 @@ class FineTuningJobs:
         if key is None:
             return
         now = self.backend.sync()  # its own step and transactions, as for the user's actions
+        try:
+            self._attach_step_rule(key, now)
+        finally:
+            self._fault_rule(job_id, settle=False)  # a use fired but not committed with the job goes back
+
+    def _attach_step_rule(self, key: tuple[str, str], now: int) -> None:
         faults = self.backend.faults
+        job_id = key[1]
         with self.backend.lock, self.backend.store.transaction():
             row = self.backend.store.get("job", *key)
             if row is None or row["status"] not in ("queued", "running", "paused"):
@@ -654,6 +673,7 @@ class FineTuningJobs:
             plan.fault = InjectedFault(at_step=at_step, code=failure.code, message=failure.message,
                                        param=failure.param)
             self._apply(key[0], lifecycle.Advance(record=rec, next_due=plan.next_due))
+            self.backend.store.after_commit(lambda: self._fault_rule(job_id, settle=True))
 
     def _find(self, job_id: str, tenant_keys: frozenset[str] | None) -> tuple[str, str] | None:
         """(tenant key, job id) of a stored job, among `tenant_keys` (every tenant when None)."""

@@ -222,3 +222,23 @@ def test_a_full_disk_during_the_catch_up_fails_no_job_and_keeps_the_schedule(tmp
     backend.sync()
     assert backend.jobs.retrieve(tenant, job.id).status == "succeeded"
     backend.close()
+
+
+def test_a_job_rule_spent_on_a_rolled_back_validation_is_given_back(tmp_path):
+    """A one-shot "fail at validation" rule drawn for a job whose validation outcome then failed to commit (full
+    disk) used to stay spent: once the disk had room the job validated and ran as if no rule had been set."""
+    backend = Backend(store=Store(tmp_path / "r.db"), clock=ManualClock(), config=SimConfig(seed=4))
+    tenant = backend.tenant("sk-rule")
+    f = backend.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[chat_lines(20)])
+    job = backend.jobs.create(tenant, model=MINI, training_file=f.id)
+    rule = backend.faults.add(preset="job_fails_validation")
+    _full(backend.store)
+    with pytest.raises(StorageFault):
+        backend.advance(3600)
+    assert backend.faults.get(rule.id).remaining == 1  # nothing was committed: nothing spent
+    backend.store._conn.execute("PRAGMA max_page_count = 1073741823")
+    backend.sync()
+    failed = backend.jobs.retrieve(tenant, job.id)
+    assert failed.status == "failed" and failed.error.code == "invalid_training_file"
+    assert backend.faults.get(rule.id).remaining == 0 and backend.faults.get(rule.id).hits == 1
+    backend.close()
