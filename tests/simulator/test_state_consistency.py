@@ -7,7 +7,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ftsim.simulator.core.errors import BadRequestError, RateLimitError
@@ -22,9 +22,9 @@ TUNED = "ft:gpt-4o-mini-2024-07-18:personal:qa:abc12345"
 ROWS = [{"messages": [{"role": "user", "content": "Capital of France?"}, {"role": "assistant", "content": "Paris."}]}]
 
 
-def chat_lines(n: int) -> bytes:
+def chat_lines(n: int, variant: str = "") -> bytes:
     rows = [{"messages": [{"role": "user", "content": f"What is {i} + {i}?"},
-                          {"role": "assistant", "content": f"{2 * i}"}]} for i in range(n)]
+                          {"role": "assistant", "content": f"{2 * i}{variant}"}]} for i in range(n)]
     return ("\n".join(json.dumps(r) for r in rows) + "\n").encode()
 
 
@@ -242,3 +242,102 @@ def test_a_job_rule_spent_on_a_rolled_back_validation_is_given_back(tmp_path):
     assert failed.status == "failed" and failed.error.code == "invalid_training_file"
     assert backend.faults.get(rule.id).remaining == 0 and backend.faults.get(rule.id).hits == 1
     backend.close()
+
+
+# -- restart and reset: the same world as a backend that never kept anything in memory ---------------------------
+
+WORLD_OPS = st.lists(st.tuples(st.sampled_from(["sk-p", "sk-q"]),
+                               st.sampled_from(["file", "job", "chat", "advance", "cancel", "rule"])),
+                     min_size=1, max_size=10)
+
+
+def _act(backend: Backend, key: str, op: str, log: list[object], variant: str = "") -> None:
+    """One request; what it answered goes to `log`. `variant` changes the training files' answers."""
+    tenant = backend.tenant(key)
+    files = [f["id"] for f in backend.files.list(tenant, purpose="fine-tune")["data"]]
+    jobs = [j["id"] if isinstance(j, dict) else j.id for j in backend.jobs.list(tenant)["data"]]
+    if op == "file" or (op == "job" and not files):
+        log.append(backend.files.create(tenant, filename="t.jsonl", purpose="fine-tune",
+                                        chunks=[chat_lines(15, variant)]).id)
+    elif op == "job":
+        try:
+            log.append(backend.jobs.create(tenant, model=MINI, training_file=files[0]).id)
+        except RateLimitError:
+            log.append("refused")
+    elif op == "chat":
+        tuned = [m["id"] for _, m in backend.store.scan("model", tenant.key) if ":ckpt-step-" not in m["id"]]
+        req = ChatCompletionRequest(model=tuned[0] if tuned else "gpt-4o-mini",  # a tuned one answers as learned
+                                    messages=[{"role": "user", "content": "What is 3 + 3?"}])
+        out = backend.chat.create(tenant, req)
+        log.append((out.id, out.choices[0].message.content))
+    elif op == "advance":
+        backend.advance(397)
+    elif op == "cancel" and jobs:
+        try:
+            log.append(backend.jobs.cancel(tenant, jobs[-1]).status)
+        except BadRequestError:
+            log.append("not cancellable")
+    elif op == "rule":
+        backend.faults.add(preset="job_fails_midway", api_key=key)
+
+
+def _snapshot(backend: Backend) -> dict[str, object]:
+    """Every document of the world, by kind, tenant and id (insertion order kept within a kind)."""
+    backend.advance(3 * 24 * 3600)
+    rows = backend.store._conn.execute("SELECT kind, tenant, id, data FROM objects ORDER BY seq").fetchall()
+    return {"rows": [tuple(r) for r in rows], "now": backend.now()}
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=WORLD_OPS, at=st.integers(min_value=0, max_value=10))
+def test_a_restart_on_the_same_file_gives_the_same_world(tmp_path_factory, ops, at):
+    """Stopping and starting again on the same database, anywhere in a sequence of requests, answers every later
+    request as if the server had kept running (fault rules, test-time configuration, are added again)."""
+    at = min(at, len(ops))
+
+    def run(restart: bool) -> tuple[list[object], dict[str, object]]:
+        path = tmp_path_factory.mktemp("db") / "w.db"
+        backend = Backend(store=Store(path), clock=ManualClock(), config=SimConfig(seed=9))
+        log: list[object] = []
+        for i, (key, op) in enumerate(ops):
+            if restart and i == at:
+                remaining = [r.remaining for r in backend.faults.list()]
+                backend.close()
+                backend = Backend(store=Store(path), clock=ManualClock(), config=SimConfig(seed=9))
+                rule_keys = [k for k, o in ops[:i] if o == "rule"]
+                for rule_key, left in zip(rule_keys, remaining):  # rules live in memory only: set again if unspent
+                    if left:
+                        backend.faults.add(preset="job_fails_midway", api_key=rule_key)
+                    else:
+                        backend.faults.add(preset="job_fails_midway", api_key=rule_key, model="none")
+            _act(backend, key, op, log)
+        try:
+            return log, _snapshot(backend)
+        finally:
+            backend.close()
+
+    assert run(restart=True) == run(restart=False)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(before=[("sk-p", "file"), ("sk-p", "job"), ("sk-p", "advance"), ("sk-p", "chat")],
+         after=[("sk-p", "file"), ("sk-p", "job"), ("sk-p", "advance"), ("sk-p", "chat")])  # a warm learned cache
+@given(before=WORLD_OPS, after=WORLD_OPS)
+def test_reset_then_replay_gives_the_world_of_a_fresh_backend(before, after):
+    """After `reset()` the same requests give what a new backend with the same seed (its clock at the same
+    present) gives: nothing of the old world lingers in memory (schedules, caches, counters, fault rules)."""
+    used = Backend(store=Store(":memory:"), clock=ManualClock(), config=SimConfig(seed=9))
+    for key, op in before:
+        _act(used, key, op, [], variant=" (the old world)")
+    used.reset()
+    fresh = Backend(store=Store(":memory:"), clock=ManualClock(used.now()), config=SimConfig(seed=9))
+    try:
+        logs: list[list[object]] = [[], []]
+        for world, log in zip((used, fresh), logs):
+            for key, op in after:
+                _act(world, key, op, log)
+        assert logs[0] == logs[1]
+        assert _snapshot(used) == _snapshot(fresh)
+    finally:
+        used.close()
+        fresh.close()
