@@ -4,6 +4,7 @@ service answers as a fresh backend on the same rows would (caches, counters, the
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from types import SimpleNamespace
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from ftsim.simulator.core.errors import BadRequestError, RateLimitError
 from ftsim.simulator.core.backend import Backend, SimConfig
-from ftsim.simulator.core.clock import ManualClock
+from ftsim.simulator.core.clock import DEFAULT_START, ManualClock
 from ftsim.simulator.core.store import StorageFault, Store
 from ftsim.simulator.inference.chat import ChatCompletionRequest
 from tests.api.test_storage_faults import _fill_database
@@ -341,3 +342,16 @@ def test_reset_then_replay_gives_the_world_of_a_fresh_backend(before, after):
     finally:
         used.close()
         fresh.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(chunks=st.lists(st.sampled_from([0.05, 0.1, 0.2, 0.3, 0.7, 1.5, 2.25, 60.0]), min_size=1, max_size=40))
+def test_the_manual_clock_lands_on_the_same_second_however_it_is_advanced(chunks):
+    """Fractions of a second add up exactly (POST /_sim/advance takes a float): the clock used to sum floats, so
+    that ten steps of 0.1 s could end a second short of one step of 1 s, and a job's events with it."""
+    exact = Fraction(DEFAULT_START) + sum(Fraction(str(c)) for c in chunks)
+    many, one = ManualClock(), ManualClock()
+    for c in chunks:
+        many.advance(c)
+    one.advance(float(sum(Fraction(str(c)) for c in chunks)))
+    assert many.now() == one.now() == int(exact)
