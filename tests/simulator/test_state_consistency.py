@@ -15,7 +15,9 @@ from ftsim.simulator.core.errors import BadRequestError, RateLimitError
 from ftsim.simulator.core.backend import Backend, SimConfig
 from ftsim.simulator.core.clock import DEFAULT_START, ManualClock
 from ftsim.simulator.core.store import StorageFault, Store
+from ftsim.simulator.core.tenancy import azure_tenant
 from ftsim.simulator.inference.chat import ChatCompletionRequest
+from ftsim.simulator.inference.deployments import PROVISION_SECONDS, DeploymentRequest, Deployments
 from tests.api.test_storage_faults import _fill_database
 
 MINI = "gpt-4.1-mini-2025-04-14"
@@ -355,3 +357,34 @@ def test_the_manual_clock_lands_on_the_same_second_however_it_is_advanced(chunks
         many.advance(c)
     one.advance(float(sum(Fraction(str(c)) for c in chunks)))
     assert many.now() == one.now() == int(exact)
+
+
+# -- Azure deployments: read and written in one transaction --------------------------------------------------------
+
+def test_a_deployment_is_read_in_the_transaction_that_writes_what_follows_from_it(backend, monkeypatch):
+    """A call to a deployment (its last use), a read that ends an expired one, a PUT and a DELETE decide from the
+    stored record and write: the record used to be read outside the transaction, so a PUT another request committed
+    in between was overwritten by the stale record (the call's `last_used`) or deleted as the expired one."""
+    tenant = azure_tenant(backend.tenancy, "az-deploy")
+    model = "gpt-4.1-mini-2025-04-14.ft-0123456789abcdef0123456789abcdef"
+    backend.store.put("model", tenant.key, model, {"id": model, "base_model": MINI})
+    deployments = Deployments(backend)
+    body = DeploymentRequest.model_validate({"sku": {"name": "Standard", "capacity": 1},
+                                             "properties": {"model": {"format": "OpenAI", "name": model}}})
+    outside: list[str] = []
+    real_get = backend.store.get
+
+    def watched_get(kind, tenant_key, id):
+        if kind == "azure_deployment" and not backend.store.in_transaction():
+            outside.append(id)
+        return real_get(kind, tenant_key, id)
+
+    monkeypatch.setattr(backend.store, "get", watched_get)
+    deployments.put(tenant, resource_id="/x/deployments/d1", name="d1", body=body)
+    backend.advance(PROVISION_SECONDS)
+    assert deployments.model_for_call(tenant, "d1") == model
+    deployments.get(tenant, "d1")
+    deployments.list(tenant)
+    deployments.put(tenant, resource_id="/x/deployments/d1", name="d1", body=body)
+    assert deployments.delete(tenant, "d1")
+    assert outside == []
