@@ -403,25 +403,37 @@ class Store:
         return texts[:limit], len(texts) > limit
 
     def _page_query(
-        self, kind: str, tenant: str, parent: str | None, after: str | None, *, desc: bool
+        self, kind: str, tenant: str, parent: str | None, after: str | None, *, desc: bool, by: str | None = None
     ) -> tuple[str, list[Any]] | None:
-        """The ordered `SELECT seq, data` of a page after `after` (call under the lock); None for an unknown cursor."""
+        """The ordered `SELECT seq, data` of a page after `after` (call under the lock); None for an unknown cursor.
+
+        `by`: a JSON path (e.g. `$.created_at`) ordering the documents first, insertion order breaking ties."""
         sql = "SELECT seq, data FROM objects WHERE kind = ? AND tenant = ?"
         args: list[Any] = [kind, tenant]
         if parent is not None:
             sql += " AND parent = ?"
             args.append(parent)
+        cmp, way = ("<", "DESC") if desc else (">", "ASC")
         if after is not None:  # a cursor outside this list (another parent's item) is unknown: empty page
             row = self._conn.execute(
-                "SELECT seq FROM objects WHERE kind = ? AND tenant = ? AND id = ?"
+                "SELECT seq" + (", json_extract(data, ?)" if by else "")
+                + " FROM objects WHERE kind = ? AND tenant = ? AND id = ?"
                 + (" AND parent = ?" if parent is not None else ""),
-                (kind, tenant, after) + ((parent,) if parent is not None else ()),
+                ((by,) if by else ()) + (kind, tenant, after) + ((parent,) if parent is not None else ()),
             ).fetchone()
             if row is None:
                 return None
-            sql += " AND seq < ?" if desc else " AND seq > ?"
-            args.append(row[0])
-        return sql + (" ORDER BY seq DESC" if desc else " ORDER BY seq ASC"), args
+            if by:
+                sql += (f" AND (json_extract(data, ?) {cmp} ? OR (json_extract(data, ?) = ? AND seq {cmp} ?))")
+                args += [by, row[1], by, row[1], row[0]]
+            else:
+                sql += f" AND seq {cmp} ?"
+                args.append(row[0])
+        if by:
+            sql += f" ORDER BY json_extract(data, ?) {way}, seq {way}"
+            args.append(by)
+            return sql, args
+        return sql + f" ORDER BY seq {way}", args
 
     def delete(self, kind: str, tenant: str, id: str) -> bool:
         """Remove a document; True if it existed."""
@@ -448,10 +460,12 @@ class Store:
         limit: int = 20,
         order: str = "desc",
         where: Callable[[dict], bool] | None = None,
+        by: str | None = None,
     ) -> tuple[list[dict], bool]:
-        """One page in insertion order ("desc": newest first) after the item `after`; (items, has_more)."""
+        """One page in insertion order ("desc": newest first) after the item `after`; (items, has_more). `by`: a
+        JSON path ordering the documents first (insertion order then breaks ties)."""
         with self._lock:
-            query = self._page_query(kind, tenant, parent, after, desc=order == "desc")
+            query = self._page_query(kind, tenant, parent, after, desc=order == "desc", by=by)
             if query is None:
                 return [], False
             sql, args = query

@@ -131,7 +131,11 @@ class Files:
         if order not in ("asc", "desc"):
             raise BadRequestError(f"Invalid 'order': expected 'asc' or 'desc', got '{order}'.", param="order")
         where = (lambda d: d["purpose"] == purpose) if purpose else None
-        items, more = self.backend.store.page("file", tenant.key, after=after, limit=size, order=order, where=where)
+        # By `created_at` (the API's documented order), then insertion: a job's results file is dated when the job
+        # finished and written when the catch-up reaches it, which in one big clock step is in the order of the
+        # jobs' keys, not of their finishing times; by insertion alone the list would depend on how the clock moved.
+        items, more = self.backend.store.page("file", tenant.key, after=after, limit=size, order=order, where=where,
+                                              by="$.created_at")
         return list_envelope(items, more, ids=True)
 
     def delete(self, tenant: Tenant, file_id: str) -> FileDeleted:

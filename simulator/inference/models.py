@@ -122,7 +122,11 @@ class Models:
     def list(self, tenant: Tenant) -> dict:
         """`{"object":"list","data":[...]}`: base snapshots first, then the tenant's tuned models (no has_more)."""
         data = [self.base_model(e).model_dump(mode="json", exclude_none=True) for e in self.backend.catalog.fine_tunable()]
-        for _, record in self.backend.store.scan("model", tenant.key):
+        # Tuned models by creation time, then insertion (a stable sort): the catch-up writes several jobs' models in
+        # the order of the jobs' keys within one clock step, so insertion alone would depend on how the clock moved.
+        tuned = [record for _, record in self.backend.store.scan("model", tenant.key)]
+        tuned.sort(key=lambda r: r.get("created") if isinstance(r.get("created"), int) else 0)
+        for record in tuned:
             data.append(_public(record).model_dump(mode="json", exclude_none=True))
         return {"object": "list", "data": data}
 

@@ -168,7 +168,9 @@ def _world_after(chunks: list[int]) -> dict[str, object]:
         for tenant, job_id in jobs:
             out[job_id] = (world.jobs.retrieve(tenant, job_id).model_dump(mode="json"),
                            sorted(e["id"] for e in world.jobs.list_events(tenant, job_id, limit=100)["data"]))
-            out[tenant.key] = sorted(f["id"] for f in world.files.list(tenant)["data"])
+            out[tenant.key] = ([f["id"] for f in world.files.list(tenant)["data"]],  # in the order listed
+                               [f["id"] for f in world.files.list(tenant, order="asc", limit=2)["data"]],
+                               [m["id"] for m in world.models.list(tenant)["data"]])
         return out
     finally:
         world.close()
@@ -177,9 +179,10 @@ def _world_after(chunks: list[int]) -> dict[str, object]:
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chunks=st.lists(st.integers(min_value=1, max_value=200), min_size=1, max_size=12))  # the jobs end 200 to 500 s in
 def test_advancing_in_chunks_gives_the_world_of_one_step(chunks):
-    """Job objects (result files included), their events and every tenant's files are the same whether the clock
-    moved in one step or in many (results files used to take the next number of a counter, in whichever order the
-    catch-up reached the jobs)."""
+    """Job objects (result files included), their events, every tenant's files and models, in the order they are
+    listed, are the same whether the clock moved in one step or in many (results files used to take the next number
+    of a counter, and files and models were listed in the order written, whichever order the catch-up reached the
+    jobs in)."""
     total = sum(chunks) + 3 * 24 * 3600  # every job is over by then
     assert _world_after(chunks + [3 * 24 * 3600]) == _world_after([total])
 
@@ -388,3 +391,24 @@ def test_a_deployment_is_read_in_the_transaction_that_writes_what_follows_from_i
     deployments.put(tenant, resource_id="/x/deployments/d1", name="d1", body=body)
     assert deployments.delete(tenant, "d1")
     assert outside == []
+
+
+def test_files_page_by_creation_time_with_cursors(backend):
+    """Results files dated before files uploaded earlier in the store still page without a gap or a repeat."""
+    tenant = backend.tenant("sk-pages")
+    for n in (40, 12, 25):
+        f = backend.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[chat_lines(n)])
+        backend.jobs.create(tenant, model=MINI, training_file=f.id)
+    backend.advance(86400)  # three results files, written in the order of the jobs' keys
+    backend.files.create(tenant, filename="late.jsonl", purpose="fine-tune", chunks=[chat_lines(3)])
+    full = backend.files.list(tenant)["data"]
+    assert [f["created_at"] for f in full] == sorted((f["created_at"] for f in full), reverse=True)
+    for order, expected in (("desc", full), ("asc", full[::-1])):
+        walked, after = [], None
+        while True:
+            page = backend.files.list(tenant, order=order, limit=1, after=after)
+            walked += page["data"]
+            if not page["has_more"]:
+                break
+            after = page["last_id"]
+        assert [f["id"] for f in walked] == [f["id"] for f in expected]
