@@ -147,7 +147,8 @@ class Uploads:
         try:
             with backend.lock, backend.store.transaction():
                 self._pending(tenant, upload_id)  # the upload may have completed meanwhile
-                part = UploadPart(id=backend.new_id("part_", 32, hex=True, tenant=tenant.key), created_at=backend.now(), upload_id=upload_id)
+                part = UploadPart(id=backend.new_id("part_", 32, hex=True, tenant=tenant.key), created_at=backend.now(),
+                                  upload_id=upload_id)
                 dest = backend.store.blob_path(tenant.key, part.id)
                 backend.store.adopt(path, dest)
                 doc = part.model_dump(mode="json") | {"bytes": size}

@@ -4,6 +4,7 @@ service answers as a fresh backend on the same rows would (caches, counters, the
 from __future__ import annotations
 
 import json
+import os
 from fractions import Fraction
 from types import SimpleNamespace
 
@@ -20,6 +21,7 @@ from ftsim.simulator.inference.chat import ChatCompletionRequest
 from ftsim.simulator.inference.deployments import PROVISION_SECONDS, DeploymentRequest, Deployments
 from tests.api.test_storage_faults import _fill_database
 
+EXAMPLES = int(os.environ.get("FTSIM_STATE_EXAMPLES", "15"))  # raise it to hunt longer
 MINI = "gpt-4.1-mini-2025-04-14"
 TUNED = "ft:gpt-4o-mini-2024-07-18:personal:qa:abc12345"
 ROWS = [{"messages": [{"role": "user", "content": "Capital of France?"}, {"role": "assistant", "content": "Paris."}]}]
@@ -177,7 +179,7 @@ def _world_after(chunks: list[int]) -> dict[str, object]:
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(chunks=st.lists(st.integers(min_value=1, max_value=200), min_size=1, max_size=12))  # the jobs end 200 to 500 s in
+@given(chunks=st.lists(st.integers(min_value=1, max_value=200), min_size=1, max_size=12))  # jobs end 200-500 s in
 def test_advancing_in_chunks_gives_the_world_of_one_step(chunks):
     """Job objects (result files included), their events, every tenant's files and models, in the order they are
     listed, are the same whether the clock moved in one step or in many (results files used to take the next number
@@ -294,7 +296,7 @@ def _snapshot(backend: Backend) -> dict[str, object]:
     return {"rows": [tuple(r) for r in rows], "now": backend.now()}
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=WORLD_OPS, at=st.integers(min_value=0, max_value=10))
 def test_a_restart_on_the_same_file_gives_the_same_world(tmp_path_factory, ops, at):
     """Stopping and starting again on the same database, anywhere in a sequence of requests, answers every later
@@ -325,7 +327,7 @@ def test_a_restart_on_the_same_file_gives_the_same_world(tmp_path_factory, ops, 
     assert run(restart=True) == run(restart=False)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example(before=[("sk-p", "file"), ("sk-p", "job"), ("sk-p", "advance"), ("sk-p", "chat")],
          after=[("sk-p", "file"), ("sk-p", "job"), ("sk-p", "advance"), ("sk-p", "chat")])  # a warm learned cache
 @given(before=WORLD_OPS, after=WORLD_OPS)
