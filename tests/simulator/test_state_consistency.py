@@ -83,8 +83,8 @@ LINE = b'{"messages":[{"role":"user","content":"q"},{"role":"assistant","content
 
 
 def _do(backend: Backend, key: str, op: str, seen: list[str]) -> None:
-    """One request of tenant `key`; the ids it is answered with go to `seen`."""
-    tenant = backend.tenant(key)
+    """One request of tenant `key` (an Azure account for `az-` keys); the ids it is answered with go to `seen`."""
+    tenant = azure_tenant(backend.tenancy, key) if key.startswith("az-") else backend.tenant(key)
     if op == "file" or (op == "job" and not any(i.startswith("file-") for i in seen)):
         seen.append(backend.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[LINE * 12]).id)
     elif op == "job":
@@ -107,12 +107,12 @@ def _do(backend: Backend, key: str, op: str, seen: list[str]) -> None:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(a=OPS, b=OPS, order=st.lists(st.booleans(), max_size=12))
 def test_a_tenants_ids_do_not_depend_on_other_tenants_requests(a, b, order):
-    """Each tenant gets the ids it would get alone, however its requests interleave with another tenant's (ids used
-    to come from one counter for the whole world)."""
+    """Each tenant (an OpenAI organization, an Azure account) gets the ids it would get alone, however its requests
+    interleave with the other's (ids used to come from one counter for the whole world)."""
 
     def run(plan: list[tuple[str, str]]) -> dict[str, list[str]]:
         world = Backend(store=Store(":memory:"), clock=ManualClock(), config=SimConfig(seed=5))
-        seen: dict[str, list[str]] = {"sk-a": [], "sk-b": []}
+        seen: dict[str, list[str]] = {"sk-a": [], "az-b": []}
         try:
             for key, op in plan:
                 _do(world, key, op, seen[key])
@@ -120,11 +120,11 @@ def test_a_tenants_ids_do_not_depend_on_other_tenants_requests(a, b, order):
             world.close()
         return seen
 
-    alone = {**run([("sk-a", op) for op in a]), "sk-b": run([("sk-b", op) for op in b])["sk-b"]}
-    queues = {"sk-a": list(a), "sk-b": list(b)}
+    alone = {**run([("sk-a", op) for op in a]), "az-b": run([("az-b", op) for op in b])["az-b"]}
+    queues = {"sk-a": list(a), "az-b": list(b)}
     plan: list[tuple[str, str]] = []
     for pick_a in order + [True] * len(a) + [False] * len(b):
-        key = "sk-a" if pick_a else "sk-b"
+        key = "sk-a" if pick_a else "az-b"
         if queues[key]:
             plan.append((key, queues[key].pop(0)))
     assert run(plan) == alone
