@@ -143,11 +143,14 @@ class Files:
         # The catch-up is its own step, never inside this transaction (Backend.sync refuses that): every job is
         # brought up to the present first, so that one that already finished is not failed by the deletion.
         now = self.backend.sync()
-        with self.backend.lock, self.backend.store.transaction():
+        store = self.backend.store
+        with self.backend.lock, store.transaction():
             self.get(tenant, file_id)
-            self.backend.store.delete("file", tenant.key, file_id)
+            store.delete("file", tenant.key, file_id)
             self.backend.jobs.training_file_deleted(tenant, file_id, now)
-        self.backend.store.delete_blob(tenant.key, file_id)
+            # The bytes go once the row's deletion commits, still under the backend lock: later, a reset and a new
+            # world's file minted with the same id (ids restart with the seed) could come in between and lose theirs.
+            store.after_commit(lambda: store.delete_blob(tenant.key, file_id))
         return FileDeleted(id=file_id)
 
     def content_path(self, tenant: Tenant, file_id: str) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from fractions import Fraction
 from types import SimpleNamespace
 
@@ -414,3 +415,37 @@ def test_files_page_by_creation_time_with_cursors(backend):
                 break
             after = page["last_id"]
         assert [f["id"] for f in walked] == [f["id"] for f in expected]
+
+
+def test_deleted_bytes_go_while_the_backend_lock_is_held(backend, monkeypatch):
+    """A file's or an upload's parts' bytes are deleted once their rows' deletion commits, before the backend lock is
+    let go: they used to be deleted after, where a reset and a new world's file or part minted with the same id
+    (ids restart with the seed) could come in between and lose their acknowledged bytes."""
+    tenant = backend.tenant("sk-bytes")
+    free_while_unlinking: list[bool] = []
+    real_delete_blob = backend.store.delete_blob
+
+    def watched(tenant_key, id):
+        def probe() -> None:  # another thread: may it take the backend lock now?
+            got = backend.lock.acquire(blocking=False)
+            if got:
+                backend.lock.release()
+            free_while_unlinking.append(got)
+
+        thread = threading.Thread(target=probe)
+        thread.start()
+        thread.join()
+        real_delete_blob(tenant_key, id)
+
+    monkeypatch.setattr(backend.store, "delete_blob", watched)
+    f = backend.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[LINE])
+    backend.files.delete(tenant, f.id)
+    for finish in ("cancel", "complete"):
+        up = backend.uploads.create(tenant, filename="u.jsonl", purpose="fine-tune", bytes=len(LINE),
+                                    mime_type="text/jsonl")
+        part = backend.uploads.add_part(tenant, up.id, chunks=[LINE])
+        if finish == "cancel":
+            backend.uploads.cancel(tenant, up.id)
+        else:
+            backend.uploads.complete(tenant, up.id, part_ids=[part.id])
+    assert free_while_unlinking == [False, False, False]
