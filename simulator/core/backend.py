@@ -194,8 +194,9 @@ class Backend:
     def reset(self) -> None:
         """Forget everything: an empty world with the same seed, config and clock."""
         with self.lock:
-            self.store.wipe()
-            self.store.meta_set("boots", self.boot)  # request ids stay unique across a later restart
+            # The boot count stays, in the wipe's own transaction (request ids stay unique across a later restart):
+            # written after it, a failure there left the rows wiped and everything below still the old world's.
+            self.store.wipe(keep=("boots",))
             self._clock_saved = None  # wiped with the rest: the next sync() stores it again
             self.ids = IdMinter(self.config.seed, 0)
             self.jobs.reset()

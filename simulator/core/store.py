@@ -607,18 +607,24 @@ class Store:
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
-    def wipe(self) -> None:
-        """Delete every document, setting and blob (POST /_sim/reset).
+    def wipe(self, *, keep: tuple[str, ...] = ()) -> None:
+        """Delete every document, setting (but `keep`'s) and blob (POST /_sim/reset).
 
         Spools being written (dot names) and the folders holding them stay: an upload under way when the world is
-        reset lands in the new world, as if it had arrived just after the reset.
+        reset lands in the new world, as if it had arrived just after the reset. Once the rows' deletion commits,
+        a blob that cannot be deleted is left behind (a new file of the same id replaces it): it raises only when
+        nothing was deleted, so that a caller resetting state in memory too does so exactly when the rows went.
         """
+        kept = ("schema_version", *keep)  # the layout is still this one
         with self.transaction():
             self._conn.execute("DELETE FROM objects")
-            self._conn.execute("DELETE FROM meta WHERE key != 'schema_version'")  # still this layout
+            self._conn.execute(f"DELETE FROM meta WHERE key NOT IN ({', '.join('?' * len(kept))})", kept)
         for blob in self.blob_dir.glob("*/*"):
             if not blob.name.startswith(".") and blob.is_file():
-                blob.unlink(missing_ok=True)
+                try:
+                    blob.unlink(missing_ok=True)
+                except OSError:
+                    pass
 
     def close(self) -> None:
         """Close the connection (and drop the temporary blob dir of an in-memory store)."""

@@ -449,3 +449,30 @@ def test_deleted_bytes_go_while_the_backend_lock_is_held(backend, monkeypatch):
         else:
             backend.uploads.complete(tenant, up.id, part_ids=[part.id])
     assert free_while_unlinking == [False, False, False]
+
+
+def test_a_reset_keeps_the_boot_count_with_the_wipe(tmp_path, monkeypatch):
+    """The boot count (request ids mix it in) survives a reset in the wipe's own transaction: it used to be written
+    after the wipe, so a storage fault there left it lost (a later restart repeated an earlier boot's number) and
+    the reset half done (the rows wiped, the jobs' schedule and the caches in memory still the old world's)."""
+    path = tmp_path / "boots.db"
+    Backend(store=Store(path), clock=ManualClock()).close()
+    backend = Backend(store=Store(path), clock=ManualClock())
+    assert backend.boot == 2
+    tenant = backend.tenant("sk-boots")
+    f = backend.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[chat_lines(12)])
+    backend.jobs.create(tenant, model=MINI, training_file=f.id)
+    real_meta_set = backend.store.meta_set
+
+    def failing_meta_set(key, value):
+        if key == "boots":
+            raise StorageFault("the disk holding the database is full")
+        real_meta_set(key, value)
+
+    monkeypatch.setattr(backend.store, "meta_set", failing_meta_set)
+    backend.reset()
+    assert backend.jobs.schedule() == backend.jobs.schedule_from_rows() == {}
+    backend.close()
+    restarted = Backend(store=Store(path), clock=ManualClock())
+    assert restarted.boot == 3
+    restarted.close()
