@@ -476,3 +476,31 @@ def test_a_reset_keeps_the_boot_count_with_the_wipe(tmp_path, monkeypatch):
     restarted = Backend(store=Store(path), clock=ManualClock())
     assert restarted.boot == 3
     restarted.close()
+
+
+def test_a_probabilistic_job_rule_draws_the_same_for_a_job_whatever_other_tenants_did():
+    """An unscoped rule failing half the jobs at validation fails the same jobs of a tenant whether or not another
+    tenant's jobs were validated first: the draws used to come one after another from the rule's generator."""
+
+    def failed(other_first: bool) -> list[bool]:
+        world = Backend(store=Store(":memory:"), clock=ManualClock(),
+                        config=SimConfig(seed=6, max_concurrent_jobs_per_model=10))
+        try:
+            world.faults.add(kind="job", stage="validation", times=None, probability=0.5)
+            if other_first:
+                other = world.tenant("sk-other")
+                f = world.files.create(other, filename="t.jsonl", purpose="fine-tune", chunks=[chat_lines(12)])
+                for _ in range(3):
+                    world.jobs.create(other, model=MINI, training_file=f.id)
+                world.advance(600)
+            tenant = world.tenant("sk-mine")
+            f = world.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[chat_lines(12)])
+            jobs = [world.jobs.create(tenant, model=MINI, training_file=f.id).id for _ in range(8)]
+            world.advance(600)
+            return [world.jobs.retrieve(tenant, j).status == "failed" for j in jobs]
+        finally:
+            world.close()
+
+    alone = failed(other_first=False)
+    assert True in alone and False in alone  # the rule does draw
+    assert failed(other_first=True) == alone
