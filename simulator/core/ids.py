@@ -1,7 +1,9 @@
 """Deterministic ids: the same seed and the same sequence of creations give the same ids.
 
-An id is a hash of (seed, counter); the counter is persisted with the object it names, so a restart
-never re-issues an id.
+An id is a hash of (seed, counter), or of (seed, tenant, counter) for a tenant's objects: each tenant has its own
+counter (`Backend.new_id`), so its ids do not depend on other tenants' requests. The counter is persisted with the
+object it names and read back from the store for every id, so a restart never re-issues an id and a transaction
+that rolls back takes its ids back.
 """
 
 from __future__ import annotations
