@@ -105,7 +105,7 @@ def _do(backend: Backend, key: str, op: str, seen: list[str]) -> None:
             backend.jobs.create(tenant, model="gpt-unknown", training_file="file-nope")
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES + 10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(a=OPS, b=OPS, order=st.lists(st.booleans(), max_size=12))
 def test_a_tenants_ids_do_not_depend_on_other_tenants_requests(a, b, order):
     """Each tenant (an OpenAI organization, an Azure account) gets the ids it would get alone, however its requests
@@ -179,7 +179,7 @@ def _world_after(chunks: list[int]) -> dict[str, object]:
         world.close()
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=max(10, EXAMPLES // 2), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chunks=st.lists(st.integers(min_value=1, max_value=200), min_size=1, max_size=12))  # jobs end 200-500 s in
 def test_advancing_in_chunks_gives_the_world_of_one_step(chunks):
     """Job objects (result files included), their events, every tenant's files and models, in the order they are
@@ -256,7 +256,8 @@ def test_a_job_rule_spent_on_a_rolled_back_validation_is_given_back(tmp_path):
 # -- restart and reset: the same world as a backend that never kept anything in memory ---------------------------
 
 WORLD_OPS = st.lists(st.tuples(st.sampled_from(["sk-p", "sk-q"]),
-                               st.sampled_from(["file", "job", "chat", "advance", "cancel", "rule"])),
+                               st.sampled_from(["file", "job", "chat", "advance", "cancel", "pause", "resume",
+                                                "delete", "rule"])),
                      min_size=1, max_size=10)
 
 
@@ -281,11 +282,13 @@ def _act(backend: Backend, key: str, op: str, log: list[object], variant: str = 
         log.append((out.id, out.choices[0].message.content))
     elif op == "advance":
         backend.advance(397)
-    elif op == "cancel" and jobs:
+    elif op in ("cancel", "pause", "resume") and jobs:
         try:
-            log.append(backend.jobs.cancel(tenant, jobs[-1]).status)
+            log.append(getattr(backend.jobs, op)(tenant, jobs[-1]).status)
         except BadRequestError:
-            log.append("not cancellable")
+            log.append(f"cannot {op}")
+    elif op == "delete" and files:
+        log.append(backend.files.delete(tenant, files[0]).id)
     elif op == "rule":
         backend.faults.add(preset="job_fails_midway", api_key=key)
 
