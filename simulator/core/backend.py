@@ -168,12 +168,22 @@ class Backend:
 
     # -- ids and tenants ----------------------------------------------------------------------------
 
-    def new_id(self, prefix: str, length: int = 24, *, hex: bool = False) -> str:
-        """A new seeded id; its counter is persisted in the caller's transaction."""
+    def new_id(self, prefix: str, length: int = 24, *, hex: bool = False, tenant: str | None = None) -> str:
+        """A new seeded id; its counter is persisted in the caller's transaction.
+
+        `tenant` (a tenant's key): the id is numbered by that tenant's own counter, so that one tenant's ids never
+        depend on what other tenants did before (the same seed and the same requests of a tenant give it the same
+        ids, however they interleave with others'). Ids of different tenants differ since the tenant is hashed in.
+        The counter is read from the store each time, never kept in memory: a transaction that rolls back (a
+        storage fault, a refused request) takes its ids back, as a restart on the same file would.
+        """
+        key = "id_counter" if tenant is None else f"id_counter:{tenant}"
         with self.lock:
-            new = self.ids.new(prefix, length, hex=hex)
-            self.store.meta_set("id_counter", self.ids.counter)
-        return new
+            n = int(self.store.meta_get(key, 0)) + 1
+            self.store.meta_set(key, n)
+            if tenant is None:
+                self.ids.counter = n
+        return self.ids.mint(prefix, n, length, hex=hex, scope=tenant)
 
     def tenant(self, api_key: str) -> Tenant:
         """The tenant an API key belongs to."""
@@ -184,8 +194,9 @@ class Backend:
     def reset(self) -> None:
         """Forget everything: an empty world with the same seed, config and clock."""
         with self.lock:
-            self.store.wipe()
-            self.store.meta_set("boots", self.boot)  # request ids stay unique across a later restart
+            # The boot count stays, in the wipe's own transaction (request ids stay unique across a later restart):
+            # written after it, a failure there left the rows wiped and everything below still the old world's.
+            self.store.wipe(keep=("boots",))
             self._clock_saved = None  # wiped with the rest: the next sync() stores it again
             self.ids = IdMinter(self.config.seed, 0)
             self.jobs.reset()

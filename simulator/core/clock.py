@@ -31,31 +31,42 @@ class Clock(Protocol):
         ...
 
 
+_MICRO = 1_000_000
+
+
+def _micros(seconds: float) -> int:
+    """`seconds` as whole microseconds (the manual clock's resolution)."""
+    return round(seconds * _MICRO)
+
+
 class ManualClock:
-    """A clock that moves only when told to (speed 0)."""
+    """A clock that moves only when told to (speed 0).
+
+    It counts whole microseconds, not a float of seconds: ten advances of 0.1 s must land where one of 1 s does
+    (a float sum falls short of the second, and the world would differ with how the clock was advanced)."""
 
     speed = 0.0
 
     def __init__(self, start: float = DEFAULT_START) -> None:
-        self._now = float(start)
+        self._micros = _micros(start)
         self._lock = threading.Lock()
 
     def now(self) -> int:
         """Current simulated time, in whole seconds."""
-        return int(self._now)
+        return self._micros // _MICRO
 
     def advance(self, seconds: float) -> int:
         """Move the clock forward; negative moves are refused."""
         if seconds < 0:
             raise ValueError("the clock only moves forward")
         with self._lock:
-            self._now += seconds
-            return int(self._now)
+            self._micros += _micros(seconds)
+            return self._micros // _MICRO
 
     def set(self, when: float) -> None:
         """Jump to `when` if it is ahead (used to resume from a persisted clock)."""
         with self._lock:
-            self._now = max(self._now, float(when))
+            self._micros = max(self._micros, _micros(when))
 
 
 class ScaledClock:

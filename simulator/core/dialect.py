@@ -16,12 +16,15 @@ import hashlib
 import re
 from typing import Any
 
+from ftsim.simulator.core.ids import base62
+
 __all__ = [
     "AZURE_ORG_PREFIX",
     "is_azure",
     "is_azure_job_id",
     "new_job_id",
     "new_file_id",
+    "result_file_id",
     "event_id",
     "checkpoint_id",
     "model_name",
@@ -45,12 +48,26 @@ def is_azure_job_id(job_id: str) -> bool:
 
 def new_job_id(backend: Any, tenant: Any) -> str:
     """A new seeded job id in `tenant`'s form (`Backend.new_id`: its counter persisted with the caller's write)."""
-    return backend.new_id("ftjob-", HEX_LENGTH, hex=True) if is_azure(tenant) else backend.new_id("ftjob-")
+    if is_azure(tenant):
+        return backend.new_id("ftjob-", HEX_LENGTH, hex=True, tenant=tenant.key)
+    return backend.new_id("ftjob-", tenant=tenant.key)
 
 
 def new_file_id(backend: Any, tenant: Any) -> str:
     """A new seeded file id in `tenant`'s form."""
-    return backend.new_id("file-", HEX_LENGTH, hex=True) if is_azure(tenant) else backend.new_id("file-", 22)
+    if is_azure(tenant):
+        return backend.new_id("file-", HEX_LENGTH, hex=True, tenant=tenant.key)
+    return backend.new_id("file-", 22, tenant=tenant.key)
+
+
+def result_file_id(job_id: str) -> str:
+    """The id of a job's results file (`step_metrics.csv`), derived from the job id in its dialect's form.
+
+    Not numbered by the tenant's counter: the catch-up writes results files in whichever order it reaches the
+    jobs, and that order depends on how the clock was advanced (one big step or many small ones)."""
+    if is_azure_job_id(job_id):
+        return "file-" + _hex(job_id, "result-file")
+    return "file-" + base62(hashlib.sha256(f"{job_id}:result-file".encode()).digest(), 22)
 
 
 def _hex(job_id: str, label: str) -> str:

@@ -20,7 +20,12 @@ Listed rules show the key masked; ``GET /_sim/faults?api_key=KEY`` lists the rul
 
 Each rule fires ``times`` times (1 = one-shot, None = until deleted); with ``probability`` < 1 each matching
 request draws from the rule's own random generator, seeded from ``seed`` (default: the backend's seed) and the
-rule id, so the same request sequence gives the same faults. A draw that does not fire consumes nothing.
+rule id, so the same request sequence gives the same faults. A draw that does not fire consumes nothing. A job
+rule draws once per job instead, from the seed, the rule id and the job id: whether a job fails does not depend on
+which other jobs (other tenants' too) were validated before it.
+
+A job rule's use is spent only with the job it fails: when the transaction that stores the job's planned failure
+rolls back (a storage fault), or the catch-up drops that outcome, the rule gets its use back (`refund`).
 
 Rules are kept in memory only: they are test-time configuration, not state of the simulated world. They do
 not survive a restart, and ``backend.reset()`` (``POST /_sim/reset``) clears them. Requests under ``/_sim``
@@ -168,17 +173,22 @@ class _Rule:
 
     def __init__(self, fault: Fault, seed: int, tenant_keys: Optional[frozenset[str]] = None) -> None:
         self.fault = fault
+        self.seed = seed
         self.rng = random.Random(f"{seed}:{fault.id}")
         # the tenants of the rule's api_key: its OpenAI organization and its Azure account; None = every tenant
         self.tenant_keys = tenant_keys
 
-    def fires(self) -> bool:
-        """Draw (when probabilistic) and consume one use if it fires."""
+    def fires(self, job_id: Optional[str] = None) -> bool:
+        """Draw (when probabilistic) and consume one use if it fires. A job rule (`job_id`) draws once per job, from
+        the rule's seed, its id and the job's id: the same job gets the same draw however many other jobs (other
+        tenants' among them) drew before it, and again after a validation whose outcome was rolled back."""
         f = self.fault
         if f.remaining == 0:
             return False
-        if f.probability < 1.0 and not self.rng.random() < f.probability:
-            return False
+        if f.probability < 1.0:
+            draw = self.rng.random() if job_id is None else random.Random(f"{self.seed}:{f.id}:{job_id}").random()
+            if not draw < f.probability:
+                return False
         f.hits += 1
         if f.remaining is not None:
             f.remaining -= 1
@@ -193,6 +203,9 @@ class Faults:
         self._lock = threading.Lock()
         self._rules: list[_Rule] = []
         self._counter = 0
+        # job id -> the rule whose use `job_failure` granted it, until the job's outcome commits (`settle`) or
+        # is given up (`refund`): a use is spent only when the failure it planned is committed
+        self._granted: dict[str, str] = {}
 
     # -- management ---------------------------------------------------------------------------------
 
@@ -278,6 +291,7 @@ class Faults:
         with self._lock:
             self._rules.clear()
             self._counter = 0
+            self._granted.clear()
 
     # -- evaluation ---------------------------------------------------------------------------------
 
@@ -314,7 +328,8 @@ class Faults:
         return RequestFault(latency, chosen.status, headers, body)
 
     def job_failure(self, tenant: "Tenant", job: Any, *, started: bool = False) -> JobFailure | None:
-        """How a newly created job must fail, or None; call once per job (it consumes the rule).
+        """How a newly created job must fail, or None; call once per job (it consumes the rule's use, which the
+        caller gives back with `refund(job id)` if the job's outcome is not committed, or keeps with `settle`).
 
         `started`: the job is past validation (a step rule naming it was just added): only step rules that name
         the job apply, a rule that names no job being kept for the jobs validated after it."""
@@ -335,7 +350,10 @@ class Faults:
                     continue
                 if f.job_id is not None and f.job_id != _field(job, "id"):
                     continue
-                if rule.fires():
+                job_id = _field(job, "id")
+                if rule.fires(job_id if isinstance(job_id, str) else None):
+                    if isinstance(job_id, str):
+                        self._granted[job_id] = f.id
                     code, message = _JOB_DEFAULTS[f.stage]
                     return JobFailure(
                         stage=f.stage,
@@ -344,6 +362,24 @@ class Faults:
                         message=f.message or message,
                     )
         return None
+
+
+    def settle(self, job_id: str) -> None:
+        """The failure granted to `job_id` is committed with the job: its use stays spent."""
+        with self._lock:
+            self._granted.pop(job_id, None)
+
+    def refund(self, job_id: str) -> None:
+        """The failure granted to `job_id` was not committed (its transaction rolled back, or the outcome was given
+        up to be worked out again): the rule gets its use back, so that the job's next validation meets it as if
+        the first had never happened (a job rule's draw is the job's own: the same again). A no-op once settled."""
+        with self._lock:
+            rule_id = self._granted.pop(job_id, None)
+            for rule in self._rules:
+                if rule.fault.id == rule_id:
+                    rule.fault.hits -= 1
+                    if rule.fault.remaining is not None:
+                        rule.fault.remaining += 1
 
 
 def _field(job: Any, name: str) -> Any:

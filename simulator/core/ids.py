@@ -1,7 +1,9 @@
 """Deterministic ids: the same seed and the same sequence of creations give the same ids.
 
-An id is a hash of (seed, counter); the counter is persisted with the object it names, so a restart
-never re-issues an id.
+An id is a hash of (seed, counter), or of (seed, tenant, counter) for a tenant's objects: each tenant has its own
+counter (`Backend.new_id`), so its ids do not depend on other tenants' requests. The counter is persisted with the
+object it names and read back from the store for every id, so a restart never re-issues an id and a transaction
+that rolls back takes its ids back.
 """
 
 from __future__ import annotations
@@ -45,14 +47,19 @@ class IdMinter:
         with self._lock:
             self.counter += 1
             n = self.counter
-        digest = hashlib.sha256(f"{self.seed}:{n}".encode()).digest()
-        return base62(digest, length)
+        return self.mint("", n, length)
 
     def new(self, prefix: str, length: int = 24, *, hex: bool = False) -> str:
         """Next id with `prefix` (e.g. 'ftjob-', 'file-', 'ftckpt_'); `hex`: lowercase hex digits (uploads, parts)."""
+        with self._lock:
+            self.counter += 1
+            n = self.counter
+        return self.mint(prefix, n, length, hex=hex)
+
+    def mint(self, prefix: str, n: int, length: int = 24, *, hex: bool = False, scope: str | None = None) -> str:
+        """The id numbered `n` (of the counter of `scope`, a tenant; None: the world's own counter)."""
+        material = f"{self.seed}:{n}" if scope is None else f"{self.seed}:{scope}:{n}"
+        digest = hashlib.sha256(material.encode())
         if hex:
-            with self._lock:
-                self.counter += 1
-                n = self.counter
-            return prefix + hashlib.sha256(f"{self.seed}:{n}".encode()).hexdigest()[:length]
-        return prefix + self.token(length)
+            return prefix + digest.hexdigest()[:length]
+        return prefix + base62(digest.digest(), length)

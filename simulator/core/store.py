@@ -69,6 +69,8 @@ _FAULTS = {
     5: "the database is busy",  # SQLITE_BUSY
     6: "the database is locked",  # SQLITE_LOCKED
 }
+_ABORTED = ("the database rolled back the transaction after a storage error (full disk, I/O error): "
+            "nothing of it was written")
 _CORRUPT = {11: "the database is corrupt", 26: "the database file is not a database"}  # SQLITE_CORRUPT, NOTADB
 
 
@@ -102,6 +104,12 @@ class _Guarded:
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         try:
             return self._conn.execute(sql, params)
+        except sqlite3.DatabaseError as exc:
+            raise self._store._fault(exc)
+
+    def executemany(self, sql: str, params: Any) -> sqlite3.Cursor:
+        try:
+            return self._conn.executemany(sql, params)
         except sqlite3.DatabaseError as exc:
             raise self._store._fault(exc)
 
@@ -189,6 +197,16 @@ class Store:
                                "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
             self._conn.execute("DELETE FROM meta WHERE key = 'write_probe'")
 
+    def _check_write(self) -> None:
+        """Before a write (call under the lock): outside a transaction, `check_writable`; inside one, refuse once
+        SQLite has rolled it back by itself (after a full disk or an I/O error it may): the write would otherwise
+        run on its own, committed at once, outside the transaction it belongs to (whose caller may have caught the
+        first error, as the catch-up does for one job)."""
+        if not self._depth:
+            self.check_writable()
+        elif not self._conn.in_transaction:
+            raise StorageFault(_ABORTED)
+
     def check_writable(self) -> None:
         """Raise StorageFault when writes must be refused: a past fatal fault, or the database file deleted or
         replaced behind ftsim's back (a write would land in an orphaned inode and vanish at the next stop)."""
@@ -264,6 +282,9 @@ class Store:
                 self._rollback()
                 raise
             self._depth = 0
+            if not self._conn.in_transaction:  # SQLite rolled it back after an error someone caught: nothing to commit
+                self._after.clear()
+                raise StorageFault(_ABORTED)
             try:
                 self._conn.execute("COMMIT")
             except BaseException:  # e.g. the disk filled up at commit: nothing of it was acknowledged
@@ -288,6 +309,7 @@ class Store:
         with self._lock:
             if not self._depth:
                 raise RuntimeError("savepoint() outside a transaction")
+            self._check_write()  # a SAVEPOINT with no transaction open would start one of its own
             name = f"ftsim_sp{self._depth}"
             self._conn.execute(f"SAVEPOINT {name}")
             mark = len(self._after)
@@ -296,9 +318,10 @@ class Store:
                 yield
             except BaseException:
                 self._depth -= 1
-                self._conn.execute(f"ROLLBACK TO {name}")
-                self._conn.execute(f"RELEASE {name}")
                 del self._after[mark:]
+                if self._conn.in_transaction:  # else SQLite rolled the whole transaction back: nothing to undo here
+                    self._conn.execute(f"ROLLBACK TO {name}")
+                    self._conn.execute(f"RELEASE {name}")
                 raise
             self._depth -= 1
             self._conn.execute(f"RELEASE {name}")
@@ -330,8 +353,7 @@ class Store:
         """Insert or replace a document; a replace keeps its original position in listings."""
         text = json.dumps(data, separators=(",", ":"))
         with self._lock:
-            if not self._depth:
-                self.check_writable()
+            self._check_write()
             self._conn.execute(
                 "INSERT INTO objects (kind, tenant, id, parent, data) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (kind, tenant, id) DO UPDATE SET data = excluded.data, parent = excluded.parent",
@@ -345,8 +367,7 @@ class Store:
         dumps = json.dumps
         rows = [(kind, tenant, doc["id"], parent, dumps(doc, separators=(",", ":"))) for doc in docs]
         with self._lock:
-            if not self._depth:
-                self.check_writable()
+            self._check_write()
             self._conn.executemany(
                 "INSERT INTO objects (kind, tenant, id, parent, data) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (kind, tenant, id) DO UPDATE SET data = excluded.data, parent = excluded.parent",
@@ -382,39 +403,49 @@ class Store:
         return texts[:limit], len(texts) > limit
 
     def _page_query(
-        self, kind: str, tenant: str, parent: str | None, after: str | None, *, desc: bool
+        self, kind: str, tenant: str, parent: str | None, after: str | None, *, desc: bool, by: str | None = None
     ) -> tuple[str, list[Any]] | None:
-        """The ordered `SELECT seq, data` of a page after `after` (call under the lock); None for an unknown cursor."""
+        """The ordered `SELECT seq, data` of a page after `after` (call under the lock); None for an unknown cursor.
+
+        `by`: a JSON path (e.g. `$.created_at`) ordering the documents first, insertion order breaking ties."""
         sql = "SELECT seq, data FROM objects WHERE kind = ? AND tenant = ?"
         args: list[Any] = [kind, tenant]
         if parent is not None:
             sql += " AND parent = ?"
             args.append(parent)
+        cmp, way = ("<", "DESC") if desc else (">", "ASC")
         if after is not None:  # a cursor outside this list (another parent's item) is unknown: empty page
             row = self._conn.execute(
-                "SELECT seq FROM objects WHERE kind = ? AND tenant = ? AND id = ?"
+                "SELECT seq" + (", json_extract(data, ?)" if by else "")
+                + " FROM objects WHERE kind = ? AND tenant = ? AND id = ?"
                 + (" AND parent = ?" if parent is not None else ""),
-                (kind, tenant, after) + ((parent,) if parent is not None else ()),
+                ((by,) if by else ()) + (kind, tenant, after) + ((parent,) if parent is not None else ()),
             ).fetchone()
             if row is None:
                 return None
-            sql += " AND seq < ?" if desc else " AND seq > ?"
-            args.append(row[0])
-        return sql + (" ORDER BY seq DESC" if desc else " ORDER BY seq ASC"), args
+            if by:
+                sql += (f" AND (json_extract(data, ?) {cmp} ? OR (json_extract(data, ?) = ? AND seq {cmp} ?))")
+                args += [by, row[1], by, row[1], row[0]]
+            else:
+                sql += f" AND seq {cmp} ?"
+                args.append(row[0])
+        if by:
+            sql += f" ORDER BY json_extract(data, ?) {way}, seq {way}"
+            args.append(by)
+            return sql, args
+        return sql + f" ORDER BY seq {way}", args
 
     def delete(self, kind: str, tenant: str, id: str) -> bool:
         """Remove a document; True if it existed."""
         with self._lock:
-            if not self._depth:
-                self.check_writable()
+            self._check_write()
             cur = self._conn.execute("DELETE FROM objects WHERE kind = ? AND tenant = ? AND id = ?", (kind, tenant, id))
         return cur.rowcount > 0
 
     def delete_children(self, kind: str, tenant: str, parent: str) -> int:
         """Remove every `kind` document under `parent` (e.g. a pruned checkpoint's permissions); how many."""
         with self._lock:
-            if not self._depth:
-                self.check_writable()
+            self._check_write()
             cur = self._conn.execute("DELETE FROM objects WHERE kind = ? AND tenant = ? AND parent = ?",
                                      (kind, tenant, parent))
         return cur.rowcount
@@ -429,10 +460,12 @@ class Store:
         limit: int = 20,
         order: str = "desc",
         where: Callable[[dict], bool] | None = None,
+        by: str | None = None,
     ) -> tuple[list[dict], bool]:
-        """One page in insertion order ("desc": newest first) after the item `after`; (items, has_more)."""
+        """One page in insertion order ("desc": newest first) after the item `after`; (items, has_more). `by`: a
+        JSON path ordering the documents first (insertion order then breaks ties)."""
         with self._lock:
-            query = self._page_query(kind, tenant, parent, after, desc=order == "desc")
+            query = self._page_query(kind, tenant, parent, after, desc=order == "desc", by=by)
             if query is None:
                 return [], False
             sql, args = query
@@ -505,8 +538,7 @@ class Store:
     def meta_set(self, key: str, value: Any) -> None:
         """Persist a setting (JSON value)."""
         with self._lock:
-            if not self._depth:
-                self.check_writable()
+            self._check_write()
             self._conn.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, json.dumps(value)),
@@ -575,18 +607,24 @@ class Store:
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
-    def wipe(self) -> None:
-        """Delete every document, setting and blob (POST /_sim/reset).
+    def wipe(self, *, keep: tuple[str, ...] = ()) -> None:
+        """Delete every document, setting (but `keep`'s) and blob (POST /_sim/reset).
 
         Spools being written (dot names) and the folders holding them stay: an upload under way when the world is
-        reset lands in the new world, as if it had arrived just after the reset.
+        reset lands in the new world, as if it had arrived just after the reset. Once the rows' deletion commits,
+        a blob that cannot be deleted is left behind (a new file of the same id replaces it): it raises only when
+        nothing was deleted, so that a caller resetting state in memory too does so exactly when the rows went.
         """
+        kept = ("schema_version", *keep)  # the layout is still this one
         with self.transaction():
             self._conn.execute("DELETE FROM objects")
-            self._conn.execute("DELETE FROM meta WHERE key != 'schema_version'")  # still this layout
+            self._conn.execute(f"DELETE FROM meta WHERE key NOT IN ({', '.join('?' * len(kept))})", kept)
         for blob in self.blob_dir.glob("*/*"):
             if not blob.name.startswith(".") and blob.is_file():
-                blob.unlink(missing_ok=True)
+                try:
+                    blob.unlink(missing_ok=True)
+                except OSError:
+                    pass
 
     def close(self) -> None:
         """Close the connection (and drop the temporary blob dir of an in-memory store)."""

@@ -98,11 +98,13 @@ class Files:
         return self._commit(tenant, path, size, name, purpose, expires_after_seconds)
 
     def create_bytes(
-        self, tenant: Tenant, *, filename: str, purpose: str, content: bytes, created_at: int | None = None
+        self, tenant: Tenant, *, filename: str, purpose: str, content: bytes, created_at: int | None = None,
+        file_id: str | None = None,
     ) -> FileObject:
-        """Store a file the simulator makes itself (e.g. a job's result file, dated `created_at` when given)."""
+        """Store a file the simulator makes itself (e.g. a job's result file, dated `created_at` when given, with
+        the id `file_id` when given, else a new one)."""
         tmp, size = self._spool(tenant, [content], None)
-        return self._commit(tenant, tmp, size, filename, purpose, None, created_at)
+        return self._commit(tenant, tmp, size, filename, purpose, None, created_at, file_id)
 
     def create_from_path(self, tenant: Tenant, *, filename: str, purpose: str, path: Path, size: int) -> FileObject:
         """Adopt an assembled file (an upload's parts) as a new file object."""
@@ -129,16 +131,26 @@ class Files:
         if order not in ("asc", "desc"):
             raise BadRequestError(f"Invalid 'order': expected 'asc' or 'desc', got '{order}'.", param="order")
         where = (lambda d: d["purpose"] == purpose) if purpose else None
-        items, more = self.backend.store.page("file", tenant.key, after=after, limit=size, order=order, where=where)
+        # By `created_at` (the API's documented order), then insertion: a job's results file is dated when the job
+        # finished and written when the catch-up reaches it, which in one big clock step is in the order of the
+        # jobs' keys, not of their finishing times; by insertion alone the list would depend on how the clock moved.
+        items, more = self.backend.store.page("file", tenant.key, after=after, limit=size, order=order, where=where,
+                                              by="$.created_at")
         return list_envelope(items, more, ids=True)
 
     def delete(self, tenant: Tenant, file_id: str) -> FileDeleted:
-        """Delete a file and its bytes."""
-        with self.backend.lock, self.backend.store.transaction():
+        """Delete a file and its bytes (the jobs training on it fail)."""
+        # The catch-up is its own step, never inside this transaction (Backend.sync refuses that): every job is
+        # brought up to the present first, so that one that already finished is not failed by the deletion.
+        now = self.backend.sync()
+        store = self.backend.store
+        with self.backend.lock, store.transaction():
             self.get(tenant, file_id)
-            self.backend.store.delete("file", tenant.key, file_id)
-            self.backend.jobs.training_file_deleted(tenant, file_id)
-        self.backend.store.delete_blob(tenant.key, file_id)
+            store.delete("file", tenant.key, file_id)
+            self.backend.jobs.training_file_deleted(tenant, file_id, now)
+            # The bytes go once the row's deletion commits, still under the backend lock: later, a reset and a new
+            # world's file minted with the same id (ids restart with the seed) could come in between and lose theirs.
+            store.after_commit(lambda: store.delete_blob(tenant.key, file_id))
         return FileDeleted(id=file_id)
 
     def content_path(self, tenant: Tenant, file_id: str) -> Path:
@@ -179,12 +191,12 @@ class Files:
 
     def _commit(
         self, tenant: Tenant, tmp: Path, size: int, filename: str, purpose: str, expires_after: int | None,
-        created_at: int | None = None,
+        created_at: int | None = None, file_id: str | None = None,
     ) -> FileObject:
         backend = self.backend
         with backend.lock, backend.store.transaction():
             now = backend.now() if created_at is None else int(created_at)
-            file_id = dialect.new_file_id(backend, tenant)
+            file_id = file_id or dialect.new_file_id(backend, tenant)
             obj = FileObject(
                 id=file_id,
                 purpose=purpose,

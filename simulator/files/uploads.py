@@ -117,7 +117,7 @@ class Uploads:
         with backend.lock, backend.store.transaction():
             now = backend.now()
             upload = Upload(
-                id=backend.new_id("upload_", 32, hex=True),  # live: upload_ + 32 hex
+                id=backend.new_id("upload_", 32, hex=True, tenant=tenant.key),  # live: upload_ + 32 hex
                 bytes=bytes,
                 created_at=now,
                 filename=name,
@@ -147,7 +147,8 @@ class Uploads:
         try:
             with backend.lock, backend.store.transaction():
                 self._pending(tenant, upload_id)  # the upload may have completed meanwhile
-                part = UploadPart(id=backend.new_id("part_", 32, hex=True), created_at=backend.now(), upload_id=upload_id)
+                part = UploadPart(id=backend.new_id("part_", 32, hex=True, tenant=tenant.key), created_at=backend.now(),
+                                  upload_id=upload_id)
                 dest = backend.store.blob_path(tenant.key, part.id)
                 backend.store.adopt(path, dest)
                 doc = part.model_dump(mode="json") | {"bytes": size}
@@ -188,8 +189,7 @@ class Uploads:
                     backend.store.put("file", tenant.key, file.id, file.model_dump(mode="json"))
                 doc = doc | {"status": "completed", "file": file.model_dump(mode="json")}
                 backend.store.put("upload", tenant.key, upload_id, doc)
-                dropped = self._drop_parts(tenant, upload_id)
-            self._drop_part_bytes(tenant, dropped)
+                self._drop_parts(tenant, upload_id)
         finally:
             path.unlink(missing_ok=True)  # no-op once the file adopted it
         return _public(doc, backend.now())
@@ -223,8 +223,7 @@ class Uploads:
         with backend.lock, backend.store.transaction():
             doc = self._pending(tenant, upload_id) | {"status": "cancelled"}
             backend.store.put("upload", tenant.key, upload_id, doc)
-            dropped = self._drop_parts(tenant, upload_id)
-        self._drop_part_bytes(tenant, dropped)
+            self._drop_parts(tenant, upload_id)
         return _public(doc, backend.now())
 
     def get(self, tenant: Tenant, upload_id: str) -> Upload:
@@ -271,18 +270,20 @@ class Uploads:
         path, _ = store.spool(tenant.key, blocks(), prefix=".assemble-")
         return path, digest.hexdigest()
 
-    def _drop_parts(self, tenant: Tenant, upload_id: str) -> list[str]:
-        """Forget an upload's part rows (in the caller's transaction); their ids, whose bytes go once it commits.
+    def _drop_parts(self, tenant: Tenant, upload_id: str) -> None:
+        """Forget an upload's part rows (in the caller's transaction); their bytes go once it commits.
 
-        Deleting the bytes first would let a kill -9 before the commit leave acknowledged parts without bytes.
+        Deleting the bytes first would let a kill -9 before the commit leave acknowledged parts without bytes; deleting
+        them after the caller has let the backend lock go would let a reset and a new world's part minted with the
+        same id (ids restart with the seed) come in between and lose its bytes.
         """
         store = self.backend.store
         ids = [part["id"] for _, part in store.scan("upload_part", tenant.key, parent=upload_id)]
         for part_id in ids:
             store.delete("upload_part", tenant.key, part_id)
-        return ids
 
-    def _drop_part_bytes(self, tenant: Tenant, part_ids: list[str]) -> None:
-        """Delete the bytes of parts whose rows are gone (after the commit)."""
-        for part_id in part_ids:
-            self.backend.store.delete_blob(tenant.key, part_id)
+        def drop_bytes() -> None:
+            for part_id in ids:
+                store.delete_blob(tenant.key, part_id)
+
+        store.after_commit(drop_bytes)

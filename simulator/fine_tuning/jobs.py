@@ -34,6 +34,7 @@ from ftsim.simulator.fine_tuning import wind_down
 from ftsim.simulator.fine_tuning import azure as azure_jobs
 from ftsim.simulator.core import dialect
 from ftsim.simulator.core.errors import BadRequestError, NotFoundError, RateLimitError, ServiceUnavailableError
+from ftsim.simulator.core.store import StorageFault
 from ftsim.simulator.fine_tuning.types import FineTuningJob, InjectedFault, JobPlan, JobRecord
 from ftsim.simulator.fine_tuning.validation import fault_spec, validate_files
 from ftsim.simulator.fine_tuning.loss_curve import results_csv
@@ -175,7 +176,8 @@ class FineTuningJobs:
                            has_validation=bool(job.validation_file))
         return self.backend.files.create_bytes(self._tenant_of(rec), filename="step_metrics.csv",
                                                purpose="fine-tune-results", content=base64.b64encode(text.encode()),
-                                               created_at=job.finished_at)  # live: the finish time
+                                               created_at=job.finished_at,  # live: the finish time
+                                               file_id=dialect.result_file_id(job.id))
 
     # -- catch-up ---------------------------------------------------------------------------------------------
 
@@ -246,6 +248,8 @@ class FineTuningJobs:
                         for key, scanned, error in pending:
                             self._advance_one(key, now, scanned, error)
             finally:
+                for key, _, _ in pending:  # a fault rule's use not committed with its job's outcome is given back
+                    self._fault_rule(key[1], settle=False)
                 self._release([key for key, _, _ in pending])
                 pending.clear()
 
@@ -271,6 +275,7 @@ class FineTuningJobs:
                         scanned = (row, self._validate(rec))  # the scan: no lock, no transaction
                     except ServiceUnavailableError as exc:  # a broken install (tokenizer): the job stays in validation
                         unavailable = exc
+                        self._fault_rule(key[1], settle=False)
                         self._release([key])
                         continue
                     except Exception as exc:  # noqa: BLE001 - failed alone in _advance_one
@@ -319,8 +324,11 @@ class FineTuningJobs:
                         if scanned is None or row != scanned[0]:
                             return  # changed while its files were scanned: the next catch-up starts again
                         cur = scanned[1]
+                        store.after_commit(lambda: self._fault_rule(job_id, settle=True))
                     self._apply(tenant_key, lifecycle.advance(cur, now, owned=True))  # cur: read or scanned for this call
                     return
+            except StorageFault:  # the store's fault, not the job's: the catch-up stops (503), the job is retried
+                raise
             except Exception as exc:  # noqa: BLE001 - one job's defect must not reach anyone's request
                 error = exc
         _log.error("fine-tuning job %s could not be advanced; it is marked failed", job_id,
@@ -335,9 +343,19 @@ class FineTuningJobs:
                     return
                 self._apply(tenant_key, lifecycle.fail_now(JobRecord.from_row(row), now, {"code": "internal_error", "param": None,
                                                                       "message": message}))
+        except StorageFault:
+            raise
         except Exception:  # noqa: BLE001
             _log.exception("fine-tuning job %s could not be marked failed either; it is no longer scheduled", job_id)
             self._unschedule_row(key)
+
+    def _fault_rule(self, job_id: str, *, settle: bool) -> None:
+        """A fault rule's use granted to the job at validation: spent for good once the job's outcome committed
+        (`settle`), else given back (the outcome was rolled back or dropped, to be worked out again)."""
+        faults = getattr(self.backend, "faults", None)
+        hook = getattr(faults, "settle" if settle else "refund", None)
+        if hook is not None:
+            hook(job_id)
 
     def _unschedule_row(self, key: tuple[str, str]) -> None:
         """Last resort for a job that can be neither advanced nor failed: its row loses its due time too, so that
@@ -620,7 +638,14 @@ class FineTuningJobs:
         if key is None:
             return
         now = self.backend.sync()  # its own step and transactions, as for the user's actions
+        try:
+            self._attach_step_rule(key, now)
+        finally:
+            self._fault_rule(job_id, settle=False)  # a use fired but not committed with the job goes back
+
+    def _attach_step_rule(self, key: tuple[str, str], now: int) -> None:
         faults = self.backend.faults
+        job_id = key[1]
         with self.backend.lock, self.backend.store.transaction():
             row = self.backend.store.get("job", *key)
             if row is None or row["status"] not in ("queued", "running", "paused"):
@@ -648,6 +673,7 @@ class FineTuningJobs:
             plan.fault = InjectedFault(at_step=at_step, code=failure.code, message=failure.message,
                                        param=failure.param)
             self._apply(key[0], lifecycle.Advance(record=rec, next_due=plan.next_due))
+            self.backend.store.after_commit(lambda: self._fault_rule(job_id, settle=True))
 
     def _find(self, job_id: str, tenant_keys: frozenset[str] | None) -> tuple[str, str] | None:
         """(tenant key, job id) of a stored job, among `tenant_keys` (every tenant when None)."""
@@ -660,15 +686,18 @@ class FineTuningJobs:
         found = store.locate("job", job_id)  # not moving by itself: paused, terminal or unknown
         return (found[0], job_id) if found is not None else None
 
-    def training_file_deleted(self, tenant: Tenant, file_id: str) -> None:
-        """Fail the tenant's moving jobs that train on `file_id` (called when the file is deleted).
+    def training_file_deleted(self, tenant: Tenant, file_id: str, now: int) -> None:
+        """Fail the tenant's moving jobs that train on `file_id` (called in the deletion's transaction, once
+        `Backend.sync()` ran: a catch-up cannot run inside a transaction). A job the catch-up has not reached yet
+        (the clock moved on since) is caught up to `now` first, so one that finished before stays finished.
 
         A paused job is left as it is: the sources do not say what happens to it."""
         with self.backend.lock, self.backend.store.transaction():
-            now = self.backend.sync()
             for _, row in list(self.backend.store.scan("job", tenant.key)):
                 if row["status"] in lifecycle.ACTIVE and row["training_file"] == file_id:
-                    self._apply(tenant.key, lifecycle.training_file_deleted(JobRecord.from_row(row), now))
+                    rec = self._caught_up(tenant.key, JobRecord.from_row(row), now)
+                    if rec.job.status in lifecycle.ACTIVE:
+                        self._apply(tenant.key, lifecycle.training_file_deleted(rec, now))
 
     # -- cost -------------------------------------------------------------------------------------------------
 

@@ -73,7 +73,7 @@ class Permissions:
                 if pid in existing:
                     created.append(Permission.model_validate(existing[pid]))
                     continue
-                perm = Permission(id=self.backend.new_id("cp_"), created_at=now, project_id=pid)
+                perm = Permission(id=self.backend.new_id("cp_", tenant=tenant.key), created_at=now, project_id=pid)
                 self.backend.store.put("permission", tenant.key, perm.id, perm.model_dump(), parent=checkpoint)
                 created.append(perm)
         return list_envelope(created, False, ids=True)

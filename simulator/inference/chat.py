@@ -268,7 +268,7 @@ class Chat:
                                           for c in calls])
             choices.append(Choice(index=i, message=message, finish_reason=reason))
         return ChatCompletion(
-            id=self.backend.new_id("chatcmpl-", 29),
+            id=self.backend.new_id("chatcmpl-", 29, tenant=tenant.key),
             created=self.backend.now(),
             model=request.model,
             choices=choices,
@@ -281,7 +281,7 @@ class Chat:
         answer = self._answer(tenant, request)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         base = ChatCompletionChunk(
-            id=self.backend.new_id("chatcmpl-", 29),
+            id=self.backend.new_id("chatcmpl-", 29, tenant=tenant.key),
             created=self.backend.now(),
             model=request.model,
             choices=[],

@@ -106,7 +106,9 @@ class Deployments:
         self.backend = backend
 
     def _live(self, tenant: Any, name: str, now: int) -> dict | None:
-        """The stored record, or None (and deleted) once expired."""
+        """The stored record, or None (and deleted) once expired. Call inside the transaction that writes what it
+        decides from the record: read outside it, a PUT committed in between by another request would be lost
+        (overwritten by the stale record, or deleted as if it were the expired one)."""
         rec = self.backend.store.get(KIND, tenant.key, name)
         if rec is None:
             return None
@@ -155,10 +157,15 @@ class Deployments:
             raise DeploymentError(400, "InvalidResourceProperties",
                                   f"The specified SKU '{body.sku.name}' for model deployment is not supported.")
         model = body.properties.model.name
-        if self.backend.store.get("model", tenant.key, model) is None:
-            raise DeploymentError(400, "DeploymentModelNotSupported",
-                                  f"The model '{model}' is not a fine-tuned model or checkpoint of this account.")
         now = self.backend.sync()
+        with self.backend.lock, self.backend.store.transaction():
+            if self.backend.store.get("model", tenant.key, model) is None:
+                raise DeploymentError(400, "DeploymentModelNotSupported",
+                                      f"The model '{model}' is not a fine-tuned model or checkpoint of this account.")
+            return self._put(tenant, resource_id, name, body, sku, model, now)
+
+    def _put(self, tenant: Any, resource_id: str, name: str, body: DeploymentRequest, sku: tuple[str, str],
+             model: str, now: int) -> tuple[Deployment, bool]:
         old = self._live(tenant, name, now)
         rec = {
             "id": resource_id, "name": name,
@@ -169,30 +176,32 @@ class Deployments:
         }
         if old is not None and old["properties"]["model"]["name"] != model:
             rec["created"] = now  # a new model provisions again (assumed)
-        with self.backend.lock, self.backend.store.transaction():
-            self.backend.store.put(KIND, tenant.key, name, rec)
+        self.backend.store.put(KIND, tenant.key, name, rec)
         return self._view(rec, now), old is None
 
     def get(self, tenant: Any, name: str) -> Deployment:
         now = self.backend.sync()
-        rec = self._live(tenant, name, now)
+        with self.backend.lock, self.backend.store.transaction():
+            rec = self._live(tenant, name, now)
         if rec is None:
             raise DeploymentError(404, "DeploymentNotFound", f"Deployment '{name}' not found.")
         return self._view(rec, now)
 
     def list(self, tenant: Any) -> list[Deployment]:
         now = self.backend.sync()
-        names = [rec["name"] for _, rec in self.backend.store.scan(KIND, tenant.key)]
-        live = [self._live(tenant, n, now) for n in names]
+        with self.backend.lock, self.backend.store.transaction():
+            names = [rec["name"] for _, rec in self.backend.store.scan(KIND, tenant.key)]
+            live = [self._live(tenant, n, now) for n in names]
         return [self._view(r, now) for r in live if r is not None]
 
     def delete(self, tenant: Any, name: str) -> bool:
         """Whether a deployment was deleted (ARM answers 204 when there was none)."""
         now = self.backend.sync()
-        rec = self._live(tenant, name, now)
-        if rec is None:
-            return False
-        self._end(tenant, rec, now)
+        with self.backend.lock, self.backend.store.transaction():
+            rec = self._live(tenant, name, now)
+            if rec is None:
+                return False
+            self._end(tenant, rec, now)
         return True
 
     def record_usage(self, tenant: Any, name: str, usage: Any) -> None:
@@ -230,9 +239,9 @@ class Deployments:
         """The model a call to deployment `name` reaches (its last use dated now), or None when it does not serve
         (unknown, expired, or still provisioning)."""
         now = self.backend.sync()
-        rec = self._live(tenant, name, now)
-        if rec is None or now < rec["created"] + PROVISION_SECONDS:
-            return None
         with self.backend.lock, self.backend.store.transaction():
+            rec = self._live(tenant, name, now)
+            if rec is None or now < rec["created"] + PROVISION_SECONDS:
+                return None
             self.backend.store.put(KIND, tenant.key, name, {**rec, "last_used": now})
         return rec["properties"]["model"]["name"]

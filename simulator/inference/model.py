@@ -440,8 +440,13 @@ class Inference:
         return _Tuned(learned=learned, skill=skill, seed=seed)
 
     def _learned(self, tenant: Tenant, file_id: str, limit: int, grader: Any) -> Optional[Learned]:
-        """The learned index of (the first `limit` examples of) a training file (LRU-cached)."""
+        """The learned index of (the first `limit` examples of) a training file (LRU-cached).
+
+        The cache only saves the parse: whether the file is still there is asked of the store every time, so that a
+        deleted training file answers as it would after a restart (generically), however warm the cache was."""
         cache_key = (tenant.key, file_id, limit, json.dumps(grader, sort_keys=True) if grader else None)
+        if not self.backend.store.exists("file", tenant.key, file_id):
+            return None
         with self._lock:
             if cache_key in self._cache:
                 self._cache.move_to_end(cache_key)

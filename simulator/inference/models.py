@@ -103,6 +103,11 @@ def base_created(entry: ModelEntry, fallback: dt.date) -> int:
     return _epoch(fallback)
 
 
+def _created(record: dict[str, Any]) -> int:
+    created = record.get("created")
+    return created if isinstance(created, int) else 0
+
+
 def _public(record: dict[str, Any]) -> Model:
     return Model.model_validate({k: record[k] for k in Model.model_fields if k in record})
 
@@ -122,7 +127,11 @@ class Models:
     def list(self, tenant: Tenant) -> dict:
         """`{"object":"list","data":[...]}`: base snapshots first, then the tenant's tuned models (no has_more)."""
         data = [self.base_model(e).model_dump(mode="json", exclude_none=True) for e in self.backend.catalog.fine_tunable()]
-        for _, record in self.backend.store.scan("model", tenant.key):
+        # Tuned models by creation time, then insertion (a stable sort): the catch-up writes several jobs' models in
+        # the order of the jobs' keys within one clock step, so insertion alone would depend on how the clock moved.
+        tuned = [record for _, record in self.backend.store.scan("model", tenant.key)]
+        tuned.sort(key=_created)
+        for record in tuned:
             data.append(_public(record).model_dump(mode="json", exclude_none=True))
         return {"object": "list", "data": data}
 

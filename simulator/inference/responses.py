@@ -260,22 +260,22 @@ class Responses:
         if effort is not None:
             reasoning_tokens = _reasoning_tokens(effort, messages, self.backend.config.seed)
             parts = [SummaryText(text=_summary_text(messages, summary))] if summary else []
-            output.append(ReasoningItem(id=self.backend.new_id("rs_", 48), summary=parts))
+            output.append(ReasoningItem(id=self.backend.new_id("rs_", 48, tenant=tenant.key), summary=parts))
         calls = answer.tool_calls[0] if answer.tool_calls else None
         if calls is None:
             output.append(OutputMessage(
-                id=self.backend.new_id("msg_", 48),
+                id=self.backend.new_id("msg_", 48, tenant=tenant.key),
                 status="incomplete" if truncated else "completed",
                 content=[OutputText(text=answer.texts[0])],
             ))
         else:
             output.extend(
-                FunctionCallItem(id=self.backend.new_id("fc_", 48), call_id=c["id"], name=c["name"],
+                FunctionCallItem(id=self.backend.new_id("fc_", 48, tenant=tenant.key), call_id=c["id"], name=c["name"],
                                  arguments=c["arguments"])
                 for c in calls
             )
         response = Response(
-            id=self.backend.new_id("resp_", 48),
+            id=self.backend.new_id("resp_", 48, tenant=tenant.key),
             created_at=now,
             status="incomplete" if truncated else "completed",
             completed_at=None if truncated else now,
