@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.concurrency import run_in_threadpool
 
+from ftsim.api.http import json_body
 from ftsim.simulator.core.errors import SimulatorError
 from ftsim.simulator.core.tenancy import azure_tenant
 from ftsim.simulator.fine_tuning import azure as azure_jobs
@@ -281,8 +282,8 @@ class AzureDialect:
         a streamed call: the reader of its usage (the inner call always includes it; see `_UsageStream`)."""
         raw = await _read_body(receive)
         try:
-            body = json.loads(raw)
-        except ValueError:
+            body = json_body.loads(raw)
+        except ValueError:  # not strict JSON, or nested too deeply
             body = None
         if not isinstance(body, dict):
             return _replay(receive, raw), None, None, None  # the shared route answers a malformed body
@@ -318,9 +319,9 @@ class AzureDialect:
         raw = await _read_body(receive)
         value: str | None = DEFAULT_TRAINING_TYPE
         try:
-            body = json.loads(raw)
+            body = json_body.loads(raw)
         except ValueError:
-            body = None  # the shared route answers a malformed body
+            body = None  # the shared route answers a malformed body (not strict JSON, or nested too deeply)
         if isinstance(body, dict) and "trainingType" in body:
             given = body.pop("trainingType")
             value = azure_jobs.canonical_training_type(given)

@@ -1,0 +1,120 @@
+"""Hostile JSON bodies on every route that reads one, OpenAI's and Azure's: never a 5xx, and one tenant's body never
+reaches another tenant's requests.
+
+What Python's `json` reads but JSON is not (NaN, Infinity, 1e400) and nesting past `MAX_DEPTH` (up to 10^5
+levels) are answered as unparseable bodies: 400 with the live "We could not parse the JSON body" message, in
+OpenAI's envelope on /v1 and Azure's on /openai.
+"""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
+
+from ftsim.api.http.app import create_app
+from ftsim.api.http.errors import BAD_JSON
+from ftsim.api.http.json_body import MAX_DEPTH
+from ftsim.simulator.core.backend import Backend
+
+AUTH = {"Authorization": "Bearer sk-hostile", "content-type": "application/json"}
+AZURE = {"api-key": "az-hostile", "content-type": "application/json"}
+ARM = ("/subscriptions/s/resourceGroups/r/providers/Microsoft.CognitiveServices/accounts/a/deployments/d"
+       "?api-version=2024-10-21")
+_APP = create_app(Backend())
+
+# (path, a valid body the hostile value is put into, the key path it goes to)
+_ROUTES = [
+    ("/v1/fine_tuning/jobs", {"model": "gpt-4o-mini-2024-07-18", "training_file": "file-x"}, ("metadata",)),
+    ("/v1/fine_tuning/jobs", {"model": "gpt-4o-mini-2024-07-18", "training_file": "file-x"},
+     ("hyperparameters", "learning_rate_multiplier")),
+    ("/v1/uploads", {"filename": "a.jsonl", "purpose": "fine-tune", "bytes": 1, "mime_type": "text/jsonl"}, ("bytes",)),
+    ("/v1/uploads/upload_x/complete", {"part_ids": []}, ("md5",)),
+    ("/v1/fine_tuning/checkpoints/ft:x:y/permissions", {"project_ids": []}, ("project_ids",)),
+    ("/v1/chat/completions", {"model": "gpt-4o-mini-2024-07-18", "messages": [{"role": "user", "content": "x"}]},
+     ("temperature",)),
+    ("/v1/chat/completions", {"model": "gpt-4o-mini-2024-07-18", "messages": [{"role": "user", "content": "x"}]},
+     ("response_format",)),
+    ("/v1/responses", {"model": "gpt-4o-mini-2024-07-18", "input": "x"}, ("text", "format", "schema")),
+    ("/v1/fine_tuning/alpha/graders/validate", {"grader": {}}, ("grader", "range")),
+    ("/v1/fine_tuning/alpha/graders/run", {"grader": {}, "model_sample": "x"}, ("item",)),
+    ("/planning/estimate", {"model": "gpt-4o-mini-2024-07-18", "examples": []}, ("hours",)),
+    ("/_sim/clock/advance", {"seconds": 1}, ("seconds",)),
+    ("/_sim/faults", {}, ("probability",)),
+    ("/openai/v1/fine_tuning/jobs", {"model": "gpt-4.1-mini-2025-04-14", "training_file": "file-x"}, ("seed",)),
+    ("/openai/fine_tuning/jobs?api-version=2025-04-01-preview", {"model": "gpt-4.1-mini-2025-04-14"}, ("method",)),
+    ("/openai/v1/chat/completions", {"model": "d", "messages": []}, ("temperature",)),
+    ("/openai/deployments/d/chat/completions?api-version=2024-10-21", {"messages": []}, ("stream_options",)),
+    ("/openai/v1/uploads", {"filename": "a.jsonl", "purpose": "fine-tune", "mime_type": "text/jsonl"}, ("bytes",)),
+]
+_NOT_JSON = st.sampled_from([b"NaN", b"Infinity", b"-Infinity", b"1e400", b"-1e999", b"[NaN]", b'{"a": Infinity}'])
+_DEEP = st.integers(min_value=MAX_DEPTH + 1, max_value=100_000).map(lambda n: b"[" * n + b"]" * n)
+
+
+def _body_with(base: dict, keys: tuple[str, ...], raw: bytes) -> bytes:
+    """`base` as JSON with `raw` (any bytes) as the value at `keys`."""
+    marker = "\x00hostile\x00"
+    doc: dict = json.loads(json.dumps(base))
+    node = doc
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = marker
+    return json.dumps(doc).encode().replace(json.dumps(marker).encode(), raw)
+
+
+def _assert_unparseable(response, path: str) -> None:
+    assert response.status_code == 400, (path, response.status_code, response.text[:300])
+    error = response.json()["error"]
+    assert error["message"] == BAD_JSON, (path, error)
+    if path.startswith("/openai"):  # Azure's envelope: a string code, no OpenAI `type`
+        assert isinstance(error["code"], str) and error["code"]
+    else:
+        assert set(error) == {"message", "type", "param", "code"}
+
+
+@settings(max_examples=120, deadline=None)
+@given(route=st.sampled_from(_ROUTES), raw=_NOT_JSON | _DEEP)
+def test_non_json_numbers_and_deep_nesting_are_unparseable_bodies(route, raw: bytes) -> None:
+    """NaN, infinities and bodies nested past MAX_DEPTH (to 10^5 levels): 400 "could not parse", never a 500."""
+    path, base, keys = route
+    headers = AZURE if path.startswith("/openai") else AUTH
+    with TestClient(_APP, raise_server_exceptions=False) as http:
+        response = http.post(path, content=_body_with(base, keys, raw), headers=headers)
+    _assert_unparseable(response, path)
+
+
+@settings(max_examples=30, deadline=None)
+@given(depth=st.integers(min_value=MAX_DEPTH, max_value=400))
+def test_a_response_echoing_a_deep_schema_is_refused_not_a_500(depth: int) -> None:
+    """/v1/responses echoes `text.format.schema`: past pydantic's serializer depth it was a 500."""
+    schema: dict = {"type": "string"}
+    for _ in range(depth):
+        schema = {"a": schema}
+    body = {"model": "gpt-4o-mini-2024-07-18", "input": "x",
+            "text": {"format": {"type": "json_schema", "name": "x", "schema": schema}}}
+    with TestClient(_APP, raise_server_exceptions=False) as http:
+        response = http.post("/v1/responses", content=json.dumps(body).encode(), headers=AUTH)
+    _assert_unparseable(response, "/v1/responses")
+
+
+def test_nesting_up_to_max_depth_is_still_read() -> None:
+    """The bound refuses only what is deeper than MAX_DEPTH: a body exactly that deep reaches the service."""
+    inner = b"[" * (MAX_DEPTH - 2) + b"]" * (MAX_DEPTH - 2)  # the body's object and `metadata`'s: 2 more levels
+    body = _body_with({"model": "gpt-4o-mini-2024-07-18", "training_file": "file-x"}, ("metadata",),
+                      b'{"k": ' + inner + b"}")
+    with TestClient(_APP) as http:
+        response = http.post("/v1/fine_tuning/jobs", content=body, headers=AUTH)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "metadata.k"  # the service's own check, not a parse error
+
+
+def test_arm_deployment_body_with_nan_is_invalid_content() -> None:
+    """The ARM PUT reads its body strictly too: NaN in an extra field was stored and echoed as null."""
+    body = b'{"sku": {"name": "Standard", "x": NaN}, "properties": {"model": {"name": "m"}}}'
+    with TestClient(_APP, base_url="https://management.azure.com") as http:
+        response = http.put(ARM, content=body, headers={"api-key": "az-hostile"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "InvalidRequestContent"
+
