@@ -7,8 +7,11 @@ pydantic's serializer echoing a value back, meets its recursion limit (10^5 leve
 the decoder). Each of these is answered like any other body that is not JSON: 400 with the live "We could not
 parse the JSON body" message (api/http/errors.py `BAD_JSON`).
 
-`JSONRoute` is the route class of every router that takes a JSON body; `loads` serves the middleware that reads
-a body before the routes do (api/http/azure.py) and the ARM router.
+A body is also bounded in size (`MAX_BODY_BYTES`): refused with a 413 as soon as it is declared or read past it,
+before it is held whole in memory (multipart uploads stream with their own limits, api/http/multipart.py).
+
+`JSONRoute` is the route class of every router that takes a JSON body; `loads` and `read_body` serve the middleware
+that reads a body before the routes do (api/http/azure.py) and the ARM router.
 """
 
 from __future__ import annotations
@@ -17,16 +20,46 @@ import json
 import math
 from typing import Any, Callable, Coroutine
 
+from contextlib import aclosing
+
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
-__all__ = ["MAX_DEPTH", "loads", "JSONRoute", "StrictJSONRequest"]
+__all__ = ["MAX_DEPTH", "MAX_BODY_BYTES", "BodyTooLarge", "loads", "read_body", "JSONRoute", "StrictJSONRequest"]
 
 # Nesting levels (objects and arrays) a request body may have. The live limit is not published; 200 is the depth
 # ftsim's dataset reader allows a training example (pricing/dataset/reader.py), and leaves room below pydantic's
 # serializer limit (~255 levels) for an answer that echoes a body's value one or two levels down (a Response's
 # `text.format.schema`, a job's grader).
 MAX_DEPTH = 200
+# Bytes a JSON body may have. The live limit is not published; OpenAI's vision guide allows 50 MB of images per
+# request, which a JSON body carries base64-encoded: 64 MB (an upload part's limit) takes that, and no more.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+class BodyTooLarge(HTTPException):
+    """413 (answered in OpenAI's envelope by api/http/errors.py; FastAPI lets an HTTPException through its body
+    reading, where any other exception would become a generic 400)."""
+
+    def __init__(self) -> None:
+        super().__init__(413, f"The request body is too large: the limit is {MAX_BODY_BYTES} bytes.")
+
+
+async def read_body(headers: Any, chunks: Any) -> bytes:
+    """The whole body from an async iterator of chunks; `BodyTooLarge` once its declared or read size passes
+    `MAX_BODY_BYTES` (nothing more is read)."""
+    length = headers.get("content-length")
+    if length and length.isascii() and length.isdigit() and (len(length) > 18 or int(length) > MAX_BODY_BYTES):
+        raise BodyTooLarge()
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BodyTooLarge()
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _refuse_constant(name: str) -> Any:
@@ -72,7 +105,13 @@ def loads(raw: bytes | str) -> Any:
 
 
 class StrictJSONRequest(Request):
-    """A request whose `json()` is `loads`."""
+    """A request whose `body()` is bounded (`read_body`) and whose `json()` is `loads`."""
+
+    async def body(self) -> bytes:
+        if not hasattr(self, "_body"):
+            async with aclosing(self.stream()) as stream:
+                self._body = await read_body(self.headers, stream)
+        return self._body
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):

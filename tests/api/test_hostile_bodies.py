@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
@@ -118,3 +120,57 @@ def test_arm_deployment_body_with_nan_is_invalid_content() -> None:
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "InvalidRequestContent"
 
+
+
+_SIZED = [
+    ("/v1/fine_tuning/jobs", AUTH),
+    ("/v1/chat/completions", AUTH),
+    ("/planning/estimate", AUTH),
+    ("/openai/v1/fine_tuning/jobs", AZURE),
+    ("/openai/v1/chat/completions", AZURE),
+]
+
+
+def _streamed(data: bytes, chunk: int = 1 << 20):
+    """A body without a content-length (chunked): its size is only known as it is read."""
+    for at in range(0, len(data), chunk):
+        yield data[at:at + chunk]
+
+
+@pytest.mark.parametrize("path,headers", _SIZED)
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_json_body_past_the_size_limit_is_413(monkeypatch, path: str, headers: dict, declared: bool) -> None:
+    """JSON bodies were read whole whatever their size (a 1 GB chat body sat in memory); now a 413 once the
+    declared or streamed size passes MAX_BODY_BYTES (lowered here to keep the test light)."""
+    from ftsim.api.http import json_body
+
+    monkeypatch.setattr(json_body, "MAX_BODY_BYTES", 4096)
+    body = json.dumps({"model": "gpt-4o-mini-2024-07-18", "pad": "x" * 10_000}).encode()
+    with TestClient(_APP, raise_server_exceptions=False) as http:
+        response = http.post(path, content=body if declared else _streamed(body, 1024), headers=headers)
+        assert response.status_code == 413, response.text[:300]
+        error = response.json()["error"]
+        assert "too large" in error["message"]
+        small = http.post(path, content=b'{"model": 1}', headers=headers)
+        assert small.status_code in (400, 404)  # under the limit: read, and refused as before (Azure: no deployment)
+
+
+def test_the_real_limit_refuses_a_body_just_over_it() -> None:
+    from ftsim.api.http.json_body import MAX_BODY_BYTES
+
+    body = b'{"model": "' + b"x" * MAX_BODY_BYTES + b'"}'
+    with TestClient(_APP, raise_server_exceptions=False) as http:
+        response = http.post("/v1/chat/completions", content=_streamed(body), headers=AUTH)
+    assert response.status_code == 413
+    assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_arm_deployment_body_past_the_size_limit_is_413(monkeypatch) -> None:
+    from ftsim.api.http import json_body
+
+    monkeypatch.setattr(json_body, "MAX_BODY_BYTES", 4096)
+    body = json.dumps({"sku": {"name": "Standard"}, "pad": "x" * 10_000}).encode()
+    with TestClient(_APP, base_url="https://management.azure.com") as http:
+        response = http.put(ARM, content=_streamed(body, 1024), headers={"api-key": "az-hostile"})
+    assert response.status_code == 413
+    assert set(response.json()["error"]) == {"code", "message"}

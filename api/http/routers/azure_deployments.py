@@ -66,11 +66,14 @@ async def put_deployment(subscription: str, group: str, account: str, name: str,
     if refusal is not None:
         return refusal
     try:  # strict JSON first: a NaN or a 10^5-level nesting kept in `extra` fields would be stored and echoed
-        body = DeploymentRequest.model_validate(json_body.loads(await request.body()))
+        body = DeploymentRequest.model_validate(json_body.loads(await json_body.read_body(request.headers,
+                                                                                          request.stream())))
     except ValidationError as exc:
         return _arm_error(400, "InvalidRequestContent", f"The request content was invalid: {exc.errors()[0]['msg']}.")
     except ValueError:
         return _arm_error(400, "InvalidRequestContent", "The request content was invalid: not a JSON document.")
+    except json_body.BodyTooLarge as exc:  # ARM's code for an oversized body is not recorded: assumed
+        return _arm_error(413, "RequestEntityTooLarge", str(exc.detail))
     try:
         deployment, new = Deployments(request.app.state.backend).put(
             tenant, resource_id=_resource_id(subscription, group, account, name), name=name, body=body)
