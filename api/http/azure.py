@@ -264,7 +264,7 @@ class AzureDialect:
         stream: _UsageStream | None = None  # a streamed call's usage, read off its chunks
         authoring = deployment is None and rest != "/chat/completions"
         chat = rest == "/chat/completions" and scope["method"] == "POST"
-        create_job = scope["method"] == "POST" and rest.rstrip("/") == "/fine_tuning/jobs"
+        create_job = scope["method"] == "POST" and rest == "/fine_tuning/jobs"
         raw = b""
         if chat or create_job:  # bodies read here, before the shared route, so bounded the same way
             try:
@@ -282,7 +282,7 @@ class AzureDialect:
                 return await _answer(send, 400, refusal)
             inner["state"][AZURE_TRAINING_TYPE_STATE] = training_type  # written with the job (routers/fine_tuning_jobs)
         await self._forward(inner, receive, send, backend, tenant, served, stream, authoring=authoring,
-                            created=scope["method"] == "POST" and rest.rstrip("/") in _CREATED, outer_path=path)
+                            created=scope["method"] == "POST" and rest in _CREATED, outer_path=path)
 
     @staticmethod
     async def _to_deployment(receive: Any, raw: bytes, backend: Any, tenant: Any, deployment: str | None

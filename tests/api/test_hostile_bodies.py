@@ -174,3 +174,31 @@ def test_arm_deployment_body_past_the_size_limit_is_413(monkeypatch) -> None:
         response = http.put(ARM, content=_streamed(body, 1024), headers={"api-key": "az-hostile"})
     assert response.status_code == 413
     assert set(response.json()["error"]) == {"code", "message"}
+
+
+_COLLECTIONS = ["/files", "/uploads", "/fine_tuning/jobs", "/fine_tuning/jobs/ftjob-x/events",
+                "/fine_tuning/jobs/ftjob-x/checkpoints", "/files/file-x/content", "/chat/completions", "/responses",
+                "/models", "/fine_tuning/alpha/graders/run", "/uploads/upload_x/complete"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(path=st.sampled_from(_COLLECTIONS), method=st.sampled_from(["GET", "POST", "DELETE"]),
+       azure=st.booleans(), slashes=st.integers(min_value=1, max_value=3))
+def test_a_trailing_slash_is_an_unknown_url_not_a_redirect(path: str, method: str, azure: bool, slashes: int) -> None:
+    """`/v1/files/` answered a 307 with no body (no envelope), and on Azure's `/openai/v1/files/` its Location
+    named the OpenAI path `/v1/files`, where the same key is another tenant."""
+    if path == "/models" and method != "POST":
+        return  # /v1/models/{model:path}: `/v1/models/` asks for the model '' (its own 404)
+    url = ("/openai/v1" if azure else "/v1") + path + "/" * slashes
+    with TestClient(_APP, raise_server_exceptions=False) as http:
+        response = http.request(method, url, headers=AZURE if azure else AUTH, content=b"{}",
+                                follow_redirects=False)
+    assert response.status_code in (404, 405), (url, response.status_code, response.headers.get("location"))
+    assert "location" not in response.headers
+    error = response.json()["error"]
+    assert isinstance(error["message"], str) and error["message"]
+    if azure:  # Azure's envelope
+        assert isinstance(error["code"], str) and error["code"]
+        assert "/v1/" not in error["message"] or "/openai/v1/" in error["message"]  # never the inner path
+    else:
+        assert set(error) == {"message", "type", "param", "code"}
