@@ -26,6 +26,8 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from ftsim.api.http.deps import authenticate, require_tenant
+
 __all__ = ["MAX_DEPTH", "MAX_BODY_BYTES", "BodyTooLarge", "loads", "read_body", "JSONRoute", "StrictJSONRequest"]
 
 # Nesting levels (objects and arrays) a request body may have. The live limit is not published; 200 is the depth
@@ -120,12 +122,19 @@ class StrictJSONRequest(Request):
 
 
 class JSONRoute(APIRoute):
-    """A route whose JSON body is read by `loads` (FastAPI answers its JSONDecodeError as an unparseable body)."""
+    """A route whose JSON body is read by `read_body` and `loads` (FastAPI answers their errors as a 413 and an
+    unparseable body). A route that needs the caller's key checks it first: FastAPI reads the body before it
+    solves dependencies, so a keyless request with a bad body was a 400 (and its body read whole) where the live
+    API answers 401."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        keyed = self.body_field is not None and any(dep.call is require_tenant for dep in self.dependant.dependencies)
 
         async def strict(request: Request) -> Response:
-            return await handler(StrictJSONRequest(request.scope, request.receive, request._send))
+            request = StrictJSONRequest(request.scope, request.receive, request._send)
+            if keyed:
+                authenticate(request)
+            return await handler(request)
 
         return strict

@@ -202,3 +202,26 @@ def test_a_trailing_slash_is_an_unknown_url_not_a_redirect(path: str, method: st
         assert "/v1/" not in error["message"] or "/openai/v1/" in error["message"]  # never the inner path
     else:
         assert set(error) == {"message", "type", "param", "code"}
+
+
+_KEYED = ["/v1/fine_tuning/jobs", "/v1/uploads", "/v1/uploads/upload_x/complete", "/v1/chat/completions",
+          "/v1/responses", "/v1/fine_tuning/alpha/graders/run", "/v1/fine_tuning/alpha/graders/validate",
+          "/v1/fine_tuning/checkpoints/ft:x:y/permissions", "/v1/fine_tuning/jobs/ftjob-x/cancel"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(path=st.sampled_from(_KEYED),
+       auth=st.sampled_from([{}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer "},
+                             {"Authorization": "Bearer two words"}]),
+       body=st.sampled_from([b"garbage", b"{", b"[" * 5000, b'{"model": NaN}']) | st.binary(max_size=64),
+       declared=st.none() | st.integers(min_value=0, max_value=10**30))
+def test_a_keyless_request_is_401_whatever_its_body(path: str, auth: dict, body: bytes, declared: int | None) -> None:
+    """FastAPI reads a body before it solves the key's dependency: a keyless request with a bad body was a 400
+    (its body read whole first). The live API answers 401 before looking at the body."""
+    headers = {"content-type": "application/json", **auth}
+    if declared is not None:
+        headers["content-length"] = str(declared)
+    with TestClient(_APP, raise_server_exceptions=False) as http:
+        response = http.post(path, content=body, headers=headers)
+    assert response.status_code == 401, (path, auth, response.text[:200])
+    assert response.json()["error"]["code"] == "invalid_api_key"
