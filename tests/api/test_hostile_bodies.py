@@ -225,3 +225,26 @@ def test_a_keyless_request_is_401_whatever_its_body(path: str, auth: dict, body:
         response = http.post(path, content=body, headers=headers)
     assert response.status_code == 401, (path, auth, response.text[:200])
     assert response.json()["error"]["code"] == "invalid_api_key"
+
+
+_METADATA = st.one_of(
+    st.dictionaries(st.text(max_size=8), st.text(max_size=8), min_size=17, max_size=40),  # too many pairs
+    st.builds(lambda k, v: {k: v}, st.text(min_size=65, max_size=300), st.text(max_size=8)),  # key too long
+    st.builds(lambda k, v: {k: v}, st.text(min_size=1, max_size=8), st.text(min_size=513, max_size=5000)),  # value
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(metadata=_METADATA, route=st.sampled_from(["chat", "responses"]), stream=st.booleans())
+def test_chat_and_responses_metadata_is_the_apis_one_metadata(metadata: dict, route: str, stream: bool) -> None:
+    """Chat and Responses took any metadata (the Responses API echoes it back on every answer); the API's one
+    Metadata schema allows 16 pairs, keys of 64 characters and values of 512, as jobs already checked."""
+    model = "gpt-4o-mini-2024-07-18"
+    if route == "chat":
+        path, body = "/v1/chat/completions", {"model": model, "messages": [{"role": "user", "content": "x"}]}
+    else:
+        path, body = "/v1/responses", {"model": model, "input": "x"}
+    with TestClient(_APP, raise_server_exceptions=False) as http:
+        response = http.post(path, json={**body, "metadata": metadata, "stream": stream}, headers=AUTH)
+    assert response.status_code == 400, response.text[:200]
+    assert response.json()["error"]["param"].startswith("metadata")
