@@ -261,6 +261,8 @@ class Graders:
             tree = ast.parse(source)
         except SyntaxError as exc:
             raise _bad(f"{where}'source' is not valid Python: {exc.msg} (line {exc.lineno}).") from None
+        except (MemoryError, RecursionError):  # CPython's parser on an expression nested thousands deep (`------1`)
+            raise _bad(f"{where}'source' is not valid Python: it nests too deeply to parse.") from None
         if not any(isinstance(n, ast.FunctionDef) and n.name == "grade" and len(n.args.args) >= 2 for n in tree.body):
             raise _bad(f"{where}'source' must define a function grade(sample, item).")
 

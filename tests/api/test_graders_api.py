@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from ftsim.api.http.app import create_app
-from ftsim.simulator.core.backend import Backend
+from ftsim.simulator.core.backend import Backend, SimConfig
 from tests.openapi_schema import assert_schema
 
 AUTH = {"Authorization": "Bearer sk-test"}
@@ -69,3 +71,22 @@ def test_deeply_nested_graders_are_400_not_500(http, path, levels):
     resp = http.post(f"{PATH}/{path}", json=body, headers=AUTH)
     assert resp.status_code == 400, resp.text
     assert resp.json()["error"]["param"] == ("grader" if levels + 6 <= MAX_DEPTH else None)
+
+
+_PYTHON_APP = create_app(Backend(config=SimConfig(python_graders=True)))
+# Unary chains this long overflow the parser's own stack (MemoryError), whatever the recursion limit
+_NESTING = st.sampled_from(["-", "not ", "~", "lambda:"])
+
+
+@settings(max_examples=20, deadline=None)
+@given(op=_NESTING, n=st.integers(min_value=20_000, max_value=30_000), path=st.sampled_from(["run", "validate"]))
+def test_python_source_nested_too_deep_to_parse_is_400(op: str, n: int, path: str) -> None:
+    """A source under 256 kB that nests an expression thousands deep (`return ------1`) made CPython's parser
+    raise MemoryError (RecursionError for chains of `+1` or `.a`): a 500. Now a 400 naming `source`, never run."""
+    source = f"def grade(sample, item):\n    return {op * n}1\n"
+    grader = {"type": "python", "name": "p", "source": source}
+    body = {"grader": grader, "model_sample": "x"} if path == "run" else {"grader": grader}
+    with TestClient(_PYTHON_APP, raise_server_exceptions=False) as http:
+        resp = http.post(f"{PATH}/{path}", json=body, headers=AUTH)
+    assert resp.status_code == 400, resp.text[:200]
+    assert resp.json()["error"]["param"] == "grader" and "source" in resp.json()["error"]["message"]
