@@ -90,3 +90,25 @@ def test_python_source_nested_too_deep_to_parse_is_400(op: str, n: int, path: st
         resp = http.post(f"{PATH}/{path}", json=body, headers=AUTH)
     assert resp.status_code == 400, resp.text[:200]
     assert resp.json()["error"]["param"] == "grader" and "source" in resp.json()["error"]["message"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(pad=st.text(alphabet=" \t\n\u2003", min_size=1, max_size=4).map(lambda s: s * 25_000),
+       closed=st.booleans(), path=st.sampled_from(["run", "validate"]))
+def test_template_braces_around_long_whitespace_are_linear(pad: str, closed: bool, path: str) -> None:
+    """`{{` then tens of thousands of blanks: the template pattern backtracked cubically over whitespace (3,000
+    spaces took 20 s a request, 100,000 would take days), one request holding a worker and a core. Now the
+    expression is the text between the braces, stripped: an unknown variable is a 400, `{{ item.a }}` with any
+    blanks around it is `item.a`."""
+    http = TestClient(_PYTHON_APP)
+    text = "{{" + pad + ("}}" if closed else "")
+    grader = {**GRADER, "input": text}
+    body = {"grader": grader, "model_sample": "x", "item": {"a": "x"}} if path == "run" else {"grader": grader}
+    resp = http.post(f"{PATH}/{path}", json=body, headers=AUTH)
+    if closed:  # `{{<blanks>}}`: the empty expression is an unknown variable
+        assert resp.status_code == 400 and "unknown template variable" in resp.json()["error"]["message"]
+    else:  # no closing braces: no template at all, the text is literal
+        assert resp.status_code == 200, resp.text[:200]
+    spaced = {**GRADER, "input": "{{" + pad[:50] + "sample.output_text" + pad[:50] + "}}", "reference": "x"}
+    ok = http.post(f"{PATH}/run", json={"grader": spaced, "model_sample": "x"}, headers=AUTH)
+    assert ok.status_code == 200 and ok.json()["reward"] == 1.0
