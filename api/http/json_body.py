@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Callable, Coroutine
-
 from contextlib import aclosing
+from typing import Any, Callable, Coroutine
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
