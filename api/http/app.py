@@ -59,7 +59,9 @@ class _Headers:
 def _routed_app(console: bool = True) -> tuple[FastAPI, LazyRouters]:
     """The routes and error handlers every app serves (no backend, no middleware): built once a process (one with
     the console, one without), with the rarely used routers it routes on their first request."""
-    app = FastAPI(title="ftsim", version="0.1.0", docs_url=None, redoc_url=None)  # /docs, /redoc: the console's offline copies
+    # /docs, /redoc: the console's offline copies. redirect_slashes=False: `/v1/files/` is an unknown URL (404
+    # envelope), not a 307 without a body, whose Location on an Azure path (/openai/v1/files/) named the OpenAI path
+    app = FastAPI(title="ftsim", version="0.1.0", docs_url=None, redoc_url=None, redirect_slashes=False)
     install_error_handlers(app)
     lazy = LazyRouters(app)
     app.openapi = functools.partial(_openapi, app, lazy)  # type: ignore[method-assign]

@@ -31,7 +31,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 
+from ftsim.api.http import json_body
 from ftsim.simulator.core.errors import SimulatorError
 from ftsim.simulator.core.tenancy import azure_tenant
 from ftsim.simulator.fine_tuning import azure as azure_jobs
@@ -77,16 +79,17 @@ def _key(headers: list[tuple[bytes, bytes]]) -> str | None:
     return token if scheme.lower() == "bearer" and token and not any(c.isspace() for c in token) else None
 
 
-async def _read_body(receive: Any) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
+async def _read_body(receive: Any, scope: Any) -> bytes:
+    """The whole body, bounded like the shared routes' (`json_body.BodyTooLarge` past `MAX_BODY_BYTES`)."""
+    async def chunks() -> Any:
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            yield message.get("body", b"")
+            if not message.get("more_body"):
+                break
+    return await json_body.read_body(Headers(scope=scope), chunks())
 
 
 def _replay(receive: Any, raw: bytes) -> Any:
@@ -259,30 +262,38 @@ class AzureDialect:
         training_type = None
         served: str | None = None  # the deployment a chat call reaches: its usage is billed (Deployments.usage)
         stream: _UsageStream | None = None  # a streamed call's usage, read off its chunks
-        if rest == "/chat/completions" and scope["method"] == "POST":
-            receive, not_served, served, stream = await self._to_deployment(receive, backend, tenant, deployment)
+        authoring = deployment is None and rest != "/chat/completions"
+        chat = rest == "/chat/completions" and scope["method"] == "POST"
+        create_job = scope["method"] == "POST" and rest == "/fine_tuning/jobs"
+        raw = b""
+        if chat or create_job:  # bodies read here, before the shared route, so bounded the same way
+            try:
+                raw = await _read_body(receive, scope)
+            except json_body.BodyTooLarge as exc:
+                return await _answer(send, 413, _azure_error(413, {"error": {"message": exc.detail}},
+                                                             authoring=authoring))
+        if chat:
+            receive, not_served, served, stream = await self._to_deployment(receive, raw, backend, tenant, deployment)
             if not_served is not None:
                 return await _answer(send, *not_served)
-        if scope["method"] == "POST" and rest.rstrip("/") == "/fine_tuning/jobs":
-            receive, training_type, refusal = await self._take_training_type(receive, backend, tenant)
+        if create_job:
+            receive, training_type, refusal = await self._take_training_type(receive, raw, backend, tenant)
             if refusal is not None:
                 return await _answer(send, 400, refusal)
             inner["state"][AZURE_TRAINING_TYPE_STATE] = training_type  # written with the job (routers/fine_tuning_jobs)
-        authoring = deployment is None and rest != "/chat/completions"
         await self._forward(inner, receive, send, backend, tenant, served, stream, authoring=authoring,
-                            created=scope["method"] == "POST" and rest.rstrip("/") in _CREATED, outer_path=path)
+                            created=scope["method"] == "POST" and rest in _CREATED, outer_path=path)
 
     @staticmethod
-    async def _to_deployment(receive: Any, backend: Any, tenant: Any, deployment: str | None
+    async def _to_deployment(receive: Any, raw: bytes, backend: Any, tenant: Any, deployment: str | None
                              ) -> tuple[Any, tuple[int, dict] | None, str | None, "_UsageStream | None"]:
         """A receive replaying a chat body whose `model` is the deployment's model: the deployment is the path's
         (`/openai/deployments/{name}/...`) or, on the v1 path, the body's `model`. Azure's 404 when it does not
         serve (only deployments of tuned models exist in the simulator). Third: the deployment's name. Fourth, for
         a streamed call: the reader of its usage (the inner call always includes it; see `_UsageStream`)."""
-        raw = await _read_body(receive)
         try:
-            body = json.loads(raw)
-        except ValueError:
+            body = json_body.loads(raw)
+        except ValueError:  # not strict JSON, or nested too deeply
             body = None
         if not isinstance(body, dict):
             return _replay(receive, raw), None, None, None  # the shared route answers a malformed body
@@ -310,17 +321,17 @@ class AzureDialect:
         return _replay(receive, json.dumps(body).encode()), None, name, stream
 
     @staticmethod
-    async def _take_training_type(receive: Any, backend: Any, tenant: Any) -> tuple[Any, str | None, dict | None]:
+    async def _take_training_type(receive: Any, raw: bytes, backend: Any, tenant: Any
+                                  ) -> tuple[Any, str | None, dict | None]:
         """(a receive replaying the body without `trainingType`, its canonical value, an Azure 400 or None).
 
         A well-formed body also passes Azure's own checks (model, method, training type, dates) here, before the
         shared service checks the rest."""
-        raw = await _read_body(receive)
         value: str | None = DEFAULT_TRAINING_TYPE
         try:
-            body = json.loads(raw)
+            body = json_body.loads(raw)
         except ValueError:
-            body = None  # the shared route answers a malformed body
+            body = None  # the shared route answers a malformed body (not strict JSON, or nested too deeply)
         if isinstance(body, dict) and "trainingType" in body:
             given = body.pop("trainingType")
             value = azure_jobs.canonical_training_type(given)

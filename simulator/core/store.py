@@ -351,7 +351,9 @@ class Store:
 
     def put(self, kind: str, tenant: str, id: str, data: dict, *, parent: str | None = None) -> None:
         """Insert or replace a document; a replace keeps its original position in listings."""
-        text = json.dumps(data, separators=(",", ":"))
+        # allow_nan=False: NaN or an infinity is not JSON, and one stored makes SQLite's JSON functions call the
+        # whole database malformed (every tenant's writes refused); a ValueError fails only the request at fault
+        text = json.dumps(data, separators=(",", ":"), allow_nan=False)
         with self._lock:
             self._check_write()
             self._conn.execute(
@@ -365,7 +367,7 @@ class Store:
         if not docs:
             return
         dumps = json.dumps
-        rows = [(kind, tenant, doc["id"], parent, dumps(doc, separators=(",", ":"))) for doc in docs]
+        rows = [(kind, tenant, doc["id"], parent, dumps(doc, separators=(",", ":"), allow_nan=False)) for doc in docs]
         with self._lock:
             self._check_write()
             self._conn.executemany(

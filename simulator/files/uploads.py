@@ -23,10 +23,13 @@ from ftsim.simulator.core.tenancy import Tenant
 if TYPE_CHECKING:
     from ftsim.simulator.core.backend import Backend
 
-__all__ = ["Upload", "UploadPart", "Uploads", "MAX_PART_BYTES", "MAX_UPLOAD_BYTES", "UPLOAD_PURPOSES", "UPLOAD_TTL"]
+__all__ = ["Upload", "UploadPart", "Uploads", "MAX_PART_BYTES", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_PARTS", "UPLOAD_PURPOSES", "UPLOAD_TTL"]
 
 MAX_PART_BYTES = 64 * 1024 * 1024
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024 * 1024
+# Parts one upload may hold. The live cap is not published; 10,000 parts let 8 GB arrive in parts of ~800 KB (the
+# SDK's helper sends 64 MB ones), and bound what a client adding empty parts forever makes the store keep.
+MAX_UPLOAD_PARTS = 10_000
 UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision")
 UPLOAD_TTL = 3600
 
@@ -147,6 +150,7 @@ class Uploads:
         try:
             with backend.lock, backend.store.transaction():
                 self._pending(tenant, upload_id)  # the upload may have completed meanwhile
+                self._check_room(tenant, upload_id, size)
                 part = UploadPart(id=backend.new_id("part_", 32, hex=True, tenant=tenant.key), created_at=backend.now(),
                                   upload_id=upload_id)
                 dest = backend.store.blob_path(tenant.key, part.id)
@@ -237,6 +241,19 @@ class Uploads:
         if doc is None:
             raise NotFoundError(f"No such Upload object: {upload_id}", param="upload_id")
         return doc
+
+    def _check_room(self, tenant: Tenant, upload_id: str, size: int) -> None:
+        """400 when one more part of `size` bytes would take the upload past MAX_UPLOAD_PARTS parts or its parts
+        past 8 GB in all: no upload can complete beyond that, and the bytes would sit on the shared disk."""
+        sizes = [int(part["bytes"]) for _, part in self.backend.store.scan("upload_part", tenant.key, parent=upload_id)]
+        if len(sizes) >= MAX_UPLOAD_PARTS:
+            raise BadRequestError(
+                f"Upload {upload_id} already has {len(sizes)} parts: an upload holds at most {MAX_UPLOAD_PARTS}.",
+                param="upload_id")
+        if sum(sizes) + size > MAX_UPLOAD_BYTES:
+            raise BadRequestError(
+                f"Upload {upload_id} would hold more than {MAX_UPLOAD_BYTES} bytes (8 GB) with this part.",
+                param="data")
 
     def _pending(self, tenant: Tenant, upload_id: str) -> dict[str, Any]:
         """The stored upload, which must still accept parts (400 otherwise)."""

@@ -7,6 +7,7 @@ merged into `method.supervised.hyperparameters` (values given in `method` win).
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -46,6 +47,17 @@ def _is_int(v: Any) -> bool:
 
 def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_finite(v: Any) -> bool:
+    """A number a float holds: not NaN nor infinite, no int beyond 1.8e308 (the job echoes it as a float, and a
+    stored infinity is not JSON)."""
+    if not _is_num(v):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
 def check_suffix(suffix: Any) -> str | None:
@@ -137,7 +149,7 @@ def _check_hp(kind: str, hp: dict[str, Any], prefix: str) -> None:
     check("n_epochs", _is_int(v["n_epochs"]) and 1 <= v["n_epochs"] <= 50, "is an integer between 1 and 50")
     check("batch_size", _is_int(v["batch_size"]) and 1 <= v["batch_size"] <= 256, "is an integer between 1 and 256")
     lr = v["learning_rate_multiplier"]
-    check("learning_rate_multiplier", _is_num(lr) and lr > 0, "is a number greater than 0")
+    check("learning_rate_multiplier", _is_finite(lr) and lr > 0, "is a number greater than 0")
     if kind == "dpo":
         check("beta", _is_num(v["beta"]) and 0 < v["beta"] <= 2, "is a number greater than 0 and at most 2")
     if kind == "reinforcement":

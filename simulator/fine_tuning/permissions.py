@@ -19,7 +19,7 @@ from ftsim.simulator.core.tenancy import Tenant
 if TYPE_CHECKING:
     from ftsim.simulator.core.backend import Backend
 
-__all__ = ["Permission", "PermissionDeleted", "Permissions"]
+__all__ = ["Permission", "PermissionDeleted", "Permissions", "MAX_PROJECT_IDS", "MAX_PROJECT_ID_CHARS"]
 
 
 class Permission(BaseModel):
@@ -39,6 +39,13 @@ class PermissionDeleted(BaseModel):
     deleted: bool = True
 
 
+# Bounds of one create call. The live ones are not published: a project id is `proj_` and 24 characters, and a
+# call sharing a checkpoint with more than a thousand projects is far past any seen use. Unbounded, one call held
+# the world's lock while it wrote every id (100,000 of them: seconds of every other tenant's writes waiting).
+MAX_PROJECT_IDS = 1000
+MAX_PROJECT_ID_CHARS = 256
+
+
 class Permissions:
     """The checkpoint-permissions service."""
 
@@ -56,10 +63,13 @@ class Permissions:
         if not project_ids:
             raise BadRequestError("Invalid 'project_ids': expected a non-empty array of project ids.",
                                   param="project_ids")
+        if len(project_ids) > MAX_PROJECT_IDS:  # checked before the lock: each id is a write under it
+            raise BadRequestError(f"Invalid 'project_ids': at most {MAX_PROJECT_IDS} project ids per request, got "
+                                  f"{len(project_ids)}.", param="project_ids")
         for pid in project_ids:
-            if not isinstance(pid, str) or not pid.strip():
-                raise BadRequestError("Invalid 'project_ids': every item must be a non-empty string.",
-                                      param="project_ids")
+            if not isinstance(pid, str) or not pid.strip() or len(pid) > MAX_PROJECT_ID_CHARS:
+                raise BadRequestError("Invalid 'project_ids': every item must be a non-empty string of at most "
+                                      f"{MAX_PROJECT_ID_CHARS} characters.", param="project_ids")
         with self.backend.lock, self.backend.store.transaction():
             owner = self._owner_project(tenant, checkpoint)
             if owner in project_ids:

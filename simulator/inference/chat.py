@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Optional, Un
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
+from ftsim.simulator.fine_tuning.params import check_metadata
 from ftsim.simulator.inference.model import Answer, Inference
 from ftsim.simulator.inference.structured import json_format
 from ftsim.simulator.core.errors import BadRequestError
@@ -249,6 +250,7 @@ class Chat:
 
     def _answer(self, tenant: Tenant, request: ChatCompletionRequest) -> Answer:
         check_sampling(request.model_extra or {})
+        check_metadata(request.metadata)  # the API's one Metadata: 16 pairs, keys <= 64, values <= 512 characters
         messages = [m.model_dump(exclude_none=True) for m in request.messages]
         limit = request.max_completion_tokens or request.max_tokens
         return self.inference.answer(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.openapi_schema import assert_schema
 
@@ -135,3 +137,30 @@ def test_file_delete_keys_come_object_deleted_id(http):
     file_id = created.json()["id"]
     resp = http.delete(f"/v1/files/{file_id}", headers=AUTH)
     assert list(resp.json().items()) == [("object", "file"), ("deleted", True), ("id", file_id)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(sizes=st.lists(st.integers(min_value=0, max_value=12), min_size=1, max_size=8))
+def test_an_upload_holds_a_bounded_number_of_parts_and_bytes(sizes: list[int]) -> None:
+    """Parts were taken without end (empty ones forever, or 64 MB ones past 8 GB), every byte kept on the shared
+    disk though no upload could complete with them. Each part past either cap is now a 400 (caps lowered here)."""
+    from unittest import mock
+
+    from starlette.testclient import TestClient
+
+    from ftsim.api.http.app import create_app
+    from ftsim.simulator.core.backend import Backend
+    from ftsim.simulator.files import uploads
+
+    with mock.patch.object(uploads, "MAX_UPLOAD_PARTS", 5, create=True), mock.patch.object(uploads, "MAX_UPLOAD_BYTES", 20), \
+            TestClient(create_app(Backend())) as http:
+        upload_id = create(http, 20).json()["id"]
+        held, total = 0, 0
+        for size in sizes:
+            resp = part(http, upload_id, b"x" * size)
+            if held < 5 and total + size <= 20:
+                assert resp.status_code == 200, resp.text
+                held, total = held + 1, total + size
+            else:
+                error = envelope(resp, 400)
+                assert error["param"] in ("upload_id", "data")

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from ftsim.api.http import json_body
 from ftsim.api.http.azure import _key
 from ftsim.api.http.deps import require_sim_key
 from ftsim.simulator.fine_tuning.azure import account_cost
@@ -64,10 +65,15 @@ async def put_deployment(subscription: str, group: str, account: str, name: str,
     tenant, refusal = _caller(request)
     if refusal is not None:
         return refusal
-    try:
-        body = DeploymentRequest.model_validate_json(await request.body())
+    try:  # strict JSON first: a NaN or a 10^5-level nesting kept in `extra` fields would be stored and echoed
+        body = DeploymentRequest.model_validate(json_body.loads(await json_body.read_body(request.headers,
+                                                                                          request.stream())))
     except ValidationError as exc:
         return _arm_error(400, "InvalidRequestContent", f"The request content was invalid: {exc.errors()[0]['msg']}.")
+    except ValueError:
+        return _arm_error(400, "InvalidRequestContent", "The request content was invalid: not a JSON document.")
+    except json_body.BodyTooLarge as exc:  # ARM's code for an oversized body is not recorded: assumed
+        return _arm_error(413, "RequestEntityTooLarge", str(exc.detail))
     try:
         deployment, new = Deployments(request.app.state.backend).put(
             tenant, resource_id=_resource_id(subscription, group, account, name), name=name, body=body)

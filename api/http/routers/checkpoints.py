@@ -8,9 +8,10 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict
 
 from ftsim.api.http.deps import BackendDep, TenantDep, json_response
+from ftsim.api.http.json_body import JSONRoute
 from ftsim.simulator.fine_tuning.permissions import PermissionDeleted
 
-router = APIRouter(prefix="/v1/fine_tuning/checkpoints", tags=["fine_tuning"])
+router = APIRouter(route_class=JSONRoute, prefix="/v1/fine_tuning/checkpoints", tags=["fine_tuning"])
 
 
 class CreatePermissionsRequest(BaseModel):

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends
 from pydantic import ConfigDict
 
 from ftsim.api.http.deps import BackendDep, require_sim_key
+from ftsim.api.http.json_body import JSONRoute
 from ftsim.simulator.core.errors import BadRequestError
 from ftsim.simulator.core.faults import PRESETS, Fault, FaultSpec
 
-router = APIRouter(prefix="/_sim/faults", tags=["simulator"], dependencies=[Depends(require_sim_key)])
+router = APIRouter(route_class=JSONRoute, prefix="/_sim/faults", tags=["simulator"], dependencies=[Depends(require_sim_key)])
 
 
 class FaultRequest(FaultSpec):

@@ -8,13 +8,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from ftsim.api.http.deps import BackendDep, TenantDep, json_response
+from ftsim.api.http.json_body import JSONRoute
 from ftsim.api.http.multipart import read_upload, store_upload
 from ftsim.simulator.core.backend import Backend
 from ftsim.simulator.core.errors import BadRequestError, PayloadTooLargeError
 from ftsim.simulator.files.files import MAX_FILE_BYTES, FileDeleted, FileObject, iter_file
 from ftsim.simulator.core.tenancy import Tenant
 
-router = APIRouter(prefix="/v1/files", tags=["files"])
+router = APIRouter(route_class=JSONRoute, prefix="/v1/files", tags=["files"])
 
 async def upload_file(request: Request, backend: Backend, tenant: Tenant) -> Response:
     """Store the multipart upload (`file`, `purpose`, `expires_after[seconds]`), its file part streamed to disk."""

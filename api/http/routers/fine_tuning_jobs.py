@@ -11,11 +11,12 @@ from typing import Any, Optional
 from fastapi import APIRouter, Request, Response
 
 from ftsim.api.http.deps import BackendDep, TenantDep, json_list_response, json_response
+from ftsim.api.http.json_body import JSONRoute
 from ftsim.simulator.fine_tuning import azure as azure_jobs
 from ftsim.simulator.fine_tuning.azure import AZURE_TRAINING_TYPE_STATE
 from ftsim.simulator.fine_tuning.types import CreateJobRequest, FineTuningJob
 
-router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["fine_tuning"])
+router = APIRouter(route_class=JSONRoute, prefix="/v1/fine_tuning/jobs", tags=["fine_tuning"])
 
 def _metadata_filter(request: Request) -> tuple[dict[str, str] | None, bool]:
     """`metadata[k]=v` deep-object pairs, or the literal `metadata=null` (jobs without metadata)."""

@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from ftsim.api.http.deps import BackendDep, TenantDep
+from ftsim.api.http.json_body import JSONRoute
 from ftsim.simulator.graders.graders import RunGraderResponse
 
-router = APIRouter(prefix="/v1/fine_tuning/alpha/graders", tags=["graders"])
+router = APIRouter(route_class=JSONRoute, prefix="/v1/fine_tuning/alpha/graders", tags=["graders"])
 
 
 class ValidateGraderRequest(BaseModel):

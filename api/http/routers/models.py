@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from ftsim.api.http.deps import BackendDep, TenantDep, json_response
+from ftsim.api.http.json_body import JSONRoute
 from ftsim.simulator.inference.models import Model, ModelDeleted
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(route_class=JSONRoute, prefix="/v1/models", tags=["models"])
 
 
 @router.get("", response_model=dict)

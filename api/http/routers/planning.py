@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ftsim.api.http.deps import BackendDep, get_tenant
+from ftsim.api.http.json_body import JSONRoute
 from ftsim.pricing.planning.bounds import MAX_TRAINING_HOURS
 from ftsim.pricing.planning.compare import (
     CompareInput, CompareResult, ProviderComparison, compare, compare_providers,
@@ -31,7 +32,7 @@ from ftsim.simulator.core.errors import BadRequestError, NotFoundError
 
 __all__ = ["router", "WhatifRequest", "WhatifResponse", "EstimateRequest", "MAX_HTTP_ROWS"]
 
-router = APIRouter(prefix="/planning", tags=["planning"])
+router = APIRouter(route_class=JSONRoute, prefix="/planning", tags=["planning"])
 
 MAX_HTTP_ROWS = 2_000_000  # grid size limit over HTTP
 

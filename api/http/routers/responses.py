@@ -7,9 +7,10 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ftsim.api.http.deps import BackendDep, TenantDep
+from ftsim.api.http.json_body import JSONRoute
 from ftsim.simulator.inference.responses import Response, ResponseRequest
 
-router = APIRouter(prefix="/v1/responses", tags=["responses"])
+router = APIRouter(route_class=JSONRoute, prefix="/v1/responses", tags=["responses"])
 
 
 @router.post("", response_model=None)

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from ftsim.api.http.deps import BackendDep, TenantDep, require_sim_key
+from ftsim.api.http.json_body import JSONRoute
 
-router = APIRouter(prefix="/_sim", tags=["simulator"], dependencies=[Depends(require_sim_key)])
+router = APIRouter(route_class=JSONRoute, prefix="/_sim", tags=["simulator"], dependencies=[Depends(require_sim_key)])
 
 
 class ClockState(BaseModel):

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StrictInt
 
 from ftsim.api.http.deps import BackendDep, TenantDep
+from ftsim.api.http.json_body import JSONRoute
 from ftsim.api.http.multipart import read_upload, store_upload
 from ftsim.simulator.core.errors import BadRequestError, PayloadTooLargeError
 from ftsim.simulator.files.uploads import MAX_PART_BYTES, Upload, UploadPart
 
-router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
+router = APIRouter(route_class=JSONRoute, prefix="/v1/uploads", tags=["uploads"])
 
 class ExpiresAfter(BaseModel):
     """`expires_after` of the file the upload becomes."""
