@@ -28,11 +28,16 @@ def decimal_arg(text: str) -> Decimal:
 
 
 def date_arg(text: str) -> dt.date:
-    """argparse type: an ISO date (YYYY-MM-DD)."""
+    """argparse type: an ISO date (YYYY-MM-DD), no later than the planner's last as-of date."""
+    from ftsim.pricing.planning.bounds import MAX_AS_OF
+
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+    if day > MAX_AS_OF:
+        raise argparse.ArgumentTypeError(f"must be {MAX_AS_OF.isoformat()} or earlier, got {text!r}")
+    return day
 
 
 def yes_no(text: str) -> bool:

@@ -48,7 +48,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ftsim.pricing.planning.bounds import (
-    MAX_CALLS_PER_MONTH, MAX_DEPLOYMENTS, MAX_TOKENS_PER_CALL, MAX_TRAINING_HOURS, MAX_TRAINING_TOKENS, MAX_USD,
+    MAX_AS_OF, MAX_CALLS_PER_MONTH, MAX_DEPLOYMENTS, MAX_TOKENS_PER_CALL, MAX_TRAINING_HOURS, MAX_TRAINING_TOKENS,
+    MAX_USD,
 )
 from ftsim.pricing.planning.horizon import DAYS_PER_MONTH
 from ftsim.pricing.planning.horizon import horizon as _horizon
@@ -160,7 +161,8 @@ class CompareInput(BaseModel):
     epochs: int | Literal["auto"] | None = Field(default=None, description="with training_file; default auto")
     months: int = Field(default=12, ge=1, le=120, description="horizon, before the lifecycle cap")
     retrain_every: int | None = Field(default=None, ge=1, le=120, description="months between retrainings")
-    today: dt.date | None = Field(default=None, description="the as-of date; default: the catalog's effective date")
+    today: dt.date | None = Field(default=None, le=MAX_AS_OF,
+                                  description="the as-of date; default: the catalog's effective date")
     provider: Literal["openai", "azure", "both"] = Field(default="openai", description="where the model is tuned")
     azure_tier: Literal["global", "data_zone", "regional_us", "regional_sweden", "developer"] = Field(
         default="global", description="Azure training and deployment type"
