@@ -15,6 +15,12 @@ from ftsim.api.cli import CliError
 DEFAULT_DB = ".ftsim/ftsim.db"
 
 
+# The fastest clock: a million simulated seconds (11.6 days) per real second. ftsim's choice: a faster one runs
+# the simulated calendar past year 9999 (timestamps no longer convert to dates) within days of serving.
+MAX_SPEED = 1_000_000.0
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
 def _rate(text: str) -> float:
     """A non-negative finite number (argparse reports anything else as a usage error, one line)."""
     try:
@@ -23,6 +29,14 @@ def _rate(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
+
+
+def _speed(text: str) -> float:
+    """--speed: a finite number from 0 to MAX_SPEED."""
+    value = _rate(text)
+    if value > MAX_SPEED:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SPEED:,.0f}, got {text!r}")
     return value
 
 
@@ -35,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--durability", choices=["process", "full"], default="process",
                    help="process (default): what was answered survives the server being killed; "
                         "full: also survives power loss (fsync on every write; uploads take ~1.7x as long)")
-    p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (0: manual clock)")
+    p.add_argument("--speed", type=_speed, default=60.0,
+                   help=f"simulated seconds per real second, 0 to {MAX_SPEED:,.0f} (default 60; 0: manual clock)")
     p.add_argument("--seed", type=int, default=0, help="seed of ids and loss curves")
     p.add_argument("--keys", help="JSON file mapping API keys to organizations and projects (and, for the wind-down, "
                    "fine_tuned_before / last_fine_tuned_inference per organization); an org_id starting with "
@@ -56,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--unsafe-open-control-plane", action="store_true",
                    help="allow a non-loopback --host without --sim-key: anyone who reaches the port can reset "
                         "the world and inject faults")
-    p.add_argument("--log-level", default="warning")
+    p.add_argument("--log-level", choices=LOG_LEVELS, default="warning", help="server log level (default warning)")
     p.add_argument("--open", action="store_true", help="open the web console (/) in the default browser")
     p.set_defaults(handler=run)
 
