@@ -8,9 +8,12 @@ import sys
 from ftsim.api.cli import CliError
 from ftsim.api.cli.compare import date_arg, load_catalog_arg
 
-__all__ = ["register", "run", "PROGRESS_MIN_ROWS"]
+__all__ = ["register", "run", "PROGRESS_MIN_ROWS", "MAX_GRID_ROWS"]
 
 PROGRESS_MIN_ROWS = 200_000  # grids at least this big get a progress bar (on a terminal)
+# The largest grid the command evaluates. ftsim's choice: a row takes about 0.5 KB while evaluated, so this is
+# about 2.5 GB; the sweeps' product is otherwise unbounded (four 10,000-point ranges make 1e16 rows).
+MAX_GRID_ROWS = 5_000_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
         scenario = scenario.model_copy(update={"today": args.today or dt.date.today()})
     catalog = load_catalog_arg(args.catalog)
     size = grid_size(scenario)
+    if size > MAX_GRID_ROWS:
+        raise CliError(f"the grid has {size:,} rows; ftsim whatif evaluates at most {MAX_GRID_ROWS:,} "
+                       "(sweep fewer values)")
     show = size >= PROGRESS_MIN_ROWS and not args.no_progress and sys.stderr.isatty()
     grid = _evaluate_with_progress(scenario, catalog, size) if show else evaluate(scenario, catalog=catalog)
     result = compare(baseline_input(scenario), catalog=catalog) if scenario.kind == "compare" else None
