@@ -28,6 +28,10 @@ def run(args: argparse.Namespace) -> int:
     from ftsim.pricing.catalog.catalog import load_catalog
 
     if getattr(args, "provider", "openai") == "azure":
+        if args.catalog:  # the Azure table comes from the bundled provider data, never from a catalog file
+            from ftsim.api.cli import CliError
+
+            raise CliError("--catalog applies to --provider openai only (Azure prices are bundled)", code=2)
         return _azure(args)
     catalog = load_catalog(args.catalog) if args.catalog else load_catalog()
     if args.json:
