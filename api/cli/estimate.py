@@ -21,7 +21,8 @@ def epochs_arg(text: str) -> int | str:
     """argparse type: `auto` or an integer 1..50."""
     if text == "auto":
         return text
-    if not text.isdigit() or not 1 <= int(text) <= 50:
+    # str.isdigit() also admits digits such as '²' (int() refuses it) and '٣' (int() reads 3): ASCII only
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 50:
         raise argparse.ArgumentTypeError(f"must be 'auto' or an integer 1..50, got {text!r}")
     return int(text)
 
