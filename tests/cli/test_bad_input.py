@@ -114,3 +114,134 @@ def test_serve_speed_must_be_a_finite_sensible_number(text, capsys, no_server):
 def test_serve_unknown_log_level_is_a_usage_error(capsys, no_server):
     code, err = run(["serve", "--db", ":memory:", "--log-level", "bogus"], capsys)
     assert code == 2 and one_line(err) and "--log-level" in err
+
+
+# --- what-if: a grid too big to hold ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def no_evaluation(monkeypatch):
+    """A grid that reaches evaluation fails the test instead of running for hours."""
+    from ftsim.pricing.planning import whatif, whatif_grid
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the grid was evaluated")
+
+    monkeypatch.setattr(whatif, "evaluate", refuse)
+    monkeypatch.setattr(whatif_grid, "evaluate_grid", refuse)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.integers(min_value=2, max_value=5_000), min_size=3, max_size=4).filter(
+    lambda sizes: __import__("math").prod(sizes) > 5_000_000))
+def test_a_grid_beyond_the_row_bound_is_refused_before_evaluation(tmp_path_factory, capsys, no_evaluation, sizes):
+    names = ["calls_per_month", "system_prompt_tokens", "input_tokens", "output_tokens"]
+    sweep = "\n".join(f"{name} = {{ start = 1, stop = {n}, step = 1 }}" for name, n in zip(names, sizes))
+    scenario = tmp_path_factory.mktemp("grid") / "huge.toml"
+    scenario.write_text('[baseline]\nmodel = "gpt-4.1-mini"\ncalls_per_month = 1\nsystem_prompt_tokens = 1\n'
+                        f'input_tokens = 1\noutput_tokens = 1\n[sweep]\n{sweep}\n', encoding="utf-8")
+    code, err = run(["whatif", str(scenario), "--rows", "0"], capsys)
+    assert code == 1 and one_line(err) and "rows" in err and "5,000,000" in err
+
+
+# --- validate: --workers -----------------------------------------------------------------------------------------------
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(workers=st.integers(min_value=65, max_value=10**30))
+def test_validate_refuses_more_workers_than_the_bound(capsys, workers):
+    dataset = str(ROOT / "fixtures" / "datasets" / "sft_valid.jsonl")
+    code, err = run(["validate", dataset, "--workers", str(workers)], capsys)
+    assert code == 2 and one_line(err) and "--workers" in err
+
+
+# --- Ctrl-C in a scan worker ----------------------------------------------------------------------------------------
+
+def _interrupted_scan(job, start, end, first_line):
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGINT)  # what a terminal's Ctrl-C does to every process of the foreground group
+    return ("scanned", start, end)
+
+
+def test_a_scan_worker_leaves_ctrl_c_to_the_parent():
+    """The worker finishes quietly (exit 0, its chunk delivered): the parent alone reports the interrupt."""
+    import multiprocessing
+
+    from ftsim.pricing.dataset.scan_pool import _worker
+
+    context = multiprocessing.get_context("fork")
+    counter = context.Value("q", 0)
+    recv, send = context.Pipe(duplex=False)
+    proc = context.Process(target=_worker, args=(_interrupted_scan, None, [(0, 10, 1)], counter, send))
+    proc.start()
+    send.close()
+    messages = []
+    while True:
+        try:
+            messages.append(recv.recv())
+        except EOFError:
+            break
+    proc.join()
+    assert proc.exitcode == 0 and messages == [(0, ("scanned", 0, 10)), None]
+
+
+# --- whatif --out: an interrupted write keeps the previous report ----------------------------------------------------
+
+def test_an_interrupted_report_write_leaves_the_old_file(tmp_path, capsys, monkeypatch):
+    from ftsim.pricing.reports import report
+
+    out = tmp_path / "report.csv"
+    out.write_text("previous report\n", encoding="utf-8")
+
+    def interrupted_csv(grid, stream, *args, **kwargs):
+        stream.write(b"half,a,row")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "write_csv", interrupted_csv)
+    code, err = run(["whatif", str(SUPPORT), "--out", str(out)], capsys)
+    assert code == 130 and err == "ftsim: interrupted\n"
+    assert out.read_text(encoding="utf-8") == "previous report\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.csv"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("name", ["report.csv", "report.md", "report.html"])
+def test_a_report_replaces_the_old_one_whole_and_readable(tmp_path, capsys, name):
+    import os
+    import stat
+
+    out = tmp_path / name
+    out.write_text("previous report\n", encoding="utf-8")
+    mask = os.umask(0o022)
+    try:
+        assert main(["whatif", str(SUPPORT), "--out", str(out)]) == 0
+    finally:
+        os.umask(mask)
+    assert "previous report" not in out.read_text(encoding="utf-8") and "126 rows" in capsys.readouterr().out
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644 and [p.name for p in tmp_path.iterdir()] == [name]
+
+
+# --- prices: a flag the chosen provider would ignore -----------------------------------------------------------------
+
+def test_prices_refuses_a_catalog_it_would_not_read(tmp_path, capsys):
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text("{not json", encoding="utf-8")
+    code, err = run(["prices", "--provider", "azure", "--catalog", str(catalog)], capsys)
+    assert code == 2 and one_line(err) and "--catalog" in err
+
+
+# --- estimate --epochs: only ASCII whole numbers 1..50 or auto -------------------------------------------------------
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(min_size=1, max_size=6).filter(
+    lambda t: t != "auto" and not (t.isascii() and t.isdigit() and 1 <= int(t) <= 50) and not t.startswith("-")))
+def test_estimate_epochs_outside_auto_or_1_to_50_is_refused_clearly(capsys, text):
+    dataset = str(ROOT / "fixtures" / "datasets" / "sft_valid.jsonl")
+    code, err = run(["estimate", dataset, "--model", "gpt-4o-mini", f"--epochs={text}"], capsys)
+    assert code == 2 and one_line(err) and "must be 'auto' or an integer 1..50" in err
+
+
+@pytest.mark.parametrize("text", ["²", "٣", "0", "51", "3.0", "1e1", "03x"])
+def test_estimate_epochs_unicode_digits_and_out_of_range(capsys, text):
+    dataset = str(ROOT / "fixtures" / "datasets" / "sft_valid.jsonl")
+    code, err = run(["estimate", dataset, "--model", "gpt-4o-mini", f"--epochs={text}"], capsys)
+    assert code == 2 and one_line(err) and "must be 'auto' or an integer 1..50" in err
