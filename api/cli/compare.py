@@ -140,12 +140,18 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValidationError as exc:
         raise CliError(validation_line(exc), code=2) from None
+    from ftsim.api.cli import progress as progress_mod
+
     catalog = load_catalog_arg(args.catalog)
+    with progress_mod.scan_progress(args.training_file or "", "counting training tokens",
+                                    enabled=args.training_file is not None) as progress:
+        if args.provider == "both":
+            both = compare_providers(params, catalog=catalog, progress=progress)
+        else:
+            result = compare(params, catalog=catalog, progress=progress)
     if args.provider == "both":
-        both = compare_providers(params, catalog=catalog)
         print(both.model_dump_json(indent=2)) if args.json else print_providers(both)
         return 0
-    result = compare(params, catalog=catalog)
     if args.json:
         print(result.model_dump_json(indent=2))
     else:

@@ -245,3 +245,23 @@ def test_estimate_epochs_unicode_digits_and_out_of_range(capsys, text):
     dataset = str(ROOT / "fixtures" / "datasets" / "sft_valid.jsonl")
     code, err = run(["estimate", dataset, "--model", "gpt-4o-mini", f"--epochs={text}"], capsys)
     assert code == 2 and one_line(err) and "must be 'auto' or an integer 1..50" in err
+
+
+# --- progress on long work: compare --training-file scans a dataset like estimate does ---------------------------
+
+@pytest.mark.parametrize("provider", ["openai", "both"])
+def test_compare_training_file_scan_reports_progress(monkeypatch, capsys, provider):
+    from contextlib import contextmanager
+
+    from ftsim.api.cli import progress as progress_mod
+
+    dataset = ROOT / "fixtures" / "datasets" / "sft_valid.jsonl"
+    calls: list[tuple[str, int, int]] = []
+
+    @contextmanager
+    def spy(path, label, *, enabled=True):
+        yield lambda done, total: calls.append((str(path), done, total))
+
+    monkeypatch.setattr(progress_mod, "scan_progress", spy)
+    assert main([*COMPARE, "--training-file", str(dataset), "--provider", provider, "--today", "2026-11-22"]) == 0
+    assert calls and calls[-1] == (str(dataset), dataset.stat().st_size, dataset.stat().st_size)
