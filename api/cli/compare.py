@@ -60,8 +60,11 @@ def validation_line(exc: ValidationError) -> str:
 
 def load_catalog_arg(path: str | None):
     """The catalog named by --catalog, or the bundled newest."""
+    from ftsim.api.cli import check_small_file
     from ftsim.pricing.catalog.catalog import load_catalog
 
+    if path:
+        check_small_file(path, "catalog")
     return load_catalog(path) if path else load_catalog()
 
 

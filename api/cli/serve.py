@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from ftsim.api.cli import CliError
+from ftsim.api.cli import CliError, check_small_file
 
 DEFAULT_DB = ".ftsim/ftsim.db"
 
@@ -78,7 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def build_backend(args: argparse.Namespace):
     """The backend `serve` runs, from its arguments."""
-    from ftsim.pricing.catalog.catalog import load_catalog
+    from ftsim.api.cli.compare import load_catalog_arg
     from ftsim.simulator.core.backend import Backend, SimConfig
     from ftsim.simulator.core.clock import ScaledClock
     from ftsim.simulator.core.store import Store, StoreError
@@ -95,6 +95,7 @@ def build_backend(args: argparse.Namespace):
         raise CliError("--strict-keys needs --keys FILE (the keys to accept)", code=2)
     keys = {}
     if args.keys:
+        check_small_file(args.keys, "keys file")
         try:
             keys = load_keys(args.keys)
         except ValueError as exc:
@@ -113,7 +114,7 @@ def build_backend(args: argparse.Namespace):
         keys=keys,
         strict_keys=args.strict_keys,
     )
-    catalog = load_catalog(args.catalog) if args.catalog else load_catalog()
+    catalog = load_catalog_arg(args.catalog)
     try:
         store = Store(args.db, durability=args.durability)
         persisted = store.meta_get("clock")

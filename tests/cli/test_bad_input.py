@@ -265,3 +265,35 @@ def test_compare_training_file_scan_reports_progress(monkeypatch, capsys, provid
     monkeypatch.setattr(progress_mod, "scan_progress", spy)
     assert main([*COMPARE, "--training-file", str(dataset), "--provider", provider, "--today", "2026-11-22"]) == 0
     assert calls and calls[-1] == (str(dataset), dataset.stat().st_size, dataset.stat().st_size)
+
+
+# --- a device (or pipe) where a file is expected: never read without end -------------------------------------------
+
+DATASET = str(ROOT / "fixtures" / "datasets" / "sft_valid.jsonl")
+
+
+@pytest.mark.parametrize("argv", [
+    ["validate", "/dev/zero"],
+    ["estimate", "/dev/zero", "--model", "gpt-4o-mini"],
+    ["estimate", DATASET, "--model", "gpt-4o-mini", "--validation-file", "/dev/zero"],
+    ["estimate", DATASET, "--model", "gpt-4o-mini", "--catalog", "/dev/zero"],
+    ["prices", "--catalog", "/dev/zero"],
+    [*COMPARE, "--catalog", "/dev/zero"],
+    ["whatif", "/dev/zero"],
+    ["whatif", str(SUPPORT), "--catalog", "/dev/zero"],
+    ["decide", "--answers", "/dev/zero"],
+    ["serve", "--db", ":memory:", "--keys", "/dev/zero"],
+])
+def test_a_device_instead_of_a_file_is_one_line(argv):
+    """Run in a child limited to 1 GB of memory: reading /dev/zero to its end would otherwise take the machine's."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    proc = subprocess.run([sys.executable, "-m", "ftsim", *argv], capture_output=True, text=True, timeout=120,
+                          preexec_fn=limit, stdin=subprocess.DEVNULL)
+    assert proc.returncode in (1, 2) and one_line(proc.stderr) and "/dev/zero" in proc.stderr
+    assert "regular file" in proc.stderr
