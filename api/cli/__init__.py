@@ -7,6 +7,7 @@ of the layers below) are printed as one line on stderr, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from typing import Sequence
 
@@ -88,9 +89,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `ftsim decide --json | head`: the reader left, nothing to report
         _silence_stdout()
         return 0
+    except OSError as exc:
+        if exc.errno not in _WRITE_FAILURES:
+            raise
+        # e.g. `ftsim prices > file` on a full disk: the output is lost, say so once
+        print(f"ftsim: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        _silence_stdout()
+        return 1
     except _user_errors() as exc:
         print(f"ftsim: {exc}", file=sys.stderr)
         return 2 if type(exc).__name__ == "UnknownModel" else 1  # an unknown --model is a usage error
+
+
+# errno values of a write that cannot complete (disk full, quota, file too large, I/O error)
+_WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
 
 
 def _silence_stdout() -> None:

@@ -297,3 +297,16 @@ def test_a_device_instead_of_a_file_is_one_line(argv):
                           preexec_fn=limit, stdin=subprocess.DEVNULL)
     assert proc.returncode in (1, 2) and one_line(proc.stderr) and "/dev/zero" in proc.stderr
     assert "regular file" in proc.stderr
+
+
+# --- stdout that cannot be written (a full disk) ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [["prices"], ["validate", DATASET, "--json"], ["doctor"], [*COMPARE, "--json"]])
+def test_a_full_disk_on_stdout_is_one_line(argv):
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "ftsim", *argv], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1 and one_line(proc.stderr) and "No space left on device" in proc.stderr
