@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
         raise CliError(f"--workers must be between 1 and {MAX_WORKERS}, got {args.workers}", code=2)
     method = args.method or (detect_method(args.file) if size else "supervised")
-    model_name = args.model or default_model(method, args.file)
+    model_name = args.model if args.model is not None else default_model(method, args.file)
     try:
         model = load_catalog().resolve(model_name)
     except UnknownModel as exc:

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.rows < 0:
         raise CliError("--rows must be >= 0", code=2)
-    if args.out:
+    if args.out is not None:
         try:
             format_of(args.out)
         except ValueError as exc:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     grid = _evaluate_with_progress(scenario, catalog, size) if show else evaluate(scenario, catalog=catalog)
     result = compare(baseline_input(scenario), catalog=catalog) if scenario.kind == "compare" else None
     warnings = list(result.warnings) if result is not None else sweep_warnings(scenario, catalog)
-    if args.out:
+    if args.out is not None:
         try:
             path = write_report(args.out, scenario, grid, result, warnings, catalog)
         except OSError as exc:

@@ -310,3 +310,33 @@ def test_a_full_disk_on_stdout_is_one_line(argv):
         proc = subprocess.run([sys.executable, "-m", "ftsim", *argv], stdout=full, stderr=subprocess.PIPE,
                               text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert proc.returncode == 1 and one_line(proc.stderr) and "No space left on device" in proc.stderr
+
+
+# --- empty values that were silently taken as "not given" ------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, needle", [
+    (["whatif", str(SUPPORT), "--out", ""], "report format"),
+    (["validate", DATASET, "--model", ""], "model name is empty"),
+])
+def test_an_empty_value_is_refused_not_ignored(capsys, argv, needle):
+    code, err = run(argv, capsys)
+    assert code == 2 and one_line(err) and needle in err
+
+
+# --- decide: input ending at a prompt ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_input_ending_at_a_prompt_gives_the_error_its_own_line(monkeypatch, capsys, json_flag):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code, err = run(["decide", *json_flag], capsys)
+    assert code == 1
+    assert err.splitlines()[-1] == "ftsim: no answer to 'fact_retrieval' (input ended)"
+
+
+def test_decide_help_names_the_answers_file_date_as_the_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["decide", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "default: the answers file's today, else today" in out
