@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the `decide` subcommand."""
     p = sub.add_parser("decide", help="decision walkthrough: should we fine-tune, and how?")
     p.add_argument("--answers", help="TOML file of answers (non-interactive); see fixtures/answers/")
-    p.add_argument("--today", type=date_arg, help="the date for availability and horizons (default: today)")
+    p.add_argument("--today", type=date_arg,
+                   help="the date for availability and horizons (default: the answers file's today, else today)")
     p.add_argument("--catalog", help="price catalog JSON (default: the bundled newest)")
     p.add_argument("--json", action="store_true", help="print the decision as JSON")
     p.set_defaults(handler=run)
@@ -52,6 +53,7 @@ def ask_all(data: dict[str, Any], ask: Callable[[str], str] | None = None, out=N
             try:
                 text = ask(f"{question.text}{suffix} ")
             except EOFError:
+                print(file=out)  # end the prompt's line: the error gets a line of its own
                 raise CliError(f"no answer to {question.id!r} (input ended)") from None
             try:
                 answers[question.id] = parse_answer(question, text)
