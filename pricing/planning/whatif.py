@@ -78,6 +78,16 @@ class RangeSpec(BaseModel):
     step: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     num: int | None = Field(default=None, ge=1, le=10_000_000)
 
+    def count(self) -> int:
+        """How many points `values()` gives, without building them (0 for a range `values()` refuses)."""
+        if (self.step is None) == (self.num is None) or self.stop < self.start:
+            return 0
+        if self.num is not None:
+            return self.num
+        assert self.step is not None  # exactly one of step and num, checked above
+        span = np.floor((self.stop - self.start) / self.step + 1e-9) + 1
+        return int(span) if np.isfinite(span) else 10_000_001
+
     def values(self) -> list[Any]:
         """The range's points (integers when start, stop and step are integral)."""
         if (self.step is None) == (self.num is None):
@@ -89,8 +99,7 @@ class RangeSpec(BaseModel):
         else:
             step = self.step
             assert step is not None  # exactly one of step and num, checked above
-            span = np.floor((self.stop - self.start) / step + 1e-9) + 1  # inf when the span overflows a float
-            count = int(span) if np.isfinite(span) else 10_000_001
+            count = self.count()  # more than the bound when the span overflows a float
             if count > 10_000_000:
                 raise ValueError(f"the range has {count:,} points (at most 10,000,000)")
             points = self.start + step * np.arange(count)

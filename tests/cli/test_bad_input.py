@@ -340,3 +340,20 @@ def test_decide_help_names_the_answers_file_date_as_the_default(capsys):
         main(["decide", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "default: the answers file's today, else today" in out
+
+
+def test_a_grid_of_wide_ranges_is_refused_before_its_points_are_built(tmp_path, capsys, monkeypatch):
+    """Ten 10,000,000-point ranges: the row bound is checked on the counts, not on 100 million built points."""
+    from ftsim.pricing.planning import whatif
+
+    def refuse(self):
+        raise AssertionError("the range's points were built")
+
+    monkeypatch.setattr(whatif.RangeSpec, "values", refuse)
+    names = ["calls_per_month", "system_prompt_tokens", "input_tokens", "output_tokens"]
+    sweep = "\n".join(f"{name} = {{ start = 0, stop = 1, num = 10000000 }}" for name in names)
+    scenario = tmp_path / "wide.toml"
+    scenario.write_text('[baseline]\nmodel = "gpt-4.1-mini"\ncalls_per_month = 1\nsystem_prompt_tokens = 1\n'
+                        f'input_tokens = 1\noutput_tokens = 1\n[sweep]\n{sweep}\n', encoding="utf-8")
+    code, err = run(["whatif", str(scenario), "--rows", "0"], capsys)
+    assert code == 1 and one_line(err) and "5,000,000" in err
