@@ -197,13 +197,36 @@ def open_when_listening(url: str, host: str, port: int, *, attempts: int = 300) 
     return thread
 
 
+def check_listenable(host: str, port: int) -> None:
+    """CliError (one line) when `host:port` cannot be bound: a taken port, a host that is not this machine's.
+
+    uvicorn reports a failed bind itself (its own log line, exit 3) after ftsim has announced the address, so the
+    address is tried here first, with uvicorn's SO_REUSEADDR; the probe socket is closed before uvicorn binds.
+    """
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:  # socket.gaierror included
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Start uvicorn on the backend."""
     import uvicorn
 
     from ftsim.api.http.app import create_app
 
-    backend = build_backend(args)
+    backend = build_backend(args)  # its usage checks (port range, control plane) come before the bind probe
+    try:
+        check_listenable(args.host, args.port)
+    except CliError:
+        backend.close()
+        raise
     preload_encodings(backend)
     app = create_app(backend, sim_key=args.sim_key, bound_host=args.host)
     guard = "/_sim needs the sim key" if args.sim_key else "/_sim open"

@@ -357,3 +357,14 @@ def test_a_grid_of_wide_ranges_is_refused_before_its_points_are_built(tmp_path, 
                         f'input_tokens = 1\noutput_tokens = 1\n[sweep]\n{sweep}\n', encoding="utf-8")
     code, err = run(["whatif", str(scenario), "--rows", "0"], capsys)
     assert code == 1 and one_line(err) and "5,000,000" in err
+
+
+def test_serve_on_a_taken_port_is_one_line_before_claiming_to_serve(capsys, no_server):
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, err = run(["serve", "--db", ":memory:", "--port", str(port)], capsys)
+    assert code == 1 and one_line(err) and f"cannot listen on 127.0.0.1:{port}" in err
