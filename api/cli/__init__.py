@@ -7,12 +7,13 @@ of the layers below) are printed as one line on stderr, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from typing import Sequence
 
 from ftsim._version import __version__
 
-__all__ = ["main", "CliError"]
+__all__ = ["main", "CliError", "check_small_file", "MAX_SMALL_FILE_BYTES"]
 
 # Third-party modules that come with an extra rather than the core install, and the extra that brings each.
 OPTIONAL_MODULES = {"uvicorn": "server", "rich": "planning", "pandas": "planning", "numpy": "planning"}
@@ -24,6 +25,31 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
+
+
+# The largest catalog, scenario, answers or keys file the command reads whole. ftsim's choice: the bundled
+# catalog is about 20 KB; this only stops a mistaken path (a dataset, a disk image) from filling memory.
+MAX_SMALL_FILE_BYTES = 16 * 1024 * 1024
+
+
+def check_small_file(path: str, what: str) -> None:
+    """Refuse a device, pipe or socket (read whole, /dev/zero never ends) and a file too big to be `what`.
+
+    A missing file or a directory is left to the loader, which reports it in its own words.
+    """
+    import os
+    import stat
+
+    try:
+        info = os.stat(path)
+    except OSError:
+        return
+    if stat.S_ISDIR(info.st_mode):
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise CliError(f"{what} {path} is not a regular file")
+    if info.st_size > MAX_SMALL_FILE_BYTES:
+        raise CliError(f"{what} {path} is {info.st_size:,} bytes; at most {MAX_SMALL_FILE_BYTES:,}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,9 +89,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `ftsim decide --json | head`: the reader left, nothing to report
         _silence_stdout()
         return 0
+    except OSError as exc:
+        if exc.errno not in _WRITE_FAILURES:
+            raise
+        # e.g. `ftsim prices > file` on a full disk: the output is lost, say so once
+        print(f"ftsim: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        _silence_stdout()
+        return 1
     except _user_errors() as exc:
         print(f"ftsim: {exc}", file=sys.stderr)
         return 2 if type(exc).__name__ == "UnknownModel" else 1  # an unknown --model is a usage error
+
+
+# errno values of a write that cannot complete (disk full, quota, file too large, I/O error)
+_WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
 
 
 def _silence_stdout() -> None:

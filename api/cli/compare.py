@@ -28,11 +28,16 @@ def decimal_arg(text: str) -> Decimal:
 
 
 def date_arg(text: str) -> dt.date:
-    """argparse type: an ISO date (YYYY-MM-DD)."""
+    """argparse type: an ISO date (YYYY-MM-DD), no later than the planner's last as-of date."""
+    from ftsim.pricing.planning.bounds import MAX_AS_OF
+
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+    if day > MAX_AS_OF:
+        raise argparse.ArgumentTypeError(f"must be {MAX_AS_OF.isoformat()} or earlier, got {text!r}")
+    return day
 
 
 def yes_no(text: str) -> bool:
@@ -55,8 +60,11 @@ def validation_line(exc: ValidationError) -> str:
 
 def load_catalog_arg(path: str | None):
     """The catalog named by --catalog, or the bundled newest."""
+    from ftsim.api.cli import check_small_file
     from ftsim.pricing.catalog.catalog import load_catalog
 
+    if path:
+        check_small_file(path, "catalog")
     return load_catalog(path) if path else load_catalog()
 
 
@@ -135,12 +143,18 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValidationError as exc:
         raise CliError(validation_line(exc), code=2) from None
+    from ftsim.api.cli import progress as progress_mod
+
     catalog = load_catalog_arg(args.catalog)
+    with progress_mod.scan_progress(args.training_file or "", "counting training tokens",
+                                    enabled=args.training_file is not None) as progress:
+        if args.provider == "both":
+            both = compare_providers(params, catalog=catalog, progress=progress)
+        else:
+            result = compare(params, catalog=catalog, progress=progress)
     if args.provider == "both":
-        both = compare_providers(params, catalog=catalog)
         print(both.model_dump_json(indent=2)) if args.json else print_providers(both)
         return 0
-    result = compare(params, catalog=catalog)
     if args.json:
         print(result.model_dump_json(indent=2))
     else:

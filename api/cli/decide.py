@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from ftsim.api.cli import CliError
+from ftsim.api.cli import CliError, check_small_file
 from ftsim.api.cli.compare import date_arg, load_catalog_arg, validation_line
 
 __all__ = ["register", "run", "ask_all", "load_answers", "print_decision"]
@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the `decide` subcommand."""
     p = sub.add_parser("decide", help="decision walkthrough: should we fine-tune, and how?")
     p.add_argument("--answers", help="TOML file of answers (non-interactive); see fixtures/answers/")
-    p.add_argument("--today", type=date_arg, help="the date for availability and horizons (default: today)")
+    p.add_argument("--today", type=date_arg,
+                   help="the date for availability and horizons (default: the answers file's today, else today)")
     p.add_argument("--catalog", help="price catalog JSON (default: the bundled newest)")
     p.add_argument("--json", action="store_true", help="print the decision as JSON")
     p.set_defaults(handler=run)
@@ -28,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def load_answers(path: str) -> dict[str, Any]:
     """The answers TOML as a dict (CliError on a missing or malformed file)."""
+    check_small_file(path, "answers file")
     try:
         return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -51,6 +53,7 @@ def ask_all(data: dict[str, Any], ask: Callable[[str], str] | None = None, out=N
             try:
                 text = ask(f"{question.text}{suffix} ")
             except EOFError:
+                print(file=out)  # end the prompt's line: the error gets a line of its own
                 raise CliError(f"no answer to {question.id!r} (input ended)") from None
             try:
                 answers[question.id] = parse_answer(question, text)

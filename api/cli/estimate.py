@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ftsim.api.cli import CliError
-from ftsim.api.cli.compare import date_arg
+from ftsim.api.cli.compare import date_arg, load_catalog_arg
 from ftsim.pricing.costs.rft import MAX_HOURS
 from ftsim.pricing.planning.bounds import MAX_GRADER_TOKENS
 from ftsim.api.cli.progress import PROGRESS_MIN_BYTES, scan_progress
@@ -21,7 +21,8 @@ def epochs_arg(text: str) -> int | str:
     """argparse type: `auto` or an integer 1..50."""
     if text == "auto":
         return text
-    if not text.isdigit() or not 1 <= int(text) <= 50:
+    # str.isdigit() also admits digits such as '²' (int() refuses it) and '٣' (int() reads 3): ASCII only
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 50:
         raise argparse.ArgumentTypeError(f"must be 'auto' or an integer 1..50, got {text!r}")
     return int(text)
 
@@ -66,14 +67,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Scan the file, price it, print a table (or JSON)."""
-    from ftsim.pricing.catalog.catalog import load_catalog
     from ftsim.pricing.costs.estimate import estimate
 
     import datetime as dt
 
     from ftsim.pricing.costs.rft import GraderSpec
 
-    catalog = load_catalog(args.catalog) if args.catalog else load_catalog()
+    catalog = load_catalog_arg(args.catalog)
     if args.hours is not None and args.method != "reinforcement":
         raise CliError("--hours applies to --method reinforcement only")
     graders = []

@@ -25,11 +25,15 @@ def _p(value: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print the catalog."""
-    from ftsim.pricing.catalog.catalog import load_catalog
+    from ftsim.api.cli.compare import load_catalog_arg
 
     if getattr(args, "provider", "openai") == "azure":
+        if args.catalog:  # the Azure table comes from the bundled provider data, never from a catalog file
+            from ftsim.api.cli import CliError
+
+            raise CliError("--catalog applies to --provider openai only (Azure prices are bundled)", code=2)
         return _azure(args)
-    catalog = load_catalog(args.catalog) if args.catalog else load_catalog()
+    catalog = load_catalog_arg(args.catalog)
     if args.json:
         print(catalog.model_dump_json(indent=2))
         return 0

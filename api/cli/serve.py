@@ -10,9 +10,15 @@ import threading
 import time
 from pathlib import Path
 
-from ftsim.api.cli import CliError
+from ftsim.api.cli import CliError, check_small_file
 
 DEFAULT_DB = ".ftsim/ftsim.db"
+
+
+# The fastest clock: a million simulated seconds (11.6 days) per real second. ftsim's choice: a faster one runs
+# the simulated calendar past year 9999 (timestamps no longer convert to dates) within days of serving.
+MAX_SPEED = 1_000_000.0
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 def _rate(text: str) -> float:
@@ -26,6 +32,14 @@ def _rate(text: str) -> float:
     return value
 
 
+def _speed(text: str) -> float:
+    """--speed: a finite number from 0 to MAX_SPEED."""
+    value = _rate(text)
+    if value > MAX_SPEED:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SPEED:,.0f}, got {text!r}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `serve` subcommand."""
     p = sub.add_parser("serve", help="serve the simulator (OpenAI-compatible API under /v1)")
@@ -35,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--durability", choices=["process", "full"], default="process",
                    help="process (default): what was answered survives the server being killed; "
                         "full: also survives power loss (fsync on every write; uploads take ~1.7x as long)")
-    p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (0: manual clock)")
+    p.add_argument("--speed", type=_speed, default=60.0,
+                   help=f"simulated seconds per real second, 0 to {MAX_SPEED:,.0f} (default 60; 0: manual clock)")
     p.add_argument("--seed", type=int, default=0, help="seed of ids and loss curves")
     p.add_argument("--keys", help="JSON file mapping API keys to organizations and projects (and, for the wind-down, "
                    "fine_tuned_before / last_fine_tuned_inference per organization); an org_id starting with "
@@ -56,14 +71,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--unsafe-open-control-plane", action="store_true",
                    help="allow a non-loopback --host without --sim-key: anyone who reaches the port can reset "
                         "the world and inject faults")
-    p.add_argument("--log-level", default="warning")
+    p.add_argument("--log-level", choices=LOG_LEVELS, default="warning", help="server log level (default warning)")
     p.add_argument("--open", action="store_true", help="open the web console (/) in the default browser")
     p.set_defaults(handler=run)
 
 
 def build_backend(args: argparse.Namespace):
     """The backend `serve` runs, from its arguments."""
-    from ftsim.pricing.catalog.catalog import load_catalog
+    from ftsim.api.cli.compare import load_catalog_arg
     from ftsim.simulator.core.backend import Backend, SimConfig
     from ftsim.simulator.core.clock import ScaledClock
     from ftsim.simulator.core.store import Store, StoreError
@@ -80,6 +95,7 @@ def build_backend(args: argparse.Namespace):
         raise CliError("--strict-keys needs --keys FILE (the keys to accept)", code=2)
     keys = {}
     if args.keys:
+        check_small_file(args.keys, "keys file")
         try:
             keys = load_keys(args.keys)
         except ValueError as exc:
@@ -98,7 +114,7 @@ def build_backend(args: argparse.Namespace):
         keys=keys,
         strict_keys=args.strict_keys,
     )
-    catalog = load_catalog(args.catalog) if args.catalog else load_catalog()
+    catalog = load_catalog_arg(args.catalog)
     try:
         store = Store(args.db, durability=args.durability)
         persisted = store.meta_get("clock")
@@ -181,13 +197,36 @@ def open_when_listening(url: str, host: str, port: int, *, attempts: int = 300) 
     return thread
 
 
+def check_listenable(host: str, port: int) -> None:
+    """CliError (one line) when `host:port` cannot be bound: a taken port, a host that is not this machine's.
+
+    uvicorn reports a failed bind itself (its own log line, exit 3) after ftsim has announced the address, so the
+    address is tried here first, with uvicorn's SO_REUSEADDR; the probe socket is closed before uvicorn binds.
+    """
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:  # socket.gaierror included
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Start uvicorn on the backend."""
     import uvicorn
 
     from ftsim.api.http.app import create_app
 
-    backend = build_backend(args)
+    backend = build_backend(args)  # its usage checks (port range, control plane) come before the bind probe
+    try:
+        check_listenable(args.host, args.port)
+    except CliError:
+        backend.close()
+        raise
     preload_encodings(backend)
     app = create_app(backend, sim_key=args.sim_key, bound_host=args.host)
     guard = "/_sim needs the sim key" if args.sim_key else "/_sim open"

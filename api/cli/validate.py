@@ -27,6 +27,9 @@ DEFAULT_MODELS = {
     "reinforcement": "o4-mini-2025-04-16",
 }
 SHOWN_FINDINGS = 20
+# The most worker processes a scan may start. ftsim's choice: past the cores they only add processes (each a
+# forked interpreter), and an unbounded count forks that many.
+MAX_WORKERS = 64
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=METHODS, help="fine-tuning method (default: detected from the file)")
     p.add_argument("--model", help="base model snapshot or alias (default: per method, see above)")
     p.add_argument("--validation", action="store_true", help="check it as a validation file (no 10-example minimum)")
-    p.add_argument("--workers", type=int, help="processes to use (default: every core)")
+    p.add_argument("--workers", type=int, help=f"processes to use, 1 to {MAX_WORKERS} (default: every core)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=run)
 
@@ -92,10 +95,10 @@ def run(args: argparse.Namespace) -> int:
             finding = {"line": None, "severity": "error", "code": "unreadable_file", "message": str(exc), "param": None}
             print(json.dumps({"path": args.file, "valid": False, "findings": [finding]}, indent=2))
         raise CliError(str(exc), code=1) from None
-    if args.workers is not None and args.workers < 1:
-        raise CliError("--workers must be >= 1", code=2)
+    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+        raise CliError(f"--workers must be between 1 and {MAX_WORKERS}, got {args.workers}", code=2)
     method = args.method or (detect_method(args.file) if size else "supervised")
-    model_name = args.model or default_model(method, args.file)
+    model_name = args.model if args.model is not None else default_model(method, args.file)
     try:
         model = load_catalog().resolve(model_name)
     except UnknownModel as exc:

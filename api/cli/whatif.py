@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ftsim.api.cli import CliError
+from ftsim.api.cli import CliError, check_small_file
 from ftsim.api.cli.compare import date_arg, load_catalog_arg
 
-__all__ = ["register", "run", "PROGRESS_MIN_ROWS"]
+__all__ = ["register", "run", "PROGRESS_MIN_ROWS", "MAX_GRID_ROWS"]
 
 PROGRESS_MIN_ROWS = 200_000  # grids at least this big get a progress bar (on a terminal)
+# The largest grid the command evaluates. ftsim's choice: a row takes about 0.5 KB while evaluated, so this is
+# about 2.5 GB; the sweeps' product is otherwise unbounded (four 10,000-point ranges make 1e16 rows).
+MAX_GRID_ROWS = 5_000_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,21 +38,27 @@ def run(args: argparse.Namespace) -> int:
 
     if args.rows < 0:
         raise CliError("--rows must be >= 0", code=2)
-    if args.out:
+    if args.out is not None:
         try:
             format_of(args.out)
         except ValueError as exc:
             raise CliError(str(exc), code=2) from None
+    check_small_file(args.scenario, "scenario")
     scenario = load_scenario(args.scenario)
     if args.today or scenario.today is None:
         scenario = scenario.model_copy(update={"today": args.today or dt.date.today()})
     catalog = load_catalog_arg(args.catalog)
-    size = grid_size(scenario)
+    size = _declared_rows(scenario)  # before grid_size(), which builds every swept value
+    if size <= MAX_GRID_ROWS:
+        size = grid_size(scenario)
+    if size > MAX_GRID_ROWS:
+        raise CliError(f"the grid has {size:,} rows; ftsim whatif evaluates at most {MAX_GRID_ROWS:,} "
+                       "(sweep fewer values)")
     show = size >= PROGRESS_MIN_ROWS and not args.no_progress and sys.stderr.isatty()
     grid = _evaluate_with_progress(scenario, catalog, size) if show else evaluate(scenario, catalog=catalog)
     result = compare(baseline_input(scenario), catalog=catalog) if scenario.kind == "compare" else None
     warnings = list(result.warnings) if result is not None else sweep_warnings(scenario, catalog)
-    if args.out:
+    if args.out is not None:
         try:
             path = write_report(args.out, scenario, grid, result, warnings, catalog)
         except OSError as exc:
@@ -58,6 +67,18 @@ def run(args: argparse.Namespace) -> int:
         return 0
     _print(scenario, grid, result, warnings, args.rows)
     return 0
+
+
+def _declared_rows(scenario) -> int:
+    """The grid's row count from the sweeps' lengths and the ranges' point counts, nothing built."""
+    import math
+
+    from ftsim.pricing.planning.whatif import RangeSpec
+
+    counts = [spec.count() if isinstance(spec, RangeSpec) else len(spec) for spec in scenario.sweep.values()]
+    if any(count > 10_000_000 for count in counts):
+        return 0  # a range past its own bound: grid_size() names it
+    return math.prod(counts)
 
 
 def _evaluate_with_progress(scenario, catalog, size: int):

@@ -58,6 +58,8 @@ def check_readable(path: str | os.PathLike[str]) -> int:
             raise DatasetError(f"{p} is a directory, not a JSONL file")
         if not p.exists():
             raise DatasetError(f"dataset file not found: {p}")
+        if not p.is_file():  # a device or pipe has no size to chunk by, and opening a pipe can block for ever
+            raise DatasetError(f"{p} is not a regular file (a device, pipe or socket cannot be scanned)")
         size = p.stat().st_size
         with open(p, "rb") as fh:
             fh.read(1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 from multiprocessing.connection import wait
@@ -42,7 +43,12 @@ def _claim(counter: Any) -> int:
 
 
 def _worker(scan: ScanFn, job: Any, chunks: list[Chunk], counter: Any, conn: Any, nice: int = 0) -> None:
-    """Worker process: claim chunks until none is left, sending each partial as it is done, then None."""
+    """Worker process: claim chunks until none is left, sending each partial as it is done, then None.
+
+    Ctrl-C reaches every process of the terminal's foreground group: the parent reports it and kills its workers,
+    so a worker ignores it rather than print a traceback of its own.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if nice:
         try:
             os.nice(nice)  # behind the server that started it: its requests get the cores first

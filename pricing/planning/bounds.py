@@ -11,11 +11,12 @@ ten million tokens per prompt part is ten times the largest context window in th
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 __all__ = [
     "MAX_CALLS_PER_MONTH", "MAX_TOKENS_PER_CALL", "MAX_TRAINING_TOKENS", "MAX_TRAINING_HOURS", "MAX_N_EXAMPLES",
-    "MAX_TOKENS_PER_EXAMPLE", "MAX_DEPLOYMENTS", "MAX_USD", "MAX_GRADER_TOKENS",
+    "MAX_TOKENS_PER_EXAMPLE", "MAX_DEPLOYMENTS", "MAX_USD", "MAX_GRADER_TOKENS", "MAX_AS_OF",
 ]
 
 MAX_CALLS_PER_MONTH = 10**12
@@ -27,3 +28,5 @@ MAX_TOKENS_PER_EXAMPLE = 10**7
 MAX_DEPLOYMENTS = 10_000
 MAX_USD = Decimal(10**12)
 MAX_GRADER_TOKENS = 10**13
+# The latest as-of date: a horizon runs up to 120 months from it, and Python's calendar ends on 9999-12-31.
+MAX_AS_OF = dt.date(9989, 12, 31)

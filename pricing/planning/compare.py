@@ -43,12 +43,13 @@ import math
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ftsim.pricing.planning.bounds import (
-    MAX_CALLS_PER_MONTH, MAX_DEPLOYMENTS, MAX_TOKENS_PER_CALL, MAX_TRAINING_HOURS, MAX_TRAINING_TOKENS, MAX_USD,
+    MAX_AS_OF, MAX_CALLS_PER_MONTH, MAX_DEPLOYMENTS, MAX_TOKENS_PER_CALL, MAX_TRAINING_HOURS, MAX_TRAINING_TOKENS,
+    MAX_USD,
 )
 from ftsim.pricing.planning.horizon import DAYS_PER_MONTH
 from ftsim.pricing.planning.horizon import horizon as _horizon
@@ -160,7 +161,8 @@ class CompareInput(BaseModel):
     epochs: int | Literal["auto"] | None = Field(default=None, description="with training_file; default auto")
     months: int = Field(default=12, ge=1, le=120, description="horizon, before the lifecycle cap")
     retrain_every: int | None = Field(default=None, ge=1, le=120, description="months between retrainings")
-    today: dt.date | None = Field(default=None, description="the as-of date; default: the catalog's effective date")
+    today: dt.date | None = Field(default=None, le=MAX_AS_OF,
+                                  description="the as-of date; default: the catalog's effective date")
     provider: Literal["openai", "azure", "both"] = Field(default="openai", description="where the model is tuned")
     azure_tier: Literal["global", "data_zone", "regional_us", "regional_sweden", "developer"] = Field(
         default="global", description="Azure training and deployment type"
@@ -323,7 +325,8 @@ class _Plan:
     sources: list[str]
 
 
-def _training(params: CompareInput, plan: _Plan, *, catalog, today: dt.date) -> tuple[Decimal, int | None, list[str]]:
+def _training(params: CompareInput, plan: _Plan, *, catalog, today: dt.date,
+              progress: Callable[[int, int], None] | None = None) -> tuple[Decimal, int | None, list[str]]:
     """Training cost, trained tokens and warnings from tokens, hours or a dataset."""
     warnings: list[str] = []
     if params.training_tokens is None and params.training_file is None and params.training_hours is None:
@@ -352,7 +355,7 @@ def _training(params: CompareInput, plan: _Plan, *, catalog, today: dt.date) -> 
         path = Path(params.training_file)
         result = estimate(
             path, model=params.model, method=params.method, epochs=params.epochs or "auto", catalog=catalog,
-            today=today,
+            today=today, progress=progress,
         )
         warnings.extend(getattr(result, "warnings", []) or [])
         tokens = result.trained_tokens
@@ -469,8 +472,11 @@ def _cached_share(params: CompareInput, warnings: list[str]) -> tuple[Decimal, b
     return Decimal(0), False
 
 
-def compare(params: CompareInput, *, catalog) -> CompareResult:
-    """Both paths' costs, the break-even and a verdict on one provider (`provider` both: use compare_providers)."""
+def compare(params: CompareInput, *, catalog, progress: Callable[[int, int], None] | None = None) -> CompareResult:
+    """Both paths' costs, the break-even and a verdict on one provider (`provider` both: use compare_providers).
+
+    `progress(done, total)`: bytes scanned of `training_file`, when one is given.
+    """
     if params.provider == "both":
         raise PricingError("provider 'both' gives two results: use compare_providers")
     today = params.today or catalog.effective_date
@@ -486,7 +492,8 @@ def compare(params: CompareInput, *, catalog) -> CompareResult:
     base_call, tuned_call = sum(base_parts.values(), Decimal(0)), sum(tuned_parts.values(), Decimal(0))
     calls = Decimal(params.calls_per_month)
     base_month, tuned_month = base_call * calls, tuned_call * calls + plan.hosting_monthly
-    training_cost, trained_tokens, training_warnings = _training(params, plan, catalog=catalog, today=today)
+    training_cost, trained_tokens, training_warnings = _training(params, plan, catalog=catalog, today=today,
+                                                                 progress=progress)
     warnings.extend(training_warnings)
 
     horizon_end, horizon_months = _horizon(params, today, plan.tuned_life, plan.base_life, warnings)
@@ -626,13 +633,15 @@ def _break_even_share(params, plan, calls, horizon_months, tuned_call, fixed_tot
     return min(max(share, Decimal(0)), Decimal(1)).quantize(SHARE, rounding=ROUND_DOWN)
 
 
-def compare_providers(params: CompareInput, *, catalog) -> ProviderComparison:
+def compare_providers(params: CompareInput, *, catalog,
+                      progress: Callable[[int, int], None] | None = None) -> ProviderComparison:
     """The scenario on OpenAI and on Azure OpenAI; a provider the model is not on is listed with the reason."""
     results: list[CompareResult] = []
     unavailable: dict[str, str] = {}
     for provider in ("openai", "azure"):
         try:
-            results.append(compare(params.model_copy(update={"provider": provider}), catalog=catalog))
+            results.append(compare(params.model_copy(update={"provider": provider}), catalog=catalog,
+                                   progress=progress))
         except PricingError as exc:
             unavailable[provider] = str(exc)
     if not results:

@@ -32,7 +32,8 @@ from typing import Callable, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ftsim.pricing.planning.bounds import (
-    MAX_CALLS_PER_MONTH, MAX_N_EXAMPLES, MAX_TOKENS_PER_CALL, MAX_TRAINING_HOURS, MAX_TRAINING_TOKENS, MAX_USD,
+    MAX_AS_OF, MAX_CALLS_PER_MONTH, MAX_N_EXAMPLES, MAX_TOKENS_PER_CALL, MAX_TRAINING_HOURS, MAX_TRAINING_TOKENS,
+    MAX_USD,
 )
 from ftsim.pricing.errors import PricingError
 from ftsim.pricing.planning.compare import CompareInput, CompareResult, compare
@@ -231,7 +232,7 @@ class DecideInput(BaseModel):
     # Figures for the RFT step.
     rft_model: str = DEFAULT_RFT_MODEL
     rft_hours: Decimal = Field(default=DEFAULT_RFT_HOURS, gt=0, le=MAX_TRAINING_HOURS)
-    today: dt.date | None = None
+    today: dt.date | None = Field(default=None, le=MAX_AS_OF)
 
     def answers(self) -> dict[str, bool | int]:
         """The walkthrough answers given so far (follow-ups included), by question id."""

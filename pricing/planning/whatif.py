@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ftsim.pricing.planning.bounds import MAX_N_EXAMPLES, MAX_TOKENS_PER_EXAMPLE, MAX_TRAINING_HOURS
+from ftsim.pricing.planning.bounds import MAX_AS_OF, MAX_N_EXAMPLES, MAX_TOKENS_PER_EXAMPLE, MAX_TRAINING_HOURS
 from ftsim.pricing.planning.compare import CompareInput, compare
 from ftsim.pricing.errors import PricingError
 from ftsim.pricing.costs.hyperparameters import MAX_DEFAULT_EPOCHS, MAX_TARGET_EXAMPLES, MIN_TARGET_EXAMPLES, TARGET_EPOCHS
@@ -73,10 +73,20 @@ class RangeSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: float
-    stop: float
-    step: float | None = Field(default=None, gt=0)
+    start: float = Field(allow_inf_nan=False)
+    stop: float = Field(allow_inf_nan=False)
+    step: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     num: int | None = Field(default=None, ge=1, le=10_000_000)
+
+    def count(self) -> int:
+        """How many points `values()` gives, without building them (0 for a range `values()` refuses)."""
+        if (self.step is None) == (self.num is None) or self.stop < self.start:
+            return 0
+        if self.num is not None:
+            return self.num
+        assert self.step is not None  # exactly one of step and num, checked above
+        span = np.floor((self.stop - self.start) / self.step + 1e-9) + 1
+        return int(span) if np.isfinite(span) else 10_000_001
 
     def values(self) -> list[Any]:
         """The range's points (integers when start, stop and step are integral)."""
@@ -89,7 +99,7 @@ class RangeSpec(BaseModel):
         else:
             step = self.step
             assert step is not None  # exactly one of step and num, checked above
-            count = int(np.floor((self.stop - self.start) / step + 1e-9)) + 1
+            count = self.count()  # more than the bound when the span overflows a float
             if count > 10_000_000:
                 raise ValueError(f"the range has {count:,} points (at most 10,000,000)")
             points = self.start + step * np.arange(count)
@@ -106,7 +116,7 @@ class Scenario(BaseModel):
 
     title: str = "What-if"
     kind: Literal["compare", "estimate"] = "compare"
-    today: dt.date | None = None
+    today: dt.date | None = Field(default=None, le=MAX_AS_OF)
     baseline: dict[str, Any]
     sweep: dict[str, list[Any] | RangeSpec] = Field(default_factory=dict)
 

@@ -433,12 +433,35 @@ def format_of(path: str | Path) -> Literal["html", "md", "csv"]:
 
 def write_report(path: str | Path, scenario: Scenario, grid: pd.DataFrame, result: CompareResult | None,
                  warnings: list[str], catalog=None) -> Path:
-    """Render to the format the file name asks for and write it."""
+    """Render to the format the file name asks for and write it.
+
+    The report is written beside `path` under a temporary name and renamed over it when complete: an interrupted
+    or failed write (Ctrl-C, a full disk) leaves no truncated report, and any previous one untouched.
+    """
+    import os
+    import tempfile
+
     file = Path(path)
     fmt = format_of(file)
-    if fmt == "csv":  # streamed chunk by chunk: a million rows never sit in memory as one string
-        with file.open("wb") as stream:
-            write_csv(grid, stream)
-        return file
-    file.write_text(render(fmt, scenario, grid, result, warnings, catalog), encoding="utf-8")
+    fd, temp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".part", dir=file.parent)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            if fmt == "csv":  # streamed chunk by chunk: a million rows never sit in memory as one string
+                write_csv(grid, stream)
+            else:
+                stream.write(render(fmt, scenario, grid, result, warnings, catalog).encode("utf-8"))
+        os.chmod(temp, 0o666 & ~_umask())
+        os.replace(temp, file)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
     return file
+
+
+def _umask() -> int:
+    """The process's umask (mkstemp creates files 0600; a report gets the mode open() would give it)."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -81,7 +81,9 @@ def test_bad_keys_file_exits_2_with_one_line(tmp_path, capsys):
 
 
 def test_negative_speed_is_refused(capsys):
-    assert main(["serve", "--speed", "-1", "--db", ":memory:"]) == 2
+    with pytest.raises(SystemExit) as exc:  # argparse's usage error, like every other number out of range
+        main(["serve", "--speed", "-1", "--db", ":memory:"])
+    assert exc.value.code == 2
     assert "--speed" in capsys.readouterr().err
 
 
