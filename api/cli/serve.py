@@ -44,22 +44,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the `serve` subcommand."""
     p = sub.add_parser("serve", help="serve the simulator (OpenAI-compatible API under /v1)")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB}; ':memory:' for throwaway state)")
     p.add_argument("--durability", choices=["process", "full"], default="process",
                    help="process (default): what was answered survives the server being killed; "
                         "full: also survives power loss (fsync on every write; uploads take ~1.7x as long)")
     p.add_argument("--speed", type=_speed, default=60.0,
                    help=f"simulated seconds per real second, 0 to {MAX_SPEED:,.0f} (default 60; 0: manual clock)")
-    p.add_argument("--seed", type=int, default=0, help="seed of ids and loss curves")
+    p.add_argument("--seed", type=int, default=0, help="seed of ids and loss curves (default 0)")
     p.add_argument("--keys", help="JSON file mapping API keys to organizations and projects (and, for the wind-down, "
                    "fine_tuned_before / last_fine_tuned_inference per organization); an org_id starting with "
                    "'azure-' makes the key an Azure OpenAI account (api-key header or Entra token)")
     p.add_argument("--strict-keys", action="store_true",
                    help="accept only the keys in --keys FILE; any other key answers 401 invalid_api_key")
     p.add_argument("--lifecycle", choices=["warn", "enforce", "ignore"], default="warn",
-                   help="retired models: warn (default), enforce (refuse like the live API), ignore")
-    p.add_argument("--max-concurrent-jobs", type=int, default=3, help="simultaneous jobs per model per organization")
+                   help="retired models, for training and inference: warn (default), enforce (refuse like the live API), ignore")
+    p.add_argument("--max-concurrent-jobs", type=int, default=3, help="simultaneous jobs per model per organization (default 3)")
     p.add_argument("--enable-python-graders", action="store_true", help="allow python graders (runs user code)")
     p.add_argument("--developer-preemption", type=_rate, default=0.0, metavar="PER_HOUR",
                    help="Azure Developer-tier training is preempted (paused, then resumed by itself) this many "
