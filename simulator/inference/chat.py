@@ -29,7 +29,10 @@ __all__ = [
     "ChatCompletionChunk",
     "CompletionUsage",
     "Chat",
+    "MAX_STOP",
+    "MAX_TOOLS",
     "SAMPLING_RANGES",
+    "check_array_length",
     "check_sampling",
     "sse",
 ]
@@ -241,6 +244,22 @@ def check_sampling(values: dict[str, Any], names: Iterable[str] = SAMPLING_RANGE
                                   f"{shown} instead.", param=name, code="decimal_below_min_value")
 
 
+# Array limits of a request, and their live refusal: 'tools' at most 128 ("Invalid 'tools': array too long.
+# Expected an array with maximum length 128, but got an array with length 163 instead.", param "tools", code
+# "array_above_max_length", quoted from live answers in public issue threads, 2025-2026); 'stop' at most 4 (OpenAI's
+# API reference), its answer assumed to be the same family's. The Responses API is assumed to share the tools limit.
+MAX_TOOLS = 128
+MAX_STOP = 4
+
+
+def check_array_length(name: str, value: Any, maximum: int) -> None:
+    """400, as live, for a list longer than `maximum` (a single value or none passes)."""
+    if isinstance(value, list) and len(value) > maximum:
+        raise BadRequestError(f"Invalid '{name}': array too long. Expected an array with maximum length {maximum}, "
+                              f"but got an array with length {len(value)} instead.", param=name,
+                              code="array_above_max_length")
+
+
 class Chat:
     """The chat completions service."""
 
@@ -250,6 +269,8 @@ class Chat:
 
     def _answer(self, tenant: Tenant, request: ChatCompletionRequest) -> Answer:
         check_sampling(request.model_extra or {})
+        check_array_length("tools", request.tools, MAX_TOOLS)
+        check_array_length("stop", (request.model_extra or {}).get("stop"), MAX_STOP)
         check_metadata(request.metadata)  # the API's one Metadata: 16 pairs, keys <= 64, values <= 512 characters
         messages = [m.model_dump(exclude_none=True) for m in request.messages]
         limit = request.max_completion_tokens or request.max_tokens

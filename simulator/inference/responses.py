@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ftsim.simulator.core.errors import BadRequestError
 from ftsim.simulator.fine_tuning.params import check_metadata
-from ftsim.simulator.inference.chat import check_sampling, sse
+from ftsim.simulator.inference.chat import MAX_TOOLS, check_array_length, check_sampling, sse
 from ftsim.simulator.inference.model import Answer, Inference
 from ftsim.simulator.inference.structured import json_format
 from ftsim.simulator.core.tenancy import Tenant
@@ -243,6 +243,7 @@ class Responses:
     def _build(self, tenant: Tenant, request: ResponseRequest) -> tuple[Response, Answer]:
         knobs = request.model_extra or {}
         check_sampling(knobs, ("temperature", "top_p"))
+        check_array_length("tools", request.tools, MAX_TOOLS)
         check_metadata(request.metadata)  # echoed on the response: the API's one Metadata bounds it
         text_format = (request.text or {}).get("format")
         messages = input_messages(request)

@@ -145,3 +145,39 @@ def test_a_sampling_knob_that_is_not_a_number_is_refused(http, path, value, got)
 def test_a_null_sampling_knob_is_an_absent_one(http, path):
     resp = http.post(path, json=_request(path, "top_p", None, False), headers=AUTH)
     assert resp.status_code == 200, resp.text
+
+
+def _tool(i: int) -> dict:
+    return {"type": "function", "function": {"name": f"tool_{i}", "parameters": {"type": "object", "properties": {}}}}
+
+
+def _responses_tool(i: int) -> dict:
+    return {"type": "function", "name": f"tool_{i}", "parameters": {"type": "object", "properties": {}}}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(["/v1/chat/completions", "/v1/responses"]), count=st.integers(min_value=120, max_value=200))
+def test_more_than_128_tools_are_refused_as_live(http, path, count):
+    if path == "/v1/responses":
+        body = {"model": "gpt-4o-mini", "input": "hi", "tools": [_responses_tool(i) for i in range(count)]}
+    else:
+        body = {"model": "gpt-4o-mini", "messages": HELLO, "tools": [_tool(i) for i in range(count)]}
+    resp = http.post(path, json=body, headers=AUTH)
+    if count <= 128:
+        assert resp.status_code == 200, resp.text
+        return
+    assert resp.status_code == 400
+    assert resp.json()["error"] == {
+        "message": f"Invalid 'tools': array too long. Expected an array with maximum length 128, but got an array "
+                   f"with length {count} instead.",
+        "type": "invalid_request_error", "param": "tools", "code": "array_above_max_length"}
+
+
+@pytest.mark.parametrize("stop,status", [("END", 200), (["a", "b", "c", "d"], 200), (["a", "b", "c", "d", "e"], 400)])
+def test_at_most_four_stop_sequences(http, stop, status):
+    resp = http.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO, "stop": stop},
+                     headers=AUTH)
+    assert resp.status_code == status, resp.text
+    if status == 400:
+        assert resp.json()["error"]["code"] == "array_above_max_length"
+        assert resp.json()["error"]["param"] == "stop"
