@@ -26,6 +26,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from ftsim.api.http.deps import authenticate, require_tenant
+from ftsim.pricing.dataset.reader import nested_deeper_than
 
 __all__ = ["MAX_DEPTH", "MAX_BODY_BYTES", "BodyTooLarge", "loads", "read_body", "JSONRoute", "StrictJSONRequest"]
 
@@ -74,18 +75,6 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether `value` nests objects and arrays more than `limit` levels (iterative: no recursion limit)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
-
-
 def loads(raw: bytes | str) -> Any:
     """The JSON value of a request body; `json.JSONDecodeError` for anything that is not strict JSON of at most
     `MAX_DEPTH` levels (the one error FastAPI answers as an unparseable body)."""
@@ -100,7 +89,7 @@ def loads(raw: bytes | str) -> Any:
             brackets = raw.count("{") + raw.count("[")
         else:
             brackets = raw.count(b"{") + raw.count(b"[")
-        if brackets > MAX_DEPTH and _deeper_than(value, MAX_DEPTH):  # fewer brackets than that cannot nest deeper
+        if brackets > MAX_DEPTH and nested_deeper_than(value, MAX_DEPTH):  # fewer brackets than that cannot nest deeper
             raise json.JSONDecodeError(f"nested more than {MAX_DEPTH} levels deep", "", 0)
     return value
 

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_LINE_BYTES",
     "MAX_JSON_DEPTH",
     "check_readable",
+    "nested_deeper_than",
     "binary_reason",
     "read_jsonl",
     "plan_chunks",
@@ -106,15 +107,18 @@ def _seek_line_start(fh: Any, start: int) -> int:
             return pos
 
 
-def _depth_over(value: Any, limit: int) -> bool:
-    """Whether `value` nests lists and objects more than `limit` levels deep (iterative: no recursion)."""
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether JSON `value` nests lists and objects more than `limit` levels deep (a scalar nests none; iterative, so
+    no recursion limit): the one depth check of dataset lines, request bodies and graders."""
     stack = [(value, 1)]
     while stack:
-        item, depth = stack.pop()
+        current, depth = stack.pop()
+        if not isinstance(current, (dict, list)):
+            continue
         if depth > limit:
             return True
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+        children = current.values() if isinstance(current, dict) else current
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return False
 
 
@@ -147,7 +151,7 @@ def _parse(box: list[bytes], line_no: int, param: str, at_file_start: bool) -> d
     if not isinstance(value, dict):
         kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
         return format_error(line_no, f" is not a JSON object (found {kind}).", param)
-    if brackets > MAX_JSON_DEPTH and _depth_over(value, MAX_JSON_DEPTH):
+    if brackets > MAX_JSON_DEPTH and nested_deeper_than(value, MAX_JSON_DEPTH):
         return format_error(line_no, f" nests objects and arrays more than {MAX_JSON_DEPTH} levels deep.", param)
     return value
 

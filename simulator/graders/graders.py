@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from pydantic import BaseModel, Field
 
+from ftsim.pricing.dataset.reader import nested_deeper_than
 from ftsim.simulator.core.errors import BadRequestError
 from ftsim.simulator.graders.formula import FormulaError, evaluate, parse, variables
 from ftsim.simulator.graders.metrics import MAX_METRIC_CHARS, METRICS, similarity
@@ -127,23 +128,6 @@ class RunGraderResponse(BaseModel):
 
 def _bad(message: str) -> BadRequestError:
     return BadRequestError(f"Invalid grader: {message}", param="grader")
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether JSON `value` nests lists and objects more than `limit` levels deep (iterative: no recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        current, depth = stack.pop()
-        if isinstance(current, dict):
-            children: Any = current.values()
-        elif isinstance(current, list):
-            children = current
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
 
 
 def _need_str(grader: dict, key: str, where: str) -> str:
@@ -240,7 +224,7 @@ class Graders:
         """Raise 400 (param `grader`) unless `grader` is a valid grader definition."""
         if not isinstance(grader, dict):
             raise _bad("expected an object with a 'type'.")
-        if not inside_multi and _deeper_than(grader, MAX_GRADER_DEPTH):
+        if not inside_multi and nested_deeper_than(grader, MAX_GRADER_DEPTH):
             raise _bad(f"it nests more than {MAX_GRADER_DEPTH} levels of lists and objects.")
         kind = grader.get("type")
         allowed = INSIDE_MULTI if inside_multi else TOP_LEVEL
@@ -336,7 +320,7 @@ class Graders:
                 param="model_sample",
             )
         item = item or {}
-        if _deeper_than(item, MAX_ITEM_DEPTH):
+        if nested_deeper_than(item, MAX_ITEM_DEPTH):
             raise BadRequestError(
                 f"Invalid 'item': it nests more than {MAX_ITEM_DEPTH} levels of lists and objects.", param="item"
             )

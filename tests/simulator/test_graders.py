@@ -327,9 +327,9 @@ def _depth(value):
 @settings(max_examples=200, deadline=None)
 @given(_JSON, st.integers(0, 8))
 def test_the_depth_check_counts_nesting_levels(value, limit):
-    from ftsim.simulator.graders.graders import _deeper_than
+    from ftsim.pricing.dataset.reader import nested_deeper_than
 
-    assert _deeper_than(value, limit) == (_depth(value) > limit)
+    assert nested_deeper_than(value, limit) == (_depth(value) > limit)
 
 
 def _nested_content(levels):
