@@ -243,3 +243,22 @@ def test_the_verdict_never_says_pays_back_when_the_horizon_loses_money(after, ca
         assert result.net_savings_over_horizon_usd >= 0
     if result.net_savings_over_horizon_usd < 0:
         assert result.verdict in ("never_pays_back", "pays_back_after_horizon", "cannot_train")
+
+
+@pytest.mark.parametrize(("tier", "cost"), [("global", "50.00"), ("developer", "25.00"), ("regional_us", "55.00"),
+                                            ("data_zone", "55.00"), ("regional_sweden", "60.50")])
+def test_tv10_as_corrected_azure_sft_1m_tokens_times_2_epochs_on_gpt_4_1(tier, cost):
+    """TV10 with the December 2026 correction: Azure trains gpt-4.1 at $25 (Global), $12.50 (Developer), $27.50
+    (Regional US = Data Zone) and $30.25 (Sweden) per 1M, so 1M tokens x 2 epochs is $50 / $25 / $55 / $60.50."""
+    result = compare(azure(model="gpt-4.1", azure_tier=tier, training_tokens=2_000_000), catalog=CATALOG)
+    assert result.tuned.training_cost_usd == Decimal(cost)
+
+
+@pytest.mark.parametrize(("region", "monthly"), [("default", "1241.00"), ("southeast_asia", "1489.20")])
+def test_azure_hosting_is_the_hourly_rate_times_730_hours_per_deployment(region, monthly):
+    """December 2026 reference: $1.70 an hour ($2.04 in Southeast Asia) per deployment, 730 h a month."""
+    one = compare(azure(hosting_region=region), catalog=CATALOG)
+    assert one.tuned.hosting_monthly_usd == Decimal(monthly)
+    three = compare(azure(hosting_region=region, deployments=3), catalog=CATALOG)
+    assert three.tuned.hosting_monthly_usd == Decimal(monthly) * 3
+    assert compare(azure(hosting_region=region, azure_tier="developer"), catalog=CATALOG).tuned.hosting_monthly_usd == 0
