@@ -165,6 +165,18 @@ def test_openai_horizon_stops_at_the_2027_01_14_shutdown_and_after_shutdown_cost
     assert with_move.break_even_calls_per_month > result.break_even_calls_per_month
 
 
+def test_after_shutdown_cost_is_not_added_when_the_base_model_ends_the_horizon_first():
+    """Regression: the horizon is capped by the first shutdown of either path; when it is the base model's (here o3,
+    2026-12-11) the fine-tune still serves (to 2027-01-14) and needs no retraining elsewhere, yet the after-shutdown
+    cost was added to the tuned path, with a warning that the tuned model stopped serving on the base's date."""
+    plain = compare(openai(base_model="o3"), catalog=CATALOG)
+    assert plain.horizon_end == dt.date(2026, 12, 11)
+    moved = compare(openai(base_model="o3", after_shutdown_cost_usd=Decimal(1000)), catalog=CATALOG)
+    assert moved.tuned.horizon_cost_usd == plain.tuned.horizon_cost_usd
+    assert moved.verdict == plain.verdict and moved.break_even_calls == plain.break_even_calls
+    assert not any("The tuned model stops serving" in w for w in moved.warnings)
+
+
 def test_model_whose_training_ended_cannot_train():
     result = compare(openai(model="gpt-4.1-nano", has_fine_tuned_before=True, recent_fine_tuned_inference=True,
                             today=dt.date(2026, 10, 1)), catalog=CATALOG)
