@@ -131,6 +131,18 @@ def test_cost_step_assumes_training_tokens_from_the_examples():
     assert any("DPO job" in w for w in decision.warnings)
 
 
+@pytest.mark.parametrize("provider, rate", [("openai", Decimal(5)), ("azure", Decimal(5))])
+def test_dpo_cost_is_its_tokens_at_the_training_rate_not_a_share_of_the_rounded_total(provider, rate):
+    """Regression: the DPO job's cost was the cent-rounded SFT + DPO total prorated by tokens, which can land a cent
+    off: 6 pairs x 1,600 tokens x 16 epochs = 153,600 tokens at $5 / 1M is $0.768 -> $0.77, reported as $0.76."""
+    decision = walk(**dict(PASS, prompt_cost_pain=True, has_preference_data=True), provider=provider,
+                    has_fine_tuned_before=True, recent_fine_tuned_inference=True, calls_per_month=100_000,
+                    system_prompt_tokens=2000, input_tokens=500, output_tokens=300, training_tokens=1009,
+                    dpo_examples=6)
+    assert decision.dpo.trained_tokens == 6 * 1600 * 16 == 153_600
+    assert decision.dpo.cost_usd == (rate * 153_600 / 1_000_000).quantize(Decimal("0.01")) == Decimal("0.77")
+
+
 def test_rft_is_never_recommended_where_no_provider_can_run_it():
     """o4-mini shut down on OpenAI on 2026-10-23; on Azure new customers lost RFT when the base retired."""
     decision = walk(**dict(PASS, prompt_cost_pain=False, verifiable_task=True), rft_hours=Decimal(4))
