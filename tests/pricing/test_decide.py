@@ -8,8 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ftsim.pricing.catalog.catalog import load_catalog
+from ftsim.pricing.planning.compare import CompareInput, compare
 from ftsim.pricing.planning.decide import QUESTIONS, DecideInput, decide, next_question, parse_answer
 
 CATALOG = load_catalog()
@@ -236,3 +239,30 @@ def test_after_shutdown_cost_reaches_the_figures():
     plain = walk(**figures)
     moved = walk(**figures, after_shutdown_cost_usd=Decimal(100))
     assert moved.compare.tuned.horizon_cost_usd == plain.compare.tuned.horizon_cost_usd + 100
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    provider=st.sampled_from(["openai", "azure"]), model=st.sampled_from(["gpt-4.1-mini", "gpt-4o-mini", "gpt-4.1"]),
+    today=st.sampled_from([dt.date(2026, 11, 22), dt.date(2026, 12, 6)]), months=st.integers(1, 24),
+    calls=st.sampled_from([0, 50_000, 2_000_000]), s=st.sampled_from([0, 2000]),
+    cached=st.sampled_from([None, Decimal(0), Decimal("0.5")]), tokens=st.sampled_from([0, 2_400_000]),
+    after=st.sampled_from([Decimal(0), Decimal(300)]), tier=st.sampled_from(["global", "developer", "data_zone"]),
+)
+def test_decide_figures_are_compare_for_the_same_inputs(provider, model, today, months, calls, s, cached, tokens,
+                                                       after, tier):
+    """The cost play's figures are exactly compare()'s for the same inputs, on either provider."""
+    figures = dict(calls_per_month=calls, system_prompt_tokens=s, input_tokens=500, output_tokens=300,
+                   cached_fraction=cached, training_tokens=tokens, months=months, after_shutdown_cost_usd=after)
+    decision = decide(DecideInput(**dict(PASS, prompt_cost_pain=True, has_preference_data=False), provider=provider,
+                                  model=model, azure_tier=tier, has_fine_tuned_before=True,
+                                  recent_fine_tuned_inference=True, today=today, **figures), catalog=CATALOG)
+    if decision.compare is None:
+        assert decision.recommendation == "shorten_prompt"  # no provider can train it on this day
+        return
+    exact = compare(CompareInput(model=model, provider=provider, azure_tier=tier, today=today,
+                                 has_fine_tuned_before=True, recent_fine_tuned_inference=True, **figures),
+                    catalog=CATALOG)
+    got = decision.compare
+    assert got.model_dump(exclude={"inputs", "summary", "warnings"}) == \
+        exact.model_dump(exclude={"inputs", "summary", "warnings"})
