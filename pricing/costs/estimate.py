@@ -375,17 +375,18 @@ def _azure_rft(rcost: RftCost, rate: Decimal, warnings: list[str]) -> RftCost:
         lines.append(line.model_copy(update={"cost_usd": cost}))
     graders_total = sum((line.cost_usd for line in lines), Decimal(0))
 
-    def hourly(seconds: int, hours: Decimal) -> Decimal:
-        return min(azure.rft_charge(rate, hours if d.given else Decimal(seconds) / 3600),
-                   cap - min(graders_total, cap))
+    def hourly(hours: Decimal) -> Decimal:
+        # Azure bills RFT time "in hours rounded to two decimal places" (cost-management doc, as the simulator's
+        # Azure bill does): the duration's hours, which are the invoice's (2 decimals, half up), not its seconds
+        return min(azure.rft_charge(rate, hours), cap - min(graders_total, cap))
 
-    expected = hourly(d.seconds_expected, d.hours_expected)
-    if rate * (d.hours_expected if d.given else Decimal(d.seconds_expected) / 3600) + graders_total > cap:
+    expected = hourly(d.hours_expected)
+    if rate * d.hours_expected + graders_total > cap:
         warnings.append(f"Azure caps an RFT job at {format_usd(cap)} of training and grading: training pauses at "
                         "the cap with a deployable checkpoint (resuming continues without a cap)")
     return rcost.model_copy(update={
-        "rate_per_hour": rate, "training_cost_usd_low": hourly(d.seconds_low, d.hours_low),
-        "training_cost_usd": expected, "training_cost_usd_high": hourly(d.seconds_high, d.hours_high),
+        "rate_per_hour": rate, "training_cost_usd_low": hourly(d.hours_low),
+        "training_cost_usd": expected, "training_cost_usd_high": hourly(d.hours_high),
         "graders": tuple(lines), "grader_cost_usd": graders_total, "total_cost_usd": expected + graders_total,
     })
 

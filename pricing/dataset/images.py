@@ -8,6 +8,12 @@ Token rule (vision guide, gpt-4o; pricing reference §2.3):
   does; then 85 + 170 x (number of 512-px tiles, each side rounded up).
   1024x1024 -> 765, 2048x4096 -> 1105, 1920x1080 -> 1105, 128x64 -> 255.
 
+gpt-4o-mini (inference only: it is not vision-fine-tunable) uses the same tiles at other weights: 2,833 + 5,667 a
+tile, 2,833 at low detail (pricing reference §2.3 and TV6: 1024x1024 -> 25,501, 2048x4096 -> 36,835, 128x64 ->
+8,500; low detail from the community measurement of 2,845 tokens for an image plus 12 text tokens). Pass the
+model (`model=`) to count by its rule; any other model is counted by the gpt-4o rule (gpt-4.1-mini/-nano and
+o4-mini use 32-px patches times a per-model multiplier, which the sources quote only from memory: not modelled).
+
 Data URLs are decoded and their header sniffed for format and size. http(s) URLs cannot be fetched offline:
 they are counted under a documented assumption, `REMOTE_ASSUMED_SIZE` (1024x1024, so 765 tokens unless
 detail is low), and flagged `remote` so that callers can warn.
@@ -36,6 +42,9 @@ __all__ = [
 LOW_DETAIL_TOKENS = 85
 BASE_TOKENS = 85
 TILE_TOKENS = 170
+# gpt-4o-mini's weights: "base 2,833 + 5,667 per tile" (pricing reference §2.3, TV6); low detail is the base.
+MINI_BASE_TOKENS = 2833
+MINI_TILE_TOKENS = 5667
 ALLOWED_FORMATS = frozenset({"png", "jpeg", "webp"})
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 REMOTE_ASSUMED_SIZE = (1024, 1024)
@@ -43,10 +52,21 @@ REMOTE_ASSUMED_SIZE = (1024, 1024)
 Format = Literal["png", "jpeg", "webp", "gif"]
 
 
-def image_tokens(width: int, height: int, detail: str | None = "auto") -> int:
-    """Tokens gpt-4o bills for one image of `width` x `height` at `detail` (low, high or auto)."""
+def _weights(model: str | None) -> tuple[int, int]:
+    """(base, per-tile) tokens of `model`'s image rule: gpt-4o-mini's, or gpt-4o's for every other model."""
+    name = (model or "").strip()
+    if name.startswith("ft:"):  # ft:{base}:{org}:{suffix}:{id}: the base's rule
+        name = name.split(":")[1]
+    if name == "gpt-4o-mini" or name.startswith("gpt-4o-mini-"):
+        return MINI_BASE_TOKENS, MINI_TILE_TOKENS
+    return BASE_TOKENS, TILE_TOKENS
+
+
+def image_tokens(width: int, height: int, detail: str | None = "auto", *, model: str | None = None) -> int:
+    """Tokens `model` (default gpt-4o) bills for one image of `width` x `height` at `detail` (low, high or auto)."""
+    base, per_tile = _weights(model)
     if detail == "low":
-        return LOW_DETAIL_TOKENS
+        return base  # gpt-4o: LOW_DETAIL_TOKENS (85)
     if width <= 0 or height <= 0:
         raise ValueError(f"image size must be positive, got {width}x{height}")
     w, h = width, height
@@ -57,7 +77,7 @@ def image_tokens(width: int, height: int, detail: str | None = "auto") -> int:
         ratio = 768 / min(w, h)
         w, h = max(1, int(w * ratio)), max(1, int(h * ratio))
     tiles = math.ceil(w / 512) * math.ceil(h / 512)
-    return BASE_TOKENS + TILE_TOKENS * tiles
+    return base + per_tile * tiles
 
 
 @dataclass(frozen=True)
@@ -142,30 +162,31 @@ class ImageRef:
     problem: str | None = None  # why the image would be skipped (too large, bad format, undecodable)
 
 
-_CACHE: dict[tuple[int, int, str], ImageRef] = {}
+_CACHE: dict[tuple[int, int, str, tuple[int, int]], ImageRef] = {}
 _CACHE_SIZE = 32  # > 10 images per example, so validating then counting an example decodes each image once
 
 
-def inspect_url(url: str, detail: str | None = "auto") -> ImageRef:
-    """Inspect an image URL (data: or http(s)) and price it; never raises.
+def inspect_url(url: str, detail: str | None = "auto", *, model: str | None = None) -> ImageRef:
+    """Inspect an image URL (data: or http(s)) and price it by `model`'s rule (default gpt-4o); never raises.
 
     Results are memoised by (hash, length) of the URL rather than by the URL itself, so that the cache never
     holds megabytes of base64.
     """
     level = detail if detail in ("low", "high", "auto") else "auto"
-    key = (hash(url), len(url), level)
+    weights = _weights(model)
+    key = (hash(url), len(url), level, weights)
     ref = _CACHE.get(key)
     if ref is None:
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
-        ref = _CACHE[key] = _inspect(url, level)
+        ref = _CACHE[key] = _inspect(url, level, model)
     return ref
 
 
-def _inspect(url: str, detail: str) -> ImageRef:
+def _inspect(url: str, detail: str, model: str | None = None) -> ImageRef:
     if url.startswith(("http://", "https://")):
         w, h = REMOTE_ASSUMED_SIZE
-        return ImageRef("remote", image_tokens(w, h, detail))
+        return ImageRef("remote", image_tokens(w, h, detail, model=model))
     if not url.startswith("data:"):
         return ImageRef("invalid", 0, problem="image URL must be an http(s) URL or a base64 data: URL")
     comma = url.find(",", 0, 512)  # the header is short; the payload is never copied whole before decoding
@@ -191,4 +212,5 @@ def _inspect(url: str, detail: str) -> ImageRef:
             "invalid", 0, info.format, info.width, info.height, len(data),
             problem=f"image format {info.format} is not supported (jpeg, png or webp)",
         )
-    return ImageRef("data", image_tokens(info.width, info.height, detail), info.format, info.width, info.height, len(data))
+    return ImageRef("data", image_tokens(info.width, info.height, detail, model=model), info.format, info.width,
+                    info.height, len(data))

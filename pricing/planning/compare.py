@@ -499,7 +499,11 @@ def compare(params: CompareInput, *, catalog, progress: Callable[[int, int], Non
     horizon_end, horizon_months = _horizon(params, today, plan.tuned_life, plan.base_life, warnings)
     trainings = _trainings(params, today, horizon_months, plan.tuned_life, warnings)
     after_shutdown = Decimal(0)
-    if params.after_shutdown_cost_usd and horizon_months < params.months:
+    # Only the fine-tune's own shutdown forces retraining elsewhere; a horizon ended by the base model's shutdown
+    # (the first of the two, `horizon`) leaves the fine-tune serving.
+    tuned_ends = plan.tuned_life.inference_until
+    if params.after_shutdown_cost_usd and horizon_months < params.months and tuned_ends is not None \
+            and tuned_ends <= horizon_end:
         after_shutdown = params.after_shutdown_cost_usd
         warnings.append(f"The tuned model stops serving on {horizon_end.isoformat()}, inside the {params.months} "
                         f"months asked: {usd(after_shutdown)} of retraining elsewhere is added to the tuned path.")

@@ -26,7 +26,7 @@ providers that can train, DPO included for `sft_then_dpo`, and the cheaper one o
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -566,15 +566,31 @@ def _cost_figures(data: DecideInput, recommendation: str, providers: list[Litera
     best = min(runnable, key=lambda r: (_VERDICT_RANK[r.verdict],
                                         -(r.net_savings_over_horizon_usd / r.horizon_months if r.horizon_months
                                           else Decimal(0))))
-    if dpo is not None and best.trained_tokens:
-        rate = best.tuned.training_cost_usd / best.trained_tokens if best.trained_tokens else Decimal(0)
-        dpo = dpo.model_copy(update={"cost_usd": (rate * dpo.trained_tokens).quantize(Decimal("0.01"))})
+    if dpo is not None:
+        # the DPO job's own tokens at the chosen provider's training rate (DPO bills per token like SFT, pricing
+        # reference 2.2), rounded once: not a share of the cent-rounded SFT + DPO total
+        rate = _training_rate(data, best.provider, catalog)
+        if rate is not None:
+            dpo = dpo.model_copy(update={"cost_usd": (rate * dpo.trained_tokens / Decimal(1_000_000)).quantize(
+                Decimal("0.01"), rounding=ROUND_HALF_UP)})
     for r in [best] + [r for r in results if r is not best]:  # the chosen figures' warnings as they are
         prefix = "" if r is best else f"{r.provider}: "
         warnings.extend(prefix + w for w in r.warnings if prefix + w not in warnings)
     if best.break_even_calls is None:
         warnings.append("At these figures the tuned model never pays back: the cost play does not hold.")
     return best, results, dpo
+
+
+def _training_rate(data: DecideInput, provider: str, catalog) -> Decimal | None:
+    """The per-1M-token training rate of `data.model` on `provider` (Azure: at `data.azure_tier`)."""
+    if provider == "azure":
+        from ftsim.pricing.catalog.providers import load_providers
+
+        azure = load_providers().azure
+        found = azure.resolve(data.model)
+        return found.training_price(data.azure_tier, azure.tiers) if found.training_unit == "per_1m_tokens" else None
+    training = catalog.resolve(data.model).training
+    return training.price if training is not None and training.unit == "per_1m_tokens" else None
 
 
 def _rft_budget(data: DecideInput, *, catalog, today: dt.date | None, provider: str = "openai") -> RftBudget:

@@ -236,8 +236,7 @@ def row_input(scenario: Scenario, row: dict[str, Any]) -> CompareInput:
     if values.get("after_shutdown_cost_usd") is not None:
         values["after_shutdown_cost_usd"] = Decimal(str(_number("after_shutdown_cost_usd", values["after_shutdown_cost_usd"],
                                                                  integer=False)))
-    if values.get("method") != "reinforcement" or "training_hours" not in values:
-        values.pop("method", None)
+    # The method is compare's input like any other: a row whose model (or provider) does not offer it cannot train.
     try:
         return CompareInput.model_validate(values)
     except ValidationError as exc:

@@ -16,6 +16,7 @@ import pandas as pd
 from ftsim.pricing.planning.compare import (
     CACHE_MIN_TOKENS, DEFAULT_CACHED_FRACTION, CompareInput, _horizon, _trainings, rates_of,
 )
+from ftsim.pricing.catalog.providers import load_providers, openai_training_block
 from ftsim.pricing.errors import PricingError
 from ftsim.pricing.planning.whatif import CHUNK, OBJECT_AXES, Scenario, _auto_epochs, _defaults, _validate_axes
 
@@ -188,10 +189,10 @@ def _compute_compare(frame: pd.DataFrame, chunk: _Chunk, scenario: Scenario, cat
                        np.where(np.isnan(be_months) | (be_months > horizon), "pays_back_after_horizon", "pays_back"))
     today = scenario.today or catalog.effective_date
     closed = chunk.lookup("model", lambda m: 0.0 if catalog.resolve(m).training_open(today) else 1.0) > 0
-    hourly_rows = ~np.isnan(chunk.num("training_hours"))
-    supervised_only = chunk.lookup("model", lambda m: 0.0 if "supervised" in catalog.resolve(m).methods else 1.0) > 0
-    # as compare: no training on or after the model's training end, nor a method the model does not allow
-    verdict = np.where(closed | (supervised_only & ~hourly_rows), "cannot_train", verdict)
+    # as compare: OpenAI's wind-down for every organization (the per-organization answers are row-wise inputs)
+    wound_down = openai_training_block(load_providers(), today, has_fine_tuned_before=None,
+                                       recent_fine_tuned_inference=None).allowed is False
+    verdict = np.where(closed | wound_down | _method_refused(chunk, catalog), "cannot_train", verdict)
     frame["base_cost_per_call_usd"] = base_call
     frame["tuned_cost_per_call_usd"] = tuned_call
     frame["base_monthly_cost_usd"] = _cents(base_month)
@@ -211,6 +212,22 @@ def _compute_compare(frame: pd.DataFrame, chunk: _Chunk, scenario: Scenario, cat
     frame["net_savings_over_horizon_usd"] = _cents(base_total - tuned_total)
     frame["verdict"] = verdict
     return frame
+
+
+def _method_refused(chunk: _Chunk, catalog) -> np.ndarray:
+    """Rows whose model does not offer the row's method, as compare decides it (`compare._method`): training hours
+    mean reinforcement, otherwise the `method` parameter (a model with no method at all is not refused here)."""
+    models, methods = chunk.values("model"), chunk.values("method")
+
+    def refused(model: str, method: str | None) -> float:
+        allowed = catalog.resolve(model).methods
+        return 1.0 if allowed and (method or "supervised") not in allowed else 0.0
+
+    given = np.array([[refused(m, k) for k in methods] for m in models], dtype=float)
+    hourly = np.array([refused(m, "reinforcement") for m in models], dtype=float)
+    model_code = chunk.code("model")
+    by_method = given[model_code, chunk.code("method")]
+    return np.where(~np.isnan(chunk.num("training_hours")), hourly[model_code], by_method) > 0
 
 
 def _horizon_columns(chunk: _Chunk, scenario: Scenario, catalog) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Callable, Literal, Optional
 
 from pydantic import BaseModel
@@ -255,7 +255,8 @@ def _grading_usd(rec: JobRecord, steps: int, catalog: Any) -> tuple[Decimal, lis
 
 def _hourly(rate: Decimal, rec: JobRecord, steps: int) -> tuple[Decimal, Decimal]:
     """(billed hours, their charge) of an hourly-billed job's first `steps` steps, hours rounded as Azure does."""
-    hours = (Decimal(str(rec.plan.sec_per_step or 0)) * steps / _HOUR).quantize(_HOURS)
+    # half up, as the planner's invoice hours (`ftsim.pricing.costs.rft`): the doc does not say how it rounds
+    hours = (Decimal(str(rec.plan.sec_per_step or 0)) * steps / _HOUR).quantize(_HOURS, rounding=ROUND_HALF_UP)
     return hours, rate * hours
 
 

@@ -5,7 +5,7 @@ resolved epochs (the same figure as `trained_tokens` and `ftsim estimate`). Rein
 over the training-loop seconds so far (the lifecycle's step clock), prorated to the second like the planner: the
 simulated loop lasts the planner's expected duration, so a finished job costs exactly what `ftsim estimate` expects
 for the same files and hyperparameters. Before validation the numbers are unknown and `cost_usd` is null. Money is
-rendered as decimal strings.
+rendered by the project's one money-string rule (`ftsim.pricing.costs.money.usd_text`: exact, at least cents).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from ftsim.pricing.errors import PricingError
-from ftsim.pricing.costs.money import CENT, SECONDS_PER_HOUR, quantize
+from ftsim.pricing.costs.money import CENT, SECONDS_PER_HOUR, quantize, usd_text
 from ftsim.pricing.costs.rft import RftDuration, rft_cost
 from ftsim.pricing.costs.training import training_cost
 from ftsim.simulator.fine_tuning.throughput import loop_seconds
@@ -48,12 +48,12 @@ def job_cost(rec: JobRecord, catalog: Any) -> dict[str, Any]:
             seconds = loop_seconds(steps, plan.sec_per_step)
             cost = rft_cost(entry, _measured(seconds), catalog=catalog)
             out.update(training_hours=str(cost.duration.hours_expected), training_seconds=seconds,
-                       cost_usd=str(cost.total_cost_usd))
+                       cost_usd=usd_text(cost.total_cost_usd))
         else:
             assert outcome.tokens_per_epoch is not None and plan.n_epochs is not None  # validated: planned
             tokens_cost = training_cost(entry, method=kind, tokens_per_epoch=outcome.tokens_per_epoch,
                                         n_epochs=plan.n_epochs)
-            out.update(trained_tokens=tokens_cost.trained_tokens, cost_usd=str(tokens_cost.cost_usd))
+            out.update(trained_tokens=tokens_cost.trained_tokens, cost_usd=usd_text(tokens_cost.cost_usd))
             if job.status != "succeeded":
                 out["note"] = "planned: billed on success" if job.status not in ("failed", "cancelled") else \
                     "estimate of the full job; the live API bills only completed work"

@@ -106,8 +106,9 @@ def _image_part(part: Any) -> tuple[str, str] | None:
     return (url, detail if isinstance(detail, str) else "auto") if isinstance(url, str) else None
 
 
-def content_tokens(encoding: Any, content: Any) -> int:
-    """Tokens of a message's content: its text, and each image by the gpt-4o image rule (`ftsim.pricing.dataset.images`)."""
+def content_tokens(encoding: Any, content: Any, model: str | None = None) -> int:
+    """Tokens of a message's content: its text, and each image by `model`'s image rule (gpt-4o's by default;
+    gpt-4o-mini's own weights, `ftsim.pricing.dataset.images`)."""
     images = 0
     if isinstance(content, list):
         text_parts = []
@@ -116,19 +117,20 @@ def content_tokens(encoding: Any, content: Any) -> int:
             if image is None:
                 text_parts.append(part)
                 continue
-            ref = inspect_url(*image)
+            ref = inspect_url(*image, model=model)
             images += ref.tokens if ref.problem is None else 0
         content = text_parts
     return len(encoding.encode(message_text(content), disallowed_special=())) + images
 
 
-def count_prompt_tokens(encoding: Any, messages: Iterable[dict[str, Any]]) -> int:
-    """Prompt tokens by the cookbook chat convention (3 per message, 1 per name, 3 for the reply), images included."""
+def count_prompt_tokens(encoding: Any, messages: Iterable[dict[str, Any]], model: str | None = None) -> int:
+    """Prompt tokens by the cookbook chat convention (3 per message, 1 per name, 3 for the reply), images included
+    (by `model`'s image rule: the snapshot serving the call, a fine-tune by its base's)."""
     total = 3
     for message in messages:
         total += 3
         total += len(encoding.encode(str(message.get("role", "")), disallowed_special=()))
-        total += content_tokens(encoding, message.get("content"))
+        total += content_tokens(encoding, message.get("content"), model)
         name = message.get("name")
         if isinstance(name, str) and name:
             total += 1 + len(encoding.encode(name, disallowed_special=()))
@@ -356,7 +358,7 @@ class Inference:
             reasons.append(reason)
             calls.append(None)
             completion += len(tokens)
-        prompt = count_prompt_tokens(encoding, messages)
+        prompt = count_prompt_tokens(encoding, messages, resolved.entry.snapshot)
         return Answer(resolved, texts, reasons, prompt, completion, reply is not None and seen, calls)
 
     def pieces(self, model: ResolvedModel, text: str) -> list[str]:

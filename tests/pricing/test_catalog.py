@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -182,3 +183,34 @@ def test_missing_catalog_file(tmp_path: Path) -> None:
         load_catalog(tmp_path / "nope.json")
     with pytest.raises(CatalogError, match="directory"):
         load_catalog(tmp_path)
+
+
+def test_as_of_2026_12_06_which_models_still_train_and_serve() -> None:
+    """The dated catalogs answer today's question (December 2026 reference, sections 1 and 2): on 2026-12-06 OpenAI
+    trains and serves only the 4o and 4.1 families but nano (all ending 2027-01-06 / 2027-01-14); gpt-4.1-nano,
+    o4-mini, gpt-3.5-turbo, gpt-4 and the legacy completions models stopped on 2026-10-23; Azure still trains
+    gpt-4.1-nano and serves fine-tunes to October 2027, but no longer runs RFT for new customers."""
+    from ftsim.pricing.catalog.providers import load_providers, openai_training_block
+
+    day = dt.date(2026, 12, 6)
+    trainable = {e.snapshot for e in CAT.fine_tunable() if e.training_open(day)}
+    serving = {e.snapshot for e in CAT.fine_tunable() if e.inference_open(day)}
+    current = {"gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18", "gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14"}
+    assert trainable == serving == current
+    for name in current:
+        entry = CAT.resolve(name)
+        assert (entry.training_until, entry.inference_until) == (dt.date(2027, 1, 6), dt.date(2027, 1, 14))
+    for name in ("gpt-4.1-nano", "o4-mini", "gpt-3.5-turbo", "gpt-4", "babbage-002", "davinci-002"):
+        assert CAT.resolve(name).inference_until == dt.date(2026, 10, 23)
+    providers = load_providers()
+    block = functools.partial(openai_training_block, providers, day)
+    assert block(has_fine_tuned_before=False, recent_fine_tuned_inference=True).allowed is False
+    assert block(has_fine_tuned_before=True, recent_fine_tuned_inference=False).allowed is False
+    assert block(has_fine_tuned_before=True, recent_fine_tuned_inference=True).allowed is True
+    assert openai_training_block(providers, dt.date(2027, 1, 6), has_fine_tuned_before=True,
+                                 recent_fine_tuned_inference=True).allowed is False
+    azure = providers.azure
+    assert azure.resolve("gpt-4.1-nano").training_until(existing_customer=False) is None
+    assert azure.resolve("gpt-4.1-nano").deployment_until == dt.date(2027, 10, 14)
+    assert azure.resolve("o4-mini").training_until(existing_customer=False) == dt.date(2026, 10, 16) < day
+    assert azure.resolve("o4-mini").training_until(existing_customer=True) == dt.date(2027, 4, 16)

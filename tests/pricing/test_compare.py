@@ -259,3 +259,29 @@ def test_break_even_is_the_first_call_count_that_repays_training(s, i, o, t, tok
         assert n == 0 or (n - 1) * saving < training
     more_cached = compare(params.model_copy(update={"cached_fraction": Decimal(1)}), catalog=CATALOG)
     assert more_cached.base.cost_per_call_usd <= result.base.cost_per_call_usd
+
+
+def test_tv9_novacalculator_with_its_illustrative_prices_in_a_user_catalog(tmp_path: Path) -> None:
+    """TV9 (pricing reference 6): 200,000 requests a month of 500 in / 300 out; a large model at $10 / $30 against a
+    fine-tuned one at $3 / $6 costs $2,800 against $660 a month ($2,140 saved); $800 of training plus 60 h x $75
+    of labour ($5,300 up front, given here as the training price of 1M tokens) pays back in 2.48 months."""
+    import json
+
+    from ftsim.pricing.catalog.catalog import bundled_catalogs
+
+    root = Path(__file__).resolve().parents[2]
+    raw = json.loads((root / "pricing" / "catalog" / bundled_catalogs()[-1]).read_text())
+    entry = next(m for m in raw["models"] if m["snapshot"] == "gpt-4.1-mini-2025-04-14")
+    entry["training"]["price"] = "5300.00"
+    entry["base"]["standard"].update(input="10.00", cached_input=None, output="30.00")
+    entry["tuned"]["standard"].update(input="3.00", cached_input=None, output="6.00")
+    path = tmp_path / "tv9.json"
+    path.write_text(json.dumps(raw))
+    result = compare(CompareInput(model="gpt-4.1-mini", calls_per_month=200_000, system_prompt_tokens=0,
+                                  input_tokens=500, output_tokens=300, training_tokens=1_000_000, today=TODAY),
+                     catalog=load_catalog(path))
+    assert result.base.monthly_cost_usd == Decimal("2800.00")
+    assert result.tuned.monthly_cost_usd == Decimal("660.00")
+    assert result.monthly_savings_usd == Decimal("2140.00")
+    assert result.tuned.training_cost_usd == Decimal("5300.00")
+    assert result.break_even_months == Decimal("2.48")

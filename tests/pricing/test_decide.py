@@ -8,8 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ftsim.pricing.catalog.catalog import load_catalog
+from ftsim.pricing.planning.compare import CompareInput, compare
 from ftsim.pricing.planning.decide import QUESTIONS, DecideInput, decide, next_question, parse_answer
 
 CATALOG = load_catalog()
@@ -131,6 +134,18 @@ def test_cost_step_assumes_training_tokens_from_the_examples():
     assert any("DPO job" in w for w in decision.warnings)
 
 
+@pytest.mark.parametrize("provider, rate", [("openai", Decimal(5)), ("azure", Decimal(5))])
+def test_dpo_cost_is_its_tokens_at_the_training_rate_not_a_share_of_the_rounded_total(provider, rate):
+    """Regression: the DPO job's cost was the cent-rounded SFT + DPO total prorated by tokens, which can land a cent
+    off: 6 pairs x 1,600 tokens x 16 epochs = 153,600 tokens at $5 / 1M is $0.768 -> $0.77, reported as $0.76."""
+    decision = walk(**dict(PASS, prompt_cost_pain=True, has_preference_data=True), provider=provider,
+                    has_fine_tuned_before=True, recent_fine_tuned_inference=True, calls_per_month=100_000,
+                    system_prompt_tokens=2000, input_tokens=500, output_tokens=300, training_tokens=1009,
+                    dpo_examples=6)
+    assert decision.dpo.trained_tokens == 6 * 1600 * 16 == 153_600
+    assert decision.dpo.cost_usd == (rate * 153_600 / 1_000_000).quantize(Decimal("0.01")) == Decimal("0.77")
+
+
 def test_rft_is_never_recommended_where_no_provider_can_run_it():
     """o4-mini shut down on OpenAI on 2026-10-23; on Azure new customers lost RFT when the base retired."""
     decision = walk(**dict(PASS, prompt_cost_pain=False, verifiable_task=True), rft_hours=Decimal(4))
@@ -224,3 +239,30 @@ def test_after_shutdown_cost_reaches_the_figures():
     plain = walk(**figures)
     moved = walk(**figures, after_shutdown_cost_usd=Decimal(100))
     assert moved.compare.tuned.horizon_cost_usd == plain.compare.tuned.horizon_cost_usd + 100
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    provider=st.sampled_from(["openai", "azure"]), model=st.sampled_from(["gpt-4.1-mini", "gpt-4o-mini", "gpt-4.1"]),
+    today=st.sampled_from([dt.date(2026, 11, 22), dt.date(2026, 12, 6)]), months=st.integers(1, 24),
+    calls=st.sampled_from([0, 50_000, 2_000_000]), s=st.sampled_from([0, 2000]),
+    cached=st.sampled_from([None, Decimal(0), Decimal("0.5")]), tokens=st.sampled_from([0, 2_400_000]),
+    after=st.sampled_from([Decimal(0), Decimal(300)]), tier=st.sampled_from(["global", "developer", "data_zone"]),
+)
+def test_decide_figures_are_compare_for_the_same_inputs(provider, model, today, months, calls, s, cached, tokens,
+                                                       after, tier):
+    """The cost play's figures are exactly compare()'s for the same inputs, on either provider."""
+    figures = dict(calls_per_month=calls, system_prompt_tokens=s, input_tokens=500, output_tokens=300,
+                   cached_fraction=cached, training_tokens=tokens, months=months, after_shutdown_cost_usd=after)
+    decision = decide(DecideInput(**dict(PASS, prompt_cost_pain=True, has_preference_data=False), provider=provider,
+                                  model=model, azure_tier=tier, has_fine_tuned_before=True,
+                                  recent_fine_tuned_inference=True, today=today, **figures), catalog=CATALOG)
+    if decision.compare is None:
+        assert decision.recommendation == "shorten_prompt"  # no provider can train it on this day
+        return
+    exact = compare(CompareInput(model=model, provider=provider, azure_tier=tier, today=today,
+                                 has_fine_tuned_before=True, recent_fine_tuned_inference=True, **figures),
+                    catalog=CATALOG)
+    got = decision.compare
+    assert got.model_dump(exclude={"inputs", "summary", "warnings"}) == \
+        exact.model_dump(exclude={"inputs", "summary", "warnings"})

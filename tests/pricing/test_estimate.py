@@ -361,6 +361,21 @@ def test_rft_tv5_on_azure_grader_tokens_at_data_zone_rates(tmp_path: Path) -> No
     assert est.total_cost_usd.quantize(Decimal("0.01")) == Decimal("429.77")
 
 
+def test_rft_on_azure_bills_hours_rounded_to_the_hundredth_as_the_simulator_does(tmp_path: Path) -> None:
+    """Regression: Azure bills RFT time in hours rounded to two decimals (the simulator's Azure bill,
+    simulator/fine_tuning/azure.py, does), but the planner's Azure estimate billed the unrounded seconds."""
+    path = write(tmp_path / "r.jsonl", [rft_row(i) for i in range(21)])  # 2,496 s expected: 0.6933 h
+    val = write(tmp_path / "rv.jsonl", [rft_row(100 + i) for i in range(5)])
+    est = estimate(path, model="o4-mini", method="reinforcement", validation_file=val, today=dt.date(2026, 9, 1),
+                   provider="azure")
+    assert est.rft is not None and not est.rft.hours_given
+    assert est.rft.hours_expected == Decimal("0.69") and est.training_cost_usd == Decimal(69)
+    for hours, cost in ((est.rft.hours_low, est.training_cost_usd_low), (est.rft.hours_expected, est.training_cost_usd),
+                        (est.rft.hours_high, est.training_cost_usd_high)):
+        assert hours == hours.quantize(Decimal("0.01"))
+        assert cost == Decimal(100) * hours
+
+
 def test_rft_on_azure_is_capped_at_5000(tmp_path: Path) -> None:
     path = write(tmp_path / "r.jsonl", [rft_row(i) for i in range(20)])
     est = estimate(path, model="o4-mini", method="reinforcement", hours=60, today=dt.date(2026, 9, 1),

@@ -99,3 +99,19 @@ def test_inspect_problems_are_skips_not_crashes() -> None:
     assert inspect_url(data_url(b"plain text")).problem
     assert inspect_url("data:image/png,rawbytes").problem
     assert inspect_url("ftp://host/img.png").source == "invalid"
+
+
+@pytest.mark.parametrize(
+    ("w", "h", "detail", "tokens"),
+    [(1024, 1024, "high", 25_501), (2048, 4096, "high", 36_835), (128, 64, "auto", 8_500), (4096, 8192, "low", 2_833)],
+)
+def test_tv6_gpt_4o_mini_inference(w: int, h: int, detail: str, tokens: int) -> None:
+    """TV6: gpt-4o-mini bills 2,833 + 5,667 a tile over gpt-4o's tiles (so ~33x gpt-4o's tokens)."""
+    assert image_tokens(w, h, detail, model="gpt-4o-mini-2024-07-18") == tokens
+    assert image_tokens(w, h, detail, model="gpt-4o-2024-08-06") == image_tokens(w, h, detail)
+
+
+@given(st.integers(1, 5000), st.integers(1, 5000))
+def test_gpt_4o_mini_tiles_are_gpt_4o_tiles(w: int, h: int) -> None:
+    tiles = (image_tokens(w, h) - 85) // 170
+    assert image_tokens(w, h, model="gpt-4o-mini") == 2833 + 5667 * tiles

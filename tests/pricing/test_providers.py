@@ -165,6 +165,18 @@ def test_openai_horizon_stops_at_the_2027_01_14_shutdown_and_after_shutdown_cost
     assert with_move.break_even_calls_per_month > result.break_even_calls_per_month
 
 
+def test_after_shutdown_cost_is_not_added_when_the_base_model_ends_the_horizon_first():
+    """Regression: the horizon is capped by the first shutdown of either path; when it is the base model's (here o3,
+    2026-12-11) the fine-tune still serves (to 2027-01-14) and needs no retraining elsewhere, yet the after-shutdown
+    cost was added to the tuned path, with a warning that the tuned model stopped serving on the base's date."""
+    plain = compare(openai(base_model="o3"), catalog=CATALOG)
+    assert plain.horizon_end == dt.date(2026, 12, 11)
+    moved = compare(openai(base_model="o3", after_shutdown_cost_usd=Decimal(1000)), catalog=CATALOG)
+    assert moved.tuned.horizon_cost_usd == plain.tuned.horizon_cost_usd
+    assert moved.verdict == plain.verdict and moved.break_even_calls == plain.break_even_calls
+    assert not any("The tuned model stops serving" in w for w in moved.warnings)
+
+
 def test_model_whose_training_ended_cannot_train():
     result = compare(openai(model="gpt-4.1-nano", has_fine_tuned_before=True, recent_fine_tuned_inference=True,
                             today=dt.date(2026, 10, 1)), catalog=CATALOG)
@@ -243,3 +255,22 @@ def test_the_verdict_never_says_pays_back_when_the_horizon_loses_money(after, ca
         assert result.net_savings_over_horizon_usd >= 0
     if result.net_savings_over_horizon_usd < 0:
         assert result.verdict in ("never_pays_back", "pays_back_after_horizon", "cannot_train")
+
+
+@pytest.mark.parametrize(("tier", "cost"), [("global", "50.00"), ("developer", "25.00"), ("regional_us", "55.00"),
+                                            ("data_zone", "55.00"), ("regional_sweden", "60.50")])
+def test_tv10_as_corrected_azure_sft_1m_tokens_times_2_epochs_on_gpt_4_1(tier, cost):
+    """TV10 with the December 2026 correction: Azure trains gpt-4.1 at $25 (Global), $12.50 (Developer), $27.50
+    (Regional US = Data Zone) and $30.25 (Sweden) per 1M, so 1M tokens x 2 epochs is $50 / $25 / $55 / $60.50."""
+    result = compare(azure(model="gpt-4.1", azure_tier=tier, training_tokens=2_000_000), catalog=CATALOG)
+    assert result.tuned.training_cost_usd == Decimal(cost)
+
+
+@pytest.mark.parametrize(("region", "monthly"), [("default", "1241.00"), ("southeast_asia", "1489.20")])
+def test_azure_hosting_is_the_hourly_rate_times_730_hours_per_deployment(region, monthly):
+    """December 2026 reference: $1.70 an hour ($2.04 in Southeast Asia) per deployment, 730 h a month."""
+    one = compare(azure(hosting_region=region), catalog=CATALOG)
+    assert one.tuned.hosting_monthly_usd == Decimal(monthly)
+    three = compare(azure(hosting_region=region, deployments=3), catalog=CATALOG)
+    assert three.tuned.hosting_monthly_usd == Decimal(monthly) * 3
+    assert compare(azure(hosting_region=region, azure_tier="developer"), catalog=CATALOG).tuned.hosting_monthly_usd == 0

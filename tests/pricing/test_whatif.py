@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from ftsim.pricing.catalog.catalog import load_catalog
-from ftsim.pricing.planning.compare import compare
+from ftsim.pricing.planning.compare import CompareInput, compare
 from ftsim.pricing.errors import PricingError
 from ftsim.pricing.costs.hyperparameters import auto_n_epochs
 from ftsim.pricing.planning.whatif import (
@@ -228,3 +229,88 @@ def test_default_cached_share_agrees_between_grid_and_compare():
     grid = evaluate(sc, catalog=CATALOG)
     assert list(grid["cached_fraction_used"]) == [0.0, 0.5, 0.5]
     _check_rows_against_decimal(sc, grid, n=3)
+
+
+# --- The grid's row equals compare() for the same inputs, built directly (not through row_input) -------------------
+
+_MODELS = ["gpt-4.1-mini", "gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-nano", "gpt-3.5-turbo", "o4-mini"]
+_DAYS = [dt.date(2026, 6, 1), dt.date(2026, 11, 22), dt.date(2026, 12, 6), dt.date(2027, 1, 10)]
+
+
+def _compare_or_error(inputs: dict):
+    try:
+        return compare(CompareInput(**inputs), catalog=CATALOG), None
+    except (PricingError, ValidationError) as exc:
+        return None, exc
+
+
+def _grid_or_error(today, baseline: dict):
+    toml_baseline = {k: (float(v) if isinstance(v, Decimal) else v) for k, v in baseline.items()}
+    try:
+        sc = parse_scenario({"title": "p", "today": today, "baseline": toml_baseline,
+                             "sweep": {"calls_per_month": [baseline["calls_per_month"]]}})
+        return evaluate(sc, catalog=CATALOG).iloc[0], None
+    except PricingError as exc:
+        return None, exc
+
+
+def _assert_row_is_compare(row, exact) -> None:
+    assert abs(D(row["base_cost_per_call_usd"]) - exact.base.cost_per_call_usd) < Decimal("1e-12")
+    assert abs(D(row["tuned_cost_per_call_usd"]) - exact.tuned.cost_per_call_usd) < Decimal("1e-12")
+    assert D(row["base_monthly_cost_usd"]).quantize(Decimal("0.01")) == exact.base.monthly_cost_usd
+    assert D(row["tuned_monthly_cost_usd"]).quantize(Decimal("0.01")) == exact.tuned.monthly_cost_usd
+    assert D(row["training_cost_usd"]).quantize(Decimal("0.01")) == exact.tuned.training_cost_usd
+    assert D(row["horizon_months"]) == exact.horizon_months
+    assert row["verdict"] == exact.verdict
+    for column, value in (("break_even_calls", exact.break_even_calls),
+                          ("break_even_calls_per_month", exact.break_even_calls_per_month)):
+        assert (pd.isna(row[column]) and value is None) or row[column] == value, column
+    assert abs(D(row["tuned_horizon_cost_usd"]) - exact.tuned.horizon_cost_usd) <= Decimal("0.01")
+    assert abs(D(row["net_savings_over_horizon_usd"]) - exact.net_savings_over_horizon_usd) <= Decimal("0.02")
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    model=st.sampled_from(_MODELS), method=st.sampled_from(["supervised", "dpo", "reinforcement"]),
+    provider=st.sampled_from(["openai", "azure"]),
+    azure_tier=st.sampled_from(["global", "data_zone", "regional_sweden", "developer"]),
+    today=st.sampled_from(_DAYS), months=st.integers(1, 36), retrain=st.sampled_from([None, 1, 2, 6]),
+    calls=st.sampled_from([0, 5_000, 100_000, 2_000_000]), s=st.sampled_from([0, 800, 2000]),
+    cached=st.sampled_from([None, Decimal(0), Decimal("0.5"), Decimal(1)]),
+    batch=st.sampled_from([Decimal(0), Decimal("0.5")]),
+    training=st.sampled_from([("training_tokens", 2_400_000), ("training_tokens", 0), ("training_hours", 4), None]),
+    after_shutdown=st.sampled_from([0, 250, 50_000]),
+)
+def test_grid_row_equals_compare_for_the_same_inputs(model, method, provider, azure_tier, today, months, retrain,
+                                                     calls, s, cached, batch, training, after_shutdown):
+    """Whatever the inputs (method, provider and tier, lifecycle dates, retraining, after-shutdown cost), the
+    what-if row and compare() give the same figures and verdict, or both refuse the inputs."""
+    baseline: dict = dict(model=model, calls_per_month=calls, system_prompt_tokens=s, input_tokens=500,
+                          output_tokens=300, months=months, method=method, batch_fraction=batch)
+    if cached is not None:
+        baseline["cached_fraction"] = cached
+    if retrain is not None:
+        baseline["retrain_every"] = retrain
+    if training is not None:
+        baseline[training[0]] = training[1]
+    if provider == "azure":
+        baseline.update(provider="azure", azure_tier=azure_tier)
+    if after_shutdown:
+        baseline["after_shutdown_cost_usd"] = after_shutdown
+    exact, compare_error = _compare_or_error({**baseline, "today": today})
+    row, grid_error = _grid_or_error(today, baseline)
+    assert (compare_error is None) == (grid_error is None), (compare_error, grid_error)
+    if exact is not None:
+        _assert_row_is_compare(row, exact)
+
+
+def test_a_method_the_provider_does_not_offer_cannot_train_in_the_grid_as_in_compare():
+    """Regression: whatif dropped `method`, so DPO on Azure's gpt-4o-mini (SFT only there) 'never paid back' in the
+    grid while compare() said cannot_train; likewise DPO on gpt-3.5-turbo (SFT only) on the float grid."""
+    azure = scenario({"calls_per_month": [100_000]}, model="gpt-4o-mini", method="dpo", provider="azure")
+    assert evaluate(azure, catalog=CATALOG).iloc[0]["verdict"] == "cannot_train"
+    legacy = scenario({"calls_per_month": [100_000]}, model="gpt-3.5-turbo", method="dpo").model_copy(
+        update={"today": dt.date(2026, 6, 1)})
+    assert evaluate(legacy, catalog=CATALOG).iloc[0]["verdict"] == "cannot_train"
+    assert evaluate(legacy.model_copy(update={"baseline": {**legacy.baseline, "method": "supervised"}}),
+                    catalog=CATALOG).iloc[0]["verdict"] != "cannot_train"

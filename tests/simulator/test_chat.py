@@ -235,14 +235,20 @@ def _png_url(width: int, height: int) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
-@pytest.mark.parametrize(("size", "detail", "image_tokens"), [
-    ((1024, 1024), "high", 765), ((1024, 1024), "low", 85), ((1920, 1080), "auto", 1105), ((128, 64), None, 255),
+@pytest.mark.parametrize(("model", "size", "detail", "image_tokens"), [
+    # gpt-4o: 85 + 170 a tile (pricing reference 2.3, TV6)
+    ("gpt-4o", (1024, 1024), "high", 765), ("gpt-4o", (1024, 1024), "low", 85), ("gpt-4o", (1920, 1080), "auto", 1105),
+    ("gpt-4o", (128, 64), None, 255),
+    # gpt-4o-mini: 2,833 + 5,667 a tile, the same tiles (TV6: 25,501 / 36,835 / 8,500; low detail 2,833, from the
+    # community measurement 2,845 = 2,833 + 12 text tokens); it was billed by the gpt-4o rule, ~33x too few
+    ("gpt-4o-mini", (1024, 1024), "high", 25_501), ("gpt-4o-mini", (2048, 4096), "high", 36_835),
+    ("gpt-4o-mini", (128, 64), None, 8_500), ("gpt-4o-mini", (1024, 1024), "low", 2_833),
 ])
-def test_prompt_images_are_counted_by_the_vision_rule(backend, tenant, size, detail, image_tokens):
+def test_prompt_images_are_counted_by_the_vision_rule(backend, tenant, model, size, detail, image_tokens):
     """An image in a chat prompt adds its vision-rule tokens (pricing reference 2.3) to the text's."""
     spec = {"url": _png_url(*size)} | ({"detail": detail} if detail else {})
     with_image = [{"role": "user", "content": [{"type": "text", "text": "What is this?"},
                                                {"type": "image_url", "image_url": spec}]}]
     text_only = [{"role": "user", "content": [{"type": "text", "text": "What is this?"}]}]
-    plain = ask(backend, tenant, "gpt-4o-mini", text_only).usage.prompt_tokens
-    assert ask(backend, tenant, "gpt-4o-mini", with_image).usage.prompt_tokens == plain + image_tokens
+    plain = ask(backend, tenant, model, text_only).usage.prompt_tokens
+    assert ask(backend, tenant, model, with_image).usage.prompt_tokens == plain + image_tokens

@@ -91,10 +91,12 @@ def test_text_format_json_schema(backend, tenant):
 
 def test_responses_input_images_are_counted_too(backend, tenant):
     """The Responses API's `input_image` parts are priced like chat's image parts."""
-    def create(content):
-        body = ResponseRequest(model="gpt-4o-mini", input=[{"role": "user", "content": content}])
+    def create(content, model="gpt-4o-mini"):
+        body = ResponseRequest(model=model, input=[{"role": "user", "content": content}])
         return backend.responses.create(tenant, body).usage.input_tokens
 
     text = {"type": "input_text", "text": "Describe it."}
     image = {"type": "input_image", "image_url": _png_url(1024, 1024), "detail": "low"}
-    assert create([text, image]) == create([text]) + 85
+    # low detail: 85 tokens on gpt-4o, gpt-4o-mini's own 2,833 (pricing reference 2.3, TV6)
+    assert create([text, image], "gpt-4o") == create([text], "gpt-4o") + 85
+    assert create([text, image]) == create([text]) + 2833

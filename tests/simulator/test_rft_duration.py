@@ -84,6 +84,7 @@ def test_simulated_rft_job_costs_what_ftsim_estimate_expects(http, backend, caps
     assert _loop_seconds(backend, record.job.id) == expected.seconds_expected
     assert cost["training_hours"] == planned["rft"]["hours_expected"]
     assert Decimal(cost["cost_usd"]) == Decimal(planned["total_cost_usd"])
+    assert cost["cost_usd"] == planned["total_cost_usd"], "one money-string rule"
     assert cost["training_seconds"] == _loop_seconds(backend, record.job.id)
     assert record.job.method.reinforcement.hyperparameters["n_epochs"] == planned["n_epochs"]
 
@@ -136,3 +137,12 @@ def test_a_failed_rft_job_bills_only_up_to_its_last_checkpoint(http, backend):
     early = _variant(failed, "failed", steps_done=every - 1)
     no_ckpt = job_cost(early, backend.catalog)
     assert no_ckpt["training_seconds"] == 0 and Decimal(no_ckpt["cost_usd"]) == 0
+
+def test_the_cost_endpoint_writes_money_by_the_one_money_string_rule(http, backend):
+    """Regression: an RFT job's cost was `str()` of a 6-decimal Decimal ("100.000000" for exactly one hour) where
+    every other JSON output (the planner's estimate included) writes "100.00" (`ftsim.pricing.costs.money.usd_text`)."""
+    record, _ = _run_rft(http, backend)
+    one_hour = _variant(record, "paused", steps_done=100, sec_per_step=36.0)
+    cost = job_cost(one_hour, backend.catalog)
+    assert cost["training_seconds"] == 3600 and cost["training_hours"] == "1.00"
+    assert cost["cost_usd"] == "100.00"
