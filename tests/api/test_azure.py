@@ -448,3 +448,27 @@ def test_azure_cost_training_by_tier_and_hosting_per_hour() -> None:
         assert cost.total_usd == training.usd + 10 * azure.hosting_rate()
         assert Decimal(over_http["total_usd"]) == cost.total_usd
         assert sim.azure_cost("az-nobody").lines == []  # another account pays nothing of this
+
+
+@settings(max_examples=25, deadline=None)
+@given(key=st.from_regex(r"[A-Za-z0-9_-]{1,30}", fullmatch=True), strict=st.booleans())
+def test_an_azure_accounts_mapped_key_sees_nothing_of_it_on_openais_paths(key: str, strict: bool) -> None:
+    """Regression: a keys-file key mapped to an Azure account (`azure-...`) named that same account on the OpenAI
+    surface, so `GET /v1/files` with it listed the Azure account's files (and strict keys let it in)."""
+    from ftsim.simulator.core.backend import SimConfig
+    from ftsim.simulator.core.tenancy import tenant_from_spec
+
+    keys = {key: tenant_from_spec({"org_id": "azure-contoso"})}
+    app = create_app(Backend(config=SimConfig(keys=keys, strict_keys=strict)))
+    with TestClient(app, base_url=ENDPOINT) as http:
+        made = http.post(f"/openai/files?api-version={VERSION}", headers={"api-key": key},
+                         files={"file": ("t.jsonl", _rows())}, data={"purpose": "fine-tune"})
+        assert made.status_code == 201
+        seen = http.get("/v1/files", headers={"Authorization": f"Bearer {key}"})
+        if strict:  # with strict keys, only the file's OpenAI keys open the OpenAI surface
+            assert seen.status_code == 401 and seen.json()["error"]["code"] == "invalid_api_key"
+        else:
+            assert seen.status_code == 200 and seen.json()["data"] == []
+        direct = http.get(f"/v1/files/{made.json()['id']}", headers={"Authorization": f"Bearer {key}"})
+        assert direct.status_code == (401 if strict else 404)
+        assert http.get(f"/openai/v1/files/{made.json()['id']}", headers={"api-key": key}).status_code == 200
