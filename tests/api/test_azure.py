@@ -472,3 +472,55 @@ def test_an_azure_accounts_mapped_key_sees_nothing_of_it_on_openais_paths(key: s
         direct = http.get(f"/v1/files/{made.json()['id']}", headers={"Authorization": f"Bearer {key}"})
         assert direct.status_code == (401 if strict else 404)
         assert http.get(f"/openai/v1/files/{made.json()['id']}", headers={"api-key": key}).status_code == 200
+
+
+_VERSIONS_APP = create_app(Backend())
+
+
+@settings(max_examples=80, deadline=None)
+@example(version="garbage")
+@example(version="2025-13-45")
+@example(version="1999-01-01")
+@example(version="2025-04-01-previewx")
+@given(version=st.text(st.characters(codec="ascii", exclude_characters="&#%+"), min_size=1, max_size=24)
+       | st.dates().map(lambda d: d.isoformat() + "x"))
+def test_a_malformed_or_unknown_api_version_is_refused_on_both_planes(version: str) -> None:
+    """Regression: any non-empty api-version was served (`?api-version=garbage` listed the account's files, and the
+    management plane took one too). Azure's gateway answers a version it does not serve 404 Resource not found;
+    ARM a malformed one 400 InvalidApiVersionParameter."""
+    from urllib.parse import quote
+
+    import datetime as dt
+
+    from ftsim.api.http.azure import api_version_ok
+
+    good = re.fullmatch(r"\d{4}-\d{2}-\d{2}(-preview)?", version)
+    try:
+        date = dt.date.fromisoformat(version[:10]) if good is not None else None
+    except ValueError:
+        date = None
+    real = date is not None and date >= dt.date(2022, 12, 1)  # the data plane's first version
+    arm_real = date is not None and date >= dt.date(2016, 2, 1)  # CognitiveServices' first
+    assert api_version_ok(version) is real
+    q = "?api-version=" + quote(version, safe="")
+    with TestClient(_VERSIONS_APP, base_url=ENDPOINT, headers={"api-key": "k-version"}) as http:
+        data = http.get("/openai/files" + q)
+        arm = http.get(ARM + q)
+    if real:
+        assert data.status_code == 200
+    else:
+        assert data.status_code == 404 and data.json() == {"error": {"code": "404", "message": "Resource not found"}}
+    if arm_real:
+        assert arm.status_code == 200
+    else:
+        assert arm.status_code == 400 and arm.json()["error"]["code"] == "InvalidApiVersionParameter"
+
+
+def test_well_formed_api_versions_are_served() -> None:
+    with TestClient(_VERSIONS_APP, base_url=ENDPOINT, headers={"api-key": "k-version"}) as http:
+        for version in ("2024-10-21", "2025-04-01-preview", "2026-11-30-preview"):
+            assert http.get(f"/openai/fine_tuning/jobs?api-version={version}").status_code == 200
+        for version in ("2024-10-01", "2023-05-01", "2025-04-01-preview"):
+            assert http.get(f"{ARM}?api-version={version}").status_code == 200
+        for version in ("latest", "2024-10-1", "2024-02-30"):
+            assert http.get(f"{ARM}?api-version={version}").json()["error"]["code"] == "InvalidApiVersionParameter"
