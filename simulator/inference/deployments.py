@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from typing import Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,15 +50,28 @@ class DeploymentError(SimulatorError):
         return {"error": {"code": self.code, "message": self.message}}
 
 
+# The PUT body's fields Microsoft's schema (fixtures/azure/deployments.arm-2024-10-01.json) lets a caller write,
+# typed as it types them: what is kept is echoed in every later answer, so a value of the wrong type would make each
+# of them break that schema. Unknown and read-only fields are dropped, not refused (assumed: ARM ignores read-only
+# properties in a PUT; the sources do not say what it does with unknown ones).
+_INT32_MAX = 2**31 - 1
+_UPGRADE_OPTIONS = Literal["OnceNewDefaultVersionAvailable", "OnceCurrentVersionExpired", "NoAutoUpgrade"]
+
+
 class Sku(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     name: str
-    capacity: Optional[int] = None
+    # capacity: a count of the SKU's units (int32 in the schema); at least 1 (assumed: ARM refuses a deployment of
+    # no capacity, and the sources give no fine-tuned SKU's maximum)
+    capacity: Optional[Annotated[int, Field(ge=1, le=_INT32_MAX)]] = None
+    tier: Optional[Literal["Free", "Basic", "Standard", "Premium", "Enterprise"]] = None
+    size: Optional[str] = None
+    family: Optional[str] = None
 
 
 class DeploymentModel(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     format: str = "OpenAI"
     name: str
@@ -66,16 +79,18 @@ class DeploymentModel(BaseModel):
 
 
 class DeploymentProperties(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     model: DeploymentModel
-    provisioningState: Optional[str] = None
+    provisioningState: Optional[str] = None  # read-only: set by the answer, never taken from a body
+    raiPolicyName: Optional[str] = None
+    versionUpgradeOption: Optional[_UPGRADE_OPTIONS] = None
 
 
 class DeploymentRequest(BaseModel):
     """The PUT body."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     sku: Sku
     properties: DeploymentProperties
@@ -157,6 +172,10 @@ class Deployments:
             raise DeploymentError(400, "InvalidResourceProperties",
                                   f"The specified SKU '{body.sku.name}' for model deployment is not supported.")
         model = body.properties.model.name
+        if body.properties.model.format.lower() != "openai":  # tuned models are of format OpenAI (code assumed)
+            raise DeploymentError(400, "DeploymentModelNotSupported",
+                                  f"The model format '{body.properties.model.format}' is not supported: a fine-tuned "
+                                  "model's format is 'OpenAI'.")
         now = self.backend.sync()
         with self.backend.lock, self.backend.store.transaction():
             if self.backend.store.get("model", tenant.key, model) is None:

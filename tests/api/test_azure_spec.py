@@ -411,3 +411,63 @@ def test_chat_on_a_deployment_matches_microsofts_inference_schema() -> None:
                 assert response.status_code == status, response.text
                 assert chat_errors("errorResponse", response.json()) == [], response.text
                 assert response.json()["error"]["code"] and response.json()["error"]["message"]
+
+
+@functools.cache
+def _deploy_world() -> tuple[Simulator, str]:
+    """One account with a tuned model, shared by the property test below (training it per example is too slow)."""
+    sim = Simulator()
+    client, job_id = _tuned_model(sim, "az-put")
+    return sim, client.fine_tuning.jobs.retrieve(job_id).fine_tuned_model
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False,
+                                                                                          allow_infinity=False)
+                     | st.text(max_size=12),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                  max_size=3), max_leaves=6)
+_SKU_FIELDS = st.sampled_from(["capacity", "tier", "size", "family", "name"])
+_PROPERTY_FIELDS = st.sampled_from(["scaleSettings", "capabilities", "raiPolicyName", "versionUpgradeOption",
+                                    "rateLimits", "currentCapacity", "provisioningState", "callRateLimit",
+                                    "capacitySettings", "parentDeploymentName", "x-extra"])
+_MODEL_FIELDS = st.sampled_from(["format", "version", "source", "callRateLimit", "name"])
+
+
+@settings(max_examples=120, deadline=None)
+@given(sku=st.dictionaries(_SKU_FIELDS, _JSON | st.sampled_from(["Standard", "Premium", 1, 2, 0, True, "1"]),
+                           max_size=3),
+       props=st.dictionaries(_PROPERTY_FIELDS, _JSON | st.sampled_from(["NoAutoUpgrade", "Microsoft.Default", {}]),
+                             max_size=3),
+       model=st.dictionaries(_MODEL_FIELDS, _JSON | st.sampled_from(["OpenAI", "1"]), max_size=2))
+def test_any_put_body_answers_a_400_or_a_deployment_of_microsofts_schema(sku, props, model) -> None:
+    """Regression: a PUT body's extra fields were stored and echoed whatever their type (`sku.tier: "Ultra"`,
+    `properties.scaleSettings: "x"`, `versionUpgradeOption: 3`), and `sku.capacity` took `true`, `"1"`, 0 or -5,
+    so the answers (and every later GET and list) broke Microsoft's Deployment schema."""
+    sim, tuned = _deploy_world()
+    body = {"sku": {"name": "GlobalStandard", **sku},
+            "properties": {**props, "model": {"format": "OpenAI", "name": tuned, **model}}}
+    with TestClient(sim.app, base_url="https://management.azure.com", headers={"api-key": "az-put"}) as arm:
+        put = arm.put(f"{ARM}/prop{ARM_VERSION}", json=body)
+        if put.status_code >= 400:
+            assert put.status_code == 400 and arm_errors("ErrorResponse", put.json()) == [], put.text
+            return
+        assert put.status_code in (200, 201) and arm_errors("Deployment", put.json()) == [], (body, put.text)
+        capacity = put.json()["sku"].get("capacity")
+        assert capacity is None or (type(capacity) is int and capacity >= 1)
+        assert arm_errors("Deployment", arm.get(f"{ARM}/prop{ARM_VERSION}").json()) == []
+        assert arm_errors("DeploymentListResult", arm.get(f"{ARM}{ARM_VERSION}").json()) == []
+
+
+def test_put_refuses_a_capacity_that_is_not_a_positive_int32_and_a_format_that_is_not_openais() -> None:
+    sim, tuned = _deploy_world()
+    with TestClient(sim.app, base_url="https://management.azure.com", headers={"api-key": "az-put"}) as arm:
+        for capacity in (True, "1", 0, -5, 1.5, 2**31):
+            refused = arm.put(f"{ARM}/cap{ARM_VERSION}", json={"sku": {"name": "Standard", "capacity": capacity},
+                                                                "properties": {"model": {"name": tuned}}})
+            assert refused.status_code == 400, (capacity, refused.text)
+            assert refused.json()["error"]["code"] == "InvalidRequestContent"
+        other = arm.put(f"{ARM}/cap{ARM_VERSION}", json={"sku": {"name": "Standard", "capacity": 1}, "properties": {
+            "model": {"name": tuned, "format": "Llama"}}})
+        assert other.status_code == 400 and other.json()["error"]["code"] == "DeploymentModelNotSupported"
+        assert arm.put(f"{ARM}/cap{ARM_VERSION}", json={"sku": {"name": "Standard", "capacity": 2**31 - 1},
+                                                         "properties": {"model": {"name": tuned}}}).status_code == 201
