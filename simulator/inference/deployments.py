@@ -3,7 +3,9 @@
 A deployment names one of the account's tuned models (or checkpoints) and serves it under its own name. Its life,
 as Azure runs it (reference §2): `Creating` then `Succeeded` after a provisioning delay; a Developer-tier deployment
 is deleted 24 hours after it was created; any deployment is deleted after 15 days without a call (the model is
-kept). Expiry is applied when a deployment is read (the clock only moves forward, so a read is never early).
+kept). A PUT that changes a deployment's SKU or model starts a new period, billed at its own SKU (the hours before
+stay billed at the old one). Expiry is applied when a deployment is read (the clock only moves forward, so a read
+is never early).
 
 Shapes are those of Microsoft's REST reference for `Deployments - Create Or Update / Get / Delete / List`
 (Microsoft.CognitiveServices): `{id, type, name, sku: {name, capacity}, properties: {model: {format, name,
@@ -24,7 +26,7 @@ __all__ = ["Deployments", "Deployment", "DeploymentRequest", "DeploymentError", 
 
 KIND = "azure_deployment"
 LEDGER = "azure_hosting"  # ended deployments: (sku, start, end), kept for the account's hosting cost
-USAGE = "azure_usage"  # tokens each deployment served (by name@created): its base model, SKU and token counts
+USAGE = "azure_usage"  # tokens each deployment served (by name@since): its base model, SKU and token counts
 # Provisioning a fine-tuned deployment takes minutes on Azure; the exact delay is not documented (assumed 10 min).
 PROVISION_SECONDS = 600
 DEVELOPER_LIFETIME = 24 * 3600
@@ -134,19 +136,36 @@ class Deployments:
         return rec
 
     @staticmethod
+    def _since(rec: dict) -> int:
+        """When the deployment's current period began: its creation, or the last PUT that changed its SKU or model
+        (each period is billed at its own SKU, and a Developer deployment's 24 hours count from its start)."""
+        return rec.get("since", rec["created"])
+
+    @staticmethod
+    def _ready(rec: dict) -> int:
+        """When the deployment serves: `PROVISION_SECONDS` after its creation or its last change of model."""
+        return rec.get("ready", rec["created"] + PROVISION_SECONDS)
+
+    @staticmethod
     def _expiry(rec: dict) -> int:
         """When the deployment is deleted if nothing happens: 15 days after its last call, or (Developer) 24 h
-        after its creation."""
+        after it became a Developer deployment (its creation, or the PUT that moved it to that SKU: assumed, the
+        sources only speak of deployments created on it)."""
         end = rec["last_used"] + INACTIVE_LIMIT
         if rec["sku"]["name"] == "DeveloperTier":
-            end = min(end, rec["created"] + DEVELOPER_LIFETIME)
+            end = min(end, Deployments._since(rec) + DEVELOPER_LIFETIME)
         return end
+
+    def _close_period(self, tenant: Any, rec: dict, end: int) -> None:
+        """Keep the hosting of the deployment's current period (its SKU, from `_since` to `end`) in the ledger."""
+        since = self._since(rec)
+        self.backend.store.put(LEDGER, tenant.key, f"{rec['name']}@{since}", {
+            "name": rec["name"], "sku": rec["sku"]["name"], "start": since, "end": end})
 
     def _end(self, tenant: Any, rec: dict, end: int) -> None:
         """Delete the deployment, its hosting up to `end` kept in the ledger (one transaction)."""
         with self.backend.lock, self.backend.store.transaction():
-            self.backend.store.put(LEDGER, tenant.key, f"{rec['name']}@{rec['created']}", {
-                "name": rec["name"], "sku": rec["sku"]["name"], "start": rec["created"], "end": end})
+            self._close_period(tenant, rec, end)
             self.backend.store.delete(KIND, tenant.key, rec["name"])
 
     def hosting_periods(self, tenant: Any) -> list[tuple[str, str, int, int]]:
@@ -154,12 +173,13 @@ class Deployments:
         now = self.backend.sync()
         self.list(tenant)  # applies any expiry that is due
         ended = [(r["name"], r["sku"], r["start"], r["end"]) for _, r in self.backend.store.scan(LEDGER, tenant.key)]
-        live = [(r["name"], r["sku"]["name"], r["created"], now) for _, r in self.backend.store.scan(KIND, tenant.key)]
+        live = [(r["name"], r["sku"]["name"], self._since(r), now)
+                for _, r in self.backend.store.scan(KIND, tenant.key)]
         return ended + live
 
     @staticmethod
     def _view(rec: dict, now: int) -> Deployment:
-        state = "Succeeded" if now >= rec["created"] + PROVISION_SECONDS else "Creating"
+        state = "Succeeded" if now >= Deployments._ready(rec) else "Creating"
         props = {**rec["properties"], "provisioningState": state}
         return Deployment(id=rec["id"], name=rec["name"], sku=Sku(**rec["sku"]),
                           properties=DeploymentProperties(**props),
@@ -192,9 +212,15 @@ class Deployments:
             "properties": {**body.properties.model_dump(exclude_none=True, exclude={"provisioningState"})},
             "created": old["created"] if old else now, "modified": now,
             "last_used": old["last_used"] if old else now,
+            "since": self._since(old) if old else now, "ready": self._ready(old) if old else now + PROVISION_SECONDS,
         }
-        if old is not None and old["properties"]["model"]["name"] != model:
-            rec["created"] = now  # a new model provisions again (assumed)
+        new_model = old is not None and old["properties"]["model"]["name"] != model
+        if old is not None and (new_model or old["sku"]["name"] != sku[0]):
+            # the hours so far are billed at the old SKU; the new one's period starts now
+            self._close_period(tenant, old, now)
+            rec["since"] = now
+        if new_model:
+            rec["ready"] = now + PROVISION_SECONDS  # a new model provisions again (assumed)
         self.backend.store.put(KIND, tenant.key, name, rec)
         return self._view(rec, now), old is None
 
@@ -238,7 +264,7 @@ class Deployments:
             tuned = rec and self.backend.store.get("model", tenant.key, rec["properties"]["model"]["name"])
             if not rec or not tuned:
                 return
-            key = f"{name}@{rec['created']}"
+            key = f"{name}@{self._since(rec)}"
             old = self.backend.store.get(USAGE, tenant.key, key) or {
                 "name": name, "sku": rec["sku"]["name"], "base": tuned["base_model"],
                 "input": 0, "cached_input": 0, "output": 0}
@@ -260,7 +286,7 @@ class Deployments:
         now = self.backend.sync()
         with self.backend.lock, self.backend.store.transaction():
             rec = self._live(tenant, name, now)
-            if rec is None or now < rec["created"] + PROVISION_SECONDS:
+            if rec is None or now < self._ready(rec):
                 return None
             self.backend.store.put(KIND, tenant.key, name, {**rec, "last_used": now})
         return rec["properties"]["model"]["name"]

@@ -524,3 +524,53 @@ def test_well_formed_api_versions_are_served() -> None:
             assert http.get(f"{ARM}?api-version={version}").status_code == 200
         for version in ("latest", "2024-10-1", "2024-02-30"):
             assert http.get(f"{ARM}?api-version={version}").json()["error"]["code"] == "InvalidApiVersionParameter"
+
+
+@pytest.mark.parametrize("first,then", [("Standard", "DeveloperTier"), ("GlobalStandard", "Standard"),
+                                        ("DeveloperTier", "GlobalStandard")])
+def test_a_sku_change_bills_each_period_at_its_own_sku(first: str, then: str) -> None:
+    """Regression: a PUT changing a live deployment's SKU re-billed its whole life at the new SKU, and a Standard
+    deployment two days old moved to DeveloperTier was answered 200 then deleted at once (24 h after its creation,
+    in the past), its two Standard days billed as 24 free Developer hours."""
+    from decimal import Decimal
+
+    from ftsim.pricing.catalog.providers import load_providers
+    from ftsim.simulator.inference.deployments import SKUS
+
+    azure = load_providers().azure
+    fee = {sku: (azure.hosting_rate() if azure.tiers[tier].hosting else Decimal(0)) for sku, tier in SKUS.values()}
+    first_hours = 20 if first == "DeveloperTier" else 48
+    with Simulator() as sim:
+        client, model = _tuned(sim, "az-sku")
+        with TestClient(sim.app, base_url="https://management.azure.com", headers={"api-key": "az-sku"}) as arm:
+            assert arm.put(f"{ARM}/d{ARM_VERSION}", json=_deploy_body(model, first)).status_code == 201
+            sim.advance(hours=first_hours)
+            client.chat.completions.create(model="d", messages=[{"role": "user", "content": "hi"}])
+            moved = arm.put(f"{ARM}/d{ARM_VERSION}", json=_deploy_body(model, then))
+            assert moved.status_code == 200 and moved.json()["properties"]["provisioningState"] == "Succeeded"
+            sim.advance(hours=10)
+            assert arm.get(f"{ARM}/d{ARM_VERSION}").status_code == 200  # serving still
+            client.chat.completions.create(model="d", messages=[{"role": "user", "content": "hi"}])
+        hosting = sorted((ln.quantity, ln.usd) for ln in sim.azure_cost("az-sku").lines if ln.kind == "hosting")
+        expected = sorted([(Decimal(first_hours), first_hours * fee[first]), (Decimal(10), 10 * fee[then])])
+        assert hosting == expected
+        inference = [ln.tier for ln in sim.azure_cost("az-sku").lines if ln.kind == "inference"]
+        assert sorted(inference) == sorted([SKUS[first.lower()][1], SKUS[then.lower()][1]])  # each at its tier
+
+
+def test_a_new_model_provisions_again_and_its_hosting_keeps_the_old_period() -> None:
+    from decimal import Decimal
+
+    with Simulator() as sim:
+        client, model = _tuned(sim, "az-model")
+        other = _pipeline(client, sim.run_until_complete)["done"].fine_tuned_model
+        with TestClient(sim.app, base_url="https://management.azure.com", headers={"api-key": "az-model"}) as arm:
+            created = arm.put(f"{ARM}/m{ARM_VERSION}", json=_deploy_body(model)).json()
+            sim.advance(hours=5)
+            moved = arm.put(f"{ARM}/m{ARM_VERSION}", json=_deploy_body(other)).json()
+            assert moved["properties"]["provisioningState"] == "Creating"
+            assert moved["systemData"]["createdAt"] == created["systemData"]["createdAt"]
+            sim.advance(hours=1)
+            assert arm.get(f"{ARM}/m{ARM_VERSION}").json()["properties"]["provisioningState"] == "Succeeded"
+        hosting = sorted(ln.quantity for ln in sim.azure_cost("az-model").lines if ln.kind == "hosting")
+        assert hosting == [Decimal(1), Decimal(5)]
