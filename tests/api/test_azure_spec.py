@@ -471,3 +471,74 @@ def test_put_refuses_a_capacity_that_is_not_a_positive_int32_and_a_format_that_i
         assert other.status_code == 400 and other.json()["error"]["code"] == "DeploymentModelNotSupported"
         assert arm.put(f"{ARM}/cap{ARM_VERSION}", json={"sku": {"name": "Standard", "capacity": 2**31 - 1},
                                                          "properties": {"model": {"name": tuned}}}).status_code == 201
+
+
+@pytest.mark.parametrize("how", ["validation", "step"])
+def test_failed_jobs_their_events_and_checkpoints_match_microsofts_schemas(how: str) -> None:
+    """FineTuning_Get, _GetEvents and _GetCheckpoints of a failed job (at validation: too few examples; during
+    training: an injected failure at step 2) answer Microsoft's shapes: status `failed`, an `error` of
+    FineTuningJobError, events of Azure's levels with an `error` one (hyperparameters given, so the known `"auto"`
+    difference does not arise)."""
+    with Simulator() as sim, TestClient(sim.app, base_url=ENDPOINT, headers={"api-key": f"az-fail-{how}"}) as http:
+        rows = _rows(3 if how == "validation" else 12)
+        training = http.post(f"/openai/files{VERSION}", files={"file": ("t.jsonl", rows)},
+                             data={"purpose": "fine-tune"}).json()["id"]
+        body = {"model": MODEL, "training_file": training,
+                "hyperparameters": {"n_epochs": 3, "batch_size": 1, "learning_rate_multiplier": 0.5}}
+        job = http.post(f"/openai/fine_tuning/jobs{VERSION}", json=body).json()
+        empty = http.get(f"/openai/fine_tuning/jobs/{job['id']}/checkpoints{VERSION}").json()
+        assert empty["data"] == [] and data_errors("FineTuningJobCheckpointList", empty) == []
+        if how == "step":
+            sim.fault(kind="job", stage="step", step=2, job_id=job["id"], api_key=f"az-fail-{how}")
+        sim.advance(hours=3)
+        failed = http.get(f"/openai/fine_tuning/jobs/{job['id']}{VERSION}").json()
+        assert failed["status"] == "failed" and failed["error"]["code"] and failed["error"]["message"]
+        assert data_errors("FineTuningJob", failed) == []
+        assert data_errors("FineTuningJobError", failed["error"]) == []
+        events = http.get(f"/openai/fine_tuning/jobs/{job['id']}/events{VERSION}&limit=100").json()
+        assert data_errors("FineTuningJobEventList", events) == []
+        assert "error" in {e["level"] for e in events["data"]}
+        checkpoints = http.get(f"/openai/fine_tuning/jobs/{job['id']}/checkpoints{VERSION}").json()
+        assert data_errors("FineTuningJobCheckpointList", checkpoints) == []
+        listed = http.get(f"/openai/fine_tuning/jobs{VERSION}").json()
+        assert [j["status"] for j in listed["data"]] == ["failed"]
+        assert data_errors("FineTuningJobList", listed) == []
+
+
+def test_deployments_in_each_provisioning_state_match_microsofts_schema() -> None:
+    """The states the simulator answers: `Creating` (new, or re-pointed at another model) and `Succeeded`, alone
+    and listed together; a deleted or expired deployment is gone (ARM's delete is synchronous here: no
+    `Deleting`)."""
+    with Simulator() as sim:
+        client, job_id = _tuned_model(sim, "az-states")
+        model = client.fine_tuning.jobs.retrieve(job_id).fine_tuned_model
+        other_job = client.fine_tuning.jobs.create(model=MODEL, training_file=client.fine_tuning.jobs.retrieve(
+            job_id).training_file, suffix="two")
+        sim.run_until_complete(other_job.id)
+        other = client.fine_tuning.jobs.retrieve(other_job.id).fine_tuned_model
+
+        def body(name: str, sku: str = "GlobalStandard") -> dict:
+            return {"sku": {"name": sku, "capacity": 1}, "properties": {"model": {"format": "OpenAI", "name": name}}}
+
+        with TestClient(sim.app, base_url="https://management.azure.com", headers={"api-key": "az-states"}) as arm:
+            assert arm.put(f"{ARM}/old{ARM_VERSION}", json=body(model)).status_code == 201
+            sim.advance(hours=1)
+            assert arm.put(f"{ARM}/new{ARM_VERSION}", json=body(model, "DeveloperTier")).status_code == 201
+            moved = arm.put(f"{ARM}/old{ARM_VERSION}", json=body(other))
+            assert moved.status_code == 200 and arm_errors("Deployment", moved.json()) == []
+            assert moved.json()["properties"]["provisioningState"] == "Creating"
+            assert arm.put(f"{ARM}/ready{ARM_VERSION}", json=body(model)).status_code == 201
+            sim.advance(minutes=20)
+            assert arm.put(f"{ARM}/fresh{ARM_VERSION}", json=body(model, "Standard")).status_code == 201
+            listed = arm.get(f"{ARM}{ARM_VERSION}").json()
+            assert arm_errors("DeploymentListResult", listed) == []
+            states = {d["name"]: d["properties"]["provisioningState"] for d in listed["value"]}
+            assert states == {"old": "Succeeded", "new": "Succeeded", "ready": "Succeeded", "fresh": "Creating"}
+            for name in states:
+                got = arm.get(f"{ARM}/{name}{ARM_VERSION}")
+                assert got.status_code == 200 and arm_errors("Deployment", got.json()) == []
+            sim.advance(hours=24)  # the Developer deployment ends
+            left = arm.get(f"{ARM}{ARM_VERSION}").json()
+            assert sorted(d["name"] for d in left["value"]) == ["fresh", "old", "ready"]
+            gone = arm.get(f"{ARM}/new{ARM_VERSION}")
+            assert gone.status_code == 404 and arm_errors("ErrorResponse", gone.json()) == []
