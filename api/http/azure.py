@@ -74,6 +74,9 @@ def api_version_ok(value: str, first: dt.date = _FIRST_VERSION) -> bool:
         return False
 
 
+# The methods the management plane's routes take (api/http/routers/azure_deployments.py `arm_fallback`).
+ARM_METHODS = frozenset({"GET", "PUT", "POST", "PATCH", "DELETE", "HEAD"})
+
 NOT_FOUND = (404, {"error": {"code": "404", "message": "Resource not found"}})
 NO_KEY = (401, {"error": {"code": "401", "message": (
     "Access denied due to missing subscription key. Make sure to include subscription key when making requests "
@@ -248,8 +251,11 @@ class AzureDialect:
         self.app = app
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/subscriptions/") and "\n" in scope["path"]:
-            # the management plane's catch-all route (its path pattern stops at a line break) cannot see it
+        if scope["type"] == "http" and (scope["path"] == "/subscriptions" or (
+                scope["path"].startswith("/subscriptions/") and ("\n" in scope["path"]
+                                                                 or scope["method"] not in ARM_METHODS))):
+            # the management plane's catch-all route cannot see these: its pattern needs `/subscriptions/` and stops
+            # at a line break, and its methods are ARM_METHODS (another one would get the OpenAI surface's 405)
             return await _answer(send, 404, {"error": {"code": "NotFound", "message": "Resource not found"}})
         if scope["type"] != "http" or not (scope["path"] == "/openai" or scope["path"].startswith("/openai/")):
             return await self.app(scope, receive, send)

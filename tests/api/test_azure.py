@@ -574,3 +574,20 @@ def test_a_new_model_provisions_again_and_its_hosting_keeps_the_old_period() -> 
             assert arm.get(f"{ARM}/m{ARM_VERSION}").json()["properties"]["provisioningState"] == "Succeeded"
         hosting = sorted(ln.quantity for ln in sim.azure_cost("az-model").lines if ln.kind == "hosting")
         assert hosting == [Decimal(1), Decimal(5)]
+
+
+@settings(max_examples=60, deadline=None)
+@example(method="OPTIONS", path=ARM + "/x")
+@example(method="GET", path="/subscriptions")
+@given(method=st.sampled_from(["OPTIONS", "TRACE", "PROPFIND", "GET", "PUT", "POST", "PATCH", "DELETE"])
+       | st.from_regex(r"[A-Z]{3,10}", fullmatch=True),
+       path=st.sampled_from(["/subscriptions", "/subscriptions/", ARM, ARM + "/x", ARM + "/x/y", "/subscriptions/s"]))
+def test_every_method_on_the_management_plane_answers_arms_envelope(method: str, path: str) -> None:
+    """Regression: OPTIONS (or any method the routes do not list) on a deployment, and `GET /subscriptions`,
+    answered the OpenAI surface's error (`type`, `param`, `code: null`) instead of ARM's envelope."""
+    with TestClient(_VERSIONS_APP, base_url="https://management.azure.com", headers={"api-key": "k-arm"}) as arm:
+        r = arm.request(method, path + "?api-version=2024-10-01")
+    assert r.status_code < 500
+    if r.status_code >= 400 and method != "HEAD":
+        err = r.json()["error"]
+        assert set(err) == {"code", "message"} and isinstance(err["code"], str) and err["code"], (method, path, r.text)

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from ftsim.api.http import json_body
-from ftsim.api.http.azure import _key, api_version_ok
+from ftsim.api.http.azure import ARM_METHODS, _key, api_version_ok
 from ftsim.api.http.deps import require_sim_key
 from ftsim.simulator.fine_tuning.azure import account_cost
 from ftsim.simulator.core.tenancy import azure_tenant
@@ -135,7 +135,7 @@ async def azure_cost(request: Request) -> Response:
     return JSONResponse(cost.model_dump(mode="json"))
 
 
-@router.api_route("/subscriptions/{rest:path}", methods=["GET", "PUT", "POST", "PATCH", "DELETE", "HEAD"])
+@router.api_route("/subscriptions/{rest:path}", methods=sorted(ARM_METHODS))  # others: api/http/azure.py answers
 async def arm_fallback(rest: str) -> Response:
     """Anything else under /subscriptions: ARM's envelope (code assumed), not the OpenAI surface's."""
     return _arm_error(404, "NotFound", "The requested resource or operation is not served by this simulator.")
