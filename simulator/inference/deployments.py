@@ -129,7 +129,7 @@ class Deployments:
         rec = self.backend.store.get(KIND, tenant.key, name)
         if rec is None:
             return None
-        end = self._expiry(rec)
+        end = self._expiry(tenant, rec)
         if now >= end:
             self._end(tenant, rec, end)
             return None
@@ -146,15 +146,39 @@ class Deployments:
         """When the deployment serves: `PROVISION_SECONDS` after its creation or its last change of model."""
         return rec.get("ready", rec["created"] + PROVISION_SECONDS)
 
-    @staticmethod
-    def _expiry(rec: dict) -> int:
+    def _expiry(self, tenant: Any, rec: dict) -> int:
         """When the deployment is deleted if nothing happens: 15 days after its last call, or (Developer) 24 h
         after it became a Developer deployment (its creation, or the PUT that moved it to that SKU: assumed, the
-        sources only speak of deployments created on it)."""
+        sources only speak of deployments created on it), or (lifecycle `enforce`) when its model's fine-tuned
+        deployments retire on Azure."""
         end = rec["last_used"] + INACTIVE_LIMIT
         if rec["sku"]["name"] == "DeveloperTier":
             end = min(end, Deployments._since(rec) + DEVELOPER_LIFETIME)
-        return end
+        retires = self._retires(tenant, rec["properties"]["model"]["name"])
+        return end if retires is None else min(end, max(retires, self._since(rec)))
+
+    def _retires(self, tenant: Any, model: str) -> int | None:
+        """With lifecycle `enforce`: when Azure retires fine-tuned deployments of `model`'s base (reference §2,
+        the catalog's `deployment_until`, at 00:00 UTC that day), or None (no date known, or not enforced).
+
+        Assumed where Microsoft's retirement notices are silent: a retired deployment is gone (deleted, its
+        hosting billed up to that instant), like an expired one; the tuned model itself is kept."""
+        if self.backend.config.lifecycle != "enforce":
+            return None
+        from ftsim.pricing.errors import UnknownModel
+        from ftsim.simulator.fine_tuning.azure import azure_prices
+
+        tuned = self.backend.store.get("model", tenant.key, model)
+        base = tuned.get("base_model") if isinstance(tuned, dict) else None
+        if not isinstance(base, str):
+            return None
+        try:
+            until = azure_prices().resolve(base).deployment_until
+        except UnknownModel:
+            return None
+        if until is None:
+            return None
+        return int(dt.datetime(until.year, until.month, until.day, tzinfo=dt.timezone.utc).timestamp())
 
     def _close_period(self, tenant: Any, rec: dict, end: int) -> None:
         """Keep the hosting of the deployment's current period (its SKU, from `_since` to `end`) in the ledger."""
@@ -201,6 +225,12 @@ class Deployments:
             if self.backend.store.get("model", tenant.key, model) is None:
                 raise DeploymentError(400, "DeploymentModelNotSupported",
                                       f"The model '{model}' is not a fine-tuned model or checkpoint of this account.")
+            retires = self._retires(tenant, model)
+            if retires is not None and now >= retires:  # ARM's code for a retired model (assumed: ARM's own code
+                # for deploying a deprecated base model)
+                raise DeploymentError(400, "ServiceModelDeprecated",
+                                      f"The model '{model}' can no longer be deployed: fine-tuned deployments of its "
+                                      f"base model retired on {_iso(retires)[:10]}.")
             return self._put(tenant, resource_id, name, body, sku, model, now)
 
     def _put(self, tenant: Any, resource_id: str, name: str, body: DeploymentRequest, sku: tuple[str, str],

@@ -591,3 +591,42 @@ def test_every_method_on_the_management_plane_answers_arms_envelope(method: str,
     if r.status_code >= 400 and method != "HEAD":
         err = r.json()["error"]
         assert set(err) == {"code", "message"} and isinstance(err["code"], str) and err["code"], (method, path, r.text)
+
+
+@pytest.mark.parametrize("lifecycle", ["enforce", "warn"])
+def test_deployments_live_by_azures_retirement_dates_not_openais(lifecycle: str) -> None:
+    """Regression: with lifecycle `enforce`, an Azure deployment of a tuned gpt-4.1-mini stopped serving on OpenAI's
+    date for tuned inference (2027-01-14: `model_not_found`, an OpenAI code) and never on Azure's (fine-tuned
+    deployments of the gpt-4.1 family retire 2027-10-14, reference §2): it served, billed hosting and took new
+    PUTs after it."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from ftsim.pricing.catalog.providers import load_providers
+
+    retires = load_providers().azure.resolve(MODEL).deployment_until
+    assert retires is not None
+    at = int(dt.datetime(retires.year, retires.month, retires.day, tzinfo=dt.timezone.utc).timestamp())
+    with Simulator(lifecycle=lifecycle) as sim:
+        client, model = _tuned(sim, f"az-ret-{lifecycle}")
+        with TestClient(sim.app, base_url="https://management.azure.com",
+                        headers={"api-key": f"az-ret-{lifecycle}"}) as arm:
+            assert arm.put(f"{ARM}/r{ARM_VERSION}", json=_deploy_body(model, "GlobalStandard")).status_code == 201
+            start = sim.backend.now()
+            sim.advance(hours=1)
+            while sim.backend.now() + 10 * 86400 < at:  # a call every 10 days keeps it from idling out
+                client.chat.completions.create(model="r", messages=[{"role": "user", "content": "hi"}])
+                sim.advance(days=10)
+            client.chat.completions.create(model="r", messages=[{"role": "user", "content": "hi"}])
+            sim.advance(seconds=at - sim.backend.now() + 3600)  # one hour past the retirement
+            if lifecycle == "warn":
+                assert client.chat.completions.create(model="r", messages=[{"role": "user", "content": "hi"}])
+                return
+            with pytest.raises(openai.NotFoundError) as err:
+                client.chat.completions.create(model="r", messages=[{"role": "user", "content": "hi"}])
+            assert err.value.body["code"] == "DeploymentNotFound"
+            assert arm.get(f"{ARM}/r{ARM_VERSION}").status_code == 404
+            again = arm.put(f"{ARM}/s{ARM_VERSION}", json=_deploy_body(model, "GlobalStandard"))
+            assert again.status_code == 400 and again.json()["error"]["code"] == "ServiceModelDeprecated"
+        hosting = [ln for ln in sim.azure_cost(f"az-ret-{lifecycle}").lines if ln.kind == "hosting"]
+        assert [ln.quantity for ln in hosting] == [(Decimal(at - start) / 3600).quantize(Decimal("0.0001"))]
