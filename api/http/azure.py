@@ -25,6 +25,7 @@ message, `param` and `type`.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from typing import Any
@@ -52,6 +53,29 @@ _DEPLOYMENT = re.compile(r"/openai/deployments/([^/]+)(/chat/completions)")
 NO_DEPLOYMENT = (404, {"error": {"code": "DeploymentNotFound", "message": (
     "The API deployment for this resource does not exist. If you created the deployment within the last 5 "
     "minutes, please wait a moment and try again.")}})
+
+# An api-version Azure could serve: `YYYY-MM-DD` or `YYYY-MM-DD-preview`, a real date no earlier than the data
+# plane's first GA version (2022-12-01). Microsoft answers an api-version it does not serve like a path it does not
+# serve (404 "Resource not found", as Q&A threads quote it); which versions serve fine-tuning, files and uploads is
+# not listed in one place and grows with each release, so any well-formed version from that date on is served
+# (assumed), and a malformed one, or one older than the data plane, is the gateway's 404.
+_VERSION = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:-preview)?")
+_FIRST_VERSION = dt.date(2022, 12, 1)
+
+
+def api_version_ok(value: str, first: dt.date = _FIRST_VERSION) -> bool:
+    """Whether `value` is a well-formed api-version (see `_VERSION`) dated no earlier than `first`."""
+    match = _VERSION.fullmatch(value)
+    if match is None:
+        return False
+    try:
+        return dt.date(*map(int, match.groups())) >= first
+    except ValueError:  # not a calendar date (2025-13-45)
+        return False
+
+
+# The methods the management plane's routes take (api/http/routers/azure_deployments.py `arm_fallback`).
+ARM_METHODS = frozenset({"GET", "PUT", "POST", "PATCH", "DELETE", "HEAD"})
 
 NOT_FOUND = (404, {"error": {"code": "404", "message": "Resource not found"}})
 NO_KEY = (401, {"error": {"code": "401", "message": (
@@ -227,8 +251,11 @@ class AzureDialect:
         self.app = app
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/subscriptions/") and "\n" in scope["path"]:
-            # the management plane's catch-all route (its path pattern stops at a line break) cannot see it
+        if scope["type"] == "http" and (scope["path"] == "/subscriptions" or (
+                scope["path"].startswith("/subscriptions/") and ("\n" in scope["path"]
+                                                                 or scope["method"] not in ARM_METHODS))):
+            # the management plane's catch-all route cannot see these: its pattern needs `/subscriptions/` and stops
+            # at a line break, and its methods are ARM_METHODS (another one would get the OpenAI surface's 405)
             return await _answer(send, 404, {"error": {"code": "NotFound", "message": "Resource not found"}})
         if scope["type"] != "http" or not (scope["path"] == "/openai" or scope["path"].startswith("/openai/")):
             return await self.app(scope, receive, send)
@@ -239,7 +266,7 @@ class AzureDialect:
         match = _V1.fullmatch(path)
         if match is None:
             match = _DEPLOYMENT.fullmatch(path) or _VERSIONED.fullmatch(path)
-            if match is None or not versions or not versions[0]:
+            if match is None or not versions or not api_version_ok(versions[0]):
                 return await _answer(send, *NOT_FOUND)
             if match.re is _DEPLOYMENT:
                 deployment, rest = match.group(1), match.group(2)

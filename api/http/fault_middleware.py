@@ -37,7 +37,11 @@ class FaultMiddleware:
         app = scope.get("app")
         backend = getattr(getattr(app, "state", None), "backend", None)
         faults = getattr(backend, "faults", None)
-        decision = faults.on_request(scope["method"], scope["path"], _bearer(scope)) if faults is not None else None
+        azure = (scope.get("state") or {}).get("azure_tenant")  # set by api/http/azure.py on an Azure request
+        decision = None
+        if faults is not None:
+            decision = faults.on_request(scope["method"], scope["path"], _bearer(scope),
+                                         tenant_key=azure.key if azure is not None else None)
         if decision is None:
             return await self.app(scope, receive, send)
         if decision.latency_ms:

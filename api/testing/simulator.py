@@ -33,7 +33,7 @@ from ftsim.api.http.journal import Journal, JournalEntry, JournalMiddleware
 from ftsim.api.testing.transport import BASE_URL, http_client
 
 AZURE_ENDPOINT = "https://ftsim.openai.azure.com"  # any `https://<name>.openai.azure.com` is served the same
-AZURE_API_VERSION = "2025-04-01-preview"  # the version of reference §3; the dialect accepts any non-empty one
+AZURE_API_VERSION = "2025-04-01-preview"  # the version of reference §3; the dialect accepts any well-formed one
 from ftsim.simulator.core.backend import Backend, SimConfig
 from ftsim.simulator.core.clock import DEFAULT_START, ManualClock, ScaledClock
 from ftsim.simulator.core.store import Store

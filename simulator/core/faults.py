@@ -295,16 +295,18 @@ class Faults:
 
     # -- evaluation ---------------------------------------------------------------------------------
 
-    def on_request(self, method: str, path: str, api_key: Optional[str] = None) -> RequestFault | None:
+    def on_request(self, method: str, path: str, api_key: Optional[str] = None,
+                   tenant_key: Optional[str] = None) -> RequestFault | None:
         """The latency and/or error to inject for one request (consuming the rules that fire), or None.
 
         `api_key`: the request's Bearer key (None without one); rules scoped to a tenant match only its keys.
+        `tenant_key`: the request's tenant when the caller already knows it (an Azure request: its account, which
+        the key resolved as an OpenAI Bearer key is not).
         """
         if path.startswith("/_sim"):
             return None
         latency = 0
         chosen: Fault | None = None
-        tenant_key: Optional[str] = None
         with self._lock:
             for rule in self._rules:
                 f = rule.fault
@@ -313,7 +315,7 @@ class Faults:
                 if rule.tenant_keys is not None:
                     if api_key is None:
                         continue
-                    if tenant_key is None:  # an Azure request reaches here with its key as a Bearer key too
+                    if tenant_key is None:  # an OpenAI request: its Bearer key's organization
                         tenant_key = self.backend.tenant(api_key).key
                     if tenant_key not in rule.tenant_keys:
                         continue

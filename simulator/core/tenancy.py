@@ -71,13 +71,18 @@ class Tenancy:
         self.strict = strict  # only the keys file's keys name tenants (read by `azure_tenant`)
 
     def knows(self, api_key: str) -> bool:
-        """Whether `api_key` is one of the keys file's."""
-        return api_key in self.keys
+        """Whether `api_key` is one of the keys file's OpenAI keys (an Azure account's key is not: see `resolve`)."""
+        mapped = self.keys.get(api_key)
+        return mapped is not None and not mapped.org_id.startswith(AZURE_ORG_PREFIX)
 
     def resolve(self, api_key: str) -> Tenant:
-        """The tenant of `api_key` (a mapped key, else an organization of its own)."""
+        """The OpenAI organization of `api_key` (a mapped key, else an organization of its own).
+
+        A key the file maps to an Azure account (`azure-` org id) names that account on Azure's doors only: sent to
+        the OpenAI surface it is a key like any unlisted one (an organization of its own, or 401 with strict keys),
+        so that an Azure account's objects are never seen through OpenAI's paths."""
         mapped = self.keys.get(api_key)
-        if mapped is not None:
+        if mapped is not None and not mapped.org_id.startswith(AZURE_ORG_PREFIX):
             return mapped
         digest = hashlib.sha256(api_key.encode()).digest()
         return Tenant(

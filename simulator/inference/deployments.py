@@ -3,7 +3,9 @@
 A deployment names one of the account's tuned models (or checkpoints) and serves it under its own name. Its life,
 as Azure runs it (reference §2): `Creating` then `Succeeded` after a provisioning delay; a Developer-tier deployment
 is deleted 24 hours after it was created; any deployment is deleted after 15 days without a call (the model is
-kept). Expiry is applied when a deployment is read (the clock only moves forward, so a read is never early).
+kept). A PUT that changes a deployment's SKU or model starts a new period, billed at its own SKU (the hours before
+stay billed at the old one). Expiry is applied when a deployment is read (the clock only moves forward, so a read
+is never early).
 
 Shapes are those of Microsoft's REST reference for `Deployments - Create Or Update / Get / Delete / List`
 (Microsoft.CognitiveServices): `{id, type, name, sku: {name, capacity}, properties: {model: {format, name,
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from typing import Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,7 +26,7 @@ __all__ = ["Deployments", "Deployment", "DeploymentRequest", "DeploymentError", 
 
 KIND = "azure_deployment"
 LEDGER = "azure_hosting"  # ended deployments: (sku, start, end), kept for the account's hosting cost
-USAGE = "azure_usage"  # tokens each deployment served (by name@created): its base model, SKU and token counts
+USAGE = "azure_usage"  # tokens each deployment served (by name@since): its base model, SKU and token counts
 # Provisioning a fine-tuned deployment takes minutes on Azure; the exact delay is not documented (assumed 10 min).
 PROVISION_SECONDS = 600
 DEVELOPER_LIFETIME = 24 * 3600
@@ -50,15 +52,28 @@ class DeploymentError(SimulatorError):
         return {"error": {"code": self.code, "message": self.message}}
 
 
+# The PUT body's fields Microsoft's schema (fixtures/azure/deployments.arm-2024-10-01.json) lets a caller write,
+# typed as it types them: what is kept is echoed in every later answer, so a value of the wrong type would make each
+# of them break that schema. Unknown and read-only fields are dropped, not refused (assumed: ARM ignores read-only
+# properties in a PUT; the sources do not say what it does with unknown ones).
+_INT32_MAX = 2**31 - 1
+_UPGRADE_OPTIONS = Literal["OnceNewDefaultVersionAvailable", "OnceCurrentVersionExpired", "NoAutoUpgrade"]
+
+
 class Sku(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     name: str
-    capacity: Optional[int] = None
+    # capacity: a count of the SKU's units (int32 in the schema); at least 1 (assumed: ARM refuses a deployment of
+    # no capacity, and the sources give no fine-tuned SKU's maximum)
+    capacity: Optional[Annotated[int, Field(ge=1, le=_INT32_MAX)]] = None
+    tier: Optional[Literal["Free", "Basic", "Standard", "Premium", "Enterprise"]] = None
+    size: Optional[str] = None
+    family: Optional[str] = None
 
 
 class DeploymentModel(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     format: str = "OpenAI"
     name: str
@@ -66,16 +81,18 @@ class DeploymentModel(BaseModel):
 
 
 class DeploymentProperties(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     model: DeploymentModel
-    provisioningState: Optional[str] = None
+    provisioningState: Optional[str] = None  # read-only: set by the answer, never taken from a body
+    raiPolicyName: Optional[str] = None
+    versionUpgradeOption: Optional[_UPGRADE_OPTIONS] = None
 
 
 class DeploymentRequest(BaseModel):
     """The PUT body."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     sku: Sku
     properties: DeploymentProperties
@@ -112,26 +129,67 @@ class Deployments:
         rec = self.backend.store.get(KIND, tenant.key, name)
         if rec is None:
             return None
-        end = self._expiry(rec)
+        end = self._expiry(tenant, rec)
         if now >= end:
             self._end(tenant, rec, end)
             return None
         return rec
 
     @staticmethod
-    def _expiry(rec: dict) -> int:
+    def _since(rec: dict) -> int:
+        """When the deployment's current period began: its creation, or the last PUT that changed its SKU or model
+        (each period is billed at its own SKU, and a Developer deployment's 24 hours count from its start)."""
+        return rec.get("since", rec["created"])
+
+    @staticmethod
+    def _ready(rec: dict) -> int:
+        """When the deployment serves: `PROVISION_SECONDS` after its creation or its last change of model."""
+        return rec.get("ready", rec["created"] + PROVISION_SECONDS)
+
+    def _expiry(self, tenant: Any, rec: dict) -> int:
         """When the deployment is deleted if nothing happens: 15 days after its last call, or (Developer) 24 h
-        after its creation."""
+        after it became a Developer deployment (its creation, or the PUT that moved it to that SKU: assumed, the
+        sources only speak of deployments created on it), or (lifecycle `enforce`) when its model's fine-tuned
+        deployments retire on Azure."""
         end = rec["last_used"] + INACTIVE_LIMIT
         if rec["sku"]["name"] == "DeveloperTier":
-            end = min(end, rec["created"] + DEVELOPER_LIFETIME)
-        return end
+            end = min(end, Deployments._since(rec) + DEVELOPER_LIFETIME)
+        retires = self._retires(tenant, rec["properties"]["model"]["name"])
+        return end if retires is None else min(end, max(retires, self._since(rec)))
+
+    def _retires(self, tenant: Any, model: str) -> int | None:
+        """With lifecycle `enforce`: when Azure retires fine-tuned deployments of `model`'s base (reference §2,
+        the catalog's `deployment_until`, at 00:00 UTC that day), or None (no date known, or not enforced).
+
+        Assumed where Microsoft's retirement notices are silent: a retired deployment is gone (deleted, its
+        hosting billed up to that instant), like an expired one; the tuned model itself is kept."""
+        if self.backend.config.lifecycle != "enforce":
+            return None
+        from ftsim.pricing.errors import UnknownModel
+        from ftsim.simulator.fine_tuning.azure import azure_prices
+
+        tuned = self.backend.store.get("model", tenant.key, model)
+        base = tuned.get("base_model") if isinstance(tuned, dict) else None
+        if not isinstance(base, str):
+            return None
+        try:
+            until = azure_prices().resolve(base).deployment_until
+        except UnknownModel:
+            return None
+        if until is None:
+            return None
+        return int(dt.datetime(until.year, until.month, until.day, tzinfo=dt.timezone.utc).timestamp())
+
+    def _close_period(self, tenant: Any, rec: dict, end: int) -> None:
+        """Keep the hosting of the deployment's current period (its SKU, from `_since` to `end`) in the ledger."""
+        since = self._since(rec)
+        self.backend.store.put(LEDGER, tenant.key, f"{rec['name']}@{since}", {
+            "name": rec["name"], "sku": rec["sku"]["name"], "start": since, "end": end})
 
     def _end(self, tenant: Any, rec: dict, end: int) -> None:
         """Delete the deployment, its hosting up to `end` kept in the ledger (one transaction)."""
         with self.backend.lock, self.backend.store.transaction():
-            self.backend.store.put(LEDGER, tenant.key, f"{rec['name']}@{rec['created']}", {
-                "name": rec["name"], "sku": rec["sku"]["name"], "start": rec["created"], "end": end})
+            self._close_period(tenant, rec, end)
             self.backend.store.delete(KIND, tenant.key, rec["name"])
 
     def hosting_periods(self, tenant: Any) -> list[tuple[str, str, int, int]]:
@@ -139,12 +197,13 @@ class Deployments:
         now = self.backend.sync()
         self.list(tenant)  # applies any expiry that is due
         ended = [(r["name"], r["sku"], r["start"], r["end"]) for _, r in self.backend.store.scan(LEDGER, tenant.key)]
-        live = [(r["name"], r["sku"]["name"], r["created"], now) for _, r in self.backend.store.scan(KIND, tenant.key)]
+        live = [(r["name"], r["sku"]["name"], self._since(r), now)
+                for _, r in self.backend.store.scan(KIND, tenant.key)]
         return ended + live
 
     @staticmethod
     def _view(rec: dict, now: int) -> Deployment:
-        state = "Succeeded" if now >= rec["created"] + PROVISION_SECONDS else "Creating"
+        state = "Succeeded" if now >= Deployments._ready(rec) else "Creating"
         props = {**rec["properties"], "provisioningState": state}
         return Deployment(id=rec["id"], name=rec["name"], sku=Sku(**rec["sku"]),
                           properties=DeploymentProperties(**props),
@@ -157,11 +216,21 @@ class Deployments:
             raise DeploymentError(400, "InvalidResourceProperties",
                                   f"The specified SKU '{body.sku.name}' for model deployment is not supported.")
         model = body.properties.model.name
+        if body.properties.model.format.lower() != "openai":  # tuned models are of format OpenAI (code assumed)
+            raise DeploymentError(400, "DeploymentModelNotSupported",
+                                  f"The model format '{body.properties.model.format}' is not supported: a fine-tuned "
+                                  "model's format is 'OpenAI'.")
         now = self.backend.sync()
         with self.backend.lock, self.backend.store.transaction():
             if self.backend.store.get("model", tenant.key, model) is None:
                 raise DeploymentError(400, "DeploymentModelNotSupported",
                                       f"The model '{model}' is not a fine-tuned model or checkpoint of this account.")
+            retires = self._retires(tenant, model)
+            if retires is not None and now >= retires:  # ARM's code for a retired model (assumed: ARM's own code
+                # for deploying a deprecated base model)
+                raise DeploymentError(400, "ServiceModelDeprecated",
+                                      f"The model '{model}' can no longer be deployed: fine-tuned deployments of its "
+                                      f"base model retired on {_iso(retires)[:10]}.")
             return self._put(tenant, resource_id, name, body, sku, model, now)
 
     def _put(self, tenant: Any, resource_id: str, name: str, body: DeploymentRequest, sku: tuple[str, str],
@@ -173,9 +242,15 @@ class Deployments:
             "properties": {**body.properties.model_dump(exclude_none=True, exclude={"provisioningState"})},
             "created": old["created"] if old else now, "modified": now,
             "last_used": old["last_used"] if old else now,
+            "since": self._since(old) if old else now, "ready": self._ready(old) if old else now + PROVISION_SECONDS,
         }
-        if old is not None and old["properties"]["model"]["name"] != model:
-            rec["created"] = now  # a new model provisions again (assumed)
+        new_model = old is not None and old["properties"]["model"]["name"] != model
+        if old is not None and (new_model or old["sku"]["name"] != sku[0]):
+            # the hours so far are billed at the old SKU; the new one's period starts now
+            self._close_period(tenant, old, now)
+            rec["since"] = now
+        if new_model:
+            rec["ready"] = now + PROVISION_SECONDS  # a new model provisions again (assumed)
         self.backend.store.put(KIND, tenant.key, name, rec)
         return self._view(rec, now), old is None
 
@@ -219,7 +294,7 @@ class Deployments:
             tuned = rec and self.backend.store.get("model", tenant.key, rec["properties"]["model"]["name"])
             if not rec or not tuned:
                 return
-            key = f"{name}@{rec['created']}"
+            key = f"{name}@{self._since(rec)}"
             old = self.backend.store.get(USAGE, tenant.key, key) or {
                 "name": name, "sku": rec["sku"]["name"], "base": tuned["base_model"],
                 "input": 0, "cached_input": 0, "output": 0}
@@ -241,7 +316,7 @@ class Deployments:
         now = self.backend.sync()
         with self.backend.lock, self.backend.store.transaction():
             rec = self._live(tenant, name, now)
-            if rec is None or now < rec["created"] + PROVISION_SECONDS:
+            if rec is None or now < self._ready(rec):
                 return None
             self.backend.store.put(KIND, tenant.key, name, {**rec, "last_used": now})
         return rec["properties"]["model"]["name"]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Optional
 from pydantic import BaseModel
 
 from ftsim.pricing.catalog.catalog import ModelEntry
+from ftsim.simulator.core.dialect import is_azure
 from ftsim.simulator.core.errors import NotFoundError, PermissionDeniedError
 from ftsim.simulator.core.tenancy import Tenant
 
@@ -168,6 +169,9 @@ class Models:
         if entry is None or (record is None and model.startswith("ft:")):
             raise model_not_found(model)
         today = dt.datetime.fromtimestamp(self.backend.now(), dt.timezone.utc).date()
+        if is_azure(tenant):  # OpenAI's retirement dates and wind-down are not Azure's: an Azure account's tuned
+            # models serve while their deployment does (simulator/inference/deployments.py retires those)
+            return ResolvedModel(id=model, entry=entry, record=record)
         if self.backend.config.lifecycle == "enforce":
             if not entry.inference_open(today):
                 raise model_not_found(model)

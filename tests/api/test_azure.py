@@ -448,3 +448,185 @@ def test_azure_cost_training_by_tier_and_hosting_per_hour() -> None:
         assert cost.total_usd == training.usd + 10 * azure.hosting_rate()
         assert Decimal(over_http["total_usd"]) == cost.total_usd
         assert sim.azure_cost("az-nobody").lines == []  # another account pays nothing of this
+
+
+@settings(max_examples=25, deadline=None)
+@given(key=st.from_regex(r"[A-Za-z0-9_-]{1,30}", fullmatch=True), strict=st.booleans())
+def test_an_azure_accounts_mapped_key_sees_nothing_of_it_on_openais_paths(key: str, strict: bool) -> None:
+    """Regression: a keys-file key mapped to an Azure account (`azure-...`) named that same account on the OpenAI
+    surface, so `GET /v1/files` with it listed the Azure account's files (and strict keys let it in)."""
+    from ftsim.simulator.core.backend import SimConfig
+    from ftsim.simulator.core.tenancy import tenant_from_spec
+
+    keys = {key: tenant_from_spec({"org_id": "azure-contoso"})}
+    app = create_app(Backend(config=SimConfig(keys=keys, strict_keys=strict)))
+    with TestClient(app, base_url=ENDPOINT) as http:
+        made = http.post(f"/openai/files?api-version={VERSION}", headers={"api-key": key},
+                         files={"file": ("t.jsonl", _rows())}, data={"purpose": "fine-tune"})
+        assert made.status_code == 201
+        seen = http.get("/v1/files", headers={"Authorization": f"Bearer {key}"})
+        if strict:  # with strict keys, only the file's OpenAI keys open the OpenAI surface
+            assert seen.status_code == 401 and seen.json()["error"]["code"] == "invalid_api_key"
+        else:
+            assert seen.status_code == 200 and seen.json()["data"] == []
+        direct = http.get(f"/v1/files/{made.json()['id']}", headers={"Authorization": f"Bearer {key}"})
+        assert direct.status_code == (401 if strict else 404)
+        assert http.get(f"/openai/v1/files/{made.json()['id']}", headers={"api-key": key}).status_code == 200
+
+
+_VERSIONS_APP = create_app(Backend())
+
+
+@settings(max_examples=80, deadline=None)
+@example(version="garbage")
+@example(version="2025-13-45")
+@example(version="1999-01-01")
+@example(version="2025-04-01-previewx")
+@given(version=st.text(st.characters(codec="ascii", exclude_characters="&#%+"), min_size=1, max_size=24)
+       | st.dates().map(lambda d: d.isoformat() + "x"))
+def test_a_malformed_or_unknown_api_version_is_refused_on_both_planes(version: str) -> None:
+    """Regression: any non-empty api-version was served (`?api-version=garbage` listed the account's files, and the
+    management plane took one too). Azure's gateway answers a version it does not serve 404 Resource not found;
+    ARM a malformed one 400 InvalidApiVersionParameter."""
+    from urllib.parse import quote
+
+    import datetime as dt
+
+    from ftsim.api.http.azure import api_version_ok
+
+    good = re.fullmatch(r"\d{4}-\d{2}-\d{2}(-preview)?", version)
+    try:
+        date = dt.date.fromisoformat(version[:10]) if good is not None else None
+    except ValueError:
+        date = None
+    real = date is not None and date >= dt.date(2022, 12, 1)  # the data plane's first version
+    arm_real = date is not None and date >= dt.date(2016, 2, 1)  # CognitiveServices' first
+    assert api_version_ok(version) is real
+    q = "?api-version=" + quote(version, safe="")
+    with TestClient(_VERSIONS_APP, base_url=ENDPOINT, headers={"api-key": "k-version"}) as http:
+        data = http.get("/openai/files" + q)
+        arm = http.get(ARM + q)
+    if real:
+        assert data.status_code == 200
+    else:
+        assert data.status_code == 404 and data.json() == {"error": {"code": "404", "message": "Resource not found"}}
+    if arm_real:
+        assert arm.status_code == 200
+    else:
+        assert arm.status_code == 400 and arm.json()["error"]["code"] == "InvalidApiVersionParameter"
+
+
+def test_well_formed_api_versions_are_served() -> None:
+    with TestClient(_VERSIONS_APP, base_url=ENDPOINT, headers={"api-key": "k-version"}) as http:
+        for version in ("2024-10-21", "2025-04-01-preview", "2026-11-30-preview"):
+            assert http.get(f"/openai/fine_tuning/jobs?api-version={version}").status_code == 200
+        for version in ("2024-10-01", "2023-05-01", "2025-04-01-preview"):
+            assert http.get(f"{ARM}?api-version={version}").status_code == 200
+        for version in ("latest", "2024-10-1", "2024-02-30"):
+            assert http.get(f"{ARM}?api-version={version}").json()["error"]["code"] == "InvalidApiVersionParameter"
+
+
+@pytest.mark.parametrize("first,then", [("Standard", "DeveloperTier"), ("GlobalStandard", "Standard"),
+                                        ("DeveloperTier", "GlobalStandard")])
+def test_a_sku_change_bills_each_period_at_its_own_sku(first: str, then: str) -> None:
+    """Regression: a PUT changing a live deployment's SKU re-billed its whole life at the new SKU, and a Standard
+    deployment two days old moved to DeveloperTier was answered 200 then deleted at once (24 h after its creation,
+    in the past), its two Standard days billed as 24 free Developer hours."""
+    from decimal import Decimal
+
+    from ftsim.pricing.catalog.providers import load_providers
+    from ftsim.simulator.inference.deployments import SKUS
+
+    azure = load_providers().azure
+    fee = {sku: (azure.hosting_rate() if azure.tiers[tier].hosting else Decimal(0)) for sku, tier in SKUS.values()}
+    first_hours = 20 if first == "DeveloperTier" else 48
+    with Simulator() as sim:
+        client, model = _tuned(sim, "az-sku")
+        with TestClient(sim.app, base_url="https://management.azure.com", headers={"api-key": "az-sku"}) as arm:
+            assert arm.put(f"{ARM}/d{ARM_VERSION}", json=_deploy_body(model, first)).status_code == 201
+            sim.advance(hours=first_hours)
+            client.chat.completions.create(model="d", messages=[{"role": "user", "content": "hi"}])
+            moved = arm.put(f"{ARM}/d{ARM_VERSION}", json=_deploy_body(model, then))
+            assert moved.status_code == 200 and moved.json()["properties"]["provisioningState"] == "Succeeded"
+            sim.advance(hours=10)
+            assert arm.get(f"{ARM}/d{ARM_VERSION}").status_code == 200  # serving still
+            client.chat.completions.create(model="d", messages=[{"role": "user", "content": "hi"}])
+        hosting = sorted((ln.quantity, ln.usd) for ln in sim.azure_cost("az-sku").lines if ln.kind == "hosting")
+        expected = sorted([(Decimal(first_hours), first_hours * fee[first]), (Decimal(10), 10 * fee[then])])
+        assert hosting == expected
+        inference = [ln.tier for ln in sim.azure_cost("az-sku").lines if ln.kind == "inference"]
+        assert sorted(inference) == sorted([SKUS[first.lower()][1], SKUS[then.lower()][1]])  # each at its tier
+
+
+def test_a_new_model_provisions_again_and_its_hosting_keeps_the_old_period() -> None:
+    from decimal import Decimal
+
+    with Simulator() as sim:
+        client, model = _tuned(sim, "az-model")
+        other = _pipeline(client, sim.run_until_complete)["done"].fine_tuned_model
+        with TestClient(sim.app, base_url="https://management.azure.com", headers={"api-key": "az-model"}) as arm:
+            created = arm.put(f"{ARM}/m{ARM_VERSION}", json=_deploy_body(model)).json()
+            sim.advance(hours=5)
+            moved = arm.put(f"{ARM}/m{ARM_VERSION}", json=_deploy_body(other)).json()
+            assert moved["properties"]["provisioningState"] == "Creating"
+            assert moved["systemData"]["createdAt"] == created["systemData"]["createdAt"]
+            sim.advance(hours=1)
+            assert arm.get(f"{ARM}/m{ARM_VERSION}").json()["properties"]["provisioningState"] == "Succeeded"
+        hosting = sorted(ln.quantity for ln in sim.azure_cost("az-model").lines if ln.kind == "hosting")
+        assert hosting == [Decimal(1), Decimal(5)]
+
+
+@settings(max_examples=60, deadline=None)
+@example(method="OPTIONS", path=ARM + "/x")
+@example(method="GET", path="/subscriptions")
+@given(method=st.sampled_from(["OPTIONS", "TRACE", "PROPFIND", "GET", "PUT", "POST", "PATCH", "DELETE"])
+       | st.from_regex(r"[A-Z]{3,10}", fullmatch=True),
+       path=st.sampled_from(["/subscriptions", "/subscriptions/", ARM, ARM + "/x", ARM + "/x/y", "/subscriptions/s"]))
+def test_every_method_on_the_management_plane_answers_arms_envelope(method: str, path: str) -> None:
+    """Regression: OPTIONS (or any method the routes do not list) on a deployment, and `GET /subscriptions`,
+    answered the OpenAI surface's error (`type`, `param`, `code: null`) instead of ARM's envelope."""
+    with TestClient(_VERSIONS_APP, base_url="https://management.azure.com", headers={"api-key": "k-arm"}) as arm:
+        r = arm.request(method, path + "?api-version=2024-10-01")
+    assert r.status_code < 500
+    if r.status_code >= 400 and method != "HEAD":
+        err = r.json()["error"]
+        assert set(err) == {"code", "message"} and isinstance(err["code"], str) and err["code"], (method, path, r.text)
+
+
+@pytest.mark.parametrize("lifecycle", ["enforce", "warn"])
+def test_deployments_live_by_azures_retirement_dates_not_openais(lifecycle: str) -> None:
+    """Regression: with lifecycle `enforce`, an Azure deployment of a tuned gpt-4.1-mini stopped serving on OpenAI's
+    date for tuned inference (2027-01-14: `model_not_found`, an OpenAI code) and never on Azure's (fine-tuned
+    deployments of the gpt-4.1 family retire 2027-10-14, reference §2): it served, billed hosting and took new
+    PUTs after it."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from ftsim.pricing.catalog.providers import load_providers
+
+    retires = load_providers().azure.resolve(MODEL).deployment_until
+    assert retires is not None
+    at = int(dt.datetime(retires.year, retires.month, retires.day, tzinfo=dt.timezone.utc).timestamp())
+    with Simulator(lifecycle=lifecycle) as sim:
+        client, model = _tuned(sim, f"az-ret-{lifecycle}")
+        with TestClient(sim.app, base_url="https://management.azure.com",
+                        headers={"api-key": f"az-ret-{lifecycle}"}) as arm:
+            assert arm.put(f"{ARM}/r{ARM_VERSION}", json=_deploy_body(model, "GlobalStandard")).status_code == 201
+            start = sim.backend.now()
+            sim.advance(hours=1)
+            while sim.backend.now() + 10 * 86400 < at:  # a call every 10 days keeps it from idling out
+                client.chat.completions.create(model="r", messages=[{"role": "user", "content": "hi"}])
+                sim.advance(days=10)
+            client.chat.completions.create(model="r", messages=[{"role": "user", "content": "hi"}])
+            sim.advance(seconds=at - sim.backend.now() + 3600)  # one hour past the retirement
+            if lifecycle == "warn":
+                assert client.chat.completions.create(model="r", messages=[{"role": "user", "content": "hi"}])
+                return
+            with pytest.raises(openai.NotFoundError) as err:
+                client.chat.completions.create(model="r", messages=[{"role": "user", "content": "hi"}])
+            assert err.value.body["code"] == "DeploymentNotFound"
+            assert arm.get(f"{ARM}/r{ARM_VERSION}").status_code == 404
+            again = arm.put(f"{ARM}/s{ARM_VERSION}", json=_deploy_body(model, "GlobalStandard"))
+            assert again.status_code == 400 and again.json()["error"]["code"] == "ServiceModelDeprecated"
+        hosting = [ln for ln in sim.azure_cost(f"az-ret-{lifecycle}").lines if ln.kind == "hosting"]
+        assert [ln.quantity for ln in hosting] == [(Decimal(at - start) / 3600).quantize(Decimal("0.0001"))]

@@ -9,6 +9,7 @@ AuthenticationFailed, DeploymentNotFound: ARM's codes; the others are assumed).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from ftsim.api.http import json_body
-from ftsim.api.http.azure import _key
+from ftsim.api.http.azure import ARM_METHODS, _key, api_version_ok
 from ftsim.api.http.deps import require_sim_key
 from ftsim.simulator.fine_tuning.azure import account_cost
 from ftsim.simulator.core.tenancy import azure_tenant
@@ -37,9 +38,18 @@ def _arm_error(status: int, code: str, message: str) -> JSONResponse:
 
 def _caller(request: Request) -> tuple[Any, JSONResponse | None]:
     """(the Azure account, None), or (None, the ARM error to answer)."""
-    if not request.query_params.get("api-version"):
+    version = request.query_params.get("api-version")
+    if not version:
         return None, _arm_error(400, "MissingApiVersionParameter",
                                 "The api-version query parameter (?api-version=) is required for all requests.")
+    # ARM refuses a malformed api-version with 400 InvalidApiVersionParameter; a well-formed one the provider does
+    # not publish is NoRegisteredProviderFound there. Microsoft.CognitiveServices' list of versions is not among the
+    # sources (and the reference's own example, 2024-10-21, is a data-plane date), so every well-formed version from
+    # the first CognitiveServices one (2016-02-01-preview) on is served (assumed).
+    if not api_version_ok(version, dt.date(2016, 2, 1)):
+        return None, _arm_error(400, "InvalidApiVersionParameter",
+                                f"The api-version '{version}' is invalid. The supported versions are dates of the "
+                                "form 'YYYY-MM-DD' or 'YYYY-MM-DD-preview'.")
     key = _key(list(request.scope.get("headers", [])))
     if key is None:
         return None, _arm_error(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is "
@@ -125,7 +135,7 @@ async def azure_cost(request: Request) -> Response:
     return JSONResponse(cost.model_dump(mode="json"))
 
 
-@router.api_route("/subscriptions/{rest:path}", methods=["GET", "PUT", "POST", "PATCH", "DELETE", "HEAD"])
+@router.api_route("/subscriptions/{rest:path}", methods=sorted(ARM_METHODS))  # others: api/http/azure.py answers
 async def arm_fallback(rest: str) -> Response:
     """Anything else under /subscriptions: ARM's envelope (code assumed), not the OpenAI surface's."""
     return _arm_error(404, "NotFound", "The requested resource or operation is not served by this simulator.")
