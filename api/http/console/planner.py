@@ -68,6 +68,12 @@ async def _upload(request: Request, *, file_field: str, limit: int, what: str,
     return tenant, form
 
 
+def _whole(text: str, digits: int) -> int | None:
+    """`text` as a whole number of at most `digits` ASCII digits, else None. (`str.isdigit` alone also passes
+    superscripts such as '²', which `int` refuses, and `int` refuses more than 4,300 digits.)"""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= digits else None
+
+
 def _options(values: list[str], chosen: str, labels: dict[str, str] | None = None) -> str:
     return "".join(f'<option value="{esc(x)}"{" selected" if x == chosen else ""}>{esc((labels or {}).get(x, x))}'
                    "</option>" for x in values)
@@ -84,9 +90,10 @@ def _result(backend: Any, tenant: Any, file_id: str, model: str, method: str, ep
         raise ConsoleError(400, "Refused", f"Unknown method '{method}'.")
     n_epochs: int | str = "auto"
     if epochs and epochs != "auto":
-        if not epochs.isdigit() or not 1 <= int(epochs) <= 50:
+        whole = _whole(epochs, 4)
+        if whole is None or not 1 <= whole <= 50:
             return '<p class="note" role="status">Epochs: "auto" or a whole number from 1 to 50.</p>'
-        n_epochs = int(epochs)
+        n_epochs = whole
     path = backend.files.content_path(tenant, file_id)  # 404 for another organization's file
     # The Azure account's view prices at Azure OpenAI's rates; Global Standard, the tier a new job gets when it names
     # none (assumed: the console has no tier picker here; `ftsim estimate --azure-tier` has).
@@ -371,8 +378,8 @@ def _answers(query: Any) -> dict[str, bool | int]:
         raw = (query.get(q.id) or "").strip().lower()
         if q.kind == "bool" and raw in ("true", "false"):
             out[q.id] = raw == "true"
-        elif q.kind == "int" and raw.isdigit() and len(raw) <= 10:
-            out[q.id] = int(raw)
+        elif q.kind == "int" and (whole := _whole(raw, 10)) is not None:
+            out[q.id] = whole
     return out
 
 

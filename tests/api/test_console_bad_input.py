@@ -1,0 +1,58 @@
+"""The console against hostile input: forms and query strings of any text, wrong methods, and what-if grids too large
+to build. Every answer is a console page (HTML) with a 4xx or a 200 that says why, never a 5xx or the JSON
+envelope."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
+
+from ftsim.api.http.app import create_app
+from ftsim.simulator.core.backend import Backend
+from tests.api.test_console import _login, _rows
+
+ALICE = "sk-alice-0000000000"
+# Text a form field can carry: any character (superscript and other non-ASCII digits among them), and runs of
+# digits longer than Python's int() reads.
+FIELD_TEXT = st.one_of(st.text(max_size=30), st.sampled_from(["²", "٣", "¹²", "𝟙", "0" * 5000, "9" * 5000, "-1",
+                                                                "1e3", " 7", "nan", "inf"]))
+
+
+@pytest.fixture(scope="module")
+def world():
+    backend = Backend()
+    client = _login(TestClient(create_app(backend), raise_server_exceptions=False))
+    auth = {"Authorization": f"Bearer {ALICE}"}
+    file_id = client.post("/v1/files", headers=auth, files={"file": ("train.jsonl", _rows())},
+                          data={"purpose": "fine-tune"}).json()["id"]
+    yield client, file_id
+    backend.close()
+
+
+def _a_page(resp) -> None:
+    assert resp.status_code < 500, resp.text
+    assert resp.headers["content-type"].startswith("text/html"), resp.text
+
+
+@settings(max_examples=60, deadline=None)
+@given(epochs=FIELD_TEXT)
+def test_any_epochs_on_the_estimate_page_is_said_on_the_page(world, epochs):
+    client, file_id = world
+    resp = client.get("/console/planner/estimate", params={"file_id": file_id, "n_epochs": epochs})
+    _a_page(resp)
+    assert resp.status_code == 200
+    if epochs not in ("auto", "") and not (epochs.isascii() and epochs.isdigit() and len(epochs) < 5 and 1 <= int(epochs) <= 50):
+        assert 'Epochs: "auto" or a whole number from 1 to 50.' in resp.text
+
+
+@settings(max_examples=60, deadline=None)
+@given(answer=FIELD_TEXT)
+def test_any_answer_to_a_number_question_of_decide_is_asked_again_or_taken(world, answer):
+    client, _ = world
+    resp = client.get("/console/planner/decide", params={"n_examples": answer})
+    _a_page(resp)
+    assert resp.status_code == 200
