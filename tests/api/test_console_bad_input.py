@@ -56,3 +56,39 @@ def test_any_answer_to_a_number_question_of_decide_is_asked_again_or_taken(world
     resp = client.get("/console/planner/decide", params={"n_examples": answer})
     _a_page(resp)
     assert resp.status_code == 200
+
+
+@settings(max_examples=40, deadline=None)
+@given(seconds=FIELD_TEXT)
+def test_any_advance_amount_is_a_console_page(world, seconds):
+    client, _ = world
+    resp = client.post("/console/clock/advance", params={"seconds": seconds})
+    _a_page(resp)
+    whole = seconds.isascii() and seconds.isdigit() and len(seconds) < 10 and 0 < int(seconds) <= 366 * 86400
+    assert resp.status_code == (200 if whole else 400)
+    if not whole:
+        assert "Advance by a whole number of 1 to" in resp.text
+
+
+@pytest.mark.parametrize("method,path", [("POST", "/console/jobs"), ("DELETE", "/console/files"),
+                                         ("PUT", "/console/faults"), ("POST", "/console/planner/compare"),
+                                         ("PATCH", "/console/jobs/ftjob-x/cancel"), ("POST", "/"),
+                                         ("POST", "/console")])
+def test_a_method_a_console_address_does_not_take_is_a_405_page(world, method, path):
+    client, _ = world
+    resp = client.request(method, path)
+    _a_page(resp)
+    assert resp.status_code == 405 and '<p class="error" role="alert">' in resp.text
+
+
+def test_the_console_root_is_a_404_page(world):
+    client, _ = world
+    resp = client.get("/console")
+    _a_page(resp)
+    assert resp.status_code == 404 and "No console page at /console." in resp.text
+
+
+def test_the_api_keeps_its_json_405(world):
+    client, _ = world
+    resp = client.delete("/v1/files", headers={"Authorization": f"Bearer {ALICE}"})
+    assert resp.status_code == 405 and resp.json()["error"]["message"].startswith("Invalid method")

@@ -367,12 +367,15 @@ async def clock(request: Request) -> Response:
 
 
 @router.post("/console/clock/advance")
-async def advance(request: Request, seconds: int = 0) -> Response:
+async def advance(request: Request, seconds: str = "") -> Response:
     """Move the simulated clock forward (1 minute to 1 year)."""
     def build(_: Any) -> Response:
-        if not 0 < seconds <= RUN_HORIZON:
-            raise ConsoleError(400, "Refused", f"Advance by 1 to {RUN_HORIZON} seconds, not {seconds}.")
-        _backend(request).advance(seconds)
+        # Read here, not by FastAPI as an int: its refusal would be the API's JSON envelope, not a console page.
+        amount = int(seconds) if seconds.isascii() and seconds.isdigit() and len(seconds) <= 9 else 0
+        if not 0 < amount <= RUN_HORIZON:
+            raise ConsoleError(400, "Refused", f"Advance by a whole number of 1 to {RUN_HORIZON} seconds, "
+                                               f"not '{seconds[:40]}'.")
+        _backend(request).advance(amount)
         return _clock_response(request)
 
     return await _serve(request, build, tenant=False, write=True)
