@@ -92,3 +92,51 @@ def test_the_api_keeps_its_json_405(world):
     client, _ = world
     resp = client.delete("/v1/files", headers={"Authorization": f"Bearer {ALICE}"})
     assert resp.status_code == 405 and resp.json()["error"]["message"].startswith("Invalid method")
+
+
+BASELINE = """title = "t"
+kind = "compare"
+[baseline]
+model = "gpt-4.1-mini"
+calls_per_month = 100000
+system_prompt_tokens = 2000
+input_tokens = 500
+output_tokens = 300
+training_tokens = 2400000
+months = 12
+[sweep]
+"""
+
+
+@settings(max_examples=25, deadline=None)
+@given(stops=st.lists(st.integers(min_value=0, max_value=20_000_000), min_size=1, max_size=3))
+def test_the_whatif_page_refuses_a_grid_past_its_bound_before_building_it(world, stops):
+    """A range may hold 10 million points: the console's row bound is checked before any range is built, so no
+    range larger than the bound is ever materialised from the page's form."""
+    from ftsim.api.http.console.planner import MAX_CONSOLE_ROWS
+    from ftsim.pricing.planning.whatif import RangeSpec
+
+    client, _ = world
+    built: list[int] = []
+    real = RangeSpec.values
+
+    def spy(self):
+        built.append(self.count())
+        return real(self)
+
+    names = ["calls_per_month", "input_tokens", "output_tokens"]
+    text = BASELINE + "".join(f"{name} = {{ start = 1, stop = {stop + 1}, step = 1 }}\n"
+                              for name, stop in zip(names, stops))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(RangeSpec, "values", spy)
+        resp = client.post("/console/planner/whatif", data={"scenario": text, "format": "csv"})
+    rows = 1
+    for stop in stops:
+        rows *= stop + 1
+    assert resp.status_code < 500
+    if rows > MAX_CONSOLE_ROWS:
+        assert f"rows; the console runs at most {MAX_CONSOLE_ROWS:,}" in resp.text
+        assert all(n <= MAX_CONSOLE_ROWS for n in built), built
+    else:
+        assert resp.headers["content-type"].startswith("text/csv") and resp.text.count("\n") >= rows
+

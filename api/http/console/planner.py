@@ -523,6 +523,17 @@ async def _scenario_form(request: Request) -> _ScenarioForm | Response:
     return posted
 
 
+def _sweep_size(scenario: Any) -> int:
+    """The grid's rows as the sweeps declare them, counted without building any range (a range its `values()`
+    would refuse counts as one point: `grid_size` says what is wrong with it)."""
+    from ftsim.pricing.planning.whatif import RangeSpec
+
+    size = 1
+    for spec in scenario.sweep.values():
+        size *= max(1, spec.count() if isinstance(spec, RangeSpec) else len(spec))
+    return size
+
+
 def _whatif_run(backend: Any, text: str) -> tuple[Any, Any, Any, list[str]] | str:
     """(scenario, grid, compare result, warnings), or why not as a sentence."""
     import tomllib
@@ -539,7 +550,11 @@ def _whatif_run(backend: Any, text: str) -> tuple[Any, Any, Any, list[str]] | st
         scenario = parse_scenario(data)
         if scenario.today is None:
             scenario = scenario.model_copy(update={"today": _today(backend)})
-        size = grid_size(scenario)
+        # The bound is checked on the sweeps' sizes before `grid_size` builds every axis: a range alone may hold
+        # 10 million points, so a two-line scenario would cost seconds and gigabytes before being refused.
+        size = _sweep_size(scenario)
+        if size <= MAX_CONSOLE_ROWS:
+            size = grid_size(scenario)
         if size > MAX_CONSOLE_ROWS:
             return f"The grid has {size:,} rows; the console runs at most {MAX_CONSOLE_ROWS:,} (use ftsim whatif)."
         grid = evaluate(scenario, catalog=backend.catalog)
