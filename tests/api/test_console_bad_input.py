@@ -140,3 +140,28 @@ def test_the_whatif_page_refuses_a_grid_past_its_bound_before_building_it(world,
     else:
         assert resp.headers["content-type"].startswith("text/csv") and resp.text.count("\n") >= rows
 
+
+
+@pytest.mark.parametrize("path", ["/console/key", "/console/account", "/console/faults",
+                                  "/console/jobs/ftjob-x/fail"])
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_console_form_past_its_bound_is_a_413_page(world, path, declared):
+    """The url-encoded forms were read whole into memory whatever their size (before the sim key was checked)."""
+    from ftsim.api.http.console.routes import FORM_BYTES
+
+    client, _ = world
+    body = b"api_key=" + b"k" * FORM_BYTES
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    # undeclared: a chunked body, read until it passes the bound
+    resp = client.post(path, content=body if declared else iter([body[:1000], body[1000:]]), headers=headers)
+    _a_page(resp)
+    assert resp.status_code == 413 and f"up to {FORM_BYTES:,} bytes" in resp.text
+
+
+def test_a_form_within_the_bound_is_read(backend):
+    from ftsim.api.http.console.routes import FORM_BYTES
+
+    client = _login(TestClient(create_app(backend)))
+    resp = client.post("/console/faults", data={"preset": "slow", "pad": "x" * (FORM_BYTES - 100)})
+    _a_page(resp)
+    assert resp.status_code == 200 and "Added" in resp.text and len(backend.faults.list(api_key=ALICE)) == 1

@@ -61,6 +61,9 @@ RUN_ROUNDS, RUN_HORIZON = 200, 366 * 86400
 # The jobs table shows the newest matching jobs up to this many (each row prices its job): a bound on the work
 # of a page that reloads every 2 seconds.
 TABLE_ROWS = 200
+# The console's url-encoded forms carry an API key, an organization, a preset or a step: a few hundred bytes. The
+# bound is ours (a body is otherwise read whole into memory, before any guard has looked at the request).
+FORM_BYTES = 64 * 1024
 SERIES_COLOURS = ["#2563eb", "#ea580c", "#059669", "#7c3aed", "#db2777"]
 
 
@@ -182,6 +185,21 @@ def _switch(request: Request, tenant: Tenant) -> str:
 def _usable_key(key: str) -> bool:
     """Whether `key` can be kept in a cookie: printable ASCII without spaces (every real API key is)."""
     return bool(key) and all("!" <= c <= "~" for c in key)
+
+
+async def _posted(request: Request) -> dict[str, str] | HTMLResponse:
+    """The url-encoded form of a console post, read up to FORM_BYTES (a 413 page past them: the body is not read
+    further, nor held whole in memory)."""
+    length = request.headers.get("content-length", "")
+    too_large = ConsoleError(413, "Refused", f"The form is too large: the console takes up to {FORM_BYTES:,} bytes.")
+    if length.isascii() and length.isdigit() and (len(length) > 12 or int(length) > FORM_BYTES):
+        return _error_page(request, too_large)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > FORM_BYTES:
+            return _error_page(request, too_large)
+    return _form(bytes(body))
 
 
 def _form(body: bytes) -> dict[str, str]:
@@ -314,7 +332,9 @@ async def set_key(request: Request) -> Response:
         _check_origin(request)
     except ConsoleError as exc:
         return _error_page(request, exc)
-    form = _form(await request.body())
+    form = await _posted(request)
+    if isinstance(form, Response):
+        return form
     backend = _backend(request)
     key = form.get("api_key", "").strip()
     org = form.get("org", "").strip()
@@ -342,7 +362,9 @@ async def set_key(request: Request) -> Response:
 @router.post("/console/account")
 async def switch_account(request: Request) -> Response:
     """Show another account of the key: its OpenAI organization, its Azure account, or a listed Azure account."""
-    form = _form(await request.body())
+    form = await _posted(request)
+    if isinstance(form, Response):
+        return form
 
     def build(_: Any) -> Response:
         choice = form.get("account", "")
@@ -673,7 +695,9 @@ async def job_live(request: Request, job_id: str) -> Response:
 @router.post("/console/jobs/{job_id}/{action}")
 async def job_action(request: Request, job_id: str, action: str) -> Response:
     """cancel / pause / resume the job, or add a rule failing it at step N; answers the live part."""
-    form = _form(await request.body()) if action == "fail" else {}
+    form = await _posted(request) if action == "fail" else {}
+    if isinstance(form, Response):
+        return form
 
     def build(tenant: Any) -> Any:
         backend = _backend(request)
@@ -862,7 +886,9 @@ async def faults_page(request: Request) -> Response:
 @router.post("/console/faults")
 async def add_fault(request: Request) -> Response:
     """Add a fault rule from a preset, scoped to this organization."""
-    form = _form(await request.body())
+    form = await _posted(request)
+    if isinstance(form, Response):
+        return form
 
     def build(tenant: Any) -> str:
         preset = form.get("preset", "")
