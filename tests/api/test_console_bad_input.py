@@ -165,3 +165,26 @@ def test_a_form_within_the_bound_is_read(backend):
     resp = client.post("/console/faults", data={"preset": "slow", "pad": "x" * (FORM_BYTES - 100)})
     _a_page(resp)
     assert resp.status_code == 200 and "Added" in resp.text and len(backend.faults.list(api_key=ALICE)) == 1
+
+
+@pytest.mark.parametrize("field", ["model", "method", "n_epochs"])
+def test_an_upload_with_a_huge_picker_field_is_answered_without_an_unfollowable_redirect(backend, field):
+    """The plain form post answered a redirect whose Location echoed the fields: a field of a megabyte made an
+    address no browser follows, after the file was stored."""
+    client = _login(TestClient(create_app(backend)))
+    resp = client.post("/console/planner/estimate", files={"file": ("big-field.jsonl", _rows())},
+                       data={field: "m" * 100_000}, follow_redirects=False)
+    _a_page(resp)
+    assert len(resp.headers.get("location", "")) < 8000
+    (stored,) = backend.files.list(backend.tenant(ALICE))["data"]
+    if field == "method":  # an unknown method is refused as on the page's own form
+        assert resp.status_code == 400 and "Unknown method" in resp.text
+    else:
+        assert resp.status_code == 200 and f"Uploaded big-field.jsonl as {stored['id']}." in resp.text
+
+
+def test_an_upload_with_ordinary_fields_still_redirects_to_the_priced_file(backend):
+    client = _login(TestClient(create_app(backend)))
+    resp = client.post("/console/planner/estimate", files={"file": ("t.jsonl", _rows())},
+                       data={"model": "gpt-4o-mini-2024-07-18", "n_epochs": "3"}, follow_redirects=False)
+    assert resp.status_code == 303 and "n_epochs=3" in resp.headers["location"]

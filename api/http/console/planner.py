@@ -40,6 +40,8 @@ METHODS = ["supervised", "dpo", "reinforcement", "vision"]
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 # A training file dropped on the estimate page becomes one of the organization's files: the API's own limit.
 ESTIMATE_UPLOAD_BYTES = MAX_FILE_BYTES
+# The longest query the estimate page's redirect after an upload carries (browsers and servers take ~8 KB of URL).
+REDIRECT_QUERY = 2000
 # A what-if scenario is a few hundred bytes of TOML; a file far bigger is not one.
 SCENARIO_UPLOAD_BYTES = 1024 * 1024
 
@@ -201,8 +203,10 @@ async def estimate_upload(request: Request) -> Response:
     model = fields.get("model") or DEFAULT_MODEL
     method = fields.get("method") or "supervised"
     n_epochs = fields.get("n_epochs") or "auto"
-    if status == 200 and not hx:
-        query = urlencode({"file_id": file_id, "model": model, "method": method, "n_epochs": n_epochs})
+    query = urlencode({"file_id": file_id, "model": model, "method": method, "n_epochs": n_epochs})
+    # A form field may hold up to a megabyte: past REDIRECT_QUERY the page is answered here, not by a redirect to
+    # an address no browser (nor server) takes.
+    if status == 200 and not hx and len(query) <= REDIRECT_QUERY:
         return RedirectResponse(f"/console/planner/estimate?{query}", status_code=303)
 
     def build(tenant: Any) -> Any:
