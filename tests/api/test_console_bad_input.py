@@ -188,3 +188,22 @@ def test_an_upload_with_ordinary_fields_still_redirects_to_the_priced_file(backe
     resp = client.post("/console/planner/estimate", files={"file": ("t.jsonl", _rows())},
                        data={"model": "gpt-4o-mini-2024-07-18", "n_epochs": "3"}, follow_redirects=False)
     assert resp.status_code == 303 and "n_epochs=3" in resp.headers["location"]
+
+
+GET_PAGES = ["/", "/console/jobs", "/console/jobs/rows", "/console/files", "/console/models", "/console/faults",
+             "/console/planner/estimate", "/console/planner/compare", "/console/planner/decide",
+             "/console/planner/whatif", "/console/azure/deployments", "/console/azure/deployments/rows",
+             "/console/clock", "/console/jobs/ftjob-abc", "/console/jobs/ftjob-abc/live", "/console/files/file-abc"]
+QUERY_NAMES = ["status", "q", "file_id", "model", "method", "n_epochs", "calls_per_month", "months", "today",
+               "provider", "azure_tier", "deployments", "retrain_every", "after_shutdown_cost_usd", "n_examples",
+               "fact_retrieval", "input_tokens", "seconds", "format"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(path=st.sampled_from(GET_PAGES), query=st.dictionaries(st.sampled_from(QUERY_NAMES), FIELD_TEXT, max_size=4),
+       hx=st.booleans())
+def test_any_query_string_on_any_console_page_is_a_console_page(world, path, query, hx):
+    client, _ = world
+    resp = client.get(path, params=query, headers={"hx-request": "true"} if hx else {})
+    assert resp.status_code < 500, resp.text
+    assert resp.headers["content-type"].startswith("text/html"), resp.text
