@@ -207,3 +207,20 @@ def test_any_query_string_on_any_console_page_is_a_console_page(world, path, que
     resp = client.get(path, params=query, headers={"hx-request": "true"} if hx else {})
     assert resp.status_code < 500, resp.text
     assert resp.headers["content-type"].startswith("text/html"), resp.text
+
+
+@pytest.mark.parametrize("length", [3801, 5000, 60_000])
+def test_a_key_too_long_for_a_cookie_is_refused_on_the_key_page(backend, length):
+    """A browser drops a cookie past 4 KB without a word: the key was 'remembered', then every page asked for it
+    again. It is refused where it is typed."""
+    client = TestClient(create_app(backend))
+    resp = client.post("/console/key", data={"api_key": "k" * length}, follow_redirects=False)
+    _a_page(resp)
+    assert resp.status_code == 400 and "up to 3,800 characters" in resp.text
+    assert "set-cookie" not in resp.headers
+
+
+def test_a_long_key_that_fits_a_cookie_is_kept(backend):
+    client = TestClient(create_app(backend))
+    resp = client.post("/console/key", data={"api_key": "k" * 3800}, follow_redirects=False)
+    assert resp.status_code == 303 and client.get("/console/jobs").status_code == 200

@@ -61,6 +61,8 @@ RUN_ROUNDS, RUN_HORIZON = 200, 366 * 86400
 # The jobs table shows the newest matching jobs up to this many (each row prices its job): a bound on the work
 # of a page that reloads every 2 seconds.
 TABLE_ROWS = 200
+# The longest API key the console keeps in its cookie (browsers keep a cookie of up to 4,096 bytes in all).
+MAX_KEY_CHARS = 3800
 # The console's url-encoded forms carry an API key, an organization, a preset or a step: a few hundred bytes. The
 # bound is ours (a body is otherwise read whole into memory, before any guard has looked at the request).
 FORM_BYTES = 64 * 1024
@@ -183,8 +185,10 @@ def _switch(request: Request, tenant: Tenant) -> str:
 
 
 def _usable_key(key: str) -> bool:
-    """Whether `key` can be kept in a cookie: printable ASCII without spaces (every real API key is)."""
-    return bool(key) and all("!" <= c <= "~" for c in key)
+    """Whether `key` can be kept in a cookie: printable ASCII without spaces (every real API key is), and short
+    enough for a browser to keep it (4,096 bytes with the cookie's name and attributes: a longer cookie is
+    dropped without a word, and every page would ask for the key again)."""
+    return 0 < len(key) <= MAX_KEY_CHARS and all("!" <= c <= "~" for c in key)
 
 
 async def _posted(request: Request) -> dict[str, str] | HTMLResponse:
@@ -342,7 +346,8 @@ async def set_key(request: Request) -> Response:
         key = next((k for k, t in (backend.config.keys or {}).items() if t.org_id == org), "")
     if not _usable_key(key):
         return HTMLResponse(v.page("Choose an organization", _key_form(
-            request, "Type an API key (printable ASCII, no spaces) or pick an organization.")), status_code=400)
+            request, f"Type an API key (printable ASCII, no spaces, up to {MAX_KEY_CHARS:,} characters) or pick an "
+                     "organization.")), status_code=400)
     if _tenant_of(backend, key) is None:
         return HTMLResponse(v.page("Choose an organization", _key_form(request, "This server accepts only its "
                                                                                 "listed keys.")), status_code=401)
