@@ -224,3 +224,30 @@ def test_a_long_key_that_fits_a_cookie_is_kept(backend):
     client = TestClient(create_app(backend))
     resp = client.post("/console/key", data={"api_key": "k" * 3800}, follow_redirects=False)
     assert resp.status_code == 303 and client.get("/console/jobs").status_code == 200
+
+
+def test_the_console_never_moves_the_clock_past_its_end(backend):
+    """Advancing past the year 9999 answered a 500, and every page after it too (the clock never moves back)."""
+    import datetime as dt
+
+    client = _login(TestClient(create_app(backend), raise_server_exceptions=False))
+    backend.clock.set(dt.datetime(9999, 12, 30, tzinfo=dt.timezone.utc).timestamp())  # a world already past it
+    resp = client.post("/console/clock/advance", params={"seconds": str(2 * 86400)})
+    _a_page(resp)
+    assert resp.status_code == 400 and client.get("/console/jobs").status_code == 200
+
+    backend = Backend()
+    client = _login(TestClient(create_app(backend), raise_server_exceptions=False))
+    CLOCK_END = int(dt.datetime(9989, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc).timestamp())
+    backend.clock.set(CLOCK_END - 3600)
+    resp = client.post("/console/clock/advance", params={"seconds": str(366 * 86400)})
+    _a_page(resp)
+    assert resp.status_code == 400 and "The simulated clock ends on 9989-12-31" in resp.text
+    assert backend.now() == CLOCK_END - 3600
+    assert client.post("/console/clock/advance", params={"seconds": "3600"}).status_code == 200
+    assert backend.now() == CLOCK_END and dt.datetime.fromtimestamp(CLOCK_END, dt.timezone.utc).year == 9989
+    assert client.post("/console/clock/advance", params={"seconds": "1"}).status_code == 400
+    assert client.post("/console/clock/run").status_code == 200 and backend.now() == CLOCK_END
+    for path in ("/console/jobs", "/console/clock", "/console/planner/compare", "/console/planner/estimate"):
+        assert client.get(path).status_code == 200, path
+    backend.close()

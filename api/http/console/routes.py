@@ -16,6 +16,7 @@ Errors are pages in the console's style (never the JSON envelope): a simulator e
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
 from decimal import Decimal
@@ -32,6 +33,7 @@ from ftsim.api.http.console import accounts
 from ftsim.api.http.console import views as v
 from ftsim.api.http.console.views import esc
 from ftsim.api.http.deps import SIM_KEY_HEADER, _tenant_of, bearer_key
+from ftsim.pricing.planning.bounds import MAX_AS_OF
 from ftsim.pricing.reports.charts import line_chart, plain_number
 from ftsim.simulator.core.errors import NotFoundError, SimulatorError
 from ftsim.simulator.core.faults import PRESETS
@@ -58,6 +60,10 @@ STATIC = {"htmx.min.js": "text/javascript", "console.css": "text/css", "htmx.LIC
 # "Run every job to the end" moves the clock job end by job end; a world whose jobs keep moving past this many
 # rounds (or past a simulated year) stops there, so one click can never spin for ever.
 RUN_ROUNDS, RUN_HORIZON = 200, 366 * 86400
+# The console moves the simulated clock no further than the end of the planner's last as-of date: past the year
+# 9999 no date can be written, and a world whose clock got there answered every page with a 500, for good (the
+# clock never moves back). The planner's bound leaves its pages working up to the end.
+CLOCK_END = int(dt.datetime.combine(MAX_AS_OF, dt.time(23, 59, 59), dt.timezone.utc).timestamp())
 # The jobs table shows the newest matching jobs up to this many (each row prices its job): a bound on the work
 # of a page that reloads every 2 seconds.
 TABLE_ROWS = 200
@@ -402,7 +408,11 @@ async def advance(request: Request, seconds: str = "") -> Response:
         if not 0 < amount <= RUN_HORIZON:
             raise ConsoleError(400, "Refused", f"Advance by a whole number of 1 to {RUN_HORIZON} seconds, "
                                                f"not '{seconds[:40]}'.")
-        _backend(request).advance(amount)
+        backend = _backend(request)
+        if backend.now() + amount > CLOCK_END:
+            raise ConsoleError(400, "Refused", f"The simulated clock ends on {MAX_AS_OF.isoformat()}: it can move "
+                                               f"{max(0, CLOCK_END - backend.now()):,} seconds more at most.")
+        backend.advance(amount)
         return _clock_response(request)
 
     return await _serve(request, build, tenant=False, write=True)
@@ -423,7 +433,7 @@ def run_every_job(backend: Any) -> int:
                     targets.append(int(when))
         if not targets:
             break
-        target = min(max(max(targets), now + 1), start + RUN_HORIZON)
+        target = min(max(max(targets), now + 1), start + RUN_HORIZON, CLOCK_END)
         if target <= now:
             break
         backend.advance(target - now)
