@@ -73,7 +73,8 @@ def test_any_advance_amount_is_a_console_page(world, seconds):
 @pytest.mark.parametrize("method,path", [("POST", "/console/jobs"), ("DELETE", "/console/files"),
                                          ("PUT", "/console/faults"), ("POST", "/console/planner/compare"),
                                          ("PATCH", "/console/jobs/ftjob-x/cancel"), ("POST", "/"),
-                                         ("POST", "/console")])
+                                         ("POST", "/console"), ("OPTIONS", "/console/jobs"),
+                                         ("TRACE", "/console/clock/advance")])
 def test_a_method_a_console_address_does_not_take_is_a_405_page(world, method, path):
     client, _ = world
     resp = client.request(method, path)
