@@ -40,6 +40,8 @@ METHODS = ["supervised", "dpo", "reinforcement", "vision"]
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 # A training file dropped on the estimate page becomes one of the organization's files: the API's own limit.
 ESTIMATE_UPLOAD_BYTES = MAX_FILE_BYTES
+# The longest query the estimate page's redirect after an upload carries (browsers and servers take ~8 KB of URL).
+REDIRECT_QUERY = 2000
 # A what-if scenario is a few hundred bytes of TOML; a file far bigger is not one.
 SCENARIO_UPLOAD_BYTES = 1024 * 1024
 
@@ -68,6 +70,12 @@ async def _upload(request: Request, *, file_field: str, limit: int, what: str,
     return tenant, form
 
 
+def _whole(text: str, digits: int) -> int | None:
+    """`text` as a whole number of at most `digits` ASCII digits, else None. (`str.isdigit` alone also passes
+    superscripts such as '²', which `int` refuses, and `int` refuses more than 4,300 digits.)"""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= digits else None
+
+
 def _options(values: list[str], chosen: str, labels: dict[str, str] | None = None) -> str:
     return "".join(f'<option value="{esc(x)}"{" selected" if x == chosen else ""}>{esc((labels or {}).get(x, x))}'
                    "</option>" for x in values)
@@ -84,9 +92,10 @@ def _result(backend: Any, tenant: Any, file_id: str, model: str, method: str, ep
         raise ConsoleError(400, "Refused", f"Unknown method '{method}'.")
     n_epochs: int | str = "auto"
     if epochs and epochs != "auto":
-        if not epochs.isdigit() or not 1 <= int(epochs) <= 50:
+        whole = _whole(epochs, 4)
+        if whole is None or not 1 <= whole <= 50:
             return '<p class="note" role="status">Epochs: "auto" or a whole number from 1 to 50.</p>'
-        n_epochs = int(epochs)
+        n_epochs = whole
     path = backend.files.content_path(tenant, file_id)  # 404 for another organization's file
     # The Azure account's view prices at Azure OpenAI's rates; Global Standard, the tier a new job gets when it names
     # none (assumed: the console has no tier picker here; `ftsim estimate --azure-tier` has).
@@ -194,8 +203,10 @@ async def estimate_upload(request: Request) -> Response:
     model = fields.get("model") or DEFAULT_MODEL
     method = fields.get("method") or "supervised"
     n_epochs = fields.get("n_epochs") or "auto"
-    if status == 200 and not hx:
-        query = urlencode({"file_id": file_id, "model": model, "method": method, "n_epochs": n_epochs})
+    query = urlencode({"file_id": file_id, "model": model, "method": method, "n_epochs": n_epochs})
+    # A form field may hold up to a megabyte: past REDIRECT_QUERY the page is answered here, not by a redirect to
+    # an address no browser (nor server) takes.
+    if status == 200 and not hx and len(query) <= REDIRECT_QUERY:
         return RedirectResponse(f"/console/planner/estimate?{query}", status_code=303)
 
     def build(tenant: Any) -> Any:
@@ -371,8 +382,8 @@ def _answers(query: Any) -> dict[str, bool | int]:
         raw = (query.get(q.id) or "").strip().lower()
         if q.kind == "bool" and raw in ("true", "false"):
             out[q.id] = raw == "true"
-        elif q.kind == "int" and raw.isdigit() and len(raw) <= 10:
-            out[q.id] = int(raw)
+        elif q.kind == "int" and (whole := _whole(raw, 10)) is not None:
+            out[q.id] = whole
     return out
 
 
@@ -516,6 +527,17 @@ async def _scenario_form(request: Request) -> _ScenarioForm | Response:
     return posted
 
 
+def _sweep_size(scenario: Any) -> int:
+    """The grid's rows as the sweeps declare them, counted without building any range (a range its `values()`
+    would refuse counts as one point: `grid_size` says what is wrong with it)."""
+    from ftsim.pricing.planning.whatif import RangeSpec
+
+    size = 1
+    for spec in scenario.sweep.values():
+        size *= max(1, spec.count() if isinstance(spec, RangeSpec) else len(spec))
+    return size
+
+
 def _whatif_run(backend: Any, text: str) -> tuple[Any, Any, Any, list[str]] | str:
     """(scenario, grid, compare result, warnings), or why not as a sentence."""
     import tomllib
@@ -532,7 +554,11 @@ def _whatif_run(backend: Any, text: str) -> tuple[Any, Any, Any, list[str]] | st
         scenario = parse_scenario(data)
         if scenario.today is None:
             scenario = scenario.model_copy(update={"today": _today(backend)})
-        size = grid_size(scenario)
+        # The bound is checked on the sweeps' sizes before `grid_size` builds every axis: a range alone may hold
+        # 10 million points, so a two-line scenario would cost seconds and gigabytes before being refused.
+        size = _sweep_size(scenario)
+        if size <= MAX_CONSOLE_ROWS:
+            size = grid_size(scenario)
         if size > MAX_CONSOLE_ROWS:
             return f"The grid has {size:,} rows; the console runs at most {MAX_CONSOLE_ROWS:,} (use ftsim whatif)."
         grid = evaluate(scenario, catalog=backend.catalog)

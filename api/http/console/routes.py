@@ -16,6 +16,7 @@ Errors are pages in the console's style (never the JSON envelope): a simulator e
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
 from decimal import Decimal
@@ -32,6 +33,7 @@ from ftsim.api.http.console import accounts
 from ftsim.api.http.console import views as v
 from ftsim.api.http.console.views import esc
 from ftsim.api.http.deps import SIM_KEY_HEADER, _tenant_of, bearer_key
+from ftsim.pricing.planning.bounds import MAX_AS_OF
 from ftsim.pricing.reports.charts import line_chart, plain_number
 from ftsim.simulator.core.errors import NotFoundError, SimulatorError
 from ftsim.simulator.core.faults import PRESETS
@@ -58,9 +60,18 @@ STATIC = {"htmx.min.js": "text/javascript", "console.css": "text/css", "htmx.LIC
 # "Run every job to the end" moves the clock job end by job end; a world whose jobs keep moving past this many
 # rounds (or past a simulated year) stops there, so one click can never spin for ever.
 RUN_ROUNDS, RUN_HORIZON = 200, 366 * 86400
+# The console moves the simulated clock no further than the end of the planner's last as-of date: past the year
+# 9999 no date can be written, and a world whose clock got there answered every page with a 500, for good (the
+# clock never moves back). The planner's bound leaves its pages working up to the end.
+CLOCK_END = int(dt.datetime.combine(MAX_AS_OF, dt.time(23, 59, 59), dt.timezone.utc).timestamp())
 # The jobs table shows the newest matching jobs up to this many (each row prices its job): a bound on the work
 # of a page that reloads every 2 seconds.
 TABLE_ROWS = 200
+# The longest API key the console keeps in its cookie (browsers keep a cookie of up to 4,096 bytes in all).
+MAX_KEY_CHARS = 3800
+# The console's url-encoded forms carry an API key, an organization, a preset or a step: a few hundred bytes. The
+# bound is ours (a body is otherwise read whole into memory, before any guard has looked at the request).
+FORM_BYTES = 64 * 1024
 SERIES_COLOURS = ["#2563eb", "#ea580c", "#059669", "#7c3aed", "#db2777"]
 
 
@@ -180,8 +191,25 @@ def _switch(request: Request, tenant: Tenant) -> str:
 
 
 def _usable_key(key: str) -> bool:
-    """Whether `key` can be kept in a cookie: printable ASCII without spaces (every real API key is)."""
-    return bool(key) and all("!" <= c <= "~" for c in key)
+    """Whether `key` can be kept in a cookie: printable ASCII without spaces (every real API key is), and short
+    enough for a browser to keep it (4,096 bytes with the cookie's name and attributes: a longer cookie is
+    dropped without a word, and every page would ask for the key again)."""
+    return 0 < len(key) <= MAX_KEY_CHARS and all("!" <= c <= "~" for c in key)
+
+
+async def _posted(request: Request) -> dict[str, str] | HTMLResponse:
+    """The url-encoded form of a console post, read up to FORM_BYTES (a 413 page past them: the body is not read
+    further, nor held whole in memory)."""
+    length = request.headers.get("content-length", "")
+    too_large = ConsoleError(413, "Refused", f"The form is too large: the console takes up to {FORM_BYTES:,} bytes.")
+    if length.isascii() and length.isdigit() and (len(length) > 12 or int(length) > FORM_BYTES):
+        return _error_page(request, too_large)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > FORM_BYTES:
+            return _error_page(request, too_large)
+    return _form(bytes(body))
 
 
 def _form(body: bytes) -> dict[str, str]:
@@ -314,7 +342,9 @@ async def set_key(request: Request) -> Response:
         _check_origin(request)
     except ConsoleError as exc:
         return _error_page(request, exc)
-    form = _form(await request.body())
+    form = await _posted(request)
+    if isinstance(form, Response):
+        return form
     backend = _backend(request)
     key = form.get("api_key", "").strip()
     org = form.get("org", "").strip()
@@ -322,7 +352,8 @@ async def set_key(request: Request) -> Response:
         key = next((k for k, t in (backend.config.keys or {}).items() if t.org_id == org), "")
     if not _usable_key(key):
         return HTMLResponse(v.page("Choose an organization", _key_form(
-            request, "Type an API key (printable ASCII, no spaces) or pick an organization.")), status_code=400)
+            request, f"Type an API key (printable ASCII, no spaces, up to {MAX_KEY_CHARS:,} characters) or pick an "
+                     "organization.")), status_code=400)
     if _tenant_of(backend, key) is None:
         return HTMLResponse(v.page("Choose an organization", _key_form(request, "This server accepts only its "
                                                                                 "listed keys.")), status_code=401)
@@ -342,7 +373,9 @@ async def set_key(request: Request) -> Response:
 @router.post("/console/account")
 async def switch_account(request: Request) -> Response:
     """Show another account of the key: its OpenAI organization, its Azure account, or a listed Azure account."""
-    form = _form(await request.body())
+    form = await _posted(request)
+    if isinstance(form, Response):
+        return form
 
     def build(_: Any) -> Response:
         choice = form.get("account", "")
@@ -367,12 +400,19 @@ async def clock(request: Request) -> Response:
 
 
 @router.post("/console/clock/advance")
-async def advance(request: Request, seconds: int = 0) -> Response:
+async def advance(request: Request, seconds: str = "") -> Response:
     """Move the simulated clock forward (1 minute to 1 year)."""
     def build(_: Any) -> Response:
-        if not 0 < seconds <= RUN_HORIZON:
-            raise ConsoleError(400, "Refused", f"Advance by 1 to {RUN_HORIZON} seconds, not {seconds}.")
-        _backend(request).advance(seconds)
+        # Read here, not by FastAPI as an int: its refusal would be the API's JSON envelope, not a console page.
+        amount = int(seconds) if seconds.isascii() and seconds.isdigit() and len(seconds) <= 9 else 0
+        if not 0 < amount <= RUN_HORIZON:
+            raise ConsoleError(400, "Refused", f"Advance by a whole number of 1 to {RUN_HORIZON} seconds, "
+                                               f"not '{seconds[:40]}'.")
+        backend = _backend(request)
+        if backend.now() + amount > CLOCK_END:
+            raise ConsoleError(400, "Refused", f"The simulated clock ends on {MAX_AS_OF.isoformat()}: it can move "
+                                               f"{max(0, CLOCK_END - backend.now()):,} seconds more at most.")
+        backend.advance(amount)
         return _clock_response(request)
 
     return await _serve(request, build, tenant=False, write=True)
@@ -393,7 +433,7 @@ def run_every_job(backend: Any) -> int:
                     targets.append(int(when))
         if not targets:
             break
-        target = min(max(max(targets), now + 1), start + RUN_HORIZON)
+        target = min(max(max(targets), now + 1), start + RUN_HORIZON, CLOCK_END)
         if target <= now:
             break
         backend.advance(target - now)
@@ -670,7 +710,9 @@ async def job_live(request: Request, job_id: str) -> Response:
 @router.post("/console/jobs/{job_id}/{action}")
 async def job_action(request: Request, job_id: str, action: str) -> Response:
     """cancel / pause / resume the job, or add a rule failing it at step N; answers the live part."""
-    form = _form(await request.body()) if action == "fail" else {}
+    form = await _posted(request) if action == "fail" else {}
+    if isinstance(form, Response):
+        return form
 
     def build(tenant: Any) -> Any:
         backend = _backend(request)
@@ -859,7 +901,9 @@ async def faults_page(request: Request) -> Response:
 @router.post("/console/faults")
 async def add_fault(request: Request) -> Response:
     """Add a fault rule from a preset, scoped to this organization."""
-    form = _form(await request.body())
+    form = await _posted(request)
+    if isinstance(form, Response):
+        return form
 
     def build(tenant: Any) -> str:
         preset = form.get("preset", "")
