@@ -38,15 +38,23 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
-        """Spawn the server and wait (bounded) until it answers."""
-        self.port = free_port()
-        cmd = [sys.executable, "-m", "ftsim.api.cli", "serve", "--db", str(self.db), "--port", str(self.port),
-               "--speed", f"{self.speed:g}", *self.extra]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-        self.wait_ready(timeout)
+        """Spawn the server and wait (bounded) until it answers. A port taken between `free_port()` and the
+        server's bind (another test process picked it meanwhile) is retried on a new one, three times at most."""
+        for attempt in range(3):
+            self.port = free_port()
+            cmd = [sys.executable, "-m", "ftsim.api.cli", "serve", "--db", str(self.db), "--port", str(self.port),
+                   "--speed", f"{self.speed:g}", *self.extra]
+            env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+            self.log.parent.mkdir(parents=True, exist_ok=True)
+            logged = self.log.stat().st_size if self.log.exists() else 0
+            with open(self.log, "ab") as log:
+                self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+            try:
+                self.wait_ready(timeout)
+                return self
+            except RuntimeError:
+                if attempt == 2 or "cannot listen on" not in self.log.read_text()[logged:]:
+                    raise
         return self
 
     def wait_ready(self, timeout: float) -> None:
