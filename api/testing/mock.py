@@ -17,6 +17,10 @@ and `http_client=httpx.Client()` / `httpx2.Client()` and their async twins. Each
 - sent on by the original transport when it lies under a `passthrough` prefix (the only way out);
 - refused otherwise with `BlockedRequestError`, before any DNS lookup or socket.
 
+Requests of the other HTTP stacks the code under test may use (requests/urllib3, aiohttp's own `ClientSession`,
+the standard library's http.client and urllib.request) are never served (the simulator answers the SDK's httpx
+and httpx2 clients) and are refused the same way, unless they lie under a `passthrough` prefix.
+
 Transports that never touch the network (httpx's MockTransport, ASGI and WSGI transports, the test kit's own
 in-process transports) are left alone, so `sim.client()` keeps working inside a mock.
 
@@ -62,14 +66,18 @@ class BlockedRequestError(BaseException):
     often does the same. Deriving from BaseException makes the refusal reach the test at once, with its message.
     """
 
-    def __init__(self, method: str, url: str, served: Sequence[str]) -> None:
+    def __init__(self, method: str, url: str, served: Sequence[str], *, via: str | None = None) -> None:
         self.method = method
         self.url = url
         self.served = tuple(served)
+        self.via = via
         origin = _origin_of(url)
+        sent = f" (sent through {via})" if via else ""
+        serves = (f"The simulator serves only the httpx and httpx2 clients of the openai SDK, at "
+                  if via else "The simulator serves only ")
         super().__init__(
-            f"ftsim's OpenAI mock blocked {method} {url}: while a mock is active nothing reaches the network. "
-            f"The simulator serves only {', '.join(self.served)}. To let this host through, list it as a "
+            f"ftsim's OpenAI mock blocked {method} {url}{sent}: while a mock is active nothing reaches the network. "
+            f"{serves}{', '.join(self.served)}. To let this host through, list it as a "
             f"pass-through: mock_openai(passthrough=[{origin!r}]), sim.mock(passthrough=[{origin!r}]) or "
             f"@pytest.mark.ftsim(mock={{'passthrough': [{origin!r}]}})."
         )
@@ -198,6 +206,13 @@ def _transport_classes() -> Iterator[tuple[type, str]]:
         yield cls, method
 
 
+def _served_texts(sessions: Sequence[_Session]) -> list[str]:
+    served: list[str] = []
+    for session in reversed(sessions):
+        served.extend(p.text for p in session.served() if p.text not in served)
+    return served
+
+
 def _route(request: Any) -> tuple[Optional[_Session], Any]:
     """(session, app URL) to serve `request`; (None, None) to let it through; raises BlockedRequestError."""
     sessions = _SESSIONS
@@ -208,10 +223,25 @@ def _route(request: Any) -> tuple[Optional[_Session], Any]:
     for session in sessions:
         if any(p.rest(request.url) is not None for p in session.passthrough):
             return None, None
-    served: list[str] = []
-    for session in reversed(sessions):
-        served.extend(p.text for p in session.served() if p.text not in served)
-    raise BlockedRequestError(request.method, str(request.url), served)
+    raise BlockedRequestError(request.method, str(request.url), _served_texts(sessions))
+
+
+def _refuse_unless_passthrough(method: str, url_text: str, via: str) -> None:
+    """For a stack the simulator cannot serve (urllib3, aiohttp, http.client): return if `url_text` lies under a
+    pass-through of an active mock, else raise BlockedRequestError. A request to a served base URL is refused too:
+    the app answers httpx/httpx2 requests only, and sending it on would reach the live API."""
+    import httpx  # a dependency of ftsim: its URL parser gives the fields `_Prefix.rest` reads
+
+    sessions = _SESSIONS
+    try:
+        url = httpx.URL(url_text)
+    except Exception:  # noqa: BLE001 - unparseable: nothing can be let through
+        url = None
+    if url is not None and url.scheme and url.host:
+        for session in sessions:
+            if any(p.rest(url) is not None for p in session.passthrough):
+                return
+    raise BlockedRequestError(method, url_text, _served_texts(sessions), via=via)
 
 
 def _patched_sync(original: Callable) -> Callable:
@@ -242,6 +272,92 @@ def _patched_async(original: Callable) -> Callable:
     return handle_async_request
 
 
+# -- other HTTP stacks: never served, refused unless passed through -------------------------------------------
+# The openai SDK speaks httpx or httpx2 only, but the code under test may also reach the network through requests
+# (urllib3), aiohttp or the standard library's http.client (urllib.request): each is refused at the point where
+# the whole URL is known, before any DNS lookup or socket, unless it lies under a pass-through.
+
+
+def _urllib3_url(pool: Any, url: str) -> str:
+    if url.startswith(("http://", "https://")):  # an absolute URL: a request through an HTTP proxy
+        return url
+    host = pool.host if ":" not in pool.host or pool.host.startswith("[") else f"[{pool.host}]"
+    port = f":{pool.port}" if pool.port and pool.port != _DEFAULT_PORTS.get(pool.scheme) else ""
+    return f"{pool.scheme}://{host}{port}{url}"
+
+
+def _patched_urllib3(original: Callable) -> Callable:
+    @functools.wraps(original)
+    def urlopen(pool: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if _SESSIONS:
+            _refuse_unless_passthrough(method, _urllib3_url(pool, url), "requests/urllib3")
+        return original(pool, method, url, *args, **kwargs)
+
+    urlopen.__ftsim_original__ = original  # type: ignore[attr-defined]
+    return urlopen
+
+
+def _patched_aiohttp(original: Callable) -> Callable:
+    @functools.wraps(original)
+    async def _request(session: Any, method: str, str_or_url: Any, *args: Any, **kwargs: Any) -> Any:
+        if _SESSIONS:
+            build = getattr(session, "_build_url", None)  # joins the session's base_url (aiohttp >= 3.10)
+            try:
+                url = str(build(str_or_url) if build is not None else str_or_url)
+            except Exception:  # noqa: BLE001 - aiohttp reports a bad URL itself, without the network
+                url = ""
+            if url.startswith(("http://", "https://", "ws://", "wss://")):
+                http_url = "http" + url[2:] if url.startswith("ws") else url
+                _refuse_unless_passthrough(method, http_url, "aiohttp")
+        return await original(session, method, str_or_url, *args, **kwargs)
+
+    _request.__ftsim_original__ = original  # type: ignore[attr-defined]
+    return _request
+
+
+def _patched_http_client(original: Callable) -> Callable:
+    import http.client
+
+    @functools.wraps(original)
+    def request(conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if _SESSIONS:
+            full = url
+            if not url.startswith(("http://", "https://")):
+                # Through a CONNECT tunnel the target is the tunnel's host; otherwise the connection's own.
+                tunnel = getattr(conn, "_tunnel_host", None)
+                host = tunnel or conn.host
+                port = getattr(conn, "_tunnel_port", None) if tunnel else conn.port
+                scheme = "https" if isinstance(conn, http.client.HTTPSConnection) else "http"
+                host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+                shown = f":{port}" if port and port != _DEFAULT_PORTS[scheme] else ""
+                full = f"{scheme}://{host}{shown}{url if url.startswith('/') else '/' + url}"
+            _refuse_unless_passthrough(method, full, "http.client")
+        return original(conn, method, url, *args, **kwargs)
+
+    request.__ftsim_original__ = original  # type: ignore[attr-defined]
+    return request
+
+
+# (module, class, method, wrapper): the stacks refused unless passed through, patched when importable.
+_FOREIGN_STACKS: tuple[tuple[str, str, str, Callable[[Callable], Callable]], ...] = (
+    ("urllib3.connectionpool", "HTTPConnectionPool", "urlopen", _patched_urllib3),
+    ("aiohttp", "ClientSession", "_request", _patched_aiohttp),
+    ("http.client", "HTTPConnection", "request", _patched_http_client),
+)
+
+
+def _foreign_classes() -> Iterator[tuple[type, str, Callable[[Callable], Callable]]]:
+    for module_name, class_name, method, wrap in _FOREIGN_STACKS:
+        if not _importable(module_name):
+            continue
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError):
+            continue
+        if callable(getattr(cls, method, None)):
+            yield cls, method, wrap
+
+
 def _install() -> None:
     for cls, method in _transport_classes():
         own = cls.__dict__.get(method)
@@ -249,6 +365,10 @@ def _install() -> None:
         wrap = _patched_async if inspect.iscoroutinefunction(original) else _patched_sync
         _SAVED.append((cls, method, own))
         setattr(cls, method, wrap(original))
+    for cls, method, wrap_foreign in _foreign_classes():
+        own = cls.__dict__.get(method)
+        _SAVED.append((cls, method, own))
+        setattr(cls, method, wrap_foreign(getattr(cls, method)))
 
 
 def _uninstall() -> None:

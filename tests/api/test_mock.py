@@ -604,3 +604,79 @@ def test_the_live_accounts_org_and_project_are_hidden_while_mocked(monkeypatch):
         assert openai.OpenAI().files.list().data == []
         assert [e.status for e in sim.journal] == [200]
     assert os.environ["OPENAI_ORG_ID"] == "org-live-account" and os.environ["OPENAI_PROJECT_ID"] == "proj_live"
+
+
+# -- other HTTP stacks: requests/urllib3, aiohttp, http.client (never served, never let out unless listed) ------
+
+HAS_REQUESTS = importlib.util.find_spec("requests") is not None
+HAS_AIOHTTP = importlib.util.find_spec("aiohttp") is not None
+
+
+def _foreign_originals() -> dict[str, object]:
+    import http.client
+
+    found: dict[str, object] = {"http.client": http.client.HTTPConnection.__dict__["request"]}
+    if importlib.util.find_spec("urllib3") is not None:
+        from urllib3.connectionpool import HTTPConnectionPool
+
+        found["urllib3"] = HTTPConnectionPool.__dict__["urlopen"]
+    if HAS_AIOHTTP:
+        import aiohttp
+
+        found["aiohttp"] = aiohttp.ClientSession.__dict__["_request"]
+    return found
+
+
+@pytest.mark.skipif(not HAS_REQUESTS, reason="requests is not installed")
+@pytest.mark.parametrize("url", ["https://example.com/x", "https://api.openai.com/v1/models", "http://[::1]:8080/"])
+def test_requests_never_leaves_under_a_mock(url):
+    """requests (urllib3) used to reach the network under a mock: the OpenAI host too, with whatever key it had."""
+    import requests
+
+    with no_connections() as attempts, mock_openai():
+        with pytest.raises(BlockedRequestError, match="urllib3"):
+            requests.get(url, timeout=1)
+    assert attempts == []
+
+
+@pytest.mark.skipif(not HAS_REQUESTS, reason="requests is not installed")
+def test_requests_under_a_passthrough_prefix_goes_out():
+    import requests
+
+    with no_connections() as attempts, mock_openai(passthrough=["http://127.0.0.1:9999/allowed"]):
+        with pytest.raises(requests.ConnectionError):
+            requests.get("http://127.0.0.1:9999/allowed/x", timeout=1)
+        assert attempts
+        before = len(attempts)
+        with pytest.raises(BlockedRequestError):
+            requests.get("http://127.0.0.1:9999/other", timeout=1)
+        assert len(attempts) == before
+
+
+def test_urllib_request_never_leaves_under_a_mock():
+    import urllib.request
+
+    with no_connections() as attempts, mock_openai():
+        with pytest.raises(BlockedRequestError, match="http.client"):
+            urllib.request.urlopen("http://example.com/", timeout=1)
+    assert attempts == []
+
+
+@pytest.mark.skipif(not HAS_AIOHTTP, reason="aiohttp is not installed")
+async def test_aiohttp_never_leaves_under_a_mock():
+    import aiohttp
+
+    with no_connections() as attempts, mock_openai(passthrough=["http://127.0.0.1:9999"]):
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(BlockedRequestError, match="aiohttp"):
+                await session.get("https://example.com/")
+            with pytest.raises(aiohttp.ClientConnectionError):
+                await session.get("http://127.0.0.1:9999/through")
+    assert attempts and all("example.com" not in a for a in attempts)
+
+
+def test_the_other_stacks_are_restored_after_the_last_mock():
+    before = _foreign_originals()
+    with mock_openai():
+        assert _foreign_originals() != before
+    assert _foreign_originals() == before
