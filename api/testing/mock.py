@@ -25,13 +25,17 @@ Transports that never touch the network (httpx's MockTransport, ASGI and WSGI tr
 in-process transports) are left alone, so `sim.client()` keeps working inside a mock.
 
 Mocks nest: the innermost active mock whose base URLs match serves a request (falling back outward), and a
-pass-through listed by any active mock is honoured. The patch is process-wide (a request from a worker thread is
-caught too), installed when the first mock starts and removed when the last one ends, under a lock; each mock
-ends on exit whatever happened in its block.
+pass-through listed by any active mock is honoured. Mocks entered in the caller's own thread or asyncio task come
+first, so two threads or tasks each in its own mock are each served by their own simulator; a thread that entered
+none (a worker started by the test) is served by the innermost mock of the process. The patch is process-wide,
+installed when the first mock starts and removed when the last one ends, under a lock, and so is the environment
+(OPENAI_API_KEY set, the live scope hidden): restored when the last mock that changed it ends. Each mock ends on
+exit whatever happened in its block.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import importlib
 import importlib.util
@@ -39,7 +43,7 @@ import inspect
 import os
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -171,6 +175,22 @@ class _Session:
 
 _LOCK = threading.RLock()
 _SESSIONS: tuple[_Session, ...] = ()  # innermost last; replaced whole, so readers need no lock
+# The mocks entered in this context, innermost last: two threads (or asyncio tasks) each in its own mock are each
+# served by their own simulator, not by whichever mock started last.
+_OWN: contextvars.ContextVar[tuple[_Session, ...]] = contextvars.ContextVar("ftsim_own_mocks", default=())
+
+
+@dataclass
+class _Environment:
+    """What the mocks that manage the environment (api_key given) changed in it, undone when the last one ends:
+    with mocks of several threads overlapping, the first to end must not remove the key the others still use."""
+
+    users: int = 0
+    set_key: bool = False
+    hidden: dict[str, str] = field(default_factory=dict)
+
+
+_ENV = _Environment()
 _SAVED: list[tuple[type, str, Any]] = []  # (class, method name, its own attribute before the patch or None)
 
 # (module, class, method) of every transport that opens connections. The aiohttp ones are patched only when
@@ -208,15 +228,23 @@ def _transport_classes() -> Iterator[tuple[type, str]]:
 
 def _served_texts(sessions: Sequence[_Session]) -> list[str]:
     served: list[str] = []
-    for session in reversed(sessions):
+    for session in _innermost_first(sessions):
         served.extend(p.text for p in session.served() if p.text not in served)
     return served
+
+
+def _innermost_first(sessions: Sequence[_Session]) -> list[_Session]:
+    """The active mocks in the order they serve a request: those entered in the caller's own context (its thread,
+    or its asyncio task and what it awaits) innermost first, then every other one innermost first. A request from a
+    thread or task that entered no mock (a worker thread started by the test) falls to the process-wide order."""
+    own = [s for s in reversed(_OWN.get()) if any(s is active for active in sessions)]
+    return own + [s for s in reversed(sessions) if not any(s is mine for mine in own)]
 
 
 def _route(request: Any) -> tuple[Optional[_Session], Any]:
     """(session, app URL) to serve `request`; (None, None) to let it through; raises BlockedRequestError."""
     sessions = _SESSIONS
-    for session in reversed(sessions):
+    for session in _innermost_first(sessions):
         url = session.target(request.url)
         if url is not None:
             return session, url
@@ -380,21 +408,42 @@ def _uninstall() -> None:
             setattr(cls, method, own)
 
 
-def _push(session: _Session) -> None:
+def _push(session: _Session, api_key: str | None) -> None:
     global _SESSIONS
     with _LOCK:
         if not _SESSIONS:
-            _install()
+            try:
+                _install()
+            except BaseException:
+                _uninstall()
+                raise
         _SESSIONS = _SESSIONS + (session,)
+        if api_key is not None:
+            if _ENV.users == 0:
+                _ENV.hidden = {name: os.environ.pop(name) for name in LIVE_SCOPE_VARIABLES if name in os.environ}
+                _ENV.set_key = "OPENAI_API_KEY" not in os.environ
+                if _ENV.set_key:
+                    os.environ["OPENAI_API_KEY"] = str(api_key)
+            _ENV.users += 1
+    _OWN.set(_OWN.get() + (session,))
 
 
-def _pop(session: _Session) -> None:
+def _pop(session: _Session, api_key: str | None) -> None:
     global _SESSIONS
+    # Set, not reset with a token: a mock may end in another context than it began in (an async fixture's).
+    _OWN.set(tuple(s for s in _OWN.get() if s is not session))
     with _LOCK:
         # Mocks of different threads may end in any order: remove this one, wherever it is.
         _SESSIONS = tuple(s for s in _SESSIONS if s is not session)
         if not _SESSIONS:
             _uninstall()
+        if api_key is not None:
+            _ENV.users -= 1
+            if _ENV.users == 0:
+                if _ENV.set_key:
+                    os.environ.pop("OPENAI_API_KEY", None)
+                os.environ.update(_ENV.hidden)
+                _ENV.hidden, _ENV.set_key = {}, False
 
 
 def active() -> bool:
@@ -419,23 +468,22 @@ def intercept(
     send headers that the simulator (as the live API) answers with 401 mismatched_organization.
     """
     session = _Session(app, [OPENAI_BASE_URL, *_as_list(base_url)], _as_list(passthrough))
-    set_key = api_key is not None and "OPENAI_API_KEY" not in os.environ
-    hidden = {name: os.environ.pop(name) for name in LIVE_SCOPE_VARIABLES if api_key is not None and name in os.environ}
-    if set_key:
-        os.environ["OPENAI_API_KEY"] = str(api_key)
+    _push(session, api_key)
     try:
-        _push(session)
-        try:
-            yield
-        finally:
-            _pop(session)
+        yield
     finally:
-        if set_key:
-            os.environ.pop("OPENAI_API_KEY", None)
-        os.environ.update(hidden)
+        _pop(session, api_key)
 
 
 # -- the module-level form ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class _Activation:
+    """One activation of a `mock_openai`: its Simulator and the Simulator.mock() context it entered."""
+
+    sim: "Simulator"
+    cm: Any
 
 
 class mock_openai:  # noqa: N801 - used like a function, as moto's mock_aws is
@@ -467,18 +515,27 @@ class mock_openai:  # noqa: N801 - used like a function, as moto's mock_aws is
         # Refuse a bad URL where the mock is written, not later inside a test.
         _prefixes(_as_list(base_url), "base_url")
         _prefixes(passthrough, "passthrough")
-        self._active: list[tuple["Simulator", Any]] = []
+        # Every activation of this mock, oldest first, and those of the current context (thread or asyncio task):
+        # one decorated test run by two threads or tasks at once is two activations, each ended by its own exit.
+        self._active: list[_Activation] = []
+        self._mine: contextvars.ContextVar[tuple[_Activation, ...]] = contextvars.ContextVar(
+            "ftsim_mock_openai_activations", default=()
+        )
         self._lock = threading.Lock()
 
     @property
     def simulator(self) -> "Simulator":
-        """The Simulator of the innermost activation of this mock."""
+        """The Simulator of the innermost activation of this mock in the current thread or task (else of the
+        innermost activation anywhere: a worker thread started by the test)."""
         with self._lock:
+            mine = [a for a in self._mine.get() if any(a is b for b in self._active)]
+            if mine:
+                return mine[-1].sim
             if not self._active:
                 raise RuntimeError("mock_openai is not active: use it as `with mock_openai() as sim:`")
-            return self._active[-1][0]
+            return self._active[-1].sim
 
-    def __enter__(self) -> "Simulator":
+    def _start(self) -> "_Activation":
         from ftsim.api.testing.simulator import Simulator
 
         sim = Simulator(**self._options)
@@ -488,17 +545,31 @@ class mock_openai:  # noqa: N801 - used like a function, as moto's mock_aws is
         except BaseException:
             sim.close()
             raise
+        activation = _Activation(sim, cm)
         with self._lock:
-            self._active.append((sim, cm))
-        return sim
+            self._active.append(activation)
+        self._mine.set(self._mine.get() + (activation,))
+        return activation
+
+    def _end(self, activation: "_Activation", exc: tuple[Any, ...]) -> None:
+        self._mine.set(tuple(a for a in self._mine.get() if a is not activation))
+        with self._lock:
+            self._active = [a for a in self._active if a is not activation]
+        try:
+            activation.cm.__exit__(*exc)
+        finally:
+            activation.sim.close()
+
+    def __enter__(self) -> "Simulator":
+        return self._start().sim
 
     def __exit__(self, *exc: Any) -> None:
         with self._lock:
-            sim, cm = self._active.pop()
-        try:
-            cm.__exit__(*exc)
-        finally:
-            sim.close()
+            live = [a for a in self._mine.get() if any(a is b for b in self._active)]
+            if not live and not self._active:
+                raise RuntimeError("mock_openai.__exit__ without a matching __enter__")
+            activation = live[-1] if live else self._active[-1]  # ended in another context than it began in
+        self._end(activation, exc)
 
     def __call__(self, target: _F) -> _F:
         if isinstance(target, type):
@@ -510,14 +581,26 @@ class mock_openai:  # noqa: N801 - used like a function, as moto's mock_aws is
 
             @functools.wraps(target)
             async def run_async(*args: Any, **kwargs: Any) -> Any:
-                with self:
-                    return await target(*args, **kwargs)
+                activation = self._start()
+                try:
+                    result = await target(*args, **kwargs)
+                except BaseException as exc:
+                    self._end(activation, (type(exc), exc, exc.__traceback__))
+                    raise
+                self._end(activation, (None, None, None))
+                return result
 
             return run_async  # type: ignore[return-value]
 
         @functools.wraps(target)
         def run(*args: Any, **kwargs: Any) -> Any:
-            with self:
-                return target(*args, **kwargs)
+            activation = self._start()
+            try:
+                result = target(*args, **kwargs)
+            except BaseException as exc:
+                self._end(activation, (type(exc), exc, exc.__traceback__))
+                raise
+            self._end(activation, (None, None, None))
+            return result
 
         return run  # type: ignore[return-value]

@@ -519,6 +519,78 @@ def test_mocks_started_and_ended_by_many_threads_leave_nothing_behind(no_key):
     assert originals() == UNPATCHED and not mock_module.active()
 
 
+def test_two_threads_each_in_its_own_mock_are_each_served_by_their_own(no_key):
+    """Each thread's requests used to go to whichever mock had started last: thread a's upload landed in b's world."""
+    barrier = threading.Barrier(2)
+    seen: dict[str, list[str]] = {}
+
+    def worker(name: str) -> None:
+        with mock_openai() as sim:
+            barrier.wait()  # both mocks active before either uploads
+            openai.OpenAI().files.create(file=(f"{name}.jsonl", DATA), purpose="fine-tune")
+            barrier.wait()
+            seen[name] = [f.filename for f in sim.files]
+            barrier.wait()
+
+    threads = [threading.Thread(target=worker, args=(name,)) for name in ("a", "b")]
+    with no_connections() as attempts:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert seen == {"a": ["a.jsonl"], "b": ["b.jsonl"]} and attempts == []
+
+
+def test_the_key_stays_set_until_the_last_of_overlapping_mocks_ends(no_key):
+    """The first of two threads' mocks to end used to remove OPENAI_API_KEY while the other still relied on it."""
+    first_out, second_in = threading.Event(), threading.Event()
+    results: list[object] = []
+
+    def second() -> None:
+        with mock_openai():
+            second_in.set()
+            first_out.wait()
+            results.append(os.environ.get("OPENAI_API_KEY"))
+            results.append(len(openai.OpenAI().models.list().data) > 0)
+
+    with no_connections() as attempts:
+        with mock_openai():
+            t = threading.Thread(target=second)
+            t.start()
+            second_in.wait()
+        first_out.set()
+        t.join()
+    assert results == [DEFAULT_API_KEY, True] and attempts == []
+    assert "OPENAI_API_KEY" not in os.environ
+
+
+shared_mock = mock_openai()
+
+
+@shared_mock
+async def _upload_under_the_shared_mock(name: str, go: asyncio.Event, done: asyncio.Event | None) -> list[str]:
+    sim = shared_mock.simulator
+    await go.wait()
+    await openai.AsyncOpenAI().files.create(file=(f"{name}.jsonl", DATA), purpose="fine-tune")
+    if done is not None:
+        done.set()
+    await asyncio.sleep(0)
+    return [f.filename for f in sim.files]
+
+
+async def test_one_decorated_function_run_by_two_tasks_at_once(no_key):
+    """Task a (started first, ended first) used to be served by b's simulator, and its exit closed b's."""
+    go_a, go_b = asyncio.Event(), asyncio.Event()
+    with no_connections() as attempts:
+        a = asyncio.create_task(_upload_under_the_shared_mock("a", go_a, go_b))
+        await asyncio.sleep(0)
+        b = asyncio.create_task(_upload_under_the_shared_mock("b", go_b, None))
+        await asyncio.sleep(0)
+        go_a.set()
+        assert await asyncio.gather(a, b) == [["a.jsonl"], ["b.jsonl"]]
+    assert attempts == []
+
+
 # -- the decorator, the fixture marker, the package export --------------------------------------------------
 
 
