@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Sequence
 
@@ -43,7 +44,7 @@ from ftsim.simulator.fine_tuning.types import PLAN_KEY
 if TYPE_CHECKING:
     import openai
 
-__all__ = ["Simulator", "SimulatorStuck", "DEFAULT_API_KEY"]
+__all__ = ["Simulator", "SimulatorStuck", "SimulatorClosed", "DEFAULT_API_KEY"]
 
 DEFAULT_API_KEY = "sk-ftsim-test"
 _TERMINAL = ("succeeded", "failed", "cancelled")
@@ -51,6 +52,45 @@ _TERMINAL = ("succeeded", "failed", "cancelled")
 
 class SimulatorStuck(RuntimeError):
     """run_until_complete cannot bring the job to a terminal status (paused, or past max_seconds)."""
+
+
+class SimulatorClosed(BaseException):
+    """The Simulator was closed (`close()`, the end of its `with` block, of `mock_openai` or of the `ftsim` fixture)
+    and is used again: through one of its clients, a mock, or its own methods.
+
+    A BaseException, as `BlockedRequestError` is and for the same reason: raised inside a client's transport, an
+    `Exception` would be caught by the openai SDK, retried with real backoff sleeps and re-raised as a bare
+    "Connection error."."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"this ftsim Simulator is closed ({what} after close(), the end of its `with` block, of mock_openai or "
+            f"of the ftsim fixture): read its state before it closes, or build a new Simulator"
+        )
+
+
+@dataclass
+class _Life:
+    """Whether a Simulator is closed, shared with its views (`for_key`) and its clients' app."""
+
+    closed: bool = False
+
+    def check(self, what: str) -> None:
+        if self.closed:
+            raise SimulatorClosed(what)
+
+
+class _ServedApp:
+    """The app as the Simulator's clients and mocks reach it: a request after close() raises SimulatorClosed
+    instead of reaching a closed store (a 500 the SDK retried, then a raw sqlite3 error in the log)."""
+
+    def __init__(self, app: Any, life: _Life) -> None:
+        self._app = app
+        self._life = life
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self._life.check(f"a request ({scope.get('method', '')} {scope.get('path', '')})")
+        await self._app(scope, receive, send)
 
 
 def _start(start: Any) -> float:
@@ -72,9 +112,15 @@ def _public(record: dict[str, Any]) -> dict[str, Any]:
 class _View:
     """Read access to the stored objects of every tenant, or of one."""
 
-    def __init__(self, backend: Backend, tenant_key: Optional[str]) -> None:
+    def __init__(self, backend: Backend, tenant_key: Optional[str], life: _Life) -> None:
         self._backend = backend
         self._tenant = tenant_key
+        self._life = life
+
+    def _synced(self, what: str) -> None:
+        """Catch the backend up to the present; SimulatorClosed once closed."""
+        self._life.check(what)
+        self._backend.sync()
 
     def _scan(self, kind: str, parent: str | None = None) -> list[dict[str, Any]]:
         return [_public(d) for _, d in self._backend.store.scan(kind, self._tenant, parent=parent)]
@@ -84,7 +130,7 @@ class _View:
         """Every file (openai.types.FileObject), oldest first."""
         from openai.types import FileObject
 
-        self._backend.sync()
+        self._synced("sim.files")
         return [FileObject.construct(**d) for d in self._scan("file")]
 
     @property
@@ -92,7 +138,7 @@ class _View:
         """Every fine-tuning job (openai.types.fine_tuning.FineTuningJob), oldest first."""
         from openai.types.fine_tuning import FineTuningJob
 
-        self._backend.sync()
+        self._synced("sim.jobs")
         return [FineTuningJob.construct(**d) for d in self._scan("job")]
 
     @property
@@ -100,7 +146,7 @@ class _View:
         """Every tuned model and checkpoint model (openai.types.Model), oldest first; base models excluded."""
         from openai.types import Model
 
-        self._backend.sync()
+        self._synced("sim.models")
         keys = ("id", "object", "created", "owned_by")
         return [Model.construct(**{k: d[k] for k in keys if k in d}) for d in self._scan("model")]
 
@@ -108,14 +154,14 @@ class _View:
         """A job's events, oldest first (the API lists them newest first)."""
         from openai.types.fine_tuning import FineTuningJobEvent
 
-        self._backend.sync()
+        self._synced("sim.events")
         return [FineTuningJobEvent.construct(**d) for d in self._scan("event", parent=job_id)]
 
     def checkpoints(self, job_id: str) -> list[Any]:
         """A job's checkpoints, oldest first (the API lists them newest first)."""
         from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
-        self._backend.sync()
+        self._synced("sim.checkpoints")
         return [FineTuningJobCheckpoint.construct(**d) for d in self._scan("checkpoint", parent=job_id)]
 
 
@@ -164,12 +210,16 @@ class Simulator(_View):
 
             catalog = load_catalog(catalog)
         self.backend = Backend(store=Store(db), clock=clock, catalog=catalog, config=config)
-        super().__init__(self.backend, None)
+        super().__init__(self.backend, None, _Life())
         self.seed = seed
         self._journal = Journal()
         self.app = create_app(self.backend, console=console)
         self.app.add_middleware(JournalMiddleware, journal=self._journal)
-        self._closed = False
+        self._served = _ServedApp(self.app, self._life)  # what the clients and mocks send their requests to
+
+    @property
+    def _closed(self) -> bool:
+        return self._life.closed
 
     # -- clients --------------------------------------------------------------------------------------
 
@@ -177,11 +227,12 @@ class Simulator(_View):
         """An openai.OpenAI wired in-process; `http="httpx"` forces a legacy httpx client on openai 3.x."""
         import openai
 
+        self._life.check("sim.client()")
         kwargs.setdefault("api_key", DEFAULT_API_KEY)
         kwargs.setdefault("base_url", BASE_URL)
         self._scope_defaults(kwargs)
         if kwargs.get("http_client") is None:
-            kwargs["http_client"] = http_client(self.app, module=http, base_url=str(kwargs["base_url"]))
+            kwargs["http_client"] = http_client(self._served, module=http, base_url=str(kwargs["base_url"]))
         return openai.OpenAI(**kwargs)
 
     def azure_client(self, *, endpoint: str = AZURE_ENDPOINT, api_version: str = AZURE_API_VERSION,
@@ -190,10 +241,11 @@ class Simulator(_View):
         `azure_ad_token` names an Azure account, a tenant apart from the OpenAI organization of the same key."""
         import openai
 
+        self._life.check("sim.azure_client()")
         if "azure_ad_token" not in kwargs and "azure_ad_token_provider" not in kwargs:
             kwargs.setdefault("api_key", DEFAULT_API_KEY)
         if kwargs.get("http_client") is None:
-            kwargs["http_client"] = http_client(self.app, module=http, base_url=endpoint.rstrip("/") + "/openai")
+            kwargs["http_client"] = http_client(self._served, module=http, base_url=endpoint.rstrip("/") + "/openai")
         return openai.AzureOpenAI(azure_endpoint=endpoint, api_version=api_version, **kwargs)
 
     def async_azure_client(self, *, endpoint: str = AZURE_ENDPOINT, api_version: str = AZURE_API_VERSION,
@@ -201,10 +253,11 @@ class Simulator(_View):
         """An openai.AsyncAzureOpenAI wired in-process (see `azure_client`)."""
         import openai
 
+        self._life.check("sim.async_azure_client()")
         if "azure_ad_token" not in kwargs and "azure_ad_token_provider" not in kwargs:
             kwargs.setdefault("api_key", DEFAULT_API_KEY)
         if kwargs.get("http_client") is None:
-            kwargs["http_client"] = http_client(self.app, asynchronous=True, module=http,
+            kwargs["http_client"] = http_client(self._served, asynchronous=True, module=http,
                                                 base_url=endpoint.rstrip("/") + "/openai")
         return openai.AsyncAzureOpenAI(azure_endpoint=endpoint, api_version=api_version, **kwargs)
 
@@ -214,6 +267,7 @@ class Simulator(_View):
         from ftsim.simulator.core.tenancy import azure_tenant
         from ftsim.simulator.fine_tuning.azure import account_cost
 
+        self._life.check("sim.azure_cost()")
         tenant = azure_tenant(self.backend.tenancy, api_key)
         if tenant is None:
             raise ValueError("this key names no Azure account of the simulator (strict keys)")
@@ -231,12 +285,13 @@ class Simulator(_View):
         """An openai.AsyncOpenAI wired in-process (awaits the app on the caller's event loop)."""
         import openai
 
+        self._life.check("sim.async_client()")
         kwargs.setdefault("api_key", DEFAULT_API_KEY)
         kwargs.setdefault("base_url", BASE_URL)
         self._scope_defaults(kwargs)
         if kwargs.get("http_client") is None:
             kwargs["http_client"] = http_client(
-                self.app, asynchronous=True, module=http, base_url=str(kwargs["base_url"])
+                self._served, asynchronous=True, module=http, base_url=str(kwargs["base_url"])
             )
         return openai.AsyncOpenAI(**kwargs)
 
@@ -259,13 +314,15 @@ class Simulator(_View):
         """
         from ftsim.api.testing.mock import intercept
 
-        with intercept(self.app, base_url=base_url, passthrough=passthrough, api_key=api_key):
+        self._life.check("sim.mock()")
+        with intercept(self._served, base_url=base_url, passthrough=passthrough, api_key=api_key):
             yield self
 
     # -- time -----------------------------------------------------------------------------------------
 
     def now(self) -> int:
         """The simulated present (Unix seconds)."""
+        self._life.check("sim.now()")
         return self.backend.now()
 
     def advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0) -> int:
@@ -273,6 +330,7 @@ class Simulator(_View):
         total = seconds + 60 * minutes + 3600 * hours + 86400 * days
         if total < 0:
             raise ValueError("the clock only moves forward")
+        self._life.check("sim.advance()")
         return self.backend.advance(total)
 
     def run_until_complete(self, job_id: str, *, max_seconds: float = 90 * 86400) -> Any:
@@ -283,6 +341,7 @@ class Simulator(_View):
         """
         from openai.types.fine_tuning import FineTuningJob
 
+        self._life.check("sim.run_until_complete()")
         deadline = self.backend.now() + max_seconds
         while True:
             self.backend.sync()
@@ -315,10 +374,12 @@ class Simulator(_View):
     @property
     def faults(self) -> Any:
         """The fault service (add, list, get, delete, clear); see simulator/core/faults.py."""
+        self._life.check("sim.faults")
         return self.backend.faults
 
     def fault(self, preset: str | None = None, **spec: Any) -> Any:
         """Add one fault rule, e.g. `sim.fault("rate_limited_once", path="/v1/fine_tuning/jobs")`."""
+        self._life.check("sim.fault()")
         return self.backend.faults.add(preset, **spec)
 
     @property
@@ -330,21 +391,25 @@ class Simulator(_View):
 
     def for_key(self, api_key: str) -> _View:
         """Read access restricted to the tenant of `api_key`."""
-        return _View(self.backend, self.backend.tenant(api_key).key)
+        self._life.check("sim.for_key()")
+        return _View(self.backend, self.backend.tenant(api_key).key, self._life)
 
     def tenant(self, api_key: str = DEFAULT_API_KEY) -> Any:
         """The tenant (organization) an API key maps to."""
+        self._life.check("sim.tenant()")
         return self.backend.tenant(api_key)
 
     def reset(self) -> None:
         """Forget every object, fault rule and journal entry (the clock stays where it is)."""
+        self._life.check("sim.reset()")
         self.backend.reset()
         self._journal.clear()
 
     def close(self) -> None:
-        """Release the store (and its temporary blob directory)."""
-        if not self._closed:
-            self._closed = True
+        """Release the store (and its temporary blob directory). Closing twice is harmless; any other use after it
+        raises SimulatorClosed (the journal stays readable)."""
+        if not self._life.closed:
+            self._life.closed = True
             self.backend.close()
 
     def __enter__(self) -> "Simulator":
@@ -354,4 +419,5 @@ class Simulator(_View):
         self.close()
 
     def __repr__(self) -> str:
-        return f"Simulator(seed={self.seed}, now={self.backend.now()})"
+        state = ", closed" if self._life.closed else ""
+        return f"Simulator(seed={self.seed}, now={self.backend.now()}{state})"

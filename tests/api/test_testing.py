@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from ftsim.api.testing.simulator import DEFAULT_API_KEY, Simulator, SimulatorStuck
+from ftsim.api.testing.simulator import DEFAULT_API_KEY, Simulator, SimulatorClosed, SimulatorStuck
 from ftsim.simulator.core.clock import DEFAULT_START
 
 MODEL = "gpt-4o-mini-2024-07-18"
@@ -208,3 +208,48 @@ def test_kit_clients_ignore_an_org_id_meant_for_the_live_api(monkeypatch):
         with pytest.raises(openai.AuthenticationError) as info:
             sim.client(organization="org-someone-else").files.list()
         assert info.value.code == "mismatched_organization"
+
+
+# -- after close() ------------------------------------------------------------------------------------------
+
+
+def test_close_twice_is_harmless_and_any_later_use_is_one_clear_error():
+    """After close() a client's request used to be a 500 the SDK retried (a raw sqlite3 error in the log), and
+    state access a raw sqlite3.ProgrammingError."""
+    sim = Simulator()
+    client = sim.client()
+    view = sim.for_key("sk-other")
+    sim.close()
+    sim.close()
+    with pytest.raises(SimulatorClosed, match=r"closed \(a request \(GET /v1/models\)"):
+        client.models.list()
+    uses = {
+        "sim.files": lambda: sim.files, "sim.jobs": lambda: sim.jobs, "sim.models": lambda: sim.models,
+        "sim.events": lambda: sim.events("ftjob-x"), "sim.checkpoints": lambda: sim.checkpoints("ftjob-x"),
+        "sim.advance": lambda: sim.advance(1), "sim.run_until_complete": lambda: sim.run_until_complete("ftjob-x"),
+        "sim.client": sim.client, "sim.async_client": sim.async_client, "sim.reset": sim.reset,
+        "sim.mock": lambda: sim.mock().__enter__(), "sim.fault": lambda: sim.fault("rate_limited_once"),
+        "sim.files of a view": lambda: view.files,
+    }
+    for name, use in uses.items():
+        with pytest.raises(SimulatorClosed, match=r"Simulator is closed \(" + name.split(" ")[0]):
+            use()
+    assert "closed" in repr(sim) and sim.journal == []
+
+
+async def test_an_async_client_after_close_raises_at_once():
+    sim = Simulator()
+    client = sim.async_client()
+    sim.close()
+    with pytest.raises(SimulatorClosed):
+        await client.models.list()
+    assert sim.journal == []
+
+
+def test_a_mock_whose_simulator_closed_refuses_clearly(monkeypatch):
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    sim = Simulator()
+    with sim.mock():
+        sim.close()
+        with pytest.raises(SimulatorClosed):
+            openai.OpenAI().models.list()
