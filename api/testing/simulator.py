@@ -24,8 +24,11 @@ oldest first. `.journal` lists every request the app served (method, path, statu
 from __future__ import annotations
 
 import datetime as dt
+import math
+import numbers
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Sequence
 
@@ -91,6 +94,19 @@ class _ServedApp:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self._life.check(f"a request ({scope.get('method', '')} {scope.get('path', '')})")
         await self._app(scope, receive, send)
+
+
+def _seconds(name: str, value: Any) -> float:
+    """A finite, non-negative number of seconds (or speed), or a clear error: NaN and infinity used to surface as
+    "cannot convert float NaN to integer" from deep in the clock, or let run_until_complete loop without end."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, Decimal)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if number < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return number
 
 
 def _start(start: Any) -> float:
@@ -191,8 +207,11 @@ class Simulator(_View):
         console's pages cost the first Simulator of a session their import)."""
         if lifecycle not in ("warn", "enforce", "ignore"):
             raise ValueError("lifecycle must be 'warn', 'enforce' or 'ignore'")
-        if speed < 0:
-            raise ValueError("speed must be >= 0")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {seed!r}")  # a str or dict seed gave another world silently
+        speed = _seconds("speed", speed)
+        if isinstance(max_concurrent_jobs, bool) or not isinstance(max_concurrent_jobs, int) or max_concurrent_jobs < 1:
+            raise ValueError(f"max_concurrent_jobs must be an int >= 1, got {max_concurrent_jobs!r}")
         if not 0 <= developer_preemption < float("inf"):
             raise ValueError("developer_preemption must be a finite number >= 0")
         config = SimConfig(
@@ -327,9 +346,14 @@ class Simulator(_View):
 
     def advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0) -> int:
         """Move the clock forward and produce everything due in between; returns the new present."""
-        total = seconds + 60 * minutes + 3600 * hours + 86400 * days
-        if total < 0:
-            raise ValueError("the clock only moves forward")
+        parts = {"seconds": seconds, "minutes": minutes, "hours": hours, "days": days}
+        for name, value in parts.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+                raise ValueError("the clock only moves forward")
+            _seconds(name, value)
+        total = float(seconds) + 60 * float(minutes) + 3600 * float(hours) + 86400 * float(days)
+        if not math.isfinite(total):
+            raise ValueError("advance(): the total is too large to be a time")
         self._life.check("sim.advance()")
         return self.backend.advance(total)
 
@@ -342,6 +366,7 @@ class Simulator(_View):
         from openai.types.fine_tuning import FineTuningJob
 
         self._life.check("sim.run_until_complete()")
+        max_seconds = _seconds("max_seconds", max_seconds)
         deadline = self.backend.now() + max_seconds
         while True:
             self.backend.sync()

@@ -253,3 +253,41 @@ def test_a_mock_whose_simulator_closed_refuses_clearly(monkeypatch):
         sim.close()
         with pytest.raises(SimulatorClosed):
             openai.OpenAI().models.list()
+
+
+# -- numbers that are no time -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_advance_refuses_a_non_finite_time(sim, bad):
+    """NaN and infinity used to escape as "cannot convert float NaN to integer" / OverflowError."""
+    before = sim.now()
+    for kwargs in ({"seconds": bad}, {"hours": bad}, {"days": bad}):
+        with pytest.raises(ValueError, match="finite|forward"):
+            sim.advance(**kwargs)
+    assert sim.now() == before
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -5])
+def test_run_until_complete_refuses_a_max_seconds_that_bounds_nothing(sim, bad):
+    """max_seconds=nan used to remove the bound silently (a job that never settles would loop for ever)."""
+    job = new_job(sim.client())
+    before = sim.now()
+    with pytest.raises(ValueError, match="max_seconds"):
+        sim.run_until_complete(job.id, max_seconds=bad)
+    assert sim.now() == before
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"speed": float("nan")}, "speed must be a finite number"),
+    ({"speed": float("inf")}, "speed must be a finite number"),
+    ({"speed": "fast"}, "speed must be a number"),
+    ({"speed": True}, "speed must be a number"),
+    ({"seed": "7"}, "seed must be an int"),
+    ({"seed": {"seed": 3}}, "seed must be an int"),
+    ({"seed": 1.5}, "seed must be an int"),
+    ({"max_concurrent_jobs": 0}, "max_concurrent_jobs must be an int >= 1"),
+])
+def test_bad_numbers_are_refused_with_their_name(options, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        Simulator(**options)
