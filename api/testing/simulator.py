@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Sequence
+from urllib.parse import unquote, urlsplit
 
 from ftsim.api.http.app import create_app
 from ftsim.api.http.journal import Journal, JournalEntry, JournalMiddleware
@@ -94,6 +95,29 @@ class _ServedApp:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self._life.check(f"a request ({scope.get('method', '')} {scope.get('path', '')})")
         await self._app(scope, receive, send)
+
+
+class _Rebased:
+    """A kit client's own base path (a gateway's `/openai/v1`, say) served as the API's `/v1`, as mock() serves any
+    base URL: `sim.client(base_url="https://gw.example/openai/v1")` used to answer every call 404."""
+
+    def __init__(self, app: Any, base_path: str) -> None:
+        self._app = app
+        self._raw = base_path.rstrip("/").encode("latin-1")  # as urlsplit gives it: percent-encoded
+        self._path = unquote(base_path.rstrip("/"))
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        raw, path = scope.get("raw_path") or b"", scope.get("path", "")
+        if scope.get("type") == "http" and (raw == self._raw or raw.startswith(self._raw + b"/")):
+            scope = dict(scope, raw_path=b"/v1" + raw[len(self._raw):], path="/v1" + path[len(self._path):])
+        await self._app(scope, receive, send)
+
+
+def _served_at(app: Any, base_url: str) -> Any:
+    """`app` as a client with `base_url` reaches it. Only a path other than /v1 and the root is rebased: a client
+    on the root (`http://ftsim.test`) keeps reaching the control plane (`/_sim/...`) and the console as they are."""
+    path = urlsplit(base_url).path.rstrip("/")
+    return app if path in ("", "/v1") else _Rebased(app, path)
 
 
 def _seconds(name: str, value: Any) -> float:
@@ -251,7 +275,8 @@ class Simulator(_View):
         kwargs.setdefault("base_url", BASE_URL)
         self._scope_defaults(kwargs)
         if kwargs.get("http_client") is None:
-            kwargs["http_client"] = http_client(self._served, module=http, base_url=str(kwargs["base_url"]))
+            base = str(kwargs["base_url"])
+            kwargs["http_client"] = http_client(_served_at(self._served, base), module=http, base_url=base)
         return openai.OpenAI(**kwargs)
 
     def azure_client(self, *, endpoint: str = AZURE_ENDPOINT, api_version: str = AZURE_API_VERSION,
@@ -309,8 +334,9 @@ class Simulator(_View):
         kwargs.setdefault("base_url", BASE_URL)
         self._scope_defaults(kwargs)
         if kwargs.get("http_client") is None:
+            base = str(kwargs["base_url"])
             kwargs["http_client"] = http_client(
-                self._served, asynchronous=True, module=http, base_url=str(kwargs["base_url"])
+                _served_at(self._served, base), asynchronous=True, module=http, base_url=base
             )
         return openai.AsyncOpenAI(**kwargs)
 

@@ -291,3 +291,17 @@ def test_run_until_complete_refuses_a_max_seconds_that_bounds_nothing(sim, bad):
 def test_bad_numbers_are_refused_with_their_name(options, message):
     with pytest.raises((TypeError, ValueError), match=message):
         Simulator(**options)
+
+
+@pytest.mark.parametrize("base", ["https://gw.example.com/openai/v1", "http://ftsim.test/team%20a/v1/"])
+def test_a_kit_client_on_a_gateways_base_path_is_served(sim, base):
+    """A client given the base URL the code under test uses (a gateway's path) used to get 404 for every call."""
+    client = sim.client(base_url=base)
+    f = client.files.create(file=("d.jsonl", dataset()), purpose="fine-tune")
+    assert client.files.retrieve(f.id).id == f.id
+    assert [e.path for e in sim.journal] == ["/v1/files", f"/v1/files/{f.id}"]
+
+
+async def test_an_async_kit_client_on_a_gateways_base_path_is_served(sim):
+    client = sim.async_client(base_url="https://gw.example.com/openai/v1")
+    assert (await client.models.list()).data
