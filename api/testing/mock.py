@@ -58,6 +58,9 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 AZURE_HOST_SUFFIX = ".openai.azure.com"  # every Azure OpenAI resource's endpoint host ends so
 # The live account's scope, read by the SDK from the environment and sent as headers (hidden while mocked).
 LIVE_SCOPE_VARIABLES = ("OPENAI_ORG_ID", "OPENAI_PROJECT_ID")
+# Where `OpenAI()` and `AzureOpenAI()` read their key: each set to the mock's key while unset (an AzureOpenAI of the
+# code under test, served by the mock, could not be built without a key of the user's own).
+KEY_VARIABLES = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -186,7 +189,7 @@ class _Environment:
     with mocks of several threads overlapping, the first to end must not remove the key the others still use."""
 
     users: int = 0
-    set_key: bool = False
+    set_keys: list[str] = field(default_factory=list)
     hidden: dict[str, str] = field(default_factory=dict)
 
 
@@ -421,9 +424,9 @@ def _push(session: _Session, api_key: str | None) -> None:
         if api_key is not None:
             if _ENV.users == 0:
                 _ENV.hidden = {name: os.environ.pop(name) for name in LIVE_SCOPE_VARIABLES if name in os.environ}
-                _ENV.set_key = "OPENAI_API_KEY" not in os.environ
-                if _ENV.set_key:
-                    os.environ["OPENAI_API_KEY"] = str(api_key)
+                _ENV.set_keys = [name for name in KEY_VARIABLES if name not in os.environ]
+                for name in _ENV.set_keys:
+                    os.environ[name] = str(api_key)
             _ENV.users += 1
     _OWN.set(_OWN.get() + (session,))
 
@@ -440,10 +443,10 @@ def _pop(session: _Session, api_key: str | None) -> None:
         if api_key is not None:
             _ENV.users -= 1
             if _ENV.users == 0:
-                if _ENV.set_key:
-                    os.environ.pop("OPENAI_API_KEY", None)
+                for name in _ENV.set_keys:
+                    os.environ.pop(name, None)
                 os.environ.update(_ENV.hidden)
-                _ENV.hidden, _ENV.set_key = {}, False
+                _ENV.hidden, _ENV.set_keys = {}, []
 
 
 def active() -> bool:
@@ -461,8 +464,8 @@ def intercept(
 ) -> Iterator[None]:
     """Serve every httpx/httpx2 request to the OpenAI base URLs from `app`; refuse all others but `passthrough`.
 
-    `api_key`, if given, is put in OPENAI_API_KEY for the duration when that variable is unset (and removed
-    after), so that `OpenAI()` can be built without a key of the user's own. With it, OPENAI_ORG_ID and
+    `api_key`, if given, is put in OPENAI_API_KEY and AZURE_OPENAI_API_KEY for the duration, each when unset (and
+    removed after), so that `OpenAI()` and `AzureOpenAI()` can be built without a key of the user's own. With it, OPENAI_ORG_ID and
     OPENAI_PROJECT_ID are also hidden while active (and restored after): they name the user's live organization
     and project, which the simulated key does not belong to, so a client built under the mock would otherwise
     send headers that the simulator (as the live API) answers with 401 mismatched_organization.
@@ -495,8 +498,8 @@ class mock_openai:  # noqa: N801 - used like a function, as moto's mock_aws is
         def test_pipeline(): ...
 
     Keyword arguments go to `Simulator`, except the mock's own: `passthrough` (URL prefixes allowed to reach
-    the network), `base_url` (more base URLs to serve) and `api_key` (put in OPENAI_API_KEY while active if it
-    is unset; None leaves the environment alone). Each activation gets a new Simulator, closed on exit: read
+    the network), `base_url` (more base URLs to serve) and `api_key` (put in OPENAI_API_KEY and
+    AZURE_OPENAI_API_KEY while active, each if unset; None leaves the environment alone). Each activation gets a new Simulator, closed on exit: read
     its state inside the block. In a decorated function, `.simulator` is the active one.
     """
 

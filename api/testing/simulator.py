@@ -354,8 +354,8 @@ class Simulator(_View):
         `AsyncOpenAI()` of openai 1.x, 2.x and 3.x included): requests to `https://api.openai.com/v1`, to the
         base URL that OPENAI_BASE_URL names, and to any `base_url` given are served in-process. Any other request
         fails at once with BlockedRequestError, unless it lies under a `passthrough` prefix (e.g.
-        `passthrough=["http://127.0.0.1:9999"]`). While active, OPENAI_API_KEY is set to `api_key` if it was
-        unset (pass api_key=None to leave it), and removed after. See ftsim/api/testing/mock.py.
+        `passthrough=["http://127.0.0.1:9999"]`). While active, OPENAI_API_KEY and AZURE_OPENAI_API_KEY are set to
+        `api_key` where unset (pass api_key=None to leave them), and removed after. See ftsim/api/testing/mock.py.
         """
         from ftsim.api.testing.mock import intercept
 

@@ -107,6 +107,8 @@ def _no_mock_left_behind():
 def no_key(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("AZURE_OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("AZURE_OPENAI_AD_TOKEN", raising=False)
 
 
 def test_the_guard_sees_a_real_connection_attempt():
@@ -752,3 +754,20 @@ def test_the_other_stacks_are_restored_after_the_last_mock():
     with mock_openai():
         assert _foreign_originals() != before
     assert _foreign_originals() == before
+
+
+def test_an_azure_client_of_the_code_under_test_needs_no_key_of_its_own(no_key):
+    """AzureOpenAI() reads AZURE_OPENAI_API_KEY, which the mock left unset: the client the mock would serve could
+    not even be built ("Missing credentials")."""
+    with no_connections() as attempts, mock_openai() as sim:
+        client = openai.AzureOpenAI(azure_endpoint="https://myres.openai.azure.com", api_version="2025-04-01-preview")
+        uploaded = client.files.create(file=("d.jsonl", DATA), purpose="fine-tune")
+        assert [f.id for f in sim.files] == [uploaded.id]
+    assert "AZURE_OPENAI_API_KEY" not in os.environ and attempts == []
+
+
+def test_a_users_own_azure_key_is_left_alone(no_key, monkeypatch):
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "users-azure-key")
+    with mock_openai():
+        assert os.environ["AZURE_OPENAI_API_KEY"] == "users-azure-key"
+    assert os.environ["AZURE_OPENAI_API_KEY"] == "users-azure-key"
