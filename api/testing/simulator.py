@@ -145,6 +145,15 @@ def _start(start: Any) -> float:
     return float(start)
 
 
+def _job_id(job: Any) -> str:
+    """A job id, from the id or from the job object itself (`sim.run_until_complete(job)`, a natural slip that used
+    to end in a raw sqlite3 "Error binding parameter")."""
+    found = job if isinstance(job, str) else getattr(job, "id", None)
+    if not isinstance(found, str):
+        raise TypeError(f"expected a fine-tuning job id (str) or a job object, got {job!r}")
+    return found
+
+
 def _public(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k != PLAN_KEY}
 
@@ -190,17 +199,19 @@ class _View:
         keys = ("id", "object", "created", "owned_by")
         return [Model.construct(**{k: d[k] for k in keys if k in d}) for d in self._scan("model")]
 
-    def events(self, job_id: str) -> list[Any]:
-        """A job's events, oldest first (the API lists them newest first)."""
+    def events(self, job_id: Any) -> list[Any]:
+        """A job's events, oldest first (the API lists them newest first); `job_id`: the id or the job."""
         from openai.types.fine_tuning import FineTuningJobEvent
 
+        job_id = _job_id(job_id)
         self._synced("sim.events")
         return [FineTuningJobEvent.construct(**d) for d in self._scan("event", parent=job_id)]
 
-    def checkpoints(self, job_id: str) -> list[Any]:
-        """A job's checkpoints, oldest first (the API lists them newest first)."""
+    def checkpoints(self, job_id: Any) -> list[Any]:
+        """A job's checkpoints, oldest first (the API lists them newest first); `job_id`: the id or the job."""
         from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
+        job_id = _job_id(job_id)
         self._synced("sim.checkpoints")
         return [FineTuningJobCheckpoint.construct(**d) for d in self._scan("checkpoint", parent=job_id)]
 
@@ -383,8 +394,9 @@ class Simulator(_View):
         self._life.check("sim.advance()")
         return self.backend.advance(total)
 
-    def run_until_complete(self, job_id: str, *, max_seconds: float = 90 * 86400) -> Any:
+    def run_until_complete(self, job_id: Any, *, max_seconds: float = 90 * 86400) -> Any:
         """Advance the clock, transition by transition, until the job is terminal; returns it (SDK type).
+        `job_id`: the id, or the job object itself.
 
         Raises SimulatorStuck if the job is paused (nothing would ever move it) or is not terminal after
         `max_seconds` of simulated time. No real time passes.
@@ -393,6 +405,7 @@ class Simulator(_View):
 
         self._life.check("sim.run_until_complete()")
         max_seconds = _seconds("max_seconds", max_seconds)
+        job_id = _job_id(job_id)
         deadline = self.backend.now() + max_seconds
         while True:
             self.backend.sync()

@@ -305,3 +305,16 @@ def test_a_kit_client_on_a_gateways_base_path_is_served(sim, base):
 async def test_an_async_kit_client_on_a_gateways_base_path_is_served(sim):
     client = sim.async_client(base_url="https://gw.example.com/openai/v1")
     assert (await client.models.list()).data
+
+
+def test_the_job_object_itself_is_taken_where_a_job_id_is(sim):
+    """`sim.run_until_complete(job)` (the object, not job.id) used to fail with a raw sqlite3 binding error."""
+    job = new_job(sim.client())
+    assert sim.run_until_complete(job).status == "succeeded"
+    assert [e.id for e in sim.events(job)] == [e.id for e in sim.events(job.id)]
+    assert [c.id for c in sim.checkpoints(job)] == [c.id for c in sim.checkpoints(job.id)]
+    for bad in (None, 7, b"ftjob-x"):
+        with pytest.raises(TypeError, match="fine-tuning job id"):
+            sim.run_until_complete(bad)
+        with pytest.raises(TypeError, match="fine-tuning job id"):
+            sim.events(bad)
