@@ -515,9 +515,15 @@ class mock_openai:  # noqa: N801 - used like a function, as moto's mock_aws is
         if "api_key" in simulator_options:  # otherwise Simulator.mock's default key
             self._mock_options["api_key"] = simulator_options.pop("api_key")
         self._options = simulator_options
-        # Refuse a bad URL where the mock is written, not later inside a test.
+        # Refuse a bad URL, or an option Simulator does not take, where the mock is written, not later inside a test.
         _prefixes(_as_list(base_url), "base_url")
         _prefixes(passthrough, "passthrough")
+        from ftsim.api.testing.simulator import Simulator
+
+        try:
+            inspect.signature(Simulator).bind(**simulator_options)
+        except TypeError as exc:
+            raise TypeError(f"mock_openai(): {exc}") from None
         # Every activation of this mock, oldest first, and those of the current context (thread or asyncio task):
         # one decorated test run by two threads or tasks at once is two activations, each ended by its own exit.
         self._active: list[_Activation] = []

@@ -771,3 +771,9 @@ def test_a_users_own_azure_key_is_left_alone(no_key, monkeypatch):
     with mock_openai():
         assert os.environ["AZURE_OPENAI_API_KEY"] == "users-azure-key"
     assert os.environ["AZURE_OPENAI_API_KEY"] == "users-azure-key"
+
+
+def test_a_misspelt_simulator_option_is_refused_where_the_mock_is_written():
+    """`@mock_openai(sed=1)` used to be accepted, and fail only once the decorated test ran."""
+    with pytest.raises(TypeError, match=r"mock_openai\(\): got an unexpected keyword argument 'sed'"):
+        mock_openai(sed=1)
