@@ -52,7 +52,7 @@ from ftsim.api.testing.transport import respond, respond_async
 if TYPE_CHECKING:
     from ftsim.api.testing.simulator import Simulator
 
-__all__ = ["BlockedRequestError", "OPENAI_BASE_URL", "intercept", "mock_openai"]
+__all__ = ["BlockedRequestError", "OPENAI_BASE_URL", "SimulatorMock", "intercept", "mock_openai"]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 AZURE_HOST_SUFFIX = ".openai.azure.com"  # every Azure OpenAI resource's endpoint host ends so
@@ -476,6 +476,62 @@ def intercept(
         yield
     finally:
         _pop(session, api_key)
+
+
+# -- Simulator.mock() ------------------------------------------------------------------------------------------
+
+
+class SimulatorMock:
+    """What `Simulator.mock()` returns: a context manager (it yields the Simulator) and a decorator of sync and async
+    functions. An async function runs whole under the mock: decorated by a plain @contextmanager, the mock ended as
+    soon as the coroutine was created, before it ran, and its requests went to the network."""
+
+    def __init__(self, value: Any, app: Callable, check: Callable[[], None], *, base_url: str | Sequence[str] | None,
+                 passthrough: Iterable[str], api_key: str | None) -> None:
+        self._value = value
+        self._app = app
+        self._check = check  # raises if the Simulator is closed
+        self._base_url = _as_list(base_url)
+        self._passthrough = _as_list(passthrough)
+        self._api_key = api_key
+        _prefixes(self._base_url, "base_url")  # a bad URL is refused where the mock is written
+        _prefixes(self._passthrough, "passthrough")
+        self._entered: list[Any] = []  # the intercept() contexts of this object's activations, innermost last
+        self._lock = threading.Lock()
+
+    def _fresh(self) -> "SimulatorMock":
+        return SimulatorMock(self._value, self._app, self._check, base_url=self._base_url,
+                             passthrough=self._passthrough, api_key=self._api_key)
+
+    def __enter__(self) -> Any:
+        self._check()
+        cm = intercept(self._app, base_url=self._base_url, passthrough=self._passthrough, api_key=self._api_key)
+        cm.__enter__()
+        with self._lock:
+            self._entered.append(cm)
+        return self._value
+
+    def __exit__(self, *exc: Any) -> None:
+        with self._lock:
+            cm = self._entered.pop()
+        cm.__exit__(*exc)
+
+    def __call__(self, target: _F) -> _F:
+        if inspect.iscoroutinefunction(target):
+
+            @functools.wraps(target)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                with self._fresh():
+                    return await target(*args, **kwargs)
+
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(target)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with self._fresh():
+                return target(*args, **kwargs)
+
+        return run  # type: ignore[return-value]
 
 
 # -- the module-level form ------------------------------------------------------------------------------------

@@ -26,11 +26,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 import numbers
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
 from urllib.parse import unquote, urlsplit
 
 from ftsim.api.http.app import create_app
@@ -47,6 +46,8 @@ from ftsim.simulator.fine_tuning.types import PLAN_KEY
 
 if TYPE_CHECKING:
     import openai
+
+    from ftsim.api.testing.mock import SimulatorMock
 
 __all__ = ["Simulator", "SimulatorStuck", "SimulatorClosed", "DEFAULT_API_KEY"]
 
@@ -351,15 +352,15 @@ class Simulator(_View):
             )
         return openai.AsyncOpenAI(**kwargs)
 
-    @contextmanager
     def mock(
         self,
         *,
         passthrough: Iterable[str] = (),
         base_url: str | Sequence[str] | None = None,
         api_key: str | None = DEFAULT_API_KEY,
-    ) -> Iterator["Simulator"]:
-        """Serve every openai client of the process from this simulator while active; yields the simulator.
+    ) -> "SimulatorMock":
+        """Serve every openai client of the process from this simulator while active: `with sim.mock():` (it yields
+        the simulator), or `@sim.mock()` on a sync or async function (which then runs whole under it).
 
         Catches every httpx and httpx2 client, however and whenever built (the SDK's default `OpenAI()` and
         `AsyncOpenAI()` of openai 1.x, 2.x and 3.x included): requests to `https://api.openai.com/v1`, to the
@@ -368,11 +369,10 @@ class Simulator(_View):
         `passthrough=["http://127.0.0.1:9999"]`). While active, OPENAI_API_KEY and AZURE_OPENAI_API_KEY are set to
         `api_key` where unset (pass api_key=None to leave them), and removed after. See ftsim/api/testing/mock.py.
         """
-        from ftsim.api.testing.mock import intercept
+        from ftsim.api.testing.mock import SimulatorMock
 
-        self._life.check("sim.mock()")
-        with intercept(self._served, base_url=base_url, passthrough=passthrough, api_key=api_key):
-            yield self
+        return SimulatorMock(self, self._served, lambda: self._life.check("sim.mock()"), base_url=base_url,
+                             passthrough=passthrough, api_key=api_key)
 
     # -- time -----------------------------------------------------------------------------------------
 

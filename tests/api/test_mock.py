@@ -777,3 +777,29 @@ def test_a_misspelt_simulator_option_is_refused_where_the_mock_is_written():
     """`@mock_openai(sed=1)` used to be accepted, and fail only once the decorated test ran."""
     with pytest.raises(TypeError, match=r"mock_openai\(\): got an unexpected keyword argument 'sed'"):
         mock_openai(sed=1)
+
+
+async def test_sim_mock_as_a_decorator_covers_the_whole_async_function(no_key):
+    """`@sim.mock()` on an async function ended the mock before the coroutine ran: its request went to the network."""
+    with Simulator() as sim:
+
+        @sim.mock()
+        async def pipeline() -> str:
+            return (await openai.AsyncOpenAI(max_retries=0).models.list()).data[0].id
+
+        with no_connections() as attempts:
+            assert await pipeline()
+            assert await pipeline()  # each call its own activation
+        assert attempts == [] and len(sim.journal) == 2 and not mock_module.active()
+
+
+def test_sim_mock_as_a_decorator_of_a_sync_function(no_key):
+    with Simulator() as sim:
+
+        @sim.mock(api_key="sk-decorated")
+        def pipeline() -> str:
+            return os.environ["OPENAI_API_KEY"]
+
+        with no_connections():
+            assert pipeline() == "sk-decorated"
+        assert "OPENAI_API_KEY" not in os.environ and not mock_module.active()
