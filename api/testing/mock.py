@@ -350,7 +350,7 @@ def _patched_http_client(original: Callable) -> Callable:
     import http.client
 
     @functools.wraps(original)
-    def request(conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+    def putrequest(conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         if _SESSIONS:
             full = url
             if not url.startswith(("http://", "https://")):
@@ -365,15 +365,16 @@ def _patched_http_client(original: Callable) -> Callable:
             _refuse_unless_passthrough(method, full, "http.client")
         return original(conn, method, url, *args, **kwargs)
 
-    request.__ftsim_original__ = original  # type: ignore[attr-defined]
-    return request
+    putrequest.__ftsim_original__ = original  # type: ignore[attr-defined]
+    return putrequest
 
 
 # (module, class, method, wrapper): the stacks refused unless passed through, patched when importable.
 _FOREIGN_STACKS: tuple[tuple[str, str, str, Callable[[Callable], Callable]], ...] = (
     ("urllib3.connectionpool", "HTTPConnectionPool", "urlopen", _patched_urllib3),
     ("aiohttp", "ClientSession", "_request", _patched_aiohttp),
-    ("http.client", "HTTPConnection", "request", _patched_http_client),
+    # putrequest: the one step of every request (`request()`, urllib.request, xmlrpc.client's own calls)
+    ("http.client", "HTTPConnection", "putrequest", _patched_http_client),
 )
 
 

@@ -689,7 +689,7 @@ HAS_AIOHTTP = importlib.util.find_spec("aiohttp") is not None
 def _foreign_originals() -> dict[str, object]:
     import http.client
 
-    found: dict[str, object] = {"http.client": http.client.HTTPConnection.__dict__["request"]}
+    found: dict[str, object] = {"http.client": http.client.HTTPConnection.__dict__["putrequest"]}
     if importlib.util.find_spec("urllib3") is not None:
         from urllib3.connectionpool import HTTPConnectionPool
 
@@ -803,3 +803,13 @@ def test_sim_mock_as_a_decorator_of_a_sync_function(no_key):
         with no_connections():
             assert pipeline() == "sk-decorated"
         assert "OPENAI_API_KEY" not in os.environ and not mock_module.active()
+
+
+def test_xmlrpc_never_leaves_under_a_mock():
+    """xmlrpc.client sends through http.client's putrequest, not request()."""
+    import xmlrpc.client
+
+    with no_connections() as attempts, mock_openai():
+        with pytest.raises(BlockedRequestError, match="http.client"):
+            xmlrpc.client.ServerProxy("http://example.com/RPC2").system.listMethods()
+    assert attempts == []
