@@ -298,8 +298,7 @@ class Simulator(_View):
         import openai
 
         self._life.check("sim.azure_client()")
-        if "azure_ad_token" not in kwargs and "azure_ad_token_provider" not in kwargs:
-            kwargs.setdefault("api_key", DEFAULT_API_KEY)
+        self._azure_key_defaults(kwargs)
         if kwargs.get("http_client") is None:
             kwargs["http_client"] = http_client(self._served, module=http, base_url=endpoint.rstrip("/") + "/openai")
         return openai.AzureOpenAI(azure_endpoint=endpoint, api_version=api_version, **kwargs)
@@ -310,12 +309,23 @@ class Simulator(_View):
         import openai
 
         self._life.check("sim.async_azure_client()")
-        if "azure_ad_token" not in kwargs and "azure_ad_token_provider" not in kwargs:
-            kwargs.setdefault("api_key", DEFAULT_API_KEY)
+        self._azure_key_defaults(kwargs)
         if kwargs.get("http_client") is None:
             kwargs["http_client"] = http_client(self._served, asynchronous=True, module=http,
                                                 base_url=endpoint.rstrip("/") + "/openai")
         return openai.AsyncAzureOpenAI(azure_endpoint=endpoint, api_version=api_version, **kwargs)
+
+    @staticmethod
+    def _azure_key_defaults(kwargs: dict[str, Any]) -> None:
+        """The key that names the kit client's Azure account, unless a token does. openai 1.x and 2.x take
+        AZURE_OPENAI_AD_TOKEN from the environment even beside an explicit key, and send the token instead of it: a
+        token meant for the live service made the client another account than its key's. The `api-key` header,
+        which the Azure dialect reads first, is then sent too (only in-process)."""
+        if "azure_ad_token" in kwargs or "azure_ad_token_provider" in kwargs:
+            return
+        kwargs.setdefault("api_key", DEFAULT_API_KEY)
+        if isinstance(kwargs["api_key"], str):
+            kwargs["default_headers"] = {"api-key": kwargs["api_key"], **(kwargs.get("default_headers") or {})}
 
     def azure_cost(self, api_key: str = DEFAULT_API_KEY) -> Any:
         """The Azure account's bill so far (`AccountCost`: training by tier, RFT hours with the per-job cap, hosting
