@@ -466,10 +466,10 @@ def intercept(
     """Serve every httpx/httpx2 request to the OpenAI base URLs from `app`; refuse all others but `passthrough`.
 
     `api_key`, if given, is put in OPENAI_API_KEY and AZURE_OPENAI_API_KEY for the duration, each when unset (and
-    removed after), so that `OpenAI()` and `AzureOpenAI()` can be built without a key of the user's own. With it, OPENAI_ORG_ID and
-    OPENAI_PROJECT_ID are also hidden while active (and restored after): they name the user's live organization
-    and project, which the simulated key does not belong to, so a client built under the mock would otherwise
-    send headers that the simulator (as the live API) answers with 401 mismatched_organization.
+    removed after), so that `OpenAI()` and `AzureOpenAI()` can be built without a key of the user's own. With it,
+    OPENAI_ORG_ID and OPENAI_PROJECT_ID are also hidden while active (and restored after): they name the user's live
+    organization and project, which the simulated key does not belong to, so a client built under the mock would
+    otherwise send headers that the simulator (as the live API) answers with 401 mismatched_organization.
     """
     session = _Session(app, [OPENAI_BASE_URL, *_as_list(base_url)], _as_list(passthrough))
     _push(session, api_key)
@@ -556,8 +556,9 @@ class mock_openai:  # noqa: N801 - used like a function, as moto's mock_aws is
 
     Keyword arguments go to `Simulator`, except the mock's own: `passthrough` (URL prefixes allowed to reach
     the network), `base_url` (more base URLs to serve) and `api_key` (put in OPENAI_API_KEY and
-    AZURE_OPENAI_API_KEY while active, each if unset; None leaves the environment alone). Each activation gets a new Simulator, closed on exit: read
-    its state inside the block. In a decorated function, `.simulator` is the active one.
+    AZURE_OPENAI_API_KEY while active, each if unset; None leaves the environment alone). Each activation gets a
+    new Simulator, closed on exit: read its state inside the block. In a decorated function, `.simulator` is the
+    active one (of the calling thread or task, when several run it at once).
     """
 
     def __init__(
