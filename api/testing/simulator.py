@@ -143,6 +143,15 @@ def _start(start: Any) -> float:
         return start.timestamp()
     if isinstance(start, dt.date):
         return dt.datetime(start.year, start.month, start.day, tzinfo=dt.timezone.utc).timestamp()
+    if isinstance(start, str):  # an ISO 8601 date or time, as a marker argument is often written
+        try:
+            return _start(dt.datetime.fromisoformat(start))
+        except ValueError:
+            raise ValueError(f"start must be a datetime, a date, Unix seconds or an ISO 8601 string, got {start!r}") \
+                from None
+    if isinstance(start, bool) or not isinstance(start, (numbers.Real, Decimal)) or not math.isfinite(start):
+        # NaN and infinity used to fail as "cannot convert float NaN to integer", a bool passed as 1 second
+        raise ValueError(f"start must be a datetime, a date, Unix seconds or an ISO 8601 string, got {start!r}")
     return float(start)
 
 

@@ -318,3 +318,15 @@ def test_the_job_object_itself_is_taken_where_a_job_id_is(sim):
             sim.run_until_complete(bad)
         with pytest.raises(TypeError, match="fine-tuning job id"):
             sim.events(bad)
+
+
+def test_start_takes_an_iso_string_and_refuses_what_is_no_time():
+    """A string start failed as "could not convert string to float", NaN as "cannot convert float NaN to integer",
+    and True started the world at 1970-01-01T00:00:01."""
+    with Simulator(start="2025-01-02") as s:
+        assert s.now() == 1735776000
+    with Simulator(start="2025-01-02T06:00:00+06:00") as s:
+        assert s.now() == 1735776000
+    for bad in ("next tuesday", float("nan"), float("inf"), True, [1]):
+        with pytest.raises(ValueError, match="start must be a datetime, a date, Unix seconds or an ISO 8601 string"):
+            Simulator(start=bad)
