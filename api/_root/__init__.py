@@ -24,13 +24,14 @@ from ftsim._version import __version__
 
 if TYPE_CHECKING:
     from ftsim.api.testing.mock import BlockedRequestError, mock_openai
-    from ftsim.api.testing.simulator import Simulator, SimulatorStuck
+    from ftsim.api.testing.simulator import Simulator, SimulatorClosed, SimulatorStuck
 
-__all__ = ["BlockedRequestError", "Simulator", "SimulatorStuck", "__version__", "mock_openai"]
+__all__ = ["BlockedRequestError", "Simulator", "SimulatorClosed", "SimulatorStuck", "__version__", "mock_openai"]
 
 _LAZY = {
     "Simulator": "ftsim.api.testing.simulator",
     "SimulatorStuck": "ftsim.api.testing.simulator",
+    "SimulatorClosed": "ftsim.api.testing.simulator",
     "mock_openai": "ftsim.api.testing.mock",
     "BlockedRequestError": "ftsim.api.testing.mock",
 }

@@ -20,6 +20,7 @@ so it is safe under pytest-xdist and in async tests (use `ftsim.async_client()` 
 
 from __future__ import annotations
 
+import inspect
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -42,6 +43,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER)
 
 
+def _check_arguments(target: Any, args: tuple[Any, ...], options: dict[str, Any], where: str,
+                     extra: tuple[str, ...] = ()) -> None:
+    """Refuse arguments `target` does not take, naming the marker and the options it does take (a misspelt option
+    used to fail as "Simulator.__init__() got an unexpected keyword argument", with no word of the marker)."""
+    signature = inspect.signature(target)
+    try:
+        signature.bind(*args, **options)
+    except TypeError as exc:
+        names = [n for n, p in signature.parameters.items() if n != "self" and p.kind is not p.VAR_KEYWORD]
+        raise TypeError(f"{where}: {exc}; its options are {', '.join([*names, *extra])}") from None
+
+
 @contextmanager
 def simulator_for(*args: Any, mock: bool | dict[str, Any] = False, **options: Any) -> Iterator["Simulator"]:
     """The `ftsim` fixture's value for a marker's arguments: a Simulator, under `mock()` if asked, then closed."""
@@ -49,6 +62,9 @@ def simulator_for(*args: Any, mock: bool | dict[str, Any] = False, **options: An
 
     if not isinstance(mock, (bool, dict)):
         raise TypeError(f"@pytest.mark.ftsim(mock=...) takes True, False or a dict of mock() options, not {mock!r}")
+    _check_arguments(Simulator, args, options, "@pytest.mark.ftsim", extra=("mock",))
+    if isinstance(mock, dict):
+        _check_arguments(Simulator.mock, ("self", ), mock, "@pytest.mark.ftsim(mock={...})")
     with Simulator(*args, **options) as sim:
         if mock is False:
             yield sim

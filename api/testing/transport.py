@@ -236,12 +236,22 @@ def sdk_http_module() -> ModuleType:
     return importlib.import_module("httpx")
 
 
+HTTP_STACKS = ("httpx", "httpx2")
+
+
 def _module(module: ModuleType | str | None) -> ModuleType:
     if module is None:
         return sdk_http_module()
-    if isinstance(module, str):
-        return importlib.import_module(module)
-    return module
+    name = module if isinstance(module, str) else getattr(module, "__name__", repr(module))
+    if name not in HTTP_STACKS:  # e.g. "requests": it used to fail as "module has no attribute 'BaseTransport'"
+        raise ValueError(f"http must be 'httpx' or 'httpx2' (the stacks the openai SDK speaks), got {module!r}")
+    if isinstance(module, ModuleType):
+        return module
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise ImportError(f"http={name!r}: the {name} package is not installed (openai 3.x depends on httpx2; "
+                          f"`pip install {name}` adds it)") from None
 
 
 def sync_transport(app: Callable, module: ModuleType | str | None = None) -> Any:

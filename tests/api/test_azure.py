@@ -630,3 +630,19 @@ def test_deployments_live_by_azures_retirement_dates_not_openais(lifecycle: str)
             assert again.status_code == 400 and again.json()["error"]["code"] == "ServiceModelDeprecated"
         hosting = [ln for ln in sim.azure_cost(f"az-ret-{lifecycle}").lines if ln.kind == "hosting"]
         assert [ln.quantity for ln in hosting] == [(Decimal(at - start) / 3600).quantize(Decimal("0.0001"))]
+
+
+def test_the_kit_azure_client_is_its_keys_account_whatever_token_the_environment_holds(monkeypatch):
+    """openai 1.x and 2.x read AZURE_OPENAI_AD_TOKEN beside the kit's default key and sent the token instead: a
+    token meant for the live service made `sim.azure_client()` another Azure account than its key's."""
+    monkeypatch.delenv("AZURE_OPENAI_AD_TOKEN", raising=False)
+    with Simulator() as sim:
+        plain = sim.azure_client()
+        monkeypatch.setenv("AZURE_OPENAI_AD_TOKEN", "a-live-entra-token")
+        uploaded = sim.azure_client().files.create(file=("d.jsonl", _ftsim_kit_rows()), purpose="fine-tune")
+        assert [f.id for f in plain.files.list()] == [uploaded.id]
+
+
+def _ftsim_kit_rows() -> bytes:
+    row = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    return (json.dumps(row) + "\n").encode() * 10

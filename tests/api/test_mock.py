@@ -107,6 +107,8 @@ def _no_mock_left_behind():
 def no_key(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("AZURE_OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("AZURE_OPENAI_AD_TOKEN", raising=False)
 
 
 def test_the_guard_sees_a_real_connection_attempt():
@@ -519,6 +521,78 @@ def test_mocks_started_and_ended_by_many_threads_leave_nothing_behind(no_key):
     assert originals() == UNPATCHED and not mock_module.active()
 
 
+def test_two_threads_each_in_its_own_mock_are_each_served_by_their_own(no_key):
+    """Each thread's requests used to go to whichever mock had started last: thread a's upload landed in b's world."""
+    barrier = threading.Barrier(2)
+    seen: dict[str, list[str]] = {}
+
+    def worker(name: str) -> None:
+        with mock_openai() as sim:
+            barrier.wait()  # both mocks active before either uploads
+            openai.OpenAI().files.create(file=(f"{name}.jsonl", DATA), purpose="fine-tune")
+            barrier.wait()
+            seen[name] = [f.filename for f in sim.files]
+            barrier.wait()
+
+    threads = [threading.Thread(target=worker, args=(name,)) for name in ("a", "b")]
+    with no_connections() as attempts:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert seen == {"a": ["a.jsonl"], "b": ["b.jsonl"]} and attempts == []
+
+
+def test_the_key_stays_set_until_the_last_of_overlapping_mocks_ends(no_key):
+    """The first of two threads' mocks to end used to remove OPENAI_API_KEY while the other still relied on it."""
+    first_out, second_in = threading.Event(), threading.Event()
+    results: list[object] = []
+
+    def second() -> None:
+        with mock_openai():
+            second_in.set()
+            first_out.wait()
+            results.append(os.environ.get("OPENAI_API_KEY"))
+            results.append(len(openai.OpenAI().models.list().data) > 0)
+
+    with no_connections() as attempts:
+        with mock_openai():
+            t = threading.Thread(target=second)
+            t.start()
+            second_in.wait()
+        first_out.set()
+        t.join()
+    assert results == [DEFAULT_API_KEY, True] and attempts == []
+    assert "OPENAI_API_KEY" not in os.environ
+
+
+shared_mock = mock_openai()
+
+
+@shared_mock
+async def _upload_under_the_shared_mock(name: str, go: asyncio.Event, done: asyncio.Event | None) -> list[str]:
+    sim = shared_mock.simulator
+    await go.wait()
+    await openai.AsyncOpenAI().files.create(file=(f"{name}.jsonl", DATA), purpose="fine-tune")
+    if done is not None:
+        done.set()
+    await asyncio.sleep(0)
+    return [f.filename for f in sim.files]
+
+
+async def test_one_decorated_function_run_by_two_tasks_at_once(no_key):
+    """Task a (started first, ended first) used to be served by b's simulator, and its exit closed b's."""
+    go_a, go_b = asyncio.Event(), asyncio.Event()
+    with no_connections() as attempts:
+        a = asyncio.create_task(_upload_under_the_shared_mock("a", go_a, go_b))
+        await asyncio.sleep(0)
+        b = asyncio.create_task(_upload_under_the_shared_mock("b", go_b, None))
+        await asyncio.sleep(0)
+        go_a.set()
+        assert await asyncio.gather(a, b) == [["a.jsonl"], ["b.jsonl"]]
+    assert attempts == []
+
+
 # -- the decorator, the fixture marker, the package export --------------------------------------------------
 
 
@@ -604,3 +678,138 @@ def test_the_live_accounts_org_and_project_are_hidden_while_mocked(monkeypatch):
         assert openai.OpenAI().files.list().data == []
         assert [e.status for e in sim.journal] == [200]
     assert os.environ["OPENAI_ORG_ID"] == "org-live-account" and os.environ["OPENAI_PROJECT_ID"] == "proj_live"
+
+
+# -- other HTTP stacks: requests/urllib3, aiohttp, http.client (never served, never let out unless listed) ------
+
+HAS_REQUESTS = importlib.util.find_spec("requests") is not None
+HAS_AIOHTTP = importlib.util.find_spec("aiohttp") is not None
+
+
+def _foreign_originals() -> dict[str, object]:
+    import http.client
+
+    found: dict[str, object] = {"http.client": http.client.HTTPConnection.__dict__["putrequest"]}
+    if importlib.util.find_spec("urllib3") is not None:
+        from urllib3.connectionpool import HTTPConnectionPool
+
+        found["urllib3"] = HTTPConnectionPool.__dict__["urlopen"]
+    if HAS_AIOHTTP:
+        import aiohttp
+
+        found["aiohttp"] = aiohttp.ClientSession.__dict__["_request"]
+    return found
+
+
+@pytest.mark.skipif(not HAS_REQUESTS, reason="requests is not installed")
+@pytest.mark.parametrize("url", ["https://example.com/x", "https://api.openai.com/v1/models", "http://[::1]:8080/"])
+def test_requests_never_leaves_under_a_mock(url):
+    """requests (urllib3) used to reach the network under a mock: the OpenAI host too, with whatever key it had."""
+    import requests
+
+    with no_connections() as attempts, mock_openai():
+        with pytest.raises(BlockedRequestError, match="urllib3"):
+            requests.get(url, timeout=1)
+    assert attempts == []
+
+
+@pytest.mark.skipif(not HAS_REQUESTS, reason="requests is not installed")
+def test_requests_under_a_passthrough_prefix_goes_out():
+    import requests
+
+    with no_connections() as attempts, mock_openai(passthrough=["http://127.0.0.1:9999/allowed"]):
+        with pytest.raises(requests.ConnectionError):
+            requests.get("http://127.0.0.1:9999/allowed/x", timeout=1)
+        assert attempts
+        before = len(attempts)
+        with pytest.raises(BlockedRequestError):
+            requests.get("http://127.0.0.1:9999/other", timeout=1)
+        assert len(attempts) == before
+
+
+def test_urllib_request_never_leaves_under_a_mock():
+    import urllib.request
+
+    with no_connections() as attempts, mock_openai():
+        with pytest.raises(BlockedRequestError, match="http.client"):
+            urllib.request.urlopen("http://example.com/", timeout=1)
+    assert attempts == []
+
+
+@pytest.mark.skipif(not HAS_AIOHTTP, reason="aiohttp is not installed")
+async def test_aiohttp_never_leaves_under_a_mock():
+    import aiohttp
+
+    with no_connections() as attempts, mock_openai(passthrough=["http://127.0.0.1:9999"]):
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(BlockedRequestError, match="aiohttp"):
+                await session.get("https://example.com/")
+            with pytest.raises(aiohttp.ClientConnectionError):
+                await session.get("http://127.0.0.1:9999/through")
+    assert attempts and all("example.com" not in a for a in attempts)
+
+
+def test_the_other_stacks_are_restored_after_the_last_mock():
+    before = _foreign_originals()
+    with mock_openai():
+        assert _foreign_originals() != before
+    assert _foreign_originals() == before
+
+
+def test_an_azure_client_of_the_code_under_test_needs_no_key_of_its_own(no_key):
+    """AzureOpenAI() reads AZURE_OPENAI_API_KEY, which the mock left unset: the client the mock would serve could
+    not even be built ("Missing credentials")."""
+    with no_connections() as attempts, mock_openai() as sim:
+        client = openai.AzureOpenAI(azure_endpoint="https://myres.openai.azure.com", api_version="2025-04-01-preview")
+        uploaded = client.files.create(file=("d.jsonl", DATA), purpose="fine-tune")
+        assert [f.id for f in sim.files] == [uploaded.id]
+    assert "AZURE_OPENAI_API_KEY" not in os.environ and attempts == []
+
+
+def test_a_users_own_azure_key_is_left_alone(no_key, monkeypatch):
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "users-azure-key")
+    with mock_openai():
+        assert os.environ["AZURE_OPENAI_API_KEY"] == "users-azure-key"
+    assert os.environ["AZURE_OPENAI_API_KEY"] == "users-azure-key"
+
+
+def test_a_misspelt_simulator_option_is_refused_where_the_mock_is_written():
+    """`@mock_openai(sed=1)` used to be accepted, and fail only once the decorated test ran."""
+    with pytest.raises(TypeError, match=r"mock_openai\(\): got an unexpected keyword argument 'sed'"):
+        mock_openai(sed=1)
+
+
+async def test_sim_mock_as_a_decorator_covers_the_whole_async_function(no_key):
+    """`@sim.mock()` on an async function ended the mock before the coroutine ran: its request went to the network."""
+    with Simulator() as sim:
+
+        @sim.mock()
+        async def pipeline() -> str:
+            return (await openai.AsyncOpenAI(max_retries=0).models.list()).data[0].id
+
+        with no_connections() as attempts:
+            assert await pipeline()
+            assert await pipeline()  # each call its own activation
+        assert attempts == [] and len(sim.journal) == 2 and not mock_module.active()
+
+
+def test_sim_mock_as_a_decorator_of_a_sync_function(no_key):
+    with Simulator() as sim:
+
+        @sim.mock(api_key="sk-decorated")
+        def pipeline() -> str:
+            return os.environ["OPENAI_API_KEY"]
+
+        with no_connections():
+            assert pipeline() == "sk-decorated"
+        assert "OPENAI_API_KEY" not in os.environ and not mock_module.active()
+
+
+def test_xmlrpc_never_leaves_under_a_mock():
+    """xmlrpc.client sends through http.client's putrequest, not request()."""
+    import xmlrpc.client
+
+    with no_connections() as attempts, mock_openai():
+        with pytest.raises(BlockedRequestError, match="http.client"):
+            xmlrpc.client.ServerProxy("http://example.com/RPC2").system.listMethods()
+    assert attempts == []

@@ -88,3 +88,33 @@ def test_good(ftsim):
     )
     result = pytester.runpytest("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=1, errors=1)
+
+
+def test_a_misspelt_or_misplaced_marker_argument_names_the_marker_and_its_options(pytester):
+    """A typo used to fail as "Simulator.__init__() got an unexpected keyword argument 'sed'", and a dict passed
+    positionally (`ftsim({"seed": 3})`) ran the test with that dict as the seed."""
+    pytester.makepyfile(
+        test_bad='''
+import pytest
+
+@pytest.mark.ftsim(sed=1)
+def test_typo(ftsim):
+    pass
+
+@pytest.mark.ftsim({"seed": 3})
+def test_positional_dict(ftsim):
+    pass
+
+@pytest.mark.ftsim(mock={"passthru": ["http://127.0.0.1:9"]})
+def test_mock_typo(ftsim):
+    pass
+'''
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(errors=3)
+    result.stdout.fnmatch_lines([
+        "*TypeError: @pytest.mark.ftsim: got an unexpected keyword argument 'sed'; its options are seed, speed,*mock",
+        "*TypeError: seed must be an int, got {'seed': 3}",
+        "*TypeError: @pytest.mark.ftsim(mock={...}): got an unexpected keyword argument 'passthru'; its options are "
+        "passthrough, base_url, api_key",
+    ])

@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from ftsim.api.testing.simulator import DEFAULT_API_KEY, Simulator, SimulatorStuck
+from ftsim.api.testing.simulator import DEFAULT_API_KEY, Simulator, SimulatorClosed, SimulatorStuck
 from ftsim.simulator.core.clock import DEFAULT_START
 
 MODEL = "gpt-4o-mini-2024-07-18"
@@ -208,3 +208,125 @@ def test_kit_clients_ignore_an_org_id_meant_for_the_live_api(monkeypatch):
         with pytest.raises(openai.AuthenticationError) as info:
             sim.client(organization="org-someone-else").files.list()
         assert info.value.code == "mismatched_organization"
+
+
+# -- after close() ------------------------------------------------------------------------------------------
+
+
+def test_close_twice_is_harmless_and_any_later_use_is_one_clear_error():
+    """After close() a client's request used to be a 500 the SDK retried (a raw sqlite3 error in the log), and
+    state access a raw sqlite3.ProgrammingError."""
+    sim = Simulator()
+    client = sim.client()
+    view = sim.for_key("sk-other")
+    sim.close()
+    sim.close()
+    with pytest.raises(SimulatorClosed, match=r"closed \(a request \(GET /v1/models\)"):
+        client.models.list()
+    uses = {
+        "sim.files": lambda: sim.files, "sim.jobs": lambda: sim.jobs, "sim.models": lambda: sim.models,
+        "sim.events": lambda: sim.events("ftjob-x"), "sim.checkpoints": lambda: sim.checkpoints("ftjob-x"),
+        "sim.advance": lambda: sim.advance(1), "sim.run_until_complete": lambda: sim.run_until_complete("ftjob-x"),
+        "sim.client": sim.client, "sim.async_client": sim.async_client, "sim.reset": sim.reset,
+        "sim.mock": lambda: sim.mock().__enter__(), "sim.fault": lambda: sim.fault("rate_limited_once"),
+        "sim.files of a view": lambda: view.files,
+    }
+    for name, use in uses.items():
+        with pytest.raises(SimulatorClosed, match=r"Simulator is closed \(" + name.split(" ")[0]):
+            use()
+    assert "closed" in repr(sim) and sim.journal == []
+
+
+async def test_an_async_client_after_close_raises_at_once():
+    sim = Simulator()
+    client = sim.async_client()
+    sim.close()
+    with pytest.raises(SimulatorClosed):
+        await client.models.list()
+    assert sim.journal == []
+
+
+def test_a_mock_whose_simulator_closed_refuses_clearly(monkeypatch):
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    sim = Simulator()
+    with sim.mock():
+        sim.close()
+        with pytest.raises(SimulatorClosed):
+            openai.OpenAI().models.list()
+
+
+# -- numbers that are no time -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_advance_refuses_a_non_finite_time(sim, bad):
+    """NaN and infinity used to escape as "cannot convert float NaN to integer" / OverflowError."""
+    before = sim.now()
+    for kwargs in ({"seconds": bad}, {"hours": bad}, {"days": bad}):
+        with pytest.raises(ValueError, match="finite|forward"):
+            sim.advance(**kwargs)
+    assert sim.now() == before
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -5])
+def test_run_until_complete_refuses_a_max_seconds_that_bounds_nothing(sim, bad):
+    """max_seconds=nan used to remove the bound silently (a job that never settles would loop for ever)."""
+    job = new_job(sim.client())
+    before = sim.now()
+    with pytest.raises(ValueError, match="max_seconds"):
+        sim.run_until_complete(job.id, max_seconds=bad)
+    assert sim.now() == before
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"speed": float("nan")}, "speed must be a finite number"),
+    ({"speed": float("inf")}, "speed must be a finite number"),
+    ({"speed": "fast"}, "speed must be a number"),
+    ({"speed": True}, "speed must be a number"),
+    ({"seed": "7"}, "seed must be an int"),
+    ({"seed": {"seed": 3}}, "seed must be an int"),
+    ({"seed": 1.5}, "seed must be an int"),
+    ({"max_concurrent_jobs": 0}, "max_concurrent_jobs must be an int >= 1"),
+])
+def test_bad_numbers_are_refused_with_their_name(options, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        Simulator(**options)
+
+
+@pytest.mark.parametrize("base", ["https://gw.example.com/openai/v1", "http://ftsim.test/team%20a/v1/"])
+def test_a_kit_client_on_a_gateways_base_path_is_served(sim, base):
+    """A client given the base URL the code under test uses (a gateway's path) used to get 404 for every call."""
+    client = sim.client(base_url=base)
+    f = client.files.create(file=("d.jsonl", dataset()), purpose="fine-tune")
+    assert client.files.retrieve(f.id).id == f.id
+    assert [e.path for e in sim.journal] == ["/v1/files", f"/v1/files/{f.id}"]
+
+
+async def test_an_async_kit_client_on_a_gateways_base_path_is_served(sim):
+    client = sim.async_client(base_url="https://gw.example.com/openai/v1")
+    assert (await client.models.list()).data
+
+
+def test_the_job_object_itself_is_taken_where_a_job_id_is(sim):
+    """`sim.run_until_complete(job)` (the object, not job.id) used to fail with a raw sqlite3 binding error."""
+    job = new_job(sim.client())
+    assert sim.run_until_complete(job).status == "succeeded"
+    assert [e.id for e in sim.events(job)] == [e.id for e in sim.events(job.id)]
+    assert [c.id for c in sim.checkpoints(job)] == [c.id for c in sim.checkpoints(job.id)]
+    for bad in (None, 7, b"ftjob-x"):
+        with pytest.raises(TypeError, match="fine-tuning job id"):
+            sim.run_until_complete(bad)
+        with pytest.raises(TypeError, match="fine-tuning job id"):
+            sim.events(bad)
+
+
+def test_start_takes_an_iso_string_and_refuses_what_is_no_time():
+    """A string start failed as "could not convert string to float", NaN as "cannot convert float NaN to integer",
+    and True started the world at 1970-01-01T00:00:01."""
+    with Simulator(start="2025-01-02") as s:
+        assert s.now() == 1735776000
+    with Simulator(start="2025-01-02T06:00:00+06:00") as s:
+        assert s.now() == 1735776000
+    for bad in ("next tuesday", float("nan"), float("inf"), True, [1]):
+        with pytest.raises(ValueError, match="start must be a datetime, a date, Unix seconds or an ISO 8601 string"):
+            Simulator(start=bad)

@@ -204,3 +204,12 @@ def test_an_inline_sync_route_sets_context_variables_in_a_copy():
     with http_client(around, module="httpx") as client:
         assert client.get("/set").status_code == 200
     assert after == ["unset"]
+
+
+@pytest.mark.parametrize("bad", ["requests", "urllib3", "HTTPX"])
+def test_an_http_stack_the_sdk_does_not_speak_is_refused_by_name(bad):
+    """`sim.client(http="requests")` used to fail as "module 'requests' has no attribute 'BaseTransport'"."""
+    from ftsim.api.testing.simulator import Simulator
+
+    with Simulator() as sim, pytest.raises(ValueError, match="http must be 'httpx' or 'httpx2'"):
+        sim.client(http=bad)
