@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
 from ftsim.pricing.catalog.catalog import Catalog, load_catalog
-from ftsim.simulator.core.clock import Clock, ManualClock
+from ftsim.pricing.planning.bounds import MAX_AS_OF
+from ftsim.simulator.core.clock import CLOCK_END, Clock, ManualClock
+from ftsim.simulator.core.errors import BadRequestError
 from ftsim.simulator.core.ids import IdMinter
 from ftsim.simulator.core.store import Store
 from ftsim.simulator.core.faults import Faults
@@ -162,7 +164,11 @@ class Backend:
         return now
 
     def advance(self, seconds: float) -> int:
-        """Move the clock forward by `seconds`, then catch up."""
+        """Move the clock forward by `seconds`, then catch up (400 past the clock's end, `CLOCK_END`)."""
+        room = max(0, CLOCK_END - self.clock.now())
+        if seconds > room:
+            raise BadRequestError(f"The simulated clock ends on {MAX_AS_OF.isoformat()}: it can move {room:,} "
+                                  "seconds more at most.", param="seconds")
         self.clock.advance(seconds)
         return self.sync()
 

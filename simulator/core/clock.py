@@ -5,14 +5,21 @@ A clock answers `now()` in whole Unix seconds, as the SDK's types expect.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from typing import Callable, Protocol
 
-__all__ = ["Clock", "ManualClock", "ScaledClock", "DEFAULT_START"]
+from ftsim.pricing.planning.bounds import MAX_AS_OF
+
+__all__ = ["Clock", "ManualClock", "ScaledClock", "DEFAULT_START", "CLOCK_END"]
 
 # 2026-11-01T00:00:00Z: the default start of a manual clock, so that the same seed gives the same world.
 DEFAULT_START = 1_793_491_200
+# The last second the simulated world may reach: the end of the planner's last as-of date. Past the year 9999 no
+# date can be written, and a world whose clock got there answered every request with a 500, for good (the clock
+# never moves back); the planner's bound leaves its horizons inside the calendar too.
+CLOCK_END = int(dt.datetime.combine(MAX_AS_OF, dt.time(23, 59, 59), dt.timezone.utc).timestamp())
 
 
 class Clock(Protocol):

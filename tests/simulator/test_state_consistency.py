@@ -507,3 +507,24 @@ def test_a_probabilistic_job_rule_draws_the_same_for_a_job_whatever_other_tenant
     alone = failed(other_first=False)
     assert True in alone and False in alone  # the rule does draw
     assert failed(other_first=True) == alone
+
+
+def test_the_clock_stops_at_its_end_instead_of_breaking_the_world():
+    # Past the year 9999 no date can be written: a clock moved there answered every later request with a 500, for
+    # good. An advance past CLOCK_END is refused (400 on /_sim, ValueError in the kit) and the world stays usable.
+    from ftsim import Simulator
+    from ftsim.api.testing.transport import http_client
+    from ftsim.simulator.core.clock import CLOCK_END
+
+    with Simulator(start="9989-12-30T00:00:00Z") as sim:
+        http = http_client(sim.app)
+        refused = http.post("/_sim/clock/advance", json={"seconds": 10 * 365 * 86400})
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "seconds"
+        with pytest.raises(ValueError, match="clock ends on 9989-12-31"):
+            sim.advance(days=2)
+        assert sim.advance(CLOCK_END - sim.now()) == CLOCK_END  # up to the last second is fine
+        client = sim.client()
+        f = client.files.create(file=("t.jsonl", b'{"messages": [{"role": "user", "content": "a"}, '
+                                                 b'{"role": "assistant", "content": "b"}]}\n' * 10), purpose="fine-tune")
+        assert client.files.retrieve(f.id).id == f.id
+        assert http.post("/_sim/clock/advance", json={"seconds": 1}).status_code == 400

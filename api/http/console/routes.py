@@ -16,7 +16,6 @@ Errors are pages in the console's style (never the JSON envelope): a simulator e
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 import json
 from decimal import Decimal
@@ -34,6 +33,7 @@ from ftsim.api.http.console import views as v
 from ftsim.api.http.console.views import esc
 from ftsim.api.http.deps import SIM_KEY_HEADER, _tenant_of, bearer_key
 from ftsim.pricing.planning.bounds import MAX_AS_OF
+from ftsim.simulator.core.clock import CLOCK_END  # the console moves the clock no further (see there)
 from ftsim.pricing.reports.charts import line_chart, plain_number
 from ftsim.simulator.core.errors import NotFoundError, SimulatorError
 from ftsim.simulator.core.faults import PRESETS
@@ -60,10 +60,6 @@ STATIC = {"htmx.min.js": "text/javascript", "console.css": "text/css", "htmx.LIC
 # "Run every job to the end" moves the clock job end by job end; a world whose jobs keep moving past this many
 # rounds (or past a simulated year) stops there, so one click can never spin for ever.
 RUN_ROUNDS, RUN_HORIZON = 200, 366 * 86400
-# The console moves the simulated clock no further than the end of the planner's last as-of date: past the year
-# 9999 no date can be written, and a world whose clock got there answered every page with a 500, for good (the
-# clock never moves back). The planner's bound leaves its pages working up to the end.
-CLOCK_END = int(dt.datetime.combine(MAX_AS_OF, dt.time(23, 59, 59), dt.timezone.utc).timestamp())
 # The jobs table shows the newest matching jobs up to this many (each row prices its job): a bound on the work
 # of a page that reloads every 2 seconds.
 TABLE_ROWS = 200
