@@ -15,7 +15,7 @@ from ftsim.pricing.catalog.catalog import Catalog, load_catalog
 from ftsim.pricing.planning.bounds import MAX_AS_OF
 from ftsim.simulator.core.clock import CLOCK_END, Clock, ManualClock
 from ftsim.simulator.core.errors import BadRequestError
-from ftsim.simulator.core.ids import IdMinter
+from ftsim.simulator.core.ids import mint
 from ftsim.simulator.core.store import Store
 from ftsim.simulator.core.faults import Faults
 from ftsim.simulator.core.tenancy import Tenancy, Tenant
@@ -68,7 +68,6 @@ class Backend:
             # Carry on from the persisted clock with the protocol's own `advance` (a user clock need not have `set`).
             self.clock.advance(persisted - self.clock.now())
         self._clock_saved = persisted  # the clock value in the store, so that a no-op sync() never touches it
-        self.ids = IdMinter(self.config.seed, self.store.meta_get("id_counter", 0))
         # Which start of this store this is: request ids mix it in, so they never repeat across restarts.
         with self.store.transaction():
             self.boot = int(self.store.meta_get("boots", 0)) + 1
@@ -174,22 +173,20 @@ class Backend:
 
     # -- ids and tenants ----------------------------------------------------------------------------
 
-    def new_id(self, prefix: str, length: int = 24, *, hex: bool = False, tenant: str | None = None) -> str:
-        """A new seeded id; its counter is persisted in the caller's transaction.
+    def new_id(self, prefix: str, length: int = 24, *, hex: bool = False, tenant: str) -> str:
+        """A new seeded id of `tenant` (a tenant's key); its counter is persisted in the caller's transaction.
 
-        `tenant` (a tenant's key): the id is numbered by that tenant's own counter, so that one tenant's ids never
-        depend on what other tenants did before (the same seed and the same requests of a tenant give it the same
-        ids, however they interleave with others'). Ids of different tenants differ since the tenant is hashed in.
-        The counter is read from the store each time, never kept in memory: a transaction that rolls back (a
-        storage fault, a refused request) takes its ids back, as a restart on the same file would.
+        Each tenant has its own counter, so that one tenant's ids never depend on what other tenants did before
+        (the same seed and the same requests of a tenant give it the same ids, however they interleave with
+        others'). Ids of different tenants differ since the tenant is hashed in. The counter is read from the store
+        each time, never kept in memory: a transaction that rolls back (a storage fault, a refused request) takes
+        its ids back, as a restart on the same file would.
         """
-        key = "id_counter" if tenant is None else f"id_counter:{tenant}"
+        key = f"id_counter:{tenant}"
         with self.lock:
             n = int(self.store.meta_get(key, 0)) + 1
             self.store.meta_set(key, n)
-            if tenant is None:
-                self.ids.counter = n
-        return self.ids.mint(prefix, n, length, hex=hex, scope=tenant)
+        return mint(self.config.seed, prefix, n, length, hex=hex, scope=tenant)
 
     def tenant(self, api_key: str) -> Tenant:
         """The tenant an API key belongs to."""
@@ -204,7 +201,6 @@ class Backend:
             # written after it, a failure there left the rows wiped and everything below still the old world's.
             self.store.wipe(keep=("boots",))
             self._clock_saved = None  # wiped with the rest: the next sync() stores it again
-            self.ids = IdMinter(self.config.seed, 0)
             self.jobs.reset()
             self.faults.reset()
             if self._chat is not None:  # its learned tables are keyed by file id, and ids restart now

@@ -9,9 +9,8 @@ that rolls back takes its ids back.
 from __future__ import annotations
 
 import hashlib
-import threading
 
-__all__ = ["IdMinter", "base62"]
+__all__ = ["base62", "mint"]
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -34,32 +33,11 @@ def base62(data: bytes, length: int) -> str:
     return "".join(out)
 
 
-class IdMinter:
-    """Mints ids like `ftjob-<24 base62>` from a seed and a monotonically increasing counter."""
-
-    def __init__(self, seed: int = 0, counter: int = 0) -> None:
-        self.seed = seed
-        self.counter = counter
-        self._lock = threading.Lock()
-
-    def token(self, length: int) -> str:
-        """Next `length`-character base62 token."""
-        with self._lock:
-            self.counter += 1
-            n = self.counter
-        return self.mint("", n, length)
-
-    def new(self, prefix: str, length: int = 24, *, hex: bool = False) -> str:
-        """Next id with `prefix` (e.g. 'ftjob-', 'file-', 'ftckpt_'); `hex`: lowercase hex digits (uploads, parts)."""
-        with self._lock:
-            self.counter += 1
-            n = self.counter
-        return self.mint(prefix, n, length, hex=hex)
-
-    def mint(self, prefix: str, n: int, length: int = 24, *, hex: bool = False, scope: str | None = None) -> str:
-        """The id numbered `n` (of the counter of `scope`, a tenant; None: the world's own counter)."""
-        material = f"{self.seed}:{n}" if scope is None else f"{self.seed}:{scope}:{n}"
-        digest = hashlib.sha256(material.encode())
-        if hex:
-            return prefix + digest.hexdigest()[:length]
-        return prefix + base62(digest.digest(), length)
+def mint(seed: int, prefix: str, n: int, length: int = 24, *, hex: bool = False, scope: str | None = None) -> str:
+    """The id numbered `n` of `scope`'s counter (a tenant's; None: unscoped), e.g. `ftjob-<24 base62>`; `hex`:
+    lowercase hex digits (uploads, parts)."""
+    material = f"{seed}:{n}" if scope is None else f"{seed}:{scope}:{n}"
+    digest = hashlib.sha256(material.encode())
+    if hex:
+        return prefix + digest.hexdigest()[:length]
+    return prefix + base62(digest.digest(), length)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ftsim.simulator.core.clock import DEFAULT_START, ManualClock, ScaledClock
-from ftsim.simulator.core.ids import IdMinter
+from ftsim.simulator.core.ids import mint
 from ftsim.simulator.core.tenancy import Tenancy, load_keys
 
 
@@ -34,14 +34,28 @@ def test_scaled_clock_runs_at_speed_and_accepts_jumps():
     assert c.now() == 10_000
 
 
-def test_ids_are_seeded_and_resume_from_counter():
-    a, b = IdMinter(seed=1), IdMinter(seed=1)
-    first = [a.new("ftjob-") for _ in range(3)]
-    assert first == [b.new("ftjob-") for _ in range(3)]
-    assert IdMinter(seed=2).new("ftjob-") != first[0]
-    resumed = IdMinter(seed=1, counter=2)
-    assert resumed.new("ftjob-") == first[2]
+def test_ids_are_seeded_by_counter_and_scope():
+    first = [mint(1, "ftjob-", n) for n in (1, 2, 3)]
+    assert first == [mint(1, "ftjob-", n) for n in (1, 2, 3)] and len(set(first)) == 3
+    assert mint(2, "ftjob-", 1) != first[0]
+    assert mint(1, "ftjob-", 1, scope="sk-a") != mint(1, "ftjob-", 1, scope="sk-b") != first[0]
     assert len(first[0]) == len("ftjob-") + 24 and first[0][6:].isalnum()
+    assert mint(1, "upload_", 1, 32, hex=True)[7:] == mint(1, "", 1, 32, hex=True)
+    assert all(c in "0123456789abcdef" for c in mint(1, "", 1, 32, hex=True))
+
+
+def test_a_tenants_ids_resume_from_its_stored_counter(tmp_path):
+    from ftsim.simulator.core.backend import Backend
+    from ftsim.simulator.core.store import Store
+
+    first = Backend(store=Store(tmp_path / "w.db"))
+    with first.store.transaction():
+        made = [first.new_id("ftjob-", tenant="sk-a") for _ in range(2)]
+    first.close()
+    again = Backend(store=Store(tmp_path / "w.db"))
+    with again.store.transaction():
+        assert again.new_id("ftjob-", tenant="sk-a") == mint(0, "ftjob-", 3, scope="sk-a") not in made
+    again.close()
 
 
 def test_each_key_is_its_own_org_and_stable():
