@@ -40,7 +40,7 @@ AZURE_ENDPOINT = "https://ftsim.openai.azure.com"  # any `https://<name>.openai.
 AZURE_API_VERSION = "2025-04-01-preview"  # the version of reference §3; the dialect accepts any well-formed one
 from ftsim.simulator.core.backend import Backend, SimConfig
 from ftsim.pricing.planning.bounds import MAX_AS_OF
-from ftsim.simulator.core.clock import CLOCK_END, DEFAULT_START, ManualClock, ScaledClock
+from ftsim.simulator.core.clock import DEFAULT_START, ManualClock, ScaledClock
 from ftsim.simulator.core.store import Store
 from ftsim.simulator.core.tenancy import tenant_from_spec
 from ftsim.simulator.fine_tuning.types import PLAN_KEY
@@ -412,9 +412,9 @@ class Simulator(_View):
         if not math.isfinite(total):
             raise ValueError("advance(): the total is too large to be a time")
         self._life.check("sim.advance()")
-        if self.backend.now() + total > CLOCK_END:
+        if total > self.backend.clock_room():
             raise ValueError(f"advance(): the simulated clock ends on {MAX_AS_OF.isoformat()}, "
-                             f"{max(0, CLOCK_END - self.backend.now()):,} seconds from now")
+                             f"{self.backend.clock_room():,} seconds from now")
         return self.backend.advance(total)
 
     def run_until_complete(self, job_id: Any, *, max_seconds: float = 90 * 86400) -> Any:

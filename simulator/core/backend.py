@@ -162,9 +162,13 @@ class Backend:
             self.store.after_commit(lambda: setattr(self, "_clock_saved", saved))
         return now
 
+    def clock_room(self) -> int:
+        """Seconds the clock may still move: up to its end, `CLOCK_END`."""
+        return max(0, CLOCK_END - self.clock.now())
+
     def advance(self, seconds: float) -> int:
         """Move the clock forward by `seconds`, then catch up (400 past the clock's end, `CLOCK_END`)."""
-        room = max(0, CLOCK_END - self.clock.now())
+        room = self.clock_room()
         if seconds > room:
             raise BadRequestError(f"The simulated clock ends on {MAX_AS_OF.isoformat()}: it can move {room:,} "
                                   "seconds more at most.", param="seconds")

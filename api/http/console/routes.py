@@ -405,9 +405,9 @@ async def advance(request: Request, seconds: str = "") -> Response:
             raise ConsoleError(400, "Refused", f"Advance by a whole number of 1 to {RUN_HORIZON} seconds, "
                                                f"not '{seconds[:40]}'.")
         backend = _backend(request)
-        if backend.now() + amount > CLOCK_END:
+        if amount > backend.clock_room():
             raise ConsoleError(400, "Refused", f"The simulated clock ends on {MAX_AS_OF.isoformat()}: it can move "
-                                               f"{max(0, CLOCK_END - backend.now()):,} seconds more at most.")
+                                               f"{backend.clock_room():,} seconds more at most.")
         backend.advance(amount)
         return _clock_response(request)
 
