@@ -1,30 +1,30 @@
-"""The FastAPI app: OpenAI-compatible surface under /v1, planning under /planning, control under /_sim.
+"""The app: OpenAI-compatible surface under /v1 (and Azure's paths), planning under /planning, control under /_sim.
 
-`create_app(backend)` only wires things together: routers, error handlers, response headers.
+`create_app(backend)` only wires things together: middlewares, the fast lane, FastAPI's routes (api/http/routed.py),
+response headers. This module imports no FastAPI.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
 import hashlib
 import itertools
+import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
 from starlette.datastructures import State
 
 from ftsim.api.http.azure import AzureDialect
-from ftsim.api.http.errors import ErrorMiddleware, install_error_handlers
+from ftsim.api.http.errors import ErrorMiddleware
 from ftsim.api.http.fast_lane import FastLane
 from ftsim.api.http.fault_middleware import FaultMiddleware
 from ftsim.api.http.host_guard import HostGuard, is_loopback
-from ftsim.api.http.lazy_routes import LazyRouters, LazyRoutes
-from ftsim.api.http.routers import checkpoints, files, fine_tuning_jobs, models, uploads
 from ftsim.simulator.core.backend import Backend
 
-__all__ = ["create_app"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["App", "create_app"]
 
 class _Headers:
     """Pure ASGI middleware: x-request-id (seeded, unique per app), openai-version, openai-processing-ms."""
@@ -55,35 +55,82 @@ class _Headers:
         await self.app(scope, receive, send_with_headers)
 
 
-@functools.cache
-def _routed_app(console: bool = True) -> tuple[FastAPI, LazyRouters]:
-    """The routes and error handlers every app serves (no backend, no middleware): built once a process (one with
-    the console, one without), with the rarely used routers it routes on their first request."""
-    # /docs, /redoc: the console's offline copies. redirect_slashes=False: `/v1/files/` is an unknown URL (404
-    # envelope), not a 307 without a body, whose Location on an Azure path (/openai/v1/files/) named the OpenAI path
-    app = FastAPI(title="ftsim", version="0.1.0", docs_url=None, redoc_url=None, redirect_slashes=False)
-    install_error_handlers(app)
-    lazy = LazyRouters(app)
-    app.openapi = functools.partial(_openapi, app, lazy)  # type: ignore[method-assign]
-    # One router per OpenAI path; chat, responses, graders, planning and the control plane are in `lazy`.
-    for module in (files, uploads, fine_tuning_jobs, checkpoints, models):
-        app.include_router(module.router)
-    if console:  # the web console at / and /console/... (api/http/console/), imported only for apps that serve it
-        from ftsim.api.http.console import router as console_router
+class App:
+    """The ASGI app serving one backend: ftsim's middlewares (outermost first: x-request-id, the DNS-rebinding guard,
+    Azure's dialect, errors, faults, the fast lane) in front of FastAPI's routes (api/http/routed.py).
 
-        app.include_router(console_router)
-        lazy.route_all()  # a server (or a kit that asked for the console): no first request pays for imports
-    return app, lazy
+    FastAPI is imported and built on the first request the fast lane leaves to it (at once for an app that serves
+    the console: a server), so a test that only uploads, creates jobs and polls never pays for it (issue 11).
+    `state` holds what the routes read (`backend`, `sim_key`); FastAPI's copy shares it.
+    """
+
+    def __init__(self, backend: Backend, *, fast_lane: bool, sim_key: str | None, bound_host: str | None,
+                 console: bool) -> None:
+        self.state = State()
+        self.state.backend = backend
+        self.state.sim_key = sim_key
+        self._console = console
+        self._routes: FastAPI | None = None
+        self._lock = threading.Lock()
+        stack: Any = self._route
+        if fast_lane:
+            stack = FastLane(stack)  # polling, uploads and job creation skip FastAPI (api/http/fast_lane.py)
+        stack = FaultMiddleware(stack)  # injected faults (issue 4); inside _Headers so they carry x-request-id
+        stack = ErrorMiddleware(stack)  # every unexpected error answered inside _Headers: it carries x-request-id
+        stack = AzureDialect(stack)  # Azure OpenAI's data plane onto the same routes (api/http/azure.py)
+        if bound_host is not None and not sim_key and is_loopback(bound_host):
+            stack = HostGuard(stack, bound_host=bound_host)  # inside _Headers: a refusal carries x-request-id
+        self._stack: Any = _Headers(stack, seed=f"{backend.config.seed}:{backend.boot}")
+        if console:
+            self.routes()
+
+    @property
+    def backend(self) -> Backend:
+        return self.state.backend
+
+    def add_middleware(self, middleware: Any, **options: Any) -> None:
+        """Wrap the app in one more ASGI middleware, outermost (as Starlette's `add_middleware` places it)."""
+        self._stack = middleware(self._stack, **options)
+
+    def routes(self) -> FastAPI:
+        """FastAPI serving this app's routes, built on first use."""
+        routes = self._routes
+        if routes is None:
+            with self._lock:  # the in-process kit may serve several threads
+                if self._routes is None:
+                    from ftsim.api.http import routed  # the one place FastAPI is imported: see the class docstring
+
+                    self._routes = routed.serve(self.state, self._console)
+                routes = self._routes
+        return routes
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI document of every route."""
+        return self.routes().openapi()
+
+    async def _route(self, scope, receive, send) -> None:
+        await self.routes()(scope, receive, send)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan" and self._routes is None:
+            return await _lifespan(receive, send)  # nothing starts or stops with an app: no need to build FastAPI
+        scope["app"] = self
+        await self._stack(scope, receive, send)
 
 
-def _openapi(app: FastAPI, lazy: LazyRouters) -> dict[str, Any]:
-    """The OpenAPI document, every lazy router routed first (`/openapi.json` is served by the shared app)."""
-    lazy.route_all()
-    return FastAPI.openapi(app)
+async def _lifespan(receive, send) -> None:
+    """Answer a server's lifespan messages (the app has no start-up or shut-down work of its own)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 def create_app(backend: Backend | None = None, *, fast_lane: bool = True, sim_key: str | None = None,
-               bound_host: str | None = None, console: bool = True) -> FastAPI:
+               bound_host: str | None = None, console: bool = True) -> App:
     """An app serving `backend` (a fresh in-memory world when none is given).
 
     `console=False`: the API without the web console (the in-process test kit's app: a test drives the API, and
@@ -93,25 +140,4 @@ def create_app(backend: Backend | None = None, *, fast_lane: bool = True, sim_ke
     `bound_host`: the address the server listens on (`ftsim serve`); a loopback one without a sim key turns on
     the DNS-rebinding guard of the console and /_sim (api/http/host_guard.py).
     """
-    backend = backend or Backend()
-    routed, lazy = _routed_app(console)
-    # Each app is a shallow copy of one routed app built once a process, sharing its router: FastAPI works out a
-    # route's dependencies and validators on the first request that reaches it, once per router, which cost a
-    # test-kit Simulator ~15 ms a test when every app had a router of its own. Per app: state, middleware stack.
-    app = copy.copy(routed)
-    app.state = State()
-    app.user_middleware = list(app.user_middleware)
-    app.middleware_stack = None
-    app.state.backend = backend
-    app.state.sim_key = sim_key
-    if lazy.pending:  # innermost: it routes what FastAPI is about to look for (a server has routed everything)
-        app.add_middleware(LazyRoutes, routers=lazy)
-    if fast_lane:
-        app.add_middleware(FastLane)  # polling and uploads skip FastAPI's routing (api/http/fast_lane.py)
-    app.add_middleware(FaultMiddleware)  # injected faults (issue 4); inside _Headers so they carry x-request-id
-    app.add_middleware(ErrorMiddleware)  # every unexpected error answered inside _Headers: it carries x-request-id
-    app.add_middleware(AzureDialect)  # Azure OpenAI's data plane onto the same routes (api/http/azure.py)
-    if bound_host is not None and not sim_key and is_loopback(bound_host):
-        app.add_middleware(HostGuard, bound_host=bound_host)  # inside _Headers: a refusal carries x-request-id
-    app.add_middleware(_Headers, seed=f"{backend.config.seed}:{backend.boot}")
-    return app
+    return App(backend or Backend(), fast_lane=fast_lane, sim_key=sim_key, bound_host=bound_host, console=console)

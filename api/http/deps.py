@@ -1,4 +1,8 @@
-"""Dependencies shared by the routers (the backend, the tenant behind the Bearer key) and their JSON answer."""
+"""What every door checks and answers: the tenant behind the Bearer key, the control plane's sim key, JSON answers.
+
+Shared by FastAPI's routes (as dependencies, api/http/params.py) and the fast lane (api/http/fast_lane.py), so it
+imports no FastAPI: a test that only uploads, creates jobs and polls never imports it (issue 11).
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,18 @@ import hmac
 import json
 import re
 import weakref
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request, Response
 from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
 
 from ftsim.simulator.core.backend import Backend
 from ftsim.simulator.core.errors import AuthenticationError
 from ftsim.simulator.core.tenancy import Tenant
 
-__all__ = ["get_backend", "get_tenant", "authenticate", "require_tenant", "require_sim_key", "bearer_key", "SIM_KEY_HEADER", "json_response", "json_list_response", "BackendDep", "TenantDep"]
+__all__ = ["get_tenant", "authenticate", "require_tenant", "require_sim_key", "bearer_key", "SIM_KEY_HEADER", "json_response", "json_list_response"]
 
 NO_KEY = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer "
@@ -24,11 +29,6 @@ NO_KEY = (
     "accessing the API from your browser and are prompted for a username and password. You can obtain an API "
     "key from https://platform.openai.com/account/api-keys."
 )
-
-
-async def get_backend(request: Request) -> Backend:
-    """The app's backend (tests swap it with a fresh one per app)."""
-    return request.app.state.backend
 
 
 # Key -> tenant, per backend (its key map is fixed once built): resolving hashes the key each time. Bounded, since
@@ -182,7 +182,3 @@ async def require_sim_key(request: Request) -> None:
             type="invalid_request_error",
             code="invalid_sim_key",
         )
-
-
-BackendDep = Annotated[Backend, Depends(get_backend)]
-TenantDep = Annotated[Tenant, Depends(require_tenant)]

@@ -9,6 +9,7 @@
 
 `ErrorMiddleware` (installed just inside the x-request-id middleware) answers every exception that escapes the
 app, fast lane included, so that 500s and 503s carry `x-request-id` and the keep-alive connection stays usable.
+FastAPI's own handlers (api/http/routed.py) answer with the envelopes built here; this module imports no FastAPI.
 """
 
 from __future__ import annotations
@@ -16,15 +17,12 @@ from __future__ import annotations
 import errno
 import logging
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
 
 from ftsim.simulator.core.errors import SimulatorError
 from ftsim.simulator.core.store import storage_fault
 
-__all__ = ["install_error_handlers", "envelope", "simulator_error_response", "unexpected_error_response", "ErrorMiddleware"]
+__all__ = ["BAD_JSON", "envelope", "simulator_error_response", "unexpected_error_response", "validation_error_response", "ErrorMiddleware"]
 
 # OSError numbers that mean the disk, not ftsim, failed (a spool or a blob being written)
 _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
@@ -67,32 +65,13 @@ def _validation_message(err: dict) -> str:
     return f"Invalid value for '{param}': {err.get('msg', 'invalid')}."
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers that keep every error in OpenAI's envelope."""
-
-    @app.exception_handler(SimulatorError)
-    async def _simulator_error(_: Request, exc: SimulatorError):
-        return simulator_error_response(exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError):
-        errors = exc.errors()
-        if any(e.get("type") == "json_invalid" for e in errors):
-            return envelope(400, BAD_JSON)
-        first = errors[0] if errors else {}
-        return envelope(400, _validation_message(first), param=_param(tuple(first.get("loc", ()))))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException):
-        if exc.status_code == 404:
-            return envelope(404, f"Invalid URL ({request.method} {request.url.path})")
-        if exc.status_code == 405:
-            return envelope(405, f"Invalid method for URL ({request.method} {request.url.path})")
-        return envelope(exc.status_code, str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):
-        return unexpected_error_response(request.method, request.url.path, exc)
+def validation_error_response(errors: list) -> JSONResponse:
+    """The 400 for a request FastAPI could not validate (`errors`, pydantic's): an unparseable body, or the first
+    invalid or missing parameter."""
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return envelope(400, BAD_JSON)
+    first = errors[0] if errors else {}
+    return envelope(400, _validation_message(first), param=_param(tuple(first.get("loc", ()))))
 
 
 def unexpected_error_response(method: str, path: str, exc: BaseException, request_id: str | None = None):

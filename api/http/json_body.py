@@ -10,8 +10,9 @@ parse the JSON body" message (api/http/errors.py `BAD_JSON`).
 A body is also bounded in size (`MAX_BODY_BYTES`): refused with a 413 as soon as it is declared or read past it,
 before it is held whole in memory (multipart uploads stream with their own limits, api/http/multipart.py).
 
-`JSONRoute` is the route class of every router that takes a JSON body; `loads` and `read_body` serve the middleware
-that reads a body before the routes do (api/http/azure.py) and the ARM router.
+`JSONRoute` (api/http/json_route.py), the route class of every router that takes a JSON body, reads bodies with
+`StrictJSONRequest`; the fast lane (api/http/fast_lane.py), the middleware that reads a body before the routes do
+(api/http/azure.py) and the ARM router use `read_body` and `loads`. This module imports no FastAPI.
 """
 
 from __future__ import annotations
@@ -19,16 +20,14 @@ from __future__ import annotations
 import json
 import math
 from contextlib import aclosing
-from typing import Any, Callable, Coroutine
+from typing import Any
 
-from fastapi import Request, Response
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 
-from ftsim.api.http.deps import authenticate, require_tenant
 from ftsim.pricing.dataset.reader import nested_deeper_than
 
-__all__ = ["MAX_DEPTH", "MAX_BODY_BYTES", "BodyTooLarge", "loads", "read_body", "JSONRoute", "StrictJSONRequest"]
+__all__ = ["MAX_DEPTH", "MAX_BODY_BYTES", "BodyTooLarge", "loads", "read_body", "StrictJSONRequest"]
 
 # Nesting levels (objects and arrays) a request body may have. The live limit is not published; 200 is the depth
 # ftsim's dataset reader allows a training example (pricing/dataset/reader.py), and leaves room below pydantic's
@@ -107,22 +106,3 @@ class StrictJSONRequest(Request):
         if not hasattr(self, "_json"):
             self._json = loads(await self.body())
         return self._json
-
-
-class JSONRoute(APIRoute):
-    """A route whose JSON body is read by `read_body` and `loads` (FastAPI answers their errors as a 413 and an
-    unparseable body). A route that needs the caller's key checks it first: FastAPI reads the body before it
-    solves dependencies, so a keyless request with a bad body was a 400 (and its body read whole) where the live
-    API answers 401."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-        keyed = self.body_field is not None and any(dep.call is require_tenant for dep in self.dependant.dependencies)
-
-        async def strict(request: Request) -> Response:
-            request = StrictJSONRequest(request.scope, request.receive, request._send)
-            if keyed:
-                authenticate(request)
-            return await handler(request)
-
-        return strict

@@ -278,7 +278,8 @@ def test_apps_share_routes_but_never_a_world():
     first, second = Backend(), Backend()
     try:
         app_one, app_two = create_app(first), create_app(second)
-        assert app_one.router is app_two.router and app_one.state.backend is first
+        assert app_one.routes().router is app_two.routes().router and app_one.state.backend is first
+        assert app_one.routes().state.backend is first and app_two.routes().state.backend is second
         one = TestClient(app_one, base_url="http://testserver")
         two = TestClient(app_two, base_url="http://testserver")
         created = one.post("/v1/files", headers=AUTH, files={"file": ("a.jsonl", b"{}\n")},
@@ -296,9 +297,12 @@ def test_apps_share_routes_but_never_a_world():
         assert fresh.get("/v1/models", headers=AUTH).headers["x-request-id"] == \
             TestClient(create_app(Backend()), base_url="http://testserver").get(
                 "/v1/models", headers=AUTH).headers["x-request-id"]
-        before = len(create_app(first).user_middleware)
-        create_app(first).add_middleware(JournalMiddleware, journal=Journal())
-        assert len(create_app(first).user_middleware) == before
+        journal, journaled, plain = Journal(), create_app(first), create_app(first)
+        journaled.add_middleware(JournalMiddleware, journal=journal)
+        TestClient(plain, base_url="http://testserver").get("/v1/models", headers=AUTH)
+        assert journal.entries() == []
+        TestClient(journaled, base_url="http://testserver").get("/v1/models", headers=AUTH)
+        assert [entry.path for entry in journal.entries()] == ["/v1/models"]
     finally:
         first.close()
         second.close()

@@ -66,6 +66,29 @@ def test_a_simulator_imports_no_lazy_router_and_each_answers_its_first_request()
     assert out["first"] == [[name, before, status] for name, _, _, _, status, before in FIRST_REQUESTS]
 
 
+def test_a_job_from_upload_to_succeeded_and_polled_never_imports_fastapi() -> None:
+    """The fast lane answers uploads, job creation and polling; FastAPI is built on the first request it leaves
+    (api/http/app.py), and then answers as ever, from the same world."""
+    out = _fresh("""
+        import json, sys
+        from ftsim import Simulator
+
+        sim = Simulator()
+        client = sim.client()
+        rows = b'{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}\\n' * 10
+        f = client.files.create(file=("train.jsonl", rows), purpose="fine-tune")
+        job = client.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=f.id, seed=7)
+        assert sim.run_until_complete(job.id).status == "succeeded"
+        model = client.fine_tuning.jobs.retrieve(job.id).fine_tuned_model
+        events = [e.message for e in client.fine_tuning.jobs.list_events(job.id, limit=3).data]
+        imported = sorted(m for m in ("fastapi", "ftsim.api.http.routed", "ftsim.api.http.routers.files")
+                          if m in sys.modules)
+        answered = client.models.retrieve(model).id  # not the lane's: FastAPI is built now
+        print(json.dumps([imported, bool(model) and answered == model, len(events), "fastapi" in sys.modules]))
+    """)
+    assert out == [[], True, 3, True]
+
+
 def test_the_openapi_document_lists_the_lazy_routes_before_any_was_asked_for() -> None:
     out = _fresh("""
         import json

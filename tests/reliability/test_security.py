@@ -267,7 +267,7 @@ def streamed_upload(app, total: int, *, content_length: bool) -> tuple[httpx.Res
 def small_limit(monkeypatch: pytest.MonkeyPatch) -> int:
     """Shrink the file size limit to 256 KiB for the duration of a test."""
     limit = 256 * 1024
-    monkeypatch.setattr("ftsim.api.http.routers.files.MAX_FILE_BYTES", limit)
+    monkeypatch.setattr("ftsim.api.http.handlers.MAX_FILE_BYTES", limit)
     monkeypatch.setitem(Files.create.__kwdefaults__, "limit", limit)
     return limit
 

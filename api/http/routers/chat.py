@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ftsim.api.http.deps import BackendDep, TenantDep
-from ftsim.api.http.json_body import JSONRoute
+from ftsim.api.http.params import BackendDep, TenantDep
+from ftsim.api.http.json_route import JSONRoute
 from ftsim.simulator.inference.chat import ChatCompletion, ChatCompletionRequest
 
 router = APIRouter(route_class=JSONRoute, prefix="/v1/chat", tags=["chat"])

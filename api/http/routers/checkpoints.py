@@ -7,8 +7,9 @@ from typing import Any, Optional
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict
 
-from ftsim.api.http.deps import BackendDep, TenantDep, json_response
-from ftsim.api.http.json_body import JSONRoute
+from ftsim.api.http.deps import json_response
+from ftsim.api.http.params import BackendDep, TenantDep
+from ftsim.api.http.json_route import JSONRoute
 from ftsim.simulator.fine_tuning.permissions import PermissionDeleted
 
 router = APIRouter(route_class=JSONRoute, prefix="/v1/fine_tuning/checkpoints", tags=["fine_tuning"])

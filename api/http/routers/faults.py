@@ -7,8 +7,9 @@ from typing import Any, Optional
 from fastapi import APIRouter, Depends
 from pydantic import ConfigDict
 
-from ftsim.api.http.deps import BackendDep, require_sim_key
-from ftsim.api.http.json_body import JSONRoute
+from ftsim.api.http.deps import require_sim_key
+from ftsim.api.http.params import BackendDep
+from ftsim.api.http.json_route import JSONRoute
 from ftsim.simulator.core.errors import BadRequestError
 from ftsim.simulator.core.faults import PRESETS, Fault, FaultSpec
 

@@ -10,10 +10,10 @@ from typing import Any, Optional
 
 from fastapi import APIRouter, Request, Response
 
-from ftsim.api.http.deps import BackendDep, TenantDep, json_list_response, json_response
-from ftsim.api.http.json_body import JSONRoute
-from ftsim.simulator.fine_tuning import azure as azure_jobs
-from ftsim.simulator.fine_tuning.azure import AZURE_TRAINING_TYPE_STATE
+from ftsim.api.http import handlers
+from ftsim.api.http.deps import json_list_response, json_response
+from ftsim.api.http.json_route import JSONRoute
+from ftsim.api.http.params import BackendDep, TenantDep
 from ftsim.simulator.fine_tuning.types import CreateJobRequest, FineTuningJob
 
 router = APIRouter(route_class=JSONRoute, prefix="/v1/fine_tuning/jobs", tags=["fine_tuning"])
@@ -32,10 +32,8 @@ def _metadata_filter(request: Request) -> tuple[dict[str, str] | None, bool]:
 
 @router.post("", response_model=FineTuningJob)
 def create_job(body: CreateJobRequest, backend: BackendDep, tenant: TenantDep, request: Request) -> Response:
-    """Create a fine-tuning job (it starts in `validating_files`); an Azure job keeps its training type with it."""
-    training_type = (request.scope.get("state") or {}).get(AZURE_TRAINING_TYPE_STATE)
-    hook = azure_jobs.training_type_writer(backend, tenant, training_type) if training_type else None
-    return json_response(backend.jobs.create(tenant, **body.model_dump(), on_create=hook))
+    """Create a fine-tuning job (well-formed JSON bodies are answered by api/http/fast_lane.py with this same call)."""
+    return handlers.create_job(request, backend, tenant, body)
 
 
 @router.get("", response_model=dict[str, Any])

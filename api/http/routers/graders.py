@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
-from ftsim.api.http.deps import BackendDep, TenantDep
-from ftsim.api.http.json_body import JSONRoute
+from ftsim.api.http.params import BackendDep, TenantDep
+from ftsim.api.http.json_route import JSONRoute
 from ftsim.simulator.graders.graders import RunGraderResponse
 
 router = APIRouter(route_class=JSONRoute, prefix="/v1/fine_tuning/alpha/graders", tags=["graders"])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from ftsim.api.http.deps import BackendDep, TenantDep, json_response
-from ftsim.api.http.json_body import JSONRoute
+from ftsim.api.http.deps import json_response
+from ftsim.api.http.params import BackendDep, TenantDep
+from ftsim.api.http.json_route import JSONRoute
 from ftsim.simulator.inference.models import Model, ModelDeleted
 
 router = APIRouter(route_class=JSONRoute, prefix="/v1/models", tags=["models"])

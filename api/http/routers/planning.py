@@ -19,8 +19,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ftsim.api.http.deps import BackendDep, get_tenant
-from ftsim.api.http.json_body import JSONRoute
+from ftsim.api.http.deps import get_tenant
+from ftsim.api.http.params import BackendDep
+from ftsim.api.http.json_route import JSONRoute
 from ftsim.pricing.planning.bounds import MAX_TRAINING_HOURS
 from ftsim.pricing.planning.compare import (
     CompareInput, CompareResult, ProviderComparison, compare, compare_providers,

@@ -7,8 +7,9 @@ import datetime as dt
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from ftsim.api.http.deps import BackendDep, TenantDep, require_sim_key
-from ftsim.api.http.json_body import JSONRoute
+from ftsim.api.http.deps import require_sim_key
+from ftsim.api.http.params import BackendDep, TenantDep
+from ftsim.api.http.json_route import JSONRoute
 
 router = APIRouter(route_class=JSONRoute, prefix="/_sim", tags=["simulator"], dependencies=[Depends(require_sim_key)])
 

@@ -7,8 +7,8 @@ from typing import Literal, Optional
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StrictInt
 
-from ftsim.api.http.deps import BackendDep, TenantDep
-from ftsim.api.http.json_body import JSONRoute
+from ftsim.api.http.params import BackendDep, TenantDep
+from ftsim.api.http.json_route import JSONRoute
 from ftsim.api.http.multipart import read_upload, store_upload
 from ftsim.simulator.core.errors import BadRequestError, PayloadTooLargeError
 from ftsim.simulator.files.uploads import MAX_PART_BYTES, Upload, UploadPart
