@@ -16,7 +16,7 @@ where its organization stands; without these keys it is an active fine-tuning cu
 
 `fine_tuned_before` (default true) and `last_fine_tuned_inference` (an ISO date; absent: recent enough, unless
 `fine_tuned_before` is false, then never). The simulated world adds to both: a job that succeeded counts as having
-fine-tuned, and a call to a tuned model dates the organization's last fine-tuned inference.
+fine-tuned, and a call a tuned model answers dates the organization's last fine-tuned inference.
 With `strict_keys` (`ftsim serve --strict-keys`) only the file's keys are accepted: the HTTP door answers any
 other with 401 `invalid_api_key`, as the live API does for a revoked or mistyped key.
 """

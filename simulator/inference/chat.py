@@ -274,11 +274,13 @@ class Chat:
         check_metadata(request.metadata)  # the API's one Metadata: 16 pairs, keys <= 64, values <= 512 characters
         messages = [m.model_dump(exclude_none=True) for m in request.messages]
         limit = request.max_completion_tokens or request.max_tokens
-        return self.inference.answer(
+        answer = self.inference.answer(
             tenant, model=request.model, messages=messages, seed=request.seed, n=request.n or 1, max_tokens=limit,
             json_mode=json_format(chat_format=request.response_format),
             tools=None if request.tool_choice == "none" else request.tools,
         )
+        self.backend.models.answered(tenant, answer.model)
+        return answer
 
     def create(self, tenant: Tenant, request: ChatCompletionRequest) -> ChatCompletion:
         """A complete chat.completion."""

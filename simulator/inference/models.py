@@ -175,8 +175,17 @@ class Models:
         if self.backend.config.lifecycle == "enforce":
             if not entry.inference_open(today):
                 raise model_not_found(model)
-        if record is not None:  # the wind-down counts an organization's calls to its fine-tuned models
-            from ftsim.simulator.fine_tuning.wind_down import record_tuned_inference
-
-            record_tuned_inference(self.backend, tenant, today)
         return ResolvedModel(id=model, entry=entry, record=record)
+
+    def answered(self, tenant: Tenant, model: ResolvedModel) -> None:
+        """Note a call `model` answered: the wind-down counts an organization's calls to its fine-tuned models.
+
+        Called once the answer is built, never for a request refused on the way (a bad knob, a bad message):
+        OpenAI's notice speaks of inference on fine-tuned models, and a refused request is neither served nor
+        billed, so it is assumed not to count (the sources do not say)."""
+        if model.record is None or is_azure(tenant):  # Azure's tuned models serve while deployed: no wind-down
+            return
+        from ftsim.simulator.fine_tuning.wind_down import record_tuned_inference
+
+        today = dt.datetime.fromtimestamp(self.backend.now(), dt.timezone.utc).date()
+        record_tuned_inference(self.backend, tenant, today)

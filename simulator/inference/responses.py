@@ -302,6 +302,7 @@ class Responses:
             metadata=request.metadata or {},
             text={"format": text_format if isinstance(text_format, dict) else {"type": "text"}, "verbosity": "medium"},
         )
+        self.backend.models.answered(tenant, answer.model)
         return response, answer
 
     def create(self, tenant: Tenant, request: ResponseRequest) -> Response:

@@ -120,8 +120,58 @@ def test_calling_a_tuned_model_in_the_world_reopens_training_for_an_idle_organiz
     backend.config.lifecycle = "enforce"
     with pytest.raises(PermissionDeniedError):
         create(backend, "sk-idle")  # trained, but no tuned inference since 2026-03-31
-    backend.models.resolve_for_inference(idle, done.fine_tuned_model)  # a call to its tuned model
+    backend.chat.create(idle, _chat(done.fine_tuned_model))  # a call to its tuned model
     assert create(backend, "sk-idle").status == "validating_files"
+
+
+def _chat(model: str, **extra):
+    from ftsim.simulator.inference.chat import ChatCompletionRequest
+
+    return ChatCompletionRequest.model_validate({"model": model, "messages": [{"role": "user", "content": "1?"}],
+                                                 **extra})
+
+
+def _idle_with_a_tuned_model() -> tuple[Backend, object, str]:
+    """A world under enforce where the idle organization has a tuned model but may not train (no recent call)."""
+    backend = world("warn")
+    idle = backend.tenant("sk-idle")
+    job = create(backend, "sk-idle")
+    backend.advance(7 * 24 * 3600)
+    model = backend.jobs.retrieve(idle, job.id).fine_tuned_model
+    backend.config.lifecycle = "enforce"
+    return backend, idle, model
+
+
+@pytest.mark.parametrize("refused", [
+    lambda b, t, m: b.chat.create(t, _chat(m, temperature=3)),
+    lambda b, t, m: b.responses.create(t, _response(m, reasoning={"summary": "everything"})),
+    lambda b, t, m: b.chat.create(t, _chat(m, tools=[{"type": "function", "function": {"name": f"f{i}"}}
+                                                    for i in range(129)])),
+    lambda b, t, m: b.responses.create(t, _response(m, reasoning={"effort": "enormous"})),
+    lambda b, t, m: b.responses.create(t, _response(m, temperature=-1)),
+])
+def test_a_refused_call_to_a_tuned_model_does_not_count_as_inference(refused):
+    """Only a call the tuned model answered dates the organization's last fine-tuned inference: one refused on
+    the way (a knob out of range, too many tools, a reasoning setting the model refuses) leaves it idle."""
+    from ftsim.simulator.core.errors import BadRequestError
+
+    backend, idle, model = _idle_with_a_tuned_model()
+    with pytest.raises(BadRequestError):
+        refused(backend, idle, model)
+    with pytest.raises(PermissionDeniedError):
+        create(backend, "sk-idle")
+
+
+def test_an_answered_responses_call_counts_as_inference():
+    backend, idle, model = _idle_with_a_tuned_model()
+    backend.responses.create(idle, _response(model))
+    assert create(backend, "sk-idle").status == "validating_files"
+
+
+def _response(model: str, **extra):
+    from ftsim.simulator.inference.responses import ResponseRequest
+
+    return ResponseRequest.model_validate({"model": model, "input": "1?", **extra})
 
 
 def test_keys_file_and_the_test_kit_take_the_organization_state(tmp_path):
