@@ -1,8 +1,9 @@
 // The official OpenAI Node SDK, unmodified, against a running `ftsim serve` (started by tests/node/test_node_sdk.py).
 //
 // Input (environment): FTSIM_BASE (the server's root URL), FTSIM_KEY (an OpenAI key the server accepts),
-// FTSIM_SIM_KEY (the server's sim key, for /_sim), FTSIM_AZURE_KEY (an Azure account's key), FTSIM_TRAIN (a
-// training JSONL file whose rows teach "question N" -> "answer N").
+// FTSIM_ADMIN_KEY (an admin key of that key's organization and project), FTSIM_SIM_KEY (the server's sim key, for
+// /_sim), FTSIM_AZURE_KEY (an Azure account's key), FTSIM_TRAIN (a training JSONL file whose rows teach
+// "question N" -> "answer N").
 // Output: one JSON object on stdout, {"sdk": {...}, "steps": {name: result}}. A step that throws is recorded as
 // {"step_failed": {...}} and the script goes on, so the pytest side names the step that broke.
 
@@ -14,6 +15,7 @@ const BASE = process.env.FTSIM_BASE;
 const KEY = process.env.FTSIM_KEY;
 const SIM_KEY = process.env.FTSIM_SIM_KEY;
 const AZURE_KEY = process.env.FTSIM_AZURE_KEY;
+const ADMIN_KEY = process.env.FTSIM_ADMIN_KEY;
 const TRAIN = process.env.FTSIM_TRAIN;
 const MODEL = 'gpt-4.1-mini-2025-04-14';
 const AZURE_API_VERSION = '2025-04-01-preview';
@@ -94,11 +96,11 @@ await step('upload_to_file', async () => {
 
 await step('create_jobs', async () => {
   const job = await client.fineTuning.jobs.create({ model: MODEL, training_file: state.trainId, suffix: 'nodesdk',
-                                                    seed: 11 });
+                                                    seed: 11, metadata: { team: 'node sdk' } });
   const other = await client.fineTuning.jobs.create({ model: MODEL, training_file: state.secondId });
   state.jobId = job.id;
   state.otherId = other.id;
-  return { id: job.id, object: job.object, status: job.status, model: job.model, seed: job.seed,
+  return { id: job.id, object: job.object, status: job.status, model: job.model, seed: job.seed, metadata: job.metadata,
            training_file: job.training_file, fine_tuned_model: job.fine_tuned_model, other_id: other.id,
            other_status: other.status };
 });
@@ -107,8 +109,13 @@ await step('list_jobs_auto_paginated', async () => {
   const ids = [];
   for await (const job of client.fineTuning.jobs.list({ limit: 1 })) ids.push(job.id);
   const page = await client.fineTuning.jobs.list({ limit: 1 });
+  const after = await client.fineTuning.jobs.list({ after: page.data[0].id });
+  // metadata filters go in the query as metadata[team]=...
+  const tagged = await client.fineTuning.jobs.list({ metadata: { team: 'node sdk' } });
+  const none = await client.fineTuning.jobs.list({ metadata: { team: 'python' } });
   return { ids, first_page: page.data.map((j) => j.id), first_has_more: page.has_more,
-           has_next_page: page.hasNextPage() };
+           has_next_page: page.hasNextPage(), after_first: after.data.map((j) => j.id),
+           tagged: tagged.data.map((j) => j.id), untagged: none.data.map((j) => j.id) };
 });
 
 await step('retrieve_job', async () => {
@@ -215,6 +222,24 @@ await step('organization_headers', async () => {
   const page = await scoped.fineTuning.jobs.list({ limit: 1 });
   const other = new OpenAI({ apiKey: KEY, baseURL: `${BASE}/v1`, organization: 'org-someone-else', maxRetries: 0 });
   return { listed: page.data.length, other_org: await failure(() => other.fineTuning.jobs.list()) };
+});
+
+// checkpoint permissions: an admin key (the SDK sends these calls with `adminAPIKey` only); the checkpoint's name,
+// colons and all, in the path; the list pages by `last_id`
+await step('checkpoint_permissions', async () => {
+  const admin = new OpenAI({ adminAPIKey: ADMIN_KEY, baseURL: `${BASE}/v1`, maxRetries: 0, timeout: 30_000 });
+  const ckpt = steps.checkpoints.names[1];
+  const created = [];
+  for await (const p of admin.fineTuning.checkpoints.permissions.create(ckpt, {
+    project_ids: ['proj_a', 'proj_b', 'proj_c'] })) created.push(p.project_id);
+  const walked = [];
+  for await (const p of admin.fineTuning.checkpoints.permissions.list(ckpt, { limit: 2 })) walked.push(p);
+  const deleted = await admin.fineTuning.checkpoints.permissions.delete(walked[0].id,
+                                                                         { fine_tuned_model_checkpoint: ckpt });
+  const left = [];
+  for await (const p of admin.fineTuning.checkpoints.permissions.list(ckpt)) left.push(p.project_id);
+  return { created, listed: walked.map((p) => p.project_id), deleted: deleted.deleted, deleted_id: deleted.id,
+           first_id: walked[0].id, left };
 });
 
 await step('retrieve_model', async () => {

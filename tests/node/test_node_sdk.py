@@ -25,6 +25,7 @@ NODE = shutil.which("node")
 INSTALLED = HERE / "node_modules" / "openai" / "package.json"
 MODEL = "gpt-4.1-mini-2025-04-14"
 KEY = "sk-node"
+ADMIN_KEY = "sk-admin-node"  # ftsim does not tell admin keys apart (any key of the organization may manage permissions)
 AZURE_KEY = "az-node"
 SIM_KEY = "sim-node-secret"
 HEX32 = "[0-9a-f]{32}"
@@ -52,6 +53,7 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     keys = where / "keys.json"
     keys.write_text(json.dumps({
         KEY: {"org_id": "org-node", "org_slug": "nodeco", "project_id": "proj_node"},
+        ADMIN_KEY: {"org_id": "org-node", "org_slug": "nodeco", "project_id": "proj_node"},
         AZURE_KEY: {"org_id": "azure-node", "org_slug": "azure", "project_id": "proj_azure"},
     }))
     train = where / "train.jsonl"
@@ -60,7 +62,8 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                            extra=["--keys", str(keys), "--strict-keys"]).start()
     # A clean environment: the SDK reads OPENAI_ORG_ID, OPENAI_BASE_URL, AZURE_OPENAI_* and the like from it.
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(where), "FTSIM_BASE": server.base, "FTSIM_KEY": KEY,
-           "FTSIM_SIM_KEY": SIM_KEY, "FTSIM_AZURE_KEY": AZURE_KEY, "FTSIM_TRAIN": str(train)}
+           "FTSIM_ADMIN_KEY": ADMIN_KEY, "FTSIM_SIM_KEY": SIM_KEY, "FTSIM_AZURE_KEY": AZURE_KEY,
+           "FTSIM_TRAIN": str(train)}
     try:
         # the timeout bounds a hung run (it is no assertion about speed)
         done = subprocess.run([NODE or "node", str(HERE / "sdk_flow.mjs")], cwd=HERE, env=env, capture_output=True,
@@ -113,9 +116,12 @@ def test_jobs_create_list_retrieve_and_run_to_succeeded(flow: dict[str, Any]) ->
     assert re.fullmatch(r"ftjob-[0-9A-Za-z]{24}", created["id"])
     assert created["status"] == created["other_status"] == "validating_files"
     assert created["model"] == MODEL and created["seed"] == 11 and created["fine_tuned_model"] is None
+    assert created["metadata"] == {"team": "node sdk"}
     listed = step(flow, "list_jobs_auto_paginated")
     assert listed["ids"] == [created["other_id"], created["id"]]
     assert listed["first_page"] == [created["other_id"]] and listed["first_has_more"] and listed["has_next_page"]
+    assert listed["after_first"] == [created["id"]]
+    assert listed["tagged"] == [created["id"]] and listed["untagged"] == []  # metadata[team]=... in the query
     got = step(flow, "retrieve_job")
     assert got["id"] == created["id"] and got["content_type"].startswith("application/json")
     assert REQUEST_ID.fullmatch(got["request_id"] or "")
@@ -141,6 +147,11 @@ def test_events_and_checkpoints_through_the_auto_pager(flow: dict[str, Any]) -> 
     assert checkpoints["steps"] == [100, 80, 60]
     assert checkpoints["names"][0] == tuned
     assert [n.rsplit(":", 1)[1] for n in checkpoints["names"][1:]] == ["ckpt-step-80", "ckpt-step-60"]
+    permissions = step(flow, "checkpoint_permissions")
+    assert permissions["created"] == ["proj_a", "proj_b", "proj_c"]
+    assert permissions["listed"] == ["proj_c", "proj_b", "proj_a"]  # newest first, pages of 2 joined by last_id
+    assert permissions["deleted"] is True and permissions["deleted_id"] == permissions["first_id"]
+    assert permissions["left"] == ["proj_b", "proj_a"]
 
 
 def test_cancel_pause_and_resume(flow: dict[str, Any]) -> None:
