@@ -86,12 +86,15 @@ await step('upload_stream', async () => {
 
 await step('upload_to_file', async () => {
   const rows = fs.readFileSync(TRAIN);
-  const file = await client.files.create({ file: await toFile(rows, 'second.jsonl'), purpose: 'fine-tune' });
+  // expires_after goes in the multipart form as expires_after[anchor] and expires_after[seconds]
+  const file = await client.files.create({ file: await toFile(rows, 'second.jsonl'), purpose: 'fine-tune',
+                                           expires_after: { anchor: 'created_at', seconds: 7200 } });
   state.secondId = file.id;
   const listed = [];
   for await (const f of client.files.list({ limit: 1 })) listed.push(f.id);
   const content = await (await client.files.content(file.id)).text();
-  return { id: file.id, filename: file.filename, bytes: file.bytes, listed, same_bytes: content === rows.toString() };
+  return { id: file.id, filename: file.filename, bytes: file.bytes, listed, same_bytes: content === rows.toString(),
+           expires_in: file.expires_at - file.created_at };
 });
 
 await step('create_jobs', async () => {
@@ -277,6 +280,29 @@ await step('chat_stream', async () => {
                                                   messages: [{ role: 'user', content: 'question 4' }] });
   const final = await helper.finalChatCompletion();
   return { content, chunks, usage, finish, helper_content: final.choices[0].message.content };
+});
+
+// leaving a stream early aborts its request; the server serves the next call as usual
+await step('stream_abandoned', async () => {
+  const stream = await client.chat.completions.create({
+    model: state.tuned, messages: [{ role: 'user', content: 'question 6' }], stream: true });
+  let seen = 0;
+  for await (const chunk of stream) {
+    seen += 1;
+    if (seen === 2) break;
+  }
+  const next = await client.chat.completions.create({
+    model: state.tuned, messages: [{ role: 'user', content: 'question 8' }] });
+  return { seen, next: next.choices[0].message.content };
+});
+
+await step('graders', async () => {
+  const grader = { type: 'string_check', name: 'same', input: '{{sample.output_text}}', reference: '{{item.answer}}',
+                   operation: 'eq' };
+  const hit = await client.fineTuning.alpha.graders.run({ grader, model_sample: 'answer 1', item: { answer: 'answer 1' } });
+  const miss = await client.fineTuning.alpha.graders.run({ grader, model_sample: 'answer 2', item: { answer: 'answer 1' } });
+  const valid = await client.fineTuning.alpha.graders.validate({ grader });
+  return { hit: hit.reward, miss: miss.reward, validated: valid.grader?.name ?? null };
 });
 
 await step('responses', async () => {

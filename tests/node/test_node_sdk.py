@@ -108,6 +108,7 @@ def test_files_upload_from_a_stream_and_from_to_file(flow: dict[str, Any]) -> No
     assert REQUEST_ID.fullmatch(first["request_id"] or "")
     second = step(flow, "upload_to_file")
     assert second["filename"] == "second.jsonl" and second["bytes"] == len(rows) and second["same_bytes"]
+    assert second["expires_in"] == 7200  # expires_after[...] form fields, as the Node SDK encodes a nested object
     assert second["listed"] == [second["id"], first["id"]]  # newest first, one per page, each once
 
 
@@ -176,11 +177,16 @@ def test_tuned_model_retrieve_chat_stream_responses_delete(flow: dict[str, Any])
     assert streamed["content"] == "answer 3" and streamed["finish"] == "stop" and streamed["chunks"] > 2
     assert streamed["usage"] is not None and streamed["usage"]["completion_tokens"] > 0
     assert streamed["helper_content"] == "answer 4"  # the SDK's own stream helper assembles the message
+    assert step(flow, "stream_abandoned") == {"seen": 2, "next": "answer 8"}
     responses = step(flow, "responses")
     assert responses == {"output_text": "answer 9", "status": "completed", "streamed": "answer 2", "completed": True}
     deleted = step(flow, "delete_model")
     assert deleted["id"] == tuned and deleted["deleted"] is True
     raised(deleted["chat_after"], "NotFoundError", 404, "model_not_found")
+
+
+def test_graders(flow: dict[str, Any]) -> None:
+    assert step(flow, "graders") == {"hit": 1, "miss": 0, "validated": "same"}
 
 
 def test_typed_errors(flow: dict[str, Any]) -> None:
