@@ -260,9 +260,9 @@ await step('chat', async () => {
 });
 
 await step('chat_stream', async () => {
-  const stream = await client.chat.completions.create({
+  const { data: stream, response, request_id: requestId } = await client.chat.completions.create({
     model: state.tuned, messages: [{ role: 'user', content: 'question 3' }], stream: true,
-    stream_options: { include_usage: true } });
+    stream_options: { include_usage: true } }).withResponse();
   let content = '';
   let chunks = 0;
   let usage = null;
@@ -279,7 +279,8 @@ await step('chat_stream', async () => {
   const helper = client.chat.completions.stream({ model: state.tuned,
                                                   messages: [{ role: 'user', content: 'question 4' }] });
   const final = await helper.finalChatCompletion();
-  return { content, chunks, usage, finish, helper_content: final.choices[0].message.content };
+  return { content, chunks, usage, finish, helper_content: final.choices[0].message.content,
+           request_id: requestId, content_type: response.headers.get('content-type') };
 });
 
 // leaving a stream early aborts its request; the server serves the next call as usual
@@ -404,7 +405,12 @@ await step('azure_deployment_chat', async () => {
   const stream = await azure.chat.completions.create({ model: 'nodebot', stream: true,
                                                        messages: [{ role: 'user', content: 'question 4' }] });
   for await (const chunk of stream) for (const c of chunk.choices) streamed += c.delta?.content ?? '';
-  return { content: reply.choices[0].message.content, streamed, usage: reply.usage };
+  // a client bound to the deployment (`deployment` option: its base URL ends in /deployments/nodebot)
+  const bound = new AzureOpenAI({ endpoint: BASE, apiKey: AZURE_KEY, apiVersion: AZURE_API_VERSION,
+                                  deployment: 'nodebot', maxRetries: 0 });
+  const boundReply = await bound.chat.completions.create({ model: '', messages: [{ role: 'user', content: 'question 6' }] });
+  return { content: reply.choices[0].message.content, streamed, usage: reply.usage,
+           bound: boundReply.choices[0].message.content };
 });
 
 // the other ways in: an Entra token provider (Authorization: Bearer) and Azure's /openai/v1 path with the plain

@@ -177,6 +177,7 @@ def test_tuned_model_retrieve_chat_stream_responses_delete(flow: dict[str, Any])
     assert streamed["content"] == "answer 3" and streamed["finish"] == "stop" and streamed["chunks"] > 2
     assert streamed["usage"] is not None and streamed["usage"]["completion_tokens"] > 0
     assert streamed["helper_content"] == "answer 4"  # the SDK's own stream helper assembles the message
+    assert streamed["content_type"].startswith("text/event-stream") and REQUEST_ID.fullmatch(streamed["request_id"])
     assert step(flow, "stream_abandoned") == {"seen": 2, "next": "answer 8"}
     responses = step(flow, "responses")
     assert responses == {"output_text": "answer 9", "status": "completed", "streamed": "answer 2", "completed": True}
@@ -239,6 +240,7 @@ def test_azure_openai_client_files_job_deployment(flow: dict[str, Any]) -> None:
     assert all(re.fullmatch("ftchkpt-" + HEX32, c) for c in run["checkpoint_ids"])
     chat = step(flow, "azure_deployment_chat")
     assert chat["content"] == "answer 5" and chat["streamed"] == "answer 4" and chat["usage"]["total_tokens"] > 0
+    assert chat["bound"] == "answer 6"
     others = step(flow, "azure_other_clients")
     assert others == {"via_token": [made["id"]], "via_v1": [made["id"]], "v1_status": "succeeded", "v1_org": None}
     errors = step(flow, "azure_errors")
