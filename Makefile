@@ -11,9 +11,9 @@ STAMP2 := $(VENV2)/.installed
 STAMP1 := $(VENV1)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install serve test test-sdk3 test-sdk2 test-sdk1 test-wheel typecheck bench clean chromium
+.PHONY: install serve test test-sdk3 test-sdk2 test-sdk1 test-wheel typecheck bench clean chromium node-sdk
 
-install: $(STAMP) $(STAMP2) $(STAMP1) chromium
+install: $(STAMP) $(STAMP2) $(STAMP1) chromium node-sdk
 
 # Headless Chromium for the report screenshot test (skipped with a reason when absent): installed through apt
 # only where it is missing and apt-get is available; never fails the install.
@@ -21,6 +21,19 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  { command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && apt-get install -y -qq chromium) || \
 	    echo "chromium not installed: the report screenshot test will be skipped"; }
+
+# The official OpenAI Node SDK for tests/node/ (the exact version its package-lock.json pins), installed with
+# `npm ci` where npm is available; without npm the Node test is skipped with a reason, and the install goes on.
+# test-sdk3 depends on it too: a clean clone's CI runs `make test`, not `make install`.
+NODE_DIR := tests/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed
+node-sdk:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) -s --no-print-directory $(NODE_STAMP); \
+	  else echo "npm not found: the Node SDK tests (tests/node/) will be skipped"; fi
+
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
 
 # Main environment: openai 3.x (httpx2), the package with its dev extras (the tokenizer files ship inside it).
 $(STAMP): pyproject.toml
@@ -49,7 +62,7 @@ serve: $(STAMP)
 
 test: test-sdk3 test-sdk2 test-sdk1 typecheck test-wheel
 
-test-sdk3: $(STAMP)
+test-sdk3: $(STAMP) node-sdk
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 test-sdk2: $(STAMP2)
@@ -75,4 +88,4 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) $(VENV2) $(VENV1) .ftsim build .mypy_cache
+	rm -rf $(VENV) $(VENV2) $(VENV1) .ftsim build .mypy_cache $(NODE_DIR)/node_modules

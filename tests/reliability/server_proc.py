@@ -24,10 +24,12 @@ def free_port() -> int:
 class ServerProcess:
     """`python -m ftsim.api.cli serve` on a given database; kill() is SIGKILL (no clean shutdown)."""
 
-    def __init__(self, db: Path, *, speed: float = 0.0, extra: list[str] | None = None) -> None:
+    def __init__(self, db: Path, *, speed: float = 0.0, extra: list[str] | None = None,
+                 sim_key: str | None = None) -> None:
         self.db = db
         self.speed = speed
-        self.extra = list(extra or [])
+        self.extra = list(extra or []) + (["--sim-key", sim_key] if sim_key else [])
+        self.sim_key = sim_key  # sent on the readiness poll of /_sim when the server needs it
         self.port = 0
         self.proc: subprocess.Popen | None = None
         self.log = db.parent / "server.log"
@@ -60,7 +62,8 @@ class ServerProcess:
     def wait_ready(self, timeout: float) -> None:
         """Poll GET /_sim/clock until it answers 200, the process dies, or `timeout` passes."""
         deadline = time.monotonic() + timeout
-        with httpx.Client(timeout=1.0) as client:
+        headers = {"x-ftsim-sim-key": self.sim_key} if self.sim_key else {}
+        with httpx.Client(timeout=1.0, headers=headers) as client:
             while time.monotonic() < deadline:
                 if self.proc is not None and self.proc.poll() is not None:
                     raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")

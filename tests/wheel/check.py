@@ -82,6 +82,9 @@ def check_sdist(sdist: Path) -> None:
     for required in ("LICENSE", "CHANGELOG.md", "README.md", "tests/conftest.py", "tests/wheel/check.py",
                      "tests/wheel/userproject/api/health.py", "fixtures/datasets/sft_valid.jsonl"):
         check(required in inside, f"the sdist ({root}) carries {required}")
+    check("tests/node/package-lock.json" in inside, f"the sdist ({root}) carries the Node test's lock file")
+    check(not any(m.startswith("tests/node/node_modules") for m in inside),
+          f"the sdist ({root}) carries no installed Node packages")
 
 
 def fresh_venv(base_python: str, where: Path) -> Path:
