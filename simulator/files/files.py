@@ -142,7 +142,7 @@ class Files:
         """Delete a file and its bytes (the jobs training on it fail)."""
         # The catch-up is its own step, never inside this transaction (Backend.sync refuses that): every job is
         # brought up to the present first, so that one that already finished is not failed by the deletion.
-        now = self.backend.sync()
+        now = self.backend.sync(tenant)
         store = self.backend.store
         with self.backend.lock, store.transaction():
             self.get(tenant, file_id)
