@@ -305,8 +305,10 @@ class Store:
             except BaseException:
                 self._depth = 0
                 self._after.clear()
-                self._rollback()
-                self._run_undo(0)
+                try:
+                    self._rollback()
+                finally:
+                    self._run_undo(0)
                 raise
             self._depth = 0
             if not self._conn.in_transaction:  # SQLite rolled it back after an error someone caught: nothing to commit
@@ -317,8 +319,10 @@ class Store:
                 self._conn.execute("COMMIT")
             except BaseException:  # e.g. the disk filled up at commit: nothing of it was acknowledged
                 self._after.clear()
-                self._rollback()
-                self._run_undo(0)
+                try:
+                    self._rollback()
+                finally:
+                    self._run_undo(0)
                 raise
             self._undo.clear()  # committed: what was written beside the rows is theirs for good
             after, self._after = self._after, []

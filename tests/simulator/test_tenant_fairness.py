@@ -61,8 +61,11 @@ def test_a_poll_scans_its_own_tenants_files_only(scanned):
                 sim.backend.clock.advance(3600)  # nobody caught up yet
                 assert b.fine_tuning.jobs.retrieve(job_b).status != "validating_files"
                 assert scanned == [file_b]
-                assert sim.backend.jobs.record(sim.backend.tenant("sk-fair-a").key, job_a).job.status \
-                    == "validating_files"  # left to its owner
+                tenant_a, tenant_b = sim.backend.tenant("sk-fair-a"), sim.backend.tenant("sk-fair-b")
+                assert sim.backend.jobs.record(tenant_a.key, job_a).job.status == "validating_files"  # left to A
+                # B's next requests have nothing to catch up (no trip to a worker thread for A's pending scan)
+                assert not sim.backend.sync_pending(tenant_b)
+                assert sim.backend.sync_pending(tenant_a) and sim.backend.sync_pending()
                 assert a.fine_tuning.jobs.retrieve(job_a).status != "validating_files"
                 assert scanned == [file_b, file_a]
             else:
