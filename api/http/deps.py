@@ -105,24 +105,25 @@ def _check_scope_headers(request: Request, tenant: Tenant) -> None:
 def get_tenant(request: Request, backend: Backend) -> Tenant:
     """The request's tenant, then the world caught up to the present (for code already off the event loop)."""
     tenant = _authenticate(request, backend)
-    catch_up(backend)
+    catch_up(backend, tenant)
     return tenant
 
 
-def catch_up(backend: Backend) -> None:
-    """Bring the world to the present: a step of its own, after authentication and before (never inside) the
-    request's own transaction. A job that cannot advance fails alone, so this raises only for a broken install
-    (503) or storage."""
-    if backend.sync_pending():
-        backend.sync()
+def catch_up(backend: Backend, tenant: Tenant) -> None:
+    """Bring the tenant's world to the present: a step of its own, after authentication and before (never inside)
+    the request's own transaction; other tenants' file scans are left to them (`Backend.sync`). A job that cannot
+    advance fails alone, so this raises only for a broken install (503) or storage."""
+    if backend.sync_pending(tenant):
+        backend.sync(tenant)
 
 
 async def require_tenant(request: Request) -> Tenant:
-    """The request's tenant; then catches the world up, in a worker thread when anything is due (cheap otherwise)."""
+    """The request's tenant; then catches its world up, in a worker thread when anything is due (cheap otherwise).
+    Another tenant's file scan is never this request's to run or wait on (`Backend.sync`)."""
     backend = request.app.state.backend
     tenant = _authenticate(request, backend)
-    if backend.sync_pending():
-        await run_in_threadpool(backend.sync)
+    if backend.sync_pending(tenant):
+        await run_in_threadpool(backend.sync, tenant)
     return tenant
 
 

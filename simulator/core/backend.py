@@ -125,10 +125,10 @@ class Backend:
         """The simulated present (Unix seconds)."""
         return self.clock.now()
 
-    def _pending(self, now: int) -> bool:
-        return now != self._clock_saved or self.jobs.is_due(now)
+    def _pending(self, now: int, tenant: Tenant | None = None) -> bool:
+        return now != self._clock_saved or self.jobs.is_due(now, tenant.key if tenant is not None else None)
 
-    def sync_pending(self) -> bool:
+    def sync_pending(self, tenant: Tenant | None = None) -> bool:
         """Whether `sync()` has work to do (the clock moved since it was stored, or a service has something due).
 
         Without the lock, so that an event loop asking never waits for a worker thread's commit. A sync under way
@@ -136,23 +136,24 @@ class Backend:
         a read that races a change answers "yes", and `sync()` then checks again under the lock.
         """
         try:
-            return self._pending(self.clock.now())
+            return self._pending(self.clock.now(), tenant)
         except RuntimeError:  # the schedule changed size while being read
             return True
 
-    def sync(self) -> int:
-        """Catch every service up to the present; returns the present.
+    def sync(self, tenant: Tenant | None = None) -> int:
+        """Catch every service up to the present; returns the present. With `tenant` (a request's catch-up), other
+        tenants' jobs whose files wait for their scan are left to them (see `FineTuningJobs.sync`).
 
         Its own step, never inside a request's transaction: each job moves in its own transaction (see
         `FineTuningJobs.sync`), then the clock is stored in another; in-memory state follows each commit. Fast path:
         when the stored clock is the present and nothing is due, no transaction and no SQLite round trip.
         """
         now = self.clock.now()
-        if not self._pending(now):
+        if not self._pending(now, tenant):
             return now
         if self.store.in_transaction():
             raise RuntimeError("Backend.sync() inside a transaction: catch up before opening one")
-        self.jobs.sync(now)
+        self.jobs.sync(now, tenant.key if tenant is not None else None)
         with self.lock, self.store.transaction():
             stored = self.store.meta_get("clock")
             if stored is None or stored < now:

@@ -19,6 +19,7 @@ stop) and a corrupt database. A new store runs SQLite's `quick_check` and a writ
 from __future__ import annotations
 
 import json
+import logging
 import re
 import os
 import shutil
@@ -33,8 +34,10 @@ from typing import Any, Callable, Iterable, Iterator
 __all__ = ["Store", "Spool", "StoreError", "StorageFault", "DURABILITIES", "SCHEMA_VERSION"]
 
 DURABILITIES = ("process", "full")
+_log = logging.getLogger("ftsim.store")
 # The layout of the tables and of the documents in them; bump it when an older ftsim could misread a newer database.
 SCHEMA_VERSION = 1
+BLOB_KINDS = ("file", "upload_part")  # the kinds whose rows own bytes on disk, named by the row's id (`blob_path`)
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_-]+")  # ids as minted: used as they are, no per-character filtering
 
 _SCHEMA = """
@@ -72,6 +75,26 @@ _FAULTS = {
 _ABORTED = ("the database rolled back the transaction after a storage error (full disk, I/O error): "
             "nothing of it was written")
 _CORRUPT = {11: "the database is corrupt", 26: "the database file is not a database"}  # SQLITE_CORRUPT, NOTADB
+
+
+def _blob_names(tenant: str, id: str) -> tuple[str, str]:
+    """(folder, file name) of the bytes of `tenant`'s file `id` under the blob folder (names never from user input)."""
+    safe_id = id if _SAFE_NAME.fullmatch(id) else ("".join(c for c in id if c.isalnum() or c in "-_") or "f")
+    return "".join(c for c in tenant if c.isalnum() or c in "-_") or "t", safe_id
+
+
+def _remover(path: Path, placed: tuple[int, int]) -> Callable[[], None]:
+    """Delete `path` if it is still the file `placed` (device, inode) names: not one renamed over it since."""
+
+    def remove() -> None:
+        try:
+            now = path.stat()
+        except FileNotFoundError:
+            return
+        if (now.st_dev, now.st_ino) == placed:
+            path.unlink(missing_ok=True)
+
+    return remove
 
 
 def storage_fault(exc: BaseException) -> StorageFault | None:
@@ -150,6 +173,7 @@ class Store:
         self._lock = threading.RLock()
         self._depth = 0
         self._after: list[Callable[[], None]] = []  # run once the open transaction commits; dropped on rollback
+        self._undo: list[Callable[[], None]] = []  # run if the open transaction (or savepoint) rolls back
         try:
             self._refuse_foreign()  # before any pragma or table touches someone else's database
             if not self.memory:
@@ -170,6 +194,8 @@ class Store:
         if self.durability == "full":
             _fsync_dir(self.blob_dir.parent)
         self._sweep_spools()
+        if not self.memory:
+            self._sweep_orphans()
 
     def _fault(self, exc: sqlite3.DatabaseError) -> BaseException:
         """What to raise for an sqlite3 error: a StorageFault (remembering corruption for good), else the error."""
@@ -279,18 +305,26 @@ class Store:
             except BaseException:
                 self._depth = 0
                 self._after.clear()
-                self._rollback()
+                try:
+                    self._rollback()
+                finally:
+                    self._run_undo(0)
                 raise
             self._depth = 0
             if not self._conn.in_transaction:  # SQLite rolled it back after an error someone caught: nothing to commit
                 self._after.clear()
+                self._run_undo(0)
                 raise StorageFault(_ABORTED)
             try:
                 self._conn.execute("COMMIT")
             except BaseException:  # e.g. the disk filled up at commit: nothing of it was acknowledged
                 self._after.clear()
-                self._rollback()
+                try:
+                    self._rollback()
+                finally:
+                    self._run_undo(0)
                 raise
+            self._undo.clear()  # committed: what was written beside the rows is theirs for good
             after, self._after = self._after, []
             for hook in after:  # still under the lock: hooks of successive commits run in commit order
                 hook()
@@ -312,7 +346,7 @@ class Store:
             self._check_write()  # a SAVEPOINT with no transaction open would start one of its own
             name = f"ftsim_sp{self._depth}"
             self._conn.execute(f"SAVEPOINT {name}")
-            mark = len(self._after)
+            mark, undo_mark = len(self._after), len(self._undo)
             self._depth += 1
             try:
                 yield
@@ -322,6 +356,7 @@ class Store:
                 if self._conn.in_transaction:  # else SQLite rolled the whole transaction back: nothing to undo here
                     self._conn.execute(f"ROLLBACK TO {name}")
                     self._conn.execute(f"RELEASE {name}")
+                self._run_undo(undo_mark)  # the savepoint's own writes beside the rows (the rest: the transaction's)
                 raise
             self._depth -= 1
             self._conn.execute(f"RELEASE {name}")
@@ -337,6 +372,25 @@ class Store:
                 self._after.append(hook)
                 return
         hook()
+
+    def on_rollback(self, undo: Callable[[], None]) -> None:
+        """Run `undo` if the open transaction, or the savepoint open now, rolls back (dropped once it commits): how
+        a write outside SQLite made for a row (a blob renamed into place) goes with the row. Must be called inside
+        a transaction."""
+        with self._lock:
+            if not self._depth:
+                raise RuntimeError("on_rollback() outside a transaction")
+            self._undo.append(undo)
+
+    def _run_undo(self, mark: int) -> None:
+        """Run the undo hooks registered since `mark`, newest first; one that fails is logged, the others still run
+        (the rollback itself is already done: what is left behind is at worst an orphan, never a lost row)."""
+        undo, self._undo = self._undo[mark:], self._undo[:mark]
+        for hook in reversed(undo):
+            try:
+                hook()
+            except Exception:  # noqa: BLE001
+                _log.exception("could not undo a write beside a rolled-back transaction")
 
     def in_transaction(self) -> bool:
         """Whether the calling thread has a transaction open (the lock is reentrant: only the owner gets past it)."""
@@ -550,15 +604,13 @@ class Store:
 
     def blob_path(self, tenant: str, id: str) -> Path:
         """Where the bytes of file `id` live (the name never comes from user input; the folder exists)."""
-        safe_id = id if _SAFE_NAME.fullmatch(id) else ("".join(c for c in id if c.isalnum() or c in "-_") or "f")
-        return self._folder(tenant) / safe_id
+        return self._folder(tenant) / _blob_names(tenant, id)[1]
 
     def _folder(self, tenant: str) -> Path:
         """The tenant's blob folder, created on first use (remembered: one mkdir per tenant, not per file)."""
         folder = self._folders.get(tenant)
         if folder is None:
-            safe_tenant = "".join(c for c in tenant if c.isalnum() or c in "-_") or "t"
-            folder = self.blob_dir / safe_tenant
+            folder = self.blob_dir / _blob_names(tenant, "")[0]
             if not folder.is_dir():
                 folder.mkdir(parents=True, exist_ok=True)
                 if self.durability == "full":
@@ -590,10 +642,21 @@ class Store:
             raise
 
     def adopt(self, spool_path: Path, dest: Path) -> None:
-        """Rename a finished spool into place (its row commits next); with full durability the rename is synced."""
-        os.replace(spool_path, dest)
-        if self.durability == "full":
-            _fsync_dir(dest.parent)
+        """Rename a finished spool into place, inside the transaction that commits its row (with full durability
+        the rename is synced). If that transaction (or the savepoint open now) rolls back, the bytes go with it.
+
+        The rename comes before the commit, never after: a commit then a failed or interrupted rename would leave a
+        committed row without its bytes. A rollback removes the file it renamed, and only that one (same inode), so
+        that nothing is left behind that no row names; a process killed between the rename and the commit leaves
+        the bytes of a row that never was, swept when the store opens again (`_sweep_orphans`)."""
+        with self._lock:
+            os.replace(spool_path, dest)
+            if self.durability == "full":
+                _fsync_dir(dest.parent)
+            if not self._depth:
+                return
+            st = dest.stat()
+            self.on_rollback(_remover(dest, (st.st_dev, st.st_ino)))
 
     def _sweep_spools(self) -> None:
         """Delete spools a killed process left half-written (their names start with a dot; blob names never do).
@@ -602,6 +665,16 @@ class Store:
         """
         for leftover in self.blob_dir.glob("*/.*"):
             leftover.unlink(missing_ok=True)
+
+    def _sweep_orphans(self) -> None:
+        """Delete blobs no row names: the bytes of a file or part renamed into place by a process killed before the
+        transaction recording them committed (`adopt`). Run when the store opens, holding the database's lock file
+        and before any transaction: no rename is then waiting for its commit."""
+        named = {_blob_names(tenant, id) for tenant, id in self._conn.execute(
+            f"SELECT tenant, id FROM objects WHERE kind IN ({','.join('?' * len(BLOB_KINDS))})", BLOB_KINDS)}
+        for blob in self.blob_dir.glob("*/*"):
+            if not blob.name.startswith(".") and blob.is_file() and (blob.parent.name, blob.name) not in named:
+                blob.unlink(missing_ok=True)
 
     def delete_blob(self, tenant: str, id: str) -> None:
         """Remove a file's bytes, if present."""

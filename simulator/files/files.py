@@ -142,7 +142,7 @@ class Files:
         """Delete a file and its bytes (the jobs training on it fail)."""
         # The catch-up is its own step, never inside this transaction (Backend.sync refuses that): every job is
         # brought up to the present first, so that one that already finished is not failed by the deletion.
-        now = self.backend.sync()
+        now = self.backend.sync(tenant)
         store = self.backend.store
         with self.backend.lock, store.transaction():
             self.get(tenant, file_id)
@@ -193,6 +193,17 @@ class Files:
         self, tenant: Tenant, tmp: Path, size: int, filename: str, purpose: str, expires_after: int | None,
         created_at: int | None = None, file_id: str | None = None,
     ) -> FileObject:
+        try:
+            return self._record(tenant, tmp, size, filename, purpose, expires_after, created_at, file_id)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # refused before its bytes were placed (a no-op once renamed: see adopt)
+            raise
+
+    def _record(
+        self, tenant: Tenant, tmp: Path, size: int, filename: str, purpose: str, expires_after: int | None,
+        created_at: int | None, file_id: str | None,
+    ) -> FileObject:
+        """Place the bytes and write the row in one transaction; a rollback takes the bytes back (`Store.adopt`)."""
         backend = self.backend
         with backend.lock, backend.store.transaction():
             now = backend.now() if created_at is None else int(created_at)

@@ -181,12 +181,16 @@ class FineTuningJobs:
 
     # -- catch-up ---------------------------------------------------------------------------------------------
 
-    def is_due(self, now: int) -> bool:
-        """Whether some job's next change is due at `now` (the in-memory schedule: no SQLite)."""
+    def is_due(self, now: int, tenant_key: str | None = None) -> bool:
+        """Whether some job's next change is due at `now` (the in-memory schedule: no SQLite); for `tenant_key`'s
+        catch-up, another tenant's job due for its files' scan does not count (`sync` leaves it to its owner)."""
         due, busy = self._due, self._busy
-        if not busy:  # the usual case: one pass in C (every request asks)
-            return min(list(due.values()), default=now + 1) <= now
-        return any(when <= now and key not in busy for key, when in list(due.items()))
+        if min(list(due.values()), default=now + 1) > now:  # the usual case: one pass in C (every request asks)
+            return False
+        validating = self._validating
+        return any(when <= now and key not in busy and (tenant_key is None or key[0] == tenant_key
+                                                        or key not in validating)
+                   for key, when in list(due.items()))
 
     def record(self, tenant_key: str, job_id: str) -> JobRecord | None:
         """The committed job, typed: its public object and its private plan apart (None if unknown)."""
@@ -223,8 +227,18 @@ class FineTuningJobs:
         when it will not move by itself). What `run_until_complete` and the console's "run every job" jump to."""
         return self.expected_end(tenant_key, job_id) or self.next_change(tenant_key, job_id)
 
-    def sync(self, now: int) -> None:
-        """Advance every job whose next change is due, emitting everything up to `now`.
+    def sync(self, now: int, tenant_key: str | None = None) -> None:
+        """Advance every job whose next change is due, emitting everything up to `now`; for `tenant_key`'s request,
+        every job but other tenants' jobs due for their files' scan.
+
+        A request catches up its own tenant's due scans and every tenant's cheap steps; another tenant's scan is
+        left to that tenant's next request (or a catch-up for nobody in particular: the control plane's clock
+        moves, the kit's `advance`), so that a request never waits on a scan of files it does not own (issue 13:
+        a poll used to scan the 500 MB file of whichever tenant's validation fell due first). The choice, over a
+        background scanner: a validation's outcome depends on the job's row, its files and the fault rules only,
+        never on when it is worked out (its events are dated by its plan), so leaving it to its owner keeps the
+        world the same whoever's requests come first, and adds no thread to own, stop or wait for in tests; a
+        scanner would make what a poll sees depend on wall time.
 
         A job is claimed while worked on (one another thread works on is skipped, not waited for). Jobs past
         validation advance first, in transactions of `_BATCH` jobs with the backend lock released between them,
@@ -233,8 +247,9 @@ class FineTuningJobs:
         committed in batches (at once before a large scan, so that nobody waits on it). Must not run inside a
         transaction: its work would share the caller's fate.
         """
-        due = sorted(key for key, when in list(self._due.items()) if when <= now)
         validating = self._validating
+        due = sorted(key for key, when in list(self._due.items())
+                     if when <= now and (tenant_key is None or key[0] == tenant_key or key not in validating))
         self._advance_batches([key for key in due if key not in validating], now)
         unavailable: ServiceUnavailableError | None = None
         store = self.backend.store
@@ -431,7 +446,7 @@ class FineTuningJobs:
         metadata = job_params.check_metadata(metadata)
         norm_method = job_params.normalize_method(method, hyperparameters)
         job_params.normalize_integrations(integrations, "")
-        now = self.backend.sync()  # its own step and transactions: this request failing cannot undo it
+        now = self.backend.sync(tenant)  # its own step and transactions: this request failing cannot undo it
         with self.backend.lock, self.backend.store.transaction():
             # the organization's right to train is checked before its files and model (a choice: live order unknown)
             azure = dialect.is_azure(tenant)  # Azure's own checks ran at its door (simulator/fine_tuning/azure.py)
@@ -603,7 +618,7 @@ class FineTuningJobs:
     # -- actions ----------------------------------------------------------------------------------------------
 
     def _act(self, tenant: Tenant, job_id: str, action: Any) -> FineTuningJob:
-        now = self.backend.sync()  # its own step and transactions: this request failing cannot undo it
+        now = self.backend.sync(tenant)  # its own step and transactions: this request failing cannot undo it
         with self.backend.lock, self.backend.store.transaction():
             rec = self._caught_up(tenant.key, self._record(tenant, job_id), now)
             return self._apply(tenant.key, action(rec, now)).job

@@ -194,7 +194,7 @@ class Deployments:
 
     def hosting_periods(self, tenant: Any) -> list[tuple[str, str, int, int]]:
         """(deployment, sku, start, end) of every deployment the account had, live ones up to now."""
-        now = self.backend.sync()
+        now = self.backend.sync(tenant)
         self.list(tenant)  # applies any expiry that is due
         ended = [(r["name"], r["sku"], r["start"], r["end"]) for _, r in self.backend.store.scan(LEDGER, tenant.key)]
         live = [(r["name"], r["sku"]["name"], self._since(r), now)
@@ -220,7 +220,7 @@ class Deployments:
             raise DeploymentError(400, "DeploymentModelNotSupported",
                                   f"The model format '{body.properties.model.format}' is not supported: a fine-tuned "
                                   "model's format is 'OpenAI'.")
-        now = self.backend.sync()
+        now = self.backend.sync(tenant)
         with self.backend.lock, self.backend.store.transaction():
             if self.backend.store.get("model", tenant.key, model) is None:
                 raise DeploymentError(400, "DeploymentModelNotSupported",
@@ -255,7 +255,7 @@ class Deployments:
         return self._view(rec, now), old is None
 
     def get(self, tenant: Any, name: str) -> Deployment:
-        now = self.backend.sync()
+        now = self.backend.sync(tenant)
         with self.backend.lock, self.backend.store.transaction():
             rec = self._live(tenant, name, now)
         if rec is None:
@@ -263,7 +263,7 @@ class Deployments:
         return self._view(rec, now)
 
     def list(self, tenant: Any) -> list[Deployment]:
-        now = self.backend.sync()
+        now = self.backend.sync(tenant)
         with self.backend.lock, self.backend.store.transaction():
             names = [rec["name"] for _, rec in self.backend.store.scan(KIND, tenant.key)]
             live = [self._live(tenant, n, now) for n in names]
@@ -271,7 +271,7 @@ class Deployments:
 
     def delete(self, tenant: Any, name: str) -> bool:
         """Whether a deployment was deleted (ARM answers 204 when there was none)."""
-        now = self.backend.sync()
+        now = self.backend.sync(tenant)
         with self.backend.lock, self.backend.store.transaction():
             rec = self._live(tenant, name, now)
             if rec is None:
@@ -313,7 +313,7 @@ class Deployments:
     def model_for_call(self, tenant: Any, name: str) -> str | None:
         """The model a call to deployment `name` reaches (its last use dated now), or None when it does not serve
         (unknown, expired, or still provisioning)."""
-        now = self.backend.sync()
+        now = self.backend.sync(tenant)
         with self.backend.lock, self.backend.store.transaction():
             rec = self._live(tenant, name, now)
             if rec is None or now < self._ready(rec):

@@ -184,17 +184,23 @@ def test_a_finished_or_discarded_spool_refuses_more_work(store):
 
 
 def test_reopening_sweeps_spools_a_killed_server_left(tmp_path):
-    """Half-written spools (dot names) beside the blobs are deleted when the store opens; blobs stay."""
+    """Half-written spools (dot names) beside the blobs, and blobs no row names (renamed into place by a transaction
+    that never committed), are deleted when the store opens; the blobs of files and parts stay."""
     s = Store(tmp_path / "x.db")
-    blob = s.blob_path("t", "file-1")
-    blob.write_bytes(b"kept")
+    s.blob_path("t", "file-1").write_bytes(b"kept")
+    s.blob_path("t", "part_1").write_bytes(b"part")
+    s.put("file", "t", "file-1", {"id": "file-1", "bytes": 4})
+    s.put("upload_part", "t", "part_1", {"id": "part_1", "bytes": 4}, parent="upload_1")
+    orphan = s.blob_path("t", "file-2")
+    orphan.write_bytes(b"no row")
     leftover = s.spool_file("t", prefix=".upload-")
     leftover.write(b"half")
     s.close()
     s2 = Store(tmp_path / "x.db")
     try:
-        assert not leftover.path.exists()
+        assert not leftover.path.exists() and not orphan.exists()
         assert s2.blob_path("t", "file-1").read_bytes() == b"kept"
+        assert s2.blob_path("t", "part_1").read_bytes() == b"part"
     finally:
         s2.close()
 
