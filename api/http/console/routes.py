@@ -166,7 +166,7 @@ def _viewed(request: Request) -> tuple[Tenant, str]:
                            back=GONE)
     if choice == OPENAI:
         raise ConsoleError(404, "No OpenAI organization", "This server maps the console's key to an Azure account "
-                                                          "only: switch to it.", back=GONE)
+                                                          "only: choose the key again to see it.", back=GONE)
     raise ConsoleError(404, "No such account", "This key has no such account: choose the key again.", back=GONE)
 
 
