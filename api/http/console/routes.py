@@ -337,7 +337,7 @@ def _key_form(request: Request, error: str = "") -> str:
 
 @router.get("/console/key")
 def key_page(request: Request) -> HTMLResponse:
-    """Choose the organization: type its API key, or pick it from the keys file."""
+    """Choose the organization: type its API key (the page names no tenant: it is shown before any key)."""
     return HTMLResponse(v.page("Choose an organization", _key_form(request)))
 
 
@@ -377,7 +377,7 @@ async def set_key(request: Request) -> Response:
 
 @router.post("/console/account")
 async def switch_account(request: Request) -> Response:
-    """Show another account of the key: its OpenAI organization, its Azure account, or a listed Azure account."""
+    """Show the other account of the key: its OpenAI organization or its Azure account (`_accounts`)."""
     form = await _posted(request)
     if isinstance(form, Response):
         return form
