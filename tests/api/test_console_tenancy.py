@@ -337,3 +337,64 @@ def test_any_account_cookie_shows_only_the_keys_own_accounts(world, account):
         if resp.status_code == 200:
             owned = {"", "openai"} | (set() if world.strict else {"azure"})
             assert account in owned, (account, path)
+
+
+# -- fault rules of two keys of one organization ----------------------------------------------------------------
+
+
+def test_a_colleagues_fault_rule_on_their_azure_account_is_neither_shown_nor_deleted():
+    """Two keys of one organization share it, not their Azure accounts: a rule Alice adds in the console is scoped
+    to her key (her organization and her Azure account), so Bob's console neither lists it (it would show the id
+    of Alice's Azure job) nor deletes it (it would change Alice's Azure account). His own rules are his."""
+    keys = {ALICE: tenant_from_spec({"org_id": "org-acme"}), BOB: tenant_from_spec({"org_id": "org-acme"})}
+    backend = Backend(config=SimConfig(keys=keys))
+    try:
+        app = create_app(backend)
+        azure = TestClient(app, headers={"api-key": ALICE})
+        f = azure.post("/openai/v1/files", files={"file": ("a.jsonl", _rows(12))},
+                       data={"purpose": "fine-tune"}).json()["id"]
+        job = azure.post("/openai/v1/fine_tuning/jobs", json={"model": AZURE_MODEL, "training_file": f,
+                                                               "trainingType": "GlobalStandard"}).json()["id"]
+        alice = TestClient(app, raise_server_exceptions=False)
+        alice.cookies.set(KEY_COOKIE, ALICE)
+        alice.cookies.set(ACCOUNT_COOKIE, "azure")
+        assert "fails at step 2" in _page(alice.post(f"/console/jobs/{job}/fail", data={"step": "2"}))
+        (rule,) = backend.faults.list(api_key=ALICE)
+        assert job in _page(alice.get("/console/faults")) and rule.id in alice.get("/console/faults").text
+        for view in ("openai", "azure"):
+            bob = TestClient(app, raise_server_exceptions=False)
+            bob.cookies.set(KEY_COOKIE, BOB)
+            bob.cookies.set(ACCOUNT_COOKIE, view)
+            page = _page(bob.get("/console/faults"))
+            assert job not in page and rule.id not in page, view
+            assert bob.post(f"/console/faults/{rule.id}/delete").status_code == 404, view
+            assert backend.faults.list(api_key=ALICE) == [rule]
+            added = _page(bob.post("/console/faults", data={"preset": "slow"}))
+            (own,) = [r for r in backend.faults.list(owned_by=BOB)]
+            assert own.id in added and bob.post(f"/console/faults/{own.id}/delete").status_code == 200
+        assert rule.id in alice.get("/console/faults").text
+    finally:
+        backend.close()
+
+
+def test_rules_owned_by_a_key_are_those_touching_only_its_own_tenants():
+    keys = {ALICE: tenant_from_spec({"org_id": "org-acme"}), BOB: tenant_from_spec({"org_id": "org-acme"}),
+            CONTOSO: tenant_from_spec({"org_id": "azure-contoso"}),
+            CONTOSO_2: tenant_from_spec({"org_id": "azure-contoso"})}
+    for strict in (False, True):
+        backend = Backend(config=SimConfig(keys=keys, strict_keys=strict))
+        try:
+            faults = backend.faults
+            everyone = faults.add("slow")  # the operator's rule, for every tenant: no key's
+            alices, bobs = faults.add("slow", api_key=ALICE), faults.add("slow", api_key=BOB)
+            contosos = faults.add("slow", api_key=CONTOSO)
+            # strict keys: Alice's and Bob's keys reach their shared organization only, so their rules touch it alone
+            shared = [alices.id, bobs.id]
+            assert [r.id for r in faults.list(owned_by=ALICE)] == (shared if strict else [alices.id])
+            assert [r.id for r in faults.list(owned_by=BOB)] == (shared if strict else [bobs.id])
+            assert [r.id for r in faults.list(owned_by=CONTOSO)] == [contosos.id]
+            assert faults.list(owned_by=CONTOSO_2) == []  # its own OpenAI side is not Contoso's first key's
+            assert {r.id for r in faults.list(api_key=ALICE)} == {alices.id, bobs.id}  # /_sim's view: unchanged
+            assert everyone.id in {r.id for r in faults.list()}
+        finally:
+            backend.close()

@@ -877,7 +877,7 @@ async def delete_model(request: Request, model_id: str) -> Response:
 
 
 def _faults_table(backend: Any, request: Request, note: str = "") -> str:
-    faults = backend.faults.list(api_key=_key(request))
+    faults = backend.faults.list(owned_by=_key(request))
     rows = []
     for f in faults:
         what = {"error": f"{f.method} {f.path} → {f.status}", "latency": f"{f.method} {f.path} +{f.latency_ms} ms",
@@ -925,7 +925,7 @@ async def delete_fault(request: Request, fault_id: str) -> Response:
     """Delete one of this organization's fault rules (another organization's is not found)."""
     def build(tenant: Any) -> str:
         backend = _backend(request)
-        if fault_id not in {f.id for f in backend.faults.list(api_key=_key(request))}:
+        if fault_id not in {f.id for f in backend.faults.list(owned_by=_key(request))}:
             raise ConsoleError(404, "Not found", f"No fault rule {fault_id} for this organization.")
         backend.faults.delete(fault_id)
         return _faults_table(backend, request, note=f"Deleted {fault_id}.")
