@@ -251,14 +251,22 @@ class Faults:
             keys.add(azure.key)
         return frozenset(keys)
 
-    def list(self, *, api_key: Optional[str] = None, kind: Optional[str] = None) -> list[Fault]:
+    def list(self, *, api_key: Optional[str] = None, kind: Optional[str] = None,
+             owned_by: Optional[str] = None) -> list[Fault]:
         """Every rule, oldest first (exhausted ones show remaining=0); only those scoped to `api_key`'s tenant
-        and of `kind` when given."""
+        and of `kind` when given.
+
+        `owned_by` (a key): only the rules whose every tenant is one of that key's (its OpenAI organization, its
+        Azure account), what the console shows and deletes for that key. A rule of another key of the same
+        organization also scopes that key's Azure account, which is not this key's: it is left out (listing it
+        would show, say, the id of a job of that Azure account, and deleting it would change that account)."""
         tenant_key = self.backend.tenant(api_key).key if api_key is not None else None
+        within = self._tenants_of(owned_by) if owned_by is not None else None
         with self._lock:
             return [
                 r.fault.model_copy() for r in self._rules
                 if (tenant_key is None or tenant_key in (r.tenant_keys or ()))
+                and (within is None or (r.tenant_keys is not None and r.tenant_keys <= within))
                 and (kind is None or r.fault.kind == kind)
             ]
 

@@ -305,21 +305,43 @@ def test_a_key_never_sees_another_organizations_objects(backend):
     assert alice.get(f"/console/jobs/{job_id}").status_code == 200
 
 
-def test_keys_file_organizations_are_picked_without_showing_keys():
+def test_a_keys_file_organization_is_opened_by_its_key_only():
+    """The key page lists none of the file's organizations (it is shown before any key is given); an
+    organization is opened by typing one of its keys, never by naming it."""
     keys = {ALICE: tenant_from_spec({"org_id": "org-alice"}), BOB: tenant_from_spec({"org_id": "org-bob"})}
     backend = Backend(config=SimConfig(keys=keys, strict_keys=True))
     try:
         client = TestClient(create_app(backend))
         page = client.get("/console/key").text
-        assert '<option value="org-alice">' in page and '<option value="org-bob">' in page
-        assert ALICE not in page and BOB not in page
-        resp = client.post("/console/key", data={"org": "org-bob", "api_key": ""}, follow_redirects=False)
+        assert "org-alice" not in page and "org-bob" not in page and ALICE not in page and BOB not in page
+        named = client.post("/console/key", data={"org": "org-bob", "api_key": ""}, follow_redirects=False)
+        assert named.status_code == 400 and KEY_COOKIE not in client.cookies
+        resp = client.post("/console/key", data={"api_key": BOB}, follow_redirects=False)
         assert resp.status_code == 303 and client.cookies.get(KEY_COOKIE) == BOB
         assert "org-bob" in client.get("/console/jobs").text
         assert client.post("/console/key", data={"api_key": "sk-stranger"}).status_code == 401
         client.cookies.clear()
         client.cookies.set(KEY_COOKIE, "sk-stranger")
         assert client.get("/console/jobs").status_code == 401
+    finally:
+        backend.close()
+
+
+def test_without_the_sim_key_the_key_page_says_nothing_of_the_key_typed():
+    """A visitor without the sim key cannot learn which keys a keys file lists: a listed key and an unlisted one
+    get the same refusal."""
+    keys = {ALICE: tenant_from_spec({"org_id": "org-alice"})}
+    backend = Backend(config=SimConfig(keys=keys, strict_keys=True))
+    try:
+        client = TestClient(create_app(backend, sim_key="sim-secret"))
+        listed = client.post("/console/key", data={"api_key": ALICE, "sim_key": "wrong"})
+        unlisted = client.post("/console/key", data={"api_key": "sk-stranger", "sim_key": "wrong"})
+        unusable = client.post("/console/key", data={"api_key": "", "sim_key": "wrong"})
+        assert listed.status_code == unlisted.status_code == unusable.status_code == 401
+        assert listed.text == unlisted.text == unusable.text and "Wrong sim key." in listed.text
+        assert KEY_COOKIE not in client.cookies
+        ok = client.post("/console/key", data={"api_key": ALICE, "sim_key": "sim-secret"}, follow_redirects=False)
+        assert ok.status_code == 303 and client.cookies.get(KEY_COOKIE) == ALICE
     finally:
         backend.close()
 

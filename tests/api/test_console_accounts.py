@@ -1,6 +1,6 @@
 """The console's account switch (issue 17: "the console shows both dialects"): the jobs, job, files, models and
-faults pages show the key's Azure OpenAI account (or, with a keys file, a listed Azure account) as Azure answers it,
-job actions work on Azure jobs, and no key ever sees another account's objects."""
+faults pages show the key's Azure OpenAI account (with a keys file, the account the file maps the key to) as Azure
+answers it, job actions work on Azure jobs, and no key ever sees another account's objects."""
 
 from __future__ import annotations
 
@@ -269,20 +269,23 @@ def _azure_job_over_http(client: TestClient, key: str) -> str:
     return job["id"]
 
 
-def test_with_a_keys_file_the_switch_lists_its_azure_accounts_without_their_keys(strict):
+def test_with_a_keys_file_an_azure_account_is_opened_by_its_own_key(strict):
+    """A keys file's Azure account is shown to a console signed in with one of its keys, and to no other key: the
+    switch of Alice's key (strict keys: no Azure account of its own) offers her organization alone."""
     backend, console = strict
     job_id = _azure_job_over_http(console, "sk-contoso-01")
     assert AZURE_JOB.fullmatch(job_id)
     _login(console)
     page = console.get("/console/jobs").text
-    # strict keys: Alice's key names no Azure account of its own; the file's accounts are offered
-    assert _options(page) == [("openai", "OpenAI organization org-alice"),
-                              ("azure-contoso", "Azure account azure-contoso"),
-                              ("azure-fabrikam", "Azure account azure-fabrikam")]
-    assert "sk-contoso" not in page and "sk-fabrikam" not in page
-    assert console.post("/console/account", data={"account": "azure"}).status_code == 400
-    _switch(console, "azure-contoso")
+    assert _options(page) == [("openai", "OpenAI organization org-alice")]
+    assert "azure-contoso" not in page and "azure-fabrikam" not in page and "sk-contoso" not in page
+    for account in ("azure", "azure-contoso"):
+        assert console.post("/console/account", data={"account": account}).status_code == 400
+    assert console.get(f"/console/jobs/{job_id}").status_code == 404
+
+    _login(console, "sk-contoso-01")  # strict keys: the key names its Azure account only, shown at once
     page = console.get("/console/jobs").text
+    assert _options(page) == [("azure", "Azure account azure-contoso")]
     assert 'Azure account <strong id="tenant">azure-contoso</strong>' in page and job_id in page
     assert "sk-contoso" not in page
     backend.advance(60)
@@ -290,16 +293,16 @@ def test_with_a_keys_file_the_switch_lists_its_azure_accounts_without_their_keys
     status = console.get(f"/openai/v1/fine_tuning/jobs/{job_id}", headers={"api-key": "sk-contoso-01"}).json()
     assert status["status"] == "paused"
     console.post("/console/faults", data={"preset": "slow"})
-    assert len(backend.faults.list(api_key="sk-contoso-01")) == 1  # scoped to the account shown
+    assert len(backend.faults.list(api_key="sk-contoso-01")) == 1  # scoped to the account's key
     assert backend.faults.list(api_key=ALICE) == []
-    _switch(console, "azure-fabrikam")
+    _login(console, "sk-fabrikam-01")
     assert job_id not in console.get("/console/jobs").text
     assert console.get(f"/console/jobs/{job_id}").status_code == 404
-    console.cookies.set(ACCOUNT_COOKIE, "azure-gone", domain="testserver.local")  # a choice no longer listed
+    console.cookies.set(ACCOUNT_COOKIE, "azure-contoso", domain="testserver.local")  # not a choice of this key
     gone = console.get("/console/jobs")
-    assert gone.status_code == 404 and "lists no Azure account azure-gone" in gone.text
+    assert gone.status_code == 404 and "This key has no such account" in gone.text and job_id not in gone.text
     assert '<a href="/console/key">Choose the organization again</a>' in gone.text
-    _login(console)  # choosing the key again shows its organization
+    _login(console, "sk-fabrikam-01")  # choosing the key again shows its account
     assert console.get("/console/jobs").status_code == 200
 
 
@@ -308,7 +311,7 @@ def test_the_deployments_page_follows_the_account_shown(strict):
     _login(console)
     assert console.cookies.get(KEY_COOKIE) == ALICE
     assert console.get("/console/azure/deployments").status_code == 404  # Alice's key: no Azure account
-    _switch(console, "azure-contoso", back="/console/azure/deployments")
+    _login(console, "sk-contoso-01")
     page = console.get("/console/azure/deployments")
     assert page.status_code == 200 and 'Azure account <strong id="tenant">azure-contoso</strong>' in page.text
 

@@ -2,12 +2,12 @@
 
 A control-plane view, guarded like /_sim: open on loopback (`ftsim serve` refuses a non-loopback host without a
 sim key), and when the server has a sim key every console route needs it (header, Bearer, or the cookie the key
-page sets). One organization at a time: the API key typed on the key page (or picked from `--keys FILE`'s
-organizations) is kept in an HttpOnly cookie and resolved to its tenant on every request, exactly as /v1 does,
-so a page only ever reads that tenant's objects.
+page sets). One account at a time: the API key typed on the key page is kept in an HttpOnly cookie and resolved
+on every request, exactly as the API's doors resolve it, so a page only ever reads and changes the objects of an
+account that key owns (`_owned`). Nothing about any tenant is shown before a key is given.
 
 Two dialects: the account switch in the page header (a cookie) shows either the key's OpenAI organization or its
-Azure OpenAI account (or, with `--keys FILE`, one of the Azure accounts the file lists: entries whose org_id starts
+Azure OpenAI account (with `--keys FILE`, the Azure account the file maps this key to: entries whose org_id starts
 with `azure-`). The jobs, job, files, models and faults pages are the same for both, parameterised by the tenant
 (api/http/console/accounts.py says what an Azure account shows differently).
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
 from typing import Any, Callable
@@ -37,7 +38,7 @@ from ftsim.simulator.core.clock import CLOCK_END  # the console moves the clock 
 from ftsim.pricing.reports.charts import line_chart, plain_number
 from ftsim.simulator.core.errors import NotFoundError, SimulatorError
 from ftsim.simulator.core.faults import PRESETS
-from ftsim.simulator.core.dialect import AZURE_ORG_PREFIX, is_azure
+from ftsim.simulator.core.dialect import is_azure
 from ftsim.simulator.core.tenancy import Tenant, azure_tenant
 from ftsim.simulator.fine_tuning.lifecycle import SCHEDULED, TERMINAL
 
@@ -47,8 +48,8 @@ router = APIRouter(include_in_schema=False)
 
 KEY_COOKIE = "ftsim_console_key"
 SIM_COOKIE = "ftsim_console_sim_key"
-# Which account of the key the pages show: "openai" (or absent), "azure" (the key's own Azure account), or the
-# org_id of an Azure account listed in the keys file.
+# Which account of the key the pages show: "openai" (its OpenAI organization) or "azure" (its Azure account);
+# absent: the first of them the key has (see `_owned` for which accounts a key owns).
 ACCOUNT_COOKIE = "ftsim_console_account"
 OPENAI, AZURE = "openai", "azure"
 GONE = ("/console/key", "Choose the organization again")  # the way out when the account chosen is gone
@@ -109,45 +110,64 @@ def _check_origin(request: Request) -> None:
         raise ConsoleError(403, "Refused", "This action must come from the console's own pages.")
 
 
-def _organization(request: Request) -> tuple[Tenant, str]:
-    """The OpenAI organization of the console's API key, and the key (401 page without a usable one)."""
+@dataclass(frozen=True)
+class Session:
+    """The console's API key and the accounts it owns (None: the key names no account of that kind here)."""
+
+    key: str
+    organization: Tenant | None  # the OpenAI organization, as /v1 resolves the key
+    account: Tenant | None  # the Azure OpenAI account, as Azure's paths resolve the key
+
+
+def _owned(backend: Any, key: str) -> Session:
+    """The accounts `key` owns.
+
+    A key owns exactly the tenants it reaches through the API's own doors, and the console grants no more: the
+    OpenAI organization /v1 gives it (`_tenant_of`: the keys file's organization, else one of its own; None with
+    strict keys for a key the file does not list as OpenAI's) and the Azure account Azure's paths give it
+    (`azure_tenant`: the account the keys file maps this very key to, else one of its own; None with strict keys).
+    So a keys file's Azure account (`"org_id": "azure-..."`) is owned by the keys the file maps to it and by no
+    other: the file has no field linking an OpenAI organization, or another key, to an Azure account (an
+    `org_slug` is a display name, not a link), so a console session reaches that account only by signing in with
+    one of its keys, as a client reaches it only by sending one. Two keys of one organization (or one account)
+    share it, as they do on the API."""
+    return Session(key, _tenant_of(backend, key), azure_tenant(backend.tenancy, key))
+
+
+def _session(request: Request) -> Session:
+    """The console's API key and its accounts (401 page without a usable key, or a key that owns nothing here)."""
     key = request.cookies.get(KEY_COOKIE, "")
     if not _usable_key(key):
         raise ConsoleError(401, "Choose an API key", "The console shows one organization: choose its API key first.")
-    tenant = _tenant_of(_backend(request), key)
-    if tenant is None:
+    session = _owned(_backend(request), key)
+    if session.organization is None and session.account is None:
         raise ConsoleError(401, "Unknown API key", "This server accepts only its listed keys: choose another one.")
-    return tenant, key
+    return session
 
 
-def _listed_azure(backend: Any) -> dict[str, tuple[str, Tenant]]:
-    """The Azure accounts of the keys file by org_id: (the first key listed for it, the account)."""
-    out: dict[str, tuple[str, Tenant]] = {}
-    for key, tenant in (backend.config.keys or {}).items():
-        if tenant.org_id.startswith(AZURE_ORG_PREFIX):
-            out.setdefault(tenant.org_id, (key, tenant))
-    return out
+def _choice(request: Request, session: Session) -> str:
+    """The switch's choice (its cookie), by default the key's OpenAI organization, else its Azure account."""
+    return request.cookies.get(ACCOUNT_COOKIE, "") or (OPENAI if session.organization is not None else AZURE)
 
 
 def _viewed(request: Request) -> tuple[Tenant, str]:
-    """The tenant the pages show (the switch's choice) and the API key that names it (faults are scoped to it)."""
-    organization, key = _organization(request)
-    choice = request.cookies.get(ACCOUNT_COOKIE, "")
-    if choice in ("", OPENAI):
-        return organization, key
-    backend = _backend(request)
+    """The tenant the pages show (the switch's choice among the key's own accounts) and the API key that names it
+    (faults are scoped to it). The cookie is the browser's to set: any value other than an account the key owns
+    answers a 404 page, whatever tenant it names."""
+    session = _session(request)
+    choice = _choice(request, session)
+    if choice == OPENAI and session.organization is not None:
+        return session.organization, session.key
+    if choice == AZURE and session.account is not None:
+        return session.account, session.key
     if choice == AZURE:
-        account = azure_tenant(backend.tenancy, key)
-        if account is None:
-            raise ConsoleError(404, "No Azure account", "This server maps the console's key to no Azure account "
-                                                         "(its keys file lists the Azure accounts it accepts).",
-                               back=GONE)
-        return account, key
-    listed = _listed_azure(backend).get(choice)
-    if listed is None:
-        raise ConsoleError(404, "No Azure account", f"This server lists no Azure account {choice}: choose the "
-                                                     "organization again.", back=GONE)
-    return listed[1], listed[0]
+        raise ConsoleError(404, "No Azure account", "This server maps the console's key to no Azure account "
+                                                     "(its keys file lists the Azure accounts it accepts).",
+                           back=GONE)
+    if choice == OPENAI:
+        raise ConsoleError(404, "No OpenAI organization", "This server maps the console's key to an Azure account "
+                                                          "only: choose the key again to see it.", back=GONE)
+    raise ConsoleError(404, "No such account", "This key has no such account: choose the key again.", back=GONE)
 
 
 def _tenant(request: Request) -> Tenant:
@@ -156,18 +176,14 @@ def _tenant(request: Request) -> Tenant:
 
 
 def _accounts(request: Request) -> list[tuple[str, str, str]]:
-    """The switch's choices: (cookie value, kind, org_id); the key's organization first, then its Azure account,
-    then the keys file's other Azure accounts. One choice per tenant."""
-    backend = _backend(request)
-    organization, key = _organization(request)
-    out = [(OPENAI, "Azure account" if is_azure(organization) else "OpenAI organization", organization.org_id)]
-    account = azure_tenant(backend.tenancy, key)
-    if account is not None and account.org_id != organization.org_id:
-        out.append((AZURE, "Azure account", account.org_id))
-    seen = {org for _, _, org in out}
-    for org in sorted(_listed_azure(backend)):
-        if org not in seen:
-            out.append((org, "Azure account", org))
+    """The switch's choices, the key's own accounts only: (cookie value, kind, org_id); its OpenAI organization
+    first, then its Azure account."""
+    session = _session(request)
+    out = []
+    if session.organization is not None:
+        out.append((OPENAI, "OpenAI organization", session.organization.org_id))
+    if session.account is not None:
+        out.append((AZURE, "Azure account", session.account.org_id))
     return out
 
 
@@ -175,9 +191,9 @@ def _switch(request: Request, tenant: Tenant) -> str:
     """The account switch of the page header (a plain form: it works without scripts)."""
     try:
         choices = _accounts(request)
+        current = _choice(request, _session(request))
     except ConsoleError:
         return ""
-    current = request.cookies.get(ACCOUNT_COOKIE, "") or OPENAI
     options = "".join(f'<option value="{esc(value)}"{" selected" if value == current else ""}>'
                       f"{esc(kind)} {esc(org)}</option>" for value, kind, org in choices)
     back = request.url.path if request.url.path in SWITCH_BACK else "/console/jobs"
@@ -302,32 +318,26 @@ async def home(request: Request) -> Response:
 
 
 def _key_form(request: Request, error: str = "") -> str:
-    backend = _backend(request)
-    listed: dict[str, Tenant] = dict(backend.config.keys or {})
+    # The page is shown before any key (or the sim key) is given, so it names no tenant: no organization of the
+    # keys file is listed or picked here (picking one signed in as it without its key), an account is opened
+    # only by typing one of its keys.
     parts = [f'<p class="error" role="alert">{esc(error)}</p>' if error else "",
-             '<form method="post" action="/console/key" class="stack">']
-    if listed:
-        # One choice per organization (its first listed key); the keys themselves are never shown.
-        orgs: dict[str, str] = {}
-        for key, tenant in listed.items():
-            orgs.setdefault(tenant.org_id, key)
-        options = "".join(f'<option value="{esc(org)}">{esc(org)}</option>' for org in sorted(orgs))
-        parts.append(f'<p><label for="org">Organization (from the keys file)</label> '
-                     f'<select id="org" name="org"><option value="">(type a key instead)</option>{options}</select></p>')
-    parts.append('<p><label for="api_key">API key</label> '
-                 '<input id="api_key" name="api_key" type="password" autocomplete="off" size="40"></p>')
+             '<form method="post" action="/console/key" class="stack">',
+             '<p><label for="api_key">API key</label> '
+             '<input id="api_key" name="api_key" type="password" autocomplete="off" size="40"></p>']
     if getattr(request.app.state, "sim_key", None):
         parts.append('<p><label for="sim_key">Sim key (this server guards its control plane)</label> '
                      '<input id="sim_key" name="sim_key" type="password" autocomplete="off" size="30"></p>')
     parts.append('<p><button type="submit">Use this organization</button></p></form>'
                  '<p class="muted">The key is remembered by this browser in a cookie; any key names an organization '
-                 "of the simulated world unless the server accepts only listed keys.</p>")
+                 "of the simulated world unless the server accepts only listed keys. The console shows the "
+                 "accounts of this key: its OpenAI organization and its Azure OpenAI account.</p>")
     return "".join(parts)
 
 
 @router.get("/console/key")
 def key_page(request: Request) -> HTMLResponse:
-    """Choose the organization: type its API key, or pick it from the keys file."""
+    """Choose the organization: type its API key (the page names no tenant: it is shown before any key)."""
     return HTMLResponse(v.page("Choose an organization", _key_form(request)))
 
 
@@ -342,22 +352,21 @@ async def set_key(request: Request) -> Response:
     if isinstance(form, Response):
         return form
     backend = _backend(request)
-    key = form.get("api_key", "").strip()
-    org = form.get("org", "").strip()
-    if not key and org:
-        key = next((k for k, t in (backend.config.keys or {}).items() if t.org_id == org), "")
-    if not _usable_key(key):
-        return HTMLResponse(v.page("Choose an organization", _key_form(
-            request, f"Type an API key (printable ASCII, no spaces, up to {MAX_KEY_CHARS:,} characters) or pick an "
-                     "organization.")), status_code=400)
-    if _tenant_of(backend, key) is None:
-        return HTMLResponse(v.page("Choose an organization", _key_form(request, "This server accepts only its "
-                                                                                "listed keys.")), status_code=401)
+    # The sim key first: without it, the page says nothing about the key typed (listed or not).
     expected = getattr(request.app.state, "sim_key", None)
     sim = form.get("sim_key", "")
     if expected and not hmac.compare_digest(sim.encode(), expected.encode()) \
             and not hmac.compare_digest(request.cookies.get(SIM_COOKIE, "").encode(), expected.encode()):
         return HTMLResponse(v.page("Choose an organization", _key_form(request, "Wrong sim key.")), status_code=401)
+    key = form.get("api_key", "").strip()
+    if not _usable_key(key):
+        return HTMLResponse(v.page("Choose an organization", _key_form(
+            request, f"Type an API key (printable ASCII, no spaces, up to {MAX_KEY_CHARS:,} characters).")),
+            status_code=400)
+    owned = _owned(backend, key)
+    if owned.organization is None and owned.account is None:
+        return HTMLResponse(v.page("Choose an organization", _key_form(request, "This server accepts only its "
+                                                                                "listed keys.")), status_code=401)
     resp = RedirectResponse("/console/jobs", status_code=303)
     resp.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict", max_age=365 * 86400)
     resp.delete_cookie(ACCOUNT_COOKIE)  # a new key shows its own organization first
@@ -368,7 +377,7 @@ async def set_key(request: Request) -> Response:
 
 @router.post("/console/account")
 async def switch_account(request: Request) -> Response:
-    """Show another account of the key: its OpenAI organization, its Azure account, or a listed Azure account."""
+    """Show the other account of the key: its OpenAI organization or its Azure account (`_accounts`)."""
     form = await _posted(request)
     if isinstance(form, Response):
         return form
@@ -868,7 +877,7 @@ async def delete_model(request: Request, model_id: str) -> Response:
 
 
 def _faults_table(backend: Any, request: Request, note: str = "") -> str:
-    faults = backend.faults.list(api_key=_key(request))
+    faults = backend.faults.list(owned_by=_key(request))
     rows = []
     for f in faults:
         what = {"error": f"{f.method} {f.path} → {f.status}", "latency": f"{f.method} {f.path} +{f.latency_ms} ms",
@@ -916,7 +925,7 @@ async def delete_fault(request: Request, fault_id: str) -> Response:
     """Delete one of this organization's fault rules (another organization's is not found)."""
     def build(tenant: Any) -> str:
         backend = _backend(request)
-        if fault_id not in {f.id for f in backend.faults.list(api_key=_key(request))}:
+        if fault_id not in {f.id for f in backend.faults.list(owned_by=_key(request))}:
             raise ConsoleError(404, "Not found", f"No fault rule {fault_id} for this organization.")
         backend.faults.delete(fault_id)
         return _faults_table(backend, request, note=f"Deleted {fault_id}.")
