@@ -2,7 +2,7 @@
 import them (issue 11: the in-process kit's start-up).
 
 The routers nearly every test reaches (files, uploads, jobs, checkpoints, models) are part of every app
-(api/http/app.py). The others, with the pydantic models of their request shapes and the services behind them,
+(api/http/routed.py). The others, with the pydantic models of their request shapes and the services behind them,
 are imported and routed by `LazyRoutes` on the first request under their prefix, or all at once when the OpenAPI
 document is asked for or a server starts. Their paths meet no eager route's, so routing them later answers as
 routing them first would.

@@ -1,4 +1,4 @@
-"""Rarely used routers join the app on their first request (api/http/app.py `_LAZY`), so that a test session's
+"""Rarely used routers join the app on their first request (api/http/lazy_routes.py `LAZY`), so that a test session's
 first Simulator does not import them (issue 11). Each case runs in a fresh interpreter: in this one, earlier tests
 have long since routed everything.
 """
