@@ -56,8 +56,8 @@ class _Headers:
 
 
 class App:
-    """The ASGI app serving one backend: ftsim's middlewares (outermost first: x-request-id, the DNS-rebinding guard,
-    Azure's dialect, errors, faults, the fast lane) in front of FastAPI's routes (api/http/routed.py).
+    """The ASGI app serving one backend: ftsim's middlewares (outermost first: x-request-id, errors, the DNS-rebinding
+    guard, Azure's dialect, errors again, faults, the fast lane) in front of FastAPI's routes (api/http/routed.py).
 
     FastAPI is imported and built on the first request the fast lane leaves to it (at once for an app that serves
     the console: a server), so a test that only uploads, creates jobs and polls never pays for it (issue 11).
@@ -80,6 +80,10 @@ class App:
         stack = AzureDialect(stack)  # Azure OpenAI's data plane onto the same routes (api/http/azure.py)
         if bound_host is not None and not sim_key and is_loopback(bound_host):
             stack = HostGuard(stack, bound_host=bound_host)  # inside _Headers: a refusal carries x-request-id
+        # And once more outermost, for what the dialect or the guard raise themselves (a storage fault recording a
+        # deployment's usage after the route answered, say): FastAPI's own server-error middleware, which answered
+        # those before, is gone (api/http/routed.py), and uvicorn's bare 500 closes the connection.
+        stack = ErrorMiddleware(stack)
         self._stack: Any = _Headers(stack, seed=f"{backend.config.seed}:{backend.boot}")
         if console:
             self.routes()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import threading
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -59,10 +60,18 @@ def install_error_handlers(app: FastAPI) -> None:
         return envelope(exc.status_code, str(exc.detail))
 
 
-@functools.cache
+_BUILDING = threading.Lock()  # apps of several threads (a Simulator each) may ask for the routes at once
+
+
 def routed_app(console: bool = True) -> tuple[FastAPI, LazyRouters]:
     """The routes and error handlers every app serves (no backend, no middleware): built once a process (one with
     the console, one without), with the rarely used routers it routes on their first request."""
+    with _BUILDING:  # `functools.cache` alone let two threads build a set each (apps then shared no router)
+        return _routed_app(console)
+
+
+@functools.cache
+def _routed_app(console: bool) -> tuple[FastAPI, LazyRouters]:
     # /docs, /redoc: the console's offline copies. redirect_slashes=False: `/v1/files/` is an unknown URL (404
     # envelope), not a 307 without a body, whose Location on an Azure path (/openai/v1/files/) named the OpenAI path
     app = _Routes(title="ftsim", version="0.1.0", docs_url=None, redoc_url=None, redirect_slashes=False)

@@ -347,3 +347,46 @@ def test_job_creation_answers_the_same_through_both_doors(twins: Twins, data: st
         status, _, _ = twins.same("POST", "/v1/fine_tuning/jobs", content=raw, headers=headers)
     assert status in (200, 400, 401, 404, 413, 429)
     twins.same("GET", "/v1/fine_tuning/jobs", params={"limit": 100}, headers=ALICE)
+
+
+AZURE_AUTH = st.sampled_from([{"api-key": "az-lane"}, {"Authorization": "Bearer az-lane"}, {"api-key": "az-other"}, {}])
+AZURE_PATHS = ["/openai/v1/fine_tuning/jobs", "/openai/fine_tuning/jobs?api-version=2025-04-01-preview"]
+
+
+@SETTINGS
+@given(data=st.data())
+def test_azure_job_creation_answers_the_same_through_both_doors(twins: Twins, data: st.DataObject) -> None:
+    """Azure's data plane reaches the same create route (its dialect takes `trainingType` out of the body first):
+    with the lane or without it, the same status, body and headers, byte-identical, and the same world after."""
+    if not hasattr(twins, "azure_file_id"):
+        status, body, _ = twins.same("POST", "/openai/v1/files", headers={
+            "api-key": "az-lane", "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+            content=multipart({"purpose": "fine-tune"}, "train.jsonl", training()))
+        assert status == 201
+        twins.azure_file_id = json.loads(body)["id"]
+    valid = data.draw(st.booleans())  # half of them a job Azure creates (bar its trainingType), for the lane to take
+    job: dict = {"model": "gpt-4.1-mini-2025-04-14", "training_file": twins.azure_file_id} if valid else {
+        "model": data.draw(st.sampled_from(["gpt-4.1-mini-2025-04-14", "gpt-4o-mini-2024-07-18", "nope"])),
+        "training_file": data.draw(st.sampled_from([twins.azure_file_id, twins.file_id, "file-nope"]))}
+    if data.draw(st.booleans()):
+        job["trainingType"] = data.draw(st.one_of(st.sampled_from(["Standard", "globalstandard", "developerTier"]),
+                                                  st.sampled_from(["Premium", ""]), JSON_VALUE))
+    if not valid:
+        for name in data.draw(st.lists(st.sampled_from(sorted(JOB_FIELDS)), max_size=2, unique=True)):
+            job[name] = data.draw(JOB_FIELDS[name])
+    raw = json.dumps(job).encode()
+    if not valid and data.draw(st.integers(0, 4)) == 0:
+        raw = raw[: data.draw(st.integers(0, len(raw)))]  # cut short: not JSON
+    content_type = "application/json" if valid else data.draw(st.sampled_from(
+        ["application/json", "application/json; charset=utf-8", "text/plain", None]))
+    auth = {"api-key": "az-lane"} if valid else data.draw(AZURE_AUTH)
+    headers = {**auth, **({"Content-Type": content_type} if content_type else {})}
+    path = data.draw(st.sampled_from(AZURE_PATHS))
+    if data.draw(st.integers(0, 4)) == 0:  # chunked, no content-length
+        status, _, _ = twins.same("POST", path, content=lambda: iter([raw[:5], raw[5:]]), headers=headers)
+    else:
+        status, _, _ = twins.same("POST", path, content=raw, headers=headers)
+    assert status in (201, 400, 401, 404, 429)
+    twins.same("GET", "/openai/v1/fine_tuning/jobs", params={"limit": 100}, headers={"api-key": "az-lane"})
+    if status == 201:  # the job runs to its end: the next ones are not refused for the simultaneous-job limit
+        twins.same("POST", "/_sim/clock/advance", json={"seconds": 86400})

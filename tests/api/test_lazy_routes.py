@@ -89,6 +89,38 @@ def test_a_job_from_upload_to_succeeded_and_polled_never_imports_fastapi() -> No
     assert out == [[], True, 3, True]
 
 
+def test_apps_of_several_threads_build_the_shared_routes_once() -> None:
+    """Two Simulators whose threads make their first request beyond the fast lane at once share one set of routes:
+    the second waits for the first's instead of building its own (FastAPI solving every route twice)."""
+    out = _fresh("""
+        import json, threading
+        from ftsim import Simulator
+        from ftsim.api.http import routed
+
+        real, entered = routed.install_error_handlers, []
+        meet = threading.Barrier(2)
+
+        def building(app):  # holds the first builder until a second one arrives (or a second has passed)
+            entered.append(app)
+            try:
+                meet.wait(timeout=1)
+            except threading.BrokenBarrierError:
+                pass
+            return real(app)
+
+        routed.install_error_handlers = building
+        sims = [Simulator(seed=n) for n in range(2)]
+        clients = [sim.client() for sim in sims]
+        threads = [threading.Thread(target=client.models.list) for client in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print(json.dumps([len(entered), len({id(sim.app.routes().router) for sim in sims})]))
+    """)
+    assert out == [1, 1]
+
+
 def test_the_openapi_document_lists_the_lazy_routes_before_any_was_asked_for() -> None:
     out = _fresh("""
         import json

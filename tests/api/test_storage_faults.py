@@ -171,16 +171,28 @@ def _two_requests_on_one_connection(port, path):
         request = f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-disk\r\n\r\n".encode()
         answers = []
         for _ in range(2):
-            sock.sendall(request)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += sock.recv(65536)
-            head, _, body = data.partition(b"\r\n\r\n")
-            length = int(next(l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")).split(b":")[1])
-            while len(body) < length:
-                body += sock.recv(65536)
+            try:
+                sock.sendall(request)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += _received(sock)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(next(l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")).split(b":")[1])
+                while len(body) < length:
+                    body += _received(sock)
+            except ConnectionError:  # the server closed the connection: no second answer (the caller's assert says so)
+                answers.append("connection closed")
+                break
             answers.append(head.decode())
         return answers
+
+
+def _received(sock):
+    """The next bytes from `sock`; ConnectionError once the server has closed it (recv would give b"" forever)."""
+    data = sock.recv(65536)
+    if not data:
+        raise ConnectionResetError("the server closed the connection")
+    return data
 
 
 @pytest.mark.parametrize("failure, status", [(RuntimeError("a bug"), 500), (OSError(28, "No space left on device"), 503)])
@@ -208,10 +220,76 @@ def test_unexpected_errors_carry_a_request_id_and_keep_the_connection(monkeypatc
         server.should_exit = True
         thread.join(10)
         backend.close()
+    assert len(answers) == 2, answers
     for head in answers:  # the second answer proves the connection stayed open
         assert head.startswith(f"HTTP/1.1 {status}"), head
         assert "x-request-id: req_" in head.lower()
         assert "connection: close" not in head.lower()
+
+
+@pytest.mark.parametrize("failure, status", [(RuntimeError("a bug"), 500), (OSError(28, "No space left on device"), 503)])
+def test_errors_in_a_middleware_outside_the_routes_carry_a_request_id_and_keep_the_connection(monkeypatch, failure,
+                                                                                              status):
+    """An error raised by Azure's dialect itself (it resolves the account before any route runs) is answered like
+    one raised by a route: the envelope, x-request-id, the connection kept. With FastAPI's own server-error
+    middleware gone (api/http/routed.py), nothing outside the app's ErrorMiddleware answered it: uvicorn's plain
+    500 with `connection: close`."""
+    import uvicorn
+
+    backend = Backend()
+
+    def broken(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr("ftsim.api.http.azure.azure_tenant", broken)
+    server = uvicorn.Server(uvicorn.Config(create_app(backend), host="127.0.0.1", port=0, log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            threading.Event().wait(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        answers = _two_requests_on_one_connection(port, "/openai/v1/files")
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        backend.close()
+    assert len(answers) == 2, answers
+    for head in answers:
+        assert head.startswith(f"HTTP/1.1 {status}"), head
+        assert "x-request-id: req_" in head.lower() and "application/json" in head.lower()
+        assert "connection: close" not in head.lower()
+
+
+def test_a_storage_fault_recording_a_deployments_usage_is_a_503_with_a_request_id(monkeypatch):
+    """Azure's dialect records a deployment call's usage once the chat route has answered: a full disk there is
+    the 503 envelope with x-request-id, not an exception raised into the in-process client (nor a bare 500)."""
+    from ftsim.api.testing.simulator import Simulator
+    from ftsim.simulator.inference.deployments import Deployments
+
+    endpoint = "https://contoso.openai.azure.com"
+    with Simulator() as sim:
+        client = sim.azure_client(endpoint=endpoint, api_key="az-full")
+        rows = b"".join(b'{"messages": [{"role": "user", "content": "q %d"}, {"role": "assistant", "content": "a"}]}\n'
+                        % i for i in range(12))
+        training = client.files.create(file=("t.jsonl", rows), purpose="fine-tune").id
+        job = client.fine_tuning.jobs.create(model="gpt-4.1-mini-2025-04-14", training_file=training)
+        model = sim.run_until_complete(job.id).fine_tuned_model
+        arm = TestClient(sim.app, base_url="https://management.azure.com", headers={"api-key": "az-full"})
+        deployment = {"sku": {"name": "GlobalStandard", "capacity": 1},
+                      "properties": {"model": {"format": "OpenAI", "name": model, "version": "1"}}}
+        assert arm.put("/subscriptions/s/resourceGroups/g/providers/Microsoft.CognitiveServices/accounts/contoso/"
+                       "deployments/live?api-version=2024-10-21", json=deployment).status_code == 201
+        sim.advance(hours=1)
+
+        def full(*args, **kwargs):
+            raise StorageFault("the disk holding the database is full (database or disk is full)")
+
+        monkeypatch.setattr(Deployments, "record_usage", full)
+        http = TestClient(sim.app, base_url=endpoint, headers={"api-key": "az-full"})
+        resp = http.post("/openai/deployments/live/chat/completions?api-version=2024-10-21",
+                         json={"messages": [{"role": "user", "content": "hi"}]})
+        assert_503(resp)
 
 
 def test_serve_stops_in_one_line_when_the_disk_fills_while_the_world_is_set_up(tmp_path, monkeypatch, capsys):
