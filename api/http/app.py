@@ -86,7 +86,7 @@ class App:
         stack = ErrorMiddleware(stack)
         self._stack: Any = _Headers(stack, seed=f"{backend.config.seed}:{backend.boot}")
         if console:
-            self.routes()
+            self.fastapi()
 
     @property
     def backend(self) -> Backend:
@@ -96,7 +96,12 @@ class App:
         """Wrap the app in one more ASGI middleware, outermost (as Starlette's `add_middleware` places it)."""
         self._stack = middleware(self._stack, **options)
 
-    def routes(self) -> FastAPI:
+    @property
+    def routes(self) -> list[Any]:
+        """The app's routes (Starlette's `app.routes`), FastAPI built first if it was not."""
+        return self.fastapi().routes
+
+    def fastapi(self) -> FastAPI:
         """FastAPI serving this app's routes, built on first use."""
         routes = self._routes
         if routes is None:
@@ -110,10 +115,10 @@ class App:
 
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI document of every route."""
-        return self.routes().openapi()
+        return self.fastapi().openapi()
 
     async def _route(self, scope, receive, send) -> None:
-        await self.routes()(scope, receive, send)
+        await self.fastapi()(scope, receive, send)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan" and self._routes is None:

@@ -278,8 +278,8 @@ def test_apps_share_routes_but_never_a_world():
     first, second = Backend(), Backend()
     try:
         app_one, app_two = create_app(first), create_app(second)
-        assert app_one.routes().router is app_two.routes().router and app_one.state.backend is first
-        assert app_one.routes().state.backend is first and app_two.routes().state.backend is second
+        assert app_one.fastapi().router is app_two.fastapi().router and app_one.state.backend is first
+        assert app_one.fastapi().state.backend is first and app_two.fastapi().state.backend is second
         one = TestClient(app_one, base_url="http://testserver")
         two = TestClient(app_two, base_url="http://testserver")
         created = one.post("/v1/files", headers=AUTH, files={"file": ("a.jsonl", b"{}\n")},
@@ -306,3 +306,14 @@ def test_apps_share_routes_but_never_a_world():
     finally:
         first.close()
         second.close()
+
+
+def test_the_openapi_document_speaks_to_users_not_of_ftsims_source():
+    """Route docstrings become the descriptions `/docs` shows: no module paths or notes about ftsim's internals."""
+    import re
+
+    doc = create_app(Backend()).openapi()
+    leaks = [f"{method.upper()} {path}: {op.get('description')}" for path, ops in doc["paths"].items()
+             for method, op in ops.items()
+             if re.search(r"\b(api|simulator|pricing)/\w|\.py\b|fast lane|fast_lane", op.get("description") or "")]
+    assert leaks == []

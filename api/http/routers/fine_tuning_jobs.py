@@ -32,7 +32,8 @@ def _metadata_filter(request: Request) -> tuple[dict[str, str] | None, bool]:
 
 @router.post("", response_model=FineTuningJob)
 def create_job(body: CreateJobRequest, backend: BackendDep, tenant: TenantDep, request: Request) -> Response:
-    """Create a fine-tuning job (well-formed JSON bodies are answered by api/http/fast_lane.py with this same call)."""
+    """Create a fine-tuning job (it starts in `validating_files`); an Azure job keeps its training type with it."""
+    # well-formed JSON bodies are answered by api/http/fast_lane.py, with this same call
     return handlers.create_job(request, backend, tenant, body)
 
 
@@ -47,7 +48,8 @@ async def list_jobs(
 
 @router.get("/{fine_tuning_job_id}", response_model=FineTuningJob)
 async def retrieve_job(fine_tuning_job_id: str, backend: BackendDep, tenant: TenantDep) -> Response:
-    """One job (well-formed polls are answered by api/http/fast_lane.py with this same call)."""
+    """One job."""
+    # well-formed polls are answered by api/http/fast_lane.py, with this same call
     return json_response(backend.jobs.retrieve(tenant, fine_tuning_job_id))
 
 
@@ -77,7 +79,8 @@ async def list_events(
     after: Optional[str] = None,
     limit: Optional[int] = None,
 ) -> Response:
-    """A job's events, newest first (well-formed pages are answered by api/http/fast_lane.py with this same call)."""
+    """A job's events, newest first."""
+    # well-formed pages are answered by api/http/fast_lane.py, with this same call
     return json_list_response(*backend.jobs.list_events_text(tenant, fine_tuning_job_id, after=after, limit=limit))
 
 
