@@ -94,11 +94,14 @@ class AzureModel(_Frozen):
 
     def training_until(self, existing_customer: bool) -> dt.date | None:
         """First day new training jobs are refused: existing customers keep training to the announced date;
-        others lose it when the base model retires (AZ-RET)."""
-        if existing_customer:
-            ends = [d for d in (self.training_until_existing, self.deployment_until) if d is not None]
-            return min(ends) if ends else None
-        return self.base_retirement
+        others lose it when the base model retires (AZ-RET). Nobody trains past the day the fine-tuned
+        deployments retire: a model trained then could never be deployed."""
+        # AZ-RET gives no base retirement for the gpt-4.1 family (null in the data), so for new customers the
+        # deployments' retirement is the only sourced end. Whether their training already ends at the existing
+        # customers' date (the extension suggests the base retires before it) the sources do not settle.
+        announced = self.training_until_existing if existing_customer else self.base_retirement
+        ends = [d for d in (announced, self.deployment_until) if d is not None]
+        return min(ends) if ends else None
 
     def training_price(self, tier: str, tiers: dict[str, AzureTierInfo]) -> Decimal | None:
         return self.training.get(tiers[tier].training_key)

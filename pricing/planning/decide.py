@@ -20,7 +20,8 @@ ran fine-tuned inference in the last 60 days (OpenAI's wind-down), and for the c
 counts (and, interactively, an optional dataset path), so that the decision ends in numbers. The method is then
 checked against every provider on the as-of date (`ProviderAvailability`): a method no provider can run is
 never recommended (`rft` -> `prompt_with_grader`, `sft` -> `shorten_prompt`). The cost play is priced on the
-providers that can train, DPO included for `sft_then_dpo`, and the cheaper one over its horizon is named.
+providers that can train, DPO included for `sft_then_dpo`, and the cheaper one over its horizon is named; when
+even that one does not repay the training within its horizon, the walk ends in `shorten_prompt` with its figures.
 """
 
 from __future__ import annotations
@@ -315,6 +316,11 @@ SUMMARIES: dict[str, str] = {
 }
 
 
+# `shorten_prompt` when a provider can train but the cost play does not repay its training in time
+NOT_PAYING_BACK = ("Do not fine-tune: at these figures the tuned model does not repay its training while it can "
+                   "serve. Shorten the prompt and let caching cut its cost.")
+
+
 def next_question(answers: dict[str, bool | int], *, interactive: bool = False) -> Question | None:
     """The next question to ask given the answers so far, or None when the walk and its follow-ups are done.
     Optional follow-ups (a dataset path) are asked only `interactive`ly."""
@@ -409,6 +415,7 @@ def decide(data: DecideInput, *, catalog, today: dt.date | None = None) -> Decis
             break
     day = today or data.today or catalog_effective_date(catalog) or dt.date.today()
     figures, rft, dpo, provider = None, None, None, None
+    not_paying = False
     availability: list[ProviderAvailability] = []
     compared: list[CompareResult] = []
     if recommendation in TRAINING:
@@ -432,11 +439,16 @@ def decide(data: DecideInput, *, catalog, today: dt.date | None = None) -> Decis
                                                today=day, warnings=warnings)
         if figures is not None:
             provider = figures.provider
+            if figures.verdict in ("never_pays_back", "pays_back_after_horizon"):
+                # the best provider's figures do not repay the training while the tuned model can serve: the
+                # cost play fails on its own terms, so the walk does not end in a fine-tune (figures kept)
+                recommendation = "shorten_prompt"
+                not_paying = True
     if recommendation == "rft":
         rft = _rft_budget(data, catalog=catalog, today=day, provider=provider or "openai")
         if not rft.available:
             warnings.append(rft.availability)
-    summary = SUMMARIES[recommendation]
+    summary = NOT_PAYING_BACK if not_paying else SUMMARIES[recommendation]
     if provider is not None:
         summary += f" On {'OpenAI' if provider == 'openai' else 'Azure OpenAI'} (as of {day.isoformat()})."
     if figures is not None:
@@ -576,8 +588,6 @@ def _cost_figures(data: DecideInput, recommendation: str, providers: list[Litera
     for r in [best] + [r for r in results if r is not best]:  # the chosen figures' warnings as they are
         prefix = "" if r is best else f"{r.provider}: "
         warnings.extend(prefix + w for w in r.warnings if prefix + w not in warnings)
-    if best.break_even_calls is None:
-        warnings.append("At these figures the tuned model never pays back: the cost play does not hold.")
     return best, results, dpo
 
 
