@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from ftsim.api.cli import CliError, check_small_file
+from ftsim.api.cli import CliError, check_example_path, check_small_file
 from ftsim.api.cli.compare import date_arg, load_catalog_arg, validation_line
 
 __all__ = ["register", "run", "ask_all", "load_answers", "print_decision"]
@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def load_answers(path: str) -> dict[str, Any]:
     """The answers TOML as a dict (CliError on a missing or malformed file)."""
+    check_example_path(path, "answers file")
     check_small_file(path, "answers file")
     try:
         return tomllib.loads(Path(path).read_text(encoding="utf-8"))

@@ -7,7 +7,7 @@ import sys
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ftsim.api.cli import CliError
+from ftsim.api.cli import CliError, check_example_path
 from ftsim.api.cli.compare import date_arg, load_catalog_arg
 from ftsim.pricing.costs.rft import MAX_HOURS
 from ftsim.pricing.planning.bounds import MAX_GRADER_TOKENS
@@ -73,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ftsim.pricing.costs.rft import GraderSpec
 
+    check_example_path(args.file, "dataset file")
+    check_example_path(args.validation_file, "validation file")
     catalog = load_catalog_arg(args.catalog)
     if args.hours is not None and args.method != "reinforcement":
         raise CliError("--hours applies to --method reinforcement only")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ftsim.api.cli import CliError, check_small_file
+from ftsim.api.cli import CliError, check_example_path, check_small_file
 from ftsim.api.cli.compare import date_arg, load_catalog_arg
 
 __all__ = ["register", "run", "PROGRESS_MIN_ROWS", "MAX_GRID_ROWS"]
@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
             format_of(args.out)
         except ValueError as exc:
             raise CliError(str(exc), code=2) from None
+    check_example_path(args.scenario, "scenario file")
     check_small_file(args.scenario, "scenario")
     scenario = load_scenario(args.scenario)
     if args.today or scenario.today is None:
