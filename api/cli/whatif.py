@@ -43,6 +43,11 @@ def run(args: argparse.Namespace) -> int:
             format_of(args.out)
         except ValueError as exc:
             raise CliError(str(exc), code=2) from None
+        from pathlib import Path
+
+        folder = Path(args.out).parent
+        if not folder.is_dir():  # said before the grid is evaluated, and without the temporary file's name
+            raise CliError(f"cannot write {args.out}: there is no folder {folder}")
     check_example_path(args.scenario, "scenario file")
     check_small_file(args.scenario, "scenario")
     scenario = load_scenario(args.scenario)
@@ -63,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             path = write_report(args.out, scenario, grid, result, warnings, catalog)
         except OSError as exc:
-            raise CliError(f"cannot write {args.out}: {exc}") from None
+            raise CliError(f"cannot write {args.out}: {exc.strerror or exc}") from None
         print(f"wrote {path} ({len(grid):,} rows)")
         return 0
     _print(scenario, grid, result, warnings, args.rows)

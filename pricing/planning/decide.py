@@ -429,7 +429,7 @@ def decide(data: DecideInput, *, catalog, today: dt.date | None = None) -> Decis
             if a.can_train is None:
                 warnings.append(a.reason)
         if not runnable:
-            blocked = "; ".join(a.reason for a in availability)
+            blocked = "; ".join(a.reason.removesuffix(".") for a in availability)
             recommendation = "prompt_with_grader" if recommendation == "rft" else "shorten_prompt"
             warnings.insert(0, f"As of {day.isoformat()} no provider can run it: {blocked}")
         else:

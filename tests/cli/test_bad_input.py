@@ -383,3 +383,17 @@ def test_a_mistyped_option_shows_the_subcommands_usage_and_the_option_meant(argv
     last = err.strip().splitlines()[-1]
     assert "unrecognized arguments" in last
     assert (f"(did you mean {meant}?)" in last) if meant else "did you mean" not in last
+
+
+def test_a_report_into_a_missing_folder_is_refused_before_the_grid(tmp_path, capsys, monkeypatch):
+    """It evaluated the grid, then named the report's hidden temporary file (`.report.html.xxxx.part`)."""
+    import ftsim.pricing.planning.whatif as whatif
+
+    def evaluated(*args, **kwargs):
+        raise AssertionError("the grid was evaluated")
+
+    monkeypatch.setattr(whatif, "evaluate", evaluated)
+    out = tmp_path / "missing" / "report.html"
+    code, err = run(["whatif", str(SUPPORT), "--out", str(out)], capsys)
+    assert code == 1 and one_line(err)
+    assert err.strip() == f"ftsim: cannot write {out}: there is no folder {out.parent}"
