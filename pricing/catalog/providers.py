@@ -215,7 +215,8 @@ def openai_training_block(
     if unknown:
         return Eligibility(as_of=as_of, allowed=None, reason="OpenAI may refuse the job: " + "; ".join(unknown)
                            + ". Say whether your organization has fine-tuned before and ran fine-tuned inference "
-                             "in the last 60 days.")
+                             "in the last 60 days (has_fine_tuned_before, recent_fine_tuned_inference; on the "
+                             "command line --has-fine-tuned-before, --recent-fine-tuned-inference).")
     return Eligibility(as_of=as_of, allowed=True, reason="OpenAI accepts new fine-tuning jobs from this organization.")
 
 

@@ -561,7 +561,7 @@ def compare(params: CompareInput, *, catalog, progress: Callable[[int, int], Non
         warnings.insert(0, (
             f"Cached share not given: {_pct(share)} of the {params.system_prompt_tokens:,}-token system prompt is "
             f"assumed billed as cached (prompts of {CACHE_MIN_TOKENS:,} tokens or more are cached automatically)"
-            f"{flip}. Pass cached_fraction for your traffic."
+            f"{flip}. Pass cached_fraction (--cached-fraction) for your traffic."
         ))
     result = CompareResult(
         provider=plan.provider,  # type: ignore[arg-type]

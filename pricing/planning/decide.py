@@ -542,7 +542,7 @@ def _cost_figures(data: DecideInput, recommendation: str, providers: list[Litera
         training_tokens = n * per_example * auto_n_epochs(n)
         warnings.append(
             f"Training tokens assumed: {n} examples x {per_example} tokens (short prompt + input + output) x "
-            f"{auto_n_epochs(n)} epochs (auto) = {training_tokens}; pass training_tokens for your figure."
+            f"{auto_n_epochs(n)} epochs (auto) = {training_tokens}; pass training_tokens (or training_file) for your figure."
         )
     dpo = None
     if recommendation == "sft_then_dpo":
