@@ -49,7 +49,8 @@ def ask_all(data: dict[str, Any], ask: Callable[[str], str] | None = None, out=N
     ask = ask or input
     answers = {k: v for k, v in data.items() if v is not None}
     while (question := next_question(answers, interactive=True)) is not None:
-        suffix = {"int": " [whole number]", "path": " [path, or blank]"}.get(question.kind, " [y/n]")
+        suffix = {"int": " [whole number]", "path": " [path, or blank]",
+                  "percent": " [0-100, or blank]"}.get(question.kind, " [y/n]")
         while True:
             try:
                 text = ask(f"{question.text}{suffix} ")
@@ -61,6 +62,8 @@ def ask_all(data: dict[str, Any], ask: Callable[[str], str] | None = None, out=N
                 break
             except ValueError as exc:
                 print(f"  {exc}", file=out)
+    if answers.get("cached_fraction") == "":
+        answers["cached_fraction"] = None  # blank: the stated assumption
     if answers.get("training_file") == "":
         answers["training_file"] = None  # blank: estimate from the examples
         answers.setdefault("_skipped", True)

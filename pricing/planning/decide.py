@@ -75,7 +75,7 @@ class Question(BaseModel):
 
     id: str
     text: str
-    kind: Literal["bool", "int", "path"] = "bool"
+    kind: Literal["bool", "int", "path", "percent"] = "bool"
     optional: bool = False  # asked interactively; a blank answer (or none in a file) is fine
     stop: Callable[[bool | int], bool]
     leads_to: Recommendation | None = None
@@ -167,7 +167,7 @@ TRAINING = ("sft", "sft_then_dpo", "rft")
 COST_PLAY = ("sft", "sft_then_dpo")
 
 
-def _follow_up(id: str, text: str, kind: Literal["bool", "int", "path"], when: tuple[str, ...],
+def _follow_up(id: str, text: str, kind: Literal["bool", "int", "path", "percent"], when: tuple[str, ...],
                only_if=lambda a: True, optional=False):
     return Question(id=id, text=text, kind=kind, stop=lambda a: False, reason_stop="", reason_continue="",
                     only_if=only_if, optional=optional, leads_to=None, after=when)
@@ -184,6 +184,10 @@ FOLLOW_UPS: list[Question] = [
                "int", COST_PLAY),
     _follow_up("input_tokens", "How many input tokens does a call carry besides that prompt?", "int", COST_PLAY),
     _follow_up("output_tokens", "How many output tokens does a call produce?", "int", COST_PLAY),
+    # the verdict turns on it (a prompt of 1,024 tokens or more is cached automatically): asked, not only assumed
+    _follow_up("cached_fraction", "What percentage of that system prompt is served from the prompt cache "
+               "(blank: assume 50%)?", "percent", COST_PLAY, optional=True,
+               only_if=lambda a: int(a.get("system_prompt_tokens") or 0) >= 1024),
     _follow_up("training_file", "Path to your training JSONL to price it (blank: estimate from the examples)",
                "path", COST_PLAY, optional=True),
 ]
@@ -366,6 +370,17 @@ def parse_answer(question: Question, text: str) -> bool | int:
         if path and not Path(path).is_file():
             raise ValueError(f"expected a path to a JSONL file, or a blank line to skip; no file at {path!r}")
         return path  # type: ignore[return-value]
+    if question.kind == "percent":
+        number = raw.removesuffix("%").strip()
+        if not number:
+            return ""  # type: ignore[return-value]  # blank: the compare's stated assumption
+        try:
+            value = Decimal(number)
+        except ArithmeticError:
+            value = Decimal(-1)
+        if not value.is_finite() or not 0 <= value <= 100:
+            raise ValueError(f"expected a percentage from 0 to 100 such as 30, or a blank line, not {text.strip()!r}")
+        return value / 100  # type: ignore[return-value]
     if question.kind == "int":
         digits = raw.replace(",", "").replace("_", "")
         if not digits.isdigit():

@@ -52,7 +52,7 @@ def test_human_output(capsys):
 def test_interactive_walk_ends_in_numbers(monkeypatch, capsys):
     """Interactively: the walk, the eligibility follow-ups, then volume and token counts; 'lots' is re-asked."""
     replies = iter(["no", "n", "yes", "maybe", "y", "lots", "1000", "no", "yes", "no",
-                    "yes", "yes", "100000", "2000", "500", "300", ""])
+                    "yes", "yes", "100000", "2000", "500", "300", "", ""])
     monkeypatch.setattr("builtins.input", lambda prompt="": next(replies))
     assert main(["decide", "--json", "--today", "2026-11-22"]) == 0
     captured = capsys.readouterr()
@@ -66,12 +66,36 @@ def test_interactive_walk_ends_in_numbers(monkeypatch, capsys):
     assert not any("No compare figures" in w for w in data["warnings"])
 
 
+def test_interactive_walk_asks_the_cached_share_it_turns_on(monkeypatch, capsys):
+    """The verdict turns on the cached share of a long prompt: it was only ever assumed (50%) interactively."""
+    replies = iter(["no", "n", "yes", "1000", "no", "yes", "no", "yes", "yes", "100000", "2000", "500", "300",
+                    "150", "half", "0%", ""])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(replies))
+    assert main(["decide", "--json", "--today", "2026-12-06"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert captured.err.count("expected a percentage from 0 to 100") == 2
+    assert data["compare"]["cached_fraction"] == "0" and data["compare"]["cached_fraction_assumed"] is False
+    assert (data["recommendation"], data["compare"]["verdict"]) == ("sft", "pays_back")
+
+
+def test_the_cached_share_is_not_asked_for_a_short_prompt():
+    from ftsim.pricing.planning.decide import next_question
+
+    answers = dict(fact_retrieval=False, failure_is_style=False, has_rubric=True, n_examples=1000,
+                   few_shot_works=False, prompt_cost_pain=True, has_preference_data=False, has_fine_tuned_before=True,
+                   recent_fine_tuned_inference=True, calls_per_month=1, input_tokens=1, output_tokens=1)
+    assert next_question(dict(answers, system_prompt_tokens=1023), interactive=True).id == "training_file"
+    assert next_question(dict(answers, system_prompt_tokens=1024), interactive=True).id == "cached_fraction"
+    assert next_question(dict(answers, system_prompt_tokens=1024)) is None  # optional: never asked of a file
+
+
 def test_interactive_dataset_path_is_priced(monkeypatch, capsys, tmp_path):
     rows = [json.dumps({"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]})
             for i in range(60)]
     dataset = tmp_path / "train.jsonl"
     dataset.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    replies = iter(["no", "no", "yes", "60", "no", "yes", "yes", "yes", "yes", "100000", "2000", "500", "300",
+    replies = iter(["no", "no", "yes", "60", "no", "yes", "yes", "yes", "yes", "100000", "2000", "500", "300", "",
                     "/nonexistent.jsonl", str(dataset)])
     monkeypatch.setattr("builtins.input", lambda prompt="": next(replies))
     assert main(["decide", "--json", "--today", "2026-11-22"]) == 0

@@ -251,7 +251,8 @@ def test_follow_ups_come_after_a_training_recommendation():
     answers = dict(PASS, prompt_cost_pain=True, has_preference_data=False)
     asked = []
     script = dict(has_fine_tuned_before=True, recent_fine_tuned_inference=True, calls_per_month=1000,
-                  system_prompt_tokens=2000, input_tokens=10, output_tokens=10, training_file="")
+                  system_prompt_tokens=2000, input_tokens=10, output_tokens=10, cached_fraction="",
+                  training_file="")
     while (question := next_question(answers, interactive=True)) is not None:
         asked.append(question.id)
         answers[question.id] = script[question.id]
