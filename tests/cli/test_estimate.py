@@ -158,3 +158,11 @@ def test_as_of_defaults_to_today_not_the_catalog_date(capsys) -> None:
     days = (dt.date(2027, 1, 6) - today).days
     if days > 0:
         assert any(f"({days} days left)" in w for w in data["warnings"])
+
+
+def test_partial_summary_counts_one_bad_example_in_the_singular(capsys) -> None:
+    """It read "1 examples with errors left out ... first at lines 5"."""
+    root = Path(__file__).resolve().parents[2]
+    assert main(["estimate", str(root / "fixtures/datasets/sft_bad_role.jsonl"), "--model", "gpt-4.1-mini"]) == 0
+    out = capsys.readouterr().out
+    assert "priced 10 valid examples; 1 example with errors left out" in out and "first at line 5:" in out
