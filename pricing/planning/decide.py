@@ -360,8 +360,9 @@ def _recommendation(answers: dict[str, bool | int]) -> str | None:
     return "fix_upstream"
 
 
-def parse_answer(question: Question, text: str) -> bool | int:
-    """Parse a typed answer (y/yes/true/1, n/no/false/0, or an integer); ValueError when unreadable."""
+def parse_answer(question: Question, text: str) -> bool | int | str | Decimal:
+    """Parse a typed answer (y/yes/true/1, n/no/false/0, an integer, a path or a percentage as a share); ValueError
+    when unreadable."""
     raw = text.strip().lower()
     if question.kind == "path":
         from pathlib import Path
@@ -369,18 +370,18 @@ def parse_answer(question: Question, text: str) -> bool | int:
         path = text.strip()
         if path and not Path(path).is_file():
             raise ValueError(f"expected a path to a JSONL file, or a blank line to skip; no file at {path!r}")
-        return path  # type: ignore[return-value]
+        return path
     if question.kind == "percent":
         number = raw.removesuffix("%").strip()
         if not number:
-            return ""  # type: ignore[return-value]  # blank: the compare's stated assumption
+            return ""  # blank: the compare's stated assumption
         try:
-            value = Decimal(number)
+            share = Decimal(number)
         except ArithmeticError:
-            value = Decimal(-1)
-        if not value.is_finite() or not 0 <= value <= 100:
+            share = Decimal(-1)
+        if not share.is_finite() or not 0 <= share <= 100:
             raise ValueError(f"expected a percentage from 0 to 100 such as 30, or a blank line, not {text.strip()!r}")
-        return value / 100  # type: ignore[return-value]
+        return share / 100
     if question.kind == "int":
         digits = raw.replace(",", "").replace("_", "")
         if not digits.isdigit():
