@@ -95,8 +95,14 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         raise CliError(f"answers: {validation_line(exc)}", code=2) from None
     catalog = load_catalog_arg(args.catalog)
+    from ftsim.api.cli.progress import scan_progress
+
     try:
-        decision = decide(data, catalog=catalog, today=args.today or data.today or dt.date.today())
+        # a large dataset to price takes a while: the same bar as `ftsim estimate`
+        with scan_progress(data.training_file or "", "counting training tokens",
+                           enabled=bool(data.training_file)) as progress:
+            decision = decide(data, catalog=catalog, today=args.today or data.today or dt.date.today(),
+                              progress=progress)
     except ValueError as exc:
         raise CliError(f"answers file {args.answers}: {exc}" if args.answers else str(exc), code=2) from None
     if args.json:

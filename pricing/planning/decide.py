@@ -397,9 +397,11 @@ def parse_answer(question: Question, text: str) -> bool | int | str | Decimal:
     raise ValueError(f"answer yes or no, not {text.strip()!r}")
 
 
-def decide(data: DecideInput, *, catalog, today: dt.date | None = None) -> Decision:
+def decide(data: DecideInput, *, catalog, today: dt.date | None = None,
+           progress: Callable[[int, int], None] | None = None) -> Decision:
     """Walk the questions with the given answers; ValueError names the first missing answer of the walk.
-    Missing follow-ups (eligibility, figures) leave warnings, not errors, so a partial decision still prints."""
+    Missing follow-ups (eligibility, figures) leave warnings, not errors, so a partial decision still prints.
+    `progress(done, total)` follows the scan of `training_file`, when one is priced."""
     answers = data.answers()
     path: list[PathStep] = []
     warnings: list[str] = []
@@ -452,7 +454,7 @@ def decide(data: DecideInput, *, catalog, today: dt.date | None = None) -> Decis
             provider = runnable[0].provider
     if recommendation in COST_PLAY:
         figures, compared, dpo = _cost_figures(data, recommendation, [a.provider for a in runnable], catalog=catalog,
-                                               today=day, warnings=warnings)
+                                               today=day, warnings=warnings, progress=progress)
         if figures is not None:
             provider = figures.provider
             if figures.verdict in ("never_pays_back", "pays_back_after_horizon"):
@@ -534,7 +536,8 @@ _VERDICT_RANK = {"pays_back": 0, "pays_back_after_horizon": 1, "never_pays_back"
 
 
 def _cost_figures(data: DecideInput, recommendation: str, providers: list[Literal["openai", "azure"]], *, catalog, today: dt.date,
-                  warnings: list[str]) -> tuple[CompareResult | None, list[CompareResult], "DpoCost | None"]:
+                  warnings: list[str], progress: Callable[[int, int], None] | None = None,
+                  ) -> tuple[CompareResult | None, list[CompareResult], "DpoCost | None"]:
     """The cost play priced on each provider that can train (DPO included), and the better of them."""
     needed = ("calls_per_month", "system_prompt_tokens", "input_tokens", "output_tokens")
     missing = [name for name in needed if getattr(data, name) is None]
@@ -551,7 +554,8 @@ def _cost_figures(data: DecideInput, recommendation: str, providers: list[Litera
     if data.training_file:
         from ftsim.pricing.costs.estimate import estimate
 
-        est = estimate(data.training_file, model=data.model, catalog=catalog, today=today, partial=True)
+        est = estimate(data.training_file, model=data.model, catalog=catalog, today=today, partial=True,
+                       progress=progress)
         training_tokens, n = est.trained_tokens, est.n_examples
         warnings.extend(w for w in est.warnings if w not in warnings)
     elif training_tokens is None:
