@@ -19,7 +19,7 @@ __all__ = ["register", "run", "ask_all", "load_answers", "print_decision"]
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `decide` subcommand."""
     p = sub.add_parser("decide", help="decision walkthrough: should we fine-tune, and how?")
-    p.add_argument("--answers", help="TOML file of answers (non-interactive); see fixtures/answers/")
+    p.add_argument("--answers", help="TOML file of answers (non-interactive); examples: fixtures/answers/ (`ftsim examples` writes them)")
     p.add_argument("--today", type=date_arg,
                    help="the date for availability and horizons (default: the answers file's today, else today)")
     p.add_argument("--catalog", help="price catalog JSON (default: the bundled newest)")

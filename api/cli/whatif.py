@@ -19,7 +19,7 @@ MAX_GRID_ROWS = 5_000_000
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `whatif` subcommand."""
     p = sub.add_parser("whatif", help="sweep a scenario (TOML) into a grid; HTML, Markdown or CSV report")
-    p.add_argument("scenario", help="scenario TOML file (see fixtures/scenarios/)")
+    p.add_argument("scenario", help="scenario TOML file (examples: fixtures/scenarios/, which `ftsim examples` writes)")
     p.add_argument("--out", help="write a report: .html (charts embedded), .md or .csv")
     p.add_argument("--rows", type=int, default=20, help="grid rows printed on the terminal (default 20)")
     p.add_argument("--today", type=date_arg, help="the date horizons start (default: the scenario's, else today)")
