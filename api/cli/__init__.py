@@ -13,7 +13,7 @@ from typing import Sequence
 
 from ftsim._version import __version__
 
-__all__ = ["main", "CliError", "check_small_file", "MAX_SMALL_FILE_BYTES"]
+__all__ = ["main", "CliError", "check_small_file", "check_example_path", "example_hint", "MAX_SMALL_FILE_BYTES"]
 
 # Third-party modules that come with an extra rather than the core install, and the extra that brings each.
 OPTIONAL_MODULES = {"uvicorn": "server", "rich": "planning", "pandas": "planning", "numpy": "planning"}
@@ -52,14 +52,29 @@ def check_small_file(path: str, what: str) -> None:
         raise CliError(f"{what} {path} is {info.st_size:,} bytes; at most {MAX_SMALL_FILE_BYTES:,}")
 
 
+def example_hint(path: str) -> str:
+    """For a missing README example path (`fixtures/...`): where those files come from; else ''."""
+    from pathlib import Path
+
+    if Path(path).parts[:1] != ("fixtures",) or Path(path).exists():
+        return ""
+    return " (the README's fixtures/ examples are not installed as files: `ftsim examples` writes them into ./fixtures/)"
+
+
+def check_example_path(path: str | None, what: str) -> None:
+    """CliError for a README example path (`fixtures/...`) that is not here, saying how to get it."""
+    if path is not None and (hint := example_hint(path)):
+        raise CliError(f"{what} not found: {path}{hint}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every available subcommand registered."""
     parser = argparse.ArgumentParser(prog="ftsim", description="Offline OpenAI fine-tuning simulator and cost planner.")
     parser.add_argument("--version", action="version", version=f"ftsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from ftsim.api.cli import compare, decide, doctor, estimate, prices, serve, validate, whatif
+    from ftsim.api.cli import compare, decide, doctor, estimate, examples, prices, serve, validate, whatif
 
-    for module in (serve, validate, estimate, prices, compare, whatif, decide, doctor):
+    for module in (serve, validate, estimate, prices, compare, whatif, decide, examples, doctor):
         module.register(sub)
     return parser
 
@@ -67,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `ftsim` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # the subcommand's usage, not ftsim's, and the option meant when it is a near miss
+        _subcommand_parser(parser, getattr(args, "command", None)).error(_unrecognized(parser, args, unknown))
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
@@ -99,6 +116,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _user_errors() as exc:
         print(f"ftsim: {exc}", file=sys.stderr)
         return 2 if type(exc).__name__ == "UnknownModel" else 1  # an unknown --model is a usage error
+
+
+def _subcommand_parser(parser: argparse.ArgumentParser, command: str | None) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return action.choices[command]
+    return parser
+
+
+def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace, unknown: list[str]) -> str:
+    """argparse's message, plus the closest option of the subcommand for a mistyped --option."""
+    import difflib
+
+    sub = _subcommand_parser(parser, getattr(args, "command", None))
+    options = [o for a in sub._actions for o in a.option_strings if o.startswith("--")]
+    message = f"unrecognized arguments: {' '.join(unknown)}"
+    for word in unknown:
+        name = word.partition("=")[0]
+        if name.startswith("--") and (close := difflib.get_close_matches(name, options, n=1, cutoff=0.75)):
+            return f"{message} (did you mean {close[0]}?)"
+    return message
 
 
 # errno values of a write that cannot complete (disk full, quota, file too large, I/O error)

@@ -127,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.epochs is not None and args.training_file is None:
         raise CliError("--epochs goes with --training-file (--training-tokens already include epochs)", code=2)
+    from ftsim.api.cli import check_example_path
+
+    check_example_path(args.training_file, "dataset file")
     try:
         params = CompareInput(
             model=args.model, calls_per_month=args.calls_per_month, system_prompt_tokens=args.system_prompt_tokens,

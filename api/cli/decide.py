@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from ftsim.api.cli import CliError, check_small_file
+from ftsim.api.cli import CliError, check_example_path, check_small_file
 from ftsim.api.cli.compare import date_arg, load_catalog_arg, validation_line
 
 __all__ = ["register", "run", "ask_all", "load_answers", "print_decision"]
@@ -19,7 +19,7 @@ __all__ = ["register", "run", "ask_all", "load_answers", "print_decision"]
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `decide` subcommand."""
     p = sub.add_parser("decide", help="decision walkthrough: should we fine-tune, and how?")
-    p.add_argument("--answers", help="TOML file of answers (non-interactive); see fixtures/answers/")
+    p.add_argument("--answers", help="TOML file of answers (non-interactive); examples: fixtures/answers/ (`ftsim examples` writes them)")
     p.add_argument("--today", type=date_arg,
                    help="the date for availability and horizons (default: the answers file's today, else today)")
     p.add_argument("--catalog", help="price catalog JSON (default: the bundled newest)")
@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def load_answers(path: str) -> dict[str, Any]:
     """The answers TOML as a dict (CliError on a missing or malformed file)."""
+    check_example_path(path, "answers file")
     check_small_file(path, "answers file")
     try:
         return tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -48,7 +49,8 @@ def ask_all(data: dict[str, Any], ask: Callable[[str], str] | None = None, out=N
     ask = ask or input
     answers = {k: v for k, v in data.items() if v is not None}
     while (question := next_question(answers, interactive=True)) is not None:
-        suffix = {"int": " [whole number]", "path": " [path, or blank]"}.get(question.kind, " [y/n]")
+        suffix = {"int": " [whole number]", "path": " [path, or blank]",
+                  "percent": " [0-100, or blank]"}.get(question.kind, " [y/n]")
         while True:
             try:
                 text = ask(f"{question.text}{suffix} ")
@@ -60,6 +62,8 @@ def ask_all(data: dict[str, Any], ask: Callable[[str], str] | None = None, out=N
                 break
             except ValueError as exc:
                 print(f"  {exc}", file=out)
+    if answers.get("cached_fraction") == "":
+        answers["cached_fraction"] = None  # blank: the stated assumption
     if answers.get("training_file") == "":
         answers["training_file"] = None  # blank: estimate from the examples
         answers.setdefault("_skipped", True)
@@ -91,8 +95,14 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         raise CliError(f"answers: {validation_line(exc)}", code=2) from None
     catalog = load_catalog_arg(args.catalog)
+    from ftsim.api.cli.progress import scan_progress
+
     try:
-        decision = decide(data, catalog=catalog, today=args.today or data.today or dt.date.today())
+        # a large dataset to price takes a while: the same bar as `ftsim estimate`
+        with scan_progress(data.training_file or "", "counting training tokens",
+                           enabled=bool(data.training_file)) as progress:
+            decision = decide(data, catalog=catalog, today=args.today or data.today or dt.date.today(),
+                              progress=progress)
     except ValueError as exc:
         raise CliError(f"answers file {args.answers}: {exc}" if args.answers else str(exc), code=2) from None
     if args.json:

@@ -7,7 +7,7 @@ import sys
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ftsim.api.cli import CliError
+from ftsim.api.cli import CliError, check_example_path
 from ftsim.api.cli.compare import date_arg, load_catalog_arg
 from ftsim.pricing.costs.rft import MAX_HOURS
 from ftsim.pricing.planning.bounds import MAX_GRADER_TOKENS
@@ -73,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ftsim.pricing.costs.rft import GraderSpec
 
+    check_example_path(args.file, "dataset file")
+    check_example_path(args.validation_file, "validation file")
     catalog = load_catalog_arg(args.catalog)
     if args.hours is not None and args.method != "reinforcement":
         raise CliError("--hours applies to --method reinforcement only")
@@ -86,18 +88,39 @@ def run(args: argparse.Namespace) -> int:
                                   output_tokens_per_call=args.grader_output_tokens))
     elif args.grader_input_tokens or args.grader_output_tokens:
         raise CliError("--grader-input-tokens and --grader-output-tokens need --grader-model", code=2)
-    with scan_progress(args.file, "counting tokens") as progress:
-        result = estimate(
-            args.file, model=args.model, method=args.method, epochs=args.epochs,
-            validation_file=args.validation_file, hours=args.hours, catalog=catalog, progress=progress,
-            today=args.today or dt.date.today(), partial=not args.strict, provider=args.provider,
-            azure_tier=args.azure_tier, azure_existing_customer=args.azure_existing_customer, graders=graders,
-        )
+    from ftsim.pricing.errors import PricingError, UnknownModel
+
+    try:
+        with scan_progress(args.file, "counting tokens") as progress:
+            result = estimate(
+                args.file, model=args.model, method=args.method, epochs=args.epochs,
+                validation_file=args.validation_file, hours=args.hours, catalog=catalog, progress=progress,
+                today=args.today or dt.date.today(), partial=not args.strict, provider=args.provider,
+                azure_tier=args.azure_tier, azure_existing_customer=args.azure_existing_customer, graders=graders,
+            )
+    except PricingError as exc:  # a refused file or model: name the method the file holds, if it is another
+        hint = "" if isinstance(exc, UnknownModel) else _method_hint(args.file, args.method)
+        if not hint:
+            raise
+        raise CliError(f"{exc}{hint}") from None
     if args.json:
         print(result.model_dump_json(indent=2))
     else:
         print_estimate(result)
     return 0
+
+
+def _method_hint(path: str, method: str) -> str:
+    """' (... pass --method M)' when a refused file holds another method's examples (as `validate` detects it)."""
+    from ftsim.api.cli.validate import detect_method
+
+    try:
+        detected = detect_method(path)
+    except (OSError, ValueError):
+        return ""
+    if detected == method or (method == "vision" and detected == "supervised"):
+        return ""
+    return f" (the file holds {detected} examples: pass --method {detected})"
 
 
 def print_estimate(result: Any, file: Any = None) -> None:

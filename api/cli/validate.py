@@ -14,7 +14,7 @@ import itertools
 import json
 from pathlib import Path
 
-from ftsim.api.cli import CliError
+from ftsim.api.cli import CliError, example_hint
 from ftsim.api.cli.progress import scan_progress
 
 __all__ = ["register", "run", "detect_method", "default_model"]
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:  # still a JSON finding on stdout, so pipelines can read it
             finding = {"line": None, "severity": "error", "code": "unreadable_file", "message": str(exc), "param": None}
             print(json.dumps({"path": args.file, "valid": False, "findings": [finding]}, indent=2))
-        raise CliError(str(exc), code=1) from None
+        raise CliError(str(exc) + example_hint(args.file), code=1) from None
     if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
         raise CliError(f"--workers must be between 1 and {MAX_WORKERS}, got {args.workers}", code=2)
     method = args.method or (detect_method(args.file) if size else "supervised")

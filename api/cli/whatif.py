@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ftsim.api.cli import CliError, check_small_file
+from ftsim.api.cli import CliError, check_example_path, check_small_file
 from ftsim.api.cli.compare import date_arg, load_catalog_arg
 
 __all__ = ["register", "run", "PROGRESS_MIN_ROWS", "MAX_GRID_ROWS"]
@@ -19,7 +19,7 @@ MAX_GRID_ROWS = 5_000_000
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `whatif` subcommand."""
     p = sub.add_parser("whatif", help="sweep a scenario (TOML) into a grid; HTML, Markdown or CSV report")
-    p.add_argument("scenario", help="scenario TOML file (see fixtures/scenarios/)")
+    p.add_argument("scenario", help="scenario TOML file (examples: fixtures/scenarios/, which `ftsim examples` writes)")
     p.add_argument("--out", help="write a report: .html (charts embedded), .md or .csv")
     p.add_argument("--rows", type=int, default=20, help="grid rows printed on the terminal (default 20)")
     p.add_argument("--today", type=date_arg, help="the date horizons start (default: the scenario's, else today)")
@@ -43,6 +43,12 @@ def run(args: argparse.Namespace) -> int:
             format_of(args.out)
         except ValueError as exc:
             raise CliError(str(exc), code=2) from None
+        from pathlib import Path
+
+        folder = Path(args.out).parent
+        if not folder.is_dir():  # said before the grid is evaluated, and without the temporary file's name
+            raise CliError(f"cannot write {args.out}: there is no folder {folder}")
+    check_example_path(args.scenario, "scenario file")
     check_small_file(args.scenario, "scenario")
     scenario = load_scenario(args.scenario)
     if args.today or scenario.today is None:
@@ -62,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             path = write_report(args.out, scenario, grid, result, warnings, catalog)
         except OSError as exc:
-            raise CliError(f"cannot write {args.out}: {exc}") from None
+            raise CliError(f"cannot write {args.out}: {exc.strerror or exc}") from None
         print(f"wrote {path} ({len(grid):,} rows)")
         return 0
     _print(scenario, grid, result, warnings, args.rows)

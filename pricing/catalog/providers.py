@@ -94,11 +94,14 @@ class AzureModel(_Frozen):
 
     def training_until(self, existing_customer: bool) -> dt.date | None:
         """First day new training jobs are refused: existing customers keep training to the announced date;
-        others lose it when the base model retires (AZ-RET)."""
-        if existing_customer:
-            ends = [d for d in (self.training_until_existing, self.deployment_until) if d is not None]
-            return min(ends) if ends else None
-        return self.base_retirement
+        others lose it when the base model retires (AZ-RET). Nobody trains past the day the fine-tuned
+        deployments retire: a model trained then could never be deployed."""
+        # AZ-RET gives no base retirement for the gpt-4.1 family (null in the data), so for new customers the
+        # deployments' retirement is the only sourced end. Whether their training already ends at the existing
+        # customers' date (the extension suggests the base retires before it) the sources do not settle.
+        announced = self.training_until_existing if existing_customer else self.base_retirement
+        ends = [d for d in (announced, self.deployment_until) if d is not None]
+        return min(ends) if ends else None
 
     def training_price(self, tier: str, tiers: dict[str, AzureTierInfo]) -> Decimal | None:
         return self.training.get(tiers[tier].training_key)
@@ -212,7 +215,8 @@ def openai_training_block(
     if unknown:
         return Eligibility(as_of=as_of, allowed=None, reason="OpenAI may refuse the job: " + "; ".join(unknown)
                            + ". Say whether your organization has fine-tuned before and ran fine-tuned inference "
-                             "in the last 60 days.")
+                             "in the last 60 days (has_fine_tuned_before, recent_fine_tuned_inference; on the "
+                             "command line --has-fine-tuned-before, --recent-fine-tuned-inference).")
     return Eligibility(as_of=as_of, allowed=True, reason="OpenAI accepts new fine-tuning jobs from this organization.")
 
 

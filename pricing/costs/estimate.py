@@ -438,11 +438,14 @@ def summary_lines(est: Estimate) -> list[tuple[str, str]]:
     """(label, value) rows of a human-readable summary, shared by the CLI table and reports."""
     rows = []
     if est.partial:
-        rows.append(("PARTIAL", f"priced {est.n_examples:,} valid examples; {est.n_lines_with_errors:,} examples "
-                                "with errors left out (OpenAI would refuse the file as it is)"))
+        bad = est.n_lines_with_errors
+        rows.append(("PARTIAL", f"priced {est.n_examples:,} valid example{'s' * (est.n_examples != 1)}; {bad:,} "
+                                f"example{'s' * (bad != 1)} with errors left out (OpenAI would refuse the file as "
+                                "it is)"))
         for group in est.errors:
             lines = ", ".join(str(n) for n in group.first_lines)
-            rows.append((f"  {group.code}", f"{group.count:,} x" + (f", first at lines {lines}" if lines else "")
+            where = f", first at line{'s' * (len(group.first_lines) != 1)} {lines}" if lines else ""
+            rows.append((f"  {group.code}", f"{group.count:,} x" + where
                          + f": {group.message[:120]}"))
     rows += [
         ("as of", est.as_of.isoformat()),

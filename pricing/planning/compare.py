@@ -544,8 +544,8 @@ def compare(params: CompareInput, *, catalog, progress: Callable[[int, int], Non
     be_share = _break_even_share(params, plan, calls, horizon_months, tuned_call, fixed_total, warnings)
     if plan.can_train is False:
         verdict: Verdict = "cannot_train"
-    elif break_even_calls is None:
-        verdict = "never_pays_back"
+    elif break_even_calls is None or (calls == 0 and break_even_calls > 0):
+        verdict = "never_pays_back"  # no calls a month never add up to the calls that repay the training
     elif break_even_months is None or break_even_months > horizon_months:
         verdict = "pays_back_after_horizon"
     else:
@@ -561,7 +561,7 @@ def compare(params: CompareInput, *, catalog, progress: Callable[[int, int], Non
         warnings.insert(0, (
             f"Cached share not given: {_pct(share)} of the {params.system_prompt_tokens:,}-token system prompt is "
             f"assumed billed as cached (prompts of {CACHE_MIN_TOKENS:,} tokens or more are cached automatically)"
-            f"{flip}. Pass cached_fraction for your traffic."
+            f"{flip}. Pass cached_fraction (--cached-fraction) for your traffic."
         ))
     result = CompareResult(
         provider=plan.provider,  # type: ignore[arg-type]

@@ -20,7 +20,8 @@ ran fine-tuned inference in the last 60 days (OpenAI's wind-down), and for the c
 counts (and, interactively, an optional dataset path), so that the decision ends in numbers. The method is then
 checked against every provider on the as-of date (`ProviderAvailability`): a method no provider can run is
 never recommended (`rft` -> `prompt_with_grader`, `sft` -> `shorten_prompt`). The cost play is priced on the
-providers that can train, DPO included for `sft_then_dpo`, and the cheaper one over its horizon is named.
+providers that can train, DPO included for `sft_then_dpo`, and the cheaper one over its horizon is named; when
+even that one does not repay the training within its horizon, the walk ends in `shorten_prompt` with its figures.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class Question(BaseModel):
 
     id: str
     text: str
-    kind: Literal["bool", "int", "path"] = "bool"
+    kind: Literal["bool", "int", "path", "percent"] = "bool"
     optional: bool = False  # asked interactively; a blank answer (or none in a file) is fine
     stop: Callable[[bool | int], bool]
     leads_to: Recommendation | None = None
@@ -166,7 +167,7 @@ TRAINING = ("sft", "sft_then_dpo", "rft")
 COST_PLAY = ("sft", "sft_then_dpo")
 
 
-def _follow_up(id: str, text: str, kind: Literal["bool", "int", "path"], when: tuple[str, ...],
+def _follow_up(id: str, text: str, kind: Literal["bool", "int", "path", "percent"], when: tuple[str, ...],
                only_if=lambda a: True, optional=False):
     return Question(id=id, text=text, kind=kind, stop=lambda a: False, reason_stop="", reason_continue="",
                     only_if=only_if, optional=optional, leads_to=None, after=when)
@@ -183,6 +184,10 @@ FOLLOW_UPS: list[Question] = [
                "int", COST_PLAY),
     _follow_up("input_tokens", "How many input tokens does a call carry besides that prompt?", "int", COST_PLAY),
     _follow_up("output_tokens", "How many output tokens does a call produce?", "int", COST_PLAY),
+    # the verdict turns on it (a prompt of 1,024 tokens or more is cached automatically): asked, not only assumed
+    _follow_up("cached_fraction", "What percentage of that system prompt is served from the prompt cache "
+               "(blank: assume 50%)?", "percent", COST_PLAY, optional=True,
+               only_if=lambda a: int(a.get("system_prompt_tokens") or 0) >= 1024),
     _follow_up("training_file", "Path to your training JSONL to price it (blank: estimate from the examples)",
                "path", COST_PLAY, optional=True),
 ]
@@ -315,6 +320,11 @@ SUMMARIES: dict[str, str] = {
 }
 
 
+# `shorten_prompt` when a provider can train but the cost play does not repay its training in time
+NOT_PAYING_BACK = ("Do not fine-tune: at these figures the tuned model does not repay its training while it can "
+                   "serve. Shorten the prompt and let caching cut its cost.")
+
+
 def next_question(answers: dict[str, bool | int], *, interactive: bool = False) -> Question | None:
     """The next question to ask given the answers so far, or None when the walk and its follow-ups are done.
     Optional follow-ups (a dataset path) are asked only `interactive`ly."""
@@ -350,8 +360,9 @@ def _recommendation(answers: dict[str, bool | int]) -> str | None:
     return "fix_upstream"
 
 
-def parse_answer(question: Question, text: str) -> bool | int:
-    """Parse a typed answer (y/yes/true/1, n/no/false/0, or an integer); ValueError when unreadable."""
+def parse_answer(question: Question, text: str) -> bool | int | str | Decimal:
+    """Parse a typed answer (y/yes/true/1, n/no/false/0, an integer, a path or a percentage as a share); ValueError
+    when unreadable."""
     raw = text.strip().lower()
     if question.kind == "path":
         from pathlib import Path
@@ -359,7 +370,18 @@ def parse_answer(question: Question, text: str) -> bool | int:
         path = text.strip()
         if path and not Path(path).is_file():
             raise ValueError(f"expected a path to a JSONL file, or a blank line to skip; no file at {path!r}")
-        return path  # type: ignore[return-value]
+        return path
+    if question.kind == "percent":
+        number = raw.removesuffix("%").strip()
+        if not number:
+            return ""  # blank: the compare's stated assumption
+        try:
+            share = Decimal(number)
+        except ArithmeticError:
+            share = Decimal(-1)
+        if not share.is_finite() or not 0 <= share <= 100:
+            raise ValueError(f"expected a percentage from 0 to 100 such as 30, or a blank line, not {text.strip()!r}")
+        return share / 100
     if question.kind == "int":
         digits = raw.replace(",", "").replace("_", "")
         if not digits.isdigit():
@@ -375,9 +397,11 @@ def parse_answer(question: Question, text: str) -> bool | int:
     raise ValueError(f"answer yes or no, not {text.strip()!r}")
 
 
-def decide(data: DecideInput, *, catalog, today: dt.date | None = None) -> Decision:
+def decide(data: DecideInput, *, catalog, today: dt.date | None = None,
+           progress: Callable[[int, int], None] | None = None) -> Decision:
     """Walk the questions with the given answers; ValueError names the first missing answer of the walk.
-    Missing follow-ups (eligibility, figures) leave warnings, not errors, so a partial decision still prints."""
+    Missing follow-ups (eligibility, figures) leave warnings, not errors, so a partial decision still prints.
+    `progress(done, total)` follows the scan of `training_file`, when one is priced."""
     answers = data.answers()
     path: list[PathStep] = []
     warnings: list[str] = []
@@ -409,6 +433,7 @@ def decide(data: DecideInput, *, catalog, today: dt.date | None = None) -> Decis
             break
     day = today or data.today or catalog_effective_date(catalog) or dt.date.today()
     figures, rft, dpo, provider = None, None, None, None
+    not_paying = False
     availability: list[ProviderAvailability] = []
     compared: list[CompareResult] = []
     if recommendation in TRAINING:
@@ -422,21 +447,26 @@ def decide(data: DecideInput, *, catalog, today: dt.date | None = None) -> Decis
             if a.can_train is None:
                 warnings.append(a.reason)
         if not runnable:
-            blocked = "; ".join(a.reason for a in availability)
+            blocked = "; ".join(a.reason.removesuffix(".") for a in availability)
             recommendation = "prompt_with_grader" if recommendation == "rft" else "shorten_prompt"
             warnings.insert(0, f"As of {day.isoformat()} no provider can run it: {blocked}")
         else:
             provider = runnable[0].provider
     if recommendation in COST_PLAY:
         figures, compared, dpo = _cost_figures(data, recommendation, [a.provider for a in runnable], catalog=catalog,
-                                               today=day, warnings=warnings)
+                                               today=day, warnings=warnings, progress=progress)
         if figures is not None:
             provider = figures.provider
+            if figures.verdict in ("never_pays_back", "pays_back_after_horizon"):
+                # the best provider's figures do not repay the training while the tuned model can serve: the
+                # cost play fails on its own terms, so the walk does not end in a fine-tune (figures kept)
+                recommendation = "shorten_prompt"
+                not_paying = True
     if recommendation == "rft":
         rft = _rft_budget(data, catalog=catalog, today=day, provider=provider or "openai")
         if not rft.available:
             warnings.append(rft.availability)
-    summary = SUMMARIES[recommendation]
+    summary = NOT_PAYING_BACK if not_paying else SUMMARIES[recommendation]
     if provider is not None:
         summary += f" On {'OpenAI' if provider == 'openai' else 'Azure OpenAI'} (as of {day.isoformat()})."
     if figures is not None:
@@ -506,7 +536,8 @@ _VERDICT_RANK = {"pays_back": 0, "pays_back_after_horizon": 1, "never_pays_back"
 
 
 def _cost_figures(data: DecideInput, recommendation: str, providers: list[Literal["openai", "azure"]], *, catalog, today: dt.date,
-                  warnings: list[str]) -> tuple[CompareResult | None, list[CompareResult], "DpoCost | None"]:
+                  warnings: list[str], progress: Callable[[int, int], None] | None = None,
+                  ) -> tuple[CompareResult | None, list[CompareResult], "DpoCost | None"]:
     """The cost play priced on each provider that can train (DPO included), and the better of them."""
     needed = ("calls_per_month", "system_prompt_tokens", "input_tokens", "output_tokens")
     missing = [name for name in needed if getattr(data, name) is None]
@@ -523,14 +554,15 @@ def _cost_figures(data: DecideInput, recommendation: str, providers: list[Litera
     if data.training_file:
         from ftsim.pricing.costs.estimate import estimate
 
-        est = estimate(data.training_file, model=data.model, catalog=catalog, today=today, partial=True)
+        est = estimate(data.training_file, model=data.model, catalog=catalog, today=today, partial=True,
+                       progress=progress)
         training_tokens, n = est.trained_tokens, est.n_examples
         warnings.extend(w for w in est.warnings if w not in warnings)
     elif training_tokens is None:
         training_tokens = n * per_example * auto_n_epochs(n)
         warnings.append(
             f"Training tokens assumed: {n} examples x {per_example} tokens (short prompt + input + output) x "
-            f"{auto_n_epochs(n)} epochs (auto) = {training_tokens}; pass training_tokens for your figure."
+            f"{auto_n_epochs(n)} epochs (auto) = {training_tokens}; pass training_tokens (or training_file) for your figure."
         )
     dpo = None
     if recommendation == "sft_then_dpo":
@@ -576,8 +608,6 @@ def _cost_figures(data: DecideInput, recommendation: str, providers: list[Litera
     for r in [best] + [r for r in results if r is not best]:  # the chosen figures' warnings as they are
         prefix = "" if r is best else f"{r.provider}: "
         warnings.extend(prefix + w for w in r.warnings if prefix + w not in warnings)
-    if best.break_even_calls is None:
-        warnings.append("At these figures the tuned model never pays back: the cost play does not hold.")
     return best, results, dpo
 
 

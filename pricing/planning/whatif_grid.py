@@ -185,7 +185,8 @@ def _compute_compare(frame: pd.DataFrame, chunk: _Chunk, scenario: Scenario, cat
     base_total = base_month * horizon
     tuned_total = tuned_month * horizon + training * trainings
     never = np.isnan(be_calls)
-    verdict = np.where(never, "never_pays_back",
+    idle = (calls == 0) & (np.nan_to_num(be_calls) > 0)  # as compare: no calls never add up to a payback
+    verdict = np.where(never | idle, "never_pays_back",
                        np.where(np.isnan(be_months) | (be_months > horizon), "pays_back_after_horizon", "pays_back"))
     today = scenario.today or catalog.effective_date
     closed = chunk.lookup("model", lambda m: 0.0 if catalog.resolve(m).training_open(today) else 1.0) > 0

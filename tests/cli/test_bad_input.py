@@ -368,3 +368,32 @@ def test_serve_on_a_taken_port_is_one_line_before_claiming_to_serve(capsys, no_s
         port = taken.getsockname()[1]
         code, err = run(["serve", "--db", ":memory:", "--port", str(port)], capsys)
     assert code == 1 and one_line(err) and f"cannot listen on 127.0.0.1:{port}" in err
+
+
+@pytest.mark.parametrize("argv, usage, meant", [
+    (COMPARE + ["--cached-fractoin", "0.3"], "usage: ftsim compare", "--cached-fraction"),
+    (["serve", "--sped", "0"], "usage: ftsim serve", "--speed"),
+    (["whatif", str(SUPPORT), "--out=report.html", "--toady", "2026-12-06"], "usage: ftsim whatif", "--today"),
+    (["estimate", "x.jsonl", "--model", "m", "--frobnicate"], "usage: ftsim estimate", None),
+])
+def test_a_mistyped_option_shows_the_subcommands_usage_and_the_option_meant(argv, usage, meant, capsys):
+    """It showed `usage: ftsim [-h] [--version] COMMAND ...`, which lists no option of the subcommand."""
+    code, err = run(argv, capsys)
+    assert code == 2 and one_line(err) and err.startswith(usage)
+    last = err.strip().splitlines()[-1]
+    assert "unrecognized arguments" in last
+    assert (f"(did you mean {meant}?)" in last) if meant else "did you mean" not in last
+
+
+def test_a_report_into_a_missing_folder_is_refused_before_the_grid(tmp_path, capsys, monkeypatch):
+    """It evaluated the grid, then named the report's hidden temporary file (`.report.html.xxxx.part`)."""
+    import ftsim.pricing.planning.whatif as whatif
+
+    def evaluated(*args, **kwargs):
+        raise AssertionError("the grid was evaluated")
+
+    monkeypatch.setattr(whatif, "evaluate", evaluated)
+    out = tmp_path / "missing" / "report.html"
+    code, err = run(["whatif", str(SUPPORT), "--out", str(out)], capsys)
+    assert code == 1 and one_line(err)
+    assert err.strip() == f"ftsim: cannot write {out}: there is no folder {out.parent}"

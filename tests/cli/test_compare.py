@@ -123,3 +123,21 @@ def test_blocked_organization_over_the_cli(capsys):
     with pytest.raises(SystemExit) as exit_:
         main([*TV8, "--has-fine-tuned-before", "maybe"])
     assert exit_.value.code == 2 and "answer yes or no" in capsys.readouterr().err
+
+
+def test_a_warning_that_asks_for_an_input_names_its_option(capsys):
+    """The warnings named only the JSON fields (`cached_fraction`), not the options of this command."""
+    import re
+
+    from ftsim.api.cli import build_parser
+
+    data = run_json(capsys, "compare", "--model", "gpt-4.1-mini", "--calls-per-month", "100000",
+                    "--system-prompt-tokens", "2000", "--input-tokens", "500", "--output-tokens", "300",
+                    "--today", "2026-12-06")
+    asking = [w for w in data["warnings"] if w.startswith(("Cached share not given", "OpenAI may refuse"))]
+    assert len(asking) == 2
+    compare = next(a for a in build_parser()._actions if a.dest == "command").choices["compare"]
+    options = {o for a in compare._actions for o in a.option_strings}
+    for warning in asking:
+        named = re.findall(r"--[a-z][a-z-]*", warning)
+        assert named and set(named) <= options, warning

@@ -52,12 +52,13 @@ def test_human_output(capsys):
 def test_interactive_walk_ends_in_numbers(monkeypatch, capsys):
     """Interactively: the walk, the eligibility follow-ups, then volume and token counts; 'lots' is re-asked."""
     replies = iter(["no", "n", "yes", "maybe", "y", "lots", "1000", "no", "yes", "no",
-                    "yes", "yes", "100000", "2000", "500", "300", ""])
+                    "yes", "yes", "100000", "2000", "500", "300", "", ""])
     monkeypatch.setattr("builtins.input", lambda prompt="": next(replies))
     assert main(["decide", "--json", "--today", "2026-11-22"]) == 0
     captured = capsys.readouterr()
     data = json.loads(captured.out)
-    assert data["recommendation"] == "sft"
+    # a 2,000-token prompt, assumed half cached, is cheaper than the tuned call: the walk does not end in a fine-tune
+    assert data["recommendation"] == "shorten_prompt" and data["summary"].startswith("Do not fine-tune")
     assert "expected a whole number such as 1200" in captured.err and "Traceback" not in captured.err
     assert data["compare"] is not None and data["compare"]["inputs"]["calls_per_month"] == 100000
     assert data["compare"]["cached_fraction_assumed"] is True  # a 2,000-token prompt: half cached, warned
@@ -65,18 +66,43 @@ def test_interactive_walk_ends_in_numbers(monkeypatch, capsys):
     assert not any("No compare figures" in w for w in data["warnings"])
 
 
+def test_interactive_walk_asks_the_cached_share_it_turns_on(monkeypatch, capsys):
+    """The verdict turns on the cached share of a long prompt: it was only ever assumed (50%) interactively."""
+    replies = iter(["no", "n", "yes", "1000", "no", "yes", "no", "yes", "yes", "100000", "2000", "500", "300",
+                    "150", "half", "0%", ""])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(replies))
+    assert main(["decide", "--json", "--today", "2026-12-06"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert captured.err.count("expected a percentage from 0 to 100") == 2
+    assert data["compare"]["cached_fraction"] == "0" and data["compare"]["cached_fraction_assumed"] is False
+    assert (data["recommendation"], data["compare"]["verdict"]) == ("sft", "pays_back")
+
+
+def test_the_cached_share_is_not_asked_for_a_short_prompt():
+    from ftsim.pricing.planning.decide import next_question
+
+    answers = dict(fact_retrieval=False, failure_is_style=False, has_rubric=True, n_examples=1000,
+                   few_shot_works=False, prompt_cost_pain=True, has_preference_data=False, has_fine_tuned_before=True,
+                   recent_fine_tuned_inference=True, calls_per_month=1, input_tokens=1, output_tokens=1)
+    assert next_question(dict(answers, system_prompt_tokens=1023), interactive=True).id == "training_file"
+    assert next_question(dict(answers, system_prompt_tokens=1024), interactive=True).id == "cached_fraction"
+    assert next_question(dict(answers, system_prompt_tokens=1024)) is None  # optional: never asked of a file
+
+
 def test_interactive_dataset_path_is_priced(monkeypatch, capsys, tmp_path):
     rows = [json.dumps({"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]})
             for i in range(60)]
     dataset = tmp_path / "train.jsonl"
     dataset.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    replies = iter(["no", "no", "yes", "60", "no", "yes", "yes", "yes", "yes", "100000", "2000", "500", "300",
+    replies = iter(["no", "no", "yes", "60", "no", "yes", "yes", "yes", "yes", "100000", "2000", "500", "300", "",
                     "/nonexistent.jsonl", str(dataset)])
     monkeypatch.setattr("builtins.input", lambda prompt="": next(replies))
     assert main(["decide", "--json", "--today", "2026-11-22"]) == 0
     captured = capsys.readouterr()
     data = json.loads(captured.out)
-    assert data["recommendation"] == "sft_then_dpo" and data["dpo"]["cost_usd"] != "0.00"
+    # priced as SFT then DPO; half the 2,000-token prompt assumed cached, it does not pay back: no fine-tune
+    assert data["recommendation"] == "shorten_prompt" and data["dpo"]["cost_usd"] != "0.00"
     assert "no file at" in captured.err
     assert data["compare"]["trained_tokens"] > data["dpo"]["trained_tokens"]
 

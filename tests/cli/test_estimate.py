@@ -158,3 +158,27 @@ def test_as_of_defaults_to_today_not_the_catalog_date(capsys) -> None:
     days = (dt.date(2027, 1, 6) - today).days
     if days > 0:
         assert any(f"({days} days left)" in w for w in data["warnings"])
+
+
+def test_partial_summary_counts_one_bad_example_in_the_singular(capsys) -> None:
+    """It read "1 examples with errors left out ... first at lines 5"."""
+    root = Path(__file__).resolve().parents[2]
+    assert main(["estimate", str(root / "fixtures/datasets/sft_bad_role.jsonl"), "--model", "gpt-4.1-mini"]) == 0
+    out = capsys.readouterr().out
+    assert "priced 10 valid examples; 1 example with errors left out" in out and "first at line 5:" in out
+
+
+@pytest.mark.parametrize("name, argv, meant", [
+    ("dpo_valid.jsonl", ["--model", "gpt-4.1-mini"], "dpo"),
+    ("rft_train.jsonl", ["--model", "o4-mini"], "reinforcement"),
+    ("sft_valid.jsonl", ["--model", "gpt-4.1-mini", "--method", "dpo"], "supervised"),
+])
+def test_a_file_of_another_method_names_the_method_to_pass(name, argv, meant, capsys) -> None:
+    """`estimate` defaults to supervised where `validate` detects the method: the refusal said only
+    "... not using 'dpo' as the training method (provided method=supervised)", cut off on a terminal."""
+    root = Path(__file__).resolve().parents[2]
+    assert main(["estimate", str(root / "fixtures" / "datasets" / name), *argv]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.rstrip().endswith(f"pass --method {meant})")
+    assert main(["estimate", str(root / "fixtures" / "datasets" / "binary.jsonl"), "--model", "gpt-4.1-mini"]) == 1
+    assert "--method" not in capsys.readouterr().err  # not another method's file: no hint

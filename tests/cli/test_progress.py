@@ -53,3 +53,29 @@ def test_estimate_with_a_bar_gives_the_same_figures(terminal, capsys):
     progress_mod.PROGRESS_MIN_BYTES = 10**12  # (restored by the fixture's monkeypatch)
     assert main(["estimate", DATA, "--model", "gpt-4o-mini", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["trained_tokens"] == with_bar["trained_tokens"]
+
+
+def test_decide_shows_the_bar_while_it_prices_a_dataset(terminal, monkeypatch, capsys, tmp_path):
+    """`ftsim decide` priced a dataset path without a bar, however large (`estimate` showed one)."""
+    import json
+
+    from ftsim.api.cli import main
+
+    seen = []
+    real = progress_mod.scan_progress
+
+    def recording(path, label, *, enabled=True):
+        seen.append((path, label, enabled))
+        return real(path, label, enabled=enabled)
+
+    monkeypatch.setattr(progress_mod, "scan_progress", recording)
+    answers = tmp_path / "answers.toml"
+    answers.write_text(
+        "fact_retrieval = false\nfailure_is_style = false\nhas_rubric = true\nn_examples = 500\nfew_shot_works = false\n"
+        "prompt_cost_pain = true\nhas_preference_data = false\nhas_fine_tuned_before = true\n"
+        "recent_fine_tuned_inference = true\ncalls_per_month = 100000\nsystem_prompt_tokens = 2000\n"
+        f"input_tokens = 500\noutput_tokens = 300\ntoday = 2026-12-06\ntraining_file = {json.dumps(DATA)}\n",
+        encoding="utf-8")
+    assert main(["decide", "--answers", str(answers), "--json"]) == 0
+    assert seen == [(DATA, "counting training tokens", True)]
+    assert json.loads(capsys.readouterr().out)["compare"]["trained_tokens"] == 792 * 8  # 12 examples, 8 epochs

@@ -67,3 +67,13 @@ def test_progress_bar_path_evaluates_the_whole_grid():
     scenario = load_scenario(SUPPORT)
     grid = _evaluate_with_progress(scenario, load_catalog(), grid_size(scenario))
     assert len(grid) == 126
+
+
+def test_the_scenarios_today_pins_the_as_of_date_and_today_overrides_it(capsys):
+    """The README: `support-bot` pins 2026-11-22; `--today` moves it (a shorter horizon to 2027-01-14)."""
+    assert main(["whatif", SUPPORT, "--rows", "0"]) == 0
+    pinned = capsys.readouterr().out
+    assert "as of 2026-11-22" in pinned and "over the 1.74-month horizon" in pinned
+    assert main(["whatif", SUPPORT, "--rows", "0", "--today", "2026-12-06"]) == 0
+    moved = capsys.readouterr().out
+    assert "as of 2026-12-06" in moved and "over the 1.28-month horizon" in moved and "2026-11-22" not in moved

@@ -210,7 +210,9 @@ def test_as_of_2026_12_06_which_models_still_train_and_serve() -> None:
     assert openai_training_block(providers, dt.date(2027, 1, 6), has_fine_tuned_before=True,
                                  recent_fine_tuned_inference=True).allowed is False
     azure = providers.azure
-    assert azure.resolve("gpt-4.1-nano").training_until(existing_customer=False) is None
+    # no base retirement announced: new customers train until the fine-tuned deployments retire, never after
+    assert azure.resolve("gpt-4.1-nano").base_retirement is None
+    assert azure.resolve("gpt-4.1-nano").training_until(existing_customer=False) == dt.date(2027, 10, 14)
     assert azure.resolve("gpt-4.1-nano").deployment_until == dt.date(2027, 10, 14)
     assert azure.resolve("o4-mini").training_until(existing_customer=False) == dt.date(2026, 10, 16) < day
     assert azure.resolve("o4-mini").training_until(existing_customer=True) == dt.date(2027, 4, 16)

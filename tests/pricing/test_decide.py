@@ -179,6 +179,40 @@ def test_no_provider_for_the_cost_play_means_shorten_prompt():
     assert decision.recommendation == "shorten_prompt" and decision.compare is None
 
 
+@pytest.mark.parametrize("today, provider, verdict", [
+    (dt.date(2026, 12, 6), "openai", "never_pays_back"),  # half the prompt cached: the tuned call costs more
+    (dt.date(2027, 1, 7), "azure", "never_pays_back"),  # only Azure trains: $1,241 a month of hosting at 100k calls
+])
+def test_a_cost_play_that_does_not_pay_back_is_not_a_fine_tune(today, provider, verdict):
+    decision = decide(DecideInput(**dict(PASS, prompt_cost_pain=True, has_preference_data=False),
+                                  has_fine_tuned_before=True, recent_fine_tuned_inference=True,
+                                  calls_per_month=100_000, system_prompt_tokens=2000, input_tokens=500,
+                                  output_tokens=300, training_tokens=2_400_000), catalog=CATALOG, today=today)
+    assert decision.compare is not None and decision.compare.verdict == verdict
+    assert (decision.recommendation, decision.provider) == ("shorten_prompt", provider)
+    assert decision.summary.startswith("Do not fine-tune") and decision.compare.summary in decision.summary
+    paying = decide(DecideInput(**dict(PASS, prompt_cost_pain=True, has_preference_data=False),
+                                has_fine_tuned_before=True, recent_fine_tuned_inference=True,
+                                calls_per_month=100_000, system_prompt_tokens=2000, input_tokens=500,
+                                output_tokens=300, training_tokens=2_400_000, cached_fraction=Decimal(0)),
+                    catalog=CATALOG, today=dt.date(2026, 12, 6))
+    assert paying.compare.verdict == "pays_back" and paying.recommendation == "sft"
+
+
+def test_azure_trains_nothing_once_its_fine_tuned_deployments_retire():
+    """gpt-4.1-mini's fine-tuned deployments retire on Azure on 2027-10-14: no base retirement is announced, but
+    a model trained after that day could never be deployed, so Azure is not offered from then on."""
+    answers = dict(PASS, prompt_cost_pain=True, has_preference_data=False, provider="azure",
+                   calls_per_month=3_000_000, system_prompt_tokens=2000, input_tokens=500, output_tokens=300)
+    before = decide(DecideInput(**answers), catalog=CATALOG, today=dt.date(2027, 10, 13))
+    assert [a.can_train for a in before.availability] == [True]
+    for day in (dt.date(2027, 10, 14), dt.date(2099, 1, 1)):
+        after = decide(DecideInput(**answers), catalog=CATALOG, today=day)
+        assert [a.can_train for a in after.availability] == [False], day
+        assert "2027-10-14" in after.availability[0].reason
+        assert after.recommendation == "shorten_prompt" and after.compare is None
+
+
 def test_rft_was_available_before_the_shutdown():
     decision = decide(DecideInput(**dict(PASS, prompt_cost_pain=False, verifiable_task=True)), catalog=CATALOG,
                       today=dt.date(2025, 6, 1))
@@ -217,7 +251,8 @@ def test_follow_ups_come_after_a_training_recommendation():
     answers = dict(PASS, prompt_cost_pain=True, has_preference_data=False)
     asked = []
     script = dict(has_fine_tuned_before=True, recent_fine_tuned_inference=True, calls_per_month=1000,
-                  system_prompt_tokens=2000, input_tokens=10, output_tokens=10, training_file="")
+                  system_prompt_tokens=2000, input_tokens=10, output_tokens=10, cached_fraction="",
+                  training_file="")
     while (question := next_question(answers, interactive=True)) is not None:
         asked.append(question.id)
         answers[question.id] = script[question.id]

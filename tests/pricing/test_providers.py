@@ -208,6 +208,9 @@ def test_tv8_break_even_cache_share():
     above = compare(openai(today=dt.date(2026, 11, 22), cached_fraction=share + Decimal("0.01")), catalog=CATALOG)
     assert at.net_savings_over_horizon_usd >= Decimal("-0.01")
     assert above.net_savings_over_horizon_usd < 0
+    # the README's second figure: 13 days later the same $12 is repaid over 1.31 months, not 1.74
+    later = compare(openai(today=dt.date(2026, 12, 5)), catalog=CATALOG)
+    assert later.break_even_cached_fraction == Decimal("0.0473")
 
 
 @settings(max_examples=60, deadline=None)

@@ -64,6 +64,15 @@ def test_no_sweep_is_one_row_equal_to_compare():
     assert row["verdict"] == "pays_back"
 
 
+def test_zero_calls_a_month_never_pay_back_in_the_grid_as_in_compare():
+    """It said "pays back after the horizon" for a row with no calls at all."""
+    grid = evaluate(scenario({"calls_per_month": [0, 100_000]}), catalog=CATALOG)
+    idle, busy = grid.iloc[0], grid.iloc[1]
+    assert (idle["calls_per_month"], idle["break_even_calls"], idle["verdict"]) == (0, 100_000, "never_pays_back")
+    assert busy["verdict"] == "pays_back"
+    _check_rows_against_decimal(scenario({"calls_per_month": [0, 100_000]}), grid)
+
+
 def test_tv8_rows_in_a_sweep():
     grid = evaluate(scenario({"model": ["gpt-4.1-mini", "gpt-4o-mini"], "cached_fraction": [0, 1]}),
                     catalog=CATALOG)

@@ -11,7 +11,8 @@
    cache, no npm on PATH and every proxy variable pointing at a closed port (no network): its own tests import
    its own modules, and a test using the `ftsim` fixture runs a job from upload to `succeeded`. Afterwards the
    tokenizer cache and HOME are still empty: nothing was provisioned or downloaded.
-6. `ftsim --version` and `python -m ftsim --version` agree; a command that needs an extra says which in one line.
+6. `ftsim --version` and `python -m ftsim --version` agree; a command that needs an extra says which in one line;
+   `ftsim examples` writes the README's example files from the installed wheel.
 
 Exit status 0 when every check holds; otherwise the first failed check is printed and the status is 1.
 """
@@ -69,8 +70,13 @@ def check_wheel(wheel: Path) -> None:
     top = {n.split("/", 1)[0] for n in names if not n.split("/", 1)[0].endswith(".dist-info")}
     check(top == {"ftsim"}, f"the wheel's only top-level name is ftsim (found {sorted(top)})")
     for required in ("ftsim/py.typed", "ftsim/pricing/dataset/encodings/o200k_base.tiktoken",
-                     "ftsim/pricing/dataset/encodings/cl100k_base.tiktoken"):
+                     "ftsim/pricing/dataset/encodings/cl100k_base.tiktoken",
+                     # the README's examples, which `ftsim examples` writes out for a pip user
+                     "ftsim/examples/answers/sft-cost-play.toml", "ftsim/examples/scenarios/support-bot.toml",
+                     "ftsim/examples/datasets/sft_valid.jsonl"):
         check(required in names, f"the wheel carries {required}")
+    check(not any(n.startswith(("ftsim/examples/azure/", "ftsim/examples/live/")) for n in names),
+          "the wheel's examples leave out the test suite's Azure specs and live captures")
     stray = [n for n in names if "/tests/" in n or n.startswith(("tests/", "fixtures/"))]
     check(not stray, "the wheel carries no test files")
 
@@ -171,6 +177,9 @@ def run_user_tests(venv: Path, scratch: Path) -> None:
     lines = serve.stderr.strip().splitlines()
     check(serve.returncode != 0 and len(lines) == 1 and "ftsim-openai[server]" in lines[0],
           f"`ftsim serve` without the server extra says so in one line ({lines})")
+    out = run([venv / "bin" / "ftsim", "examples", scratch / "examples"], env=env)
+    check((scratch / "examples" / "fixtures" / "answers" / "sft-cost-play.toml").is_file(),
+          f"`ftsim examples` writes the README's fixtures/ files from the installed wheel ({out.strip()})")
 
 
 def main() -> int:
