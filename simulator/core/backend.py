@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Optional
 
 from ftsim.pricing.catalog.catalog import Catalog, load_catalog
 from ftsim.pricing.planning.bounds import MAX_AS_OF
-from ftsim.simulator.core.clock import CLOCK_END, Clock, ManualClock
+from ftsim.simulator.core.clock import CLOCK_END, Clock, ManualClock, to_micros
 from ftsim.simulator.core.errors import BadRequestError
 from ftsim.simulator.core.ids import mint
 from ftsim.simulator.core.store import Store
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from ftsim.simulator.inference.responses import Responses
 
 __all__ = ["Backend", "SimConfig"]
+
+_MICRO = 1_000_000
 
 @dataclass
 class SimConfig:
@@ -163,14 +165,23 @@ class Backend:
             self.store.after_commit(lambda: setattr(self, "_clock_saved", saved))
         return now
 
-    def clock_room(self) -> int:
-        """Seconds the clock may still move: up to its end, `CLOCK_END`."""
-        return max(0, CLOCK_END - self.clock.now())
+    def _room_micros(self) -> int:
+        micros = getattr(self.clock, "micros", None)  # a manual clock's present to the microsecond
+        present = micros() if callable(micros) else self.clock.now() * _MICRO
+        return max(0, CLOCK_END * _MICRO - present)
+
+    def clock_room(self) -> int | float:
+        """Seconds the clock may still move: up to its end, `CLOCK_END` (a float when the manual clock stands between
+        two seconds). Measured from the clock's exact present, not its whole second: from 0.25 s past a second, the
+        whole-second room used to let the clock stop 0.25 s past CLOCK_END, so that the same total move was
+        accepted in two steps and refused in one (the world differed with how the clock was advanced)."""
+        whole, micros = divmod(self._room_micros(), _MICRO)
+        return whole if micros == 0 else whole + micros / _MICRO
 
     def advance(self, seconds: float) -> int:
         """Move the clock forward by `seconds`, then catch up (400 past the clock's end, `CLOCK_END`)."""
         room = self.clock_room()
-        if seconds > room:
+        if to_micros(seconds) > self._room_micros():
             raise BadRequestError(f"The simulated clock ends on {MAX_AS_OF.isoformat()}: it can move {room:,} "
                                   "seconds more at most.", param="seconds")
         self.clock.advance(seconds)

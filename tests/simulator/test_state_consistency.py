@@ -528,3 +528,62 @@ def test_the_clock_stops_at_its_end_instead_of_breaking_the_world():
                                                  b'{"role": "assistant", "content": "b"}]}\n' * 10), purpose="fine-tune")
         assert client.files.retrieve(f.id).id == f.id
         assert http.post("/_sim/clock/advance", json={"seconds": 1}).status_code == 400
+
+
+def _one_shot_rule_victims(moves: list[float]) -> list[str]:
+    """Four tenants' jobs created a second apart, then a one-shot "fail at validation" rule for any job, then the
+    clock moved by `moves`: the statuses of the jobs, in creation order."""
+    world = Backend(store=Store(":memory:"), clock=ManualClock(), config=SimConfig(seed=1))
+    try:
+        jobs = []
+        for key in ("sk-a", "sk-b", "sk-c", "sk-d"):
+            tenant = world.tenant(key)
+            f = world.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[chat_lines(12)])
+            jobs.append((tenant, world.jobs.create(tenant, model=MINI, training_file=f.id).id))
+            world.advance(1)
+        world.faults.add(preset="job_fails_validation")
+        for move in moves:
+            world.advance(move)
+        return [world.jobs.retrieve(tenant, job_id).status for tenant, job_id in jobs]
+    finally:
+        world.close()
+
+
+def test_a_one_shot_job_rule_fails_the_same_job_whether_the_clock_moved_in_one_step_or_many():
+    """The catch-up validated the jobs due at once in the order of their keys, not of their due times: after one big
+    move the rule failed the third job, after moves of a second the first (whose files were due first)."""
+    fine = _one_shot_rule_victims([1.0] * 3600)
+    assert fine.count("failed") == 1
+    assert _one_shot_rule_victims([3600.0]) == fine == _one_shot_rule_victims([0.5] * 20 + [3590.0])
+
+
+@settings(max_examples=50, deadline=None)
+@given(fraction=st.integers(min_value=1, max_value=999_999), pieces=st.integers(min_value=1, max_value=4))
+def test_a_move_to_the_clock_end_is_refused_alike_in_one_step_or_several(fraction, pieces):
+    """From a clock standing a fraction of a second past a whole one, the room to CLOCK_END was counted from the
+    whole second: the same total move (up to CLOCK_END and the fraction beyond) was accepted in two steps and
+    refused in one. Now the room is counted to the microsecond: refused either way, the clock stays put."""
+    from ftsim.simulator.core.clock import CLOCK_END
+
+    world = Backend(store=Store(":memory:"), clock=ManualClock(CLOCK_END - 10), config=SimConfig(seed=1))
+    try:
+        world.advance(fraction / 1_000_000)
+        assert round(world.clock_room() * 1_000_000) == 10_000_000 - fraction
+        total = 10.0  # to CLOCK_END plus `fraction` microseconds
+        with pytest.raises(BadRequestError):
+            world.advance(total)
+        before = world.clock.micros()
+        part = total / pieces
+        refused = False
+        for _ in range(pieces):
+            try:
+                world.advance(part)
+            except BadRequestError:
+                refused = True
+                break
+        assert refused and world.now() <= CLOCK_END
+        assert world.clock.micros() <= CLOCK_END * 1_000_000 and world.clock.micros() >= before
+        world.advance(world.clock_room())  # to the end exactly is allowed
+        assert world.clock.micros() == CLOCK_END * 1_000_000 and world.clock_room() == 0
+    finally:
+        world.close()
