@@ -374,6 +374,13 @@ class Faults:
         return None
 
 
+    def shared_with_others(self, tenant_key: str) -> bool:
+        """Whether a job rule with uses left could go to a job of another tenant than `tenant_key`: then which job
+        gets a use depends on the order the jobs are validated in (`FineTuningJobs.sync`)."""
+        with self._lock:
+            return any(r.fault.kind == "job" and r.fault.job_id is None and r.fault.remaining not in (None, 0)
+                       and (r.tenant_keys is None or bool(r.tenant_keys - {tenant_key})) for r in self._rules)
+
     def settle(self, job_id: str) -> None:
         """The failure granted to `job_id` is committed with the job: its use stays spent."""
         with self._lock:

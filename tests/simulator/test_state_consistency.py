@@ -587,3 +587,27 @@ def test_a_move_to_the_clock_end_is_refused_alike_in_one_step_or_several(fractio
         assert world.clock.micros() == CLOCK_END * 1_000_000 and world.clock_room() == 0
     finally:
         world.close()
+
+
+@pytest.mark.parametrize("poller", [None, "sk-a", "sk-b", "sk-c", "sk-d"])
+def test_a_one_shot_job_rule_fails_the_same_job_whoever_polls_first(poller):
+    """A request catches up its own tenant's due validations and leaves other tenants' to them (issue 13): with a
+    one-shot rule for any job, the rule went to the job of whichever tenant polled first, not to the job whose files
+    were due first (the same requests, in another order, gave another world)."""
+    world = Backend(store=Store(":memory:"), clock=ManualClock(), config=SimConfig(seed=1))
+    try:
+        jobs = []
+        for key in ("sk-a", "sk-b", "sk-c", "sk-d"):
+            tenant = world.tenant(key)
+            f = world.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[chat_lines(12)])
+            jobs.append((tenant, world.jobs.create(tenant, model=MINI, training_file=f.id).id))
+            world.advance(1)
+        world.faults.add(preset="job_fails_validation")
+        world.clock.advance(3600)  # a running clock: nothing caught up until a request comes
+        if poller is not None:
+            world.sync(world.tenant(poller))  # that tenant's request
+        world.sync()
+        statuses = [world.jobs.retrieve(tenant, job_id).status for tenant, job_id in jobs]
+        assert statuses == ["failed", "succeeded", "succeeded", "succeeded"]  # sk-a's files were due first
+    finally:
+        world.close()
