@@ -7,6 +7,7 @@ in one transaction: advancing hours produces every event and checkpoint in betwe
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["Backend", "SimConfig"]
 
 _MICRO = 1_000_000
+_CLOCK_MICROS = "clock_micros"  # meta key: the manual clock to the microsecond (`Backend._save_micros`)
 
 @dataclass
 class SimConfig:
@@ -69,6 +71,13 @@ class Backend:
         if persisted is not None and persisted > self.clock.now():
             # Carry on from the persisted clock with the protocol's own `advance` (a user clock need not have `set`).
             self.clock.advance(persisted - self.clock.now())
+        fine, micros, exact = self.store.meta_get(_CLOCK_MICROS), getattr(self.clock, "micros", None), \
+            getattr(self.clock, "advance_micros", None)
+        if fine is not None and persisted is not None and int(fine) // _MICRO == persisted and callable(micros) \
+                and callable(exact) and int(fine) > micros():
+            # the fraction of a second the manual clock stood past the persisted second: without it, a restarted
+            # world's later moves crossed their seconds later than the world that kept running
+            exact(int(fine) - micros())
         self._clock_saved = persisted  # the clock value in the store, so that a no-op sync() never touches it
         # Which start of this store this is: request ids mix it in, so they never repeat across restarts.
         with self.store.transaction():
@@ -161,6 +170,7 @@ class Backend:
             if stored is None or stored < now:
                 self.store.meta_set("clock", now)
                 stored = now
+                self._save_micros()
             saved = stored
             self.store.after_commit(lambda: setattr(self, "_clock_saved", saved))
         return now
@@ -181,11 +191,32 @@ class Backend:
     def advance(self, seconds: float) -> int:
         """Move the clock forward by `seconds`, then catch up (400 past the clock's end, `CLOCK_END`)."""
         room = self.clock_room()
-        if to_micros(seconds) > self._room_micros():
+        # A float this large cannot say its last microseconds (the room itself, 2.5e11 s, is one): within that
+        # slack, a move of `clock_room()` seconds is taken as the move to the end it stands for.
+        slack = math.floor(math.ulp(seconds) * _MICRO) if seconds > 0 else 0  # 0 below about 8.6e9 s
+        requested, left = to_micros(seconds), self._room_micros()
+        if requested - slack > left:
             raise BadRequestError(f"The simulated clock ends on {MAX_AS_OF.isoformat()}: it can move {room:,} "
                                   "seconds more at most.", param="seconds")
-        self.clock.advance(seconds)
-        return self.sync()
+        exact = getattr(self.clock, "advance_micros", None)
+        if requested > left and callable(exact):
+            exact(left)  # to the end exactly, not the slack past it
+        else:
+            self.clock.advance(seconds)
+        now = self.sync()
+        micros = getattr(self.clock, "micros", None)
+        if callable(micros) and self.store.meta_get(_CLOCK_MICROS) != micros():  # a move within the second too
+            with self.lock, self.store.transaction():
+                self._save_micros()
+        return now
+
+    def _save_micros(self) -> None:
+        """Store the manual clock's present to the microsecond (in the caller's transaction), beside the whole
+        second in `clock`: a restart carries on from it (the fraction is kept only while it agrees with `clock`).
+        A fraction moved by `clock.advance` alone, not `Backend.advance`, is stored with the next second only."""
+        micros = getattr(self.clock, "micros", None)
+        if callable(micros):
+            self.store.meta_set(_CLOCK_MICROS, micros())
 
     # -- ids and tenants ----------------------------------------------------------------------------
 

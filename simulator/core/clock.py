@@ -74,6 +74,14 @@ class ManualClock:
             self._micros += to_micros(seconds)
             return self._micros // _MICRO
 
+    def advance_micros(self, micros: int) -> int:
+        """Move forward by whole microseconds (exact where a float of seconds is not: past about 4e9 s)."""
+        if micros < 0:
+            raise ValueError("the clock only moves forward")
+        with self._lock:
+            self._micros += micros
+            return self._micros // _MICRO
+
     def set(self, when: float) -> None:
         """Jump to `when` if it is ahead (used to resume from a persisted clock)."""
         with self._lock:

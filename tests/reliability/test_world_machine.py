@@ -91,7 +91,9 @@ def dump(backend: Backend) -> dict[str, Any]:
     for kind, tenant, id_, parent, _ in rows:
         if kind in ("event", "checkpoint"):
             ordered.setdefault((kind, tenant, parent), []).append(id_)
-    meta = {k: v for k, v in conn.execute("SELECT key, value FROM meta").fetchall() if k != "boots"}
+    # not the restarts, nor how the clock was moved (the twin moves its own to the microsecond without `advance`)
+    meta = {k: v for k, v in conn.execute("SELECT key, value FROM meta").fetchall()
+            if k not in ("boots", "clock_micros")}
     return {"rows": {(k, t, i): (p, d) for k, t, i, p, d in rows}, "order": ordered, "meta": meta}
 
 
@@ -116,7 +118,8 @@ class WorldMachine(RuleBasedStateMachine):
 
     @staticmethod
     def config() -> SimConfig:
-        return SimConfig(seed=SEED, max_concurrent_jobs_per_model=2)
+        # Developer-tier jobs are preempted (paused by the system, resumed by themselves) about every third step
+        return SimConfig(seed=SEED, max_concurrent_jobs_per_model=2, developer_preemption=0.25)
 
     @initialize()
     def start(self) -> None:
@@ -155,12 +158,20 @@ class WorldMachine(RuleBasedStateMachine):
 
     # -- both worlds ----------------------------------------------------------------------------------------
 
+    def _moved(self, before: int) -> None:
+        """The world's clock moved since it stood at `before` (microseconds): the twin lags by that much more."""
+        self.micros = self.world.clock.micros()
+        self.lag_added = self.micros - before
+        self.lag += self.lag_added
+
     def _catch_up_twin(self) -> None:
-        """Move the twin's clock by everything the world's moved since, in one step."""
+        """Move the twin's clock by everything the world's moved since, in one step (`Backend.advance`, to the
+        microsecond: a float of seconds cannot say them past about 4e9 s, as far as the clock's end is)."""
         if self.lag:
-            self.twin.advance(self.lag / _MICRO)
+            self.twin.clock.advance_micros(self.lag)
+            self.twin.sync()
             self.lag = 0
-        assert self.twin.now() == self.world.now()
+        assert self.twin.clock.micros() == self.world.clock.micros()
 
     def _both(self, fn_name: str, *args: Any, **kwargs: Any) -> tuple[str, Any]:
         """The same request to both worlds (the twin caught up first): answered the same, ids included."""
@@ -214,15 +225,16 @@ class WorldMachine(RuleBasedStateMachine):
         event("job created")
         return self._ack_job(tenant, job)
 
-    @rule(target=jobs)
-    def new_azure_rft(self) -> str:
-        """An Azure RFT job long enough to reach the $5,000 cap (GlobalStandard)."""
+    @rule(target=jobs, training_type=st.sampled_from(["GlobalStandard", "DeveloperTier"]))
+    def new_azure_rft(self, training_type: str) -> str:
+        """An Azure RFT job long enough to reach the $5,000 cap (GlobalStandard), or preempted now and then
+        (DeveloperTier)."""
         train, valid = self.files[self.azure.key][:2]
         method = {"type": "reinforcement", "reinforcement": {"grader": GRADER, "hyperparameters": LONG_RFT}}
         self._catch_up_twin()
         answers = []
         for b in (self.world, self.twin):
-            hook = azure_jobs.training_type_writer(b, self.azure, "GlobalStandard")
+            hook = azure_jobs.training_type_writer(b, self.azure, training_type)
             answers.append(_answer(b.jobs.create, self.azure, model=O4, training_file=train, validation_file=valid,
                                    method=method, on_create=hook))
         (kind, job), (kind_t, twin_job) = answers
@@ -231,7 +243,7 @@ class WorldMachine(RuleBasedStateMachine):
             event(f"azure job refused: {job[0]}")
             assert job[0] == "RateLimitError", job
             return "ftjob-refused"
-        event("azure rft created")
+        event(f"azure rft created ({training_type})")
         return self._ack_job(self.azure, job)
 
     @rule(job_id=jobs, verb=st.sampled_from(["cancel", "pause", "resume"]))
@@ -296,13 +308,27 @@ class WorldMachine(RuleBasedStateMachine):
                 return
             raise AssertionError("moved past the clock's end")
         base, extra = divmod(micros, pieces)
+        before = self.world.clock.micros()
         for i in range(pieces):
             self.world.advance((base + (extra if i == 0 else 0)) / _MICRO)
-        self.lag += micros
-        self.micros += micros
+        self._moved(before)
+        assert self.lag_added == micros
         event(f"advance in {'one step' if pieces == 1 else 'several'}")
 
-    @rule(job_id=jobs, step=st.sampled_from([1, 13, 60, 600, 3600]),
+    @rule(micros=MOVES, who=st.integers(0, 2))
+    def clock_runs_then_a_tenant_polls(self, micros: int, who: int) -> None:
+        """The clock runs with nobody catching up (a scaled clock between requests), then one tenant's request
+        catches up what is its own to catch up (other tenants' scans are left to them)."""
+        micros = -(-micros // _MICRO) * _MICRO  # whole seconds: a fraction moved so is stored with the next second
+        if micros > CLOCK_END * _MICRO - self.micros:
+            return
+        before = self.world.clock.micros()
+        self.world.clock.advance(micros / _MICRO)
+        self._moved(before)
+        self.world.sync((self.tenants + [self.azure])[who])
+        event("a tenant polls after the clock ran")
+
+    @rule(job_id=jobs, step=st.sampled_from([1, 1, 13, 60, 600, 3600]),  # 1 s: a queue lasts 2 to 5 s
           then=st.sampled_from([None, "cancel", "pause", "resume", "fail_at_step"]))
     def until_it_changes(self, job_id: str, step: int, then: str | None) -> None:
         """Move the clock in small steps until the job's status changes (bounded), as a poller sees it; then maybe
@@ -327,13 +353,10 @@ class WorldMachine(RuleBasedStateMachine):
         """Rarely (one draw in 8): straight to the clock's last second (jobs still running there stop moving)."""
         if draw or self.micros >= CLOCK_END * _MICRO:
             return
-        # to the start of the last second exactly: the world's clock may stand a fraction of a second past a whole
-        # one, and a move in whole seconds would take it past the start of CLOCK_END (a move past that start is refused: `Backend.clock_room`)
-        micros = CLOCK_END * _MICRO - self.micros
-        self.world.advance(micros / _MICRO)
-        self.lag += micros
-        self.micros += micros
-        assert self.world.now() == CLOCK_END
+        before = self.world.clock.micros()
+        self.world.advance(self.world.clock_room())  # what a user does: as far as it goes
+        self._moved(before)
+        assert self.world.now() == CLOCK_END and self.world.clock_room() == 0
         event("clock end reached")
 
     @rule()
@@ -341,12 +364,13 @@ class WorldMachine(RuleBasedStateMachine):
         """Stop and start again on the same file: everything acknowledged is still there, as it was; the
         in-memory schedule is rebuilt from the rows; rules (memory only) are set again as they were left."""
         self.world.sync()
-        before = dump(self.world)
+        before, clock = dump(self.world), self.world.clock.micros()
         rules = [r for r in self.world.faults.list()]
         self.world.close()
         self.world = self._open()
         self.restarts += 1
         assert dump(self.world) == before, "a restart changed the committed world"
+        assert self.world.clock.micros() == clock, "a restart moved the clock"
         for r in rules:
             if r.remaining != 0:
                 spec = r.model_dump(include={"kind", "stage", "step", "suffix", "job_id", "code", "model"})
@@ -429,13 +453,29 @@ class WorldMachine(RuleBasedStateMachine):
             assert dumped["error"].get("code") and dumped["error"].get("message"), dumped["error"]
         else:
             assert dumped["error"] == {}, dumped["error"]
-        if tenant.key != self.azure.key:
-            return
         rec = self.world.jobs.record(tenant.key, job.id)
         assert rec is not None
         plan = rec.plan
+        cost = self.world.jobs.estimated_cost(tenant, job.id)
+        validated = plan.outcome is not None and plan.outcome.ok
+        assert (cost["cost_usd"] is not None) == validated, (job.status, cost)  # priced once the files are
+        if job.status == "succeeded" and job.method.type != "reinforcement":
+            assert cost["trained_tokens"] == job.trained_tokens, (cost, job.trained_tokens)
+        if tenant.key != self.azure.key:
+            return
+        billed = sum((ln.usd for ln in azure_jobs.account_cost(self.world, tenant).lines if ln.id == job.id),
+                     Decimal(0))
+        seen = self.seen[job.id]
+        if job.status != "failed":  # only a failure takes back billed work ("work lost due to a service error")
+            assert billed >= seen.get("billed", Decimal(0)), (job.id, billed, seen.get("billed"))
+        seen["billed"] = billed
+        cap_passed = plan.cap_step is not None and (plan.steps_done or 0) >= plan.cap_step
+        if not cap_passed:
+            assert billed <= CAP, (job.id, billed)
         at_cap = job.status == "paused" and plan.cap_step is not None and plan.steps_done == plan.cap_step \
             and plan.resume_at is None
+        if job.status == "paused" and plan.resume_at is not None:
+            event("azure job preempted (resumes by itself)")
         if at_cap:
             event("azure job paused at the cost cap")
             lines = [ln for ln in azure_jobs.account_cost(self.world, tenant).lines if ln.id == job.id]

@@ -589,6 +589,21 @@ def test_a_move_to_the_clock_end_is_refused_alike_in_one_step_or_several(fractio
         world.close()
 
 
+def test_a_move_of_the_clocks_room_reaches_its_end_exactly_from_a_fractional_present():
+    """The room from a present between two seconds, some 2.5e11 s, is a float that cannot say its microseconds: the
+    move `clock_room()` stands for is taken, to the end exactly, neither refused nor past it."""
+    from ftsim.simulator.core.clock import CLOCK_END, DEFAULT_START
+
+    world = Backend(store=Store(":memory:"), clock=ManualClock(DEFAULT_START + 0.123457), config=SimConfig(seed=1))
+    try:
+        assert world.advance(world.clock_room()) == CLOCK_END
+        assert world.clock.micros() == CLOCK_END * 1_000_000 and world.clock_room() == 0
+        with pytest.raises(BadRequestError):
+            world.advance(0.000001)
+    finally:
+        world.close()
+
+
 @pytest.mark.parametrize("poller", [None, "sk-a", "sk-b", "sk-c", "sk-d"])
 def test_a_one_shot_job_rule_fails_the_same_job_whoever_polls_first(poller):
     """A request catches up its own tenant's due validations and leaves other tenants' to them (issue 13): with a
@@ -611,3 +626,22 @@ def test_a_one_shot_job_rule_fails_the_same_job_whoever_polls_first(poller):
         assert statuses == ["failed", "succeeded", "succeeded", "succeeded"]  # sk-a's files were due first
     finally:
         world.close()
+
+
+def test_a_restart_carries_on_from_the_fraction_of_a_second_the_clock_stood_at(tmp_path):
+    """The clock was persisted in whole seconds: a world restarted at 0.75 s past a second carried on from the
+    second, so that a later move of 0.5 s crossed into the next second in the world that kept running and not in
+    the restarted one (their timestamps differed by a second)."""
+    path = tmp_path / "fraction.db"
+    kept = Backend(store=Store(tmp_path / "kept.db"), clock=ManualClock(), config=SimConfig(seed=1))
+    first = Backend(store=Store(path), clock=ManualClock(), config=SimConfig(seed=1))
+    for world in (kept, first):
+        world.advance(0.75)
+    first.close()
+    restarted = Backend(store=Store(path), clock=ManualClock(), config=SimConfig(seed=1))
+    try:
+        assert restarted.clock.micros() == kept.clock.micros()
+        assert restarted.advance(0.5) == kept.advance(0.5) == DEFAULT_START + 1
+    finally:
+        restarted.close()
+        kept.close()
