@@ -402,7 +402,8 @@ class FineTuningJobs:
         record read for this call, which the result may be (it is not copied)."""
         plan, job, tenant = rec.plan, rec.job, self._tenant_of(rec)
         faults = getattr(self.backend, "faults", None)
-        fault = fault_spec(faults.job_failure(tenant, job) if faults else None)  # reads the job, never changes it
+        # reads the job, never changes it; the rules as they stood at the job's validation time
+        fault = fault_spec(faults.job_failure(tenant, job, validated_at=plan.validate_until) if faults else None)
         if fault is not None and fault["at_step"] is None:
             return lifecycle.fail_validation(rec, fault)
         entry = self.backend.catalog.resolve(plan.snapshot)

@@ -645,3 +645,26 @@ def test_a_restart_carries_on_from_the_fraction_of_a_second_the_clock_stood_at(t
     finally:
         restarted.close()
         kept.close()
+
+
+@pytest.mark.parametrize("poller", ["sk-late-a", "sk-late-b", None])
+def test_a_job_rule_added_after_a_jobs_validation_time_does_not_fail_it_whoever_polls(poller):
+    """Another tenant's request leaves a job's due validation to its owner: a "fail at validation" rule added after
+    the job's validation time, before its owner polled, failed it, though a catch-up for everyone (or the owner's
+    own poll) before the rule validated it clean (the same requests gave another world, by who polled when)."""
+    world = Backend(store=Store(":memory:"), clock=ManualClock(), config=SimConfig(seed=1))
+    try:
+        owner, other = world.tenant("sk-late-a"), world.tenant("sk-late-b")
+        f = world.files.create(owner, filename="t.jsonl", purpose="fine-tune", chunks=[chat_lines(12)])
+        job = world.jobs.create(owner, model=MINI, training_file=f.id)
+        world.clock.advance(3600)  # past its validation time; nobody has caught up yet
+        if poller is not None:
+            world.sync(world.tenant(poller))
+        else:
+            world.sync()
+        world.faults.add(preset="job_fails_validation")
+        world.advance(3 * 86400)
+        assert world.jobs.retrieve(owner, job.id).status == "succeeded"
+        assert world.faults.list()[0].remaining == 1  # still there for the next job
+    finally:
+        world.close()
