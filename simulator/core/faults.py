@@ -11,8 +11,8 @@ Three kinds of rule, each held by one backend (no global state) and evaluated in
 - ``job``: a job created while the rule is active fails at validation or at training step N with the given
   code and message. The jobs service asks ``job_failure(tenant, job)`` once per job, when the job's files are
   validated (so a rule added after the job was created, but before its validation, still applies; one added
-  after its validation time on the simulated clock does not, even before a request has worked that validation out). A step rule
-  that names a job (``job_id``) added once that job is past validation (queued, running or paused) takes effect
+  after its validation time on the simulated clock does not, even before a request has worked that validation
+  out). A step rule that names a job (``job_id``) added once that job is past validation (queued, running or paused) takes effect
   at once: the job fails at step N on the simulated clock, or at its next step when N is already past.
 
 A rule with ``api_key`` is scoped to that key's tenants (its OpenAI organization and its Azure account): it matches
