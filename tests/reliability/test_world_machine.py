@@ -2,10 +2,13 @@
 
 The two other machines (test_state_machine.py, test_progression_machine.py) move one in-memory world by a few fixed
 amounts. This one drives a world on a SQLite file, with several tenants (two OpenAI organizations and an Azure account
-running reinforcement jobs long enough to pause at Azure's $5,000 cost cap), fault rules that fail jobs at validation
-or at a step (one-shot rules, standing rules, and step rules naming a job already running), the simultaneous-jobs
-limit, pauses from any status, restarts on the same file, `reset()`, chat with tuned models, and clock moves from one
-microsecond to years (up to the clock's end, `CLOCK_END`), each made in one step or split into several.
+running reinforcement jobs long enough to pause at Azure's $5,000 cost cap, or Developer-tier ones the system pauses
+and resumes), fault rules that fail jobs at validation or at a step (one-shot rules for any job, standing rules, and
+step rules naming a job already running), the simultaneous-jobs limit, every action from every status (polling in
+1 s steps catches the 2-5 s a job spends queued), restarts on the same file, `reset()`, chat with tuned models, clock
+moves from one microsecond to years (up to the clock's end, `CLOCK_END`), each made in one step or split into
+several, and a clock that runs with nobody catching up until one tenant's request (which leaves other tenants'
+scans to them).
 
 Beside it runs a *lazy twin*: the same seed and the same requests, on an in-memory store, whose clock is moved only
 when a request needs it, in one step by everything the world moved since (the promise of `ManualClock` and of the
@@ -68,6 +71,18 @@ _MICRO = 1_000_000
 MOVES = st.sampled_from([1, 250_000, _MICRO, 7 * _MICRO, 59 * _MICRO, 600 * _MICRO, 3600 * _MICRO,
                          6 * 3600 * _MICRO, 86400 * _MICRO, 7 * 86400 * _MICRO, 30 * 86400 * _MICRO,
                          400 * 86400 * _MICRO, 3 * 365 * 86400 * _MICRO])
+
+
+def _reachable(status: str) -> set[str]:
+    """The statuses a job may be in later, by any sequence of `lifecycle.TRANSITIONS` (itself included)."""
+    seen, todo = {status}, [status]
+    while todo:
+        here = todo.pop()
+        for (source, _), target in lifecycle.TRANSITIONS.items():
+            if source == here and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
 
 
 def chat_file(n: int) -> bytes:
@@ -442,6 +457,7 @@ class WorldMachine(RuleBasedStateMachine):
             event(f"status {job.status}")
             if last in TERMINAL:
                 assert job.status == last, f"{job_id} left terminal {last} for {job.status}"
+            assert job.status in _reachable(last), f"{job_id} went from {last} to {job.status}"
             seen["status"] = job.status
             self._check_job(tenant, job)
             self._check_growth(tenant, job_id, seen)
