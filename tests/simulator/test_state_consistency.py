@@ -573,11 +573,11 @@ def test_a_move_to_the_clock_end_is_refused_alike_in_one_step_or_several(fractio
         with pytest.raises(BadRequestError):
             world.advance(total)
         before = world.clock.micros()
-        part = total / pieces
+        base, extra = divmod(10_000_000, pieces)  # the same total in whole microseconds
         refused = False
-        for _ in range(pieces):
+        for i in range(pieces):
             try:
-                world.advance(part)
+                world.advance((base + (extra if i == 0 else 0)) / 1_000_000)
             except BadRequestError:
                 refused = True
                 break
