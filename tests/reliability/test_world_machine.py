@@ -35,6 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
@@ -48,7 +49,7 @@ from ftsim.simulator.fine_tuning import azure as azure_jobs
 from ftsim.simulator.fine_tuning import lifecycle
 from ftsim.simulator.inference.chat import ChatCompletionRequest
 
-EXAMPLES = int(os.environ.get("FTSIM_STATEFUL_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("FTSIM_STATEFUL_EXAMPLES", "40"))
 SEED = 23
 TERMINAL = lifecycle.TERMINAL
 KEYS = ["sk-world-a", "sk-world-b"]
@@ -226,6 +227,26 @@ class WorldMachine(RuleBasedStateMachine):
     @rule(who=st.integers(0, 1), good=st.booleans())
     def new_file(self, who: int, good: bool) -> None:
         self._new_file(self.tenants[who], good)
+
+    @rule(who=st.integers(0, 2), newest=st.booleans())
+    def delete_file(self, who: int, newest: bool) -> None:
+        """Delete a training file: the tenant's moving jobs on it fail (those already over stay as they ended)."""
+        tenant = (self.tenants + [self.azure])[who]
+        files = self.files.get(tenant.key, [])
+        if not files:
+            return
+        file_id = files[-1] if newest else files[0]
+        kind, out = self._both("files.delete", tenant, file_id)
+        assert kind == "ok" and out.deleted, out
+        files.remove(file_id)
+        if file_id in self.good.get(tenant.key, []):
+            self.good[tenant.key].remove(file_id)
+        if tenant.key != self.azure.key and not self.good.get(tenant.key):
+            self._new_file(tenant, good=True)  # new_job trains on the newest good file
+        elif tenant.key == self.azure.key and len(files) < 2:
+            self.files[self.azure.key] = []
+            self._rft_files()
+        event("training file deleted")
 
     @rule(target=jobs, who=st.integers(0, 1), model=st.sampled_from(MODELS), good=st.booleans(),
           suffix=st.sampled_from([None, "ok", "failv", "fails"]))
@@ -533,10 +554,88 @@ class WorldMachine(RuleBasedStateMachine):
 WorldMachine.TestCase.settings = settings(
     max_examples=EXAMPLES,
     phases=[Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if os.environ.get("FTSIM_SHRINK", "1") == "1" else []),
-    stateful_step_count=30,
+    stateful_step_count=int(os.environ.get("FTSIM_STATEFUL_STEPS", "30")),
     derandomize=os.environ.get("FTSIM_DERANDOMIZE", "1") == "1",  # 0: other runs each time, to hunt
     deadline=None,
     database=None,
     suppress_health_check=list(HealthCheck),
 )
 test_world_machine = WorldMachine.TestCase
+
+
+# -- runs the generated ones may miss, replayed with the machine's own rules and invariants ---------------------
+
+def _drive(monkeypatch: Any, steps: list[tuple[str, dict[str, Any]]]) -> WorldMachine:
+    """Run `steps` (rule name, arguments; "$n" names the n-th job created) on a fresh machine, every invariant
+    after each, then the teardown (which compares the world with its twin)."""
+    monkeypatch.setattr(__import__(__name__, fromlist=["event"]), "event", lambda *_: None)  # outside a hypothesis test
+    machine = WorldMachine()
+    created: list[str] = []
+    try:
+        machine.start()
+        for name, kwargs in steps:
+            args = {k: created[int(v[1:])] if isinstance(v, str) and v.startswith("$") else v
+                    for k, v in kwargs.items()}
+            out = getattr(machine, name)(**args)
+            if name.startswith("new_") and name != "new_file":
+                created.append(out)
+            machine.memory_agrees_with_the_store()
+            machine.jobs_move_as_documented()
+    finally:
+        machine.teardown()
+    return machine
+
+
+HOUR = 3600 * _MICRO
+
+
+def test_replay_an_azure_job_paused_at_the_cap_survives_a_restart_and_resumes(monkeypatch):
+    steps: list[tuple[str, dict[str, Any]]] = [("new_azure_rft", {"training_type": "GlobalStandard"})]
+    steps += [("advance", {"micros": 6 * HOUR, "pieces": 3})] * 12  # 72 h: past the cap (about 50 h in)
+    steps += [("restart", {}), ("act", {"job_id": "$0", "verb": "resume"}),
+              ("advance", {"micros": 30 * 86400 * _MICRO, "pieces": 1}), ("compare", {})]
+    machine = _drive(monkeypatch, steps)
+    assert machine.seen[next(iter(machine.seen))]["status"] == "succeeded"
+
+
+def test_replay_developer_preemptions_with_polls_and_a_restart(monkeypatch):
+    steps: list[tuple[str, dict[str, Any]]] = [("new_azure_rft", {"training_type": "DeveloperTier"})]
+    for i in range(30):
+        steps.append(("clock_runs_then_a_tenant_polls", {"micros": 2 * HOUR, "who": i % 3}))
+        if i == 15:
+            steps.append(("restart", {}))
+    steps.append(("compare", {}))
+    _drive(monkeypatch, steps)
+
+
+def test_replay_actions_on_a_queued_job_and_one_shot_rules_across_tenants(monkeypatch):
+    _drive(monkeypatch, [
+        ("new_job", {"who": 0, "model": MODELS[0], "good": True, "suffix": None}),
+        ("advance", {"micros": _MICRO, "pieces": 1}),
+        ("new_job", {"who": 1, "model": MODELS[0], "good": True, "suffix": None}),
+        ("one_shot_validation_rule", {}),
+        ("until_it_changes", {"job_id": "$0", "step": 1, "then": "pause"}),  # queued: refused
+        ("act", {"job_id": "$0", "verb": "cancel"}),
+        ("advance", {"micros": 250_000, "pieces": 1}),
+        ("restart", {}),
+        ("advance", {"micros": 86400 * _MICRO, "pieces": 6}),
+        ("compare", {}),
+    ])
+
+
+@pytest.mark.parametrize("first", [0, 1])
+def test_replay_one_shot_rules_meet_validations_due_together(monkeypatch, first):
+    """Two tenants' validations fall due in one move of the twin, in the world one second at a time; and a rule
+    added after a validation time that only another tenant's poll had reached."""
+    _drive(monkeypatch, [
+        ("new_job", {"who": first, "model": MODELS[0], "good": True, "suffix": None}),
+        ("advance", {"micros": _MICRO, "pieces": 1}),
+        ("new_job", {"who": 1 - first, "model": MODELS[0], "good": True, "suffix": None}),
+        ("one_shot_validation_rule", {}),
+        ("until_it_changes", {"job_id": "$1", "step": 1, "then": None}),
+        ("compare", {}),
+        ("new_job", {"who": first, "model": MODELS[1], "good": True, "suffix": None}),
+        ("clock_runs_then_a_tenant_polls", {"micros": HOUR, "who": 1 - first}),  # leaves the scan to its owner
+        ("one_shot_validation_rule", {}),
+        ("compare", {}),
+    ])
