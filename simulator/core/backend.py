@@ -7,13 +7,14 @@ in one transaction: advancing hours produces every event and checkpoint in betwe
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
 from ftsim.pricing.catalog.catalog import Catalog, load_catalog
 from ftsim.pricing.planning.bounds import MAX_AS_OF
-from ftsim.simulator.core.clock import CLOCK_END, Clock, ManualClock
+from ftsim.simulator.core.clock import CLOCK_END, Clock, ManualClock, to_micros
 from ftsim.simulator.core.errors import BadRequestError
 from ftsim.simulator.core.ids import mint
 from ftsim.simulator.core.store import Store
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from ftsim.simulator.inference.responses import Responses
 
 __all__ = ["Backend", "SimConfig"]
+
+_MICRO = 1_000_000
+_CLOCK_MICROS = "clock_micros"  # meta key: the manual clock to the microsecond (`Backend._save_micros`)
 
 @dataclass
 class SimConfig:
@@ -67,6 +71,13 @@ class Backend:
         if persisted is not None and persisted > self.clock.now():
             # Carry on from the persisted clock with the protocol's own `advance` (a user clock need not have `set`).
             self.clock.advance(persisted - self.clock.now())
+        fine, micros, exact = self.store.meta_get(_CLOCK_MICROS), getattr(self.clock, "micros", None), \
+            getattr(self.clock, "advance_micros", None)
+        if fine is not None and persisted is not None and int(fine) // _MICRO == persisted and callable(micros) \
+                and callable(exact) and int(fine) > micros():
+            # the fraction of a second the manual clock stood past the persisted second: without it, a restarted
+            # world's later moves crossed their seconds later than the world that kept running
+            exact(int(fine) - micros())
         self._clock_saved = persisted  # the clock value in the store, so that a no-op sync() never touches it
         # Which start of this store this is: request ids mix it in, so they never repeat across restarts.
         with self.store.transaction():
@@ -159,22 +170,53 @@ class Backend:
             if stored is None or stored < now:
                 self.store.meta_set("clock", now)
                 stored = now
+                self._save_micros()
             saved = stored
             self.store.after_commit(lambda: setattr(self, "_clock_saved", saved))
         return now
 
-    def clock_room(self) -> int:
-        """Seconds the clock may still move: up to its end, `CLOCK_END`."""
-        return max(0, CLOCK_END - self.clock.now())
+    def _room_micros(self) -> int:
+        micros = getattr(self.clock, "micros", None)  # a manual clock's present to the microsecond
+        present = micros() if callable(micros) else self.clock.now() * _MICRO
+        return max(0, CLOCK_END * _MICRO - present)
+
+    def clock_room(self) -> int | float:
+        """Seconds the clock may still move: up to its end, `CLOCK_END` (a float when the manual clock stands between
+        two seconds). Measured from the clock's exact present, not its whole second: from 0.25 s past a second, the
+        whole-second room used to let the clock stop 0.25 s past CLOCK_END, so that the same total move was
+        accepted in two steps and refused in one (the world differed with how the clock was advanced)."""
+        whole, micros = divmod(self._room_micros(), _MICRO)
+        return whole if micros == 0 else whole + micros / _MICRO
 
     def advance(self, seconds: float) -> int:
         """Move the clock forward by `seconds`, then catch up (400 past the clock's end, `CLOCK_END`)."""
         room = self.clock_room()
-        if seconds > room:
+        # A float this large cannot say its last microseconds (the room itself, 2.5e11 s, is one): within that
+        # slack, a move of `clock_room()` seconds is taken as the move to the end it stands for.
+        slack = math.floor(math.ulp(seconds) * _MICRO) if seconds > 0 else 0  # 0 below about 8.6e9 s
+        requested, left = to_micros(seconds), self._room_micros()
+        if requested - slack > left:
             raise BadRequestError(f"The simulated clock ends on {MAX_AS_OF.isoformat()}: it can move {room:,} "
                                   "seconds more at most.", param="seconds")
-        self.clock.advance(seconds)
-        return self.sync()
+        exact = getattr(self.clock, "advance_micros", None)
+        if requested > left and callable(exact):
+            exact(left)  # to the end exactly, not the slack past it
+        else:
+            self.clock.advance(seconds)
+        now = self.sync()
+        micros = getattr(self.clock, "micros", None)
+        if callable(micros) and self.store.meta_get(_CLOCK_MICROS) != micros():  # a move within the second too
+            with self.lock, self.store.transaction():
+                self._save_micros()
+        return now
+
+    def _save_micros(self) -> None:
+        """Store the manual clock's present to the microsecond (in the caller's transaction), beside the whole
+        second in `clock`: a restart carries on from it (the fraction is kept only while it agrees with `clock`).
+        A fraction moved by `clock.advance` alone, not `Backend.advance`, is stored with the next second only."""
+        micros = getattr(self.clock, "micros", None)
+        if callable(micros):
+            self.store.meta_set(_CLOCK_MICROS, micros())
 
     # -- ids and tenants ----------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from typing import Callable, Protocol
 
 from ftsim.pricing.planning.bounds import MAX_AS_OF
 
-__all__ = ["Clock", "ManualClock", "ScaledClock", "DEFAULT_START", "CLOCK_END"]
+__all__ = ["Clock", "ManualClock", "ScaledClock", "DEFAULT_START", "CLOCK_END", "to_micros"]
 
 # 2026-11-01T00:00:00Z: the default start of a manual clock, so that the same seed gives the same world.
 DEFAULT_START = 1_793_491_200
@@ -41,7 +41,7 @@ class Clock(Protocol):
 _MICRO = 1_000_000
 
 
-def _micros(seconds: float) -> int:
+def to_micros(seconds: float) -> int:
     """`seconds` as whole microseconds (the manual clock's resolution)."""
     return round(seconds * _MICRO)
 
@@ -55,25 +55,37 @@ class ManualClock:
     speed = 0.0
 
     def __init__(self, start: float = DEFAULT_START) -> None:
-        self._micros = _micros(start)
+        self._micros = to_micros(start)
         self._lock = threading.Lock()
 
     def now(self) -> int:
         """Current simulated time, in whole seconds."""
         return self._micros // _MICRO
 
+    def micros(self) -> int:
+        """Current simulated time, in whole microseconds (what `Backend.clock_room` measures the room to the end in)."""
+        return self._micros
+
     def advance(self, seconds: float) -> int:
         """Move the clock forward; negative moves are refused."""
         if seconds < 0:
             raise ValueError("the clock only moves forward")
         with self._lock:
-            self._micros += _micros(seconds)
+            self._micros += to_micros(seconds)
+            return self._micros // _MICRO
+
+    def advance_micros(self, micros: int) -> int:
+        """Move forward by whole microseconds (exact where a float of seconds is not: past about 4e9 s)."""
+        if micros < 0:
+            raise ValueError("the clock only moves forward")
+        with self._lock:
+            self._micros += micros
             return self._micros // _MICRO
 
     def set(self, when: float) -> None:
         """Jump to `when` if it is ahead (used to resume from a persisted clock)."""
         with self._lock:
-            self._micros = max(self._micros, _micros(when))
+            self._micros = max(self._micros, to_micros(when))
 
 
 class ScaledClock:

@@ -10,8 +10,9 @@ Three kinds of rule, each held by one backend (no global state) and evaluated in
 - ``latency``: matching requests are delayed by ``latency_ms`` of real time (the simulated clock does not move).
 - ``job``: a job created while the rule is active fails at validation or at training step N with the given
   code and message. The jobs service asks ``job_failure(tenant, job)`` once per job, when the job's files are
-  validated (so a rule added after the job was created, but before its validation, still applies). A step rule
-  that names a job (``job_id``) added once that job is past validation (queued, running or paused) takes effect
+  validated (so a rule added after the job was created, but before its validation, still applies; one added
+  after its validation time on the simulated clock does not, even before a request has worked that validation
+  out). A step rule that names a job (``job_id``) added once that job is past validation (queued, running or paused) takes effect
   at once: the job fails at step N on the simulated clock, or at its next step when N is already past.
 
 A rule with ``api_key`` is scoped to that key's tenants (its OpenAI organization and its Azure account): it matches
@@ -337,12 +338,18 @@ class Faults:
         headers, body = _error_response(chosen)
         return RequestFault(latency, chosen.status, headers, body)
 
-    def job_failure(self, tenant: "Tenant", job: Any, *, started: bool = False) -> JobFailure | None:
+    def job_failure(self, tenant: "Tenant", job: Any, *, started: bool = False,
+                    validated_at: int | None = None) -> JobFailure | None:
         """How a newly created job must fail, or None; call once per job (it consumes the rule's use, which the
         caller gives back with `refund(job id)` if the job's outcome is not committed, or keeps with `settle`).
 
         `started`: the job is past validation (a step rule naming it was just added): only step rules that name
-        the job apply, a rule that names no job being kept for the jobs validated after it."""
+        the job apply, a rule that names no job being kept for the jobs validated after it.
+
+        `validated_at`: the simulated second the job's files are validated at (its plan's `validate_until`); a rule
+        added after it does not apply, though the catch-up that works the validation out comes later (another
+        tenant's request leaves it to the job's owner): the job met the rules of its validation time, whoever
+        polled first."""
         model = _field(job, "model")
         suffix = _field(job, "user_provided_suffix") or _field(job, "suffix")
         with self._lock:
@@ -351,6 +358,8 @@ class Faults:
                 if f.kind != "job":
                     continue
                 if started and (f.stage != "step" or f.job_id is None):
+                    continue
+                if validated_at is not None and f.created_at > validated_at:
                     continue
                 if rule.tenant_keys is not None and tenant.key not in rule.tenant_keys:
                     continue
@@ -373,6 +382,13 @@ class Faults:
                     )
         return None
 
+
+    def shared_with_others(self, tenant_key: str) -> bool:
+        """Whether a job rule with uses left could go to a job of another tenant than `tenant_key`: then which job
+        gets a use depends on the order the jobs are validated in (`FineTuningJobs.sync`)."""
+        with self._lock:
+            return any(r.fault.kind == "job" and r.fault.job_id is None and r.fault.remaining not in (None, 0)
+                       and (r.tenant_keys is None or bool(r.tenant_keys - {tenant_key})) for r in self._rules)
 
     def settle(self, job_id: str) -> None:
         """The failure granted to `job_id` is committed with the job: its use stays spent."""

@@ -307,7 +307,7 @@ def test_list_pages_newest_first_and_filters_metadata(backend, tenant):
 
 def test_fault_hook_fails_a_job_at_a_step(backend, tenant):
     class Faults:
-        def job_failure(self, tenant, job):
+        def job_failure(self, tenant, job, **_):
             return {"at_step": 5, "code": "server_error", "message": "Injected failure"}
 
     backend.faults = Faults()

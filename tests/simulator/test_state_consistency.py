@@ -528,3 +528,143 @@ def test_the_clock_stops_at_its_end_instead_of_breaking_the_world():
                                                  b'{"role": "assistant", "content": "b"}]}\n' * 10), purpose="fine-tune")
         assert client.files.retrieve(f.id).id == f.id
         assert http.post("/_sim/clock/advance", json={"seconds": 1}).status_code == 400
+
+
+def _one_shot_rule_victims(moves: list[float]) -> list[str]:
+    """Four tenants' jobs created a second apart, then a one-shot "fail at validation" rule for any job, then the
+    clock moved by `moves`: the statuses of the jobs, in creation order."""
+    world = Backend(store=Store(":memory:"), clock=ManualClock(), config=SimConfig(seed=1))
+    try:
+        jobs = []
+        for key in ("sk-a", "sk-b", "sk-c", "sk-d"):
+            tenant = world.tenant(key)
+            f = world.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[chat_lines(12)])
+            jobs.append((tenant, world.jobs.create(tenant, model=MINI, training_file=f.id).id))
+            world.advance(1)
+        world.faults.add(preset="job_fails_validation")
+        for move in moves:
+            world.advance(move)
+        return [world.jobs.retrieve(tenant, job_id).status for tenant, job_id in jobs]
+    finally:
+        world.close()
+
+
+def test_a_one_shot_job_rule_fails_the_same_job_whether_the_clock_moved_in_one_step_or_many():
+    """The catch-up validated the jobs due at once in the order of their keys, not of their due times: after one big
+    move the rule failed the third job, after moves of a second the first (whose files were due first)."""
+    fine = _one_shot_rule_victims([1.0] * 3600)
+    assert fine.count("failed") == 1
+    assert _one_shot_rule_victims([3600.0]) == fine == _one_shot_rule_victims([0.5] * 20 + [3590.0])
+
+
+@settings(max_examples=50, deadline=None)
+@given(fraction=st.integers(min_value=1, max_value=999_999), pieces=st.integers(min_value=1, max_value=4))
+def test_a_move_to_the_clock_end_is_refused_alike_in_one_step_or_several(fraction, pieces):
+    """From a clock standing a fraction of a second past a whole one, the room to CLOCK_END was counted from the
+    whole second: the same total move (up to CLOCK_END and the fraction beyond) was accepted in two steps and
+    refused in one. Now the room is counted to the microsecond: refused either way, the clock stays put."""
+    from ftsim.simulator.core.clock import CLOCK_END
+
+    world = Backend(store=Store(":memory:"), clock=ManualClock(CLOCK_END - 10), config=SimConfig(seed=1))
+    try:
+        world.advance(fraction / 1_000_000)
+        assert round(world.clock_room() * 1_000_000) == 10_000_000 - fraction
+        total = 10.0  # to CLOCK_END plus `fraction` microseconds
+        with pytest.raises(BadRequestError):
+            world.advance(total)
+        before = world.clock.micros()
+        base, extra = divmod(10_000_000, pieces)  # the same total in whole microseconds
+        refused = False
+        for i in range(pieces):
+            try:
+                world.advance((base + (extra if i == 0 else 0)) / 1_000_000)
+            except BadRequestError:
+                refused = True
+                break
+        assert refused and world.now() <= CLOCK_END
+        assert world.clock.micros() <= CLOCK_END * 1_000_000 and world.clock.micros() >= before
+        world.advance(world.clock_room())  # to the end exactly is allowed
+        assert world.clock.micros() == CLOCK_END * 1_000_000 and world.clock_room() == 0
+    finally:
+        world.close()
+
+
+def test_a_move_of_the_clocks_room_reaches_its_end_exactly_from_a_fractional_present():
+    """The room from a present between two seconds, some 2.5e11 s, is a float that cannot say its microseconds: the
+    move `clock_room()` stands for is taken, to the end exactly, neither refused nor past it."""
+    from ftsim.simulator.core.clock import CLOCK_END, DEFAULT_START
+
+    world = Backend(store=Store(":memory:"), clock=ManualClock(DEFAULT_START + 0.123457), config=SimConfig(seed=1))
+    try:
+        assert world.advance(world.clock_room()) == CLOCK_END
+        assert world.clock.micros() == CLOCK_END * 1_000_000 and world.clock_room() == 0
+        with pytest.raises(BadRequestError):
+            world.advance(0.000001)
+    finally:
+        world.close()
+
+
+@pytest.mark.parametrize("poller", [None, "sk-a", "sk-b", "sk-c", "sk-d"])
+def test_a_one_shot_job_rule_fails_the_same_job_whoever_polls_first(poller):
+    """A request catches up its own tenant's due validations and leaves other tenants' to them (issue 13): with a
+    one-shot rule for any job, the rule went to the job of whichever tenant polled first, not to the job whose files
+    were due first (the same requests, in another order, gave another world)."""
+    world = Backend(store=Store(":memory:"), clock=ManualClock(), config=SimConfig(seed=1))
+    try:
+        jobs = []
+        for key in ("sk-a", "sk-b", "sk-c", "sk-d"):
+            tenant = world.tenant(key)
+            f = world.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[chat_lines(12)])
+            jobs.append((tenant, world.jobs.create(tenant, model=MINI, training_file=f.id).id))
+            world.advance(1)
+        world.faults.add(preset="job_fails_validation")
+        world.clock.advance(3600)  # a running clock: nothing caught up until a request comes
+        if poller is not None:
+            world.sync(world.tenant(poller))  # that tenant's request
+        world.sync()
+        statuses = [world.jobs.retrieve(tenant, job_id).status for tenant, job_id in jobs]
+        assert statuses == ["failed", "succeeded", "succeeded", "succeeded"]  # sk-a's files were due first
+    finally:
+        world.close()
+
+
+def test_a_restart_carries_on_from_the_fraction_of_a_second_the_clock_stood_at(tmp_path):
+    """The clock was persisted in whole seconds: a world restarted at 0.75 s past a second carried on from the
+    second, so that a later move of 0.5 s crossed into the next second in the world that kept running and not in
+    the restarted one (their timestamps differed by a second)."""
+    path = tmp_path / "fraction.db"
+    kept = Backend(store=Store(tmp_path / "kept.db"), clock=ManualClock(), config=SimConfig(seed=1))
+    first = Backend(store=Store(path), clock=ManualClock(), config=SimConfig(seed=1))
+    for world in (kept, first):
+        world.advance(0.75)
+    first.close()
+    restarted = Backend(store=Store(path), clock=ManualClock(), config=SimConfig(seed=1))
+    try:
+        assert restarted.clock.micros() == kept.clock.micros()
+        assert restarted.advance(0.5) == kept.advance(0.5) == DEFAULT_START + 1
+    finally:
+        restarted.close()
+        kept.close()
+
+
+@pytest.mark.parametrize("poller", ["sk-late-a", "sk-late-b", None])
+def test_a_job_rule_added_after_a_jobs_validation_time_does_not_fail_it_whoever_polls(poller):
+    """Another tenant's request leaves a job's due validation to its owner: a "fail at validation" rule added after
+    the job's validation time, before its owner polled, failed it, though a catch-up for everyone (or the owner's
+    own poll) before the rule validated it clean (the same requests gave another world, by who polled when)."""
+    world = Backend(store=Store(":memory:"), clock=ManualClock(), config=SimConfig(seed=1))
+    try:
+        owner, other = world.tenant("sk-late-a"), world.tenant("sk-late-b")
+        f = world.files.create(owner, filename="t.jsonl", purpose="fine-tune", chunks=[chat_lines(12)])
+        job = world.jobs.create(owner, model=MINI, training_file=f.id)
+        world.clock.advance(3600)  # past its validation time; nobody has caught up yet
+        if poller is not None:
+            world.sync(world.tenant(poller))
+        else:
+            world.sync()
+        world.faults.add(preset="job_fails_validation")
+        world.advance(3 * 86400)
+        assert world.jobs.retrieve(owner, job.id).status == "succeeded"
+        assert world.faults.list()[0].remaining == 1  # still there for the next job
+    finally:
+        world.close()
