@@ -441,6 +441,7 @@ def decide(data: DecideInput, *, catalog, today: dt.date | None = None,
             recommendation = question.leads_to or "fix_upstream"
             break
     day = today or data.today or catalog_effective_date(catalog) or dt.date.today()
+    catalog.check_as_of(day)
     figures, rft, dpo, provider = None, None, None, None
     not_paying = False
     availability: list[ProviderAvailability] = []
