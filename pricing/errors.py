@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["PricingError", "EncodingUnavailable", "UnknownModel", "CatalogError", "DatasetError"]
+__all__ = ["PricingError", "EncodingUnavailable", "UnknownModel", "CatalogError", "DatasetError", "AsOfOutOfRange"]
 
 
 class PricingError(Exception):
@@ -23,3 +23,9 @@ class CatalogError(PricingError):
 
 class DatasetError(PricingError):
     """A dataset that cannot be read at all (missing, a directory, ...)."""
+
+
+class AsOfOutOfRange(PricingError):
+    """An as-of date the catalog says nothing about (before its oldest price copy)."""
+
+    param = "today"

@@ -115,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except _user_errors() as exc:
         print(f"ftsim: {exc}", file=sys.stderr)
-        return 2 if type(exc).__name__ == "UnknownModel" else 1  # an unknown --model is a usage error
+        # an unknown --model, or a --today before the catalog, is a usage error
+        return 2 if type(exc).__name__ in ("UnknownModel", "AsOfOutOfRange") else 1
 
 
 def _subcommand_parser(parser: argparse.ArgumentParser, command: str | None) -> argparse.ArgumentParser:

@@ -49,8 +49,7 @@ def ask_all(data: dict[str, Any], ask: Callable[[str], str] | None = None, out=N
     ask = ask or input
     answers = {k: v for k, v in data.items() if v is not None}
     while (question := next_question(answers, interactive=True)) is not None:
-        suffix = {"int": " [whole number]", "path": " [path, or blank]",
-                  "percent": " [0-100, or blank]"}.get(question.kind, " [y/n]")
+        suffix = f" [{question.hint}]"
         while True:
             try:
                 text = ask(f"{question.text}{suffix} ")

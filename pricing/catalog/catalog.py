@@ -217,6 +217,35 @@ class Catalog(_Frozen):
             raise ValueError(f"wind_down: unknown source {self.wind_down.source!r}")
         return self
 
+    @property
+    def covers_from(self) -> dt.date:
+        """The earliest as-of date the catalog covers: the first day of the month of its oldest price copy (each
+        price table's `as_of`, "YYYY-MM" or "YYYY-MM-DD"). The catalog holds no price history, so it says nothing
+        about the prices before it; the effective date when no table carries a readable date."""
+        days = []
+        for entry in self.models:
+            for table in _price_tables(entry):
+                parts = table.as_of.split("-")
+                if len(parts) >= 2 and all(p.isdigit() for p in parts[:2]) and 1 <= int(parts[1]) <= 12:
+                    days.append(dt.date(int(parts[0]), int(parts[1]), 1))
+        return min(days, default=self.effective_date)
+
+    def check_as_of(self, day: dt.date) -> None:
+        """Refuse an as-of date before `covers_from`: the one check that estimate, compare, what-if and decide
+        make, whichever door (CLI, HTTP, console) the date came through. (The latest date is
+        `planning.bounds.MAX_AS_OF`, checked where dates are read.)
+
+        A refusal, not a warning: before its oldest price copy the catalog knows neither the prices nor whether
+        its models existed (a 2020 date predates every snapshot in it), so any figure would be invented. ftsim's
+        choice; no source settles it."""
+        from ftsim.pricing.errors import AsOfOutOfRange
+
+        first = self.covers_from
+        if day < first:
+            raise AsOfOutOfRange(f"as-of date {day.isoformat()} is before {first.isoformat()}, the earliest date "
+                                 f"the price catalog covers (its oldest price copy): give {first.isoformat()} or "
+                                 "later")
+
     @functools.cached_property
     def _index(self) -> dict[str, ModelEntry]:
         return {name: entry for entry in self.models for name in entry.names}

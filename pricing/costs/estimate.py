@@ -218,6 +218,7 @@ def estimate(
         raise PricingError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     entry = cat.resolve(model)
     today = today or cat.effective_date
+    cat.check_as_of(today)
     warnings: list[str] = []
     if model.strip() != entry.snapshot and not model.strip().startswith("ft:"):
         warnings.append(f"{model} resolved to {entry.snapshot} (OpenAI's fine-tuning API wants the snapshot name)")

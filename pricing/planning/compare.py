@@ -480,6 +480,7 @@ def compare(params: CompareInput, *, catalog, progress: Callable[[int, int], Non
     if params.provider == "both":
         raise PricingError("provider 'both' gives two results: use compare_providers")
     today = params.today or catalog.effective_date
+    catalog.check_as_of(today)
     warnings: list[str] = []
     plan = _azure_plan(params, today, warnings) if params.provider == "azure" else _openai_plan(params, catalog, today)
     share, assumed = _cached_share(params, warnings)
@@ -640,6 +641,7 @@ def _break_even_share(params, plan, calls, horizon_months, tuned_call, fixed_tot
 def compare_providers(params: CompareInput, *, catalog,
                       progress: Callable[[int, int], None] | None = None) -> ProviderComparison:
     """The scenario on OpenAI and on Azure OpenAI; a provider the model is not on is listed with the reason."""
+    catalog.check_as_of(params.today or catalog.effective_date)  # once, not once per provider
     results: list[CompareResult] = []
     unavailable: dict[str, str] = {}
     for provider in ("openai", "azure"):

@@ -85,6 +85,11 @@ class Question(BaseModel):
     refined_by: str | None = None  # a stop that a follow-up question refines (sft -> sft / sft_then_dpo)
     after: tuple[str, ...] = ()  # follow-ups: the recommendations after which they are asked
 
+    @property
+    def hint(self) -> str:
+        """What an answer looks like, shown beside the question by every door that asks it (CLI, console)."""
+        return {"int": "whole number", "path": "path, or blank", "percent": "0-100, or blank"}.get(self.kind, "y/n")
+
 
 def _is(value: bool) -> Callable[[bool | int], bool]:
     """A stop rule that fires on one boolean answer."""
@@ -325,9 +330,11 @@ NOT_PAYING_BACK = ("Do not fine-tune: at these figures the tuned model does not 
                    "serve. Shorten the prompt and let caching cut its cost.")
 
 
-def next_question(answers: dict[str, bool | int], *, interactive: bool = False) -> Question | None:
+def next_question(answers: dict[str, bool | int], *, interactive: bool = False,
+                  skip: tuple[str, ...] = ()) -> Question | None:
     """The next question to ask given the answers so far, or None when the walk and its follow-ups are done.
-    Optional follow-ups (a dataset path) are asked only `interactive`ly."""
+    Optional follow-ups (the cached share, a dataset path) are asked only `interactive`ly; `skip` names optional
+    follow-ups a door cannot ask (the console has no local path to read)."""
     for question in QUESTIONS:
         if not question.only_if(answers):
             continue
@@ -338,6 +345,8 @@ def next_question(answers: dict[str, bool | int], *, interactive: bool = False) 
     recommendation = _recommendation(answers)
     for question in FOLLOW_UPS:
         if recommendation not in question.after or not question.only_if(answers):
+            continue
+        if question.optional and question.id in skip:
             continue
         if question.id not in answers and (interactive or not question.optional):
             return question
@@ -432,6 +441,7 @@ def decide(data: DecideInput, *, catalog, today: dt.date | None = None,
             recommendation = question.leads_to or "fix_upstream"
             break
     day = today or data.today or catalog_effective_date(catalog) or dt.date.today()
+    catalog.check_as_of(day)
     figures, rft, dpo, provider = None, None, None, None
     not_paying = False
     availability: list[ProviderAvailability] = []

@@ -320,6 +320,7 @@ def evaluate(scenario: Scenario, *, catalog, progress: Callable[[int, int], None
     """The grid as a DataFrame: swept parameters then computed columns, one row per combination."""
     from ftsim.pricing.planning.whatif_grid import evaluate_grid
 
+    catalog.check_as_of(scenario.today or catalog.effective_date)
     if scenario.kind == "compare" and row_wise(scenario):
         return evaluate_rows(scenario, catalog=catalog, progress=progress)
     return evaluate_grid(scenario, catalog=catalog, progress=progress)

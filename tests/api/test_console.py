@@ -568,8 +568,9 @@ def _walk(client, choose):
         if 'id="recommendation"' in page.text:
             return answers, page.text
         bool_q = re.search(r'<button type="submit" name="([a-z_]+)" value="true">Yes</button>', page.text)
-        int_q = re.search(r'<input id="answer" name="([a-z_]+)" type="number"', page.text)
-        qid, kind = (bool_q.group(1), "bool") if bool_q else (int_q.group(1), "int")
+        int_q = re.search(r'<input id="answer" name="([a-z_]+)" type="(number|text)"', page.text)
+        qid, kind = (bool_q.group(1), "bool") if bool_q else (
+            int_q.group(1), "int" if int_q.group(2) == "number" else "percent")
         for done in answers:  # every earlier answer rides along in the form
             assert f'<input type="hidden" name="{done}" value="{answers[done]}">' in page.text
         answers[qid] = choose(qid, kind)
@@ -595,6 +596,52 @@ def test_decide_walks_one_question_at_a_time_to_the_planners_recommendation(clie
     first = next(iter(answers))
     restart = client.get("/console/planner/decide", params={first: answers[first]}).text
     assert 'id="question-text"' in restart  # one answer only: the walk asks on
+
+
+# A cost play up to the follow-ups, with a long prompt (2,000 tokens: cached automatically)
+LONG_PROMPT = dict(fact_retrieval="false", failure_is_style="false", has_rubric="true", n_examples="1000",
+                   few_shot_works="false", prompt_cost_pain="true", has_preference_data="false",
+                   has_fine_tuned_before="true", recent_fine_tuned_inference="true", calls_per_month="100000",
+                   system_prompt_tokens="2000", input_tokens="500", output_tokens="300")
+
+
+def test_decide_asks_the_cached_share_of_a_long_prompt_as_the_cli_does(client, backend):
+    """The CLI's question, hint and messages (shared definitions), under the same condition; the answer decides."""
+    import html as html_lib
+
+    from ftsim.pricing.planning.decide import FOLLOW_UPS, DecideInput, decide, parse_answer
+
+    _login(client)
+    question = next(q for q in FOLLOW_UPS if q.id == "cached_fraction")
+    page = html_lib.unescape(client.get("/console/planner/decide", params=LONG_PROMPT).text)
+    assert f'<legend id="question-text">{question.text}</legend>' in page
+    assert "[0-100, or blank]" in page and 'name="cached_fraction" type="text"' in page
+    assert 'id="recommendation"' not in page and 'role="alert"' not in page
+    for bad in ("half", "150", "-1", "nan", "1e999"):
+        with pytest.raises(ValueError) as cli:
+            parse_answer(question, bad)
+        again = html_lib.unescape(client.get("/console/planner/decide", params=LONG_PROMPT | {"cached_fraction": bad}).text)
+        assert again.count(str(cli.value)) == 1, bad  # the CLI's own words, on the page
+        assert f'<legend id="question-text">{question.text}</legend>' in again and 'id="recommendation"' not in again
+    typed = {k: (v == "true") if v in ("true", "false") else int(v) for k, v in LONG_PROMPT.items()}
+    for given, share, assumed in (("0%", "0", False), (" 12.5 ", "0.125", False), ("", "0.5", True)):
+        done = client.get("/console/planner/decide", params=LONG_PROMPT | {"cached_fraction": given}).text
+        expected = decide(DecideInput(**typed, cached_fraction=None if assumed else share), catalog=backend.catalog,
+                          today=backend_today(backend))
+        assert expected.compare.cached_fraction_assumed is assumed
+        assert f'data-recommendation="{expected.recommendation}"' in done
+        assert html_lib.unescape(done).count(expected.summary) == 1
+        assert re.search(r'<span id="cached-share">([^<]+)</span>( \(assumed\))?', done).groups() == (
+            f"{(expected.compare.cached_fraction * 100).normalize():f}%", " (assumed)" if assumed else None)
+        # the answer is listed and can be changed like any other
+        assert ("blank" if assumed else given.strip().removesuffix("%") + "%") in done
+
+
+def test_decide_does_not_ask_the_cached_share_of_a_short_prompt(client):
+    _login(client)
+    page = client.get("/console/planner/decide", params=LONG_PROMPT | {"system_prompt_tokens": "1023"}).text
+    assert 'id="recommendation"' in page and 'name="cached_fraction"' not in page
+    assert "(assumed)" not in page  # no cached share under 1,024 tokens: not an assumption
 
 
 def test_decide_ignores_unreadable_answers_and_asks_again(client):

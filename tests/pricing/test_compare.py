@@ -95,7 +95,7 @@ def test_horizon_is_capped_at_the_inference_shutdown_with_a_warning():
 
 
 def test_horizon_not_capped_when_the_model_outlives_it():
-    result = compare(tv8(today=dt.date(2025, 6, 1), months=6), catalog=CATALOG)
+    result = compare(tv8(today=dt.date(2025, 7, 1), months=6), catalog=CATALOG)
     assert result.horizon_months == Decimal(6)
     assert not any("capped" in w for w in result.warnings)
 
@@ -113,7 +113,7 @@ def test_default_today_is_the_catalogs_effective_date():
 
 
 def test_retraining_adds_training_costs_inside_the_horizon():
-    params = tv8(today=dt.date(2025, 1, 1), months=12, retrain_every=3)
+    params = tv8(today=dt.date(2025, 7, 1), months=12, retrain_every=3)
     result = compare(params, catalog=CATALOG)
     assert result.tuned.trainings == 4  # months 0, 3, 6, 9
     assert result.tuned.horizon_cost_usd == Decimal("136.00") * 12 + Decimal("12.00") * 4
@@ -168,7 +168,7 @@ def test_a_different_base_model():
 
 
 def test_rft_training_hours_on_o4_mini():
-    params = tv8(model="o4-mini", training_tokens=None, training_hours=Decimal(4), today=dt.date(2025, 6, 1))
+    params = tv8(model="o4-mini", training_tokens=None, training_hours=Decimal(4), today=dt.date(2025, 7, 1))
     assert compare(params, catalog=CATALOG).tuned.training_cost_usd == Decimal("400.00")
     with pytest.raises(PricingError, match="by the hour"):
         compare(tv8(model="o4-mini"), catalog=CATALOG)
@@ -224,7 +224,7 @@ def test_no_training_input_means_no_training_cost_with_a_warning():
 def test_money_strings_follow_one_rule():
     """Exact values, no exponent, trailing zeros stripped to cents (ftsim.pricing.costs.money.usd_text)."""
     data = compare(tv8(model="o4-mini", training_tokens=None, training_hours=Decimal("0.64"),
-                       today=dt.date(2025, 6, 1)), catalog=CATALOG).model_dump(mode="json")
+                       today=dt.date(2025, 7, 1)), catalog=CATALOG).model_dump(mode="json")
     assert data["tuned"]["training_cost_usd"] == "64.00"
     assert data["base"]["training_cost_usd"] == "0.00"
     tiny = compare(tv8(system_prompt_tokens=1, input_tokens=0, output_tokens=0), catalog=CATALOG)

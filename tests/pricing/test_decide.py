@@ -215,7 +215,7 @@ def test_azure_trains_nothing_once_its_fine_tuned_deployments_retire():
 
 def test_rft_was_available_before_the_shutdown():
     decision = decide(DecideInput(**dict(PASS, prompt_cost_pain=False, verifiable_task=True)), catalog=CATALOG,
-                      today=dt.date(2025, 6, 1))
+                      today=dt.date(2025, 7, 1))  # the catalog covers from its oldest price copy
     assert decision.rft.available is True
     assert "until 2026-10-23" in decision.rft.availability
 

@@ -141,7 +141,7 @@ def test_cumulative_chart_jumps_at_each_retraining():
 
     params = CompareInput(model="gpt-4.1-mini", calls_per_month=300_000, system_prompt_tokens=2000,
                           input_tokens=500, output_tokens=300, training_tokens=24_000_000, retrain_every=3,
-                          today=dt.date(2025, 1, 1))
+                          today=dt.date(2025, 7, 1))
     result = compare(params, catalog=CATALOG)
     assert result.tuned.trainings == 4
     svg = ET.fromstring(charts(result)["cumulative"])

@@ -372,25 +372,62 @@ async def compare_page(request: Request) -> Response:
     return await _serve(request, build)
 
 
-def _answers(query: Any) -> dict[str, bool | int]:
-    """The walkthrough's answers carried in the query (unknown names and unreadable values are ignored, so that
-    question is simply asked again)."""
-    from ftsim.pricing.planning.decide import FOLLOW_UPS, QUESTIONS
+# The console cannot read a path on the server's disk for the browser: the dataset question stays the CLI's (the
+# estimate page prices an uploaded file).
+CONSOLE_SKIPS = ("training_file",)
 
-    out: dict[str, bool | int] = {}
+
+@dataclass
+class _Walk:
+    """The walkthrough's answers carried in the query: typed (a blank optional answer is "", the question's stated
+    assumption), their text as the form carries them on, and the CLI's message for an unreadable percentage."""
+
+    answers: dict[str, Any] = field(default_factory=dict)
+    carried: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+
+    def decide_input(self) -> dict[str, Any]:
+        """The answers as DecideInput takes them (a blank optional answer is no answer)."""
+        return {k: a for k, a in self.answers.items() if a != ""}
+
+
+def _answers(query: Any) -> _Walk:
+    """The walkthrough's answers carried in the query. Unknown names and unreadable yes/no or whole-number values
+    are ignored, so that question is simply asked again; a percentage is read as the CLI reads it (`parse_answer`),
+    and an unreadable one keeps the CLI's message for the page."""
+    from ftsim.pricing.planning.decide import FOLLOW_UPS, QUESTIONS, parse_answer
+
+    walk = _Walk()
     for q in QUESTIONS + FOLLOW_UPS:
         raw = (query.get(q.id) or "").strip().lower()
         if q.kind == "bool" and raw in ("true", "false"):
-            out[q.id] = raw == "true"
+            walk.answers[q.id], walk.carried[q.id] = raw == "true", raw
         elif q.kind == "int" and (whole := _whole(raw, 10)) is not None:
-            out[q.id] = whole
-    return out
+            walk.answers[q.id], walk.carried[q.id] = whole, str(whole)
+        elif q.kind == "percent" and q.id in query:
+            text = query.get(q.id) or ""
+            try:
+                walk.answers[q.id] = parse_answer(q, text)
+            except ValueError as exc:
+                walk.refused[q.id] = str(exc)
+                continue
+            walk.carried[q.id] = text.strip()
+    return walk
+
+
+def _shown(answer: Any, carried: str) -> str:
+    """An answer as the list of answers shows it."""
+    if isinstance(answer, bool):
+        return "yes" if answer else "no"
+    if isinstance(answer, int):
+        return f"{answer:,}"
+    return f"{carried.removesuffix('%').strip()}%" if carried else "blank"
 
 
 @router.get("/console/planner/decide")
 async def decide_page(request: Request) -> Response:
-    """Should we fine-tune? `ftsim decide`'s walkthrough as a form, one question at a time, ending in the
-    recommendation and its figures."""
+    """Should we fine-tune? `ftsim decide`'s walkthrough as a form, one question at a time (the CLI's questions,
+    hints and messages), ending in the recommendation and its figures."""
     def build(tenant: Any) -> Any:
         from pydantic import ValidationError
 
@@ -398,40 +435,53 @@ async def decide_page(request: Request) -> Response:
         from ftsim.pricing.planning.decide import DecideInput, decide, next_question
 
         backend = _backend(request)
-        answers = _answers(request.query_params)
-        done = list(answers.items())
+        walk = _answers(request.query_params)
+        done = list(walk.carried.items())
         rows = []
-        for k, (qid, answer) in enumerate(done):
-            back = "&".join(f"{i}={str(a).lower()}" for i, a in done[:k])  # this answer and the later ones unset
-            shown = ("yes" if answer else "no") if isinstance(answer, bool) else f"{answer:,}"
-            rows.append(f'<li><span class="muted">{esc(qid.replace("_", " "))}:</span> <strong>{esc(shown)}</strong>'
+        for k, (qid, text) in enumerate(done):
+            back = urlencode(done[:k])  # this answer and the later ones unset
+            rows.append(f'<li><span class="muted">{esc(qid.replace("_", " "))}:</span> '
+                        f'<strong>{esc(_shown(walk.answers[qid], text))}</strong>'
                         f' <a href="/console/planner/decide?{esc(back)}" aria-label="Change the answer to '
                         f'{esc(qid.replace("_", " "))}">change</a></li>')
         walked = f'<ol id="answers">{"".join(rows)}</ol>' if rows else ""
-        question = next_question(answers)
+        question = next_question(walk.answers, interactive=True, skip=CONSOLE_SKIPS)
         if question is not None:
-            hidden = "".join(f'<input type="hidden" name="{esc(i)}" value="{esc(str(a).lower())}">'
-                             for i, a in done)
+            hidden = "".join(f'<input type="hidden" name="{esc(i)}" value="{esc(a)}">' for i, a in done)
+            said = ""
+            if question.id in walk.refused:  # as the CLI answers it: the message, and the question again
+                said = f'<p class="note" role="alert" id="answer-error">{esc(walk.refused[question.id])}</p>'
             if question.kind == "bool":
                 control = (f'<button type="submit" name="{esc(question.id)}" value="true">Yes</button> '
                            f'<button type="submit" name="{esc(question.id)}" value="false">No</button>')
+            elif question.kind == "percent":
+                # text, not type=number: the page reads "30%" and says why "half" is not a share, as the CLI does
+                control = (f'<label for="answer">Your answer [{esc(question.hint)}]</label> <input id="answer" '
+                           f'name="{esc(question.id)}" type="text" inputmode="decimal" size="6"> '
+                           '<button type="submit">Next</button>')
             else:
                 control = (f'<label for="answer">Your answer</label> <input id="answer" name="{esc(question.id)}" '
                            'type="number" min="0" required> <button type="submit">Next</button>')
             body = (walked + f'<form method="get" action="/console/planner/decide" id="question">{hidden}'
-                    f'<fieldset><legend id="question-text">{esc(question.text)}</legend>{control}</fieldset></form>')
+                    f'<fieldset><legend id="question-text">{esc(question.text)}</legend>{control}{said}'
+                    '</fieldset></form>')
             return "Should we fine-tune?", body
         try:
-            decision = decide(DecideInput.model_validate(answers), catalog=backend.catalog, today=_today(backend))
+            decision = decide(DecideInput.model_validate(walk.decide_input()), catalog=backend.catalog,
+                              today=_today(backend))
         except (ValidationError, PricingError, ValueError) as exc:
             return "Should we fine-tune?", walked + f'<p class="note" role="status">{esc(exc)}</p>'
         steps = "".join(f"<li><strong>{esc(s.text)}</strong> {esc(s.reason)}</li>" for s in decision.path)
         figures = ""
         if decision.compare is not None:
             c = decision.compare
+            share = f"{(c.cached_fraction * 100).normalize():f}%"
             figures = v.kv([("Verdict", esc(c.verdict.replace("_", " "))),
                             ("Net savings over the horizon", v.money(c.net_savings_over_horizon_usd)),
-                            ("Training", v.money(c.tuned.training_cost_usd))])
+                            ("Training", v.money(c.tuned.training_cost_usd)),
+                            ("Cached share of the long prompt",
+                             f'<span id="cached-share">{esc(share)}</span>'
+                             + (" (assumed)" if c.cached_fraction_assumed else ""))])
         warnings = "".join(f'<p class="note">{esc(w)}</p>' for w in decision.warnings)
         body = (walked + f'<section aria-labelledby="rec"><h2 id="rec">Recommendation</h2>'
                 f'<p id="recommendation" data-recommendation="{esc(decision.recommendation)}">'

@@ -44,7 +44,7 @@ def _today(backend) -> dt.date:
 
 
 def _bad(exc: Exception, param: str | None = None) -> BadRequestError:
-    return BadRequestError(str(exc), param=param)
+    return BadRequestError(str(exc), param=getattr(exc, "param", None) or param)
 
 
 @router.post("/compare", response_model=CompareResult | ProviderComparison)
