@@ -114,6 +114,18 @@ def test_decide_every_answers_file(http):
         assert body["recommendation"] == expected, path.name
 
 
+def test_decide_refuses_a_local_training_file_over_http(http, tmp_path):
+    """`training_file` is the CLI's path on its own machine: over HTTP it would read the server's files for anyone
+    (their token counts, or their errors, echoed back), so decide refuses it as compare does."""
+    secret = tmp_path / "secret.jsonl"
+    secret.write_text(TOY.read_text(encoding="utf-8"), encoding="utf-8")
+    data = tomllib.loads((ROOT / "fixtures" / "answers" / "sft-cost-play.toml").read_text(encoding="utf-8"))
+    data["today"] = "2026-12-06"
+    for path in (str(secret), "/etc/passwd", str(tmp_path / "missing.jsonl")):
+        error = envelope(http.post("/planning/decide", json={**data, "training_file": path}))
+        assert error["param"] == "training_file" and "cannot be read over HTTP" in error["message"]
+
+
 def test_decide_missing_answer_is_400_naming_it(http):
     error = envelope(http.post("/planning/decide", json={"fact_retrieval": False}))
     assert error["param"] == "failure_is_style"

@@ -3,7 +3,8 @@
 - POST /planning/compare   CompareInput -> CompareResult (a local `training_file` path is refused: use
                            training_tokens, or estimate an uploaded file first)
 - POST /planning/whatif    {scenario, format, max_rows} -> rows as JSON, or the HTML/Markdown/CSV report
-- POST /planning/decide    DecideInput -> Decision (400 naming the first missing answer)
+- POST /planning/decide    DecideInput -> Decision (400 naming the first missing answer; a local `training_file` is
+                           refused as in compare)
 - POST /planning/estimate  inline `examples` or the `file_id` of an uploaded file -> Estimate
 
 `today` defaults to the simulated clock's date. Bad input is a 400 envelope (BadRequestError), never a 500.
@@ -47,16 +48,22 @@ def _bad(exc: Exception, param: str | None = None) -> BadRequestError:
     return BadRequestError(str(exc), param=getattr(exc, "param", None) or param)
 
 
-@router.post("/compare", response_model=CompareResult | ProviderComparison)
-def post_compare(body: CompareInput, backend: BackendDep) -> CompareResult | ProviderComparison:
-    """Fine-tuned model with a short prompt vs base model with a long prompt: costs, break-even, verdict
-    (`provider: both`: both providers side by side)."""
-    if body.training_file is not None:
+def _refuse_local_path(training_file: str | None) -> None:
+    """A `training_file` is a path on the machine that runs the planner (the CLI's input): over HTTP it would read
+    the server's own files for whoever asks, so it is refused, and the figure comes from an estimate instead."""
+    if training_file is not None:
         raise BadRequestError(
             "training_file is a local path and cannot be read over HTTP: give training_tokens (from "
             "POST /planning/estimate) or training_hours",
             param="training_file",
         )
+
+
+@router.post("/compare", response_model=CompareResult | ProviderComparison)
+def post_compare(body: CompareInput, backend: BackendDep) -> CompareResult | ProviderComparison:
+    """Fine-tuned model with a short prompt vs base model with a long prompt: costs, break-even, verdict
+    (`provider: both`: both providers side by side)."""
+    _refuse_local_path(body.training_file)
     params = body if body.today else body.model_copy(update={"today": _today(backend)})
     try:
         if params.provider == "both":
@@ -126,6 +133,7 @@ def post_decide(body: DecideInput, backend: BackendDep) -> Decision:
     """The decision walkthrough, non-interactive: a recommendation, the path and its figures."""
     from ftsim.pricing.planning.decide import next_question
 
+    _refuse_local_path(body.training_file)
     missing = next_question(body.answers())
     if missing is not None:
         raise BadRequestError(f"Missing answer: '{missing.id}' ({missing.text})", param=missing.id)
