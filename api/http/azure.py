@@ -324,6 +324,11 @@ class AzureDialect:
             body = None
         if not isinstance(body, dict):
             return _replay(receive, raw), None, None, None  # the shared route answers a malformed body
+        if deployment is None and not isinstance(body.get("model"), str):
+            # On the v1 path `model` is the request body's required string (Microsoft's v1 reference,
+            # learn.microsoft.com/azure/ai-foundry/openai/latest, "Create chat completion"): a body without one is
+            # malformed, not a call to a missing deployment. The shared route answers its 400 (in Azure's envelope).
+            return _replay(receive, raw), None, None, None
         from ftsim.simulator.inference.deployments import Deployments
 
         name = deployment if deployment is not None else body.get("model")
