@@ -38,3 +38,49 @@ def test_a_v1_chat_body_without_model_is_a_400_and_an_unknown_name_still_404() -
         assert missing.status_code == 400 and missing.json()["error"]["param"] == "model"
         unknown = c.post("/openai/v1/chat/completions", json={"model": "nope", "messages": HI})
         assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "DeploymentNotFound"
+
+
+ARM = ("/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.CognitiveServices/accounts/contoso/"
+       "deployments")
+ARM_VERSION = "?api-version=2024-10-01"
+
+
+def _tuned_model(sim: Simulator, key: str) -> str:
+    """A tuned model of `key`'s Azure account (one job run to the end)."""
+    client = sim.azure_client(endpoint=ENDPOINT, api_key=key)
+    rows = b"".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"},
+                                             {"role": "assistant", "content": f"a{i}"}]}).encode() + b"\n"
+                    for i in range(12))
+    training = client.files.create(file=("train.jsonl", rows), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(model="gpt-4.1-mini-2025-04-14", training_file=training.id)
+    sim.run_until_complete(job.id)
+    return client.fine_tuning.jobs.retrieve(job.id).fine_tuned_model
+
+
+def _deploy_body(model: str, sku: str = "Standard") -> dict:
+    return {"sku": {"name": sku, "capacity": 1}, "properties": {"model": {"format": "OpenAI", "name": model}}}
+
+
+def test_deployment_names_are_case_insensitive_on_both_planes_and_keep_their_first_case() -> None:
+    """Microsoft's naming rules: ARM resource names are case-insensitive (none noted otherwise for deployments).
+    `Support` and `SUPPORT` name one deployment: one hosting period, one usage line, reachable in any case."""
+    with Simulator() as sim:
+        model = _tuned_model(sim, "az-case")
+        client = sim.azure_client(endpoint=ENDPOINT, api_key="az-case")
+        with TestClient(sim.app, base_url="https://management.azure.com", headers={"api-key": "az-case"}) as arm:
+            created = arm.put(f"{ARM}/Support{ARM_VERSION}", json=_deploy_body(model))
+            assert created.status_code == 201, created.text
+            again = arm.put(f"{ARM}/SUPPORT{ARM_VERSION}", json=_deploy_body(model))
+            assert again.status_code == 200, again.text  # an update of the same deployment, not a second one
+            assert again.json()["name"] == "Support" and again.json()["id"] == f"{ARM}/Support"
+            assert [d["name"] for d in arm.get(ARM + ARM_VERSION).json()["value"]] == ["Support"]
+            assert arm.get(f"{ARM}/support{ARM_VERSION}").json()["name"] == "Support"
+            sim.advance(minutes=10)
+            for name in ("support", "SUPPORT", "Support"):
+                assert client.chat.completions.create(model=name, messages=HI).choices[0].message.content
+        cost = sim.azure_cost("az-case")
+        assert [ln.kind for ln in cost.lines].count("hosting") == 1
+        with TestClient(sim.app, base_url="https://management.azure.com", headers={"api-key": "az-case"}) as arm:
+            assert arm.delete(f"{ARM}/sUpPoRt{ARM_VERSION}").status_code == 200
+            assert arm.get(f"{ARM}/Support{ARM_VERSION}").status_code == 404
+            assert arm.get(ARM + ARM_VERSION).json()["value"] == []
