@@ -84,3 +84,26 @@ def test_deployment_names_are_case_insensitive_on_both_planes_and_keep_their_fir
             assert arm.delete(f"{ARM}/sUpPoRt{ARM_VERSION}").status_code == 200
             assert arm.get(f"{ARM}/Support{ARM_VERSION}").status_code == 404
             assert arm.get(ARM + ARM_VERSION).json()["value"] == []
+
+
+def test_the_simultaneous_job_limit_speaks_of_a_resource_on_azure_and_an_organization_on_openai() -> None:
+    """Microsoft's quotas page counts simultaneous training jobs per resource; OpenAI's message keeps its
+    organization. Same limit, same 429, only the word differs."""
+    rows = b"".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"},
+                                             {"role": "assistant", "content": f"a{i}"}]}).encode() + b"\n"
+                    for i in range(12))
+    with Simulator(max_concurrent_jobs=1) as sim:
+        with TestClient(sim.app, base_url=ENDPOINT, headers={"api-key": "az-lim"}) as az:
+            f = az.post("/openai/v1/files", files={"file": ("t.jsonl", rows)}, data={"purpose": "fine-tune"})
+            body = {"model": "gpt-4.1-mini-2025-04-14", "training_file": f.json()["id"]}
+            assert az.post("/openai/v1/fine_tuning/jobs", json=body).status_code == 201
+            limited = az.post("/openai/v1/fine_tuning/jobs", json=body)
+            assert limited.status_code == 429 and limited.json()["error"]["code"] == "tooManyRequests"
+            assert "per resource" in limited.json()["error"]["message"]
+            assert "organization" not in limited.json()["error"]["message"]
+        with TestClient(sim.app, headers={"Authorization": "Bearer sk-lim"}) as oa:
+            f = oa.post("/v1/files", files={"file": ("t.jsonl", rows)}, data={"purpose": "fine-tune"})
+            body = {"model": "gpt-4.1-mini-2025-04-14", "training_file": f.json()["id"]}
+            assert oa.post("/v1/fine_tuning/jobs", json=body).status_code == 200
+            limited = oa.post("/v1/fine_tuning/jobs", json=body)
+            assert limited.status_code == 429 and "per organization" in limited.json()["error"]["message"]
