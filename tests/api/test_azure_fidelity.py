@@ -107,3 +107,32 @@ def test_the_simultaneous_job_limit_speaks_of_a_resource_on_azure_and_an_organiz
             assert oa.post("/v1/fine_tuning/jobs", json=body).status_code == 200
             limited = oa.post("/v1/fine_tuning/jobs", json=body)
             assert limited.status_code == 429 and "per organization" in limited.json()["error"]["message"]
+
+
+def test_actions_from_the_wrong_state_answer_unexpected_entity_state_and_bad_data_stays_invalid_payload() -> None:
+    """Microsoft's ErrorCode: `unexpectedEntityState` is "the operation cannot be executed in the current resource's
+    state", `invalidPayload` "the request data is invalid": pausing a pending job, resuming one that is not paused
+    and cancelling a finished one are the first; a body missing its training file the second."""
+    rows = b"".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"},
+                                             {"role": "assistant", "content": f"a{i}"}]}).encode() + b"\n"
+                    for i in range(12))
+    with Simulator() as sim:
+        with TestClient(sim.app, base_url=ENDPOINT, headers={"api-key": "az-state"}) as az:
+            f = az.post("/openai/v1/files", files={"file": ("t.jsonl", rows)}, data={"purpose": "fine-tune"})
+            job = az.post("/openai/v1/fine_tuning/jobs", json={"model": "gpt-4.1-mini-2025-04-14",
+                                                                "training_file": f.json()["id"]}).json()
+            assert job["status"] == "pending"
+            for action in ("pause", "resume"):
+                r = az.post(f"/openai/v1/fine_tuning/jobs/{job['id']}/{action}")
+                assert r.status_code == 400 and r.json()["error"]["code"] == "unexpectedEntityState", r.text
+            sim.run_until_complete(job["id"])
+            r = az.post(f"/openai/fine_tuning/jobs/{job['id']}/cancel?api-version=2025-04-01-preview")
+            assert r.status_code == 400 and r.json()["error"]["code"] == "unexpectedEntityState", r.text
+            bad = az.post("/openai/v1/fine_tuning/jobs", json={"model": "gpt-4.1-mini-2025-04-14"})
+            assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalidPayload"
+        with TestClient(sim.app, headers={"Authorization": "Bearer sk-state"}) as oa:  # OpenAI's body unchanged
+            f = oa.post("/v1/files", files={"file": ("t.jsonl", rows)}, data={"purpose": "fine-tune"})
+            job = oa.post("/v1/fine_tuning/jobs", json={"model": "gpt-4.1-mini-2025-04-14",
+                                                       "training_file": f.json()["id"]}).json()
+            r = oa.post(f"/v1/fine_tuning/jobs/{job['id']}/resume")
+            assert r.status_code == 400 and r.json()["error"]["code"] is None
