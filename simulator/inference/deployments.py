@@ -203,7 +203,11 @@ class Deployments:
             self.backend.store.delete(KIND, tenant.key, _key(rec["name"]))
 
     def hosting_periods(self, tenant: Any) -> list[tuple[str, str, int, int]]:
-        """(deployment, sku, start, end) of every deployment the account had, live ones up to now."""
+        """(deployment, sku, start, end) of every deployment the account had, live ones up to now.
+
+        A period starts at the PUT, so the minutes a deployment spends `Creating` are billed. Assumed: Microsoft's
+        pages say only that deploying a fine-tuned model "incurs an hourly hosting charge" whether or not it is
+        called (fine-tuning-deploy, manage-costs), not whether the charge starts at the PUT or at `Succeeded`."""
         now = self.backend.sync(tenant)
         self.list(tenant)  # applies any expiry that is due
         ended = [(r["name"], r["sku"], r["start"], r["end"]) for _, r in self.backend.store.scan(LEDGER, tenant.key)]
