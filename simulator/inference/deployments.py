@@ -137,6 +137,11 @@ class Deployments:
         decides from the record: read outside it, a PUT committed in between by another request would be lost
         (overwritten by the stale record, or deleted as if it were the expired one)."""
         rec = self.backend.store.get(KIND, tenant.key, _key(name))
+        if rec is None and _key(name) != name:  # stored by a version that kept the name's case: moved to its key
+            rec = self.backend.store.get(KIND, tenant.key, name)
+            if rec is not None:
+                self.backend.store.delete(KIND, tenant.key, name)
+                self.backend.store.put(KIND, tenant.key, _key(name), rec)
         if rec is None:
             return None
         end = self._expiry(tenant, rec)

@@ -136,3 +136,26 @@ def test_actions_from_the_wrong_state_answer_unexpected_entity_state_and_bad_dat
                                                        "training_file": f.json()["id"]}).json()
             r = oa.post(f"/v1/fine_tuning/jobs/{job['id']}/resume")
             assert r.status_code == 400 and r.json()["error"]["code"] is None
+
+
+def test_a_deployment_stored_under_its_mixed_case_name_by_an_older_version_is_still_found_and_ended() -> None:
+    """Stores written before names were case-insensitive keyed a deployment by its name as written: it must still
+    be listed, served and deleted (else its hosting would run on, out of reach)."""
+    with Simulator() as sim:
+        model = _tuned_model(sim, "az-old")
+        with TestClient(sim.app, base_url="https://management.azure.com", headers={"api-key": "az-old"}) as arm:
+            assert arm.put(f"{ARM}/Legacy{ARM_VERSION}", json=_deploy_body(model)).status_code == 201
+            from ftsim.simulator.core.tenancy import azure_tenant
+
+            tenant = azure_tenant(sim.backend.tenancy, "az-old")
+            store = sim.backend.store
+            with store.transaction():  # as an older version stored it: keyed by the name as written
+                rec = store.get("azure_deployment", tenant.key, "legacy")
+                store.delete("azure_deployment", tenant.key, "legacy")
+                store.put("azure_deployment", tenant.key, "Legacy", rec)
+            assert [d["name"] for d in arm.get(ARM + ARM_VERSION).json()["value"]] == ["Legacy"]
+            assert arm.get(f"{ARM}/LEGACY{ARM_VERSION}").status_code == 200
+            assert arm.delete(f"{ARM}/legacy{ARM_VERSION}").status_code == 200
+            assert arm.get(ARM + ARM_VERSION).json()["value"] == []
+        hosting = [ln for ln in sim.azure_cost("az-old").lines if ln.kind == "hosting"]
+        assert len(hosting) == 1
