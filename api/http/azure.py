@@ -40,6 +40,7 @@ from ftsim.simulator.core.tenancy import azure_tenant
 from ftsim.simulator.fine_tuning import azure as azure_jobs
 from ftsim.simulator.fine_tuning.azure import (AZURE_TRAINING_TYPE_STATE, DEFAULT_TRAINING_TYPE, TRAINING_TYPES,
                                                training_type_of)
+from ftsim.simulator.fine_tuning.lifecycle import WRONG_STATE_MESSAGE
 
 __all__ = ["AzureDialect", "AZURE_TENANT_STATE", "TRAINING_TYPES", "training_type_of", "azure_success"]
 
@@ -136,9 +137,12 @@ AUTHORING_CODES = frozenset({
     "serviceUnavailable", "internalFailure", "quotaExceeded", "jsonlValidationFailed", "fileImportFailed",
     "tooManyRequests", "unauthorized", "contentFilter"})
 # The code for an error of the shared services, by its status. Assumed where the schema's descriptions do not pin
-# it: a wrong-state 400 (cancel a finished job, resume a running one) is `invalidPayload` like any 400 (the schema
-# also has `unexpectedEntityState`, which no source shows answered, nor with which status); an upload over its limit
-# (413) is `invalidPayload`; every 429 (an injected fault, the simultaneous-job limit) is `tooManyRequests`.
+# it: an upload over its limit (413) is `invalidPayload`; every 429 (an injected fault, the simultaneous-job limit)
+# is `tooManyRequests`. An action from the wrong state (cancel a finished job, pause a queued one, resume a running
+# one) is `unexpectedEntityState`, which Microsoft's ErrorCode describes as "The operation cannot be executed in the
+# current resource's state" (REST reference, Fine Tuning - Cancel, ErrorCode; `invalidPayload` is "The request data
+# is invalid for this operation"): see `_azure_error`. Its status stays the shared service's 400 (no source gives
+# Azure's status for it).
 _AUTHORING_CODES = {400: "invalidPayload", 401: "unauthorized", 403: "forbidden", 404: "notFound", 409: "conflict",
                     413: "invalidPayload", 429: "tooManyRequests", 500: "internalFailure", 503: "serviceUnavailable"}
 
@@ -152,9 +156,12 @@ def _azure_error(status: int, body: Any, *, authoring: bool = False, paths: tupl
     if not isinstance(err, dict):
         err = {"message": str(body)}
     code = err.get("code")
-    if authoring and code not in AUTHORING_CODES:
-        code = _AUTHORING_CODES.get(status) or ("internalFailure" if status >= 500 else "invalidPayload")
     message = err.get("message") or f"HTTP {status}"  # the schema's message has minLength 1
+    if authoring and code not in AUTHORING_CODES:
+        if status == 400 and isinstance(message, str) and WRONG_STATE_MESSAGE.fullmatch(message):
+            code = "unexpectedEntityState"
+        else:
+            code = _AUTHORING_CODES.get(status) or ("internalFailure" if status >= 500 else "invalidPayload")
     if paths is not None and isinstance(message, str):
         message = message.replace(paths[0], paths[1])
     out = {"code": code or str(status), "message": message}
@@ -324,6 +331,11 @@ class AzureDialect:
             body = None
         if not isinstance(body, dict):
             return _replay(receive, raw), None, None, None  # the shared route answers a malformed body
+        if deployment is None and not isinstance(body.get("model"), str):
+            # On the v1 path `model` is the request body's required string (Microsoft's v1 reference,
+            # learn.microsoft.com/azure/ai-foundry/openai/latest, "Create chat completion"): a body without one is
+            # malformed, not a call to a missing deployment. The shared route answers its 400 (in Azure's envelope).
+            return _replay(receive, raw), None, None, None
         from ftsim.simulator.inference.deployments import Deployments
 
         name = deployment if deployment is not None else body.get("model")

@@ -574,8 +574,12 @@ class FineTuningJobs:
         running = self.backend.store.count_where("job", tenant.key, equal=(JobPlan.SNAPSHOT_PATH, snapshot),
                                                  not_in=("$.status", sorted(lifecycle.TERMINAL)))
         if running >= limit:
+            # Azure counts training jobs per resource, not per organization (Microsoft's quotas and limits page:
+            # "Max simultaneous running training jobs per resource"); only the word differs here, the limit stays
+            # the server's setting.
+            scope = "resource" if dialect.is_azure(tenant) else "organization"
             raise RateLimitError(
-                f"You can only have {limit} simultaneous fine-tuning jobs for {snapshot} per organization. "
+                f"You can only have {limit} simultaneous fine-tuning jobs for {snapshot} per {scope}. "
                 "Wait for a running job to finish, or cancel one, then try again.",
                 headers={"x-should-retry": "false"},
             )

@@ -18,6 +18,7 @@ The validation outcome needs the dataset (I/O), so the service attaches it with 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -87,6 +88,9 @@ SCHEDULED = ACTIVE | {"paused"}
 MAX_METRIC_EVENTS = 1000  # above this many steps, a metrics event every ceil(total/1000) steps (+ the last)
 
 _VERB = {"cancel": "cancelled", "pause": "paused", "resume": "resumed"}
+# The message of `transition`'s 400, as a pattern: how the Azure dialect (api/http/azure.py) tells an action from
+# the wrong state from any other 400 of the same routes.
+WRONG_STATE_MESSAGE = re.compile(r"Job (?:\S+ )?cannot be (?:cancelled|paused|resumed) because its status is \w+\.")
 
 
 @dataclass

@@ -111,6 +111,16 @@ class Deployment(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
+def _key(name: str) -> str:
+    """The store key of deployment `name`. ARM resource names are case-insensitive unless Microsoft's naming rules
+    say otherwise for the type ("Resource and resource group names are case-insensitive unless specifically noted
+    in the Valid Characters column ... Always perform a case-insensitive comparison of names": learn.microsoft.com
+    /azure/azure-resource-manager/management/resource-name-rules), and they say nothing of accounts/deployments:
+    `Support` and `support` are one deployment, on both planes. Its name is kept as first written. (Which case
+    folding ARM applies beyond ASCII is not documented: `str.lower` is assumed.)"""
+    return name.lower()
+
+
 def _iso(seconds: int) -> str:
     """ARM's `date-time` (ISO 8601, UTC), as Microsoft's `systemData` schema types `createdAt` / `lastModifiedAt`."""
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -126,7 +136,12 @@ class Deployments:
         """The stored record, or None (and deleted) once expired. Call inside the transaction that writes what it
         decides from the record: read outside it, a PUT committed in between by another request would be lost
         (overwritten by the stale record, or deleted as if it were the expired one)."""
-        rec = self.backend.store.get(KIND, tenant.key, name)
+        rec = self.backend.store.get(KIND, tenant.key, _key(name))
+        if rec is None and _key(name) != name:  # stored by a version that kept the name's case: moved to its key
+            rec = self.backend.store.get(KIND, tenant.key, name)
+            if rec is not None:
+                self.backend.store.delete(KIND, tenant.key, name)
+                self.backend.store.put(KIND, tenant.key, _key(name), rec)
         if rec is None:
             return None
         end = self._expiry(tenant, rec)
@@ -190,10 +205,14 @@ class Deployments:
         """Delete the deployment, its hosting up to `end` kept in the ledger (one transaction)."""
         with self.backend.lock, self.backend.store.transaction():
             self._close_period(tenant, rec, end)
-            self.backend.store.delete(KIND, tenant.key, rec["name"])
+            self.backend.store.delete(KIND, tenant.key, _key(rec["name"]))
 
     def hosting_periods(self, tenant: Any) -> list[tuple[str, str, int, int]]:
-        """(deployment, sku, start, end) of every deployment the account had, live ones up to now."""
+        """(deployment, sku, start, end) of every deployment the account had, live ones up to now.
+
+        A period starts at the PUT, so the minutes a deployment spends `Creating` are billed. Assumed: Microsoft's
+        pages say only that deploying a fine-tuned model "incurs an hourly hosting charge" whether or not it is
+        called (fine-tuning-deploy, manage-costs), not whether the charge starts at the PUT or at `Succeeded`."""
         now = self.backend.sync(tenant)
         self.list(tenant)  # applies any expiry that is due
         ended = [(r["name"], r["sku"], r["start"], r["end"]) for _, r in self.backend.store.scan(LEDGER, tenant.key)]
@@ -236,6 +255,10 @@ class Deployments:
     def _put(self, tenant: Any, resource_id: str, name: str, body: DeploymentRequest, sku: tuple[str, str],
              model: str, now: int) -> tuple[Deployment, bool]:
         old = self._live(tenant, name, now)
+        if old is not None and old["name"] != name:  # the same deployment named in another case: its name is kept
+            if resource_id.endswith("/" + name):
+                resource_id = resource_id[:len(resource_id) - len(name)] + old["name"]
+            name = old["name"]
         rec = {
             "id": resource_id, "name": name,
             "sku": {**body.sku.model_dump(exclude_none=True), "name": sku[0]},
@@ -251,7 +274,7 @@ class Deployments:
             rec["since"] = now
         if new_model:
             rec["ready"] = now + PROVISION_SECONDS  # a new model provisions again (assumed)
-        self.backend.store.put(KIND, tenant.key, name, rec)
+        self.backend.store.put(KIND, tenant.key, _key(name), rec)
         return self._view(rec, now), old is None
 
     def get(self, tenant: Any, name: str) -> Deployment:
@@ -290,10 +313,11 @@ class Deployments:
                 and min(prompt, output, cached) >= 0):
             return
         with self.backend.lock, self.backend.store.transaction():
-            rec = self.backend.store.get(KIND, tenant.key, name)
+            rec = self.backend.store.get(KIND, tenant.key, _key(name))
             tuned = rec and self.backend.store.get("model", tenant.key, rec["properties"]["model"]["name"])
             if not rec or not tuned:
                 return
+            name = rec["name"]  # a call may name it in another case (`_key`): its usage is the deployment's
             key = f"{name}@{self._since(rec)}"
             old = self.backend.store.get(USAGE, tenant.key, key) or {
                 "name": name, "sku": rec["sku"]["name"], "base": tuned["base_model"],
@@ -318,5 +342,5 @@ class Deployments:
             rec = self._live(tenant, name, now)
             if rec is None or now < self._ready(rec):
                 return None
-            self.backend.store.put(KIND, tenant.key, name, {**rec, "last_used": now})
+            self.backend.store.put(KIND, tenant.key, _key(name), {**rec, "last_used": now})
         return rec["properties"]["model"]["name"]

@@ -362,7 +362,7 @@ def test_azure_data_plane_errors_carry_the_schemas_codes_and_creates_answer_201(
             assert cases["job without training file"].json()["error"] == {
                 "code": "invalidPayload", "message": "Missing required parameter: 'training_file'.",
                 "param": "training_file", "type": "invalid_request_error"}
-            assert cases["cancel a finished job"].json()["error"]["code"] == "invalidPayload"
+            assert cases["cancel a finished job"].json()["error"]["code"] == "unexpectedEntityState"
             assert http.post(f"/openai/files{VERSION}", files={"file": ("t.jsonl", _rows())},
                              data={"purpose": "fine-tune"}).status_code == 201
             assert http.post(f"/openai/fine_tuning/jobs{VERSION}", json={

@@ -37,7 +37,11 @@ def _arm_error(status: int, code: str, message: str) -> JSONResponse:
 
 
 def _caller(request: Request) -> tuple[Any, JSONResponse | None]:
-    """(the Azure account, None), or (None, the ARM error to answer)."""
+    """(the Azure account, None), or (None, the ARM error to answer).
+
+    The api-version is checked before the key: a public report of a keyless browser visit to management.azure.com
+    quotes MissingApiVersionParameter (MicrosoftDocs/feedback#2279). That a keyless request with a malformed
+    api-version gets InvalidApiVersionParameter rather than 401 follows from it by analogy (no source shows it)."""
     version = request.query_params.get("api-version")
     if not version:
         return None, _arm_error(400, "MissingApiVersionParameter",
@@ -71,7 +75,12 @@ def _json(value: Any, status: int = 200) -> Response:
 
 @router.put(PATH + "/{name}")
 async def put_deployment(subscription: str, group: str, account: str, name: str, request: Request) -> Response:
-    """Create (201) or update (200) a deployment of one of the account's tuned models."""
+    """Create (201) or update (200) a deployment of one of the account's tuned models.
+
+    Any name the path carries is taken: Microsoft's REST and template references give `deploymentName` no length
+    or characters (unlike an account's 2-64, `^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`), and the naming-rules page has no row
+    for accounts/deployments, so which names ARM refuses, and with which code, is not known (names compare
+    case-insensitively: simulator/inference/deployments.py `_key`)."""
     tenant, refusal = _caller(request)
     if refusal is not None:
         return refusal
