@@ -91,3 +91,11 @@ def _csv_from_metrics(seed: int, total: int, spe: int, has_validation: bool) -> 
 def test_results_csv_is_the_metrics_of_each_step(seed, total, spe, has_validation):
     assert results_csv(seed, total, steps_per_epoch=spe, has_validation=has_validation) == \
         _csv_from_metrics(seed, total, spe, has_validation)
+
+
+def test_results_csv_past_the_kept_size_is_the_same_text(monkeypatch):
+    from ftsim.simulator.fine_tuning import loss_curve
+
+    kept = results_csv(11, 40, steps_per_epoch=8, has_validation=True)
+    monkeypatch.setattr(loss_curve, "_CSV_CACHE_STEPS", 39)  # 40 steps: worked out afresh
+    assert results_csv(11, 40, steps_per_epoch=8, has_validation=True) == kept == _csv_from_metrics(11, 40, 8, True)
