@@ -38,6 +38,10 @@ _log = logging.getLogger("ftsim.store")
 # The layout of the tables and of the documents in them; bump it when an older ftsim could misread a newer database.
 SCHEMA_VERSION = 1
 BLOB_KINDS = ("file", "upload_part")  # the kinds whose rows own bytes on disk, named by the row's id (`blob_path`)
+# A stored document's JSON text: what `json.dumps(doc, separators=(",", ":"), allow_nan=False)` gives, from one
+# encoder built once (json.dumps builds a new one per call when given options; a flow test stores ~100 documents).
+# The encoder keeps no state between calls, so threads may share it.
+_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_-]+")  # ids as minted: used as they are, no per-character filtering
 
 _SCHEMA = """
@@ -407,7 +411,7 @@ class Store:
         """Insert or replace a document; a replace keeps its original position in listings."""
         # allow_nan=False: NaN or an infinity is not JSON, and one stored makes SQLite's JSON functions call the
         # whole database malformed (every tenant's writes refused); a ValueError fails only the request at fault
-        text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+        text = _dumps(data)
         with self._lock:
             self._check_write()
             self._conn.execute(
@@ -420,8 +424,8 @@ class Store:
         """`put` for several documents of one kind and parent (their `id` keys), in one statement."""
         if not docs:
             return
-        dumps = json.dumps
-        rows = [(kind, tenant, doc["id"], parent, dumps(doc, separators=(",", ":"), allow_nan=False)) for doc in docs]
+        dumps = _dumps
+        rows = [(kind, tenant, doc["id"], parent, dumps(doc)) for doc in docs]
         with self._lock:
             self._check_write()
             self._conn.executemany(

@@ -231,17 +231,36 @@ def reward_message(data: dict[str, Any]) -> str:
     return msg
 
 
+# Results files of jobs up to this many steps are kept (a few dozen, about 40 bytes a step): a test suite's jobs
+# repeat (the same seed and job give the same job seed in test after test), and the text is a pure function of
+# the arguments.
+_CSV_CACHE_STEPS = 5000
+
+
 def results_csv(seed: int, total_steps: int, *, steps_per_epoch: int, has_validation: bool) -> str:
-    """The job's results file (decoded): header plus one row per step; empty valid cells when not evaluated."""
+    """The job's results file (decoded): header plus one row per step; empty valid cells when not evaluated.
+    `steps_per_epoch` changes no cell (the file never shows the epoch-end `full_valid_*` figures)."""
+    if total_steps <= _CSV_CACHE_STEPS:
+        return _kept_csv(seed, total_steps, has_validation)
+    return _results_csv(seed, total_steps, has_validation)
+
+
+@functools.lru_cache(maxsize=32)
+def _kept_csv(seed: int, total_steps: int, has_validation: bool) -> str:
+    return _results_csv(seed, total_steps, has_validation)
+
+
+def _results_csv(seed: int, total_steps: int, has_validation: bool) -> str:
+    """Each row holds `metrics_at`'s train and valid figures for its step, worked out here directly (the results file
+    of every succeeded job is written in the catch-up; it never shows the epoch-end `full_valid_*` figures)."""
     lines = [CSV_HEADER]
     for step in range(1, total_steps + 1):
-        m = metrics_at(seed, step, total_steps, steps_per_epoch=steps_per_epoch, has_validation=has_validation)
-        cells = [
-            str(step),
-            csv_number(m["train_loss"]),
-            csv_number(m["train_mean_token_accuracy"]),
-            csv_number(m.get("valid_loss")),
-            csv_number(m.get("valid_mean_token_accuracy")),
-        ]
-        lines.append(",".join(cells))
+        train = _loss(seed, step, total_steps, "train")
+        row = f"{step},{csv_number(train)},{csv_number(_accuracy(seed, train, step, 'train'))},"
+        if has_validation and (step % VALID_EVERY == 0 or step == total_steps):  # as in `metrics_at`
+            valid = _loss(seed, step, total_steps, "valid", offset=0.05)
+            row += f"{csv_number(valid)},{csv_number(_accuracy(seed, valid, step, 'valid'))}"
+        else:
+            row += ","
+        lines.append(row)
     return "\n".join(lines) + "\n"

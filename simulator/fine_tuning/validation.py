@@ -7,9 +7,12 @@ error `{code, message, param}` the live API would report (param `training_file` 
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ftsim.pricing.errors import EncodingUnavailable, PricingError
 from ftsim.pricing.dataset.scan import scan_dataset
@@ -28,8 +31,51 @@ class ValidationResult:
     n_validation: int = 0  # examples in the validation file (the RFT duration model needs it)
 
 
-def _scan(path: Path, *, method: str, entry: Any, param: str, file_id: str) -> Any:
-    return scan_dataset(path, method=method, model=entry, param=param, file_id=file_id)
+class _Scanned(NamedTuple):
+    """What a job's validation keeps of a file's scan (`DatasetReport`'s fields it reads)."""
+
+    valid: bool
+    error: dict[str, Any] | None  # `_error_of` the report, when not valid
+    n_examples: int
+    tokens_per_epoch: int
+
+
+# Scans of small files, by everything their outcome depends on: the bytes (sha256), the scanner, the method, the
+# model fields the scanner reads, the param and the file id (named in OpenAI's format-mismatch text). A test
+# suite uploads the same fixture in test after test, each in a fresh simulator; the scan of a dozen lines (JSON,
+# validation, tokenizing every message) was about a tenth of a full-flow test. Only outcomes are kept (a scan
+# that raises is not), and only for files up to `_SCAN_CACHE_BYTES`: hashing a large file would cost a real
+# fraction of its scan. The scanner is part of the key so that a replaced one (tests do) is really called.
+_SCAN_CACHE_BYTES = 1 << 20
+_SCAN_CACHE_SIZE = 256
+_scan_cache: OrderedDict[tuple[Any, ...], _Scanned] = OrderedDict()
+_scan_cache_lock = threading.Lock()
+
+
+def _scan(path: Path, *, method: str, entry: Any, param: str, file_id: str) -> _Scanned:
+    scanner = scan_dataset
+    key: tuple[Any, ...] | None = None
+    try:
+        if path.stat().st_size <= _SCAN_CACHE_BYTES:
+            key = (hashlib.sha256(path.read_bytes()).digest(), scanner, method, entry.snapshot, entry.tokenizer,
+                   int(entry.training_context), tuple(entry.methods), param, file_id)
+    except (OSError, TypeError, ValueError, AttributeError):  # unreadable or unhashable: the scanner decides
+        key = None
+    if key is not None:
+        with _scan_cache_lock:
+            hit = _scan_cache.get(key)
+            if hit is not None:
+                _scan_cache.move_to_end(key)
+                return hit
+    report = scanner(path, method=method, model=entry, param=param, file_id=file_id)
+    scanned = _Scanned(valid=bool(report.valid), error=None if report.valid else _error_of(report, param),
+                       n_examples=report.n_examples, tokens_per_epoch=report.tokens_per_epoch)
+    if key is not None:
+        with _scan_cache_lock:
+            _scan_cache[key] = scanned
+            while len(_scan_cache) > _SCAN_CACHE_SIZE:
+                _scan_cache.popitem(last=False)
+    return scanned
 
 
 def _error_of(report: Any, param: str) -> dict[str, Any]:
@@ -67,7 +113,7 @@ def validate_files(
             return ValidationResult(error={"code": f"invalid_{word}_file", "param": param,
                                            "message": f"The job failed due to an invalid {word} file. {exc}"})
         if not report.valid:
-            return ValidationResult(error=_error_of(report, param))
+            return ValidationResult(error=dict(report.error or {}))  # a copy: the cached outcome stays as scanned
         if param == "training_file":
             result = ValidationResult(n_examples=report.n_examples, tokens_per_epoch=report.tokens_per_epoch)
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ftsim.simulator.fine_tuning.loss_curve import CSV_HEADER, csv_number, metrics_at, results_csv, reward_metrics_at
@@ -74,3 +74,28 @@ def test_metric_values_are_raw_floats_not_rounded_to_5_decimals():
     assert any(round(v, 5) != v for v in values)
     text = results_csv(4, 300, steps_per_epoch=100, has_validation=True)
     assert all(len(cell.split(".")[-1]) <= 5 for row in text.splitlines()[1:] for cell in row.split(",")[1:] if cell)
+
+
+def _csv_from_metrics(seed: int, total: int, spe: int, has_validation: bool) -> str:
+    """The results file as `metrics_at` states each step (what `results_csv` works out directly)."""
+    rows = [CSV_HEADER]
+    for step in range(1, total + 1):
+        m = metrics_at(seed, step, total, steps_per_epoch=spe, has_validation=has_validation)
+        rows.append(",".join([str(step), csv_number(m["train_loss"]), csv_number(m["train_mean_token_accuracy"]),
+                              csv_number(m.get("valid_loss")), csv_number(m.get("valid_mean_token_accuracy"))]))
+    return "\n".join(rows) + "\n"
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**63), total=st.integers(0, 130), spe=st.integers(1, 40), has_validation=st.booleans())
+def test_results_csv_is_the_metrics_of_each_step(seed, total, spe, has_validation):
+    assert results_csv(seed, total, steps_per_epoch=spe, has_validation=has_validation) == \
+        _csv_from_metrics(seed, total, spe, has_validation)
+
+
+def test_results_csv_past_the_kept_size_is_the_same_text(monkeypatch):
+    from ftsim.simulator.fine_tuning import loss_curve
+
+    kept = results_csv(11, 40, steps_per_epoch=8, has_validation=True)
+    monkeypatch.setattr(loss_curve, "_CSV_CACHE_STEPS", 39)  # 40 steps: worked out afresh
+    assert results_csv(11, 40, steps_per_epoch=8, has_validation=True) == kept == _csv_from_metrics(11, 40, 8, True)

@@ -312,3 +312,31 @@ def test_locate_finds_a_document_by_id_whatever_its_tenant(store):
     assert store.locate("job", "ftjob-3") is None and store.locate("job", "ftjob-9") is None
     store.delete("job", "tenant-a", "ftjob-1")
     assert store.locate("job", "ftjob-1") is None
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.dictionaries(st.text(max_size=6), _JSON, max_size=5))
+def test_stored_text_is_compact_json_dumps(data):
+    """The stored text is what `json.dumps(separators=(",", ":"), allow_nan=False)` gives (responses splice it),
+    through `put` and `put_many` alike."""
+    import json
+
+    store = Store(":memory:")
+    try:
+        store.put("x", "t", "one", data)
+        store.put_many("y", "t", [{**data, "id": "two"}])
+        texts = [row[0] for row in store._conn.execute("SELECT data FROM objects ORDER BY seq").fetchall()]
+        assert texts == [json.dumps(data, separators=(",", ":"), allow_nan=False),
+                         json.dumps({**data, "id": "two"}, separators=(",", ":"), allow_nan=False)]
+        with pytest.raises(ValueError):
+            store.put("x", "t", "nan", {"v": float("nan")})
+    finally:
+        store.close()
