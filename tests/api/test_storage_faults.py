@@ -186,6 +186,25 @@ def _two_requests_on_one_connection(port, path):
             answers.append(head.decode())
         return answers
 
+def _served_twice(backend: Backend, path: str) -> list[str]:
+    """The heads of two requests for `path` on one keep-alive connection to a real uvicorn serving `backend`
+    (closed after)."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(create_app(backend), host="127.0.0.1", port=0, log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            threading.Event().wait(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        return _two_requests_on_one_connection(port, path)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        backend.close()
+
+
 
 def _received(sock):
     """The next bytes from `sock`; ConnectionError once the server has closed it (recv would give b"" forever)."""
@@ -198,8 +217,6 @@ def _received(sock):
 @pytest.mark.parametrize("failure, status", [(RuntimeError("a bug"), 500), (OSError(28, "No space left on device"), 503)])
 @pytest.mark.parametrize("path", ["/v1/files", "/v1/fine_tuning/jobs", "/v1/models"])
 def test_unexpected_errors_carry_a_request_id_and_keep_the_connection(monkeypatch, path, failure, status):
-    import uvicorn
-
     backend = Backend()
 
     def broken(*args, **kwargs):
@@ -208,18 +225,7 @@ def test_unexpected_errors_carry_a_request_id_and_keep_the_connection(monkeypatc
     monkeypatch.setattr(backend.store, "page_text", broken)
     monkeypatch.setattr(backend.store, "page", broken)
     monkeypatch.setattr(backend.models, "list", broken)
-    server = uvicorn.Server(uvicorn.Config(create_app(backend), host="127.0.0.1", port=0, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            threading.Event().wait(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        answers = _two_requests_on_one_connection(port, path)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        backend.close()
+    answers = _served_twice(backend, path)
     assert len(answers) == 2, answers
     for head in answers:  # the second answer proves the connection stayed open
         assert head.startswith(f"HTTP/1.1 {status}"), head
@@ -234,26 +240,13 @@ def test_errors_in_a_middleware_outside_the_routes_carry_a_request_id_and_keep_t
     one raised by a route: the envelope, x-request-id, the connection kept. With FastAPI's own server-error
     middleware gone (api/http/routed.py), nothing outside the app's ErrorMiddleware answered it: uvicorn's plain
     500 with `connection: close`."""
-    import uvicorn
-
     backend = Backend()
 
     def broken(*args, **kwargs):
         raise failure
 
     monkeypatch.setattr("ftsim.api.http.azure.azure_tenant", broken)
-    server = uvicorn.Server(uvicorn.Config(create_app(backend), host="127.0.0.1", port=0, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            threading.Event().wait(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        answers = _two_requests_on_one_connection(port, "/openai/v1/files")
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        backend.close()
+    answers = _served_twice(backend, "/openai/v1/files")
     assert len(answers) == 2, answers
     for head in answers:
         assert head.startswith(f"HTTP/1.1 {status}"), head

@@ -530,17 +530,23 @@ def test_the_clock_stops_at_its_end_instead_of_breaking_the_world():
         assert http.post("/_sim/clock/advance", json={"seconds": 1}).status_code == 400
 
 
+def _four_tenants_jobs(world: Backend) -> list:
+    """(tenant, job id) of a job for each of four tenants, created a second apart."""
+    jobs = []
+    for key in ("sk-a", "sk-b", "sk-c", "sk-d"):
+        tenant = world.tenant(key)
+        f = world.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[chat_lines(12)])
+        jobs.append((tenant, world.jobs.create(tenant, model=MINI, training_file=f.id).id))
+        world.advance(1)
+    return jobs
+
+
 def _one_shot_rule_victims(moves: list[float]) -> list[str]:
     """Four tenants' jobs created a second apart, then a one-shot "fail at validation" rule for any job, then the
     clock moved by `moves`: the statuses of the jobs, in creation order."""
     world = Backend(store=Store(":memory:"), clock=ManualClock(), config=SimConfig(seed=1))
     try:
-        jobs = []
-        for key in ("sk-a", "sk-b", "sk-c", "sk-d"):
-            tenant = world.tenant(key)
-            f = world.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[chat_lines(12)])
-            jobs.append((tenant, world.jobs.create(tenant, model=MINI, training_file=f.id).id))
-            world.advance(1)
+        jobs = _four_tenants_jobs(world)
         world.faults.add(preset="job_fails_validation")
         for move in moves:
             world.advance(move)
@@ -611,12 +617,7 @@ def test_a_one_shot_job_rule_fails_the_same_job_whoever_polls_first(poller):
     were due first (the same requests, in another order, gave another world)."""
     world = Backend(store=Store(":memory:"), clock=ManualClock(), config=SimConfig(seed=1))
     try:
-        jobs = []
-        for key in ("sk-a", "sk-b", "sk-c", "sk-d"):
-            tenant = world.tenant(key)
-            f = world.files.create(tenant, filename="t.jsonl", purpose="fine-tune", chunks=[chat_lines(12)])
-            jobs.append((tenant, world.jobs.create(tenant, model=MINI, training_file=f.id).id))
-            world.advance(1)
+        jobs = _four_tenants_jobs(world)
         world.faults.add(preset="job_fails_validation")
         world.clock.advance(3600)  # a running clock: nothing caught up until a request comes
         if poller is not None:
