@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.types import ASGIApp
 
+from ftsim._version import __version__
 from ftsim.api.http.errors import envelope, simulator_error_response, validation_error_response
 from ftsim.api.http.lazy_routes import LazyRouters, LazyRoutes
 from ftsim.api.http.routers import checkpoints, files, fine_tuning_jobs, models, uploads
@@ -74,7 +75,7 @@ def routed_app(console: bool = True) -> tuple[FastAPI, LazyRouters]:
 def _routed_app(console: bool) -> tuple[FastAPI, LazyRouters]:
     # /docs, /redoc: the console's offline copies. redirect_slashes=False: `/v1/files/` is an unknown URL (404
     # envelope), not a 307 without a body, whose Location on an Azure path (/openai/v1/files/) named the OpenAI path
-    app = _Routes(title="ftsim", version="0.1.0", docs_url=None, redoc_url=None, redirect_slashes=False)
+    app = _Routes(title="ftsim", version=__version__, docs_url=None, redoc_url=None, redirect_slashes=False)
     install_error_handlers(app)
     lazy = LazyRouters(app)
     app.openapi = functools.partial(_openapi, app, lazy)  # type: ignore[method-assign]

@@ -317,3 +317,9 @@ def test_the_openapi_document_speaks_to_users_not_of_ftsims_source():
              for method, op in ops.items()
              if re.search(r"\b(api|simulator|pricing)/\w|\.py\b|fast lane|fast_lane", op.get("description") or "")]
     assert leaks == []
+
+
+def test_the_openapi_document_carries_the_package_version():
+    import ftsim
+
+    assert create_app(Backend()).openapi()["info"]["version"] == ftsim.__version__
