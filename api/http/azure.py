@@ -147,6 +147,9 @@ _AUTHORING_CODES = {400: "invalidPayload", 401: "unauthorized", 403: "forbidden"
                     413: "invalidPayload", 429: "tooManyRequests", 500: "internalFailure", 503: "serviceUnavailable"}
 
 
+_STATUS_NAMED = re.compile(r"status is (\w+)\.$")  # the end of a wrong-state message (lifecycle.WRONG_STATE_MESSAGE)
+
+
 def _azure_error(status: int, body: Any, *, authoring: bool = False, paths: tuple[str, str] | None = None) -> dict:
     """An error answer of the shared services in Azure's envelope (see the module's note). `authoring`: an answer
     of files, uploads or fine-tuning, whose code is one of Microsoft's schema (`AUTHORING_CODES`); a status without
@@ -159,7 +162,8 @@ def _azure_error(status: int, body: Any, *, authoring: bool = False, paths: tupl
     message = err.get("message") or f"HTTP {status}"  # the schema's message has minLength 1
     if authoring and code not in AUTHORING_CODES:
         if status == 400 and isinstance(message, str) and WRONG_STATE_MESSAGE.fullmatch(message):
-            code = "unexpectedEntityState"
+            code = "unexpectedEntityState"  # its message names the status as Azure shows it (`pending`, not `queued`)
+            message = _STATUS_NAMED.sub(lambda m: f"status is {_AZURE_STATUS.get(m.group(1), m.group(1))}.", message)
         else:
             code = _AUTHORING_CODES.get(status) or ("internalFailure" if status >= 500 else "invalidPayload")
     if paths is not None and isinstance(message, str):

@@ -125,6 +125,8 @@ def test_actions_from_the_wrong_state_answer_unexpected_entity_state_and_bad_dat
             for action in ("pause", "resume"):
                 r = az.post(f"/openai/v1/fine_tuning/jobs/{job['id']}/{action}")
                 assert r.status_code == 400 and r.json()["error"]["code"] == "unexpectedEntityState", r.text
+                # the status named as Azure shows it (the job answers `pending`, never `validating_files`)
+                assert r.json()["error"]["message"].endswith("because its status is pending."), r.text
             sim.run_until_complete(job["id"])
             r = az.post(f"/openai/fine_tuning/jobs/{job['id']}/cancel?api-version=2025-04-01-preview")
             assert r.status_code == 400 and r.json()["error"]["code"] == "unexpectedEntityState", r.text
