@@ -251,16 +251,16 @@ def _kept_csv(seed: int, total_steps: int, has_validation: bool) -> str:
 
 
 def _results_csv(seed: int, total_steps: int, has_validation: bool) -> str:
-    """Each row holds `metrics_at`'s train and valid figures for its step, worked out here directly (the results file
-    of every succeeded job is written in the catch-up; it never shows the epoch-end `full_valid_*` figures)."""
     lines = [CSV_HEADER]
     for step in range(1, total_steps + 1):
-        train = _loss(seed, step, total_steps, "train")
-        row = f"{step},{csv_number(train)},{csv_number(_accuracy(seed, train, step, 'train'))},"
-        if has_validation and (step % VALID_EVERY == 0 or step == total_steps):  # as in `metrics_at`
-            valid = _loss(seed, step, total_steps, "valid", offset=0.05)
-            row += f"{csv_number(valid)},{csv_number(_accuracy(seed, valid, step, 'valid'))}"
-        else:
-            row += ","
-        lines.append(row)
+        # steps_per_epoch=0: the file never shows the epoch-end `full_valid_*` figures, so none is worked out
+        m = metrics_at(seed, step, total_steps, steps_per_epoch=0, has_validation=has_validation)
+        cells = [
+            str(step),
+            csv_number(m["train_loss"]),
+            csv_number(m["train_mean_token_accuracy"]),
+            csv_number(m.get("valid_loss")),
+            csv_number(m.get("valid_mean_token_accuracy")),
+        ]
+        lines.append(",".join(cells))
     return "\n".join(lines) + "\n"
