@@ -88,10 +88,6 @@ class App:
         if console:
             self.fastapi()
 
-    @property
-    def backend(self) -> Backend:
-        return self.state.backend
-
     def add_middleware(self, middleware: Any, **options: Any) -> None:
         """Wrap the app in one more ASGI middleware, outermost (as Starlette's `add_middleware` places it)."""
         self._stack = middleware(self._stack, **options)
