@@ -52,6 +52,12 @@ _BATCH_SECONDS = 0.05  # scanned outcomes wait at most about this long for their
 _LARGE_SCAN = 8 * 1024 * 1024  # a job's files of this many bytes or more: commit what is scanned before them
 
 
+def _worked_on(key: tuple[str, str], tenant_key: str | None, validating: Any) -> bool:
+    """Whether a catch-up for `tenant_key` (None: for nobody in particular) works on the due job `key`: every job,
+    but other tenants' jobs waiting for their files' scan (see `FineTuningJobs.sync`)."""
+    return tenant_key is None or key[0] == tenant_key or key not in validating
+
+
 def not_found(job_id: str) -> NotFoundError:
     """The 404 for an unknown (or another tenant's) job: the live body, word for word."""
     return NotFoundError(f"Could not find fine tune: {job_id}", param="fine_tune_id", code="fine_tune_not_found")
@@ -188,8 +194,7 @@ class FineTuningJobs:
         if min(list(due.values()), default=now + 1) > now:  # the usual case: one pass in C (every request asks)
             return False
         validating = self._validating
-        return any(when <= now and key not in busy and (tenant_key is None or key[0] == tenant_key
-                                                        or key not in validating)
+        return any(when <= now and key not in busy and _worked_on(key, tenant_key, validating)
                    for key, when in list(due.items()))
 
     def record(self, tenant_key: str, job_id: str) -> JobRecord | None:
@@ -259,8 +264,7 @@ class FineTuningJobs:
         # one-shot fault rule goes to the job validated first, which used to be the first by key when one big move
         # made several jobs due at once (another job failed than after many small moves of the same total).
         due = [key for when, key in sorted((when, key) for key, when in list(self._due.items())
-                                           if when <= now and (tenant_key is None or key[0] == tenant_key
-                                                               or key not in validating))]
+                                           if when <= now and _worked_on(key, tenant_key, validating))]
         self._advance_batches([key for key in due if key not in validating], now)
         unavailable: ServiceUnavailableError | None = None
         store = self.backend.store
